@@ -1,0 +1,23 @@
+// swift-tools-version:5.10
+import PackageDescription
+
+let package = Package(
+    name: "Strata",
+    products: [
+        .library(name: "Strata", targets: ["Strata"]),
+        .executable(name: "strata", targets: ["strata"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Hot kernels in C: compiled per CPU feature level with target attributes and
+        // chosen at run time, so no unsafeFlags are needed for AVX-512.
+        .target(name: "CStrata", linkerSettings: [.linkedLibrary("pthread")]),
+        .target(name: "Strata", dependencies: ["CStrata"]),
+        .executableTarget(
+            name: "strata",
+            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "StrataTests", dependencies: ["Strata"]),
+    ]
+)

@@ -1,0 +1,273 @@
+// Elementwise kernels: broadcasting binary ops, unary ops and their backward rules, strided copy.
+// Each loop is written once and compiled for AVX-512, AVX2 and generic x86-64 (target_clones).
+#include "strata_kernels.h"
+#include "mathfun.h"
+#include <string.h>
+
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define PAR_MIN 32768   // below this many elements a loop runs on one thread
+
+// ---- binary ------------------------------------------------------------------------------------
+
+static inline float apply_binary(int op, float a, float b) {
+    switch (op) {
+    case SK_ADD: return a + b;
+    case SK_SUB: return a - b;
+    case SK_MUL: return a * b;
+    case SK_DIV: return a / b;
+    case SK_POW: return __builtin_powf(a, b);
+    case SK_MAX: return (a > b || a != a) ? a : b;
+    case SK_MIN: return (a < b || a != a) ? a : b;
+    case SK_EQ: return a == b ? 1.0f : 0.0f;
+    case SK_NE: return a != b ? 1.0f : 0.0f;
+    case SK_LT: return a < b ? 1.0f : 0.0f;
+    case SK_LE: return a <= b ? 1.0f : 0.0f;
+    case SK_GT: return a > b ? 1.0f : 0.0f;
+    case SK_GE: return a >= b ? 1.0f : 0.0f;
+    default: return 0.0f;
+    }
+}
+
+// One contiguous output row of n elements; sa/sb are the input strides (0 = broadcast).
+// The switch sits outside the loops so that every (op, stride pattern) pair vectorises.
+#define ROW_LOOP(EXPR)                                                                           \
+    if (sa == 1 && sb == 1) { for (long i = 0; i < n; i++) { float x = a[i], y = b[i]; o[i] = (EXPR); } } \
+    else if (sa == 1 && sb == 0) { float y = b[0]; for (long i = 0; i < n; i++) { float x = a[i]; o[i] = (EXPR); } } \
+    else if (sa == 0 && sb == 1) { float x = a[0]; for (long i = 0; i < n; i++) { float y = b[i]; o[i] = (EXPR); } } \
+    else { for (long i = 0; i < n; i++) { float x = a[i * sa], y = b[i * sb]; o[i] = (EXPR); } }
+
+CLONES static void binary_row(int op, long n, float *o, const float *a, long sa, const float *b,
+                              long sb) {
+    switch (op) {
+    case SK_ADD: ROW_LOOP(x + y) break;
+    case SK_SUB: ROW_LOOP(x - y) break;
+    case SK_MUL: ROW_LOOP(x * y) break;
+    case SK_DIV: ROW_LOOP(x / y) break;
+    case SK_MAX: ROW_LOOP((x > y || x != x) ? x : y) break;
+    case SK_MIN: ROW_LOOP((x < y || x != x) ? x : y) break;
+    case SK_EQ: ROW_LOOP(x == y ? 1.0f : 0.0f) break;
+    case SK_NE: ROW_LOOP(x != y ? 1.0f : 0.0f) break;
+    case SK_LT: ROW_LOOP(x < y ? 1.0f : 0.0f) break;
+    case SK_LE: ROW_LOOP(x <= y ? 1.0f : 0.0f) break;
+    case SK_GT: ROW_LOOP(x > y ? 1.0f : 0.0f) break;
+    case SK_GE: ROW_LOOP(x >= y ? 1.0f : 0.0f) break;
+    default: for (long i = 0; i < n; i++) o[i] = apply_binary(op, a[i * sa], b[i * sb]); break;
+    }
+}
+
+typedef struct {
+    int op, ndim;
+    const long *shape;
+    float *out;
+    const float *a, *b;
+    const long *as, *bs;
+    long rows, chunk, inner;
+} binary_job;
+
+// Rows [r0, r1) of the output viewed as (rows, inner).
+static void binary_rows(const binary_job *j, long r0, long r1) {
+    int nd = j->ndim;
+    long idx[SK_MAX_DIMS];
+    long rem = r0;
+    for (int d = nd - 2; d >= 0; d--) { idx[d] = rem % j->shape[d]; rem /= j->shape[d]; }
+    long ao = 0, bo = 0;
+    for (int d = 0; d < nd - 1; d++) { ao += idx[d] * j->as[d]; bo += idx[d] * j->bs[d]; }
+    for (long r = r0; r < r1; r++) {
+        binary_row(j->op, j->inner, j->out + r * j->inner, j->a + ao, j->as[nd - 1], j->b + bo,
+                   j->bs[nd - 1]);
+        for (int d = nd - 2; d >= 0; d--) {
+            idx[d]++;
+            ao += j->as[d];
+            bo += j->bs[d];
+            if (idx[d] < j->shape[d]) break;
+            ao -= idx[d] * j->as[d];
+            bo -= idx[d] * j->bs[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static void binary_task(void *ctx, long t) {
+    const binary_job *j = ctx;
+    if (j->rows == 1) {   // one long row: split it
+        long s = t * j->chunk, e = s + j->chunk < j->inner ? s + j->chunk : j->inner;
+        if (s >= e) return;
+        long sa = j->as[j->ndim - 1], sb = j->bs[j->ndim - 1];
+        binary_row(j->op, e - s, j->out + s, j->a + s * sa, sa, j->b + s * sb, sb);
+    } else {
+        long s = t * j->chunk, e = s + j->chunk < j->rows ? s + j->chunk : j->rows;
+        if (s < e) binary_rows(j, s, e);
+    }
+}
+
+void sk_binary(int op, int ndim, const long *shape, float *out, const float *a, const long *as,
+               const float *b, const long *bs) {
+    if (ndim == 0) { out[0] = apply_binary(op, a[0], b[0]); return; }
+    long inner = shape[ndim - 1], rows = 1;
+    for (int d = 0; d < ndim - 1; d++) rows *= shape[d];
+    long total = rows * inner;
+    binary_job j = {op, ndim, shape, out, a, b, as, bs, rows, rows, inner};
+    int threads = strata_get_num_threads();
+    if (total < PAR_MIN || threads <= 1) { binary_rows(&j, 0, rows); return; }
+    long tasks = threads;
+    if (rows == 1) j.chunk = (inner + tasks - 1) / tasks;
+    else { if (tasks > rows) tasks = rows; j.chunk = (rows + tasks - 1) / tasks; }
+    strata_parallel_for(tasks, binary_task, &j);
+}
+
+// ---- unary ----------------------------------------------------------------------------------------
+
+static inline float gelu(float x) { return 0.5f * x * (1.0f + sf_erf(x * 0.70710678118654752f)); }
+
+CLONES static void unary_range(int op, long n, const float *x, float *y, float p) {
+    switch (op) {
+    case SK_NEG: for (long i = 0; i < n; i++) y[i] = -x[i]; break;
+    case SK_EXP: for (long i = 0; i < n; i++) y[i] = sf_exp(x[i]); break;
+    case SK_LOG: for (long i = 0; i < n; i++) y[i] = sf_log(x[i]); break;
+    case SK_SQRT: for (long i = 0; i < n; i++) y[i] = __builtin_sqrtf(x[i]); break;
+    case SK_ABS: for (long i = 0; i < n; i++) y[i] = __builtin_fabsf(x[i]); break;
+    case SK_TANH: for (long i = 0; i < n; i++) y[i] = sf_tanh(x[i]); break;
+    case SK_SIGMOID: for (long i = 0; i < n; i++) y[i] = sf_sigmoid(x[i]); break;
+    case SK_RELU: for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : (x[i] != x[i] ? x[i] : 0.0f); break;
+    case SK_LEAKY_RELU: for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : p * x[i]; break;
+    case SK_GELU: for (long i = 0; i < n; i++) y[i] = gelu(x[i]); break;
+    case SK_SCALE: for (long i = 0; i < n; i++) y[i] = p * x[i]; break;
+    case SK_ADD_SCALAR: for (long i = 0; i < n; i++) y[i] = x[i] + p; break;
+    case SK_SQUARE: for (long i = 0; i < n; i++) y[i] = x[i] * x[i]; break;
+    case SK_RECIPROCAL: for (long i = 0; i < n; i++) y[i] = 1.0f / x[i]; break;
+    case SK_POW_SCALAR: for (long i = 0; i < n; i++) y[i] = __builtin_powf(x[i], p); break;
+    case SK_SIGN: for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f); break;
+    }
+}
+
+// dx = g * f'(x); `x` is the op's input and `y` its output (whichever the rule needs).
+CLONES static void unary_backward_range(int op, long n, const float *x, const float *y,
+                                        const float *g, float *dx, float p) {
+    switch (op) {
+    case SK_NEG: for (long i = 0; i < n; i++) dx[i] = -g[i]; break;
+    case SK_EXP: for (long i = 0; i < n; i++) dx[i] = g[i] * y[i]; break;
+    case SK_LOG: for (long i = 0; i < n; i++) dx[i] = g[i] / x[i]; break;
+    case SK_SQRT: for (long i = 0; i < n; i++) dx[i] = g[i] * 0.5f / y[i]; break;
+    case SK_ABS: for (long i = 0; i < n; i++) dx[i] = x[i] > 0 ? g[i] : (x[i] < 0 ? -g[i] : 0.0f); break;
+    case SK_TANH: for (long i = 0; i < n; i++) dx[i] = g[i] * (1.0f - y[i] * y[i]); break;
+    case SK_SIGMOID: for (long i = 0; i < n; i++) dx[i] = g[i] * y[i] * (1.0f - y[i]); break;
+    case SK_RELU: for (long i = 0; i < n; i++) dx[i] = x[i] > 0 ? g[i] : 0.0f; break;
+    case SK_LEAKY_RELU: for (long i = 0; i < n; i++) dx[i] = x[i] > 0 ? g[i] : p * g[i]; break;
+    case SK_GELU:
+        for (long i = 0; i < n; i++) {
+            float v = x[i];
+            float cdf = 0.5f * (1.0f + sf_erf(v * 0.70710678118654752f));
+            float pdf = 0.3989422804014327f * sf_exp(-0.5f * v * v);
+            dx[i] = g[i] * (cdf + v * pdf);
+        }
+        break;
+    case SK_SCALE: for (long i = 0; i < n; i++) dx[i] = p * g[i]; break;
+    case SK_ADD_SCALAR: for (long i = 0; i < n; i++) dx[i] = g[i]; break;
+    case SK_SQUARE: for (long i = 0; i < n; i++) dx[i] = 2.0f * x[i] * g[i]; break;
+    case SK_RECIPROCAL: for (long i = 0; i < n; i++) dx[i] = -g[i] * y[i] * y[i]; break;
+    case SK_POW_SCALAR: for (long i = 0; i < n; i++) dx[i] = g[i] * p * __builtin_powf(x[i], p - 1.0f); break;
+    case SK_SIGN: for (long i = 0; i < n; i++) dx[i] = 0.0f; break;
+    }
+}
+
+typedef struct {
+    int op;
+    long n, chunk;
+    const float *x, *y, *g;
+    float *out;
+    float p;
+    int backward;
+} unary_job;
+
+static void unary_task(void *ctx, long t) {
+    const unary_job *j = ctx;
+    long s = t * j->chunk, e = s + j->chunk < j->n ? s + j->chunk : j->n;
+    if (s >= e) return;
+    if (j->backward)
+        unary_backward_range(j->op, e - s, j->x ? j->x + s : 0, j->y ? j->y + s : 0, j->g + s,
+                             j->out + s, j->p);
+    else
+        unary_range(j->op, e - s, j->x + s, j->out + s, j->p);
+}
+
+static void run_unary(unary_job *j) {
+    int threads = strata_get_num_threads();
+    long tasks = (j->n < PAR_MIN || threads <= 1) ? 1 : threads;
+    j->chunk = (j->n + tasks - 1) / tasks;
+    // Keep chunk boundaries on whole cache lines.
+    j->chunk = (j->chunk + 15) & ~15L;
+    if (tasks == 1) unary_task(j, 0);
+    else strata_parallel_for(tasks, unary_task, j);
+}
+
+void sk_unary(int op, long n, const float *x, float *y, float p) {
+    unary_job j = {op, n, 0, x, 0, 0, y, p, 0};
+    run_unary(&j);
+}
+
+void sk_unary_backward(int op, long n, const float *x, const float *y, const float *g, float *dx,
+                       float p) {
+    unary_job j = {op, n, 0, x, y, g, dx, p, 1};
+    run_unary(&j);
+}
+
+// ---- strided copy -------------------------------------------------------------------------------
+
+// dst[i...] = src[i...] for every index of `shape`, each side with its own element strides.
+void sk_copy_strided(int ndim, const long *shape, const float *src, const long *ss, float *dst,
+                     const long *ds) {
+    if (ndim == 0) { dst[0] = src[0]; return; }
+    long total = 1;
+    for (int d = 0; d < ndim; d++) total *= shape[d];
+    if (total == 0) return;
+    long idx[SK_MAX_DIMS] = {0};
+    long n = shape[ndim - 1], s1 = ss[ndim - 1], d1 = ds[ndim - 1];
+    long rows = total / n;
+    long so = 0, dof = 0;
+    for (long r = 0; r < rows; r++) {
+        const float *s = src + so;
+        float *o = dst + dof;
+        if (s1 == 1 && d1 == 1) memcpy(o, s, (size_t)n * sizeof(float));
+        else if (s1 == 0) { float v = s[0]; for (long i = 0; i < n; i++) o[i * d1] = v; }
+        else for (long i = 0; i < n; i++) o[i * d1] = s[i * s1];
+        for (int d = ndim - 2; d >= 0; d--) {
+            idx[d]++;
+            so += ss[d];
+            dof += ds[d];
+            if (idx[d] < shape[d]) break;
+            so -= idx[d] * ss[d];
+            dof -= idx[d] * ds[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+// 2-D transpose in cache blocks: dst[c, r] = src[r, c] for a rows x cols source, `batch` times.
+void sk_transpose2d(long batch, long rows, long cols, const float *src, float *dst) {
+    const long B = 32;
+    for (long b = 0; b < batch; b++) {
+        const float *s = src + b * rows * cols;
+        float *d = dst + b * rows * cols;
+        for (long r0 = 0; r0 < rows; r0 += B)
+            for (long c0 = 0; c0 < cols; c0 += B) {
+                long r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
+                for (long r = r0; r < r1; r++)
+                    for (long c = c0; c < c1; c++) d[c * rows + r] = s[r * cols + c];
+            }
+    }
+}
+
+// ---- small helpers used by optimizers and losses --------------------------------------------------
+
+CLONES void sk_axpy(long n, float a, const float *x, float *y) {
+    for (long i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+CLONES void sk_fill(long n, float v, float *y) {
+    for (long i = 0; i < n; i++) y[i] = v;
+}
+
+// where(c != 0, a, b) on contiguous, same-shape inputs.
+CLONES void sk_where(long n, const float *c, const float *a, const float *b, float *out) {
+    for (long i = 0; i < n; i++) out[i] = c[i] != 0.0f ? a[i] : b[i];
+}

@@ -1,0 +1,108 @@
+// Strata's C kernels. Everything here works on contiguous row-major float32 buffers.
+// Each kernel is compiled for several CPU feature levels and the best one is chosen at run time,
+// so the library never executes an instruction the CPU lacks.
+#ifndef STRATA_KERNELS_H
+#define STRATA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- CPU features ---------------------------------------------------------------------------
+// 2 = AVX-512F, 1 = AVX2+FMA, 0 = generic C. `strata_force_isa` lowers it (for tests).
+int strata_cpu_isa(void);
+void strata_force_isa(int isa);
+const char *strata_cpu_isa_name(void);
+
+// ---- Thread pool ------------------------------------------------------------------------------
+typedef void (*strata_task_fn)(void *ctx, long index);
+// Runs fn(ctx, i) for i in [0, n) on the pool; the calling thread takes part. A call made from
+// inside a task, or while another thread holds the pool, runs serially on the caller.
+void strata_parallel_for(long n, strata_task_fn fn, void *ctx);
+void strata_set_num_threads(int n);
+int strata_get_num_threads(void);
+
+// ---- GEMM ---------------------------------------------------------------------------------------
+// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major with leading dimensions.
+// op(A) = A (A is M x K, lda >= K) or A^T when transA (A is K x M, lda >= M); same for B.
+// beta == 0 never reads C.
+void strata_sgemm(int transA, int transB, long M, long N, long K, float alpha,
+                  const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
+// Same, single-threaded (for callers that parallelise at a coarser level).
+void strata_sgemm_serial(int transA, int transB, long M, long N, long K, float alpha,
+                         const float *A, long lda, const float *B, long ldb, float beta,
+                         float *C, long ldc);
+
+
+// ---- elementwise ---------------------------------------------------------------------------------
+#define SK_MAX_DIMS 16
+
+enum {
+    SK_ADD, SK_SUB, SK_MUL, SK_DIV, SK_POW, SK_MAX, SK_MIN,
+    SK_EQ, SK_NE, SK_LT, SK_LE, SK_GT, SK_GE
+};
+enum {
+    SK_NEG, SK_EXP, SK_LOG, SK_SQRT, SK_ABS, SK_TANH, SK_SIGMOID, SK_RELU, SK_LEAKY_RELU, SK_GELU,
+    SK_SCALE, SK_ADD_SCALAR, SK_SQUARE, SK_RECIPROCAL, SK_POW_SCALAR, SK_SIGN
+};
+enum { SK_R_SUM, SK_R_MAX, SK_R_MIN, SK_R_ARGMAX, SK_R_ARGMIN };
+
+// out (contiguous, `shape`) = a op b, where a and b are read through element strides
+// (0 along broadcast axes). ndim <= SK_MAX_DIMS.
+void sk_binary(int op, int ndim, const long *shape, float *out, const float *a, const long *as,
+               const float *b, const long *bs);
+// y = f(x) elementwise; p is the op's parameter (leaky slope, scale, exponent).
+void sk_unary(int op, long n, const float *x, float *y, float p);
+// dx = g * f'(x), given the forward input x and/or output y (the rule uses what it needs).
+void sk_unary_backward(int op, long n, const float *x, const float *y, const float *g, float *dx,
+                       float p);
+void sk_copy_strided(int ndim, const long *shape, const float *src, const long *src_strides,
+                     float *dst, const long *dst_strides);
+void sk_transpose2d(long batch, long rows, long cols, const float *src, float *dst);
+void sk_axpy(long n, float a, const float *x, float *y);
+void sk_fill(long n, float v, float *y);
+void sk_where(long n, const float *cond, const float *a, const float *b, float *out);
+
+// ---- reductions and softmax over the middle axis of an (outer, r, inner) view ---------------------
+void sk_reduce(int op, long outer, long r, long inner, const float *x, float *out);
+void sk_softmax(long outer, long r, long inner, const float *x, float *y, int log);
+void sk_softmax_backward(long outer, long r, long inner, const float *y, const float *g, float *dx,
+                         int log);
+
+// ---- convolution and pooling (NCHW) ---------------------------------------------------------------
+typedef struct {
+    long n, c, h, w;        // input
+    long cout, kh, kw;      // weight is [cout, c/groups, kh, kw]
+    long sh, sw, ph, pw, dh, dw, groups;
+    long oh, ow;            // output
+} sk_conv_shape;
+
+void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
+                       float *y);
+void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
+                        float *gx, float *gw, float *gb);
+
+typedef struct {
+    long n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+} sk_pool_shape;
+
+void sk_maxpool2d_forward(const sk_pool_shape *s, const float *x, float *y, int32_t *argmax);
+void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *argmax, const float *gy,
+                           float *gx);
+void sk_avgpool2d_forward(const sk_pool_shape *s, const float *x, float *y);
+void sk_avgpool2d_backward(const sk_pool_shape *s, const float *gy, float *gx);
+
+// Per-thread scratch buffer that only grows. Slots 0-2 are used by the conv kernels.
+float *sk_scratch(int slot, size_t floats);
+
+// ---- autograd mode (thread-local) --------------------------------------------------------------
+int sk_grad_enabled(void);
+void sk_set_grad_enabled(int on);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

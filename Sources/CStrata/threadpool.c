@@ -1,0 +1,142 @@
+// A small persistent thread pool. Workers spin briefly after each job (training issues many
+// short parallel loops back to back), then sleep on a condition variable.
+#include "strata_kernels.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_THREADS 64
+#define SPIN_ITERS 20000
+
+// Jobs alternate between two slots. `word` holds (generation << 32 | next index); a thread
+// claims an index with a CAS on the whole word, so a late worker can never claim an index of a
+// newer job through a stale generation, and the slot of the current generation is never rewritten.
+typedef struct {
+    strata_task_fn fn;
+    void *ctx;
+    long n;
+    atomic_long finished;
+} slot_t;
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;   // held by the caller of a job
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static slot_t slots[2];
+static atomic_ulong word = 0;
+static atomic_int sleepers = 0;
+static int num_threads = 1;       // threads that take part, caller included
+static int started_workers = 0;   // worker pthreads alive
+static _Thread_local int in_task = 0;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static inline unsigned long gen_of(unsigned long w) { return w >> 32; }
+
+static void run_indices(unsigned long g) {
+    slot_t *s = &slots[g & 1];
+    for (;;) {
+        unsigned long c = atomic_load_explicit(&word, memory_order_acquire);
+        if (gen_of(c) != g) return;
+        long i = (long)(c & 0xffffffffUL);
+        if (i >= s->n) return;
+        if (!atomic_compare_exchange_weak_explicit(&word, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        s->fn(s->ctx, i);
+        atomic_fetch_add_explicit(&s->finished, 1, memory_order_release);
+    }
+}
+
+static void *worker_main(void *arg) {
+    long worker_id = (long)arg;
+    unsigned long seen = 0;
+    in_task = 1;
+    for (;;) {
+        unsigned long g;
+        int spins = 0;
+        while ((g = gen_of(atomic_load_explicit(&word, memory_order_acquire))) == seen) {
+            if (++spins < SPIN_ITERS) { cpu_relax(); continue; }
+            pthread_mutex_lock(&sleep_lock);
+            atomic_fetch_add(&sleepers, 1);
+            while (gen_of(atomic_load(&word)) == seen) pthread_cond_wait(&sleep_cond, &sleep_lock);
+            atomic_fetch_sub(&sleepers, 1);
+            pthread_mutex_unlock(&sleep_lock);
+        }
+        seen = g;
+        // Workers beyond the current thread count sit this job out.
+        if (worker_id < num_threads - 1) run_indices(g);
+    }
+    return NULL;
+}
+
+static void start_workers(int wanted) {
+    while (started_workers < wanted && started_workers < MAX_THREADS - 1) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, worker_main, (void *)(long)started_workers) != 0) {
+            pthread_attr_destroy(&attr);
+            break;
+        }
+        pthread_attr_destroy(&attr);
+        started_workers++;
+    }
+}
+
+static void pool_init(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("STRATA_NUM_THREADS");
+    if (env && atoi(env) > 0) n = atoi(env);
+    if (n < 1) n = 1;
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    num_threads = (int)n;
+}
+
+void strata_set_num_threads(int n) {
+    pthread_once(&pool_once, pool_init);
+    if (n < 1) n = 1;
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pthread_mutex_lock(&pool_lock);
+    num_threads = n;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+int strata_get_num_threads(void) {
+    pthread_once(&pool_once, pool_init);
+    return num_threads;
+}
+
+void strata_parallel_for(long n, strata_task_fn fn, void *ctx) {
+    if (n <= 0) return;
+    pthread_once(&pool_once, pool_init);
+    if (n == 1 || num_threads <= 1 || in_task || n > 0x7fffffffL ||
+        pthread_mutex_trylock(&pool_lock) != 0) {
+        for (long i = 0; i < n; i++) fn(ctx, i);
+        return;
+    }
+    if (started_workers < num_threads - 1) start_workers(num_threads - 1);
+    unsigned long g = gen_of(atomic_load(&word)) + 1;
+    slot_t *s = &slots[g & 1];
+    s->fn = fn;
+    s->ctx = ctx;
+    s->n = n;
+    atomic_store_explicit(&s->finished, 0, memory_order_relaxed);
+    atomic_store(&word, g << 32);
+    if (atomic_load(&sleepers) > 0) {
+        pthread_mutex_lock(&sleep_lock);
+        pthread_cond_broadcast(&sleep_cond);
+        pthread_mutex_unlock(&sleep_lock);
+    }
+    in_task = 1;
+    run_indices(g);
+    in_task = 0;
+    while (atomic_load_explicit(&s->finished, memory_order_acquire) < n) cpu_relax();
+    pthread_mutex_unlock(&pool_lock);
+}

@@ -1,0 +1,99 @@
+import CStrata
+
+/// A pair of sizes (height, width). Write `3` for (3, 3) or `[3, 1]` for (3, 1).
+public struct Size2: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, CustomStringConvertible {
+    public var h: Int, w: Int
+    public init(_ h: Int, _ w: Int) { self.h = h; self.w = w }
+    public init(integerLiteral v: Int) { self.init(v, v) }
+    public init(arrayLiteral v: Int...) {
+        precondition(v.count == 2, "Size2 needs two values, got \(v)")
+        self.init(v[0], v[1])
+    }
+    public var description: String { h == w ? "\(h)" : "(\(h), \(w))" }
+}
+
+/// 2-D convolution over NCHW input with weight `[Cout, Cin/groups, KH, KW]` (PyTorch layout).
+///
+/// ```swift
+/// let y = conv2d(x, weight: w, bias: b, padding: 1)   // [N, 1, 28, 28] -> [N, 32, 28, 28]
+/// ```
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1,
+                   padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1) -> Tensor {
+    shapeCheck(x.rank == 4, "conv2d", "input must be NCHW, got \(fmt(x.shape)) with weight \(fmt(weight.shape))")
+    shapeCheck(weight.rank == 4, "conv2d", "weight must be [Cout, Cin/groups, KH, KW], got \(fmt(weight.shape))")
+    shapeCheck(groups >= 1 && x.shape[1] % groups == 0 && weight.shape[0] % groups == 0, "conv2d",
+               "groups \(groups) must divide input channels of \(fmt(x.shape)) and output channels of \(fmt(weight.shape))")
+    shapeCheck(x.shape[1] == weight.shape[1] * groups, "conv2d",
+               "input \(fmt(x.shape)) has \(x.shape[1]) channels but weight \(fmt(weight.shape)) expects \(weight.shape[1] * groups)")
+    shapeCheck(stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0 && padding.h >= 0 && padding.w >= 0,
+               "conv2d", "stride \(stride) and dilation \(dilation) must be positive, padding \(padding) not negative")
+    var s = sk_conv_shape()
+    s.n = x.shape[0]; s.c = x.shape[1]; s.h = x.shape[2]; s.w = x.shape[3]
+    s.cout = weight.shape[0]; s.kh = weight.shape[2]; s.kw = weight.shape[3]
+    s.sh = stride.h; s.sw = stride.w; s.ph = padding.h; s.pw = padding.w
+    s.dh = dilation.h; s.dw = dilation.w; s.groups = groups
+    s.oh = (s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1
+    s.ow = (s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1
+    shapeCheck(s.oh > 0 && s.ow > 0, "conv2d", "input \(fmt(x.shape)) is too small for kernel \(fmt(weight.shape)) with padding \(padding) and dilation \(dilation)")
+    if let bias { shapeCheck(bias.shape == [s.cout], "conv2d", "bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))") }
+    let y = Tensor(uninitializedShape: [s.n, s.cout, s.oh, s.ow])
+    withUnsafePointer(to: &s) { sk_conv2d_forward($0, x.data, weight.data, bias?.data, y.data) }
+    let xc = x.constant(), wc = weight.constant()
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    return y.recorded("conv2d", inputs) { g, needs in
+        let gx = needs[0] ? Tensor(uninitializedShape: xc.shape) : nil
+        let gw = needs[1] ? Tensor(uninitializedShape: wc.shape) : nil
+        let gb = needs.count > 2 && needs[2] ? Tensor(uninitializedShape: [s.cout]) : nil
+        var sc = s
+        withUnsafePointer(to: &sc) { sk_conv2d_backward($0, xc.data, wc.data, g.data, gx?.data, gw?.data, gb?.data) }
+        return needs.count > 2 ? [gx, gw, gb] : [gx, gw]
+    }
+}
+
+private func poolShape(_ x: Tensor, _ k: Size2, _ stride: Size2, _ padding: Size2, _ dilation: Size2, _ op: String) -> sk_pool_shape {
+    shapeCheck(x.rank == 4, op, "input must be NCHW, got \(fmt(x.shape))")
+    shapeCheck(k.h > 0 && k.w > 0 && stride.h > 0 && stride.w > 0, op, "kernel \(k) and stride \(stride) must be positive")
+    shapeCheck(padding.h * 2 <= k.h && padding.w * 2 <= k.w, op, "padding \(padding) must be at most half the kernel \(k)")
+    var s = sk_pool_shape()
+    s.n = x.shape[0]; s.c = x.shape[1]; s.h = x.shape[2]; s.w = x.shape[3]
+    s.kh = k.h; s.kw = k.w; s.sh = stride.h; s.sw = stride.w; s.ph = padding.h; s.pw = padding.w
+    s.dh = dilation.h; s.dw = dilation.w
+    s.oh = (s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1
+    s.ow = (s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1
+    shapeCheck(s.oh > 0 && s.ow > 0, op, "input \(fmt(x.shape)) is too small for kernel \(k)")
+    return s
+}
+
+/// Max pooling over NCHW input; `stride` defaults to the kernel size (as in PyTorch).
+public func maxPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0,
+                      dilation: Size2 = 1) -> Tensor {
+    var s = poolShape(x, kernelSize, stride ?? kernelSize, padding, dilation, "maxPool2d")
+    let y = Tensor(uninitializedShape: [s.n, s.c, s.oh, s.ow])
+    // Argmax positions, kept in a pooled buffer of the same size for the backward pass.
+    let idx = TensorStorage(count: y.count)
+    let ip = UnsafeMutableRawPointer(idx.base).bindMemory(to: Int32.self, capacity: y.count)
+    withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, ip) }
+    let inShape = x.shape
+    return y.recorded("maxPool2d", [x]) { g, _ in
+        let gx = Tensor(uninitializedShape: inShape)
+        var sc = s
+        withExtendedLifetime(idx) {
+            withUnsafePointer(to: &sc) { sk_maxpool2d_backward($0, ip, g.data, gx.data) }
+        }
+        return [gx]
+    }
+}
+
+/// Average pooling over NCHW input (padding counts as zeros, like PyTorch's default).
+public func avgPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) -> Tensor {
+    var s = poolShape(x, kernelSize, stride ?? kernelSize, padding, 1, "avgPool2d")
+    let y = Tensor(uninitializedShape: [s.n, s.c, s.oh, s.ow])
+    withUnsafePointer(to: &s) { sk_avgpool2d_forward($0, x.data, y.data) }
+    let inShape = x.shape
+    return y.recorded("avgPool2d", [x]) { g, _ in
+        let gx = Tensor(uninitializedShape: inShape)
+        var sc = s
+        withUnsafePointer(to: &sc) { sk_avgpool2d_backward($0, g.data, gx.data) }
+        return [gx]
+    }
+}
