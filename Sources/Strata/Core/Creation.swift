@@ -80,11 +80,3 @@ extension Tensor {
         return t
     }
 }
-
-extension Tensor: ExpressibleByFloatLiteral {
-    public init(floatLiteral value: Float) { self.init(value) }
-}
-
-extension Tensor: ExpressibleByIntegerLiteral {
-    public init(integerLiteral value: Int) { self.init(Float(value)) }
-}

@@ -168,4 +168,14 @@ public enum Strata {
 
     /// The instruction set the kernels were dispatched to: "avx512", "avx2" or "generic".
     public static var cpuKernel: String { String(cString: strata_cpu_isa_name()) }
+
+    /// Caps the GEMM micro-kernel at "avx2" or "generic" (nil: the best the CPU has). For tests
+    /// and comparisons; `STRATA_ISA` does the same from the environment.
+    public static func restrictKernels(to level: String?) {
+        switch level {
+        case "avx2": strata_force_isa(1)
+        case "generic": strata_force_isa(0)
+        default: strata_force_isa(-1)
+        }
+    }
 }

@@ -1,0 +1,90 @@
+import XCTest
+@testable import Strata
+
+final class AutogradTests: XCTestCase {
+    func testSimpleGradient() {
+        var x = Tensor([1, 2, 3, 4], shape: [2, 2])
+        x.requiresGrad = true
+        (x * x).sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [2, 4, 6, 8])
+    }
+
+    func testGradientsAccumulateUntilCleared() {
+        var x = Tensor([1, 2])
+        x.requiresGrad = true
+        (x * 3).sum().backward()
+        (x * x).sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [3 + 2, 3 + 4])
+        x.grad = nil
+        x.sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [1, 1])
+    }
+
+    func testLeafUsedTwiceGetsBothContributions() {
+        var x = Tensor([2])
+        x.requiresGrad = true
+        let y = x * x * x + x   // 3x^2 + 1 = 13
+        y.sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [13])
+    }
+
+    func testBroadcastGradientIsReducedToTheInputShape() {
+        var bias = Tensor([0, 0, 0])
+        bias.requiresGrad = true
+        let x = Tensor.ones([4, 3])
+        (x + bias).sum().backward()
+        XCTAssertEqual(bias.grad?.shape, [3])
+        XCTAssertEqual(bias.grad?.scalars, [4, 4, 4])
+    }
+
+    func testDetachAndNoGrad() {
+        var x = Tensor([1, 2])
+        x.requiresGrad = true
+        let y = x * 2
+        XCTAssertTrue(y.requiresGrad)
+        XCTAssertFalse(y.detached().requiresGrad)
+        let z = noGrad { x * 2 }
+        XCTAssertFalse(z.requiresGrad)
+        XCTAssertTrue(GradMode.isEnabled, "the scope restores grad mode")
+        // Only the tracked path contributes.
+        (x * y.detached()).sum().backward()
+        XCTAssertEqual(x.grad?.scalars, [2, 4])
+    }
+
+    func testRetainGraphAllowsASecondBackward() {
+        var x = Tensor([3])
+        x.requiresGrad = true
+        let y = (x * x).sum()
+        y.backward(retainGraph: true)
+        y.backward()
+        XCTAssertEqual(x.grad?.scalars, [12])
+    }
+
+    func testExplicitGradientAndRetainGrad() {
+        var x = Tensor([1, 2, 3])
+        x.requiresGrad = true
+        let h = x * 2
+        h.retainGrad()
+        let y = h * h
+        y.backward(Tensor([1, 0, 1]))
+        XCTAssertEqual(h.grad?.scalars, [4, 0, 12])
+        XCTAssertEqual(x.grad?.scalars, [8, 0, 24])
+    }
+
+    func testConstantsDoNotTrack() {
+        let a = Tensor([1]), b = Tensor([2])
+        XCTAssertFalse((a + b).requiresGrad)
+    }
+
+    func testParameterUpdateDoesNotDisturbASnapshot() {
+        var w = Tensor([1, 1])
+        w.requiresGrad = true
+        let snapshot = w
+        (w * 5).sum().backward()
+        let g = w.grad!
+        w.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] -= 0.1 * g.scalars[i] } }
+        XCTAssertEqual(snapshot.scalars, [1, 1])
+        XCTAssertEqual(w.scalars, [0.5, 0.5])
+        XCTAssertTrue(w.requiresGrad)
+    }
+}

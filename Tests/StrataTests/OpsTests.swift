@@ -1,0 +1,347 @@
+import Foundation
+import XCTest
+@testable import Strata
+
+/// Forward values against hand-computed results or independent Double-precision references.
+final class OpsTests: XCTestCase {
+    func assertClose(_ t: Tensor, _ expected: [Float], shape: [Int]? = nil, tol: Float = 1e-5,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        if let shape { XCTAssertEqual(t.shape, shape, file: file, line: line) }
+        XCTAssertEqual(t.count, expected.count, file: file, line: line)
+        for (a, b) in zip(t.scalars, expected) where !(Swift.abs(a - b) <= tol * Swift.max(1, Swift.abs(b))) {
+            XCTFail("got \(t.scalars), expected \(expected)", file: file, line: line)
+            return
+        }
+    }
+
+    // MARK: creation
+
+    func testCreation() {
+        assertClose(Tensor.zeros([2, 2]), [0, 0, 0, 0], shape: [2, 2])
+        assertClose(Tensor.ones([3]), [1, 1, 1])
+        assertClose(Tensor.full([2], 7), [7, 7])
+        assertClose(Tensor.arange(0, 5), [0, 1, 2, 3, 4])
+        assertClose(Tensor.arange(1, 2, step: 0.25), [1, 1.25, 1.5, 1.75])
+        assertClose(Tensor.eye(2), [1, 0, 0, 1])
+        assertClose(Tensor([[1, 2], [3, 4]]), [1, 2, 3, 4], shape: [2, 2])
+        XCTAssertEqual(Tensor(3).shape, [])
+        XCTAssertEqual(Tensor([[1, 2], [3, 4]])[1, 0], 3)
+    }
+
+    func testSeededRandomIsReproducibleAndHasTheRightMoments() {
+        XCTAssertEqual(Tensor.randn([100], seed: 7).scalars, Tensor.randn([100], seed: 7).scalars)
+        XCTAssertNotEqual(Tensor.randn([100], seed: 7).scalars, Tensor.randn([100], seed: 8).scalars)
+        let z = Tensor.randn([200_000], seed: 1).scalars.map(Double.init)
+        let mean = z.reduce(0, +) / Double(z.count)
+        let variance = z.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(z.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.01)
+        XCTAssertEqual(variance, 1, accuracy: 0.01)
+        let u = Tensor.rand([200_000], low: -2, high: 4, seed: 3).scalars
+        XCTAssertGreaterThanOrEqual(u.min()!, -2)
+        XCTAssertLessThan(u.max()!, 4)
+        XCTAssertEqual(Double(u.reduce(0, +)) / Double(u.count), 1, accuracy: 0.02)
+        RandomGenerator.manualSeed(5)
+        let a = Tensor.randn([10])
+        RandomGenerator.manualSeed(5)
+        XCTAssertEqual(a.scalars, Tensor.randn([10]).scalars)
+    }
+
+    // MARK: elementwise and broadcasting
+
+    func testBroadcastingBinaryOps() {
+        let col = Tensor([1, 2], shape: [2, 1]), row = Tensor([10, 20, 30])
+        assertClose(col + row, [11, 21, 31, 12, 22, 32], shape: [2, 3])
+        assertClose(row - col, [9, 19, 29, 8, 18, 28], shape: [2, 3])
+        assertClose(col * row, [10, 20, 30, 20, 40, 60], shape: [2, 3])
+        assertClose(row / col, [10, 20, 30, 5, 10, 15], shape: [2, 3])
+        // [2, 1, 3] with [4, 1] -> [2, 4, 3]
+        let a = Tensor.arange(6).reshape([2, 1, 3]), b = Tensor.arange(4).reshape([4, 1]) * 100
+        let c = a + b
+        XCTAssertEqual(c.shape, [2, 4, 3])
+        for i in 0..<2 { for j in 0..<4 { for k in 0..<3 {
+            XCTAssertEqual(c[i, j, k], Float(i * 3 + k) + Float(j * 100))
+        } } }
+        assertClose(Tensor([2, 3]).pow(Tensor([3, 2])), [8, 9])
+        assertClose(Tensor([1, 5, 3]).maximum(Tensor([4])), [4, 5, 4])
+        assertClose(Tensor([1, 5, 3]).minimum(Tensor([4])), [1, 4, 3])
+        assertClose(Tensor([1, 2]) + 1, [2, 3])
+        assertClose(2 / Tensor([4, 8]), [0.5, 0.25])
+        XCTAssertEqual(Tensor.broadcastShape([8, 1, 6, 1], [7, 1, 5]), [8, 7, 6, 5])
+    }
+
+    func testLargeBroadcastUsesThreadsAndStaysExact() {
+        // Big enough to go through the threaded path.
+        let a = Tensor.randn([300, 257], seed: 1), b = Tensor.randn([257], seed: 2)
+        let c = a + b
+        for i in stride(from: 0, to: 300, by: 37) { for j in stride(from: 0, to: 257, by: 19) {
+            XCTAssertEqual(c[i, j], a[i, j] + b[j])
+        } }
+    }
+
+    func testComparisonsAndWhere() {
+        let x = Tensor([1, 2, 3]), y = Tensor([2, 2, 2])
+        assertClose(x.eq(y), [0, 1, 0])
+        assertClose(x.ne(y), [1, 0, 1])
+        assertClose(x.lt(y), [1, 0, 0])
+        assertClose(x.le(y), [1, 1, 0])
+        assertClose(x.gt(y), [0, 0, 1])
+        assertClose(x.ge(y), [0, 1, 1])
+        assertClose(Tensor.where(x.gt(1.5), x, Tensor([-1])), [-1, 2, 3])
+    }
+
+    func testUnaryAccuracyAgainstDoubleReference() {
+        let xs = stride(from: -20.0, through: 20.0, by: 0.0137).map { Float($0) }
+        let x = Tensor(xs)
+        func check(_ t: Tensor, _ f: (Double) -> Double, _ name: String, domain: (Float) -> Bool = { _ in true }) {
+            for (i, v) in xs.enumerated() where domain(v) {
+                let ref = f(Double(v))
+                let got = Double(t.scalars[i])
+                XCTAssert(Swift.abs(got - ref) <= 3e-6 * Swift.max(1, Swift.abs(ref)), "\(name)(\(v)) = \(got), expected \(ref)")
+            }
+        }
+        check(x.exp(), Foundation.exp, "exp")
+        check(x.abs().log(), { Foundation.log(Swift.abs($0)) }, "log")
+        check(x.abs().sqrt(), { Foundation.sqrt(Swift.abs($0)) }, "sqrt")
+        check(x.tanh(), Foundation.tanh, "tanh")
+        check(x.sigmoid(), { 1 / (1 + Foundation.exp(-$0)) }, "sigmoid")
+        check(x.gelu(), { 0.5 * $0 * (1 + Foundation.erf($0 / 2.0.squareRoot())) }, "gelu")
+        check(x.relu(), { Swift.max($0, 0) }, "relu")
+        check(x.leakyRelu(0.2), { $0 > 0 ? $0 : 0.2 * $0 }, "leakyRelu")
+        check(-x, { -$0 }, "neg")
+        // Small arguments keep their relative accuracy (no cancellation).
+        assertClose(Tensor([1e-6]).tanh(), [1e-6], tol: 1e-6)
+        // Special values.
+        let special = Tensor([Float.nan, 100, -200, 0, -1, .infinity])
+        let e = special.exp().scalars, l = special.log().scalars
+        XCTAssert(e[0].isNaN && e[1] == .infinity && e[2] == 0 && e[3] == 1)
+        XCTAssert(l[0].isNaN && l[3] == -.infinity && l[4].isNaN && l[5] == .infinity)
+        XCTAssert(Tensor([Float.nan]).relu().scalars[0].isNaN, "relu must keep NaN so a diverged loss is seen")
+    }
+
+    // MARK: reductions and softmax
+
+    func testReductions() {
+        let x = Tensor([[1, 2, 3], [4, 5, 6]])
+        assertClose(x.sum(), [21], shape: [])
+        assertClose(x.sum(axis: 0), [5, 7, 9], shape: [3])
+        assertClose(x.sum(axis: 1, keepDims: true), [6, 15], shape: [2, 1])
+        assertClose(x.mean(axis: -1), [2, 5])
+        assertClose(x.max(axis: 0), [4, 5, 6])
+        assertClose(x.min(axis: 1), [1, 4])
+        assertClose(x.max(), [6])
+        assertClose(x.argmax(axis: 1), [2, 2])
+        assertClose(Tensor([3, 1, 3]).argmax(axis: 0), [0], shape: [])
+        assertClose(x.argmin(axis: 0), [0, 0, 0])
+        assertClose(x.variance(axes: [1]), [1, 1])
+        assertClose(x.variance(axes: [1], unbiased: false), [2.0 / 3, 2.0 / 3])
+        assertClose(x.logSumExp(axes: [1]), [Float(Foundation.log(Foundation.exp(1.0) + Foundation.exp(2.0) + Foundation.exp(3.0))),
+                                             Float(Foundation.log(Foundation.exp(4.0) + Foundation.exp(5.0) + Foundation.exp(6.0)))])
+        assertClose(Tensor([1000, 1000]).logSumExp(), [Float(1000 + Foundation.log(2.0))])
+        // Non-adjacent axes: [2, 3, 4] reduced over 0 and 2.
+        let y = Tensor.arange(24).reshape([2, 3, 4])
+        var expected: [Float] = []
+        for j in 0..<3 { var s: Float = 0; for i in 0..<2 { for k in 0..<4 { s += Float(i * 12 + j * 4 + k) } }; expected.append(s) }
+        assertClose(y.sum(axes: [0, 2]), expected, shape: [3])
+        assertClose(y.sum(axes: [2, 0], keepDims: true), expected, shape: [1, 3, 1])
+        // Large reductions run on the threaded kernels; compare with a Double sum.
+        let big = Tensor.randn([64, 3000], seed: 4)
+        let rows = big.sum(axis: 1).scalars, cols = big.sum(axis: 0).scalars
+        let v = big.scalars
+        for r in [0, 31, 63] {
+            let ref = (0..<3000).reduce(0.0) { $0 + Double(v[r * 3000 + $1]) }
+            XCTAssertEqual(Double(rows[r]), ref, accuracy: 1e-3)
+        }
+        for c in [0, 1500, 2999] {
+            let ref = (0..<64).reduce(0.0) { $0 + Double(v[$1 * 3000 + c]) }
+            XCTAssertEqual(Double(cols[c]), ref, accuracy: 1e-4)
+        }
+    }
+
+    func testSoftmax() {
+        assertClose(Tensor([1, 2, 3]).softmax(), [0.09003057, 0.24472847, 0.66524096])
+        assertClose(Tensor([1000, 1000, -1000]).softmax(), [0.5, 0.5, 0])
+        assertClose(Tensor([0, Float(Foundation.log(3.0))]).logSoftmax(), [Float(-Foundation.log(4.0)), Float(Foundation.log(3.0 / 4.0))])
+        let x = Tensor.randn([3, 5, 4], seed: 9)
+        let s = x.softmax(axis: 1)
+        assertClose(s.sum(axis: 1), [Float](repeating: 1, count: 12))
+        assertClose(x.logSoftmax(axis: 1).exp(), s.scalars, tol: 1e-5)
+        // Softmax along axis 1 equals softmax of the permuted tensor along the last axis.
+        assertClose(x.permute(0, 2, 1).softmax().permute(0, 2, 1), s.scalars, tol: 1e-6)
+    }
+
+    // MARK: matrix products
+
+    func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ta: Bool = false, tb: Bool = false) -> [Double] {
+        var c = [Double](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k { s += Double(ta ? a[p * m + i] : a[i * k + p]) * Double(tb ? b[j * k + p] : b[p * n + j]) }
+            c[i * n + j] = s
+        } }
+        return c
+    }
+
+    func testGemmAgainstNaiveForAllTransposesSizesAndThreadCounts() {
+        let dims = [(1, 1, 1), (2, 37, 5), (7, 300, 33), (65, 31, 257), (130, 97, 300), (257, 260, 129)]
+        for threads in [1, 2] {
+            Strata.numThreads = threads
+            for (m, n, k) in dims { for ta in [false, true] { for tb in [false, true] {
+                let a = Tensor.randn([m * k], seed: m + k).scalars, b = Tensor.randn([k * n], seed: n + 2 * k).scalars
+                let ref = naiveMatmul(a, b, m: m, n: n, k: k, ta: ta, tb: tb)
+                var c = [Float](repeating: 1, count: m * n)
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!, lda: ta ? m : k,
+                          b: bp.baseAddress!, ldb: tb ? k : n, beta: 0.5, c: cp.baseAddress!, ldc: n)
+                } } }
+                let err = zip(c, ref).map { Swift.abs(Double($0) - ($1 + 0.5)) }.max()!
+                XCTAssertLessThan(err, 1e-3 * Double(k).squareRoot(), "m\(m) n\(n) k\(k) ta\(ta) tb\(tb) threads \(threads)")
+            } } }
+        }
+        Strata.numThreads = 2
+    }
+
+    func testBatchedMatmulBroadcast() {
+        let a = Tensor.randn([2, 1, 3, 4], seed: 1), b = Tensor.randn([5, 4, 2], seed: 2)
+        let c = a.matmul(b)
+        XCTAssertEqual(c.shape, [2, 5, 3, 2])
+        for i in 0..<2 { for j in 0..<5 {
+            let am = a.slice(axis: 0, start: i, end: i + 1).reshape([3, 4])
+            let bm = b.slice(axis: 0, start: j, end: j + 1).reshape([4, 2])
+            let ref = naiveMatmul(am.scalars, bm.scalars, m: 3, n: 2, k: 4)
+            let got = c.slice(axis: 0, start: i, end: i + 1).slice(axis: 1, start: j, end: j + 1).scalars
+            for (g, r) in zip(got, ref) { XCTAssertEqual(Double(g), r, accuracy: 1e-5) }
+        } }
+        XCTAssertEqual(Tensor.randn([4]).matmul(Tensor.randn([4, 3])).shape, [3])
+        XCTAssertEqual(Tensor.randn([2, 3, 4]).matmul(Tensor.randn([4])).shape, [2, 3])
+        assertClose(Tensor([1, 2, 3]).matmul(Tensor([4, 5, 6])), [32], shape: [])
+    }
+
+    func testLinearMatchesMatmulPlusBias() {
+        let x = Tensor.randn([6, 5], seed: 1), w = Tensor.randn([3, 5], seed: 2), b = Tensor.randn([3], seed: 3)
+        assertClose(linear(x, weight: w, bias: b), (x.matmul(w.T) + b).scalars, tol: 1e-5)
+    }
+
+    // MARK: convolution and pooling
+
+    func naiveConv(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, stride: (Int, Int), pad: (Int, Int), dil: (Int, Int), groups: Int) -> [Double] {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (co, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let oh = (h + 2 * pad.0 - dil.0 * (kh - 1) - 1) / stride.0 + 1, ow = (wd + 2 * pad.1 - dil.1 * (kw - 1) - 1) / stride.1 + 1
+        let xs = x.scalars, ws = w.scalars
+        var out = [Double](repeating: 0, count: n * co * oh * ow)
+        let cog = co / groups
+        for b in 0..<n { for o in 0..<co { for i in 0..<oh { for j in 0..<ow {
+            var s = Double(bias?.scalars[o] ?? 0)
+            let g = o / cog
+            for ci in 0..<cg { for p in 0..<kh { for q in 0..<kw {
+                let y = i * stride.0 - pad.0 + p * dil.0, xx = j * stride.1 - pad.1 + q * dil.1
+                if y < 0 || y >= h || xx < 0 || xx >= wd { continue }
+                let cin = g * cg + ci
+                s += Double(xs[((b * c + cin) * h + y) * wd + xx]) * Double(ws[((o * cg + ci) * kh + p) * kw + q])
+            } } }
+            out[((b * co + o) * oh + i) * ow + j] = s
+        } } } }
+        _ = c
+        return out
+    }
+
+    func testConv2dAgainstDirectConvolution() {
+        let configs: [([Int], [Int], (Int, Int), (Int, Int), (Int, Int), Int)] = [
+            ([2, 3, 9, 8], [4, 3, 3, 3], (1, 1), (1, 1), (1, 1), 1),
+            ([3, 4, 10, 7], [6, 2, 3, 2], (2, 1), (0, 1), (1, 2), 2),
+            ([1, 2, 6, 6], [3, 2, 1, 1], (1, 1), (0, 0), (1, 1), 1),
+            ([5, 1, 28, 28], [8, 1, 3, 3], (1, 1), (1, 1), (1, 1), 1),
+            ([1, 3, 11, 11], [2, 3, 5, 5], (3, 3), (2, 2), (1, 1), 1),
+        ]
+        for threads in [1, 2] {
+            Strata.numThreads = threads
+            for (xs, wsh, st, pd, dl, g) in configs {
+                let x = Tensor.randn(xs, seed: 1), w = Tensor.randn(wsh, seed: 2), b = Tensor.randn([wsh[0]], seed: 3)
+                let y = conv2d(x, weight: w, bias: b, stride: Size2(st.0, st.1), padding: Size2(pd.0, pd.1), dilation: Size2(dl.0, dl.1), groups: g)
+                let ref = naiveConv(x, w, b, stride: st, pad: pd, dil: dl, groups: g)
+                XCTAssertEqual(y.count, ref.count)
+                for (a, r) in zip(y.scalars, ref) { XCTAssertEqual(Double(a), r, accuracy: 1e-4) }
+            }
+        }
+        Strata.numThreads = 2
+    }
+
+    func testPooling() {
+        let x = Tensor.arange(16).reshape([1, 1, 4, 4])
+        assertClose(maxPool2d(x, kernelSize: 2), [5, 7, 13, 15], shape: [1, 1, 2, 2])
+        assertClose(avgPool2d(x, kernelSize: 2), [2.5, 4.5, 10.5, 12.5], shape: [1, 1, 2, 2])
+        // 3x3 windows, stride 2, padding 1: padded cells never win a max, count as 0 in the mean.
+        assertClose(maxPool2d(x, kernelSize: 3, stride: 2, padding: 1), [5, 7, 13, 15])
+        assertClose(avgPool2d(x, kernelSize: 3, stride: 2, padding: 1), [10.0 / 9, 24.0 / 9, 51.0 / 9, 90.0 / 9])
+        var neg = -Tensor.arange(16).reshape([1, 1, 4, 4])
+        neg = maxPool2d(neg, kernelSize: 3, stride: 2, padding: 1)
+        assertClose(neg, [0, -1, -4, -5])
+    }
+
+    // MARK: shape ops and gathering
+
+    func testShapeOps() {
+        let x = Tensor.arange(6).reshape([2, 3])
+        assertClose(x.T, [0, 3, 1, 4, 2, 5], shape: [3, 2])
+        assertClose(x.reshape([3, -1]), [0, 1, 2, 3, 4, 5], shape: [3, 2])
+        let y = Tensor.arange(24).reshape([2, 3, 4])
+        let p = y.permute(2, 0, 1)
+        XCTAssertEqual(p.shape, [4, 2, 3])
+        XCTAssertEqual(p[3, 1, 2], y[1, 2, 3])
+        assertClose(Tensor([1, 2]).reshape([2, 1]).expand([2, 3]), [1, 1, 1, 2, 2, 2])
+        assertClose(Tensor.arange(10).slice(axis: 0, start: 1, end: 8, step: 3), [1, 4, 7])
+        assertClose(Tensor.arange(10).slice(axis: 0, start: -3), [7, 8, 9])
+        assertClose(x.slice(axis: 1, start: 1, end: 2), [1, 4], shape: [2, 1])
+        assertClose(Tensor.concat([x, Tensor([[9, 9, 9]])], axis: 0), [0, 1, 2, 3, 4, 5, 9, 9, 9], shape: [3, 3])
+        assertClose(Tensor.concat([x, Tensor([[7], [8]])], axis: 1), [0, 1, 2, 7, 3, 4, 5, 8], shape: [2, 4])
+        assertClose(Tensor.stack([Tensor([1, 2]), Tensor([3, 4])], axis: 1), [1, 3, 2, 4], shape: [2, 2])
+        assertClose(Tensor([[1, 2]]).pad([(1, 0), (0, 2)], value: -1), [-1, -1, -1, -1, 1, 2, -1, -1], shape: [2, 4])
+        XCTAssertEqual(Tensor.zeros([2, 1, 3]).squeeze().shape, [2, 3])
+        XCTAssertEqual(Tensor.zeros([2, 3]).unsqueeze(1).shape, [2, 1, 3])
+        XCTAssertEqual(Tensor.zeros([2, 3, 4, 5]).flatten(startDim: 1).shape, [2, 60])
+    }
+
+    func testGatherAndOneHot() {
+        let t = Tensor([[1, 2], [3, 4], [5, 6]])
+        assertClose(t.indexSelect(axis: 0, indices: [2, 0, 2]), [5, 6, 1, 2, 5, 6], shape: [3, 2])
+        assertClose(t.indexSelect(axis: 1, indices: [1]), [2, 4, 6], shape: [3, 1])
+        assertClose(t.gather(axis: 1, index: Tensor([[1], [0], [1]])), [2, 3, 6], shape: [3, 1])
+        assertClose(Tensor.oneHot([2, 0], classes: 3), [0, 0, 1, 1, 0, 0], shape: [2, 3])
+        assertClose(Tensor([1, 0]).oneHot(classes: 2), [0, 1, 1, 0], shape: [2, 2])
+    }
+
+    // MARK: value semantics
+
+    func testCopyOnWrite() {
+        let a = Tensor([1, 2, 3])
+        var b = a
+        b.withUnsafeMutableBufferPointer { $0[0] = 9 }
+        XCTAssertEqual(a.scalars, [1, 2, 3])
+        XCTAssertEqual(b.scalars, [9, 2, 3])
+        var r = a.reshape([3, 1])
+        r.withUnsafeMutableBufferPointer { $0[2] = -1 }
+        XCTAssertEqual(a.scalars, [1, 2, 3], "a reshape shares storage until written")
+    }
+
+    func testBufferPoolReusesFreedBuffers() {
+        BufferPool.shared.trim()
+        do { _ = Tensor.zeros([1 << 16]) }
+        let cached = BufferPool.shared.cached
+        XCTAssertEqual(cached, 4 << 16)
+        do { _ = Tensor.zeros([1 << 16]) }
+        XCTAssertEqual(BufferPool.shared.cached, cached, "the second tensor reuses the first one's buffer")
+    }
+
+    func testThreadCountIsSettable() {
+        Strata.numThreads = 1
+        XCTAssertEqual(Strata.numThreads, 1)
+        Strata.numThreads = 2
+        XCTAssertEqual(Strata.numThreads, 2)
+        var hits = [Int](repeating: 0, count: 100)
+        hits.withUnsafeMutableBufferPointer { h in
+            let p = h.baseAddress!
+            parallelFor(100) { i in p[i] += 1 }
+        }
+        XCTAssertEqual(hits, [Int](repeating: 1, count: 100))
+    }
+}

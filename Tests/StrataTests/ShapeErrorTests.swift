@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+@testable import Strata
+
+/// Incompatible shapes stop the process with a message naming the op and both shapes.
+/// Each case runs in a child process (this test binary, filtered to `testChild`), because a
+/// stop cannot be caught in-process.
+final class ShapeErrorTests: XCTestCase {
+    /// case name -> (code that must stop, words the message must contain)
+    static let cases: [String: (() -> Void, [String])] = [
+        "add": ({ _ = Tensor.zeros([2, 3]) + Tensor.zeros([4]) }, ["add", "[2, 3]", "[4]"]),
+        "mul": ({ _ = Tensor.zeros([2, 3, 4]) * Tensor.zeros([3, 3]) }, ["mul", "[2, 3, 4]", "[3, 3]"]),
+        "matmul": ({ _ = Tensor.zeros([2, 3]).matmul(Tensor.zeros([4, 5])) }, ["matmul", "[2, 3]", "[4, 5]"]),
+        "matmul batch": ({ _ = Tensor.zeros([2, 3, 4]).matmul(Tensor.zeros([3, 4, 5])) }, ["matmul", "[2]", "[3]"]),
+        "linear": ({ _ = linear(Tensor.zeros([8, 10]), weight: Tensor.zeros([3, 7])) }, ["linear", "[8, 10]", "[3, 7]"]),
+        "conv2d": ({ _ = conv2d(Tensor.zeros([1, 3, 8, 8]), weight: Tensor.zeros([4, 2, 3, 3])) }, ["conv2d", "[1, 3, 8, 8]", "[4, 2, 3, 3]"]),
+        "conv2d small": ({ _ = conv2d(Tensor.zeros([1, 1, 2, 2]), weight: Tensor.zeros([1, 1, 3, 3])) }, ["conv2d", "[1, 1, 2, 2]", "too small"]),
+        "reshape": ({ _ = Tensor.zeros([2, 3]).reshape([4, 2]) }, ["reshape", "[2, 3]", "[4, 2]"]),
+        "concat": ({ _ = Tensor.concat([Tensor.zeros([2, 3]), Tensor.zeros([3, 3])], axis: 1) }, ["concat", "[2, 3]", "[3, 3]"]),
+        "where": ({ _ = Tensor.where(Tensor.zeros([2]), Tensor.zeros([3]), Tensor.zeros([1])) }, ["where", "[2]", "[3]"]),
+        "expand": ({ _ = Tensor.zeros([3, 2]).expand([3, 4]) }, ["expand", "[3, 2]", "[3, 4]"]),
+        "sum axis": ({ _ = Tensor.zeros([2, 3]).sum(axis: 2) }, ["sum", "axis 2"]),
+        "backward twice": ({
+            var x = Tensor([1]); x.requiresGrad = true
+            let y = (x * x).sum(); y.backward(); y.backward()
+        }, ["backward", "retainGraph"]),
+    ]
+
+    func testChild() {
+        guard let name = ProcessInfo.processInfo.environment["STRATA_DEATH_CASE"],
+              let (body, _) = Self.cases[name] else { return }
+        body()
+        print("STRATA_DEATH_CASE survived")
+    }
+
+    func testIncompatibleShapesStopWithAMessageNamingTheOpAndShapes() throws {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        for (name, (_, words)) in Self.cases.sorted(by: { $0.key < $1.key }) {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = ["StrataTests.ShapeErrorTests/testChild"]
+            var env = ProcessInfo.processInfo.environment
+            env["STRATA_DEATH_CASE"] = name
+            env["SWIFT_BACKTRACE"] = "enable=no"
+            p.environment = env
+            let err = Pipe(), out = Pipe()
+            p.standardError = err
+            p.standardOutput = out
+            try p.run()
+            let errData = err.fileHandleForReading.readDataToEndOfFile()
+            let outData = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let text = String(decoding: errData + outData, as: UTF8.self)
+            XCTAssertNotEqual(p.terminationStatus, 0, "\(name): the child did not stop")
+            XCTAssertFalse(text.contains("STRATA_DEATH_CASE survived"), "\(name): computed a result instead of stopping")
+            for w in words {
+                XCTAssert(text.contains(w), "\(name): message lacks '\(w)':\n\(text.suffix(600))")
+            }
+        }
+    }
+}
