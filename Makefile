@@ -1,0 +1,39 @@
+# Strata: `make test` runs the test suite, `make demo` trains and uses a Fashion-MNIST model.
+# Both first install what a new Debian 12 machine lacks.
+
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo)
+BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev
+DEMO_PACKAGES := dataset-fashion-mnist
+STRATA := .build/release/strata
+
+.PHONY: test demo build deps demo-deps bench clean
+
+# Installs the Debian packages in $(1) that are not installed yet.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(BUILD_PACKAGES))
+
+demo-deps: deps
+	$(call apt_install,$(DEMO_PACKAGES))
+
+build: deps
+	$(SWIFT) build -c release --product strata
+
+test: deps
+	$(SWIFT) test -c release
+
+demo: demo-deps build
+	@echo "Strata $$($(STRATA) --version 2>/dev/null) on $$(nproc) cores"
+	$(STRATA) bench gemm --sizes 256 --sizes 1024
+	@echo "Training arrives with the next issue (train/evaluate/predict on Fashion-MNIST)."
+
+clean:
+	rm -rf .build
