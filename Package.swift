@@ -14,7 +14,11 @@ let package = Package(
         // Hot kernels in C: compiled per CPU feature level with target attributes and
         // chosen at run time, so no unsafeFlags are needed for AVX-512.
         .target(name: "CStrata", linkerSettings: [.linkedLibrary("pthread")]),
-        .target(name: "Strata", dependencies: ["CStrata"]),
+        // zlib, libpng and libjpeg-turbo from the system (Debian: zlib1g-dev libpng-dev libjpeg62-turbo-dev).
+        .target(name: "CStrataIO", linkerSettings: [
+            .linkedLibrary("z"), .linkedLibrary("png16"), .linkedLibrary("jpeg"),
+        ]),
+        .target(name: "Strata", dependencies: ["CStrata", "CStrataIO"]),
         .executableTarget(
             name: "strata",
             dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

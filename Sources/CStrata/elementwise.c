@@ -271,3 +271,47 @@ CLONES void sk_fill(long n, float v, float *y) {
 CLONES void sk_where(long n, const float *c, const float *a, const float *b, float *out) {
     for (long i = 0; i < n; i++) out[i] = c[i] != 0.0f ? a[i] : b[i];
 }
+
+// ---- optimizer steps (one pass over each parameter) -----------------------------------------------
+
+// Adam / AdamW. m, v are the moment estimates; bc1 = 1 - beta1^t, bc2 = 1 - beta2^t.
+// L2 weight decay (Adam) adds wd*p to the gradient; decoupled decay (AdamW) shrinks p by lr*wd.
+CLONES void sk_adam_step(long n, float *p, const float *g, float *m, float *v, float lr, float beta1,
+                         float beta2, float eps, float bc1, float bc2, float wd, int decoupled) {
+    float step = lr / bc1, inv_sqrt_bc2 = 1.0f / __builtin_sqrtf(bc2);
+    float shrink = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
+    for (long i = 0; i < n; i++) {
+        float gi = g[i] + l2 * p[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * shrink - step * mi / (__builtin_sqrtf(vi) * inv_sqrt_bc2 + eps);
+    }
+}
+
+// SGD with momentum (PyTorch semantics: buf = momentum*buf + (1-dampening)*g, first step buf = g).
+CLONES void sk_sgd_step(long n, float *p, const float *g, float *buf, float lr, float momentum,
+                        float dampening, float wd, int nesterov, int first) {
+    for (long i = 0; i < n; i++) {
+        float gi = g[i] + wd * p[i];
+        if (buf) {
+            float b = first ? gi : momentum * buf[i] + (1.0f - dampening) * gi;
+            buf[i] = b;
+            gi = nesterov ? gi + momentum * b : b;
+        }
+        p[i] -= lr * gi;
+    }
+}
+
+// Sum of squares in double (for gradient-norm clipping).
+CLONES double sk_sum_squares(long n, const float *x) {
+    double acc[8] = {0};
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) acc[u] += (double)x[i + u] * x[i + u];
+    double s = 0;
+    for (int u = 0; u < 8; u++) s += acc[u];
+    for (; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}

@@ -66,6 +66,12 @@ void sk_axpy(long n, float a, const float *x, float *y);
 void sk_fill(long n, float v, float *y);
 void sk_where(long n, const float *cond, const float *a, const float *b, float *out);
 
+void sk_adam_step(long n, float *p, const float *g, float *m, float *v, float lr, float beta1,
+                  float beta2, float eps, float bc1, float bc2, float wd, int decoupled);
+void sk_sgd_step(long n, float *p, const float *g, float *buf, float lr, float momentum,
+                 float dampening, float wd, int nesterov, int first);
+double sk_sum_squares(long n, const float *x);
+
 // ---- reductions and softmax over the middle axis of an (outer, r, inner) view ---------------------
 void sk_reduce(int op, long outer, long r, long inner, const float *x, float *out);
 void sk_softmax(long outer, long r, long inner, const float *x, float *y, int log);

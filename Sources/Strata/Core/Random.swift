@@ -55,6 +55,16 @@ public struct RandomGenerator: RandomNumberGenerator {
     @inlinable
     public mutating func nextInt(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 
+    /// The generator's full state (for checkpoints).
+    public var state: [UInt64] {
+        get { [s0, s1, s2, s3] }
+        set {
+            precondition(newValue.count == 4, "RandomGenerator.state needs 4 words")
+            (s0, s1, s2, s3) = (newValue[0], newValue[1], newValue[2], newValue[3])
+            spareNormal = nil
+        }
+    }
+
     /// A random permutation of 0..<n (Fisher-Yates).
     public mutating func permutation(_ n: Int) -> [Int] {
         var p = Array(0..<n)

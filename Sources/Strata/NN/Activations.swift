@@ -1,0 +1,38 @@
+/// Activation functions as layers, for `Sequential`.
+public final class ReLU: Module {
+    public override func forward(_ x: Tensor) -> Tensor { x.relu() }
+}
+
+public final class LeakyReLU: Module {
+    public let slope: Float
+    public init(_ slope: Float = 0.01) { self.slope = slope }
+    public override func forward(_ x: Tensor) -> Tensor { x.leakyRelu(slope) }
+    public override var config: [String: Any] { ["slope": Double(slope)] }
+}
+
+public final class GELU: Module {
+    public override func forward(_ x: Tensor) -> Tensor { x.gelu() }
+}
+
+public final class Sigmoid: Module {
+    public override func forward(_ x: Tensor) -> Tensor { x.sigmoid() }
+}
+
+public final class Tanh: Module {
+    public override func forward(_ x: Tensor) -> Tensor { x.tanh() }
+}
+
+/// Softmax along `axis` (class probabilities from logits).
+public final class Softmax: Module {
+    public let axis: Int
+    public init(axis: Int = -1) { self.axis = axis }
+    public override func forward(_ x: Tensor) -> Tensor { x.softmax(axis: axis) }
+    public override var config: [String: Any] { ["axis": axis] }
+}
+
+public final class LogSoftmax: Module {
+    public let axis: Int
+    public init(axis: Int = -1) { self.axis = axis }
+    public override func forward(_ x: Tensor) -> Tensor { x.logSoftmax(axis: axis) }
+    public override var config: [String: Any] { ["axis": axis] }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+struct Summary: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Layers, output shapes and parameter counts of a model file.")
+
+    @Option(help: "Model file (.safetensors).")
+    var model: String
+
+    @Option(help: "Architecture of a weights-only file: mlp or cnn.")
+    var arch: String?
+
+    @Flag(help: "Print one JSON line.")
+    var json = false
+
+    func run() throws {
+        let saved = try loadModel(model, arch: arch)
+        let rows = saved.model.summary(inputShape: [1] + saved.info.inputShape)
+        if json {
+            printJSON(["model": model, "layers": rows.map { ["name": $0.name, "type": $0.type, "output_shape": $0.outputShape, "parameters": $0.parameters] },
+                       "total_parameters": saved.model.parameterCount])
+            return
+        }
+        print(saved.model.summaryTable(inputShape: [1] + saved.info.inputShape))
+        if let last = saved.info.history.last {
+            print(String(format: "trained %d epochs; last: loss %.4f, accuracy %.4f", saved.info.history.count, last.trainLoss, last.trainAccuracy)
+                  + (last.valAccuracy.map { String(format: ", val_accuracy %.4f", $0) } ?? ""))
+        }
+    }
+}
