@@ -253,26 +253,60 @@ typedef struct {
     int avg;
 } pool_job;
 
+// 2x2 windows, stride 2, no padding: the common case, branch-free so it vectorises.
+CLONES static void maxpool_2x2(long H, long W, long OH, long OW, const float *x, float *y, int32_t *id) {
+    for (long oh = 0; oh < OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        float *yo = y + oh * OW;
+        if (id) {
+            int32_t *io = id + oh * OW;
+            int32_t base = (int32_t)(2 * oh * W);
+            for (long ow = 0; ow < OW; ow++) {
+                float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+                int32_t ia = base + 2 * (int32_t)ow;
+                float m0 = b > a ? b : a;
+                int32_t i0 = b > a ? ia + 1 : ia;
+                float m1 = d > c ? d : c;
+                int32_t i1 = d > c ? ia + (int32_t)W + 1 : ia + (int32_t)W;
+                yo[ow] = m1 > m0 ? m1 : m0;
+                io[ow] = m1 > m0 ? i1 : i0;
+            }
+        } else {
+            for (long ow = 0; ow < OW; ow++) {
+                float m0 = r0[2 * ow + 1] > r0[2 * ow] ? r0[2 * ow + 1] : r0[2 * ow];
+                float m1 = r1[2 * ow + 1] > r1[2 * ow] ? r1[2 * ow + 1] : r1[2 * ow];
+                yo[ow] = m1 > m0 ? m1 : m0;
+            }
+        }
+    }
+    (void)H;
+}
+
 static void maxpool_plane(const pool_job *j, long plane) {
     const sk_pool_shape *s = j->s;
     const float *x = j->x + plane * s->h * s->w;
     float *y = j->y + plane * s->oh * s->ow;
     int32_t *id = j->idx ? j->idx + plane * s->oh * s->ow : 0;
+    if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 && s->dh == 1 && s->dw == 1) {
+        maxpool_2x2(s->h, s->w, s->oh, s->ow, x, y, id);
+        return;
+    }
     for (long oh = 0; oh < s->oh; oh++)
         for (long ow = 0; ow < s->ow; ow++) {
             float best = -__builtin_inff();
             long bi = -1;
-            for (long kh = 0; kh < s->kh; kh++) {
+            int nan = 0;
+            for (long kh = 0; kh < s->kh && !nan; kh++) {
                 long ih = oh * s->sh - s->ph + kh * s->dh;
                 if (ih < 0 || ih >= s->h) continue;
                 for (long kw = 0; kw < s->kw; kw++) {
                     long iw = ow * s->sw - s->pw + kw * s->dw;
                     if (iw < 0 || iw >= s->w) continue;
                     float v = x[ih * s->w + iw];
-                    if (v > best || bi < 0 || v != v) { best = v; bi = ih * s->w + iw; if (v != v) goto done; }
+                    if (v > best || bi < 0) { best = v; bi = ih * s->w + iw; }
+                    if (v != v) { best = v; bi = ih * s->w + iw; nan = 1; break; }
                 }
             }
-        done:
             y[oh * s->ow + ow] = best;
             if (id) id[oh * s->ow + ow] = (int32_t)bi;
         }

@@ -124,7 +124,7 @@ CLONES static void unary_range(int op, long n, const float *x, float *y, float p
     case SK_NEG: for (long i = 0; i < n; i++) y[i] = -x[i]; break;
     case SK_EXP: for (long i = 0; i < n; i++) y[i] = sf_exp(x[i]); break;
     case SK_LOG: for (long i = 0; i < n; i++) y[i] = sf_log(x[i]); break;
-    case SK_SQRT: for (long i = 0; i < n; i++) y[i] = __builtin_sqrtf(x[i]); break;
+    case SK_SQRT: for (long i = 0; i < n; i++) y[i] = SK_SQRT_F(x[i]); break;
     case SK_ABS: for (long i = 0; i < n; i++) y[i] = __builtin_fabsf(x[i]); break;
     case SK_TANH: for (long i = 0; i < n; i++) y[i] = sf_tanh(x[i]); break;
     case SK_SIGMOID: for (long i = 0; i < n; i++) y[i] = sf_sigmoid(x[i]); break;
@@ -278,7 +278,7 @@ CLONES void sk_where(long n, const float *c, const float *a, const float *b, flo
 // L2 weight decay (Adam) adds wd*p to the gradient; decoupled decay (AdamW) shrinks p by lr*wd.
 CLONES void sk_adam_step(long n, float *p, const float *g, float *m, float *v, float lr, float beta1,
                          float beta2, float eps, float bc1, float bc2, float wd, int decoupled) {
-    float step = lr / bc1, inv_sqrt_bc2 = 1.0f / __builtin_sqrtf(bc2);
+    float step = lr / bc1, inv_sqrt_bc2 = 1.0f / SK_SQRT_F(bc2);
     float shrink = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
     for (long i = 0; i < n; i++) {
         float gi = g[i] + l2 * p[i];
@@ -286,7 +286,7 @@ CLONES void sk_adam_step(long n, float *p, const float *g, float *m, float *v, f
         float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        p[i] = p[i] * shrink - step * mi / (__builtin_sqrtf(vi) * inv_sqrt_bc2 + eps);
+        p[i] = p[i] * shrink - step * mi / (SK_SQRT_F(vi) * inv_sqrt_bc2 + eps);
     }
 }
 

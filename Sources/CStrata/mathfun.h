@@ -6,6 +6,13 @@
 
 #include <stdint.h>
 
+// sqrt without errno (sqrtf may set errno for negative input, which blocks vectorisation).
+#if defined(__has_builtin) && __has_builtin(__builtin_elementwise_sqrt)
+#define SK_SQRT_F(x) __builtin_elementwise_sqrt(x)
+#else
+#define SK_SQRT_F(x) __builtin_sqrtf(x)
+#endif
+
 static inline float sf_bits_to_float(int32_t i) {
     union { int32_t i; float f; } u = {i};
     return u.f;

@@ -17,12 +17,24 @@ CLONES static float sum_contig(long n, const float *x) {
     return s;
 }
 
+// Max (or min) of n contiguous floats; NaN if any element is NaN. 16 lanes so it vectorises.
 CLONES static float max_contig(long n, const float *x, int want_min) {
-    float m = x[0];
-    int nan = 0;
-    if (want_min) { for (long i = 0; i < n; i++) { m = x[i] < m ? x[i] : m; nan |= x[i] != x[i]; } }
-    else { for (long i = 0; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; } }
-    return nan ? __builtin_nanf("") : m;
+    float acc[16];
+    int nan[16] = {0};
+    for (int u = 0; u < 16; u++) acc[u] = x[0];
+    long i = 0;
+    if (want_min) {
+        for (; i + 16 <= n; i += 16)
+            for (int u = 0; u < 16; u++) { float v = x[i + u]; acc[u] = v < acc[u] ? v : acc[u]; nan[u] |= v != v; }
+    } else {
+        for (; i + 16 <= n; i += 16)
+            for (int u = 0; u < 16; u++) { float v = x[i + u]; acc[u] = v > acc[u] ? v : acc[u]; nan[u] |= v != v; }
+    }
+    float m = acc[0];
+    int any = 0;
+    for (int u = 0; u < 16; u++) { m = want_min ? (acc[u] < m ? acc[u] : m) : (acc[u] > m ? acc[u] : m); any |= nan[u]; }
+    for (; i < n; i++) { float v = x[i]; m = want_min ? (v < m ? v : m) : (v > m ? v : m); any |= v != v; }
+    return any ? __builtin_nanf("") : m;
 }
 
 // out[o, i] = reduce_j x[o, j, i]

@@ -69,6 +69,10 @@ public func maxPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padd
                       dilation: Size2 = 1) -> Tensor {
     var s = poolShape(x, kernelSize, stride ?? kernelSize, padding, dilation, "maxPool2d")
     let y = Tensor(uninitializedShape: [s.n, s.c, s.oh, s.ow])
+    guard GradMode.isEnabled && x.requiresGrad else {
+        withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, nil) }
+        return y
+    }
     // Argmax positions, kept in a pooled buffer of the same size for the backward pass.
     let idx = TensorStorage(count: y.count)
     let ip = UnsafeMutableRawPointer(idx.base).bindMemory(to: Int32.self, capacity: y.count)
