@@ -8,6 +8,7 @@
 //   gcol    = w[g]^T @ gy[n, g];  gx[n, g] = col2im(gcol)
 //   gb     += sum_P gy[n, g]
 #include "strata_kernels.h"
+#include "simd_transpose.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 
 // ---- per-thread scratch that only grows (no allocation in steady state) -------------------------
 
-#define SCRATCH_SLOTS 3
+#define SCRATCH_SLOTS 5
 typedef struct { float *p; size_t n; } scratch_t;
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -99,15 +100,50 @@ static int is_pointwise(const sk_conv_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
 }
 
+// ---- layout helper ------------------------------------------------------------------------------
+
+// out[c*P + p] = in[p*ldin + c] + (bias ? bias[c] : 0) for p < P, c < C: the [P, C] GEMM result
+// back to channel-major order.
+__attribute__((target("avx512f"))) static void transpose_bias_avx512(long P, long C, const float *in, long ldin,
+                                                                     const float *bias, float *out) {
+    for (long p0 = 0; p0 < P; p0 += 16) {
+        long pw = P - p0 < 16 ? P - p0 : 16;
+        __mmask16 pm = (__mmask16)((1u << pw) - 1);
+        for (long c0 = 0; c0 < C; c0 += 16) {
+            long cw = C - c0 < 16 ? C - c0 : 16;
+            __mmask16 cm = (__mmask16)((1u << cw) - 1);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = i < pw ? _mm512_maskz_loadu_ps(cm, in + (p0 + i) * ldin + c0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (long c = 0; c < cw; c++) {
+                __m512 v = bias ? _mm512_add_ps(r[c], _mm512_set1_ps(bias[c0 + c])) : r[c];
+                _mm512_mask_storeu_ps(out + (c0 + c) * P + p0, pm, v);
+            }
+        }
+    }
+}
+
+static void transpose_bias(long P, long C, const float *in, long ldin, const float *bias, float *out) {
+    if (strata_cpu_isa() >= 2) { transpose_bias_avx512(P, C, in, ldin, bias, out); return; }
+    for (long c = 0; c < C; c++) {
+        float b = bias ? bias[c] : 0.0f;
+        for (long p = 0; p < P; p++) out[c * P + p] = in[p * ldin + c] + b;
+    }
+}
+
 // ---- forward -------------------------------------------------------------------------------------
+// Per image and group (K = Cg*KH*KW, P = OH*OW):
+//   col[K, P] = im2col(x);  Y^T[P, Cog] = col^T @ W^T (W packed once per call);  y = (Y^T)^T + bias
 
 typedef struct {
     const sk_conv_shape *s;
     const float *x, *w, *bias, *gy;
     float *y, *gx, *gw, *gb;
-    long per;          // images per task
-    float *partials;   // backward: one gw (+ gb) block per task
-    int threaded_gemm; // 1: one task, GEMMs use the pool
+    long per;                 // images per task
+    float *partials;          // backward: per task, dW^T blocks then gb
+    const float *wpack;       // weights packed for the forward (B) or backward-data (A) product
+    size_t wpack_group;       // floats per group in wpack
+    int threaded_gemm;        // 1: one image at a time, GEMMs use the pool
 } conv_job;
 
 static void conv_forward_image(const conv_job *j, long n) {
@@ -116,6 +152,7 @@ static void conv_forward_image(const conv_job *j, long n) {
     long K = cg * s->kh * s->kw, P = s->oh * s->ow;
     const float *xn = j->x + n * s->c * s->h * s->w;
     float *yn = j->y + n * s->cout * P;
+    float *yt = sk_scratch(4, (size_t)P * cog);
     for (long g = 0; g < G; g++) {
         const float *xg = xn + g * cg * s->h * s->w;
         const float *col = xg;
@@ -124,16 +161,10 @@ static void conv_forward_image(const conv_job *j, long n) {
             im2col(s, cg, xg, buf);
             col = buf;
         }
-        float *yg = yn + g * cog * P;
-        if (j->threaded_gemm) strata_sgemm(0, 0, cog, P, K, 1.0f, j->w + g * cog * K, K, col, P, 0.0f, yg, P);
-        else strata_sgemm_serial(0, 0, cog, P, K, 1.0f, j->w + g * cog * K, K, col, P, 0.0f, yg, P);
+        sk_gemm_operand a = {col, P, 1, 0}, b = {0, 0, 0, j->wpack + g * j->wpack_group};
+        strata_sgemm_ex(P, cog, K, 1.0f, &a, &b, 0.0f, yt, cog, j->threaded_gemm);
+        transpose_bias(P, cog, yt, cog, j->bias ? j->bias + g * cog : 0, yn + g * cog * P);
     }
-    if (j->bias)
-        for (long co = 0; co < s->cout; co++) {
-            float b = j->bias[co];
-            float *r = yn + co * P;
-            for (long p = 0; p < P; p++) r[p] += b;
-        }
 }
 
 static void conv_forward_task(void *ctx, long t) {
@@ -142,9 +173,28 @@ static void conv_forward_task(void *ctx, long t) {
     for (long n = n0; n < n1; n++) conv_forward_image(j, n);
 }
 
+// Packs each group's weights [Cog, K] once per call, as the B (transposed) or A (transposed)
+// operand. Returns floats per group.
+static size_t pack_weights(const sk_conv_shape *s, const float *w, int as_a, float **out) {
+    long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
+    size_t per = as_a ? strata_gemm_packed_size_a(K, cog) : strata_gemm_packed_size_b(cog, K);
+    per = (per + 15) & ~(size_t)15;
+    float *buf = sk_scratch(3, per * (size_t)G);
+    for (long g = 0; g < G; g++) {
+        if (as_a) strata_gemm_pack_a(1, K, cog, w + g * cog * K, K, buf + g * per);   // op(A) = W^T [K, Cog]
+        else strata_gemm_pack_b(1, cog, K, w + g * cog * K, K, buf + g * per);        // op(B) = W^T [K, Cog]
+    }
+    *out = buf;
+    return per;
+}
+
 void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
                        float *y) {
-    conv_job j = {s, x, w, bias, 0, y, 0, 0, 0, 1, 0, 0};
+    conv_job j = {0};
+    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y;
+    float *wp;
+    j.wpack_group = pack_weights(s, w, 0, &wp);
+    j.wpack = wp;
     int threads = strata_get_num_threads();
     if (s->n >= threads && threads > 1) {
         long tasks = threads * 4 < s->n ? threads * 4 : s->n;
@@ -153,13 +203,17 @@ void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, c
         strata_parallel_for(tasks, conv_forward_task, &j);
     } else {
         j.threaded_gemm = 1;
+        j.per = 1;
         for (long n = 0; n < s->n; n++) conv_forward_image(&j, n);
     }
 }
 
 // ---- backward ------------------------------------------------------------------------------------
+//   dW^T[K, Cog] += col[K, P] @ gy^T          (per-task partials, summed in a fixed order)
+//   dcol[K, P]    = W^T[K, Cog] @ gy[Cog, P];  gx = col2im(dcol)   (W packed once per call)
+//   gb           += sum_P gy
 
-static void conv_backward_image(const conv_job *j, long n, float *gw, float *gb) {
+static void conv_backward_image(const conv_job *j, long n, float *gwt, float *gb, int first) {
     const sk_conv_shape *s = j->s;
     long G = s->groups, cg = s->c / G, cog = s->cout / G;
     long K = cg * s->kh * s->kw, P = s->oh * s->ow;
@@ -168,7 +222,7 @@ static void conv_backward_image(const conv_job *j, long n, float *gw, float *gb)
     int tg = j->threaded_gemm;
     for (long g = 0; g < G; g++) {
         const float *gyg = gyn + g * cog * P;
-        if (gw) {
+        if (gwt) {
             const float *xg = xn + g * cg * s->h * s->w;
             const float *col = xg;
             if (!is_pointwise(s)) {
@@ -176,20 +230,17 @@ static void conv_backward_image(const conv_job *j, long n, float *gw, float *gb)
                 im2col(s, cg, xg, buf);
                 col = buf;
             }
-            // gw[g][cog, K] += gy[cog, P] @ col[K, P]^T
-            if (tg) strata_sgemm(0, 1, cog, K, P, 1.0f, gyg, P, col, P, 1.0f, gw + g * cog * K, K);
-            else strata_sgemm_serial(0, 1, cog, K, P, 1.0f, gyg, P, col, P, 1.0f, gw + g * cog * K, K);
+            sk_gemm_operand a = {col, P, 0, 0}, b = {gyg, P, 1, 0};
+            strata_sgemm_ex(K, cog, P, 1.0f, &a, &b, first ? 0.0f : 1.0f, gwt + g * K * cog, cog, tg);
         }
         if (j->gx) {
             float *gxg = j->gx + n * s->c * s->h * s->w + g * cg * s->h * s->w;
+            sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {gyg, P, 0, 0};
             if (is_pointwise(s)) {
-                // gx[cg, P] = w^T[cg, cog] @ gy[cog, P]
-                if (tg) strata_sgemm(1, 0, K, P, cog, 1.0f, j->w + g * cog * K, K, gyg, P, 0.0f, gxg, P);
-                else strata_sgemm_serial(1, 0, K, P, cog, 1.0f, j->w + g * cog * K, K, gyg, P, 0.0f, gxg, P);
+                strata_sgemm_ex(K, P, cog, 1.0f, &a, &b, 0.0f, gxg, P, tg);
             } else {
                 float *gcol = sk_scratch(1, (size_t)K * P);
-                if (tg) strata_sgemm(1, 0, K, P, cog, 1.0f, j->w + g * cog * K, K, gyg, P, 0.0f, gcol, P);
-                else strata_sgemm_serial(1, 0, K, P, cog, 1.0f, j->w + g * cog * K, K, gyg, P, 0.0f, gcol, P);
+                strata_sgemm_ex(K, P, cog, 1.0f, &a, &b, 0.0f, gcol, P, tg);
                 memset(gxg, 0, (size_t)cg * s->h * s->w * sizeof(float));
                 col2im(s, cg, gcol, gxg);
             }
@@ -200,7 +251,7 @@ static void conv_backward_image(const conv_job *j, long n, float *gw, float *gb)
             const float *r = gyn + co * P;
             float acc = 0;
             for (long p = 0; p < P; p++) acc += r[p];
-            gb[co] += acc;
+            gb[co] = first ? acc : gb[co] + acc;
         }
 }
 
@@ -208,37 +259,52 @@ static void conv_backward_task(void *ctx, long t) {
     const conv_job *j = ctx;
     const sk_conv_shape *s = j->s;
     long wsize = s->cout * (s->c / s->groups) * s->kh * s->kw;
-    float *gw = j->gw ? j->partials + t * (wsize + s->cout) : 0;
+    float *gwt = j->gw ? j->partials + t * (wsize + s->cout) : 0;
     float *gb = j->gb ? j->partials + t * (wsize + s->cout) + wsize : 0;
-    if (gw) memset(gw, 0, (size_t)wsize * sizeof(float));
-    if (gb) memset(gb, 0, (size_t)s->cout * sizeof(float));
     long n0 = t * j->per, n1 = n0 + j->per < s->n ? n0 + j->per : s->n;
-    for (long n = n0; n < n1; n++) conv_backward_image(j, n, gw, gb);
+    for (long n = n0; n < n1; n++) conv_backward_image(j, n, gwt, gb, n == n0);
 }
 
 // gx, gw, gb may each be NULL (not needed). gw and gb are overwritten, not accumulated.
 void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
                         float *gx, float *gw, float *gb) {
-    conv_job j = {s, x, w, 0, gy, 0, gx, gw, gb, 1, 0, 0};
-    long wsize = s->cout * (s->c / s->groups) * s->kh * s->kw;
+    conv_job j = {0};
+    j.s = s; j.x = x; j.w = w; j.gy = gy; j.gx = gx; j.gw = gw; j.gb = gb;
+    long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
+    long wsize = s->cout * K;
+    if (gx) {
+        float *wp;
+        j.wpack_group = pack_weights(s, w, 1, &wp);
+        j.wpack = wp;
+    }
     int threads = strata_get_num_threads();
+    long tasks = 1;
     if (s->n >= threads && threads > 1) {
-        long tasks = threads;
+        tasks = threads;
         j.per = (s->n + tasks - 1) / tasks;
         tasks = (s->n + j.per - 1) / j.per;
-        j.partials = sk_scratch(2, (size_t)tasks * (wsize + s->cout));
-        strata_parallel_for(tasks, conv_backward_task, &j);
-        // Fixed-order sum of the per-task partials keeps results reproducible.
-        for (long t = 0; t < tasks; t++) {
-            const float *p = j.partials + t * (wsize + s->cout);
-            if (gw) { if (t == 0) memcpy(gw, p, (size_t)wsize * sizeof(float)); else for (long i = 0; i < wsize; i++) gw[i] += p[i]; }
-            if (gb) { if (t == 0) memcpy(gb, p + wsize, (size_t)s->cout * sizeof(float)); else for (long i = 0; i < s->cout; i++) gb[i] += p[wsize + i]; }
-        }
     } else {
         j.threaded_gemm = 1;
-        if (gw) memset(gw, 0, (size_t)wsize * sizeof(float));
-        if (gb) memset(gb, 0, (size_t)s->cout * sizeof(float));
-        for (long n = 0; n < s->n; n++) conv_backward_image(&j, n, gw, gb);
+        j.per = s->n;
+    }
+    j.partials = sk_scratch(2, (size_t)tasks * (wsize + s->cout));
+    if (tasks > 1) strata_parallel_for(tasks, conv_backward_task, &j);
+    else conv_backward_task(&j, 0);
+    // Fixed-order sum of the per-task partials keeps results reproducible; dW^T -> dW per group.
+    if (gw) {
+        float *acc = j.partials;
+        for (long t = 1; t < tasks; t++) {
+            const float *p = j.partials + t * (wsize + s->cout);
+            for (long i = 0; i < wsize; i++) acc[i] += p[i];
+        }
+        for (long g = 0; g < G; g++) transpose_bias(K, cog, acc + g * K * cog, cog, 0, gw + g * cog * K);
+    }
+    if (gb) {
+        for (long co = 0; co < s->cout; co++) {
+            float v = 0;
+            for (long t = 0; t < tasks; t++) v += j.partials[t * (wsize + s->cout) + wsize + co];
+            gb[co] = v;
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 // Three micro-kernels: AVX-512 (12x32), AVX2+FMA (6x16) and portable C (4x16), chosen at run time.
 // Threads split C into column (or row) blocks that run the whole loop nest independently.
 #include "strata_kernels.h"
+#include "simd_transpose.h"
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -191,6 +192,52 @@ pack_b(int transB, const float *B, long ldb, long N, long j0, long nc, long k0, 
     }
 }
 
+// ---- AVX-512 transposing packs ----------------------------------------------------------------
+// The two packing cases that transpose (A row-major into MR-tall panels, B^T into NR-wide
+// panels) go through 16x16 in-register transposes instead of scalar gathers.
+
+// Row-major A[i0.., k0..] -> panels of mr (<= 16) rows: dst[k*mr + i] = A[(i0+i)*lda + k0+k].
+__attribute__((target("avx512f"))) static void
+pack_a_rows_avx512(const float *A, long lda, long M, long i0, long mc, long k0, long kc, int mr, float *dst) {
+    __mmask16 store_mask = (__mmask16)((1u << mr) - 1);
+    for (long p = 0; p < mc; p += mr) {
+        long rows = (i0 + p + mr <= M) ? mr : M - (i0 + p);
+        if (rows > mc - p) rows = mc - p;
+        for (long k = 0; k < kc; k += 16) {
+            long w = kc - k < 16 ? kc - k : 16;
+            __mmask16 lm = (__mmask16)((1u << w) - 1);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < rows ? _mm512_maskz_loadu_ps(lm, A + (i0 + p + i) * lda + k0 + k) : _mm512_setzero_ps();
+            transpose16(r);
+            for (long c = 0; c < w; c++) _mm512_mask_storeu_ps(dst + (k + c) * mr, store_mask, r[c]);
+        }
+        dst += mr * kc;
+    }
+}
+
+// B stored [N, K] (op(B) = B^T) -> panels of nr (multiple of 16) columns:
+// dst[k*nr + j] = B[(j0+j)*ldb + k0+k].
+__attribute__((target("avx512f"))) static void
+pack_b_trans_avx512(const float *B, long ldb, long N, long j0, long nc, long k0, long kc, int nr, float *dst) {
+    for (long p = 0; p < nc; p += nr) {
+        long cols = (j0 + p + nr <= N) ? nr : N - (j0 + p);
+        if (cols > nc - p) cols = nc - p;
+        for (int h = 0; h < nr; h += 16) {
+            for (long k = 0; k < kc; k += 16) {
+                long w = kc - k < 16 ? kc - k : 16;
+                __mmask16 lm = (__mmask16)((1u << w) - 1);
+                __m512 r[16];
+                for (int i = 0; i < 16; i++)
+                    r[i] = h + i < cols ? _mm512_maskz_loadu_ps(lm, B + (j0 + p + h + i) * ldb + k0 + k) : _mm512_setzero_ps();
+                transpose16(r);
+                for (long c = 0; c < w; c++) _mm512_store_ps(dst + (k + c) * nr + h, r[c]);
+            }
+        }
+        dst += nr * kc;
+    }
+}
+
 // ---- per-thread packing buffers ------------------------------------------------------------------
 
 static pthread_key_t buf_key;
@@ -211,9 +258,19 @@ static float *pack_buffers(void) {
 
 // ---- the loop nest --------------------------------------------------------------------------------
 
-static void gemm_serial(kernel_info ki, int transA, int transB, long M, long N, long K,
-                        float alpha, const float *A, long lda, const float *B, long ldb,
-                        float beta, float *C, long ldc) {
+// An operand: a row-major matrix (op = itself or its transpose), or the same matrix pre-packed
+// by strata_gemm_pack_a/b (then `data` is unused). Offsets select a sub-block: rows of op(A)
+// from `row0`, columns of op(B) from `col0` (multiples of MR / NR when packed).
+typedef struct {
+    const float *data;
+    long ld;
+    int trans;
+    const float *packed;
+    long padded;   // packed: rows (A) or columns (B) rounded up to MR / NR
+} operand;
+
+static void gemm_serial(kernel_info ki, long M, long N, long K, float alpha, operand a, long row0,
+                        operand b, long col0, float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         for (long i = 0; i < M; i++)
@@ -223,22 +280,40 @@ static void gemm_serial(kernel_info ki, int transA, int transB, long M, long N, 
     float *packA = pack_buffers();
     float *packB = packA + (size_t)MC_MAX * KC;
     const int mr = ki.mr, nr = ki.nr, mc_max = ki.mc;
+    const int avx512 = strata_cpu_isa() >= 2;
     float edge[MR_MAX * NR_MAX] __attribute__((aligned(64)));
+    // Source pointers of the sub-block (for operands that are packed here).
+    const float *A = a.packed ? 0 : (a.trans ? a.data + row0 : a.data + row0 * a.ld);
+    const float *B = b.packed ? 0 : (b.trans ? b.data + col0 * b.ld : b.data + col0);
     for (long jc = 0; jc < N; jc += NC) {
         long nc = N - jc < NC ? N - jc : NC;
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             float b_eff = pc == 0 ? beta : 1.0f;
-            pack_b(transB, B, ldb, N, jc, nc, pc, kc, nr, packB);
+            const float *bpanel;
+            if (b.packed) {
+                bpanel = b.packed + b.padded * pc + (col0 + jc) * kc;
+            } else {
+                if (b.trans && nr % 16 == 0 && avx512) pack_b_trans_avx512(B, b.ld, N, jc, nc, pc, kc, nr, packB);
+                else pack_b(b.trans, B, b.ld, N, jc, nc, pc, kc, nr, packB);
+                bpanel = packB;
+            }
             for (long ic = 0; ic < M; ic += mc_max) {
                 long mc = M - ic < mc_max ? M - ic : mc_max;
-                pack_a(transA, A, lda, M, ic, mc, pc, kc, mr, packA);
+                const float *apanel;
+                if (a.packed) {
+                    apanel = a.packed + a.padded * pc + (row0 + ic) * kc;
+                } else {
+                    if (!a.trans && mr <= 16 && avx512) pack_a_rows_avx512(A, a.ld, M, ic, mc, pc, kc, mr, packA);
+                    else pack_a(a.trans, A, a.ld, M, ic, mc, pc, kc, mr, packA);
+                    apanel = packA;
+                }
                 for (long jr = 0; jr < nc; jr += nr) {
                     long cols = nc - jr < nr ? nc - jr : nr;
-                    const float *bp = packB + jr * kc;
+                    const float *bp = bpanel + jr * kc;
                     for (long ir = 0; ir < mc; ir += mr) {
                         long rows = mc - ir < mr ? mc - ir : mr;
-                        const float *ap = packA + ir * kc;
+                        const float *ap = apanel + ir * kc;
                         float *cp = C + (ic + ir) * ldc + jc + jr;
                         if (rows == mr && cols == nr) {
                             ki.kern(kc, ap, bp, cp, ldc, alpha, b_eff);
@@ -257,61 +332,187 @@ static void gemm_serial(kernel_info ki, int transA, int transB, long M, long N, 
     }
 }
 
-// Small M: C[i,:] = alpha * sum_k op(A)[i,k] op(B)[k,:] + beta C[i,:] without packing.
-// Used for batch-1 style products, where packing B would cost as much as the product.
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-gemm_small_m(int transA, int transB, long M, long N, long K, float alpha, const float *A,
-             long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+// Small M (a batch of one or two rows): C[i,:] = alpha * op(A)[i,:] @ op(B) + beta C[i,:] without
+// packing, since packing B would cost as much as the product. Columns [j0, j1) only, so threads
+// can split N.
+__attribute__((target_clones("avx2", "default"))) static void
+gemm_small_m_generic(int transA, int transB, long M, long N, long K, float alpha, const float *A,
+                     long lda, const float *B, long ldb, float beta, float *C, long ldc, long j0, long j1) {
     for (long i = 0; i < M; i++) {
         float *c = C + i * ldc;
         if (!transB) {
-            for (long j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+            for (long j = j0; j < j1; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
             for (long k = 0; k < K; k++) {
                 float a = alpha * (transA ? A[k * lda + i] : A[i * lda + k]);
                 const float *b = B + k * ldb;
-                for (long j = 0; j < N; j++) c[j] += a * b[j];
+                for (long j = j0; j < j1; j++) c[j] += a * b[j];
             }
         } else {
-            for (long j = 0; j < N; j++) {
+            for (long j = j0; j < j1; j++) {
                 const float *b = B + j * ldb;
-                float acc[16] = {0};
-                long k = 0;
-                if (!transA) {
-                    const float *a = A + i * lda;
-                    for (; k + 16 <= K; k += 16)
-                        for (int u = 0; u < 16; u++) acc[u] += a[k + u] * b[k + u];
-                    for (; k < K; k++) acc[0] += a[k] * b[k];
-                } else {
-                    for (; k < K; k++) acc[0] += A[k * lda + i] * b[k];
-                }
-                float s = 0;
-                for (int u = 0; u < 16; u++) s += acc[u];
-                c[j] = alpha * s + (beta == 0.0f ? 0.0f : beta * c[j]);
+                float acc = 0;
+                for (long k = 0; k < K; k++) acc += (transA ? A[k * lda + i] : A[i * lda + k]) * b[k];
+                c[j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[j]);
             }
         }
     }
 }
 
-void strata_sgemm_serial(int transA, int transB, long M, long N, long K, float alpha,
-                         const float *A, long lda, const float *B, long ldb, float beta,
-                         float *C, long ldc) {
-    if (M <= 2 && K > 0) {
-        gemm_small_m(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+__attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+// AVX-512 version for contiguous rows of A (transA = 0): transposed B computes 8 dot products
+// at once (8 independent FMA chains hide the latency); plain B keeps 8 column vectors of C in
+// registers across all of K.
+__attribute__((target("avx512f,fma"))) static void
+gemm_small_m_avx512(int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                    const float *B, long ldb, float beta, float *C, long ldc, long j0, long j1) {
+    for (long i = 0; i < M; i++) {
+        const float *a = A + i * lda;
+        float *c = C + i * ldc;
+        if (transB) {
+            long j = j0;
+            for (; j + 8 <= j1; j += 8) {
+                __m512 acc[8];
+                for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+                long k = 0;
+                for (; k + 16 <= K; k += 16) {
+                    __m512 av = _mm512_loadu_ps(a + k);
+                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(av, _mm512_loadu_ps(B + (j + r) * ldb + k), acc[r]);
+                }
+                if (k < K) {
+                    __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
+                    __m512 av = _mm512_maskz_loadu_ps(m, a + k);
+                    for (int r = 0; r < 8; r++) acc[r] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, B + (j + r) * ldb + k), acc[r]);
+                }
+                for (int r = 0; r < 8; r++) {
+                    float v = alpha * hsum512(acc[r]);
+                    c[j + r] = beta == 0.0f ? v : v + beta * c[j + r];
+                }
+            }
+            for (; j < j1; j++) {
+                __m512 acc = _mm512_setzero_ps();
+                long k = 0;
+                for (; k + 16 <= K; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(B + j * ldb + k), acc);
+                float v = hsum512(acc);
+                for (; k < K; k++) v += a[k] * B[j * ldb + k];
+                v *= alpha;
+                c[j] = beta == 0.0f ? v : v + beta * c[j];
+            }
+        } else {
+            for (long jb = j0; jb < j1; jb += 128) {
+                long w = j1 - jb < 128 ? j1 - jb : 128;
+                long nv = (w + 15) / 16;
+                __mmask16 last = (__mmask16)((1u << (w - 16 * (nv - 1))) - 1);
+                __m512 acc[8];
+                for (int v = 0; v < 8; v++) acc[v] = _mm512_setzero_ps();
+                for (long k = 0; k < K; k++) {
+                    __m512 av = _mm512_set1_ps(a[k]);
+                    const float *b = B + k * ldb + jb;
+                    for (int v = 0; v < 8; v++) {
+                        if (v >= nv) break;
+                        __m512 bv = v == nv - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+                        acc[v] = _mm512_fmadd_ps(av, bv, acc[v]);
+                    }
+                }
+                for (int v = 0; v < nv; v++) {
+                    __mmask16 m = v == nv - 1 ? last : (__mmask16)0xFFFF;
+                    __m512 r = _mm512_mul_ps(_mm512_set1_ps(alpha), acc[v]);
+                    if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c + jb + 16 * v), r);
+                    _mm512_mask_storeu_ps(c + jb + 16 * v, m, r);
+                }
+            }
+        }
+    }
+}
+
+static void gemm_small_m_range(int transA, int transB, long M, long N, long K, float alpha, const float *A,
+                               long lda, const float *B, long ldb, float beta, float *C, long ldc, long j0, long j1) {
+    if (!transA && strata_cpu_isa() >= 2)
+        gemm_small_m_avx512(transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, j0, j1);
+    else
+        gemm_small_m_generic(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, j0, j1);
+}
+
+typedef struct {
+    int transA, transB;
+    long M, N, K, lda, ldb, ldc, chunk;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} small_job;
+
+static void small_task(void *ctx, long t) {
+    const small_job *g = ctx;
+    long j0 = t * g->chunk, j1 = j0 + g->chunk < g->N ? j0 + g->chunk : g->N;
+    if (j0 < j1) gemm_small_m_range(g->transA, g->transB, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb, g->beta, g->C, g->ldc, j0, j1);
+}
+
+static void gemm_small_m(int transA, int transB, long M, long N, long K, float alpha, const float *A,
+                         long lda, const float *B, long ldb, float beta, float *C, long ldc, int threaded) {
+    int threads = threaded ? strata_get_num_threads() : 1;
+    // Split the columns over threads once the weights are large enough to pay for the hand-off.
+    if (threads > 1 && (double)M * N * K >= 65536.0 && N >= 32) {
+        small_job g = {transA, transB, M, N, K, lda, ldb, ldc, 0, alpha, beta, A, B, C};
+        g.chunk = ((N + threads - 1) / threads + 15) & ~15L;
+        long tasks = (N + g.chunk - 1) / g.chunk;
+        strata_parallel_for(tasks, small_task, &g);
         return;
     }
-    gemm_serial(pick_kernel(), transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_small_m_range(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, N);
+}
+
+// ---- pre-packing ---------------------------------------------------------------------------------
+
+size_t strata_gemm_packed_size_a(long M, long K) {
+    kernel_info ki = pick_kernel();
+    return (size_t)((M + ki.mr - 1) / ki.mr * ki.mr) * (size_t)K;
+}
+
+size_t strata_gemm_packed_size_b(long N, long K) {
+    kernel_info ki = pick_kernel();
+    return (size_t)((N + ki.nr - 1) / ki.nr * ki.nr) * (size_t)K;
+}
+
+// Packs all of op(A) [M, K] in the order gemm_serial reads it: KC blocks, each holding every
+// MR-row panel.
+void strata_gemm_pack_a(int transA, long M, long K, const float *A, long lda, float *dst) {
+    kernel_info ki = pick_kernel();
+    long Mpad = (M + ki.mr - 1) / ki.mr * ki.mr;
+    for (long pc = 0; pc < K; pc += KC) {
+        long kc = K - pc < KC ? K - pc : KC;
+        if (!transA && ki.mr <= 16 && strata_cpu_isa() >= 2) pack_a_rows_avx512(A, lda, M, 0, M, pc, kc, ki.mr, dst + Mpad * pc);
+        else pack_a(transA, A, lda, M, 0, M, pc, kc, ki.mr, dst + Mpad * pc);
+    }
+}
+
+void strata_gemm_pack_b(int transB, long N, long K, const float *B, long ldb, float *dst) {
+    kernel_info ki = pick_kernel();
+    long Npad = (N + ki.nr - 1) / ki.nr * ki.nr;
+    for (long pc = 0; pc < K; pc += KC) {
+        long kc = K - pc < KC ? K - pc : KC;
+        if (transB && ki.nr % 16 == 0 && strata_cpu_isa() >= 2) pack_b_trans_avx512(B, ldb, N, 0, N, pc, kc, ki.nr, dst + Npad * pc);
+        else pack_b(transB, B, ldb, N, 0, N, pc, kc, ki.nr, dst + Npad * pc);
+    }
+}
+
+static operand make_operand(const sk_gemm_operand *o, long rows_or_cols, int is_a, kernel_info ki) {
+    operand r = {o->data, o->ld, o->trans, o->packed, 0};
+    if (o->packed) {
+        long m = is_a ? ki.mr : ki.nr;
+        r.padded = (rows_or_cols + m - 1) / m * m;
+    }
+    return r;
 }
 
 // ---- threading -------------------------------------------------------------------------------
 
 typedef struct {
     kernel_info ki;
-    int transA, transB;
     long M, N, K;
     float alpha, beta;
-    const float *A, *B;
+    operand a, b;
     float *C;
-    long lda, ldb, ldc;
+    long ldc;
     int split_n;   // 1: tasks own column blocks, 0: row blocks
     long chunk;    // columns (or rows) per task
 } gemm_job;
@@ -322,28 +523,29 @@ static void gemm_task(void *ctx, long t) {
     if (g->split_n) {
         if (start >= g->N) return;
         long n = g->N - start < g->chunk ? g->N - start : g->chunk;
-        const float *B = g->transB ? g->B + start * g->ldb : g->B + start;
-        gemm_serial(g->ki, g->transA, g->transB, g->M, n, g->K, g->alpha, g->A, g->lda, B, g->ldb,
-                    g->beta, g->C + start, g->ldc);
+        gemm_serial(g->ki, g->M, n, g->K, g->alpha, g->a, 0, g->b, start, g->beta, g->C + start, g->ldc);
     } else {
         if (start >= g->M) return;
         long m = g->M - start < g->chunk ? g->M - start : g->chunk;
-        const float *A = g->transA ? g->A + start : g->A + start * g->lda;
-        gemm_serial(g->ki, g->transA, g->transB, m, g->N, g->K, g->alpha, A, g->lda, g->B, g->ldb,
-                    g->beta, g->C + start * g->ldc, g->ldc);
+        gemm_serial(g->ki, m, g->N, g->K, g->alpha, g->a, start, g->b, 0, g->beta, g->C + start * g->ldc, g->ldc);
     }
 }
 
-void strata_sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A,
-                  long lda, const float *B, long ldb, float beta, float *C, long ldc) {
-    int threads = strata_get_num_threads();
-    double work = (double)M * (double)N * (double)K;
-    if (threads <= 1 || work < 96.0 * 96.0 * 96.0 || M <= 2) {
-        strata_sgemm_serial(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+void strata_sgemm_ex(long M, long N, long K, float alpha, const sk_gemm_operand *A, const sk_gemm_operand *B,
+                     float beta, float *C, long ldc, int threaded) {
+    kernel_info ki = pick_kernel();
+    operand a = make_operand(A, M, 1, ki), b = make_operand(B, N, 0, ki);
+    if (M <= 2 && K > 0 && !a.packed && !b.packed) {
+        gemm_small_m(a.trans, b.trans, M, N, K, alpha, a.data, a.ld, b.data, b.ld, beta, C, ldc, threaded);
         return;
     }
-    kernel_info ki = pick_kernel();
-    gemm_job g = {ki, transA, transB, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 1, 0};
+    int threads = threaded ? strata_get_num_threads() : 1;
+    double work = (double)M * (double)N * (double)K;
+    if (threads <= 1 || work < 96.0 * 96.0 * 96.0) {
+        gemm_serial(ki, M, N, K, alpha, a, 0, b, 0, beta, C, ldc);
+        return;
+    }
+    gemm_job g = {ki, M, N, K, alpha, beta, a, b, C, ldc, 1, 0};
     long n_tiles = (N + ki.nr - 1) / ki.nr, m_tiles = (M + ki.mr - 1) / ki.mr;
     // Split the dimension with more micro-tiles; each task keeps whole tiles.
     g.split_n = n_tiles >= m_tiles;
@@ -353,4 +555,17 @@ void strata_sgemm(int transA, int transB, long M, long N, long K, float alpha, c
     g.chunk = per * (g.split_n ? ki.nr : ki.mr);
     tasks = ((g.split_n ? N : M) + g.chunk - 1) / g.chunk;
     strata_parallel_for(tasks, gemm_task, &g);
+}
+
+void strata_sgemm_serial(int transA, int transB, long M, long N, long K, float alpha,
+                         const float *A, long lda, const float *B, long ldb, float beta,
+                         float *C, long ldc) {
+    sk_gemm_operand a = {A, lda, transA, 0}, b = {B, ldb, transB, 0};
+    strata_sgemm_ex(M, N, K, alpha, &a, &b, beta, C, ldc, 0);
+}
+
+void strata_sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A,
+                  long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    sk_gemm_operand a = {A, lda, transA, 0}, b = {B, ldb, transB, 0};
+    strata_sgemm_ex(M, N, K, alpha, &a, &b, beta, C, ldc, 1);
 }

@@ -37,6 +37,22 @@ void strata_sgemm_serial(int transA, int transB, long M, long N, long K, float a
                          float *C, long ldc);
 
 
+// GEMM with operands that may be pre-packed. Pack an operand once when many products share it
+// (a convolution's weights across a batch): the packed buffer holds
+// strata_gemm_packed_size_a/b floats, 64-byte aligned.
+typedef struct {
+    const float *data;    // row-major source (when packed is NULL)
+    long ld;
+    int trans;            // use the transpose of data
+    const float *packed;  // output of strata_gemm_pack_a/b, or NULL
+} sk_gemm_operand;
+size_t strata_gemm_packed_size_a(long M, long K);
+size_t strata_gemm_packed_size_b(long N, long K);
+void strata_gemm_pack_a(int transA, long M, long K, const float *A, long lda, float *dst);
+void strata_gemm_pack_b(int transB, long N, long K, const float *B, long ldb, float *dst);
+void strata_sgemm_ex(long M, long N, long K, float alpha, const sk_gemm_operand *A,
+                     const sk_gemm_operand *B, float beta, float *C, long ldc, int threaded);
+
 // ---- elementwise ---------------------------------------------------------------------------------
 #define SK_MAX_DIMS 16
 
