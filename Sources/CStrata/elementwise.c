@@ -315,3 +315,23 @@ CLONES double sk_sum_squares(long n, const float *x) {
     for (; i < n; i++) s += (double)x[i] * x[i];
     return s;
 }
+
+// In-place ReLU (one pointer, so it vectorises; NaN stays NaN).
+CLONES static void relu_inplace_range(long n, float *x) {
+    for (long i = 0; i < n; i++) x[i] = (x[i] > 0 || x[i] != x[i]) ? x[i] : 0.0f;
+}
+
+static void relu_inplace_task(void *ctx, long t) {
+    unary_job *j = ctx;
+    long s = t * j->chunk, e = s + j->chunk < j->n ? s + j->chunk : j->n;
+    if (s < e) relu_inplace_range(e - s, j->out + s);
+}
+
+void sk_relu_inplace(long n, float *x) {
+    unary_job j = {SK_RELU, n, 0, 0, 0, 0, x, 0, 0};
+    int threads = strata_get_num_threads();
+    long tasks = (n < PAR_MIN || threads <= 1) ? 1 : threads;
+    j.chunk = (((n + tasks - 1) / tasks) + 15) & ~15L;
+    if (tasks == 1) relu_inplace_range(n, x);
+    else strata_parallel_for(tasks, relu_inplace_task, &j);
+}

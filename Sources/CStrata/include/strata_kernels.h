@@ -72,6 +72,7 @@ void sk_binary(int op, int ndim, const long *shape, float *out, const float *a, 
                const float *b, const long *bs);
 // y = f(x) elementwise; p is the op's parameter (leaky slope, scale, exponent).
 void sk_unary(int op, long n, const float *x, float *y, float p);
+void sk_relu_inplace(long n, float *x);
 // dx = g * f'(x), given the forward input x and/or output y (the rule uses what it needs).
 void sk_unary_backward(int op, long n, const float *x, const float *y, const float *g, float *dx,
                        float p);

@@ -7,14 +7,16 @@ import Foundation
 final class TensorStorage {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
+    /// Floats actually allocated (the pool may hand out a somewhat larger cached buffer).
+    @usableFromInline let capacity: Int
 
     @usableFromInline
     init(count: Int) {
         self.count = count
-        self.base = BufferPool.shared.take(count)
+        (self.base, self.capacity) = BufferPool.shared.take(count)
     }
 
-    deinit { BufferPool.shared.give(base, count) }
+    deinit { BufferPool.shared.give(base, capacity) }
 }
 
 /// A cache of freed buffers keyed by size. Freed memory is kept (up to `limitBytes`) instead of
@@ -30,22 +32,30 @@ public final class BufferPool: @unchecked Sendable {
 
     init() { pthread_mutex_init(&lock, nil) }
 
+    /// Requests of at least this many floats may take a cached buffer up to twice as large, so
+    /// big activations of different layers share memory instead of each keeping their own.
+    static let bestFitFloats = 1 << 18
+
     @usableFromInline
-    func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+    func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
         let n = Swift.max(count, 1)
         pthread_mutex_lock(&lock)
-        if var list = free[n], let p = list.popLast() {
-            free[n] = list
-            cachedBytes -= n * 4
+        var key = n
+        if free[n]?.isEmpty ?? true, n >= BufferPool.bestFitFloats {
+            key = free.keys.filter { $0 > n && $0 <= 2 * n && !(free[$0]!.isEmpty) }.min() ?? n
+        }
+        if var list = free[key], let p = list.popLast() {
+            free[key] = list
+            cachedBytes -= key * 4
             pthread_mutex_unlock(&lock)
-            return p
+            return (p, key)
         }
         pthread_mutex_unlock(&lock)
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, n * 4) == 0, let raw else {
             fatalError("Strata: out of memory allocating \(n * 4) bytes")
         }
-        return raw.bindMemory(to: Float.self, capacity: n)
+        return (raw.bindMemory(to: Float.self, capacity: n), n)
     }
 
     @usableFromInline

@@ -1,6 +1,7 @@
 /// Activation functions as layers, for `Sequential`.
 public final class ReLU: Module {
     public override func forward(_ x: Tensor) -> Tensor { x.relu() }
+    public override func forwardInPlace(_ x: inout Tensor) -> Bool { x.reluInPlace() }
 }
 
 public final class LeakyReLU: Module {

@@ -61,6 +61,10 @@ open class Module {
         return y
     }
 
+    /// Applies the layer to `x` in place when that is possible (element-wise layers whose input
+    /// storage nobody else holds) and returns true; `Sequential` tries this before `forward`.
+    open func forwardInPlace(_ x: inout Tensor) -> Bool { false }
+
     /// Name shown in summaries and stored in model files.
     open var typeName: String { String(describing: type(of: self)) }
 

@@ -12,7 +12,12 @@ public final class Sequential: Module {
 
     public override func forward(_ x: Tensor) -> Tensor {
         var h = x
-        for l in layers { h = l(h) }
+        let tracing = ModuleTrace.current != nil
+        for l in layers {
+            // h is this loop's own value, so an element-wise layer may overwrite it.
+            if !tracing && l.forwardInPlace(&h) { continue }
+            h = l(h)
+        }
         return h
     }
 

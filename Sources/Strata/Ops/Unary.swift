@@ -34,6 +34,21 @@ extension Tensor {
         }
     }
 
+    /// ReLU written over this tensor's own storage when no other tensor or saved graph value
+    /// shares it; returns false (and changes nothing) otherwise. The gradient rule reads the
+    /// output, so the overwritten input is not needed.
+    public mutating func reluInPlace() -> Bool {
+        guard isKnownUniquelyReferenced(&storage) else { return false }
+        sk_relu_inplace(count, data)
+        let y = Tensor(storage: storage, shape: shape)
+        let parent = self
+        self = y.recorded("relu", [parent]) { g, _ in
+            // relu'(x) = 1 where the output is positive.
+            [Tensor.rawUnaryBackward(SK_RELU, x: y, y: nil, g: g)]
+        }
+        return true
+    }
+
     public static prefix func - (x: Tensor) -> Tensor {
         x.rawUnary(SK_NEG).recorded("neg", [x]) { g, _ in [g.rawUnary(SK_NEG)] }
     }
