@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdlib.h>
 
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
@@ -98,6 +99,18 @@ CLONES static void col2im(const sk_conv_shape *s, long cg, const float *gcol, fl
 
 static int is_pointwise(const sk_conv_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
+}
+
+// Sum of n floats with 16 partial sums (a plain float loop would not vectorise).
+CLONES static float row_sum(long n, const float *x) {
+    float acc[16] = {0};
+    long i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int u = 0; u < 16; u++) acc[u] += x[i + u];
+    float s = 0;
+    for (int u = 0; u < 16; u++) s += acc[u];
+    for (; i < n; i++) s += x[i];
+    return s;
 }
 
 // ---- layout helper ------------------------------------------------------------------------------
@@ -248,9 +261,7 @@ static void conv_backward_image(const conv_job *j, long n, float *gwt, float *gb
     }
     if (gb)
         for (long co = 0; co < s->cout; co++) {
-            const float *r = gyn + co * P;
-            float acc = 0;
-            for (long p = 0; p < P; p++) acc += r[p];
+            float acc = row_sum(P, gyn + co * P);
             gb[co] = first ? acc : gb[co] + acc;
         }
 }
@@ -348,13 +359,82 @@ CLONES static void maxpool_2x2(long H, long W, long OH, long OW, const float *x,
     (void)H;
 }
 
+// AVX-512 2x2/stride-2 pooling rows: 16 outputs from 32 inputs of each of two input rows;
+// permutes split even and odd columns.
+__attribute__((target("avx512f"))) static void maxpool_2x2_avx512(long W, long OH, long OW, const float *x, float *y) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (long oh = 0; oh < OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        for (long ow = 0; ow < OW; ow += 16) {
+            long n = OW - ow < 16 ? OW - ow : 16;               // outputs in this step
+            __mmask16 om = (__mmask16)((1u << n) - 1);
+            long in = 2 * n;                                    // inputs per row
+            __mmask16 m0 = (__mmask16)(in >= 16 ? 0xFFFF : (1u << in) - 1);
+            __mmask16 m1 = (__mmask16)(in > 16 ? (1u << (in - 16)) - 1 : 0);
+            __m512 a0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ow), a1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ow + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ow), b1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ow + 16);
+            __m512 top = _mm512_max_ps(_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1));
+            __m512 bot = _mm512_max_ps(_mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1));
+            _mm512_mask_storeu_ps(y + oh * OW + ow, om, _mm512_max_ps(top, bot));
+        }
+    }
+}
+
+// Backward of 2x2/stride-2 max pooling without stored indices: the gradient goes to the first
+// input of each window (row-major) that equals the output. Writes every element of gx.
+__attribute__((target("avx512f"))) static void maxpool_2x2_backward_avx512(long H, long W, long OH, long OW, const float *x,
+                                                                         const float *y, const float *gy, float *gx) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (long oh = 0; oh < OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        float *g0 = gx + 2 * oh * W, *g1 = g0 + W;
+        for (long ow = 0; ow < OW; ow += 16) {
+            long n = OW - ow < 16 ? OW - ow : 16;
+            __mmask16 om = (__mmask16)((1u << n) - 1);
+            long in = 2 * n;
+            __mmask16 m0 = (__mmask16)(in >= 16 ? 0xFFFF : (1u << in) - 1);
+            __mmask16 m1 = (__mmask16)(in > 16 ? (1u << (in - 16)) - 1 : 0);
+            __m512 a0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ow), a1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ow + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ow), b1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ow + 16);
+            __m512 te = _mm512_permutex2var_ps(a0, even, a1), to = _mm512_permutex2var_ps(a0, odd, a1);
+            __m512 be = _mm512_permutex2var_ps(b0, even, b1), bo = _mm512_permutex2var_ps(b0, odd, b1);
+            __m512 yv = _mm512_maskz_loadu_ps(om, y + oh * OW + ow), g = _mm512_maskz_loadu_ps(om, gy + oh * OW + ow);
+            __mmask16 k_te = _mm512_cmp_ps_mask(te, yv, _CMP_EQ_OQ);
+            __mmask16 k_to = _mm512_cmp_ps_mask(to, yv, _CMP_EQ_OQ) & ~k_te;
+            __mmask16 k_be = _mm512_cmp_ps_mask(be, yv, _CMP_EQ_OQ) & ~(k_te | k_to);
+            __mmask16 k_bo = ~(k_te | k_to | k_be);   // the last one (also NaN windows)
+            __m512 z = _mm512_setzero_ps();
+            __m512 gte = _mm512_mask_mov_ps(z, k_te, g), gto = _mm512_mask_mov_ps(z, k_to, g);
+            __m512 gbe = _mm512_mask_mov_ps(z, k_be, g), gbo = _mm512_mask_mov_ps(z, k_bo, g);
+            // Interleave even/odd columns back into input order.
+            _mm512_mask_storeu_ps(g0 + 2 * ow, m0, _mm512_permutex2var_ps(gte, lo, gto));
+            _mm512_mask_storeu_ps(g0 + 2 * ow + 16, m1, _mm512_permutex2var_ps(gte, hi, gto));
+            _mm512_mask_storeu_ps(g1 + 2 * ow, m0, _mm512_permutex2var_ps(gbe, lo, gbo));
+            _mm512_mask_storeu_ps(g1 + 2 * ow + 16, m1, _mm512_permutex2var_ps(gbe, hi, gbo));
+        }
+        // Odd widths leave a last input column outside every window.
+        if (W > 2 * OW) { for (long r = 0; r < 2; r++) gx[(2 * oh + r) * W + W - 1] = 0.0f; }
+    }
+    // Odd heights leave a last input row outside every window.
+    if (H > 2 * OH) for (long w = 0; w < W; w++) gx[(H - 1) * W + w] = 0.0f;
+}
+
+static int is_pool_2x2(const sk_pool_shape *s) {
+    return s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 && s->dh == 1 && s->dw == 1;
+}
+
 static void maxpool_plane(const pool_job *j, long plane) {
     const sk_pool_shape *s = j->s;
     const float *x = j->x + plane * s->h * s->w;
     float *y = j->y + plane * s->oh * s->ow;
     int32_t *id = j->idx ? j->idx + plane * s->oh * s->ow : 0;
-    if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 && s->dh == 1 && s->dw == 1) {
-        maxpool_2x2(s->h, s->w, s->oh, s->ow, x, y, id);
+    if (is_pool_2x2(s)) {
+        if (!id && strata_cpu_isa() >= 2) maxpool_2x2_avx512(s->w, s->oh, s->ow, x, y);
+        else maxpool_2x2(s->h, s->w, s->oh, s->ow, x, y, id);
         return;
     }
     for (long oh = 0; oh < s->oh; oh++)
@@ -402,6 +482,10 @@ static void pool_backward_plane(const pool_job *j, long plane) {
     const sk_pool_shape *s = j->s;
     const float *gy = j->gy + plane * s->oh * s->ow;
     float *gx = j->gx + plane * s->h * s->w;
+    if (!j->avg && !j->idx) {   // 2x2 fast path: winners found again from input and output
+        maxpool_2x2_backward_avx512(s->h, s->w, s->oh, s->ow, j->x + plane * s->h * s->w, j->y + plane * s->oh * s->ow, gy, gx);
+        return;
+    }
     memset(gx, 0, (size_t)s->h * s->w * sizeof(float));
     if (!j->avg) {
         const int32_t *id = j->idx + plane * s->oh * s->ow;
@@ -443,6 +527,13 @@ void sk_maxpool2d_forward(const sk_pool_shape *s, const float *x, float *y, int3
 
 void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *idx, const float *gy, float *gx) {
     pool_job j = {s, 0, gy, 0, gx, (int32_t *)idx, 0};
+    run_planes(s, pool_backward_task, &j);
+}
+
+int sk_maxpool2d_recomputes(const sk_pool_shape *s) { return is_pool_2x2(s) && strata_cpu_isa() >= 2; }
+
+void sk_maxpool2d_backward_recompute(const sk_pool_shape *s, const float *x, const float *y, const float *gy, float *gx) {
+    pool_job j = {s, x, gy, (float *)y, gx, 0, 0};
     run_planes(s, pool_backward_task, &j);
 }
 

@@ -113,9 +113,35 @@ int strata_get_num_threads(void) {
     return num_threads;
 }
 
+// Many small indices are handed out as contiguous ranges (a few per thread), so threads do not
+// fight over the shared counter once per index.
+typedef struct {
+    strata_task_fn fn;
+    void *ctx;
+    long n, chunk;
+} range_job;
+
+static void range_task(void *ctx, long t) {
+    const range_job *r = ctx;
+    long s = t * r->chunk, e = s + r->chunk < r->n ? s + r->chunk : r->n;
+    for (long i = s; i < e; i++) r->fn(r->ctx, i);
+}
+
+static void dispatch(long n, strata_task_fn fn, void *ctx);
+
 void strata_parallel_for(long n, strata_task_fn fn, void *ctx) {
     if (n <= 0) return;
     pthread_once(&pool_once, pool_init);
+    long ranges = 4L * num_threads;
+    if (num_threads > 1 && n > 2 * ranges && !in_task) {
+        range_job r = {fn, ctx, n, (n + ranges - 1) / ranges};
+        dispatch((n + r.chunk - 1) / r.chunk, range_task, &r);
+        return;
+    }
+    dispatch(n, fn, ctx);
+}
+
+static void dispatch(long n, strata_task_fn fn, void *ctx) {
     if (n == 1 || num_threads <= 1 || in_task || n > 0x7fffffffL ||
         pthread_mutex_trylock(&pool_lock) != 0) {
         for (long i = 0; i < n; i++) fn(ctx, i);

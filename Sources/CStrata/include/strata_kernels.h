@@ -115,6 +115,10 @@ typedef struct {
 void sk_maxpool2d_forward(const sk_pool_shape *s, const float *x, float *y, int32_t *argmax);
 void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *argmax, const float *gy,
                            float *gx);
+// True when max pooling of this shape can find its winners again from input and output, so no
+// index buffer is needed (2x2 windows, stride 2, on AVX-512).
+int sk_maxpool2d_recomputes(const sk_pool_shape *s);
+void sk_maxpool2d_backward_recompute(const sk_pool_shape *s, const float *x, const float *y, const float *gy, float *gx);
 void sk_avgpool2d_forward(const sk_pool_shape *s, const float *x, float *y);
 void sk_avgpool2d_backward(const sk_pool_shape *s, const float *gy, float *gx);
 

@@ -73,11 +73,23 @@ public func maxPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padd
         withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, nil) }
         return y
     }
+    let inShape = x.shape
+    if sk_maxpool2d_recomputes(&s) != 0 {
+        // 2x2/stride-2 windows: the backward pass finds each window's winner again from the
+        // input and output, so no index buffer is kept.
+        withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, nil) }
+        let xc = x.constant()
+        return y.recorded("maxPool2d", [x]) { g, _ in
+            let gx = Tensor(uninitializedShape: inShape)
+            var sc = s
+            withUnsafePointer(to: &sc) { sk_maxpool2d_backward_recompute($0, xc.data, y.data, g.data, gx.data) }
+            return [gx]
+        }
+    }
     // Argmax positions, kept in a pooled buffer of the same size for the backward pass.
     let idx = TensorStorage(count: y.count)
     let ip = UnsafeMutableRawPointer(idx.base).bindMemory(to: Int32.self, capacity: y.count)
     withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, ip) }
-    let inShape = x.shape
     return y.recorded("maxPool2d", [x]) { g, _ in
         let gx = Tensor(uninitializedShape: inShape)
         var sc = s
