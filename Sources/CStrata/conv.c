@@ -101,6 +101,10 @@ static int is_pointwise(const sk_conv_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
 }
 
+CLONES static void add_scalar(long n, float v, float *x) {
+    for (long i = 0; i < n; i++) x[i] += v;
+}
+
 // Sum of n floats with 16 partial sums (a plain float loop would not vectorise).
 CLONES static float row_sum(long n, const float *x) {
     float acc[16] = {0};
@@ -157,6 +161,8 @@ typedef struct {
     const float *wpack;       // weights packed for the forward (B) or backward-data (A) product
     size_t wpack_group;       // floats per group in wpack
     int threaded_gemm;        // 1: one image at a time, GEMMs use the pool
+    int weights_as_a;         // forward orientation: W as the A operand (output in NCHW directly)
+    float *cols;              // im2col of every image and group, kept from forward for backward
 } conv_job;
 
 static void conv_forward_image(const conv_job *j, long n) {
@@ -165,18 +171,28 @@ static void conv_forward_image(const conv_job *j, long n) {
     long K = cg * s->kh * s->kw, P = s->oh * s->ow;
     const float *xn = j->x + n * s->c * s->h * s->w;
     float *yn = j->y + n * s->cout * P;
-    float *yt = sk_scratch(4, (size_t)P * cog);
     for (long g = 0; g < G; g++) {
         const float *xg = xn + g * cg * s->h * s->w;
         const float *col = xg;
         if (!is_pointwise(s)) {
-            float *buf = sk_scratch(0, (size_t)K * P);
+            float *buf = j->cols ? j->cols + (n * G + g) * K * P : sk_scratch(0, (size_t)K * P);
             im2col(s, cg, xg, buf);
             col = buf;
         }
-        sk_gemm_operand a = {col, P, 1, 0}, b = {0, 0, 0, j->wpack + g * j->wpack_group};
-        strata_sgemm_ex(P, cog, K, 1.0f, &a, &b, 0.0f, yt, cog, j->threaded_gemm);
-        transpose_bias(P, cog, yt, cog, j->bias ? j->bias + g * cog : 0, yn + g * cog * P);
+        float *yg = yn + g * cog * P;
+        const float *bias = j->bias ? j->bias + g * cog : 0;
+        if (j->weights_as_a) {
+            // y[Cog, P] = W[Cog, K] @ col[K, P], straight into NCHW.
+            sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {col, P, 0, 0};
+            strata_sgemm_ex(cog, P, K, 1.0f, &a, &b, 0.0f, yg, P, j->threaded_gemm);
+            if (bias) for (long co = 0; co < cog; co++) add_scalar(P, bias[co], yg + co * P);
+        } else {
+            // Y^T[P, Cog] = col^T @ W^T (better tiles when P is small), then transposed back.
+            float *yt = sk_scratch(4, (size_t)P * cog);
+            sk_gemm_operand a = {col, P, 1, 0}, b = {0, 0, 0, j->wpack + g * j->wpack_group};
+            strata_sgemm_ex(P, cog, K, 1.0f, &a, &b, 0.0f, yt, cog, j->threaded_gemm);
+            transpose_bias(P, cog, yt, cog, bias, yg);
+        }
     }
 }
 
@@ -201,12 +217,30 @@ static size_t pack_weights(const sk_conv_shape *s, const float *w, int as_a, flo
     return per;
 }
 
+// Each group's weights [Cog, K] packed as the A operand itself (not transposed).
+static size_t pack_weights_a_plain(const sk_conv_shape *s, const float *w, float **out) {
+    long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
+    size_t per = (strata_gemm_packed_size_a(cog, K) + 15) & ~(size_t)15;
+    float *buf = sk_scratch(3, per * (size_t)G);
+    for (long g = 0; g < G; g++) strata_gemm_pack_a(0, cog, K, w + g * cog * K, K, buf + g * per);
+    *out = buf;
+    return per;
+}
+
+size_t sk_conv2d_cols_size(const sk_conv_shape *s) {
+    if (is_pointwise(s)) return 0;
+    return (size_t)s->n * s->groups * (s->c / s->groups) * s->kh * s->kw * s->oh * s->ow;
+}
+
 void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
-                       float *y) {
+                       float *y, float *cols) {
     conv_job j = {0};
-    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y;
+    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.cols = cols;
+    // Many output pixels per channel: W as A writes NCHW directly and skips the transpose.
+    long P = s->oh * s->ow, cog = s->cout / s->groups;
+    j.weights_as_a = P >= 8 * cog;
     float *wp;
-    j.wpack_group = pack_weights(s, w, 0, &wp);
+    j.wpack_group = j.weights_as_a ? pack_weights_a_plain(s, w, &wp) : pack_weights(s, w, 0, &wp);
     j.wpack = wp;
     int threads = strata_get_num_threads();
     if (s->n >= threads && threads > 1) {
@@ -239,9 +273,13 @@ static void conv_backward_image(const conv_job *j, long n, float *gwt, float *gb
             const float *xg = xn + g * cg * s->h * s->w;
             const float *col = xg;
             if (!is_pointwise(s)) {
-                float *buf = sk_scratch(0, (size_t)K * P);
-                im2col(s, cg, xg, buf);
-                col = buf;
+                if (j->cols) {
+                    col = j->cols + (n * G + g) * K * P;
+                } else {
+                    float *buf = sk_scratch(0, (size_t)K * P);
+                    im2col(s, cg, xg, buf);
+                    col = buf;
+                }
             }
             sk_gemm_operand a = {col, P, 0, 0}, b = {gyg, P, 1, 0};
             strata_sgemm_ex(K, cog, P, 1.0f, &a, &b, first ? 0.0f : 1.0f, gwt + g * K * cog, cog, tg);
@@ -278,9 +316,9 @@ static void conv_backward_task(void *ctx, long t) {
 
 // gx, gw, gb may each be NULL (not needed). gw and gb are overwritten, not accumulated.
 void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
-                        float *gx, float *gw, float *gb) {
+                        float *gx, float *gw, float *gb, const float *cols) {
     conv_job j = {0};
-    j.s = s; j.x = x; j.w = w; j.gy = gy; j.gx = gx; j.gw = gw; j.gb = gb;
+    j.s = s; j.x = x; j.w = w; j.gy = gy; j.gx = gx; j.gw = gw; j.gb = gb; j.cols = (float *)cols;
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
     long wsize = s->cout * K;
     if (gx) {
@@ -401,7 +439,7 @@ __attribute__((target("avx512f"))) static void maxpool_2x2_backward_avx512(long 
             __m512 a0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ow), a1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ow + 16);
             __m512 b0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ow), b1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ow + 16);
             __m512 te = _mm512_permutex2var_ps(a0, even, a1), to = _mm512_permutex2var_ps(a0, odd, a1);
-            __m512 be = _mm512_permutex2var_ps(b0, even, b1), bo = _mm512_permutex2var_ps(b0, odd, b1);
+            __m512 be = _mm512_permutex2var_ps(b0, even, b1);
             __m512 yv = _mm512_maskz_loadu_ps(om, y + oh * OW + ow), g = _mm512_maskz_loadu_ps(om, gy + oh * OW + ow);
             __mmask16 k_te = _mm512_cmp_ps_mask(te, yv, _CMP_EQ_OQ);
             __mmask16 k_to = _mm512_cmp_ps_mask(to, yv, _CMP_EQ_OQ) & ~k_te;

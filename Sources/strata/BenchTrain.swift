@@ -25,6 +25,9 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print only the final JSON line.")
     var json = false
 
+    @Flag(help: "Stop after training (for profiling the training loop alone).")
+    var noInference = false
+
     func validate() throws {
         guard ["mlp", "cnn"].contains(model) else { throw ValidationError("--model \(model): unknown (known: mlp, cnn)") }
         if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1, got \(e)") }
@@ -65,6 +68,11 @@ struct BenchTrain: ParsableCommand {
         }
         let trainSPS = Double(seen) / (now() - tWarm)
         let trainLoad = load.value()
+        if noInference {
+            print(jsonLine(["benchmark": "fashion_mnist_strata", "model": model, "train_samples_per_s": round1(trainSPS),
+                            "epoch_s": epochSeconds, "epoch_train_loss": epochLoss, "foreign_cpu_train": trainLoad]))
+            return
+        }
         net.eval()
         let inferLoad = ForeignLoad()
         var correct = 0

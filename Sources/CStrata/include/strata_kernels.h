@@ -103,10 +103,14 @@ typedef struct {
     long oh, ow;            // output
 } sk_conv_shape;
 
+// Floats needed to keep every image's im2col from the forward pass (0 for 1x1 convolutions).
+size_t sk_conv2d_cols_size(const sk_conv_shape *s);
+// cols (optional, sk_conv2d_cols_size floats): forward writes the im2col buffers there and
+// backward reads them instead of recomputing.
 void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
-                       float *y);
+                       float *y, float *cols);
 void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
-                        float *gx, float *gw, float *gb);
+                        float *gx, float *gw, float *gb, const float *cols);
 
 typedef struct {
     long n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
