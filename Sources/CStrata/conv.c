@@ -366,6 +366,7 @@ typedef struct {
     float *y, *gx;
     int32_t *idx;
     int avg;
+    uint8_t *code;   // 2x2 fast path: winner position per output
 } pool_job;
 
 // 2x2 windows, stride 2, no padding: the common case, branch-free so it vectorises.
@@ -398,8 +399,10 @@ CLONES static void maxpool_2x2(long H, long W, long OH, long OW, const float *x,
 }
 
 // AVX-512 2x2/stride-2 pooling rows: 16 outputs from 32 inputs of each of two input rows;
-// permutes split even and odd columns.
-__attribute__((target("avx512f"))) static void maxpool_2x2_avx512(long W, long OH, long OW, const float *x, float *y) {
+// permutes split even and odd columns. With `code`, also writes which window position won
+// (0..3, row-major, first on ties) as one byte per output, for the backward pass.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void maxpool_2x2_avx512(long W, long OH, long OW, const float *x, float *y,
+                                                                          uint8_t *code) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (long oh = 0; oh < OH; oh++) {
@@ -412,23 +415,32 @@ __attribute__((target("avx512f"))) static void maxpool_2x2_avx512(long W, long O
             __mmask16 m1 = (__mmask16)(in > 16 ? (1u << (in - 16)) - 1 : 0);
             __m512 a0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ow), a1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ow + 16);
             __m512 b0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ow), b1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ow + 16);
-            __m512 top = _mm512_max_ps(_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1));
-            __m512 bot = _mm512_max_ps(_mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1));
-            _mm512_mask_storeu_ps(y + oh * OW + ow, om, _mm512_max_ps(top, bot));
+            __m512 te = _mm512_permutex2var_ps(a0, even, a1), to = _mm512_permutex2var_ps(a0, odd, a1);
+            __m512 be = _mm512_permutex2var_ps(b0, even, b1), bo = _mm512_permutex2var_ps(b0, odd, b1);
+            __m512 top = _mm512_max_ps(to, te), bot = _mm512_max_ps(bo, be);
+            __m512 m = _mm512_max_ps(bot, top);
+            _mm512_mask_storeu_ps(y + oh * OW + ow, om, m);
+            if (code) {
+                __mmask16 k0 = _mm512_cmp_ps_mask(te, m, _CMP_EQ_OQ);
+                __mmask16 k1 = _mm512_cmp_ps_mask(to, m, _CMP_EQ_OQ) & ~k0;
+                __mmask16 k2 = _mm512_cmp_ps_mask(be, m, _CMP_EQ_OQ) & ~(k0 | k1);
+                __mmask16 k3 = ~(k0 | k1 | k2);
+                __m512i c = _mm512_setzero_si512();
+                c = _mm512_mask_mov_epi32(c, k1, _mm512_set1_epi32(1));
+                c = _mm512_mask_mov_epi32(c, k2, _mm512_set1_epi32(2));
+                c = _mm512_mask_mov_epi32(c, k3, _mm512_set1_epi32(3));
+                _mm_mask_storeu_epi8(code + oh * OW + ow, om, _mm512_cvtepi32_epi8(c));
+            }
         }
     }
 }
 
-// Backward of 2x2/stride-2 max pooling without stored indices: the gradient goes to the first
-// input of each window (row-major) that equals the output. Writes every element of gx.
-__attribute__((target("avx512f"))) static void maxpool_2x2_backward_avx512(long H, long W, long OH, long OW, const float *x,
-                                                                         const float *y, const float *gy, float *gx) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+// Backward of 2x2/stride-2 max pooling from the stored winner codes. Writes every element of gx.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void maxpool_2x2_backward_codes(long H, long W, long OH, long OW, const uint8_t *code,
+                                                                                  const float *gy, float *gx) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (long oh = 0; oh < OH; oh++) {
-        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
         float *g0 = gx + 2 * oh * W, *g1 = g0 + W;
         for (long ow = 0; ow < OW; ow += 16) {
             long n = OW - ow < 16 ? OW - ow : 16;
@@ -436,18 +448,13 @@ __attribute__((target("avx512f"))) static void maxpool_2x2_backward_avx512(long 
             long in = 2 * n;
             __mmask16 m0 = (__mmask16)(in >= 16 ? 0xFFFF : (1u << in) - 1);
             __mmask16 m1 = (__mmask16)(in > 16 ? (1u << (in - 16)) - 1 : 0);
-            __m512 a0 = _mm512_maskz_loadu_ps(m0, r0 + 2 * ow), a1 = _mm512_maskz_loadu_ps(m1, r0 + 2 * ow + 16);
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, r1 + 2 * ow), b1 = _mm512_maskz_loadu_ps(m1, r1 + 2 * ow + 16);
-            __m512 te = _mm512_permutex2var_ps(a0, even, a1), to = _mm512_permutex2var_ps(a0, odd, a1);
-            __m512 be = _mm512_permutex2var_ps(b0, even, b1);
-            __m512 yv = _mm512_maskz_loadu_ps(om, y + oh * OW + ow), g = _mm512_maskz_loadu_ps(om, gy + oh * OW + ow);
-            __mmask16 k_te = _mm512_cmp_ps_mask(te, yv, _CMP_EQ_OQ);
-            __mmask16 k_to = _mm512_cmp_ps_mask(to, yv, _CMP_EQ_OQ) & ~k_te;
-            __mmask16 k_be = _mm512_cmp_ps_mask(be, yv, _CMP_EQ_OQ) & ~(k_te | k_to);
-            __mmask16 k_bo = ~(k_te | k_to | k_be);   // the last one (also NaN windows)
+            __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(om, code + oh * OW + ow));
+            __m512 g = _mm512_maskz_loadu_ps(om, gy + oh * OW + ow);
             __m512 z = _mm512_setzero_ps();
-            __m512 gte = _mm512_mask_mov_ps(z, k_te, g), gto = _mm512_mask_mov_ps(z, k_to, g);
-            __m512 gbe = _mm512_mask_mov_ps(z, k_be, g), gbo = _mm512_mask_mov_ps(z, k_bo, g);
+            __m512 gte = _mm512_mask_mov_ps(z, _mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(0)), g);
+            __m512 gto = _mm512_mask_mov_ps(z, _mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(1)), g);
+            __m512 gbe = _mm512_mask_mov_ps(z, _mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(2)), g);
+            __m512 gbo = _mm512_mask_mov_ps(z, _mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(3)), g);
             // Interleave even/odd columns back into input order.
             _mm512_mask_storeu_ps(g0 + 2 * ow, m0, _mm512_permutex2var_ps(gte, lo, gto));
             _mm512_mask_storeu_ps(g0 + 2 * ow + 16, m1, _mm512_permutex2var_ps(gte, hi, gto));
@@ -465,14 +472,24 @@ static int is_pool_2x2(const sk_pool_shape *s) {
     return s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 && s->dh == 1 && s->dw == 1;
 }
 
+// The AVX-512 pooling kernels also use byte operations (AVX-512BW).
+static int has_avx512bw(void) {
+    static int v = -1;
+    if (v < 0) { __builtin_cpu_init(); v = strata_cpu_isa() >= 2 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"); }
+    return v && strata_cpu_isa() >= 2;
+}
+
 static void maxpool_plane(const pool_job *j, long plane) {
     const sk_pool_shape *s = j->s;
     const float *x = j->x + plane * s->h * s->w;
     float *y = j->y + plane * s->oh * s->ow;
     int32_t *id = j->idx ? j->idx + plane * s->oh * s->ow : 0;
+    if (is_pool_2x2(s) && has_avx512bw() && !id) {
+        maxpool_2x2_avx512(s->w, s->oh, s->ow, x, y, j->code ? j->code + plane * s->oh * s->ow : 0);
+        return;
+    }
     if (is_pool_2x2(s)) {
-        if (!id && strata_cpu_isa() >= 2) maxpool_2x2_avx512(s->w, s->oh, s->ow, x, y);
-        else maxpool_2x2(s->h, s->w, s->oh, s->ow, x, y, id);
+        maxpool_2x2(s->h, s->w, s->oh, s->ow, x, y, id);
         return;
     }
     for (long oh = 0; oh < s->oh; oh++)
@@ -520,8 +537,8 @@ static void pool_backward_plane(const pool_job *j, long plane) {
     const sk_pool_shape *s = j->s;
     const float *gy = j->gy + plane * s->oh * s->ow;
     float *gx = j->gx + plane * s->h * s->w;
-    if (!j->avg && !j->idx) {   // 2x2 fast path: winners found again from input and output
-        maxpool_2x2_backward_avx512(s->h, s->w, s->oh, s->ow, j->x + plane * s->h * s->w, j->y + plane * s->oh * s->ow, gy, gx);
+    if (!j->avg && j->code) {   // 2x2 fast path: winners from their position codes
+        maxpool_2x2_backward_codes(s->h, s->w, s->oh, s->ow, j->code + plane * s->oh * s->ow, gy, gx);
         return;
     }
     memset(gx, 0, (size_t)s->h * s->w * sizeof(float));
@@ -568,10 +585,15 @@ void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *idx, const flo
     run_planes(s, pool_backward_task, &j);
 }
 
-int sk_maxpool2d_recomputes(const sk_pool_shape *s) { return is_pool_2x2(s) && strata_cpu_isa() >= 2; }
+int sk_maxpool2d_uses_codes(const sk_pool_shape *s) { return is_pool_2x2(s) && has_avx512bw(); }
 
-void sk_maxpool2d_backward_recompute(const sk_pool_shape *s, const float *x, const float *y, const float *gy, float *gx) {
-    pool_job j = {s, x, gy, (float *)y, gx, 0, 0};
+void sk_maxpool2d_forward_codes(const sk_pool_shape *s, const float *x, float *y, uint8_t *codes) {
+    pool_job j = {s, x, 0, y, 0, 0, 0, codes};
+    run_planes(s, pool_forward_task, &j);
+}
+
+void sk_maxpool2d_backward_codes(const sk_pool_shape *s, const uint8_t *codes, const float *gy, float *gx) {
+    pool_job j = {s, 0, gy, 0, gx, 0, 0, (uint8_t *)codes};
     run_planes(s, pool_backward_task, &j);
 }
 

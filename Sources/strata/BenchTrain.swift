@@ -48,6 +48,7 @@ struct BenchTrain: ParsableCommand {
         var tWarm = 0.0
         var epochSeconds: [Double] = [], epochLoss: [Double] = []
         net.train()
+        Profiler.isEnabled = ProcessInfo.processInfo.environment["STRATA_PROFILE"] != nil
         for e in 0..<nEpochs {
             let t0 = now()
             var lossSum = 0.0
@@ -67,6 +68,10 @@ struct BenchTrain: ParsableCommand {
             if !json { print("epoch \(e + 1)/\(nEpochs): \(epochSeconds.last!) s, mean loss \(epochLoss.last!)") }
         }
         let trainSPS = Double(seen) / (now() - tWarm)
+        if Profiler.isEnabled {
+            Profiler.isEnabled = false
+            FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!)
+        }
         let trainLoad = load.value()
         if noInference {
             print(jsonLine(["benchmark": "fashion_mnist_strata", "model": model, "train_samples_per_s": round1(trainSPS),

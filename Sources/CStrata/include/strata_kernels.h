@@ -119,10 +119,11 @@ typedef struct {
 void sk_maxpool2d_forward(const sk_pool_shape *s, const float *x, float *y, int32_t *argmax);
 void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *argmax, const float *gy,
                            float *gx);
-// True when max pooling of this shape can find its winners again from input and output, so no
-// index buffer is needed (2x2 windows, stride 2, on AVX-512).
-int sk_maxpool2d_recomputes(const sk_pool_shape *s);
-void sk_maxpool2d_backward_recompute(const sk_pool_shape *s, const float *x, const float *y, const float *gy, float *gx);
+// 2x2/stride-2 max pooling on AVX-512 keeps one byte per output (which window position won)
+// instead of an int32 index: 1/16 of the input's size for the backward pass to read.
+int sk_maxpool2d_uses_codes(const sk_pool_shape *s);
+void sk_maxpool2d_forward_codes(const sk_pool_shape *s, const float *x, float *y, uint8_t *codes);
+void sk_maxpool2d_backward_codes(const sk_pool_shape *s, const uint8_t *codes, const float *gy, float *gx);
 void sk_avgpool2d_forward(const sk_pool_shape *s, const float *x, float *y);
 void sk_avgpool2d_backward(const sk_pool_shape *s, const float *gy, float *gx);
 

@@ -157,7 +157,9 @@ extension Tensor {
                     shapeFail("backward", "the graph was already freed by an earlier backward(); pass retainGraph: true to the first call")
                 }
                 let needs = n.parents.map { $0 != nil }
+                let t0 = Profiler.isEnabled ? Profiler.now() : 0
                 let grads = fn(g, needs)
+                if Profiler.isEnabled { Profiler.add("backward \(n.op) \(n.shape)", Profiler.now() - t0) }
                 for (p, gi) in zip(n.parents, grads) {
                     guard let p, let gi else { continue }
                     shapeCheck(gi.shape == p.shape, "backward", "\(n.op) produced a gradient of shape \(fmt(gi.shape)) for an input of shape \(fmt(p.shape))")

@@ -2,12 +2,14 @@
 public final class ReLU: Module {
     public override func forward(_ x: Tensor) -> Tensor { x.relu() }
     public override func forwardInPlace(_ x: inout Tensor) -> Bool { x.reluInPlace() }
+    public override var isMonotoneElementwise: Bool { true }
 }
 
 public final class LeakyReLU: Module {
     public let slope: Float
     public init(_ slope: Float = 0.01) { self.slope = slope }
     public override func forward(_ x: Tensor) -> Tensor { x.leakyRelu(slope) }
+    public override var isMonotoneElementwise: Bool { slope >= 0 }
     public override var config: [String: Any] { ["slope": Double(slope)] }
 }
 
@@ -17,10 +19,12 @@ public final class GELU: Module {
 
 public final class Sigmoid: Module {
     public override func forward(_ x: Tensor) -> Tensor { x.sigmoid() }
+    public override var isMonotoneElementwise: Bool { true }
 }
 
 public final class Tanh: Module {
     public override func forward(_ x: Tensor) -> Tensor { x.tanh() }
+    public override var isMonotoneElementwise: Bool { true }
 }
 
 /// Softmax along `axis` (class probabilities from logits).

@@ -56,7 +56,14 @@ open class Module {
     }
 
     public final func callAsFunction(_ x: Tensor) -> Tensor {
+        guard Profiler.isEnabled, namedChildren().isEmpty else {
+            let y = forward(x)
+            ModuleTrace.current?.record(self, y)
+            return y
+        }
+        let t0 = Profiler.now()
         let y = forward(x)
+        Profiler.add("forward \(typeName) \(y.shape)", Profiler.now() - t0)
         ModuleTrace.current?.record(self, y)
         return y
     }
@@ -64,6 +71,11 @@ open class Module {
     /// Applies the layer to `x` in place when that is possible (element-wise layers whose input
     /// storage nobody else holds) and returns true; `Sequential` tries this before `forward`.
     open func forwardInPlace(_ x: inout Tensor) -> Bool { false }
+
+    /// True for element-wise functions that never decrease (ReLU, leaky ReLU, sigmoid, tanh).
+    /// Such a function commutes with max pooling, so `Sequential` may pool first and apply it
+    /// to 4x fewer values; outputs and gradients are the same either way.
+    open var isMonotoneElementwise: Bool { false }
 
     /// Name shown in summaries and stored in model files.
     open var typeName: String { String(describing: type(of: self)) }

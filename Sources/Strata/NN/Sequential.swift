@@ -1,3 +1,4 @@
+import Foundation
 /// Layers applied in order; children are named "0", "1", ... as in PyTorch.
 ///
 /// ```swift
@@ -13,10 +14,19 @@ public final class Sequential: Module {
     public override func forward(_ x: Tensor) -> Tensor {
         var h = x
         let tracing = ModuleTrace.current != nil
-        for l in layers {
+        var i = 0
+        while i < layers.count {
+            let l = layers[i]
+            // activation then max pool == max pool then activation, on 4x less data.
+            if !tracing, getenv("NOREORDER") == nil, l.isMonotoneElementwise, i + 1 < layers.count, layers[i + 1] is MaxPool2D {
+                h = layers[i + 1](h)
+                if !l.forwardInPlace(&h) { h = l(h) }
+                i += 2
+                continue
+            }
             // h is this loop's own value, so an element-wise layer may overwrite it.
-            if !tracing && l.forwardInPlace(&h) { continue }
-            h = l(h)
+            if tracing || !l.forwardInPlace(&h) { h = l(h) }
+            i += 1
         }
         return h
     }

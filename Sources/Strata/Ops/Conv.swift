@@ -78,15 +78,17 @@ public func maxPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padd
         return y
     }
     let inShape = x.shape
-    if sk_maxpool2d_recomputes(&s) != 0 {
-        // 2x2/stride-2 windows: the backward pass finds each window's winner again from the
-        // input and output, so no index buffer is kept.
-        withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, nil) }
-        let xc = x.constant()
+    if sk_maxpool2d_uses_codes(&s) != 0 {
+        // 2x2/stride-2 windows: one byte per output records which position won.
+        let codes = TensorStorage(count: (y.count + 3) / 4)
+        let cp = UnsafeMutableRawPointer(codes.base).bindMemory(to: UInt8.self, capacity: y.count)
+        withUnsafePointer(to: &s) { sk_maxpool2d_forward_codes($0, x.data, y.data, cp) }
         return y.recorded("maxPool2d", [x]) { g, _ in
             let gx = Tensor(uninitializedShape: inShape)
             var sc = s
-            withUnsafePointer(to: &sc) { sk_maxpool2d_backward_recompute($0, xc.data, y.data, g.data, gx.data) }
+            withExtendedLifetime(codes) {
+                withUnsafePointer(to: &sc) { sk_maxpool2d_backward_codes($0, cp, g.data, gx.data) }
+            }
             return [gx]
         }
     }
