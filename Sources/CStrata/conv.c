@@ -49,12 +49,78 @@ float *sk_scratch(int slot, size_t floats) {
 
 
 // x: [Cg, H, W] -> col: [Cg*KH*KW, OH*OW]
-CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float *col) {
+// AVX-512 im2col for horizontal stride 1: each output row segment is one masked load of the
+// input row (lanes outside the image read as zero) and one store; no memcpy calls.
+__attribute__((target("avx512f"))) static void im2col_s1_avx512(const sk_conv_shape *s, long cg, const float *x, float *col, long ld) {
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
     for (long c = 0; c < cg; c++)
         for (long kh = 0; kh < s->kh; kh++)
             for (long kw = 0; kw < s->kw; kw++) {
-                float *row = col + ((c * s->kh + kh) * s->kw + kw) * OH * OW;
+                float *row = col + ((c * s->kh + kh) * s->kw + kw) * ld;
+                const float *xc = x + c * H * W;
+                long woff = kw * s->dw - s->pw;       // input column of output column 0
+                for (long oh = 0; oh < OH; oh++) {
+                    long ih = oh * s->sh - s->ph + kh * s->dh;
+                    float *r = row + oh * OW;
+                    if (ih < 0 || ih >= H) {
+                        for (long o = 0; o < OW; o += 16) {
+                            long n = OW - o < 16 ? OW - o : 16;
+                            _mm512_mask_storeu_ps(r + o, (__mmask16)((1u << n) - 1), _mm512_setzero_ps());
+                        }
+                        continue;
+                    }
+                    const float *xr = xc + ih * W;
+                    for (long o = 0; o < OW; o += 16) {
+                        long n = OW - o < 16 ? OW - o : 16;
+                        // lanes i with 0 <= o + i + woff < W are inside the image
+                        long first = -(o + woff), last = W - (o + woff);   // valid i in [first, last)
+                        unsigned valid = (unsigned)((1u << n) - 1);
+                        if (first > 0) valid &= first >= 16 ? 0u : ~((1u << first) - 1);
+                        if (last < 16) valid &= last <= 0 ? 0u : (1u << last) - 1;
+                        __m512 v = _mm512_maskz_loadu_ps((__mmask16)valid, xr + o + woff);
+                        _mm512_mask_storeu_ps(r + o, (__mmask16)((1u << n) - 1), v);
+                    }
+                }
+            }
+}
+
+// AVX-512 col2im for horizontal stride 1: masked load-add-store of each input row segment.
+__attribute__((target("avx512f"))) static void col2im_s1_avx512(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
+    long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
+    for (long c = 0; c < cg; c++)
+        for (long kh = 0; kh < s->kh; kh++)
+            for (long kw = 0; kw < s->kw; kw++) {
+                const float *row = gcol + ((c * s->kh + kh) * s->kw + kw) * ld;
+                float *gc = gx + c * H * W;
+                long woff = kw * s->dw - s->pw;
+                for (long oh = 0; oh < OH; oh++) {
+                    long ih = oh * s->sh - s->ph + kh * s->dh;
+                    if (ih < 0 || ih >= H) continue;
+                    const float *r = row + oh * OW;
+                    float *g = gc + ih * W;
+                    for (long o = 0; o < OW; o += 16) {
+                        long n = OW - o < 16 ? OW - o : 16;
+                        long first = -(o + woff), last = W - (o + woff);
+                        unsigned valid = (unsigned)((1u << n) - 1);
+                        if (first > 0) valid &= first >= 16 ? 0u : ~((1u << first) - 1);
+                        if (last < 16) valid &= last <= 0 ? 0u : (1u << last) - 1;
+                        __mmask16 m = (__mmask16)valid;
+                        __m512 acc = _mm512_maskz_loadu_ps(m, g + o + woff);
+                        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, r + o));
+                        _mm512_mask_storeu_ps(g + o + woff, m, acc);
+                    }
+                }
+            }
+}
+
+// col rows are `ld` floats apart (OH*OW for one image; more when several images share a buffer).
+CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float *col, long ld) {
+    if (s->sw == 1 && strata_cpu_isa() >= 2) { im2col_s1_avx512(s, cg, x, col, ld); return; }
+    long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
+    for (long c = 0; c < cg; c++)
+        for (long kh = 0; kh < s->kh; kh++)
+            for (long kw = 0; kw < s->kw; kw++) {
+                float *row = col + ((c * s->kh + kh) * s->kw + kw) * ld;
                 const float *xc = x + c * H * W;
                 long woff = kw * s->dw - s->pw;
                 // ow range whose input column is inside [0, W)
@@ -75,12 +141,13 @@ CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float
 }
 
 // gx[Cg, H, W] += col2im(gcol[Cg*KH*KW, OH*OW])
-CLONES static void col2im(const sk_conv_shape *s, long cg, const float *gcol, float *gx) {
+CLONES static void col2im(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
+    if (s->sw == 1 && strata_cpu_isa() >= 2) { col2im_s1_avx512(s, cg, gcol, gx, ld); return; }
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
     for (long c = 0; c < cg; c++)
         for (long kh = 0; kh < s->kh; kh++)
             for (long kw = 0; kw < s->kw; kw++) {
-                const float *row = gcol + ((c * s->kh + kh) * s->kw + kw) * OH * OW;
+                const float *row = gcol + ((c * s->kh + kh) * s->kw + kw) * ld;
                 float *gc = gx + c * H * W;
                 long woff = kw * s->dw - s->pw;
                 long lo = 0, hi = OW;
@@ -165,41 +232,65 @@ typedef struct {
     float *cols;              // im2col of every image and group, kept from forward for backward
 } conv_job;
 
-static void conv_forward_image(const conv_job *j, long n) {
+// Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
+// fewer calls) while the column buffer still fits in L2.
+static long chunk_images(const sk_conv_shape *s) {
+    long K = (s->c / s->groups) * s->kh * s->kw, P = s->oh * s->ow;
+    if (P >= 8 * (s->cout / s->groups)) return 1;   // products are already tall enough per image
+    long b = (256 * 1024) / (K * P > 0 ? K * P : 1);   // floats in a 1 MB buffer
+    if (b < 1) b = 1;
+    if (b > 8) b = 8;
+    return b;
+}
+
+// Forward for images [n0, n0 + nb).
+static void conv_forward_chunk(const conv_job *j, long n0, long nb) {
     const sk_conv_shape *s = j->s;
     long G = s->groups, cg = s->c / G, cog = s->cout / G;
-    long K = cg * s->kh * s->kw, P = s->oh * s->ow;
-    const float *xn = j->x + n * s->c * s->h * s->w;
-    float *yn = j->y + n * s->cout * P;
+    long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
+    int point = is_pointwise(s);
     for (long g = 0; g < G; g++) {
-        const float *xg = xn + g * cg * s->h * s->w;
-        const float *col = xg;
-        if (!is_pointwise(s)) {
-            float *buf = j->cols ? j->cols + (n * G + g) * K * P : sk_scratch(0, (size_t)K * P);
-            im2col(s, cg, xg, buf);
-            col = buf;
-        }
-        float *yg = yn + g * cog * P;
         const float *bias = j->bias ? j->bias + g * cog : 0;
-        if (j->weights_as_a) {
-            // y[Cog, P] = W[Cog, K] @ col[K, P], straight into NCHW.
-            sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {col, P, 0, 0};
-            strata_sgemm_ex(cog, P, K, 1.0f, &a, &b, 0.0f, yg, P, j->threaded_gemm);
-            if (bias) for (long co = 0; co < cog; co++) add_scalar(P, bias[co], yg + co * P);
-        } else {
-            // Y^T[P, Cog] = col^T @ W^T (better tiles when P is small), then transposed back.
-            float *yt = sk_scratch(4, (size_t)P * cog);
-            sk_gemm_operand a = {col, P, 1, 0}, b = {0, 0, 0, j->wpack + g * j->wpack_group};
-            strata_sgemm_ex(P, cog, K, 1.0f, &a, &b, 0.0f, yt, cog, j->threaded_gemm);
-            transpose_bias(P, cog, yt, cog, bias, yg);
+        if (j->weights_as_a || point) {
+            // y[Cog, P] = W[Cog, K] @ col[K, P] per image, straight into NCHW.
+            for (long n = n0; n < n0 + nb; n++) {
+                const float *xg = j->x + n * s->c * HW + g * cg * HW;
+                const float *col = xg;
+                if (!point) {
+                    float *buf = sk_scratch(0, (size_t)K * P);
+                    im2col(s, cg, xg, buf, P);
+                    col = buf;
+                }
+                float *yg = j->y + n * s->cout * P + g * cog * P;
+                if (j->weights_as_a) {
+                    sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {col, P, 0, 0};
+                    strata_sgemm_ex(cog, P, K, 1.0f, &a, &b, 0.0f, yg, P, j->threaded_gemm);
+                    if (bias) for (long co = 0; co < cog; co++) add_scalar(P, bias[co], yg + co * P);
+                } else {
+                    float *yt = sk_scratch(4, (size_t)P * cog);
+                    sk_gemm_operand a = {col, P, 1, 0}, b = {0, 0, 0, j->wpack + g * j->wpack_group};
+                    strata_sgemm_ex(P, cog, K, 1.0f, &a, &b, 0.0f, yt, cog, j->threaded_gemm);
+                    transpose_bias(P, cog, yt, cog, bias, yg);
+                }
+            }
+            continue;
         }
+        // Y^T[nb*P, Cog] = col^T @ W^T for the whole chunk, then each image transposed back.
+        long ld = nb * P;
+        float *col = sk_scratch(0, (size_t)K * ld);
+        for (long b = 0; b < nb; b++) im2col(s, cg, j->x + (n0 + b) * s->c * HW + g * cg * HW, col + b * P, ld);
+        float *yt = sk_scratch(4, (size_t)ld * cog);
+        sk_gemm_operand a = {col, ld, 1, 0}, bw = {0, 0, 0, j->wpack + g * j->wpack_group};
+        strata_sgemm_ex(ld, cog, K, 1.0f, &a, &bw, 0.0f, yt, cog, j->threaded_gemm);
+        for (long b = 0; b < nb; b++)
+            transpose_bias(P, cog, yt + b * P * cog, cog, bias, j->y + (n0 + b) * s->cout * P + g * cog * P);
     }
 }
 
 static void conv_forward_task(void *ctx, long t) {
     const conv_job *j = ctx;
     long n0 = t * j->per, n1 = n0 + j->per < j->s->n ? n0 + j->per : j->s->n;
-    for (long n = n0; n < n1; n++) conv_forward_image(j, n);
+    if (n0 < n1) conv_forward_chunk(j, n0, n1 - n0);
 }
 
 // Packs each group's weights [Cog, K] once per call, as the B (transposed) or A (transposed)
@@ -243,15 +334,14 @@ void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, c
     j.wpack_group = j.weights_as_a ? pack_weights_a_plain(s, w, &wp) : pack_weights(s, w, 0, &wp);
     j.wpack = wp;
     int threads = strata_get_num_threads();
-    if (s->n >= threads && threads > 1) {
-        long tasks = threads * 4 < s->n ? threads * 4 : s->n;
-        j.per = (s->n + tasks - 1) / tasks;
-        tasks = (s->n + j.per - 1) / j.per;
-        strata_parallel_for(tasks, conv_forward_task, &j);
+    long b = chunk_images(s);
+    if (s->n >= 2 * threads && threads > 1) {
+        // Chunks of up to b images, at least two per thread.
+        j.per = b < (s->n + 2 * threads - 1) / (2 * threads) ? b : (s->n + 2 * threads - 1) / (2 * threads);
+        strata_parallel_for((s->n + j.per - 1) / j.per, conv_forward_task, &j);
     } else {
         j.threaded_gemm = 1;
-        j.per = 1;
-        for (long n = 0; n < s->n; n++) conv_forward_image(&j, n);
+        for (long n0 = 0; n0 < s->n; n0 += b) conv_forward_chunk(&j, n0, s->n - n0 < b ? s->n - n0 : b);
     }
 }
 
@@ -260,47 +350,65 @@ void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, c
 //   dcol[K, P]    = W^T[K, Cog] @ gy[Cog, P];  gx = col2im(dcol)   (W packed once per call)
 //   gb           += sum_P gy
 
-static void conv_backward_image(const conv_job *j, long n, float *gwt, float *gb, int first) {
+// Backward for images [n0, n0 + nb), whose columns share one buffer (see chunk_images).
+static void conv_backward_chunk(const conv_job *j, long n0, long nb, float *gwt, float *gb, int first) {
     const sk_conv_shape *s = j->s;
     long G = s->groups, cg = s->c / G, cog = s->cout / G;
-    long K = cg * s->kh * s->kw, P = s->oh * s->ow;
-    const float *xn = j->x + n * s->c * s->h * s->w;
-    const float *gyn = j->gy + n * s->cout * P;
-    int tg = j->threaded_gemm;
+    long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
+    long ld = nb * P;
+    int tg = j->threaded_gemm, point = is_pointwise(s);
     for (long g = 0; g < G; g++) {
-        const float *gyg = gyn + g * cog * P;
+        // gy of the chunk side by side: [Cog, nb*P].
+        const float *gyc;
+        if (nb == 1) {
+            gyc = j->gy + n0 * s->cout * P + g * cog * P;
+        } else {
+            float *buf = sk_scratch(4, (size_t)cog * ld);
+            for (long b = 0; b < nb; b++)
+                for (long co = 0; co < cog; co++)
+                    memcpy(buf + co * ld + b * P, j->gy + (n0 + b) * s->cout * P + (g * cog + co) * P, (size_t)P * sizeof(float));
+            gyc = buf;
+        }
         if (gwt) {
-            const float *xg = xn + g * cg * s->h * s->w;
-            const float *col = xg;
-            if (!is_pointwise(s)) {
-                if (j->cols) {
-                    col = j->cols + (n * G + g) * K * P;
-                } else {
-                    float *buf = sk_scratch(0, (size_t)K * P);
-                    im2col(s, cg, xg, buf);
-                    col = buf;
+            const float *col;
+            if (point && nb == 1) {
+                col = j->x + n0 * s->c * HW + g * cg * HW;
+            } else {
+                float *buf = sk_scratch(0, (size_t)K * ld);
+                for (long b = 0; b < nb; b++) {
+                    const float *xg = j->x + (n0 + b) * s->c * HW + g * cg * HW;
+                    if (point) for (long c = 0; c < cg; c++) memcpy(buf + c * ld + b * P, xg + c * HW, (size_t)P * sizeof(float));
+                    else im2col(s, cg, xg, buf + b * P, ld);
                 }
+                col = buf;
             }
-            sk_gemm_operand a = {col, P, 0, 0}, b = {gyg, P, 1, 0};
-            strata_sgemm_ex(K, cog, P, 1.0f, &a, &b, first ? 0.0f : 1.0f, gwt + g * K * cog, cog, tg);
+            // dW^T[K, Cog] += col[K, nb*P] @ gy^T[nb*P, Cog]
+            sk_gemm_operand a = {col, ld, 0, 0}, b = {gyc, ld, 1, 0};
+            strata_sgemm_ex(K, cog, ld, 1.0f, &a, &b, first ? 0.0f : 1.0f, gwt + g * K * cog, cog, tg);
         }
         if (j->gx) {
-            float *gxg = j->gx + n * s->c * s->h * s->w + g * cg * s->h * s->w;
-            sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {gyg, P, 0, 0};
-            if (is_pointwise(s)) {
-                strata_sgemm_ex(K, P, cog, 1.0f, &a, &b, 0.0f, gxg, P, tg);
-            } else {
-                float *gcol = sk_scratch(1, (size_t)K * P);
-                strata_sgemm_ex(K, P, cog, 1.0f, &a, &b, 0.0f, gcol, P, tg);
-                memset(gxg, 0, (size_t)cg * s->h * s->w * sizeof(float));
-                col2im(s, cg, gcol, gxg);
+            // dcol[K, nb*P] = W^T[K, Cog] @ gy[Cog, nb*P]; gx = col2im(dcol) per image
+            sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {gyc, ld, 0, 0};
+            float *gcol = sk_scratch(1, (size_t)K * ld);
+            strata_sgemm_ex(K, ld, cog, 1.0f, &a, &b, 0.0f, gcol, ld, tg);
+            for (long bi = 0; bi < nb; bi++) {
+                float *gxg = j->gx + (n0 + bi) * s->c * HW + g * cg * HW;
+                if (point) {
+                    for (long c = 0; c < cg; c++) memcpy(gxg + c * HW, gcol + c * ld + bi * P, (size_t)P * sizeof(float));
+                } else {
+                    memset(gxg, 0, (size_t)cg * HW * sizeof(float));
+                    col2im(s, cg, gcol + bi * P, gxg, ld);
+                }
             }
         }
     }
     if (gb)
-        for (long co = 0; co < s->cout; co++) {
-            float acc = row_sum(P, gyn + co * P);
-            gb[co] = first ? acc : gb[co] + acc;
+        for (long b = 0; b < nb; b++) {
+            const float *gyn = j->gy + (n0 + b) * s->cout * P;
+            for (long co = 0; co < s->cout; co++) {
+                float acc = row_sum(P, gyn + co * P);
+                gb[co] = (first && b == 0) ? acc : gb[co] + acc;
+            }
         }
 }
 
@@ -311,7 +419,8 @@ static void conv_backward_task(void *ctx, long t) {
     float *gwt = j->gw ? j->partials + t * (wsize + s->cout) : 0;
     float *gb = j->gb ? j->partials + t * (wsize + s->cout) + wsize : 0;
     long n0 = t * j->per, n1 = n0 + j->per < s->n ? n0 + j->per : s->n;
-    for (long n = n0; n < n1; n++) conv_backward_image(j, n, gwt, gb, n == n0);
+    long b = chunk_images(s);
+    for (long n = n0; n < n1; n += b) conv_backward_chunk(j, n, n1 - n < b ? n1 - n : b, gwt, gb, n == n0);
 }
 
 // gx, gw, gb may each be NULL (not needed). gw and gb are overwritten, not accumulated.
