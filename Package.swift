@@ -22,6 +22,6 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "StrataTests", dependencies: ["Strata"]),
+        .testTarget(name: "StrataTests", dependencies: ["Strata"], exclude: ["Fixtures"]),
     ]
 )

@@ -107,6 +107,15 @@ let gradCases: [GradCase] = [
     GradCase("maxPool2d stride pad", [[1, 2, 7, 7]], [.distinct]) { maxPool2d($0[0], kernelSize: 3, stride: 2, padding: 1) },
     GradCase("avgPool2d", [[2, 2, 6, 6]]) { avgPool2d($0[0], kernelSize: 2) },
     GradCase("avgPool2d stride pad", [[1, 2, 7, 7]]) { avgPool2d($0[0], kernelSize: 3, stride: 2, padding: 1) },
+    // Losses.
+    GradCase("crossEntropy", [[4, 5]]) { crossEntropy($0[0], [1, 0, 4, 1]) * 3 },
+    GradCase("crossEntropy smoothing weights", [[3, 4]]) {
+        crossEntropy($0[0], [2, 0, 3], labelSmoothing: 0.2, weights: Tensor([0.5, 1, 2, 1.5]))
+    },
+    GradCase("nllLoss", [[3, 4]]) { nllLoss($0[0].logSoftmax(), [3, 1, 0], weights: Tensor([1, 2, 0.5, 1])) },
+    GradCase("mseLoss", [[3, 2], [3, 2]]) { mseLoss($0[0], $0[1]) },
+    GradCase("bceWithLogits", [[6], [6]], [.normal, .fixed(Tensor([0, 1, 1, 0, 0.3, 1]))]) { bceWithLogits($0[0], $0[1]) },
+    GradCase("bceWithLogits posWeight", [[4]], [.normal]) { bceWithLogits($0[0], Tensor([1, 0, 1, 0]), posWeight: Tensor([3])) },
     // A composite, to check that gradients add up through shared subexpressions.
     GradCase("shared subexpression", [[3, 4]]) { x in (x[0] * x[0]).sum(axes: [1]) + x[0].tanh().mean(axes: [1]) * x[0].max(axis: 1) },
 ]

@@ -1,0 +1,221 @@
+import XCTest
+@testable import Strata
+
+/// One row of the layer table. Every layer is checked the same way (Keras's layer-test idea):
+/// output shape and, where given, hand-computed values; parameter names and shapes as in
+/// PyTorch's state_dict; gradients of input and parameters against finite differences;
+/// rebuilding from its architecture description.
+struct LayerCase {
+    let name: String
+    let make: () -> Module
+    let input: Tensor
+    var setWeights: [String: Tensor] = [:]
+    var expectedShape: [Int]
+    var expected: [Float]? = nil
+    var states: [String: [Int]] = [:]
+    var training = false
+    var gradCheck = true
+}
+
+let layerCases: [LayerCase] = [
+    LayerCase(name: "Linear", make: { Linear(2, 2) }, input: Tensor([[1, 1], [2, -1]]),
+              setWeights: ["weight": Tensor([[1, 2], [3, 4]]), "bias": Tensor([0.5, -1])],
+              expectedShape: [2, 2], expected: [3.5, 6, 0.5, 1], states: ["weight": [2, 2], "bias": [2]]),
+    LayerCase(name: "Linear no bias 3-D", make: { Linear(3, 2, bias: false) }, input: Tensor.randn([2, 4, 3], seed: 1),
+              expectedShape: [2, 4, 2], states: ["weight": [2, 3]]),
+    LayerCase(name: "Conv2D", make: { Conv2D(1, 1, kernelSize: 2) }, input: Tensor.arange(9).reshape([1, 1, 3, 3]),
+              setWeights: ["weight": Tensor([1, 0, 0, 1], shape: [1, 1, 2, 2]), "bias": Tensor([1])],
+              expectedShape: [1, 1, 2, 2], expected: [0 + 4 + 1, 1 + 5 + 1, 3 + 7 + 1, 4 + 8 + 1], states: ["weight": [1, 1, 2, 2], "bias": [1]]),
+    LayerCase(name: "Conv2D stride pad groups", make: { Conv2D(4, 6, kernelSize: 3, stride: 2, padding: 1, groups: 2) },
+              input: Tensor.randn([2, 4, 5, 5], seed: 2), expectedShape: [2, 6, 3, 3], states: ["weight": [6, 2, 3, 3], "bias": [6]]),
+    LayerCase(name: "MaxPool2D", make: { MaxPool2D(2) }, input: Tensor.arange(16).reshape([1, 1, 4, 4]),
+              expectedShape: [1, 1, 2, 2], expected: [5, 7, 13, 15], gradCheck: false),
+    LayerCase(name: "AvgPool2D", make: { AvgPool2D(2) }, input: Tensor.arange(16).reshape([1, 1, 4, 4]),
+              expectedShape: [1, 1, 2, 2], expected: [2.5, 4.5, 10.5, 12.5]),
+    LayerCase(name: "GlobalAvgPool", make: { GlobalAvgPool() }, input: Tensor.arange(8).reshape([1, 2, 2, 2]),
+              expectedShape: [1, 2], expected: [1.5, 5.5]),
+    LayerCase(name: "Flatten", make: { Flatten() }, input: Tensor.arange(12).reshape([2, 3, 2]),
+              expectedShape: [2, 6], expected: (0..<12).map(Float.init)),
+    LayerCase(name: "BatchNorm1d train", make: { BatchNorm1d(2, eps: 0) }, input: Tensor([[1, 10], [3, 30]]),
+              setWeights: ["weight": Tensor([1, 2]), "bias": Tensor([0, 1])],
+              expectedShape: [2, 2], expected: [-1, -1, 1, 3],
+              states: ["weight": [2], "bias": [2], "running_mean": [2], "running_var": [2]], training: true),
+    LayerCase(name: "BatchNorm2d eval", make: { BatchNorm2d(1) }, input: Tensor([2, 4], shape: [1, 1, 1, 2]),
+              setWeights: ["running_mean": Tensor([1]), "running_var": Tensor([3.99999])],
+              expectedShape: [1, 1, 1, 2], expected: [0.5, 1.5], states: ["weight": [1], "bias": [1], "running_mean": [1], "running_var": [1]]),
+    LayerCase(name: "BatchNorm2d train", make: { BatchNorm2d(3) }, input: Tensor.randn([2, 3, 2, 2], seed: 3),
+              expectedShape: [2, 3, 2, 2], training: true),
+    LayerCase(name: "LayerNorm", make: { LayerNorm(2, eps: 0) }, input: Tensor([[1, 3], [0, 10]]),
+              setWeights: ["weight": Tensor([1, 2]), "bias": Tensor([0, 0.5])],
+              expectedShape: [2, 2], expected: [-1, 2.5, -1, 2.5], states: ["weight": [2], "bias": [2]]),
+    LayerCase(name: "Dropout eval", make: { Dropout(0.5) }, input: Tensor([1, 2, 3]), expectedShape: [3], expected: [1, 2, 3]),
+    LayerCase(name: "ReLU", make: { ReLU() }, input: Tensor([-1, 0.5, 2]), expectedShape: [3], expected: [0, 0.5, 2], gradCheck: false),
+    LayerCase(name: "LeakyReLU", make: { LeakyReLU(0.1) }, input: Tensor([-1, 0.5, 2]), expectedShape: [3], expected: [-0.1, 0.5, 2], gradCheck: false),
+    LayerCase(name: "Sigmoid", make: { Sigmoid() }, input: Tensor([0]), expectedShape: [1], expected: [0.5]),
+    LayerCase(name: "Tanh", make: { Tanh() }, input: Tensor([0, 100]), expectedShape: [2], expected: [0, 1]),
+    LayerCase(name: "GELU", make: { GELU() }, input: Tensor([0, 1]), expectedShape: [2], expected: [0, 0.8413447]),
+    LayerCase(name: "Softmax", make: { Softmax() }, input: Tensor([[0, 0]]), expectedShape: [1, 2], expected: [0.5, 0.5]),
+    LayerCase(name: "Embedding", make: { Embedding(3, 2) }, input: Tensor([[2, 0]]),
+              setWeights: ["weight": Tensor([[1, 2], [3, 4], [5, 6]])], expectedShape: [1, 2, 2], expected: [5, 6, 1, 2],
+              states: ["weight": [3, 2]]),
+    // Tanh rather than ReLU: a finite difference across ReLU's kink is not a derivative.
+    LayerCase(name: "Sequential", make: { Sequential(Flatten(), Linear(4, 3), Tanh(), Linear(3, 2)) }, input: Tensor.randn([2, 2, 2], seed: 4),
+              expectedShape: [2, 2], states: ["1.weight": [3, 4], "1.bias": [3], "3.weight": [2, 3], "3.bias": [2]]),
+    LayerCase(name: "ResidualBlock", make: { ResidualBlock(2, 3, stride: 2) }, input: Tensor.randn([2, 2, 4, 4], seed: 5),
+              expectedShape: [2, 3, 2, 2],
+              states: ["conv1.weight": [3, 2, 3, 3], "bn1.weight": [3], "bn1.bias": [3], "bn1.running_mean": [3], "bn1.running_var": [3],
+                       "conv2.weight": [3, 3, 3, 3], "bn2.weight": [3], "bn2.bias": [3], "bn2.running_mean": [3], "bn2.running_var": [3],
+                       "downsample.0.weight": [3, 2, 1, 1], "downsample.1.weight": [3], "downsample.1.bias": [3],
+                       "downsample.1.running_mean": [3], "downsample.1.running_var": [3]], training: true),
+    LayerCase(name: "Residual", make: { Residual(Linear(3, 3)) }, input: Tensor.randn([2, 3], seed: 6), expectedShape: [2, 3],
+              states: ["body.weight": [3, 3], "body.bias": [3]]),
+]
+
+final class LayerTests: XCTestCase {
+    func build(_ c: LayerCase) -> Module {
+        RandomGenerator.manualSeed(11)
+        let m = c.make()
+        let states = Dictionary(uniqueKeysWithValues: m.namedStates())
+        for (k, v) in c.setWeights { states[k]!.assign(v) }
+        m.train(c.training)
+        return m
+    }
+
+    func testEveryLayer() throws {
+        var failures: [String] = []
+        for c in layerCases {
+            let m = build(c)
+            let y = noGrad { m(c.input) }
+            if y.shape != c.expectedShape { failures.append("\(c.name): shape \(y.shape), expected \(c.expectedShape)") }
+            if let e = c.expected, zip(y.scalars, e).contains(where: { Swift.abs($0 - $1) > 1e-4 * Swift.max(1, Swift.abs($1)) }) || y.count != e.count {
+                failures.append("\(c.name): output \(y.scalars), expected \(e)")
+            }
+            if !c.states.isEmpty {
+                let got = Dictionary(uniqueKeysWithValues: m.namedStates().map { ($0.0, $0.1.shape) })
+                if got != c.states { failures.append("\(c.name): states \(got), expected \(c.states)") }
+            }
+            // Rebuilt from its architecture description, with the same weights: same output.
+            let copy = try ModuleRegistry.build(ModuleRegistry.spec(of: m))
+            try copy.loadStateDict(m.stateDict())
+            copy.train(c.training)
+            let m2 = build(c)   // fresh running statistics for BatchNorm in training mode
+            let y1 = noGrad { m2(c.input) }, y2 = noGrad { copy(c.input) }
+            if !y1.allClose(y2, rtol: 1e-6, atol: 1e-6) { failures.append("\(c.name): rebuilt model differs") }
+            if c.gradCheck { failures += gradCheck(c) }
+        }
+        XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+    }
+
+    /// Central differences of sum(layer(x) * w) for the input and every trainable parameter.
+    func gradCheck(_ c: LayerCase) -> [String] {
+        let isIndex = c.make() is Embedding
+        var failures: [String] = []
+        let m = build(c)
+        var x = c.input
+        if !isIndex { x.requiresGrad = true }
+        let y = m(x)
+        let w = Tensor.randn(y.shape, seed: 99)
+        (y * w).sum().backward()
+        func loss() -> Double {
+            let fresh = build(c)
+            for (name, p) in fresh.namedStates() { p.assign(Dictionary(uniqueKeysWithValues: m.namedStates())[name]!.value) }
+            let o = noGrad { fresh(xv) }
+            return zip(o.scalars, w.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        var xv = c.input.detached()
+        let h: Float = 1e-2
+        var targets: [(String, () -> [Float], ([Float]) -> Void, Tensor?)] = []
+        if !isIndex {
+            targets.append(("input", { xv.scalars }, { xv = Tensor($0, shape: c.input.shape) }, x.grad))
+        }
+        for (name, p) in m.namedParameters() {
+            let original = p.value.detached()
+            targets.append((name, { p.value.scalars }, { p.assign(Tensor($0, shape: original.shape)) }, p.grad))
+        }
+        for (name, get, set, grad) in targets {
+            guard let grad else { failures.append("\(c.name): \(name) got no gradient"); continue }
+            let base = get()
+            for j in 0..<Swift.min(base.count, 12) {
+                var v = base
+                v[j] = base[j] + h; set(v)
+                let lp = loss()
+                v[j] = base[j] - h; set(v)
+                let lm = loss()
+                set(base)
+                let numeric = (lp - lm) / Double(2 * h), analytic = Double(grad.scalars[j])
+                if Swift.abs(numeric - analytic) > 3e-3 + 2e-2 * Swift.abs(numeric) {
+                    failures.append("\(c.name): d/d\(name)[\(j)] analytic \(analytic), numeric \(numeric)")
+                    break
+                }
+            }
+        }
+        return failures
+    }
+
+    func testTrainAndEvalModes() {
+        RandomGenerator.manualSeed(1)
+        let d = Dropout(0.5)
+        let x = Tensor.ones([1000])
+        let y = d(x).scalars
+        XCTAssert(y.allSatisfy { $0 == 0 || $0 == 2 }, "kept values are scaled by 1/(1-p)")
+        XCTAssertEqual(Double(y.filter { $0 == 0 }.count) / 1000, 0.5, accuracy: 0.06)
+        d.eval()
+        XCTAssertEqual(d(x).scalars, x.scalars)
+        // BatchNorm: training updates running statistics (unbiased variance, momentum 0.1).
+        let bn = BatchNorm1d(1)
+        _ = bn(Tensor([[1], [3]]))
+        XCTAssertEqual(bn.runningMean.value.scalars[0], 0.2, accuracy: 1e-6)
+        XCTAssertEqual(bn.runningVar.value.scalars[0], 0.9 + 0.1 * 2, accuracy: 1e-6)
+        let model = Sequential(Linear(2, 2), Dropout(0.3), BatchNorm1d(2))
+        model.eval()
+        XCTAssert(model.namedModules().allSatisfy { !$0.1.isTraining })
+        model.train()
+        XCTAssert(model.namedModules().allSatisfy { $0.1.isTraining })
+    }
+
+    func testDefaultInitialisationMatchesPyTorchBounds() {
+        RandomGenerator.manualSeed(2)
+        let fc = Linear(400, 50)
+        let bound: Float = 1 / 20
+        XCTAssert(fc.weight.value.scalars.allSatisfy { Swift.abs($0) <= bound })
+        XCTAssertGreaterThan(fc.weight.value.scalars.map { Swift.abs($0) }.max()!, bound * 0.99)
+        let conv = Conv2D(8, 4, kernelSize: 3)
+        let cb = 1 / Float(72).squareRoot()
+        XCTAssert(conv.weight.value.scalars.allSatisfy { Swift.abs($0) <= cb })
+        let emb = Embedding(1000, 10).weight.value.scalars
+        let mean = emb.reduce(0, +) / Float(emb.count)
+        let std = (emb.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(emb.count)).squareRoot()
+        XCTAssertEqual(std, 1, accuracy: 0.03)
+        XCTAssertEqual(BatchNorm2d(3).weight.value.scalars, [1, 1, 1])
+    }
+
+    func testSequentialRewritesGiveTheSameResults() {
+        // ReLU in place and pooling before a monotone activation must not change outputs or gradients.
+        RandomGenerator.manualSeed(4)
+        let net = Sequential(Conv2D(1, 4, kernelSize: 3, padding: 1), ReLU(), MaxPool2D(2), Flatten(), Linear(16, 3))
+        let x = Tensor.randn([2, 1, 4, 4], seed: 8)
+        let y = net(x)
+        y.sum().backward()
+        let g1 = net.parameters().map { $0.grad!.scalars }
+        net.zeroGrad()
+        // The same layers called one by one, without the rewrites.
+        var h = x
+        for l in net.layers { h = l.forward(h) }
+        XCTAssert(h.allClose(y, rtol: 1e-6, atol: 1e-7))
+        h.sum().backward()
+        for (a, b) in zip(g1, net.parameters().map { $0.grad!.scalars }) {
+            XCTAssert(Tensor(a).allClose(Tensor(b), rtol: 1e-5, atol: 1e-6))
+        }
+    }
+
+    func testSummaryListsLayersWithShapesAndParameters() {
+        let m = ModelZoo.fashionCNN()
+        let rows = m.summary(inputShape: [1, 1, 28, 28])
+        XCTAssertEqual(rows.map { $0.name }, (0..<10).map(String.init))
+        XCTAssertEqual(rows[0].outputShape, [1, 32, 28, 28])
+        XCTAssertEqual(rows[6].outputShape, [1, 3136])
+        XCTAssertEqual(rows[7].parameters, 3136 * 128 + 128)
+        XCTAssertEqual(rows.reduce(0) { $0 + $1.parameters }, 421_642)
+        XCTAssert(m.summaryTable(inputShape: [1, 1, 28, 28]).contains("Trainable parameters: 421642"))
+    }
+}

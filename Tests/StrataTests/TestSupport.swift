@@ -1,0 +1,36 @@
+import Foundation
+import XCTest
+
+/// A fresh temporary folder per test process.
+func testTemp(_ name: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-tests-\(getpid())")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent(name).path
+}
+
+/// Writes bytes gzip-compressed with the system's gzip (the tests never hand-roll deflate).
+func writeGzip(_ bytes: [UInt8], to path: String) throws {
+    FileManager.default.createFile(atPath: path + ".raw", contents: Data(bytes))
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", "gzip -c '\(path).raw' > '\(path)' && rm '\(path).raw'"]
+    try p.run()
+    p.waitUntilExit()
+}
+
+/// An IDX file of unsigned bytes.
+func idxBytes(_ shape: [Int], _ data: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = [0, 0, 0x08, UInt8(shape.count)]
+    for d in shape { out += [UInt8(d >> 24 & 0xff), UInt8(d >> 16 & 0xff), UInt8(d >> 8 & 0xff), UInt8(d & 0xff)] }
+    return out + data
+}
+
+/// Where the shared datasets live (../shared/data beside the checkout), or nil with a reason.
+let sharedData: URL? = {
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let d = repo.deletingLastPathComponent().appendingPathComponent("shared/data")
+    return FileManager.default.fileExists(atPath: d.path) ? d : nil
+}()
+
+let fashionDir = "/usr/share/datasets/fashion-mnist"
+var haveFashion: Bool { FileManager.default.fileExists(atPath: fashionDir + "/train-images-idx3-ubyte.gz") }
