@@ -28,6 +28,7 @@ build: deps
 	$(SWIFT) build -c release --product strata
 
 test: deps
+	$(SWIFT) build -c release --product strata
 	$(SWIFT) test -c release
 
 demo: demo-deps build

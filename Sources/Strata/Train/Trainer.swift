@@ -4,7 +4,9 @@ import Foundation
 public struct FitOptions {
     public var epochs = 1
     public var batchSize = 64
-    /// Seeds the shuffling (per epoch) of the training data.
+    /// Seeds the shuffling (per epoch) of the training data and, at the start of `fit`, the
+    /// global generator that dropout draws from. (Weights are initialised before `fit`: seed
+    /// them with `RandomGenerator.manualSeed` before building the model.)
     public var seed = 0
     /// Stop when the validation loss has not improved for this many epochs.
     public var patience: Int?
@@ -64,6 +66,7 @@ public final class Trainer {
         var startEpoch = 0
         var bestLoss = Double.infinity
         var badEpochs = 0
+        RandomGenerator.manualSeed(options.seed &* 7919 &+ 1)
         if let path = options.resumeFrom {
             (startEpoch, bestLoss, badEpochs) = try resume(from: path)
             reporter.message("resumed from \(path) after epoch \(startEpoch)")

@@ -1,0 +1,79 @@
+import Foundation
+import XCTest
+@testable import Strata
+
+/// The `strata` command: bad input gets one clear line naming the file or flag, exit status 1,
+/// and no crash trace. Needs the binary built next to the tests (`make test` builds it).
+final class CLITests: XCTestCase {
+    var binary: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("strata").path
+    }
+    let fixtures = ModelFileTests.fixtures
+
+    func run(_ args: [String]) throws -> (Int32, String, String) {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw XCTSkip("\(binary) is not built; run `swift build -c release` (make test does)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func assertFails(_ args: [String], mentions words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let (code, _, err) = try run(args)
+        XCTAssertEqual(code, 1, "exit status for \(args): \(err)", file: file, line: line)
+        for w in words { XCTAssert(err.contains(w), "stderr lacks '\(w)': \(err)", file: file, line: line) }
+        XCTAssertFalse(err.contains("Fatal error") || err.contains("Backtrac") || err.contains("Crash"), "crash trace: \(err)", file: file, line: line)
+    }
+
+    func testBadInputGetsAClearErrorAndExitStatusOne() throws {
+        let mlp = fixtures.appendingPathComponent("torch_mlp.safetensors").path
+        let img = testTemp("cli.png")
+        try Image(width: 28, height: 28, channels: 1, pixels: [UInt8](repeating: 90, count: 784)).savePNG(img)
+        try assertFails(["predict", "--model", "/nonexistent/m.safetensors", img], mentions: ["/nonexistent/m.safetensors", "no such file"])
+        let junk = testTemp("junk.jpg")
+        FileManager.default.createFile(atPath: junk, contents: Data("not an image".utf8))
+        try assertFails(["predict", "--model", mlp, "--arch", "mlp", junk], mentions: [junk, "not a PNG, JPEG or PGM"])
+        try assertFails(["predict", "--model", mlp, img], mentions: ["--arch"])
+        try assertFails(["predict", "--model", mlp, "--arch", "resnet", img], mentions: ["--arch resnet"])
+        let corrupt = testTemp("corrupt.safetensors")
+        FileManager.default.createFile(atPath: corrupt, contents: Data([9, 0, 0, 0, 0, 0, 0, 0]) + Data("{\"a\":".utf8))
+        try assertFails(["summary", "--model", corrupt], mentions: [corrupt])
+        try assertFails(["evaluate", "--model", mlp, "--arch", "mlp", "--data-dir", "/nonexistent/fm"], mentions: ["/nonexistent/fm"])
+        try assertFails(["train", "--epochs", "0"], mentions: ["--epochs"])
+        try assertFails(["train", "--model", "transformer"], mentions: ["--model transformer"])
+        try assertFails(["train", "--lr", "-1"], mentions: ["--lr"])
+        try assertFails(["bench", "gemm", "--threads", "0"], mentions: ["--threads"])
+    }
+
+    func testPredictPrintsEveryClassProbability() throws {
+        let cnn = fixtures.appendingPathComponent("torch_cnn.safetensors").path
+        let img = testTemp("big.jpg")
+        try Image(width: 56, height: 40, channels: 3, pixels: (0..<(56 * 40 * 3)).map { UInt8($0 % 251) }).saveJPEG(img)
+        let (code, out, err) = try run(["predict", "--model", cnn, "--arch", "cnn", img, "--json"])
+        XCTAssertEqual(code, 0, err)
+        let json = try JSONSerialization.jsonObject(with: Data(out.split(separator: "\n").last!.utf8)) as! [String: Any]
+        let pred = (json["predictions"] as! [[String: Any]])[0]
+        let probs = pred["probabilities"] as! [String: Double]
+        XCTAssertEqual(Set(probs.keys), Set(ModelZoo.fashionClassNames))
+        XCTAssertEqual(probs.values.reduce(0, +), 1, accuracy: 1e-4)
+        XCTAssertEqual(pred["predicted"] as? String, probs.max { $0.value < $1.value }!.key)
+        let (c2, text, _) = try run(["predict", "--model", cnn, "--arch", "cnn", img, "--top", "3"])
+        XCTAssertEqual(c2, 0)
+        XCTAssertEqual(text.split(separator: "\n").count, 4)
+    }
+
+    func testSummaryOfAWeightsOnlyFile() throws {
+        let (code, out, _) = try run(["summary", "--model", fixtures.appendingPathComponent("torch_cnn.safetensors").path, "--arch", "cnn"])
+        XCTAssertEqual(code, 0)
+        XCTAssert(out.contains("Trainable parameters: 421642"), out)
+        XCTAssert(out.contains("[1, 64, 14, 14]"), out)
+    }
+}

@@ -1,0 +1,95 @@
+import XCTest
+@testable import Strata
+
+/// Optimizer steps against PyTorch's update rules, written out by hand.
+final class OptimTests: XCTestCase {
+    func param(_ v: [Float]) -> Parameter { Parameter(Tensor(v)) }
+
+    func step(_ opt: Optimizer, _ p: Parameter, grad: [Float]) {
+        p.grad = Tensor(grad)
+        opt.step()
+    }
+
+    func testSGD() {
+        let p = param([1])
+        let plain = SGD([p], lr: 0.1)
+        step(plain, p, grad: [0.5])
+        XCTAssertEqual(p.value.scalars[0], 0.95, accuracy: 1e-6)
+
+        let q = param([1])
+        let mom = SGD([q], lr: 0.1, momentum: 0.9)
+        step(mom, q, grad: [1])                 // buf = 1
+        XCTAssertEqual(q.value.scalars[0], 0.9, accuracy: 1e-6)
+        step(mom, q, grad: [1])                 // buf = 0.9 + 1
+        XCTAssertEqual(q.value.scalars[0], 0.71, accuracy: 1e-6)
+
+        let r = param([1])
+        let nest = SGD([r], lr: 0.1, momentum: 0.9, nesterov: true)
+        step(nest, r, grad: [1])                // g + 0.9 * buf = 1.9
+        XCTAssertEqual(r.value.scalars[0], 0.81, accuracy: 1e-6)
+        step(nest, r, grad: [1])                // buf = 1.9; g + 0.9 * 1.9 = 2.71
+        XCTAssertEqual(r.value.scalars[0], 0.539, accuracy: 1e-6)
+
+        let s = param([2])
+        let wd = SGD([s], lr: 0.1, weightDecay: 0.5)
+        step(wd, s, grad: [0])                  // g + wd * p = 1
+        XCTAssertEqual(s.value.scalars[0], 1.9, accuracy: 1e-6)
+    }
+
+    func adamReference(_ p0: Double, _ grads: [Double], lr: Double, wd: Double, decoupled: Bool) -> Double {
+        var p = p0, m = 0.0, v = 0.0
+        for (t, g0) in grads.enumerated() {
+            var g = g0
+            if decoupled { p *= 1 - lr * wd } else { g += wd * p }
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            let mh = m / (1 - pow(0.9, Double(t + 1))), vh = v / (1 - pow(0.999, Double(t + 1)))
+            p -= lr * mh / (vh.squareRoot() + 1e-8)
+        }
+        return p
+    }
+
+    func testAdamAndAdamW() {
+        let grads: [Double] = [0.3, -1.2, 0.7, 0.05]
+        for (decoupled, wd) in [(false, 0.0), (false, 0.1), (true, 0.1)] {
+            let p = param([1.5])
+            let opt: Optimizer = decoupled ? AdamW([p], lr: 0.01, weightDecay: Float(wd)) : Adam([p], lr: 0.01, weightDecay: Float(wd))
+            for g in grads { step(opt, p, grad: [Float(g)]) }
+            XCTAssertEqual(Double(p.value.scalars[0]), adamReference(1.5, grads, lr: 0.01, wd: wd, decoupled: decoupled), accuracy: 1e-6)
+        }
+    }
+
+    func testOptimizerStateRoundTrip() throws {
+        let p = param([1, 2]), q = param([1, 2])
+        let a = Adam([p], lr: 0.1), b = Adam([q], lr: 0.1)
+        step(a, p, grad: [1, -1])
+        q.assign(p.value)
+        try b.loadState(a.state())
+        step(a, p, grad: [0.5, 0.5])
+        step(b, q, grad: [0.5, 0.5])
+        XCTAssertEqual(p.value.scalars, q.value.scalars)
+    }
+
+    func testSchedules() {
+        let s = StepLR(stepSize: 2, gamma: 0.5)
+        XCTAssertEqual((0..<6).map { s.learningRate(at: $0, base: 1) }, [1, 1, 0.5, 0.5, 0.25, 0.25])
+        let c = CosineAnnealing(totalSteps: 10, minRate: 0.1)
+        XCTAssertEqual(c.learningRate(at: 0, base: 1), 1, accuracy: 1e-6)
+        XCTAssertEqual(c.learningRate(at: 5, base: 1), 0.55, accuracy: 1e-6)
+        XCTAssertEqual(c.learningRate(at: 10, base: 1), 0.1, accuracy: 1e-6)
+        XCTAssertEqual(c.learningRate(at: 20, base: 1), 0.1, accuracy: 1e-6)
+        let w = LinearWarmup(steps: 4, then: StepLR(stepSize: 1, gamma: 0.5))
+        XCTAssertEqual((0..<7).map { w.learningRate(at: $0, base: 2) }, [0, 0.5, 1, 1.5, 2, 1, 0.5])
+    }
+
+    func testClipGradNorm() {
+        let a = param([0, 0]), b = param([0])
+        a.grad = Tensor([3, 0])
+        b.grad = Tensor([4])
+        XCTAssertEqual(clipGradNorm([a, b], maxNorm: 1), 5, accuracy: 1e-5)
+        XCTAssertEqual(a.grad!.scalars[0], 0.6, accuracy: 1e-5)
+        XCTAssertEqual(b.grad!.scalars[0], 0.8, accuracy: 1e-5)
+        XCTAssertEqual(clipGradNorm([a, b], maxNorm: 10), 1, accuracy: 1e-4)
+        XCTAssertEqual(b.grad!.scalars[0], 0.8, accuracy: 1e-5, "below the limit nothing changes")
+    }
+}

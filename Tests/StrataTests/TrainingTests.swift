@@ -1,0 +1,111 @@
+import Foundation
+import XCTest
+@testable import Strata
+
+final class TrainingTests: XCTestCase {
+    /// 4x4 images: class 0 is bright on the left half, class 1 on the right, with noise.
+    func toyData(_ n: Int, seed: Int) -> LabeledImages {
+        var rng = RandomGenerator(seed: seed)
+        var px: [UInt8] = [], labels: [Int] = []
+        for _ in 0..<n {
+            let y = rng.nextInt(2)
+            labels.append(y)
+            for _ in 0..<4 { for c in 0..<4 {
+                let bright = (c < 2) == (y == 0)
+                px.append(UInt8(Swift.min(255, (bright ? 160 : 40) + rng.nextInt(60))))
+            } }
+        }
+        return LabeledImages(pixels: px, labels: labels, imageShape: [1, 4, 4], classNames: ["left", "right"])
+    }
+
+    func makeTrainer(seed: Int = 0, lr: Float = 0.05) -> Trainer {
+        RandomGenerator.manualSeed(seed)
+        let m = Sequential(Flatten(), Linear(16, 8), ReLU(), Dropout(0.1), Linear(8, 2))
+        let info = ModelInfo(architecture: ModuleRegistry.spec(of: m), classNames: ["left", "right"], inputShape: [1, 4, 4])
+        return Trainer(model: m, optimizer: Adam(m.parameters(), lr: lr), info: info)
+    }
+
+    func options(_ epochs: Int) -> FitOptions {
+        var o = FitOptions(epochs: epochs, batchSize: 16, seed: 3)
+        o.progress = .none
+        return o
+    }
+
+    func weights(_ t: Trainer) -> [[Float]] { t.model.namedStates().map { $0.1.value.scalars } }
+
+    func testLearnsASeparableProblemAndSavesTheBestModel() throws {
+        let t = makeTrainer()
+        var o = options(3)
+        let path = testTemp("toy-best.safetensors")
+        o.bestModelPath = path
+        let h = try t.fit(toyData(400, seed: 1), validation: toyData(100, seed: 2), options: o)
+        XCTAssertEqual(h.count, 3)
+        XCTAssertGreaterThanOrEqual(h.last!.valAccuracy!, 0.98)
+        XCTAssertLessThan(h.last!.trainLoss, h.first!.trainLoss)
+        let saved = try SavedModel.load(path)
+        XCTAssertEqual(saved.info.history.count, h.firstIndex { $0.valLoss! == h.map { $0.valLoss! }.min()! }! + 1)
+        XCTAssertGreaterThanOrEqual(Trainer.evaluate(saved.model, toyData(100, seed: 2)).accuracy, 0.98)
+    }
+
+    func testSameSeedSameWeights() throws {
+        let a = makeTrainer(seed: 5)
+        try a.fit(toyData(200, seed: 1), options: options(2))
+        let b = makeTrainer(seed: 5)
+        _ = Tensor.randn([7])   // unrelated use of the global generator in between
+        try b.fit(toyData(200, seed: 1), options: options(2))
+        let c = makeTrainer(seed: 6)
+        try c.fit(toyData(200, seed: 1), options: options(2))
+        XCTAssertEqual(weights(a), weights(b))
+        XCTAssertNotEqual(weights(a), weights(c))
+    }
+
+    func testResumingFromACheckpointMatchesAnUninterruptedRun() throws {
+        let data = toyData(200, seed: 1)
+        let full = makeTrainer(seed: 9)
+        try full.fit(data, options: options(3))
+        let first = makeTrainer(seed: 9)
+        var o = options(1)
+        let ckpt = testTemp("toy.ckpt.safetensors")
+        o.checkpointPath = ckpt
+        try first.fit(data, options: o)
+        // A new process would start from fresh weights and a different global random state.
+        let resumed = makeTrainer(seed: 1234)
+        var o2 = options(3)
+        o2.resumeFrom = ckpt
+        let h = try resumed.fit(data, options: o2)
+        XCTAssertEqual(h.count, 3)
+        XCTAssertEqual(weights(resumed), weights(full))
+    }
+
+    func testEarlyStoppingWhenTheValidationLossStopsImproving() throws {
+        let t = makeTrainer(lr: 0)   // nothing changes, so nothing improves after epoch 1
+        var o = options(10)
+        o.patience = 2
+        let h = try t.fit(toyData(64, seed: 1), validation: toyData(32, seed: 2), options: o)
+        XCTAssertEqual(h.count, 3)
+    }
+
+    func testNaNLossStopsTheRunWithAClearMessage() {
+        let t = makeTrainer()
+        t.loss = { out, labels in crossEntropy(out, labels) * Float.nan }
+        XCTAssertThrowsError(try t.fit(toyData(64, seed: 1), options: options(1))) { e in
+            XCTAssert("\(e)".contains("NaN") && "\(e)".contains("epoch 1"), "\(e)")
+        }
+    }
+
+    /// A short run on real data: 10,000 Fashion-MNIST training images, one epoch of the CNN.
+    func testShortFashionMNISTRunReachesEightyPercent() throws {
+        guard haveFashion else {
+            throw XCTSkip("Fashion-MNIST is not installed in \(fashionDir) (apt-get install dataset-fashion-mnist)")
+        }
+        let train = try FashionMNIST.load(.train).prefix(10_000), test = try FashionMNIST.load(.test).prefix(2_000)
+        RandomGenerator.manualSeed(0)
+        let net = ModelZoo.fashionCNN()
+        let t = Trainer(model: net, optimizer: Adam(net.parameters(), lr: 1e-3), info: ModelZoo.fashionInfo(net))
+        var o = FitOptions(epochs: 1, batchSize: 64, seed: 0)
+        o.progress = .none
+        try t.fit(train, options: o)
+        let acc = Trainer.evaluate(net, test).accuracy
+        XCTAssertGreaterThanOrEqual(acc, 0.80, "test accuracy \(acc) after one epoch on 10k images")
+    }
+}
