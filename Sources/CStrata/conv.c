@@ -49,73 +49,88 @@ float *sk_scratch(int slot, size_t floats) {
 
 
 // x: [Cg, H, W] -> col: [Cg*KH*KW, OH*OW]
+// Lanes i of a 16-wide step starting at column `o` whose source column o + i + off lies in
+// [0, limit), limited to the first n lanes.
+static inline unsigned valid_lanes(long o, long off, long limit, long n) {
+    long first = -(o + off), last = limit - (o + off);   // valid i in [first, last)
+    unsigned v = (unsigned)((1u << n) - 1);
+    if (first > 0) v &= first >= 16 ? 0u : ~((1u << first) - 1);
+    if (last < 16) v &= last <= 0 ? 0u : (1u << last) - 1;
+    return v;
+}
+
+#define MAXTAP 16
+#define MAXCHUNK 16
+
 // AVX-512 im2col for horizontal stride 1: each output row segment is one masked load of the
-// input row (lanes outside the image read as zero) and one store; no memcpy calls.
+// input row (lanes outside the image read as zero) and one store. Masks depend only on the
+// tap column and the segment, so they are computed once.
 __attribute__((target("avx512f"))) static void im2col_s1_avx512(const sk_conv_shape *s, long cg, const float *x, float *col, long ld) {
-    long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
+    long H = s->h, W = s->w, OH = s->oh, OW = s->ow, KW = s->kw;
+    long chunks = (OW + 15) / 16;
+    __mmask16 lm[MAXTAP][MAXCHUNK], sm[MAXCHUNK];
+    for (long q = 0; q < chunks; q++) {
+        long n = OW - 16 * q < 16 ? OW - 16 * q : 16;
+        sm[q] = (__mmask16)((1u << n) - 1);
+        for (long kw = 0; kw < KW; kw++) lm[kw][q] = (__mmask16)valid_lanes(16 * q, kw * s->dw - s->pw, W, n);
+    }
     for (long c = 0; c < cg; c++)
         for (long kh = 0; kh < s->kh; kh++)
-            for (long kw = 0; kw < s->kw; kw++) {
-                float *row = col + ((c * s->kh + kh) * s->kw + kw) * ld;
-                const float *xc = x + c * H * W;
-                long woff = kw * s->dw - s->pw;       // input column of output column 0
-                for (long oh = 0; oh < OH; oh++) {
-                    long ih = oh * s->sh - s->ph + kh * s->dh;
-                    float *r = row + oh * OW;
-                    if (ih < 0 || ih >= H) {
-                        for (long o = 0; o < OW; o += 16) {
-                            long n = OW - o < 16 ? OW - o : 16;
-                            _mm512_mask_storeu_ps(r + o, (__mmask16)((1u << n) - 1), _mm512_setzero_ps());
-                        }
-                        continue;
-                    }
-                    const float *xr = xc + ih * W;
-                    for (long o = 0; o < OW; o += 16) {
-                        long n = OW - o < 16 ? OW - o : 16;
-                        // lanes i with 0 <= o + i + woff < W are inside the image
-                        long first = -(o + woff), last = W - (o + woff);   // valid i in [first, last)
-                        unsigned valid = (unsigned)((1u << n) - 1);
-                        if (first > 0) valid &= first >= 16 ? 0u : ~((1u << first) - 1);
-                        if (last < 16) valid &= last <= 0 ? 0u : (1u << last) - 1;
-                        __m512 v = _mm512_maskz_loadu_ps((__mmask16)valid, xr + o + woff);
-                        _mm512_mask_storeu_ps(r + o, (__mmask16)((1u << n) - 1), v);
-                    }
+            for (long kw = 0; kw < KW; kw++) {
+                const float *xc = x + c * H * W + kw * s->dw - s->pw;
+                float *r = col + ((c * s->kh + kh) * KW + kw) * ld;
+                // Output rows whose input row is inside the image: [oh0, oh1).
+                long oh0 = 0, oh1 = OH;
+                while (oh0 < OH && oh0 * s->sh - s->ph + kh * s->dh < 0) oh0++;
+                while (oh1 > oh0 && (oh1 - 1) * s->sh - s->ph + kh * s->dh >= H) oh1--;
+                for (long q = 0; q < chunks; q++) {
+                    __mmask16 l = lm[kw][q], st = sm[q];
+                    __m512 z = _mm512_setzero_ps();
+                    for (long oh = 0; oh < oh0; oh++) _mm512_mask_storeu_ps(r + oh * OW + 16 * q, st, z);
+                    const float *xr = xc + (oh0 * s->sh - s->ph + kh * s->dh) * W + 16 * q;
+                    for (long oh = oh0; oh < oh1; oh++, xr += s->sh * W)
+                        _mm512_mask_storeu_ps(r + oh * OW + 16 * q, st, _mm512_maskz_loadu_ps(l, xr));
+                    for (long oh = oh1; oh < OH; oh++) _mm512_mask_storeu_ps(r + oh * OW + 16 * q, st, z);
                 }
             }
 }
 
-// AVX-512 col2im for horizontal stride 1: masked load-add-store of each input row segment.
+// AVX-512 col2im for horizontal stride 1. For each input row, the contributions of all tap
+// columns are summed in a register before one store (adding them one by one into overlapping,
+// shifted ranges stalls on store forwarding).
 __attribute__((target("avx512f"))) static void col2im_s1_avx512(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
-    long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
+    long H = s->h, W = s->w, OH = s->oh, OW = s->ow, KW = s->kw;
+    long chunks = (W + 15) / 16;
+    // Input column t receives from output column t - woff(kw).
+    __mmask16 lm[MAXTAP][MAXCHUNK], sm[MAXCHUNK];
+    for (long q = 0; q < chunks; q++) {
+        long n = W - 16 * q < 16 ? W - 16 * q : 16;
+        sm[q] = (__mmask16)((1u << n) - 1);
+        for (long kw = 0; kw < KW; kw++) lm[kw][q] = (__mmask16)valid_lanes(16 * q, -(kw * s->dw - s->pw), OW, n);
+    }
     for (long c = 0; c < cg; c++)
-        for (long kh = 0; kh < s->kh; kh++)
-            for (long kw = 0; kw < s->kw; kw++) {
-                const float *row = gcol + ((c * s->kh + kh) * s->kw + kw) * ld;
-                float *gc = gx + c * H * W;
-                long woff = kw * s->dw - s->pw;
-                for (long oh = 0; oh < OH; oh++) {
-                    long ih = oh * s->sh - s->ph + kh * s->dh;
-                    if (ih < 0 || ih >= H) continue;
-                    const float *r = row + oh * OW;
-                    float *g = gc + ih * W;
-                    for (long o = 0; o < OW; o += 16) {
-                        long n = OW - o < 16 ? OW - o : 16;
-                        long first = -(o + woff), last = W - (o + woff);
-                        unsigned valid = (unsigned)((1u << n) - 1);
-                        if (first > 0) valid &= first >= 16 ? 0u : ~((1u << first) - 1);
-                        if (last < 16) valid &= last <= 0 ? 0u : (1u << last) - 1;
-                        __mmask16 m = (__mmask16)valid;
-                        __m512 acc = _mm512_maskz_loadu_ps(m, g + o + woff);
-                        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, r + o));
-                        _mm512_mask_storeu_ps(g + o + woff, m, acc);
+        for (long kh = 0; kh < s->kh; kh++) {
+            const float *rows = gcol + (c * s->kh + kh) * KW * ld;
+            float *gc = gx + c * H * W;
+            for (long oh = 0; oh < OH; oh++) {
+                long ih = oh * s->sh - s->ph + kh * s->dh;
+                if (ih < 0 || ih >= H) continue;
+                float *g = gc + ih * W;
+                for (long q = 0; q < chunks; q++) {
+                    __m512 acc = _mm512_maskz_loadu_ps(sm[q], g + 16 * q);
+                    for (long kw = 0; kw < KW; kw++) {
+                        long woff = kw * s->dw - s->pw;
+                        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(lm[kw][q], rows + kw * ld + oh * OW + 16 * q - woff));
                     }
+                    _mm512_mask_storeu_ps(g + 16 * q, sm[q], acc);
                 }
             }
+        }
 }
 
 // col rows are `ld` floats apart (OH*OW for one image; more when several images share a buffer).
 CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float *col, long ld) {
-    if (s->sw == 1 && strata_cpu_isa() >= 2) { im2col_s1_avx512(s, cg, x, col, ld); return; }
+    if (s->sw == 1 && s->kw <= MAXTAP && s->ow <= 16 * MAXCHUNK && strata_cpu_isa() >= 2) { im2col_s1_avx512(s, cg, x, col, ld); return; }
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
     for (long c = 0; c < cg; c++)
         for (long kh = 0; kh < s->kh; kh++)
@@ -142,7 +157,7 @@ CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float
 
 // gx[Cg, H, W] += col2im(gcol[Cg*KH*KW, OH*OW])
 CLONES static void col2im(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
-    if (s->sw == 1 && strata_cpu_isa() >= 2) { col2im_s1_avx512(s, cg, gcol, gx, ld); return; }
+    if (s->sw == 1 && s->kw <= MAXTAP && s->w <= 16 * MAXCHUNK && strata_cpu_isa() >= 2) { col2im_s1_avx512(s, cg, gcol, gx, ld); return; }
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
     for (long c = 0; c < cg; c++)
         for (long kh = 0; kh < s->kh; kh++)
