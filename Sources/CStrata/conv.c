@@ -18,7 +18,7 @@
 
 // ---- per-thread scratch that only grows (no allocation in steady state) -------------------------
 
-#define SCRATCH_SLOTS 5
+#define SCRATCH_SLOTS 6
 typedef struct { float *p; size_t n; } scratch_t;
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -199,6 +199,9 @@ CLONES static float row_sum(long n, const float *x) {
     return s;
 }
 
+static void maxpool_2x2_avx512(long W, long OH, long OW, const float *x, float *y, uint8_t *code);
+static void maxpool_2x2_backward_codes(long H, long W, long OH, long OW, const uint8_t *code, const float *gy, float *gx);
+
 // ---- layout helper ------------------------------------------------------------------------------
 
 // out[c*P + p] = in[p*ldin + c] + (bias ? bias[c] : 0) for p < P, c < C: the [P, C] GEMM result
@@ -245,6 +248,8 @@ typedef struct {
     int threaded_gemm;        // 1: one image at a time, GEMMs use the pool
     int weights_as_a;         // forward orientation: W as the A operand (output in NCHW directly)
     float *cols;              // im2col of every image and group, kept from forward for backward
+    int pooled;               // fused 2x2 max pooling: y and gy are the pooled tensors
+    uint8_t *codes;           // fused pooling: winner position per pooled output
 } conv_job;
 
 // Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
@@ -259,7 +264,8 @@ static long chunk_images(const sk_conv_shape *s) {
 }
 
 // Forward for images [n0, n0 + nb).
-static void conv_forward_chunk(const conv_job *j, long n0, long nb) {
+// Forward for images [n0, n0 + nb); their outputs go to `out` (image n0 first, then the next).
+static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) {
     const sk_conv_shape *s = j->s;
     long G = s->groups, cg = s->c / G, cog = s->cout / G;
     long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
@@ -276,7 +282,7 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb) {
                     im2col(s, cg, xg, buf, P);
                     col = buf;
                 }
-                float *yg = j->y + n * s->cout * P + g * cog * P;
+                float *yg = out + (n - n0) * s->cout * P + g * cog * P;
                 if (j->weights_as_a) {
                     sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {col, P, 0, 0};
                     strata_sgemm_ex(cog, P, K, 1.0f, &a, &b, 0.0f, yg, P, j->threaded_gemm);
@@ -298,14 +304,25 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb) {
         sk_gemm_operand a = {col, ld, 1, 0}, bw = {0, 0, 0, j->wpack + g * j->wpack_group};
         strata_sgemm_ex(ld, cog, K, 1.0f, &a, &bw, 0.0f, yt, cog, j->threaded_gemm);
         for (long b = 0; b < nb; b++)
-            transpose_bias(P, cog, yt + b * P * cog, cog, bias, j->y + (n0 + b) * s->cout * P + g * cog * P);
+            transpose_bias(P, cog, yt + b * P * cog, cog, bias, out + b * s->cout * P + g * cog * P);
     }
 }
 
 static void conv_forward_task(void *ctx, long t) {
     const conv_job *j = ctx;
     long n0 = t * j->per, n1 = n0 + j->per < j->s->n ? n0 + j->per : j->s->n;
-    if (n0 < n1) conv_forward_chunk(j, n0, n1 - n0);
+    if (n0 >= n1) return;
+    if (!j->pooled) { conv_forward_chunk(j, n0, n1 - n0, j->y + n0 * j->s->cout * j->s->oh * j->s->ow); return; }
+    // Fused pooling: conv outputs of one chunk at a time stay in scratch, only pooled values leave.
+    const sk_conv_shape *s = j->s;
+    long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2, b = chunk_images(s);
+    for (long n = n0; n < n1; n += b) {
+        long nb = n1 - n < b ? n1 - n : b;
+        float *tmp = sk_scratch(5, (size_t)nb * s->cout * P);
+        conv_forward_chunk(j, n, nb, tmp);
+        for (long pl = 0; pl < nb * s->cout; pl++)
+            maxpool_2x2_avx512(s->ow, PH, PW, tmp + pl * P, j->y + (n * s->cout + pl) * PH * PW, j->codes + (n * s->cout + pl) * PH * PW);
+    }
 }
 
 // Packs each group's weights [Cog, K] once per call, as the B (transposed) or A (transposed)
@@ -356,7 +373,7 @@ void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, c
         strata_parallel_for((s->n + j.per - 1) / j.per, conv_forward_task, &j);
     } else {
         j.threaded_gemm = 1;
-        for (long n0 = 0; n0 < s->n; n0 += b) conv_forward_chunk(&j, n0, s->n - n0 < b ? s->n - n0 : b);
+        for (long n0 = 0; n0 < s->n; n0 += b) conv_forward_chunk(&j, n0, s->n - n0 < b ? s->n - n0 : b, y + n0 * s->cout * s->oh * s->ow);
     }
 }
 
@@ -366,7 +383,8 @@ void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, c
 //   gb           += sum_P gy
 
 // Backward for images [n0, n0 + nb), whose columns share one buffer (see chunk_images).
-static void conv_backward_chunk(const conv_job *j, long n0, long nb, float *gwt, float *gb, int first) {
+// `gyb` holds the output gradients of images n0.. consecutively.
+static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float *gyb, float *gwt, float *gb, int first) {
     const sk_conv_shape *s = j->s;
     long G = s->groups, cg = s->c / G, cog = s->cout / G;
     long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
@@ -376,12 +394,12 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, float *gwt,
         // gy of the chunk side by side: [Cog, nb*P].
         const float *gyc;
         if (nb == 1) {
-            gyc = j->gy + n0 * s->cout * P + g * cog * P;
+            gyc = gyb + g * cog * P;
         } else {
             float *buf = sk_scratch(4, (size_t)cog * ld);
             for (long b = 0; b < nb; b++)
                 for (long co = 0; co < cog; co++)
-                    memcpy(buf + co * ld + b * P, j->gy + (n0 + b) * s->cout * P + (g * cog + co) * P, (size_t)P * sizeof(float));
+                    memcpy(buf + co * ld + b * P, gyb + b * s->cout * P + (g * cog + co) * P, (size_t)P * sizeof(float));
             gyc = buf;
         }
         if (gwt) {
@@ -419,7 +437,7 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, float *gwt,
     }
     if (gb)
         for (long b = 0; b < nb; b++) {
-            const float *gyn = j->gy + (n0 + b) * s->cout * P;
+            const float *gyn = gyb + b * s->cout * P;
             for (long co = 0; co < s->cout; co++) {
                 float acc = row_sum(P, gyn + co * P);
                 gb[co] = (first && b == 0) ? acc : gb[co] + acc;
@@ -435,14 +453,36 @@ static void conv_backward_task(void *ctx, long t) {
     float *gb = j->gb ? j->partials + t * (wsize + s->cout) + wsize : 0;
     long n0 = t * j->per, n1 = n0 + j->per < s->n ? n0 + j->per : s->n;
     long b = chunk_images(s);
-    for (long n = n0; n < n1; n += b) conv_backward_chunk(j, n, n1 - n < b ? n1 - n : b, gwt, gb, n == n0);
+    long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2;
+    for (long n = n0; n < n1; n += b) {
+        long nb = n1 - n < b ? n1 - n : b;
+        const float *gyb = j->gy + n * s->cout * P;
+        if (j->pooled) {   // expand the pooled gradient of this chunk into scratch
+            float *tmp = sk_scratch(5, (size_t)nb * s->cout * P);
+            for (long pl = 0; pl < nb * s->cout; pl++)
+                maxpool_2x2_backward_codes(s->oh, s->ow, PH, PW, j->codes + (n * s->cout + pl) * PH * PW,
+                                           j->gy + (n * s->cout + pl) * PH * PW, tmp + pl * P);
+            gyb = tmp;
+        }
+        conv_backward_chunk(j, n, nb, gyb, gwt, gb, n == n0);
+    }
 }
 
 // gx, gw, gb may each be NULL (not needed). gw and gb are overwritten, not accumulated.
+static void conv_backward_run(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
+                              float *gx, float *gw, float *gb, const uint8_t *codes);
+
 void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
                         float *gx, float *gw, float *gb, const float *cols) {
+    (void)cols;
+    conv_backward_run(s, x, w, gy, gx, gw, gb, 0);
+}
+
+static void conv_backward_run(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
+                              float *gx, float *gw, float *gb, const uint8_t *codes) {
     conv_job j = {0};
-    j.s = s; j.x = x; j.w = w; j.gy = gy; j.gx = gx; j.gw = gw; j.gb = gb; j.cols = (float *)cols;
+    j.s = s; j.x = x; j.w = w; j.gy = gy; j.gx = gx; j.gw = gw; j.gb = gb;
+    j.pooled = codes != 0; j.codes = (uint8_t *)codes;
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
     long wsize = s->cout * K;
     if (gx) {
@@ -479,6 +519,36 @@ void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, 
             gb[co] = v;
         }
     }
+}
+
+// ---- fused convolution + 2x2 max pooling -----------------------------------------------------------
+
+int sk_conv2d_maxpool_supported(const sk_conv_shape *s);
+
+void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
+                               float *y, uint8_t *codes) {
+    conv_job j = {0};
+    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.pooled = 1; j.codes = codes;
+    long P = s->oh * s->ow, cog = s->cout / s->groups;
+    j.weights_as_a = P >= 8 * cog;
+    float *wp;
+    j.wpack_group = j.weights_as_a ? pack_weights_a_plain(s, w, &wp) : pack_weights(s, w, 0, &wp);
+    j.wpack = wp;
+    int threads = strata_get_num_threads();
+    long b = chunk_images(s);
+    if (s->n >= 2 * threads && threads > 1) {
+        j.per = b < (s->n + 2 * threads - 1) / (2 * threads) ? b : (s->n + 2 * threads - 1) / (2 * threads);
+        strata_parallel_for((s->n + j.per - 1) / j.per, conv_forward_task, &j);
+    } else {
+        j.threaded_gemm = 1;
+        j.per = s->n;
+        conv_forward_task(&j, 0);
+    }
+}
+
+void sk_conv2d_maxpool_backward(const sk_conv_shape *s, const float *x, const float *w, const uint8_t *codes,
+                                const float *gy, float *gx, float *gw, float *gb) {
+    conv_backward_run(s, x, w, gy, gx, gw, gb, codes);
 }
 
 // ---- pooling -------------------------------------------------------------------------------------
@@ -710,6 +780,8 @@ void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *idx, const flo
 }
 
 int sk_maxpool2d_uses_codes(const sk_pool_shape *s) { return is_pool_2x2(s) && has_avx512bw(); }
+
+int sk_conv2d_maxpool_supported(const sk_conv_shape *s) { return has_avx512bw() && s->oh >= 2 && s->ow >= 2; }
 
 void sk_maxpool2d_forward_codes(const sk_pool_shape *s, const float *x, float *y, uint8_t *codes) {
     pool_job j = {s, x, 0, y, 0, 0, 0, codes};

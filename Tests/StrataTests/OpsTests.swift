@@ -266,6 +266,36 @@ final class OpsTests: XCTestCase {
         Strata.numThreads = 2
     }
 
+    /// The fused convolution + 2x2 max pooling gives the same outputs and gradients as the two
+    /// ops (each gradient-checked on its own), including odd sizes, strides, groups and batch 1.
+    func testFusedConvPoolMatchesSeparateOps() throws {
+        let configs: [([Int], [Int], Size2, Size2, Int)] = [
+            ([64, 1, 28, 28], [32, 1, 3, 3], 1, 1, 1),
+            ([5, 4, 9, 7], [6, 2, 3, 3], 1, 1, 2),
+            ([3, 3, 11, 10], [4, 3, 3, 3], [2, 1], [1, 0], 1),
+            ([1, 8, 14, 14], [16, 8, 3, 3], 1, 1, 1),
+            ([2, 3, 6, 6], [5, 3, 1, 1], 1, 0, 1),
+        ]
+        for (xs, ws, stride, pad, groups) in configs {
+            var x = Tensor.randn(xs, seed: 1), w = Tensor.randn(ws, seed: 2), b = Tensor.randn([ws[0]], seed: 3)
+            x.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
+            guard let fused = conv2dMaxPool2d(x, weight: w, bias: b, stride: stride, padding: pad, groups: groups) else {
+                throw XCTSkip("the fused kernel needs AVX-512BW")
+            }
+            let plain = maxPool2d(conv2d(x, weight: w, bias: b, stride: stride, padding: pad, groups: groups), kernelSize: 2)
+            XCTAssertEqual(fused.shape, plain.shape)
+            XCTAssertEqual(fused.scalars, plain.scalars, "\(xs)")
+            let g = Tensor.randn(fused.shape, seed: 4)
+            fused.backward(g)
+            let (gx, gw, gb) = (x.grad!, w.grad!, b.grad!)
+            x.grad = nil; w.grad = nil; b.grad = nil
+            plain.backward(g)
+            XCTAssert(gx.allClose(x.grad!, rtol: 1e-5, atol: 1e-5), "\(xs) input gradient")
+            XCTAssert(gw.allClose(w.grad!, rtol: 1e-4, atol: 1e-4), "\(xs) weight gradient")
+            XCTAssert(gb.allClose(b.grad!, rtol: 1e-4, atol: 1e-4), "\(xs) bias gradient")
+        }
+    }
+
     func testPooling() {
         let x = Tensor.arange(16).reshape([1, 1, 4, 4])
         assertClose(maxPool2d(x, kernelSize: 2), [5, 7, 13, 15], shape: [1, 1, 2, 2])

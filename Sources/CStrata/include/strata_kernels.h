@@ -112,6 +112,15 @@ void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, c
 void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
                         float *gx, float *gw, float *gb, const float *cols);
 
+// Convolution fused with 2x2/stride-2 max pooling of its output (floor of odd sizes): the
+// unpooled output only ever lives in per-thread scratch. y is [n, cout, oh/2, ow/2]; codes (one
+// byte per pooled output) record the winners for the backward pass. Needs AVX-512BW/VL.
+int sk_conv2d_maxpool_supported(const sk_conv_shape *s);
+void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
+                               float *y, uint8_t *codes);
+void sk_conv2d_maxpool_backward(const sk_conv_shape *s, const float *x, const float *w, const uint8_t *codes,
+                                const float *gy, float *gx, float *gw, float *gb);
+
 typedef struct {
     long n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
 } sk_pool_shape;

@@ -32,6 +32,11 @@ public final class Conv2D: Module {
         conv2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
+    /// This layer followed by 2x2/stride-2 max pooling, fused (nil where unsupported).
+    func forwardMaxPooled(_ x: Tensor) -> Tensor? {
+        conv2dMaxPool2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
     public override var config: [String: Any] {
         ["in": inChannels, "out": outChannels, "kernel": [kernelSize.h, kernelSize.w], "stride": [stride.h, stride.w],
          "padding": [padding.h, padding.w], "dilation": [dilation.h, dilation.w], "groups": groups, "bias": bias != nil]
@@ -41,6 +46,9 @@ public final class Conv2D: Module {
 /// Max pooling; the stride defaults to the kernel size.
 public final class MaxPool2D: Module {
     public let kernelSize: Size2, stride: Size2, padding: Size2
+
+    /// 2x2 windows, stride 2, no padding: the case the fused convolution kernel handles.
+    var isHalving: Bool { kernelSize == 2 && stride == 2 && padding == 0 }
 
     public init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
         self.kernelSize = kernelSize

@@ -19,23 +19,7 @@ public struct Size2: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayL
 /// ```
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1,
                    padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1) -> Tensor {
-    shapeCheck(x.rank == 4, "conv2d", "input must be NCHW, got \(fmt(x.shape)) with weight \(fmt(weight.shape))")
-    shapeCheck(weight.rank == 4, "conv2d", "weight must be [Cout, Cin/groups, KH, KW], got \(fmt(weight.shape))")
-    shapeCheck(groups >= 1 && x.shape[1] % groups == 0 && weight.shape[0] % groups == 0, "conv2d",
-               "groups \(groups) must divide input channels of \(fmt(x.shape)) and output channels of \(fmt(weight.shape))")
-    shapeCheck(x.shape[1] == weight.shape[1] * groups, "conv2d",
-               "input \(fmt(x.shape)) has \(x.shape[1]) channels but weight \(fmt(weight.shape)) expects \(weight.shape[1] * groups)")
-    shapeCheck(stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0 && padding.h >= 0 && padding.w >= 0,
-               "conv2d", "stride \(stride) and dilation \(dilation) must be positive, padding \(padding) not negative")
-    var s = sk_conv_shape()
-    s.n = x.shape[0]; s.c = x.shape[1]; s.h = x.shape[2]; s.w = x.shape[3]
-    s.cout = weight.shape[0]; s.kh = weight.shape[2]; s.kw = weight.shape[3]
-    s.sh = stride.h; s.sw = stride.w; s.ph = padding.h; s.pw = padding.w
-    s.dh = dilation.h; s.dw = dilation.w; s.groups = groups
-    s.oh = (s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1
-    s.ow = (s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1
-    shapeCheck(s.oh > 0 && s.ow > 0, "conv2d", "input \(fmt(x.shape)) is too small for kernel \(fmt(weight.shape)) with padding \(padding) and dilation \(dilation)")
-    if let bias { shapeCheck(bias.shape == [s.cout], "conv2d", "bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))") }
+    var s = convShape(x, weight, bias, stride, padding, dilation, groups, "conv2d")
     let y = Tensor(uninitializedShape: [s.n, s.cout, s.oh, s.ow])
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     let tracked = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
@@ -50,6 +34,54 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Siz
         let gb = needs.count > 2 && needs[2] ? Tensor(uninitializedShape: [s.cout]) : nil
         var sc = s
         withUnsafePointer(to: &sc) { sk_conv2d_backward($0, xc.data, wc.data, g.data, gx?.data, gw?.data, gb?.data, nil) }
+        return needs.count > 2 ? [gx, gw, gb] : [gx, gw]
+    }
+}
+
+func convShape(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ stride: Size2, _ padding: Size2, _ dilation: Size2,
+               _ groups: Int, _ op: String) -> sk_conv_shape {
+    shapeCheck(x.rank == 4, op, "input must be NCHW, got \(fmt(x.shape)) with weight \(fmt(weight.shape))")
+    shapeCheck(weight.rank == 4, op, "weight must be [Cout, Cin/groups, KH, KW], got \(fmt(weight.shape))")
+    shapeCheck(groups >= 1 && x.shape[1] % groups == 0 && weight.shape[0] % groups == 0, op,
+               "groups \(groups) must divide input channels of \(fmt(x.shape)) and output channels of \(fmt(weight.shape))")
+    shapeCheck(x.shape[1] == weight.shape[1] * groups, op,
+               "input \(fmt(x.shape)) has \(x.shape[1]) channels but weight \(fmt(weight.shape)) expects \(weight.shape[1] * groups)")
+    shapeCheck(stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0 && padding.h >= 0 && padding.w >= 0,
+               op, "stride \(stride) and dilation \(dilation) must be positive, padding \(padding) not negative")
+    var s = sk_conv_shape()
+    s.n = x.shape[0]; s.c = x.shape[1]; s.h = x.shape[2]; s.w = x.shape[3]
+    s.cout = weight.shape[0]; s.kh = weight.shape[2]; s.kw = weight.shape[3]
+    s.sh = stride.h; s.sw = stride.w; s.ph = padding.h; s.pw = padding.w
+    s.dh = dilation.h; s.dw = dilation.w; s.groups = groups
+    s.oh = (s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1
+    s.ow = (s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1
+    shapeCheck(s.oh > 0 && s.ow > 0, op, "input \(fmt(x.shape)) is too small for kernel \(fmt(weight.shape)) with padding \(padding) and dilation \(dilation)")
+    if let bias { shapeCheck(bias.shape == [s.cout], op, "bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))") }
+    return s
+}
+
+/// `maxPool2d(conv2d(x, ...), kernelSize: 2)` in one op: each chunk of images is convolved into
+/// per-thread scratch and pooled at once, so the full-size convolution output is never stored.
+/// Returns nil where the fused kernel is unavailable (no AVX-512BW, or an output under 2x2).
+/// Results and gradients equal those of the two separate ops.
+public func conv2dMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1,
+                            padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1) -> Tensor? {
+    var s = convShape(x, weight, bias, stride, padding, dilation, groups, "conv2dMaxPool2d")
+    guard sk_conv2d_maxpool_supported(&s) != 0 else { return nil }
+    let y = Tensor(uninitializedShape: [s.n, s.cout, s.oh / 2, s.ow / 2])
+    let codes = TensorStorage(count: (y.count + 3) / 4)
+    let cp = UnsafeMutableRawPointer(codes.base).bindMemory(to: UInt8.self, capacity: y.count)
+    withUnsafePointer(to: &s) { sk_conv2d_maxpool_forward($0, x.data, weight.data, bias?.data, y.data, cp) }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    let xc = x.constant(), wc = weight.constant()
+    return y.recorded("conv2dMaxPool2d", inputs) { g, needs in
+        let gx = needs[0] ? Tensor(uninitializedShape: xc.shape) : nil
+        let gw = needs[1] ? Tensor(uninitializedShape: wc.shape) : nil
+        let gb = needs.count > 2 && needs[2] ? Tensor(uninitializedShape: [s.cout]) : nil
+        var sc = s
+        withExtendedLifetime(codes) {
+            withUnsafePointer(to: &sc) { sk_conv2d_maxpool_backward($0, xc.data, wc.data, cp, g.data, gx?.data, gw?.data, gb?.data) }
+        }
         return needs.count > 2 ? [gx, gw, gb] : [gx, gw]
     }
 }
