@@ -781,7 +781,12 @@ void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *idx, const flo
 
 int sk_maxpool2d_uses_codes(const sk_pool_shape *s) { return is_pool_2x2(s) && has_avx512bw(); }
 
-int sk_conv2d_maxpool_supported(const sk_conv_shape *s) { return has_avx512bw() && s->oh >= 2 && s->ow >= 2; }
+// Worth it when images are spread over threads; a single image is faster through the separate
+// ops, whose GEMM and pooling each use every thread.
+int sk_conv2d_maxpool_supported(const sk_conv_shape *s) {
+    int threads = strata_get_num_threads();
+    return has_avx512bw() && s->oh >= 2 && s->ow >= 2 && (threads <= 1 || s->n >= 2 * threads);
+}
 
 void sk_maxpool2d_forward_codes(const sk_pool_shape *s, const float *x, float *y, uint8_t *codes) {
     pool_job j = {s, x, 0, y, 0, 0, 0, codes};
