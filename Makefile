@@ -27,7 +27,7 @@ demo-deps: deps
 build: deps
 	$(SWIFT) build -c release --product strata
 
-test: deps
+test: demo-deps
 	$(SWIFT) build -c release --product strata
 	$(SWIFT) test -c release
 
