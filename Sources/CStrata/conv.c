@@ -187,17 +187,6 @@ CLONES static void add_scalar(long n, float v, float *x) {
     for (long i = 0; i < n; i++) x[i] += v;
 }
 
-// Sum of n floats with 16 partial sums (a plain float loop would not vectorise).
-CLONES static float row_sum(long n, const float *x) {
-    float acc[16] = {0};
-    long i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int u = 0; u < 16; u++) acc[u] += x[i + u];
-    float s = 0;
-    for (int u = 0; u < 16; u++) s += acc[u];
-    for (; i < n; i++) s += x[i];
-    return s;
-}
 
 static void maxpool_2x2_avx512(long W, long OH, long OW, const float *x, float *y, uint8_t *code);
 static void maxpool_2x2_backward_codes(long H, long W, long OH, long OW, const uint8_t *code, const float *gy, float *gx);
@@ -247,7 +236,6 @@ typedef struct {
     size_t wpack_group;       // floats per group in wpack
     int threaded_gemm;        // 1: one image at a time, GEMMs use the pool
     int weights_as_a;         // forward orientation: W as the A operand (output in NCHW directly)
-    float *cols;              // im2col of every image and group, kept from forward for backward
     int pooled;               // fused 2x2 max pooling: y and gy are the pooled tensors
     uint8_t *codes;           // fused pooling: winner position per pooled output
 } conv_job;
@@ -350,31 +338,33 @@ static size_t pack_weights_a_plain(const sk_conv_shape *s, const float *w, float
     return per;
 }
 
-size_t sk_conv2d_cols_size(const sk_conv_shape *s) {
-    if (is_pointwise(s)) return 0;
-    return (size_t)s->n * s->groups * (s->c / s->groups) * s->kh * s->kw * s->oh * s->ow;
-}
-
-void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
-                       float *y, float *cols) {
-    conv_job j = {0};
-    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.cols = cols;
-    // Many output pixels per channel: W as A writes NCHW directly and skips the transpose.
+// Packs the weights for the chosen orientation, then runs chunks of images in parallel (or, for
+// small batches, one chunk at a time with threaded GEMMs).
+static void conv_forward_run(conv_job *j) {
+    const sk_conv_shape *s = j->s;
     long P = s->oh * s->ow, cog = s->cout / s->groups;
-    j.weights_as_a = P >= 8 * cog;
+    // Many output pixels per channel: W as A writes NCHW directly and skips the transpose.
+    j->weights_as_a = P >= 8 * cog;
     float *wp;
-    j.wpack_group = j.weights_as_a ? pack_weights_a_plain(s, w, &wp) : pack_weights(s, w, 0, &wp);
-    j.wpack = wp;
+    j->wpack_group = j->weights_as_a ? pack_weights_a_plain(s, j->w, &wp) : pack_weights(s, j->w, 0, &wp);
+    j->wpack = wp;
     int threads = strata_get_num_threads();
     long b = chunk_images(s);
     if (s->n >= 2 * threads && threads > 1) {
         // Chunks of up to b images, at least two per thread.
-        j.per = b < (s->n + 2 * threads - 1) / (2 * threads) ? b : (s->n + 2 * threads - 1) / (2 * threads);
-        strata_parallel_for((s->n + j.per - 1) / j.per, conv_forward_task, &j);
+        j->per = b < (s->n + 2 * threads - 1) / (2 * threads) ? b : (s->n + 2 * threads - 1) / (2 * threads);
+        strata_parallel_for((s->n + j->per - 1) / j->per, conv_forward_task, j);
     } else {
-        j.threaded_gemm = 1;
-        for (long n0 = 0; n0 < s->n; n0 += b) conv_forward_chunk(&j, n0, s->n - n0 < b ? s->n - n0 : b, y + n0 * s->cout * s->oh * s->ow);
+        j->threaded_gemm = 1;
+        j->per = s->n;
+        conv_forward_task(j, 0);
     }
+}
+
+void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias, float *y) {
+    conv_job j = {0};
+    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y;
+    conv_forward_run(&j);
 }
 
 // ---- backward ------------------------------------------------------------------------------------
@@ -439,7 +429,7 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
         for (long b = 0; b < nb; b++) {
             const float *gyn = gyb + b * s->cout * P;
             for (long co = 0; co < s->cout; co++) {
-                float acc = row_sum(P, gyn + co * P);
+                float acc = sk_sum(P, gyn + co * P);
                 gb[co] = (first && b == 0) ? acc : gb[co] + acc;
             }
         }
@@ -473,8 +463,7 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
                               float *gx, float *gw, float *gb, const uint8_t *codes);
 
 void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
-                        float *gx, float *gw, float *gb, const float *cols) {
-    (void)cols;
+                        float *gx, float *gw, float *gb) {
     conv_backward_run(s, x, w, gy, gx, gw, gb, 0);
 }
 
@@ -529,21 +518,7 @@ void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const flo
                                float *y, uint8_t *codes) {
     conv_job j = {0};
     j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.pooled = 1; j.codes = codes;
-    long P = s->oh * s->ow, cog = s->cout / s->groups;
-    j.weights_as_a = P >= 8 * cog;
-    float *wp;
-    j.wpack_group = j.weights_as_a ? pack_weights_a_plain(s, w, &wp) : pack_weights(s, w, 0, &wp);
-    j.wpack = wp;
-    int threads = strata_get_num_threads();
-    long b = chunk_images(s);
-    if (s->n >= 2 * threads && threads > 1) {
-        j.per = b < (s->n + 2 * threads - 1) / (2 * threads) ? b : (s->n + 2 * threads - 1) / (2 * threads);
-        strata_parallel_for((s->n + j.per - 1) / j.per, conv_forward_task, &j);
-    } else {
-        j.threaded_gemm = 1;
-        j.per = s->n;
-        conv_forward_task(&j, 0);
-    }
+    conv_forward_run(&j);
 }
 
 void sk_conv2d_maxpool_backward(const sk_conv_shape *s, const float *x, const float *w, const uint8_t *codes,

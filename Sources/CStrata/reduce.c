@@ -6,7 +6,7 @@
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // Sum of n contiguous floats with 16 independent partial sums (vectorises; fixed order).
-CLONES static float sum_contig(long n, const float *x) {
+CLONES float sk_sum(long n, const float *x) {
     float acc[16] = {0};
     long i = 0;
     for (; i + 16 <= n; i += 16)
@@ -51,7 +51,7 @@ CLONES static void reduce_one(const reduce_job *j, long o) {
     long r = j->r, inner = j->inner;
     if (inner == 1) {
         switch (j->op) {
-        case SK_R_SUM: out[0] = sum_contig(r, x); break;
+        case SK_R_SUM: out[0] = sk_sum(r, x); break;
         case SK_R_MAX: out[0] = max_contig(r, x, 0); break;
         case SK_R_MIN: out[0] = max_contig(r, x, 1); break;
         case SK_R_ARGMAX:

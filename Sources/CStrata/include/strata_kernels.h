@@ -91,6 +91,8 @@ double sk_sum_squares(long n, const float *x);
 
 // ---- reductions and softmax over the middle axis of an (outer, r, inner) view ---------------------
 void sk_reduce(int op, long outer, long r, long inner, const float *x, float *out);
+// Sum of n contiguous floats (16 partial sums, fixed order).
+float sk_sum(long n, const float *x);
 void sk_softmax(long outer, long r, long inner, const float *x, float *y, int log);
 void sk_softmax_backward(long outer, long r, long inner, const float *y, const float *g, float *dx,
                          int log);
@@ -103,14 +105,10 @@ typedef struct {
     long oh, ow;            // output
 } sk_conv_shape;
 
-// Floats needed to keep every image's im2col from the forward pass (0 for 1x1 convolutions).
-size_t sk_conv2d_cols_size(const sk_conv_shape *s);
-// cols (optional, sk_conv2d_cols_size floats): forward writes the im2col buffers there and
-// backward reads them instead of recomputing.
 void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
-                       float *y, float *cols);
+                       float *y);
 void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, const float *gy,
-                        float *gx, float *gw, float *gb, const float *cols);
+                        float *gx, float *gw, float *gb);
 
 // Convolution fused with 2x2/stride-2 max pooling of its output (floor of odd sizes): the
 // unpooled output only ever lives in per-thread scratch. y is [n, cout, oh/2, ow/2]; codes (one

@@ -25,7 +25,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Siz
     let tracked = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
     // The backward pass recomputes im2col from x: keeping the forward's buffers (14 MB for the
     // Fashion-MNIST CNN) measured slower, because they fall out of cache in between.
-    withUnsafePointer(to: &s) { sk_conv2d_forward($0, x.data, weight.data, bias?.data, y.data, nil) }
+    withUnsafePointer(to: &s) { sk_conv2d_forward($0, x.data, weight.data, bias?.data, y.data) }
     guard tracked else { return y }
     let xc = x.constant(), wc = weight.constant()
     return y.recorded("conv2d", inputs) { g, needs in
@@ -33,7 +33,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Siz
         let gw = needs[1] ? Tensor(uninitializedShape: wc.shape) : nil
         let gb = needs.count > 2 && needs[2] ? Tensor(uninitializedShape: [s.cout]) : nil
         var sc = s
-        withUnsafePointer(to: &sc) { sk_conv2d_backward($0, xc.data, wc.data, g.data, gx?.data, gw?.data, gb?.data, nil) }
+        withUnsafePointer(to: &sc) { sk_conv2d_backward($0, xc.data, wc.data, g.data, gx?.data, gw?.data, gb?.data) }
         return needs.count > 2 ? [gx, gw, gb] : [gx, gw]
     }
 }

@@ -98,17 +98,9 @@ public class Adam: Optimizer {
     private var m: [Tensor?], v: [Tensor?]
     public private(set) var stepCount = 0
 
-    public init(_ parameters: [Parameter], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
-                weightDecay: Float = 0) {
-        self.parameters = parameters
-        learningRate = lr
-        beta1 = betas.0
-        beta2 = betas.1
-        self.eps = eps
-        self.weightDecay = weightDecay
-        decoupled = false
-        m = [Tensor?](repeating: nil, count: parameters.count)
-        v = m
+    public convenience init(_ parameters: [Parameter], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+                            weightDecay: Float = 0) {
+        self.init(parameters, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, decoupled: false)
     }
 
     init(_ parameters: [Parameter], lr: Float, betas: (Float, Float), eps: Float, weightDecay: Float, decoupled: Bool) {
@@ -165,7 +157,7 @@ public class Adam: Optimizer {
 
 /// Adam with decoupled weight decay (PyTorch's `torch.optim.AdamW`, default decay 0.01).
 public final class AdamW: Adam {
-    public override init(_ parameters: [Parameter], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+    public init(_ parameters: [Parameter], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
                 weightDecay: Float = 0.01) {
         super.init(parameters, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, decoupled: true)
     }
