@@ -7,7 +7,7 @@ BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev
 DEMO_PACKAGES := dataset-fashion-mnist
 STRATA := .build/release/strata
 
-.PHONY: test demo build deps demo-deps bench clean
+.PHONY: test demo build deps demo-deps report-check clean
 
 # Installs the Debian packages in $(1) that are not installed yet.
 define apt_install
@@ -41,6 +41,15 @@ demo: demo-deps build
 	$(STRATA) summary --model $(DEMO_DIR)/fashion-cnn.safetensors
 	$(STRATA) export --data fashion-mnist --split test --count 6 --out $(DEMO_DIR)/images
 	$(STRATA) predict --model $(DEMO_DIR)/fashion-cnn.safetensors --top 3 $(DEMO_DIR)/images/*.png
+	$(STRATA) inspect --model $(DEMO_DIR)/fashion-cnn.safetensors --data fashion-mnist --out $(DEMO_DIR)/report
+	@echo "Open $(DEMO_DIR)/report/index.html to see what every layer learned."
+
+# Renders the demo's inspect report in headless Chromium and checks every referenced file.
+report-check: demo-deps build
+	$(call apt_install,chromium)
+	@[ -f $(DEMO_DIR)/fashion-cnn.safetensors ] || $(MAKE) demo
+	$(STRATA) inspect --model $(DEMO_DIR)/fashion-cnn.safetensors --data fashion-mnist --out $(DEMO_DIR)/report
+	Tools/check_report.sh $(DEMO_DIR)/report $(DEMO_DIR)/report-screenshot.png
 
 clean:
 	rm -rf .build $(DEMO_DIR)

@@ -77,3 +77,18 @@ final class CLITests: XCTestCase {
         XCTAssert(out.contains("[1, 64, 14, 14]"), out)
     }
 }
+
+extension CLITests {
+    func testInspectBadInput() throws {
+        let cnn = fixtures.appendingPathComponent("torch_cnn.safetensors").path
+        let big = testTemp("big.png")
+        try Image(width: 30, height: 28, channels: 1, pixels: [UInt8](repeating: 1, count: 840)).savePNG(big)
+        try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--image", big, "--out", testTemp("r1")], mentions: [big, "30x28", "28x28"])
+        let rgb = testTemp("rgb.png")
+        try Image(width: 28, height: 28, channels: 3, pixels: [UInt8](repeating: 1, count: 28 * 28 * 3)).savePNG(rgb)
+        try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--image", rgb, "--out", testTemp("r2")], mentions: [rgb, "3 channel"])
+        guard haveFashion else { return }
+        try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--layer", "12", "--out", testTemp("r3")], mentions: ["layer '12' does not exist"])
+        try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--out", "/proc/no-such-report"], mentions: ["/proc/no-such-report"])
+    }
+}

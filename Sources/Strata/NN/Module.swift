@@ -187,5 +187,8 @@ func snakeCase(_ s: String) -> String {
 final class ModuleTrace {
     nonisolated(unsafe) static var current: ModuleTrace?
     var calls: [(ObjectIdentifier, [Int])] = []
-    func record(_ m: Module, _ y: Tensor) { calls.append((ObjectIdentifier(m), y.shape)) }
+    func record(_ m: Module, _ y: Tensor) {
+        calls.append((ObjectIdentifier(m), y.shape))
+        if let c = OutputCapture.current, c.wanted.contains(ObjectIdentifier(m)) { c.outputs[ObjectIdentifier(m)] = y }
+    }
 }

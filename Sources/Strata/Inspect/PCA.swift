@@ -1,0 +1,75 @@
+import Foundation
+
+/// Principal component analysis of the rows of a matrix, through the eigen-decomposition of the
+/// covariance matrix (cyclic Jacobi rotations, in Double).
+///
+/// ```swift
+/// let pca = PCA(data, components: 2)
+/// let xy = pca.transform(data)          // [n, 2]
+/// pca.explainedVarianceRatio            // e.g. [0.41, 0.18]
+/// ```
+public struct PCA {
+    /// `[components, features]`, unit rows, largest variance first.
+    public let components: Tensor
+    public let mean: Tensor
+    /// Variance along each component.
+    public let explainedVariance: [Double]
+    public let explainedVarianceRatio: [Double]
+
+    public init(_ data: Tensor, components k: Int) {
+        precondition(data.rank == 2 && data.shape[0] > 1, "PCA: needs a [samples, features] matrix with 2+ rows, got \(data.shape)")
+        let n = data.shape[0], d = data.shape[1]
+        precondition(k >= 1 && k <= d, "PCA: \(k) components for \(d) features")
+        let mean = data.mean(axes: [0], keepDims: true).detached()
+        let centred = noGrad { data - mean }
+        let cov = noGrad { centred.T.matmul(centred) * (1 / Float(n - 1)) }.scalars.map { Double($0) }
+        let (values, vectors) = PCA.symmetricEigen(cov, d)
+        let order = values.indices.sorted { values[$0] > values[$1] }
+        var comps = [Float]()
+        for c in order.prefix(k) { for i in 0..<d { comps.append(Float(vectors[i * d + c])) } }
+        let total = values.reduce(0) { $0 + Swift.max($1, 0) }
+        components = Tensor(comps, shape: [k, d])
+        self.mean = mean
+        explainedVariance = order.prefix(k).map { values[$0] }
+        explainedVarianceRatio = explainedVariance.map { total > 0 ? $0 / total : 0 }
+    }
+
+    /// Projects rows onto the components: `[n, features] -> [n, components]`.
+    public func transform(_ data: Tensor) -> Tensor { noGrad { (data - mean).matmul(components.T) } }
+
+    /// Eigenvalues and eigenvectors (columns of the returned row-major d x d matrix) of a
+    /// symmetric matrix, by cyclic Jacobi rotations.
+    static func symmetricEigen(_ m: [Double], _ d: Int) -> ([Double], [Double]) {
+        var a = m
+        var v = [Double](repeating: 0, count: d * d)
+        for i in 0..<d { v[i * d + i] = 1 }
+        for _ in 0..<100 {
+            var off = 0.0
+            for p in 0..<d { for q in (p + 1)..<Swift.max(d, p + 1) { off += a[p * d + q] * a[p * d + q] } }
+            if off < 1e-22 { break }
+            for p in 0..<d {
+                for q in (p + 1)..<Swift.max(d, p + 1) where Swift.abs(a[p * d + q]) > 1e-300 {
+                    let theta = (a[q * d + q] - a[p * d + p]) / (2 * a[p * d + q])
+                    let t = (theta >= 0 ? 1.0 : -1.0) / (Swift.abs(theta) + (theta * theta + 1).squareRoot())
+                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
+                    for k in 0..<d {   // rotate columns p, q
+                        let akp = a[k * d + p], akq = a[k * d + q]
+                        a[k * d + p] = c * akp - s * akq
+                        a[k * d + q] = s * akp + c * akq
+                    }
+                    for k in 0..<d {   // rotate rows p, q
+                        let apk = a[p * d + k], aqk = a[q * d + k]
+                        a[p * d + k] = c * apk - s * aqk
+                        a[q * d + k] = s * apk + c * aqk
+                    }
+                    for k in 0..<d {
+                        let vkp = v[k * d + p], vkq = v[k * d + q]
+                        v[k * d + p] = c * vkp - s * vkq
+                        v[k * d + q] = s * vkp + c * vkq
+                    }
+                }
+            }
+        }
+        return ((0..<d).map { a[$0 * d + $0] }, v)
+    }
+}

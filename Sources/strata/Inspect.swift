@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write an HTML report of what every layer learned: filters, feature maps, linear probes, top images, saliency, embedding, training curves.")
+
+    @Option(help: "Model file (.safetensors).")
+    var model: String
+
+    @Option(help: "Architecture of a weights-only file: mlp or cnn.")
+    var arch: String?
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(name: .customLong("image"), help: "Input image for feature maps and saliency (repeatable; default: the first test images). Must match the model's input size.")
+    var images: [String] = []
+
+    @Option(name: .customLong("layer"), help: "Layer to show (repeatable; default: all).")
+    var layers: [String] = []
+
+    @Option(help: "Output folder.")
+    var out: String = "inspect-report"
+
+    @Option(help: "Training images for the linear probes.")
+    var probeTrain: Int = 10_000
+
+    @Option(help: "Test images the probes are scored on.")
+    var probeTest: Int = 5_000
+
+    @OptionGroup var threadOptions: ThreadOptions
+
+    @Flag(help: "Print one JSON line: probe accuracies and the files written.")
+    var json = false
+
+    func validate() throws {
+        if probeTrain < 10 { throw ValidationError("--probe-train must be at least 10, got \(probeTrain)") }
+        if probeTest < 10 { throw ValidationError("--probe-test must be at least 10, got \(probeTest)") }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let started = Date()
+        let saved = try loadModel(model, arch: arch)
+        let (c, h, w) = (saved.info.inputShape[0], saved.info.inputShape[1], saved.info.inputShape[2])
+        var inputs: [(name: String, image: Image)] = []
+        for path in images {
+            let img = try Image.load(path)
+            guard img.width == w && img.height == h && img.channels == c else {
+                throw StrataError("\(path): the image is \(img.width)x\(img.height) with \(img.channels) channel(s); the model needs \(w)x\(h) with \(c) (resize it first, e.g. with strata predict's resizing)")
+            }
+            inputs.append(((path as NSString).lastPathComponent, img))
+        }
+        let train = try dataOptions.load(.train), test = try dataOptions.load(.test)
+        guard train.imageShape == saved.info.inputShape else {
+            throw StrataError("\(model): the model takes \(saved.info.inputShape) inputs, \(dataOptions.data) images are \(train.imageShape)")
+        }
+        var options = InspectOptions()
+        options.probeTrain = min(probeTrain, train.count)
+        options.probeTest = min(probeTest, test.count)
+        options.layers = layers.isEmpty ? nil : layers
+        let result = try Inspector.report(saved, train: train, test: test, images: inputs, outDir: out, options: options)
+        let seconds = Date().timeIntervalSince(started)
+        if json {
+            printJSON(["report": result.files[0], "seconds": (seconds * 10).rounded() / 10,
+                       "probes": result.probes.map { ["depth": $0.depth, "layer": $0.layer, "type": $0.type, "features": $0.features, "accuracy": $0.accuracy] },
+                       "files": result.files])
+        } else {
+            print("layer-by-layer linear probes (logistic regression, \(options.probeTrain) train / \(options.probeTest) test images):")
+            for p in result.probes {
+                print("  " + "\(p.depth)".leftPad(3) + "  " + "\(p.layer) \(p.type)".rightPad(22) + "\(p.features)".leftPad(6) + " features  " + String(format: "%.4f", p.accuracy))
+            }
+            print(String(format: "wrote %@ and %d more files in %.1f s", result.files[0], result.files.count - 1, seconds))
+        }
+    }
+}
