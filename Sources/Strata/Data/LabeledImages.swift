@@ -21,11 +21,13 @@ public protocol BatchSource {
 /// ```
 public struct LabeledImages: BatchSource {
     public let pixels: [UInt8]
-    public let labels: [Int]
+    public var labels: [Int]
     /// `[C, H, W]` of one image.
     public let imageShape: [Int]
-    public let classNames: [String]
+    public var classNames: [String]
     public var normalization: Normalization
+    /// Where each image came from, when read from files.
+    public var files: [String]?
 
     public init(pixels: [UInt8], labels: [Int], imageShape: [Int], classNames: [String], normalization: Normalization = Normalization()) {
         precondition(pixels.count == labels.count * imageShape.reduce(1, *), "LabeledImages: \(pixels.count) pixels for \(labels.count) images of \(imageShape)")
@@ -44,8 +46,8 @@ public struct LabeledImages: BatchSource {
         let t = Tensor(uninitializedShape: [indices.count] + imageShape)
         let n = normalization
         // Precomputed per-channel affine map: x * a + b.
-        let a = (0..<c).map { n.scale / n.std[$0 % n.std.count] }
-        let b = (0..<c).map { -n.mean[$0 % n.mean.count] / n.std[$0 % n.std.count] }
+        let a = (0..<c).map { n.perImage ? n.scale : n.scale / n.std[$0 % n.std.count] }
+        let b = (0..<c).map { n.perImage ? 0 : -n.mean[$0 % n.mean.count] / n.std[$0 % n.std.count] }
         pixels.withUnsafeBufferPointer { px in
             for (row, i) in indices.enumerated() {
                 let src = px.baseAddress! + i * per, dst = t.data + row * per
@@ -55,7 +57,7 @@ public struct LabeledImages: BatchSource {
                 }
             }
         }
-        return Batch(inputs: t, labels: indices.map { labels[$0] }, indices: indices)
+        return Batch(inputs: n.perImage ? t.standardizedPerImage() : t, labels: indices.map { labels[$0] }, indices: indices)
     }
 
     /// The first `n` examples (or all).
@@ -66,7 +68,9 @@ public struct LabeledImages: BatchSource {
         var px = [UInt8]()
         px.reserveCapacity(indices.count * per)
         for i in indices { px.append(contentsOf: pixels[(i * per)..<((i + 1) * per)]) }
-        return LabeledImages(pixels: px, labels: indices.map { labels[$0] }, imageShape: imageShape, classNames: classNames, normalization: normalization)
+        var s = LabeledImages(pixels: px, labels: indices.map { labels[$0] }, imageShape: imageShape, classNames: classNames, normalization: normalization)
+        s.files = files.map { f in indices.map { f[$0] } }
+        return s
     }
 
     /// Image `i` as an `Image` (for writing examples out).

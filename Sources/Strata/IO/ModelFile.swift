@@ -1,15 +1,26 @@
 import Foundation
 
-/// How raw 8-bit pixels become model input: `(pixel * scale - mean[c]) / std[c]`.
+/// How raw 8-bit pixels become model input: `(pixel * scale - mean[c]) / std[c]`, or with
+/// `perImage`, `pixel * scale` shifted and scaled to each image's own mean 0 and std 1.
 public struct Normalization: Codable, Equatable {
     public var scale: Float
     public var mean: [Float]
     public var std: [Float]
+    public var perImage: Bool
 
-    public init(scale: Float = 1 / 255, mean: [Float] = [0], std: [Float] = [1]) {
+    public init(scale: Float = 1 / 255, mean: [Float] = [0], std: [Float] = [1], perImage: Bool = false) {
         self.scale = scale
         self.mean = mean
         self.std = std
+        self.perImage = perImage
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        scale = try c.decode(Float.self, forKey: .scale)
+        mean = try c.decode([Float].self, forKey: .mean)
+        std = try c.decode([Float].self, forKey: .std)
+        perImage = try c.decodeIfPresent(Bool.self, forKey: .perImage) ?? false
     }
 }
 
@@ -173,12 +184,12 @@ public struct SavedModel {
                 throw StrataError("image \(i) is \(img.width)x\(img.height)x\(img.channels), the model needs \(w)x\(h)x\(c)")
             }
             for ch in 0..<c {
-                let mean = n.mean[ch % n.mean.count], std = n.std[ch % n.std.count]
+                let mean = n.perImage ? 0 : n.mean[ch % n.mean.count], std = n.perImage ? 1 : n.std[ch % n.std.count]
                 for p in 0..<(h * w) {
                     t.data[((i * c + ch) * h * w) + p] = (Float(img.pixels[p * c + ch]) * n.scale - mean) / std
                 }
             }
         }
-        return t
+        return n.perImage ? t.standardizedPerImage() : t
     }
 }

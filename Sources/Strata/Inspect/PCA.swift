@@ -20,13 +20,32 @@ public struct PCA {
         precondition(data.rank == 2 && data.shape[0] > 1, "PCA: needs a [samples, features] matrix with 2+ rows, got \(data.shape)")
         let n = data.shape[0], d = data.shape[1]
         precondition(k >= 1 && k <= d, "PCA: \(k) components for \(d) features")
+        precondition(k <= (n - 1 < d ? n - 1 : d), "PCA: \(k) components from \(n) samples of \(d) features")
         let mean = data.mean(axes: [0], keepDims: true).detached()
         let centred = noGrad { data - mean }
-        let cov = noGrad { centred.T.matmul(centred) * (1 / Float(n - 1)) }.scalars.map { Double($0) }
-        let (values, vectors) = PCA.symmetricEigen(cov, d)
-        let order = values.indices.sorted { values[$0] > values[$1] }
         var comps = [Float]()
-        for c in order.prefix(k) { for i in 0..<d { comps.append(Float(vectors[i * d + c])) } }
+        let values: [Double], order: [Int]
+        if n - 1 < d {
+            // Fewer samples than features (faces: 200 images of 10,304 pixels): eigenvectors u of
+            // the n x n Gram matrix X X^T/(n-1) give the components X^T u / sqrt((n-1) lambda).
+            let gram = noGrad { centred.matmul(centred.T) * (1 / Float(n - 1)) }.scalars.map { Double($0) }
+            let (vals, vecs) = PCA.symmetricEigen(gram, n)
+            values = vals
+            order = vals.indices.sorted { vals[$0] > vals[$1] }
+            let x = centred.scalars
+            for c in order.prefix(k) {
+                var v = [Double](repeating: 0, count: d)
+                for r in 0..<n { let u = vecs[r * n + c]; if u != 0 { for j in 0..<d { v[j] += u * Double(x[r * d + j]) } } }
+                let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                comps += v.map { Float($0 / Swift.max(norm, 1e-300)) }
+            }
+        } else {
+            let cov = noGrad { centred.T.matmul(centred) * (1 / Float(n - 1)) }.scalars.map { Double($0) }
+            let (vals, vectors) = PCA.symmetricEigen(cov, d)
+            values = vals
+            order = vals.indices.sorted { vals[$0] > vals[$1] }
+            for c in order.prefix(k) { for i in 0..<d { comps.append(Float(vectors[i * d + c])) } }
+        }
         let total = values.reduce(0) { $0 + Swift.max($1, 0) }
         components = Tensor(comps, shape: [k, d])
         self.mean = mean

@@ -1,0 +1,98 @@
+import Foundation
+
+/// Settings for training a `FaceNet`; the defaults are those of the reference script.
+public struct FaceTrainingOptions {
+    public var loss: FaceLoss = .softmax
+    public var epochs = 60
+    public var batchSize = 32
+    public var lr: Float = 2e-3
+    public var weightDecay: Float = 5e-4
+    public var seed = 0
+    public var tripletMargin: Float = 0.2
+    /// Rotation ±10°, zoom 0.9–1.1, shift ±6 %, mirror.
+    public var augmentation: Augmentation = {
+        var a = Augmentation()
+        a.flip = true
+        a.maxRotation = 10
+        a.scale = (0.9, 1.1)
+        a.maxShift = 0.06
+        return a
+    }()
+    public var embedding = 128
+    public var widths = [16, 32, 64]
+    public var progress: ((Int, Double) -> Void)?
+
+    public init() {}
+}
+
+public enum FaceTraining {
+    /// Trains a face network on grey images already at its input size (8-bit, `[1, H, W]`):
+    /// Adam with L2 weight decay, cosine learning-rate decay to 0, augmentation per batch,
+    /// per-image standardisation. Batches for the triplet loss hold 8 images of each of 4 people.
+    public static func train(_ data: LabeledImages, options o: FaceTrainingOptions) throws -> FaceNet {
+        FaceNet.register()
+        RandomGenerator.manualSeed(o.seed)
+        let (h, w) = (data.imageShape[1], data.imageShape[2])
+        let net = FaceNet(classes: data.classNames.count, loss: o.loss, embedding: o.embedding, widths: o.widths, inputSize: (h, w))
+        let opt = Adam(net.parameters(), lr: o.lr, weightDecay: o.weightDecay)
+        var raw = data
+        raw.normalization = Normalization(scale: 1 / 255)
+        var rng = RandomGenerator(seed: o.seed &+ 101)
+        let stepsPerEpoch = (data.count + o.batchSize - 1) / o.batchSize
+        let schedule = CosineAnnealing(totalSteps: o.epochs * stepsPerEpoch)
+        var step = 0
+        net.train()
+        for epoch in 0..<o.epochs {
+            var lossSum = 0.0
+            for batch in batches(data, o, &rng) {
+                opt.learningRate = schedule.learningRate(at: step, base: o.lr)
+                let x = o.augmentation.apply(raw.batch(batch).inputs, rng: &rng).standardizedPerImage()
+                let loss = net.trainingLoss(x, batch.map { data.labels[$0] }, tripletMargin: o.tripletMargin)
+                let v = loss.item
+                guard v.isFinite else { throw StrataError("face training stopped: the loss became \(v) at epoch \(epoch + 1)") }
+                opt.zeroGrad()
+                loss.backward()
+                opt.step()
+                lossSum += Double(v)
+                step += 1
+            }
+            o.progress?(epoch + 1, lossSum / Double(stepsPerEpoch))
+        }
+        net.eval()
+        return net
+    }
+
+    /// Shuffled batches; for the triplet loss, P people x K images each.
+    static func batches(_ data: LabeledImages, _ o: FaceTrainingOptions, _ rng: inout RandomGenerator) -> [[Int]] {
+        guard o.loss == .triplet else {
+            let order = rng.permutation(data.count)
+            return stride(from: 0, to: order.count, by: o.batchSize).map { Array(order[$0..<Swift.min($0 + o.batchSize, order.count)]) }
+        }
+        let k = 8
+        var byClass = [[Int]](repeating: [], count: data.classNames.count)
+        for (i, l) in data.labels.enumerated() { byClass[l].append(i) }
+        let people = byClass.indices.filter { byClass[$0].count >= 2 }
+        let p = Swift.min(Swift.max(2, o.batchSize / k), people.count)
+        if p < 2 {   // fewer than two identities with two images: no triplets to mine
+            var plain = o
+            plain.loss = .softmax
+            return batches(data, plain, &rng)
+        }
+        // As many steps as an ordinary epoch, drawing fresh groups of people as needed.
+        let steps = (data.count + o.batchSize - 1) / o.batchSize
+        var out: [[Int]] = []
+        while out.count < steps {
+            let perm = rng.permutation(people.count).map { people[$0] }
+            for start in stride(from: 0, to: perm.count - p + 1, by: p) where out.count < steps {
+                var b: [Int] = []
+                for c in perm[start..<(start + p)] {
+                    let imgs = byClass[c]
+                    let pick = rng.permutation(imgs.count)
+                    for j in 0..<k { b.append(imgs[pick[j % imgs.count]]) }
+                }
+                out.append(b)
+            }
+        }
+        return Array(out.prefix(steps))
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+
+/// Seeded random transforms of a batch `[N, C, H, W]`, drawn independently per image.
+///
+/// The geometric part is one affine warp per image (rotation, scale, shift, horizontal flip)
+/// sampled bilinearly with edge pixels repeated outside the image, in the conventions of PyTorch's
+/// `affine_grid`/`grid_sample` (align_corners false).
+///
+/// ```swift
+/// var aug = Augmentation()
+/// aug.flip = true; aug.maxRotation = 10; aug.scale = (0.9, 1.1); aug.maxShift = 0.06
+/// var rng = RandomGenerator(seed: 0)
+/// let xa = aug.apply(x, rng: &rng)
+/// ```
+public struct Augmentation {
+    /// Mirror left-right with probability 1/2.
+    public var flip = false
+    /// Rotation drawn from ±maxRotation degrees.
+    public var maxRotation: Float = 0
+    /// Zoom factor range.
+    public var scale: (Float, Float) = (1, 1)
+    /// Shift drawn from ±maxShift of the image size, in each direction.
+    public var maxShift: Float = 0
+    /// Brightness offset drawn from ±brightness (in pixel units of the batch, e.g. 0.1 on [0, 1]).
+    public var brightness: Float = 0
+    /// Contrast factor drawn from 1 ± contrast, around each image's mean.
+    public var contrast: Float = 0
+
+    public init() {}
+
+    var isGeometric: Bool { flip || maxRotation != 0 || scale != (1, 1) || maxShift != 0 }
+
+    public func apply(_ x: Tensor, rng: inout RandomGenerator) -> Tensor {
+        precondition(x.rank == 4, "Augmentation: batch must be [N, C, H, W], got \(x.shape)")
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let out = Tensor(uninitializedShape: x.shape)
+        let src = x.data, dst = out.data
+        for i in 0..<n {
+            let angle = Float.random(in: -maxRotation...maxRotation, using: &rng) * .pi / 180
+            let s = Float.random(in: scale.0...scale.1, using: &rng)
+            let f: Float = flip && rng.nextFloat() < 0.5 ? -1 : 1
+            let tx = Float.random(in: -maxShift...maxShift, using: &rng) * 2, ty = Float.random(in: -maxShift...maxShift, using: &rng) * 2
+            let b = Float.random(in: -brightness...brightness, using: &rng), k = 1 + Float.random(in: -contrast...contrast, using: &rng)
+            // theta maps output to input in normalised coordinates [-1, 1].
+            let (ca, sa) = (Foundation.cos(angle), Foundation.sin(angle))
+            let t00 = ca / s * f, t01 = -sa / s, t10 = sa / s * f, t11 = ca / s
+            for ch in 0..<c {
+                let plane = src + (i * c + ch) * h * w, o = dst + (i * c + ch) * h * w
+                if isGeometric {
+                    for y in 0..<h {
+                        let yn = (2 * Float(y) + 1) / Float(h) - 1
+                        for xx in 0..<w {
+                            let xn = (2 * Float(xx) + 1) / Float(w) - 1
+                            let sx = ((t00 * xn + t01 * yn + tx + 1) * Float(w) - 1) / 2
+                            let sy = ((t10 * xn + t11 * yn + ty + 1) * Float(h) - 1) / 2
+                            o[y * w + xx] = bilinear(plane, w, h, sx, sy)
+                        }
+                    }
+                } else {
+                    o.update(from: plane, count: h * w)
+                }
+                if b != 0 || k != 1 {
+                    var mean: Float = 0
+                    for p in 0..<(h * w) { mean += o[p] }
+                    mean /= Float(h * w)
+                    for p in 0..<(h * w) { o[p] = (o[p] - mean) * k + mean + b }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Bilinear sample with coordinates clamped to the image (border padding).
+    @inline(__always)
+    func bilinear(_ p: UnsafeMutablePointer<Float>, _ w: Int, _ h: Int, _ x: Float, _ y: Float) -> Float {
+        let xc = Swift.min(Swift.max(x, 0), Float(w - 1)), yc = Swift.min(Swift.max(y, 0), Float(h - 1))
+        let x0 = Int(xc), y0 = Int(yc)
+        let x1 = Swift.min(x0 + 1, w - 1), y1 = Swift.min(y0 + 1, h - 1)
+        let fx = xc - Float(x0), fy = yc - Float(y0)
+        let top = p[y0 * w + x0] * (1 - fx) + p[y0 * w + x1] * fx
+        let bottom = p[y1 * w + x0] * (1 - fx) + p[y1 * w + x1] * fx
+        return top * (1 - fy) + bottom * fy
+    }
+}
+
+extension Float {
+    /// Uniform in the range; a zero-width range returns its bound without drawing.
+    static func random(in r: ClosedRange<Float>, using rng: inout RandomGenerator) -> Float {
+        r.lowerBound == r.upperBound ? r.lowerBound : r.lowerBound + (r.upperBound - r.lowerBound) * rng.nextFloat()
+    }
+}
+
+extension Tensor {
+    /// Each image `[N, C, H, W]` shifted and scaled to mean 0 and standard deviation 1.
+    public func standardizedPerImage(eps: Float = 1e-6) -> Tensor {
+        precondition(rank >= 2, "standardizedPerImage: needs a batch, got \(shape)")
+        let n = shape[0], per = count / Swift.max(n, 1)
+        let out = Tensor(uninitializedShape: shape)
+        for i in 0..<n {
+            let src = data + i * per, dst = out.data + i * per
+            var mean = 0.0, sq = 0.0
+            for p in 0..<per { mean += Double(src[p]) }
+            mean /= Double(per)
+            for p in 0..<per { let d = Double(src[p]) - mean; sq += d * d }
+            let inv = Float(1 / ((sq / Double(per)).squareRoot() + Double(eps)))
+            for p in 0..<per { dst[p] = (src[p] - Float(mean)) * inv }
+        }
+        return out
+    }
+
+    /// The centred `height` x `width` window of each image `[N, C, H, W]`.
+    public func centerCrop(width: Int, height: Int) -> Tensor {
+        let (h, w) = (shape[2], shape[3])
+        precondition(width <= w && height <= h, "centerCrop: \(width)x\(height) from \(w)x\(h)")
+        return slice(axis: 2, start: (h - height) / 2, end: (h - height) / 2 + height).slice(axis: 3, start: (w - width) / 2, end: (w - width) / 2 + width)
+    }
+
+    /// A `height` x `width` window of each image at a random offset (one per image).
+    public func randomCrop(width: Int, height: Int, rng: inout RandomGenerator) -> Tensor {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        precondition(width <= w && height <= h, "randomCrop: \(width)x\(height) from \(w)x\(h)")
+        let out = Tensor(uninitializedShape: [n, c, height, width])
+        for i in 0..<n {
+            let oy = rng.nextInt(h - height + 1), ox = rng.nextInt(w - width + 1)
+            for ch in 0..<c { for y in 0..<height {
+                (out.data + ((i * c + ch) * height + y) * width).update(from: data + ((i * c + ch) * h + oy + y) * w + ox, count: width)
+            } }
+        }
+        return out
+    }
+
+    /// Each image mirrored left-right.
+    public func flippedHorizontally() -> Tensor {
+        let w = shape[rank - 1], rows = count / w
+        let out = Tensor(uninitializedShape: shape)
+        for r in 0..<rows { for x in 0..<w { out.data[r * w + x] = data[r * w + w - 1 - x] } }
+        return out
+    }
+}

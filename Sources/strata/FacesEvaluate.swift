@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// Loads a face folder twice: full resolution for the classical methods, the network's input
+/// size (area-averaged) for the deep ones.
+func loadFaces(_ dir: String, netSize: (Int, Int) = (46, 56)) throws -> (full: LabeledImages, small: LabeledImages) {
+    let full = try ImageFolder.load(dir, channels: 1)
+    var small = try ImageFolder.load(dir, channels: 1, size: netSize)
+    small.normalization = Normalization(scale: 1 / 255, perImage: true)
+    return (full, small)
+}
+
+func meanStd(_ xs: [Double]) -> (Double, Double) {
+    let m = xs.reduce(0, +) / Double(xs.count)
+    let v = xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(xs.count - 1, 1))
+    return (m, v.squareRoot())
+}
+
+struct FacesEvaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "evaluate",
+        abstract: "The classical and deep workflows side by side on a face folder: mean ± std identification accuracy.")
+
+    @Option(help: "Folder with one sub-folder of images per person.")
+    var data: String
+
+    @Option(name: .customLong("protocol"), help: "split5 (5 training and 5 test images per person) or open (train on the first people, enrol the rest).")
+    var protocol_: String = "split5"
+
+    @Option(help: "Seeds (splits) to average over.")
+    var seeds: Int = 10
+
+    @Option(help: "Deep models to train: softmax, cosface, arcface, triplet (repeatable).")
+    var deep: [String] = []
+
+    @Option(help: "Open set: people used for training (the rest are enrolled).")
+    var trainPeople: Int = 30
+
+    @Option(help: "Training epochs of the deep models.")
+    var epochs: Int = 60
+
+    @Flag(help: "Skip the classical methods.")
+    var noClassical = false
+
+    @OptionGroup var threadOptions: ThreadOptions
+
+    @Flag(help: "Print one JSON line.")
+    var json = false
+
+    func validate() throws {
+        guard ["split5", "open"].contains(protocol_) else { throw ValidationError("--protocol must be split5 or open, got \(protocol_)") }
+        if seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
+        for d in deep where FaceLoss(rawValue: d) == nil { throw ValidationError("--deep \(d): unknown (softmax, cosface, arcface, triplet)") }
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+    }
+
+    func run() throws {
+        threadOptions.apply()
+        let (full, small) = try loadFaces(data)
+        var training = FaceTrainingOptions()
+        training.epochs = epochs
+        let started = Date()
+        let log: (String) -> Void = { s in if !json { print(s) } }
+        var rows: [[String: Any]] = []
+        if protocol_ == "split5" {
+            let deepLosses = deep.isEmpty ? [FaceLoss.softmax] : deep.compactMap(FaceLoss.init)
+            let res = try FaceEvaluation.closedSet(full: full, small: small, seeds: Array(0..<seeds), deep: deepLosses,
+                                                   classicalMethods: noClassical ? [] : FaceEvaluation.classical, training: training, log: log)
+            if !json { print("\nsplit5, \(seeds) seeds: identification accuracy, mean ± std") }
+            for (name, accs) in res {
+                let (m, s) = meanStd(accs)
+                rows.append(["method": name, "mean": m, "std": s, "runs": accs])
+                if !json { print("  " + name.rightPad(40) + String(format: "%6.2f %% ± %.2f", 100 * m, 100 * s)) }
+            }
+        } else {
+            let deepLosses = deep.isEmpty ? [FaceLoss.cosface] : deep.compactMap(FaceLoss.init)
+            let res = try FaceEvaluation.openSet(full: full, small: small, trainPeople: trainPeople, seeds: Array(0..<seeds), deep: deepLosses,
+                                                 training: training, log: log)
+            if !json { print("\nopen set: trained on \(trainPeople) people, others enrolled from 3 images; identification accuracy (mean ± std over \(seeds) seeds) and verification EER") }
+            for (name, accs, eer) in res {
+                let (m, s) = meanStd(accs)
+                rows.append(["method": name, "mean": m, "std": s, "eer": eer, "runs": accs])
+                if !json { print("  " + name.rightPad(40) + String(format: "%6.2f %% ± %.2f   EER %.2f %%", 100 * m, 100 * s, 100 * eer)) }
+            }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        if json {
+            printJSON(["protocol": protocol_, "seeds": seeds, "results": rows, "seconds": (seconds * 10).rounded() / 10])
+        } else {
+            print(String(format: "(%.0f s)", seconds))
+        }
+    }
+}
+
+struct Faces: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Face recognition: train an embedding, enrol people, identify and verify faces, evaluate.",
+        subcommands: [FacesEvaluate.self])
+}
