@@ -36,11 +36,26 @@ struct FacesEvaluate: ParsableCommand {
     @Option(help: "Open set: people used for training (the rest are enrolled).")
     var trainPeople: Int = 30
 
+    @Option(help: "Use only the first N people (e.g. to tune on people the final test never enrols).")
+    var people: Int?
+
+    @Option(help: "Open set: hold out the k-th block of people instead of the last (cross-validation).")
+    var fold: Int?
+
     @Option(help: "Training epochs of the deep models.")
     var epochs: Int = 60
 
     @Flag(help: "Skip the classical methods.")
     var noClassical = false
+
+    @Option(help: "Channels of the three convolution blocks, e.g. 16,32,64.")
+    var widths: String = "16,32,64"
+
+    @Option(help: "Embedding size.")
+    var embedding: Int = 128
+
+    @Option(help: "Network input width x height, e.g. 46x56 (images are area-averaged to it).")
+    var size: String = "46x56"
 
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -56,9 +71,20 @@ struct FacesEvaluate: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        let (full, small) = try loadFaces(data)
+        let dims = size.split(separator: "x").compactMap { Int($0) }
+        let w = widths.split(separator: ",").compactMap { Int($0) }
+        guard dims.count == 2, dims.allSatisfy({ $0 >= 8 }) else { throw StrataError("--size \(size): expected WIDTHxHEIGHT, e.g. 46x56") }
+        guard w.count == 3, w.allSatisfy({ $0 > 0 }) else { throw StrataError("--widths \(widths): expected three channel counts, e.g. 16,32,64") }
+        var (full, small) = try loadFaces(data, netSize: (dims[0], dims[1]))
+        if let n = people {
+            guard n >= 2 && n <= full.classNames.count else { throw StrataError("--people \(n): the folder has \(full.classNames.count) people") }
+            full = full.classes(Array(0..<n))
+            small = small.classes(Array(0..<n))
+        }
         var training = FaceTrainingOptions()
         training.epochs = epochs
+        training.widths = w
+        training.embedding = embedding
         let started = Date()
         let log: (String) -> Void = { s in if !json { print(s) } }
         var rows: [[String: Any]] = []
@@ -75,7 +101,7 @@ struct FacesEvaluate: ParsableCommand {
         } else {
             let deepLosses = deep.isEmpty ? [FaceLoss.cosface] : deep.compactMap(FaceLoss.init)
             let res = try FaceEvaluation.openSet(full: full, small: small, trainPeople: trainPeople, seeds: Array(0..<seeds), deep: deepLosses,
-                                                 training: training, log: log)
+                                                 training: training, fold: fold, log: log)
             if !json { print("\nopen set: trained on \(trainPeople) people, others enrolled from 3 images; identification accuracy (mean ± std over \(seeds) seeds) and verification EER") }
             for (name, accs, eer) in res {
                 let (m, s) = meanStd(accs)

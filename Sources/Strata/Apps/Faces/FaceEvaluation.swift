@@ -83,12 +83,16 @@ public enum FaceEvaluation {
     /// enrolled from `enroll` images (mean of L2-normalised features) and their other images are
     /// identified among the enrolled people by cosine distance. Also the verification equal error
     /// rate over all pairs of the held-out images. Returns (accuracy per seed, EER) per method.
+    /// `fold` k holds out the k-th block of `people - trainPeople` people instead of the last one.
     public static func openSet(full: LabeledImages, small: LabeledImages, trainPeople: Int, enroll: Int = 3, seeds: [Int],
-                               deep: [FaceLoss], training: FaceTrainingOptions = FaceTrainingOptions(),
+                               deep: [FaceLoss], training: FaceTrainingOptions = FaceTrainingOptions(), fold: Int? = nil,
                                log: (String) -> Void = { _ in }) throws -> [(String, [Double], Double)] {
         let people = full.classNames.count
         guard trainPeople < people else { throw StrataError("open set: \(trainPeople) training people leaves none to enrol (\(people) people)") }
-        let trainIdx = Array(0..<trainPeople), heldIdx = Array(trainPeople..<people)
+        let heldCount = people - trainPeople
+        let start = fold.map { $0 * heldCount } ?? trainPeople
+        guard start + heldCount <= people else { throw StrataError("open set: fold \(fold ?? 0) is past the last person") }
+        let heldIdx = Array(start..<(start + heldCount)), trainIdx = (0..<people).filter { $0 < start || $0 >= start + heldCount }
         let trF = full.classes(trainIdx), heldF = full.classes(heldIdx)
         let trS = small.classes(trainIdx), heldS = small.classes(heldIdx)
         var out: [(String, [Double], Double)] = []
@@ -108,19 +112,31 @@ public enum FaceEvaluation {
             let accs = seeds.map { enrollIdentify(f, heldF.labels, enroll: enroll, seed: $0, distance: d) }
             out.append((name, accs, equalErrorRate(d.matrix(f, f), heldF.labels)))
         }
+        var perSeed = [[Tensor]](repeating: [], count: seeds.count)
         for loss in deep {
             var accs: [Double] = [], eers: [Double] = []
-            for seed in seeds {
+            for (si, seed) in seeds.enumerated() {
                 var o = training
                 o.loss = loss
                 o.seed = seed
                 let net = try FaceTraining.train(trS, options: o)
                 let e = net.embedding(heldS.batch(Array(0..<heldS.count)).inputs)
+                perSeed[si].append(e)
                 accs.append(enrollIdentify(e, heldS.labels, enroll: enroll, seed: seed, distance: .cosine))
                 eers.append(equalErrorRate(Distance.cosine.matrix(e, e), heldS.labels))
                 log(String(format: "open set %@ seed %d: accuracy %.3f, EER %.3f", loss.rawValue, seed, accs.last!, eers.last!))
             }
             out.append(("CNN embedding (\(loss.rawValue))", accs, eers.reduce(0, +) / Double(eers.count)))
+        }
+        if deep.count > 1 {
+            // The models together: concatenated L2-normalised embeddings (cosine = mean of the cosines).
+            var accs: [Double] = [], eers: [Double] = []
+            for (si, seed) in seeds.enumerated() {
+                let e = l2Normalized(Tensor.concat(perSeed[si], axis: 1))
+                accs.append(enrollIdentify(e, heldS.labels, enroll: enroll, seed: seed, distance: .cosine))
+                eers.append(equalErrorRate(Distance.cosine.matrix(e, e), heldS.labels))
+            }
+            out.append(("CNN ensemble (" + deep.map { $0.rawValue }.joined(separator: "+") + ")", accs, eers.reduce(0, +) / Double(eers.count)))
         }
         return out
     }
