@@ -121,5 +121,5 @@ struct FacesEvaluate: ParsableCommand {
 struct Faces: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Face recognition: train an embedding, enrol people, identify and verify faces, evaluate.",
-        subcommands: [FacesEvaluate.self])
+        subcommands: [FacesTrain.self, FacesEnroll.self, FacesIdentify.self, FacesVerify.self, FacesEvaluate.self])
 }

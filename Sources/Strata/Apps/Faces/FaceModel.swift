@@ -1,0 +1,132 @@
+import Foundation
+
+/// A trained face-embedding network with what using it needs: input size, normalisation and
+/// the distance threshold for "same person", stored in one model file.
+///
+/// ```swift
+/// let fm = try FaceModel.load("faces.safetensors")
+/// let e = try fm.embed([try Image.load("me.jpg")])      // [1, 128], unit length
+/// ```
+public struct FaceModel {
+    public let net: FaceNet
+    public var info: ModelInfo
+    /// Cosine distance below which two faces count as the same person.
+    public var threshold: Float
+
+    public init(net: FaceNet, info: ModelInfo, threshold: Float) {
+        self.net = net
+        self.info = info
+        self.threshold = threshold
+    }
+
+    /// Images smaller than this on a side are refused.
+    public static let minSide = 16
+
+    public static func load(_ path: String) throws -> FaceModel {
+        FaceNet.register()
+        let saved = try SavedModel.load(path)
+        guard let net = saved.model as? FaceNet else {
+            throw StrataError("\(path): not a face model (its architecture is \(saved.model.typeName)); train one with `strata faces train`")
+        }
+        guard let t = saved.info.extra["face_threshold"].flatMap(Float.init) else {
+            throw StrataError("\(path): face model without a distance threshold in its metadata")
+        }
+        net.eval()
+        return FaceModel(net: net, info: saved.info, threshold: t)
+    }
+
+    public func save(to path: String) throws {
+        var i = info
+        i.extra["face_threshold"] = String(threshold)
+        try SavedModel(model: net, info: i).save(to: path)
+    }
+
+    /// A short fingerprint of the weights (FNV-1a over their bytes), stored in galleries so a
+    /// gallery is never matched against embeddings of another model.
+    public var fingerprint: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for (name, p) in net.namedStates() {
+            for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            p.value.withUnsafeBufferPointer { buf in
+                for v in buf { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
+            }
+        }
+        return String(h, radix: 16)
+    }
+
+    /// Unit-length embeddings of face images of any size (converted to grey, resized to the
+    /// network's input, standardised; the mirror image is averaged in).
+    public func embed(_ images: [Image], names: [String]? = nil) throws -> Tensor {
+        let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
+        var prepared: [Image] = []
+        for (i, img) in images.enumerated() {
+            guard img.width >= FaceModel.minSide && img.height >= FaceModel.minSide else {
+                throw StrataError("\(names?[i] ?? "image \(i)"): image is \(img.width)x\(img.height), far too small for a face (at least \(FaceModel.minSide)x\(FaceModel.minSide) pixels)")
+            }
+            prepared.append((c == 1 ? img.grayscale() : img.rgb()).resized(width: w, height: h))
+        }
+        let x = try SavedModel(model: net, info: info).inputs(prepared)
+        return net.embedding(x)
+    }
+
+    /// Cosine distance between unit vectors.
+    public static func distance(_ a: [Float], _ b: [Float]) -> Float {
+        1 - zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+    }
+}
+
+/// Enrolled people: each name with the embeddings of its photos, tied to one model by its
+/// fingerprint. Written as JSON, atomically.
+public struct Gallery: Codable {
+    public struct Person: Codable {
+        public var name: String
+        public var embeddings: [[Float]]
+    }
+
+    public var model: String
+    public var embeddingSize: Int
+    public var people: [Person]
+
+    public init(model: FaceModel) {
+        self.model = model.fingerprint
+        embeddingSize = model.net.embeddingSize
+        people = []
+    }
+
+    /// Reads a gallery and checks it was made by `model`.
+    public static func load(_ path: String, for model: FaceModel) throws -> Gallery {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StrataError("\(path): \(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such gallery file (enrol someone first)")")
+        }
+        let g: Gallery
+        do { g = try JSONDecoder().decode(Gallery.self, from: data) } catch {
+            throw StrataError("\(path): not a valid gallery file (\(error.localizedDescription))")
+        }
+        guard g.model == model.fingerprint, g.embeddingSize == model.net.embeddingSize else {
+            throw StrataError("\(path): this gallery was made by another model (fingerprint \(g.model), this model \(model.fingerprint)); enrol the people again with this model")
+        }
+        return g
+    }
+
+    public func save(_ path: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try FileIO.writeAtomically(try enc.encode(self), to: path)
+    }
+
+    /// Adds photos' embeddings to `name` (a new person, or more photos of a known one).
+    public mutating func enroll(_ name: String, _ embeddings: Tensor) {
+        let rows = (0..<embeddings.shape[0]).map { Array(embeddings.scalars[($0 * embeddings.shape[1])..<(($0 + 1) * embeddings.shape[1])]) }
+        if let i = people.firstIndex(where: { $0.name == name }) { people[i].embeddings += rows } else { people.append(Person(name: name, embeddings: rows)) }
+    }
+
+    /// The nearest person (cosine distance to the mean of their unit embeddings) for an embedding.
+    public func nearest(_ e: [Float]) -> (name: String, distance: Float)? {
+        people.map { p -> (String, Float) in
+            var mean = [Float](repeating: 0, count: e.count)
+            for v in p.embeddings { for i in 0..<e.count { mean[i] += v[i] } }
+            let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return (p.name, FaceModel.distance(e, mean.map { $0 / Swift.max(norm, 1e-12) }))
+        }.min { $0.1 < $1.1 }
+    }
+}
