@@ -42,6 +42,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let started = Date()
+        FaceNet.register()
         let saved = try loadModel(model, arch: arch)
         let (c, h, w) = (saved.info.inputShape[0], saved.info.inputShape[1], saved.info.inputShape[2])
         var inputs: [(name: String, image: Image)] = []
@@ -52,7 +53,8 @@ struct Inspect: ParsableCommand {
             }
             inputs.append(((path as NSString).lastPathComponent, img))
         }
-        let train = try dataOptions.load(.train), test = try dataOptions.load(.test)
+        FaceNet.register()
+        let (train, test) = try dataOptions.load(for: saved.info)
         guard train.imageShape == saved.info.inputShape else {
             throw StrataError("\(model): the model takes \(saved.info.inputShape) inputs, \(dataOptions.data) images are \(train.imageShape)")
         }

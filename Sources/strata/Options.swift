@@ -4,21 +4,36 @@ import Strata
 
 /// Options shared by the commands that read a dataset.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Dataset: fashion-mnist or mnist.")
+    @Option(help: "Dataset: fashion-mnist, mnist, or a folder with one sub-folder of images per class (split 5 per class for training, the rest for testing).")
     var data: String = "fashion-mnist"
 
     @Option(help: "Folder with the IDX files (default for fashion-mnist: \(FashionMNIST.defaultDirectory)).")
     var dataDir: String?
 
+    var isFolder: Bool {
+        var d: ObjCBool = false
+        return FileManager.default.fileExists(atPath: data, isDirectory: &d) && d.boolValue
+    }
+
     func validate() throws {
-        guard ["fashion-mnist", "mnist"].contains(data) else {
-            throw ValidationError("--data \(data): unknown dataset (known: fashion-mnist, mnist)")
+        guard ["fashion-mnist", "mnist"].contains(data) || isFolder else {
+            throw ValidationError("--data \(data): unknown dataset (known: fashion-mnist, mnist, or an image folder)")
         }
         if data == "mnist" && dataDir == nil { throw ValidationError("--data mnist needs --data-dir DIR with the MNIST IDX files") }
     }
 
     func load(_ split: FashionMNIST.Split) throws -> LabeledImages {
         data == "mnist" ? try FashionMNIST.loadMNIST(split, directory: dataDir!) : try FashionMNIST.load(split, directory: dataDir)
+    }
+
+    /// The dataset at a model's input size and normalisation (image folders are resized and split
+    /// 5 images per class for training, the rest for testing, seed 0).
+    func load(for info: ModelInfo) throws -> (train: LabeledImages, test: LabeledImages) {
+        guard isFolder else { return (try load(.train), try load(.test)) }
+        let shape = info.inputShape
+        var d = try ImageFolder.load(data, channels: shape[0], size: (shape[2], shape[1]))
+        d.normalization = info.normalization
+        return d.splitPerClass(trainPerClass: 5, seed: 0)
     }
 }
 

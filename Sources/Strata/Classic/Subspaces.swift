@@ -19,15 +19,16 @@ public struct Subspace {
     }
 
     /// Fisherfaces (Belhumeur et al.): PCA to n - c dimensions (so the within-class scatter is
-    /// invertible), then the c - 1 directions maximising between- over within-class scatter,
+    /// invertible; at most the number of features), then the c - 1 directions maximising between- over within-class scatter,
     /// solved as a symmetric problem through the Cholesky factor of the within-class scatter;
     /// directions scaled to unit length (as OpenCV does).
     public static func fisherfaces(_ x: Tensor, labels: [Int], classes c: Int) throws -> Subspace {
         let n = x.shape[0]
         guard n > c else { throw StrataError("Fisherfaces need more images (\(n)) than classes (\(c))") }
-        let pca = PCA(x, components: n - c)
+        // n - c dimensions make the within-class scatter invertible (fewer when there are fewer features).
+        let d = Swift.min(n - c, x.shape[1])
+        let pca = PCA(x, components: d)
         let z = pca.transform(x).scalars.map { Double($0) }
-        let d = n - c
         var mu = [Double](repeating: 0, count: d)
         var means = [[Double]](repeating: [Double](repeating: 0, count: d), count: c)
         var counts = [Int](repeating: 0, count: c)

@@ -59,10 +59,16 @@ public enum Inspector {
             try img.savePNG(path(name))
             files.append(path(name))
         }
-        let featureLayers = model.featureLayerNames()
-        let shown = options.layers ?? featureLayers
+        // Feature layers that actually run in the forward pass (a head used through its weights
+        // alone, like a cosine-margin head, produces no output of its own).
+        let trial = try model.layerOutputs(Tensor.zeros([2] + info.inputShape), layers: model.featureLayerNames())
+        let featureLayers = model.featureLayerNames().filter { trial[$0] != nil }
+        let shown = try (options.layers ?? featureLayers).filter { name in
+            if trial[name] != nil { return true }
+            _ = try model.layerOutputs(Tensor.zeros([2] + info.inputShape), layers: [name])   // unknown names throw
+            return false
+        }
         let types = Dictionary(model.namedModules().map { ($0.0, $0.1.typeName) }, uniquingKeysWith: { a, _ in a })
-        _ = try model.layerOutputs(Tensor.zeros([1] + info.inputShape), layers: shown)   // validates names
         var html = HTMLPage(title: "Strata inspect")
 
         // 1. Summary.
@@ -119,7 +125,7 @@ public enum Inspector {
         let trainLabels = trainIdx.map { train.labels[$0] }, testLabels = testIdx.map { test.labels[$0] }
         var probes: [ProbeResult] = []
         for (depth, name) in ([""] + probeLayers).enumerated() {
-            let p = LinearProbe.fit(features: trainFeats[name]!, labels: trainLabels, classes: info.classNames.count,
+            let p = LinearProbe.fit(features: trainFeats[name]!, labels: trainLabels, classes: train.classNames.count,
                                     epochs: options.probeEpochs, seed: options.seed)
             probes.append(ProbeResult(depth: depth, layer: name.isEmpty ? "pixels" : name, type: name.isEmpty ? "input" : types[name] ?? "",
                                       features: trainFeats[name]!.shape[1], accuracy: p.accuracy(features: testFeats[name]!, labels: testLabels)))
@@ -189,9 +195,10 @@ public enum Inspector {
             let xy = pca.transform(emb).scalars
             var scatter = SVGChart(title: "Layer \(last) (\(types[last] ?? "")) in 2-D (PCA, \(String(format: "%.0f%%", 100 * pca.explainedVarianceRatio.reduce(0, +))) of variance)",
                                    xLabel: "component 1", yLabel: "component 2")
-            for (k, cname) in info.classNames.enumerated() {
+            for (k, cname) in test.classNames.enumerated() {
                 let pts = (0..<n).filter { testLabels[$0] == k }.map { (Double(xy[2 * $0]), Double(xy[2 * $0 + 1])) }
                 scatter.add(SVGChart.Series(name: cname, points: pts, style: .scatter, color: ColorMap.categorical[k % 10]))
+                if k == 19 && test.classNames.count > 20 { break }   // a legend of 20 classes at most
             }
             scatter.width = 760
             scatter.height = 520

@@ -101,7 +101,8 @@ public final class FaceNet: Module {
          "loss": loss.rawValue, "s": Double(scale), "m": Double(margin)]
     }
 
-    static func register() {
+    /// Makes "FaceNet" known to `ModuleRegistry` (model files name it as their architecture).
+    public static func register() {
         ModuleRegistry.register("FaceNet") { s in
             guard let lossName = s["loss"] as? String, let loss = FaceLoss(rawValue: lossName) else {
                 throw StrataError("architecture: FaceNet needs a \"loss\" (softmax, cosface, arcface or triplet)")
