@@ -92,3 +92,42 @@ extension CLITests {
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--out", "/proc/no-such-report"], mentions: ["/proc/no-such-report"])
     }
 }
+
+extension CLITests {
+    /// Faces: a corrupt image, an empty person folder, an image far too small, and a gallery of
+    /// another model each get one line naming the file; nothing is written on failure.
+    func testFacesBadInput() throws {
+        let root = testTemp("cli-faces")
+        try? FileManager.default.removeItem(atPath: root)
+        var rng = RandomGenerator(seed: 1)
+        for p in 0..<3 {
+            try FileManager.default.createDirectory(atPath: root + "/p\(p)", withIntermediateDirectories: true)
+            for i in 0..<4 {
+                try Image(width: 24, height: 28, channels: 1, pixels: (0..<(24 * 28)).map { _ in UInt8(rng.nextInt(256)) }).savePNG(root + "/p\(p)/\(i).png")
+            }
+        }
+        let model = testTemp("cli-face.safetensors"), other = testTemp("cli-face2.safetensors"), gallery = testTemp("cli-gallery.json")
+        try? FileManager.default.removeItem(atPath: gallery)
+        var (code, _, err) = try run(["faces", "train", "--data", root, "--epochs", "2", "--out", model])
+        XCTAssertEqual(code, 0, err)
+        (code, _, err) = try run(["faces", "train", "--data", root, "--epochs", "2", "--seed", "5", "--out", other])
+        XCTAssertEqual(code, 0, err)
+        (code, _, err) = try run(["faces", "enroll", "--model", model, "--gallery", gallery, "--name", "P0", root + "/p0/0.png", root + "/p0/1.png"])
+        XCTAssertEqual(code, 0, err)
+        let before = try Data(contentsOf: URL(fileURLWithPath: gallery))
+        let corrupt = testTemp("corrupt-face.png")
+        FileManager.default.createFile(atPath: corrupt, contents: Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]))
+        try assertFails(["faces", "enroll", "--model", model, "--gallery", gallery, "--name", "P1", root + "/p1/0.png", corrupt], mentions: [corrupt])
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: gallery)), before, "a failed enrolment leaves the gallery as it was")
+        let tiny = testTemp("tiny-face.png")
+        try Image(width: 6, height: 6, channels: 1, pixels: [UInt8](repeating: 50, count: 36)).savePNG(tiny)
+        try assertFails(["faces", "verify", "--model", model, tiny, root + "/p0/0.png"], mentions: [tiny, "far too small"])
+        try assertFails(["faces", "identify", "--model", other, "--gallery", gallery, root + "/p0/2.png"], mentions: [gallery, "another model"])
+        try FileManager.default.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
+        try assertFails(["faces", "train", "--data", root, "--out", testTemp("never.safetensors")], mentions: [root + "/empty", "empty person folder"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: testTemp("never.safetensors")))
+        let (ok, out, _) = try run(["faces", "identify", "--model", model, "--gallery", gallery, root + "/p0/3.png", "--json"])
+        XCTAssertEqual(ok, 0)
+        XCTAssert(out.contains("\"nearest\":\"P0\""), out)
+    }
+}
