@@ -4,9 +4,9 @@ import Strata
 
 /// Loads a face folder twice: full resolution for the classical methods, the network's input
 /// size (area-averaged) for the deep ones.
-func loadFaces(_ dir: String, netSize: (Int, Int) = (46, 56)) throws -> (full: LabeledImages, small: LabeledImages) {
+func loadFaces(_ dir: String, netSize: (Int, Int) = (46, 56), equalize: Bool = false) throws -> (full: LabeledImages, small: LabeledImages) {
     let full = try ImageFolder.load(dir, channels: 1)
-    var small = try ImageFolder.load(dir, channels: 1, size: netSize)
+    var small = try ImageFolder.load(dir, channels: 1, size: netSize, transform: equalize ? { $0.equalized() } : nil)
     small.normalization = Normalization(scale: 1 / 255, perImage: true)
     return (full, small)
 }
@@ -42,6 +42,15 @@ struct FacesEvaluate: ParsableCommand {
     @Option(help: "Open set: hold out the k-th block of people instead of the last (cross-validation).")
     var fold: Int?
 
+    @Option(help: "Open set: networks per model, trained from different seeds, embeddings combined.")
+    var members: Int = 1
+
+    @Option(help: "Augmentation: standard (the reference's) or strong.")
+    var augment: String = "standard"
+
+    @Flag(help: "Histogram-equalise the images the networks see.")
+    var equalize = false
+
     @Option(help: "Training epochs of the deep models.")
     var epochs: Int = 60
 
@@ -75,7 +84,7 @@ struct FacesEvaluate: ParsableCommand {
         let w = widths.split(separator: ",").compactMap { Int($0) }
         guard dims.count == 2, dims.allSatisfy({ $0 >= 8 }) else { throw StrataError("--size \(size): expected WIDTHxHEIGHT, e.g. 46x56") }
         guard w.count == 3, w.allSatisfy({ $0 > 0 }) else { throw StrataError("--widths \(widths): expected three channel counts, e.g. 16,32,64") }
-        var (full, small) = try loadFaces(data, netSize: (dims[0], dims[1]))
+        var (full, small) = try loadFaces(data, netSize: (dims[0], dims[1]), equalize: equalize)
         if let n = people {
             guard n >= 2 && n <= full.classNames.count else { throw StrataError("--people \(n): the folder has \(full.classNames.count) people") }
             full = full.classes(Array(0..<n))
@@ -85,6 +94,8 @@ struct FacesEvaluate: ParsableCommand {
         training.epochs = epochs
         training.widths = w
         training.embedding = embedding
+        guard ["standard", "strong"].contains(augment) else { throw StrataError("--augment \(augment): standard or strong") }
+        if augment == "strong" { training.augmentation = FaceTrainingOptions.strongAugmentation }
         let started = Date()
         let log: (String) -> Void = { s in if !json { print(s) } }
         var rows: [[String: Any]] = []
@@ -101,7 +112,7 @@ struct FacesEvaluate: ParsableCommand {
         } else {
             let deepLosses = deep.isEmpty ? [FaceLoss.cosface] : deep.compactMap(FaceLoss.init)
             let res = try FaceEvaluation.openSet(full: full, small: small, trainPeople: trainPeople, seeds: Array(0..<seeds), deep: deepLosses,
-                                                 training: training, fold: fold, log: log)
+                                                 training: training, fold: fold, members: members, log: log)
             if !json { print("\nopen set: trained on \(trainPeople) people, others enrolled from 3 images; identification accuracy (mean ± std over \(seeds) seeds) and verification EER") }
             for (name, accs, eer) in res {
                 let (m, s) = meanStd(accs)

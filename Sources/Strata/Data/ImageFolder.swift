@@ -15,7 +15,8 @@ public enum ImageFolder {
     /// Folders are sorted by name with numbers in numeric order (s2 before s10); so are files.
     /// Throws for a missing root, an empty class folder, an unreadable image, or an image
     /// smaller than `minSide` pixels on a side.
-    public static func load(_ root: String, channels: Int = 1, size: (Int, Int)? = nil, minSide: Int = 16) throws -> LabeledImages {
+    public static func load(_ root: String, channels: Int = 1, size: (Int, Int)? = nil, minSide: Int = 16,
+                            transform: ((Image) -> Image)? = nil) throws -> LabeledImages {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
             throw StrataError("\(root): no such folder (expected one folder of images per person or class)")
@@ -40,6 +41,7 @@ public enum ImageFolder {
                     throw StrataError("\(path): image is \(img.width)x\(img.height), far too small (at least \(minSide)x\(minSide) pixels)")
                 }
                 img = channels == 1 ? img.grayscale() : img.rgb()
+                if let transform { img = transform(img) }
                 if target == nil { target = (img.width, img.height) }
                 img = img.resized(width: target!.0, height: target!.1)
                 // Stored channel-first, like the other datasets.

@@ -135,6 +135,23 @@ public struct Image: Equatable {
         }
     }
 
+    /// Histogram equalisation of a grey image: grey levels remapped through their cumulative
+    /// distribution, so every image spans the full range evenly (classical illumination
+    /// normalisation for faces).
+    public func equalized() -> Image {
+        let g = grayscale()
+        var hist = [Int](repeating: 0, count: 256)
+        for v in g.pixels { hist[Int(v)] += 1 }
+        var cdf = [Int](repeating: 0, count: 256)
+        var acc = 0
+        for i in 0..<256 { acc += hist[i]; cdf[i] = acc }
+        let first = cdf.first { $0 > 0 } ?? 0, n = g.pixels.count
+        let lut = (0..<256).map { i -> UInt8 in
+            n == first ? UInt8(i) : UInt8(Swift.max(0, Swift.min(255, ((cdf[i] - first) * 255 + (n - first) / 2) / (n - first))))
+        }
+        return Image(width: width, height: height, channels: 1, pixels: g.pixels.map { lut[Int($0)] })
+    }
+
     /// One channel, by ITU-R BT.601 luma weights.
     public func grayscale() -> Image {
         if channels == 1 { return self }

@@ -10,6 +10,33 @@ public enum FaceEvaluation {
         let classify: (_ train: Tensor, _ trainLabels: [Int], _ test: Tensor, _ classes: Int) -> [Int]
     }
 
+    /// A method from a feature name (raw, eigenfaces, fisherfaces, lbp, hog) and a classifier
+    /// (euclidean, cosine, chi2 for 1-NN, or logreg).
+    public static func method(features: String, classifier: String, components: Int = 50) throws -> Classical {
+        let f: (Tensor, [Int], Int, [Tensor]) throws -> [Tensor]
+        switch features {
+        case "raw": f = { _, _, _, all in all.map { $0.flatten(startDim: 1) } }
+        case "eigenfaces": f = { tr, _, _, all in
+            let s = Subspace.eigenfaces(tr.flatten(startDim: 1), components: Swift.min(components, tr.shape[0] - 1)); return all.map { s.project($0.flatten(startDim: 1)) } }
+        case "fisherfaces": f = { tr, labels, classes, all in
+            let s = try Subspace.fisherfaces(tr.flatten(startDim: 1), labels: labels, classes: classes); return all.map { s.project($0.flatten(startDim: 1)) } }
+        case "lbp": f = { _, _, _, all in all.map { HandFeatures.lbp($0) } }
+        case "hog": f = { _, _, _, all in all.map { HandFeatures.hog($0) } }
+        default: throw StrataError("--features \(features): unknown (raw, eigenfaces, fisherfaces, lbp, hog)")
+        }
+        let c: (Tensor, [Int], Tensor, Int) -> [Int]
+        if classifier == "logreg" {
+            c = { tr, labels, te, classes in
+                LinearProbe.fit(features: tr, labels: labels, classes: classes, epochs: 600, batchSize: 256, lr: 0.02, l2: 2e-3).logits(te).argmaxIndices()
+            }
+        } else if let d = Distance(rawValue: classifier) {
+            c = nn(d)
+        } else {
+            throw StrataError("--classifier \(classifier): unknown (euclidean, cosine, chi2, logreg)")
+        }
+        return Classical(name: "\(features), \(classifier == "logreg" ? "logistic regression" : "1-NN " + classifier)", features: f, classify: c)
+    }
+
     static func nn(_ d: Distance) -> (Tensor, [Int], Tensor, Int) -> [Int] {
         { train, labels, test, _ in nearestNeighbour(test, train, labels: labels, distance: d) }
     }
@@ -85,7 +112,7 @@ public enum FaceEvaluation {
     /// rate over all pairs of the held-out images. Returns (accuracy per seed, EER) per method.
     /// `fold` k holds out the k-th block of `people - trainPeople` people instead of the last one.
     public static func openSet(full: LabeledImages, small: LabeledImages, trainPeople: Int, enroll: Int = 3, seeds: [Int],
-                               deep: [FaceLoss], training: FaceTrainingOptions = FaceTrainingOptions(), fold: Int? = nil,
+                               deep: [FaceLoss], training: FaceTrainingOptions = FaceTrainingOptions(), fold: Int? = nil, members: Int = 1,
                                log: (String) -> Void = { _ in }) throws -> [(String, [Double], Double)] {
         let people = full.classNames.count
         guard trainPeople < people else { throw StrataError("open set: \(trainPeople) training people leaves none to enrol (\(people) people)") }
@@ -116,11 +143,16 @@ public enum FaceEvaluation {
         for loss in deep {
             var accs: [Double] = [], eers: [Double] = []
             for (si, seed) in seeds.enumerated() {
-                var o = training
-                o.loss = loss
-                o.seed = seed
-                let net = try FaceTraining.train(trS, options: o)
-                let e = net.embedding(heldS.batch(Array(0..<heldS.count)).inputs)
+                // `members` networks from different seeds; their unit embeddings concatenated.
+                var parts: [Tensor] = []
+                for m in 0..<members {
+                    var o = training
+                    o.loss = loss
+                    o.seed = seed &* 1000 &+ m
+                    let net = try FaceTraining.train(trS, options: o)
+                    parts.append(net.embedding(heldS.batch(Array(0..<heldS.count)).inputs))
+                }
+                let e = l2Normalized(Tensor.concat(parts, axis: 1))
                 perSeed[si].append(e)
                 accs.append(enrollIdentify(e, heldS.labels, enroll: enroll, seed: seed, distance: .cosine))
                 eers.append(equalErrorRate(Distance.cosine.matrix(e, e), heldS.labels))

@@ -18,6 +18,17 @@ public struct FaceTrainingOptions {
         a.maxShift = 0.06
         return a
     }()
+    /// Rotation ±15°, zoom 0.85–1.15, shift ±10 %, brightness and contrast ±20 %, mirror.
+    public static let strongAugmentation: Augmentation = {
+        var a = Augmentation()
+        a.flip = true
+        a.maxRotation = 15
+        a.scale = (0.85, 1.15)
+        a.maxShift = 0.1
+        a.brightness = 0.2
+        a.contrast = 0.2
+        return a
+    }()
     public var embedding = 128
     public var widths = [16, 32, 64]
     public var progress: ((Int, Double) -> Void)?
