@@ -8,8 +8,11 @@ struct Train: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: "Architecture: mlp or cnn.")
-    var model: String = "cnn"
+    @Option(help: "Architecture: mlp or cnn (images); gcn (cora); cnn (fsdd); cnn, gru, lstm or transformer (sms-spam, sentiment).")
+    var model: String?
+
+    @Option(help: "Train with seeds S, S+1, ..., S+N-1 and report the mean and std of the test accuracy (the model of the first is saved).")
+    var seeds: Int = 1
 
     @Option(help: "Epochs (default: 5 for mlp, 3 for cnn).")
     var epochs: Int?
@@ -46,7 +49,12 @@ struct Train: ParsableCommand {
     @Flag(help: "Print one JSON line at the end (progress goes to stderr).")
     var json = false
 
+    static let otherData = ["cora", "fsdd", "sms-spam", "sentiment"]
+
     func validate() throws {
+        if seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
+        if Train.otherData.contains(dataOptions.data) { return }
+        let model = self.model ?? "cnn"
         guard ModelZoo.names.contains(model) else { throw ValidationError("--model \(model): unknown architecture (known: \(ModelZoo.names.joined(separator: ", ")))") }
         if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1, got \(e)") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
@@ -58,6 +66,11 @@ struct Train: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        if Train.otherData.contains(dataOptions.data) {
+            try trainOther(self)
+            return
+        }
+        let model = self.model ?? "cnn"
         var train = try dataOptions.load(.train)
         if let l = limit { train = train.prefix(l) }
         var validation: LabeledImages

@@ -107,6 +107,10 @@ let gradCases: [GradCase] = [
     GradCase("maxPool2d stride pad", [[1, 2, 7, 7]], [.distinct]) { maxPool2d($0[0], kernelSize: 3, stride: 2, padding: 1) },
     GradCase("avgPool2d", [[2, 2, 6, 6]]) { avgPool2d($0[0], kernelSize: 2) },
     GradCase("avgPool2d stride pad", [[1, 2, 7, 7]]) { avgPool2d($0[0], kernelSize: 3, stride: 2, padding: 1) },
+    // Sparse x dense product (graphs).
+    GradCase("sparseMatmul", [[4, 3]]) {
+        SparseMatrix(rows: 5, cols: 4, entries: [(0, 1, 0.5), (0, 3, -1), (2, 0, 2), (2, 2, 1), (4, 1, 0.25), (4, 0, 1), (3, 3, 3)]).matmul($0[0])
+    },
     // Losses.
     GradCase("crossEntropy", [[4, 5]]) { crossEntropy($0[0], [1, 0, 4, 1]) * 3 },
     GradCase("crossEntropy smoothing weights", [[3, 4]]) {

@@ -59,7 +59,7 @@ public final class Trainer {
     /// Runs `options.epochs` epochs (counting those already done when resuming) and returns the
     /// history. Throws when the loss becomes NaN or infinite, or a file cannot be written.
     @discardableResult
-    public func fit<S: BatchSource>(_ train: S, validation: LabeledImages? = nil, options: FitOptions) throws -> [EpochRecord] {
+    public func fit<S: BatchSource>(_ train: S, validation: (any BatchSource)? = nil, options: FitOptions) throws -> [EpochRecord] {
         let reporter = ProgressReporter(style: options.progress, toStderr: options.progressToStderr)
         let loader = DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
         let baseLR = optimizer.learningRate
@@ -100,7 +100,7 @@ public final class Trainer {
             var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                      seconds: seconds, samplesPerSecond: Double(seen) / max(seconds, 1e-9), learningRate: Double(optimizer.learningRate))
             if let validation {
-                let (vl, va) = evaluate(validation)
+                let (vl, va) = Trainer.evaluate(model, validation, loss: loss)
                 record.valLoss = vl
                 record.valAccuracy = va
             }
