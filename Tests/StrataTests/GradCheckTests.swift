@@ -111,6 +111,18 @@ let gradCases: [GradCase] = [
     GradCase("sparseMatmul", [[4, 3]]) {
         SparseMatrix(rows: 5, cols: 4, entries: [(0, 1, 0.5), (0, 3, -1), (2, 0, 2), (2, 2, 1), (4, 1, 0.25), (4, 0, 1), (3, 3, 3)]).matmul($0[0])
     },
+    // Recurrent layers and attention (weights fixed by seed; gradients to the inputs).
+    GradCase("GRU", [[2, 4, 3]]) { x in RandomGenerator.manualSeed(1); return GRU(3, 4).run(x[0]).outputs },
+    GradCase("GRU masked", [[2, 4, 3]]) { x in
+        RandomGenerator.manualSeed(2); return GRU(3, 2).run(x[0], mask: Tensor([1, 1, 1, 0, 1, 1, 0, 0], shape: [2, 4])).last
+    },
+    GradCase("LSTM", [[2, 3, 3]]) { x in RandomGenerator.manualSeed(3); return LSTM(3, 4).run(x[0]).outputs },
+    GradCase("attention", [[2, 3, 4]]) { x in RandomGenerator.manualSeed(4); return MultiHeadAttention(dim: 4, heads: 2).attend(x[0], keyMask: Tensor([1, 1, 0, 1, 1, 1], shape: [2, 3])) },
+    GradCase("transformer layer", [[2, 3, 4]]) { x in
+        RandomGenerator.manualSeed(5)
+        let l = TransformerEncoderLayer(dim: 4, heads: 2, feedForward: 6, dropout: 0)
+        return l.encode(x[0], keyMask: Tensor([1, 1, 1, 1, 0, 1], shape: [2, 3]))
+    },
     // Losses.
     GradCase("crossEntropy", [[4, 5]]) { crossEntropy($0[0], [1, 0, 4, 1]) * 3 },
     GradCase("crossEntropy smoothing weights", [[3, 4]]) {
