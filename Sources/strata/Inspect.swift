@@ -17,6 +17,12 @@ struct Inspect: ParsableCommand {
     @Option(name: .customLong("image"), help: "Input image for feature maps and saliency (repeatable; default: the first test images). Must match the model's input size.")
     var images: [String] = []
 
+    @Option(help: "For a text model: the text whose attention maps to draw.")
+    var text: String?
+
+    @Option(help: "For an audio model: the WAV recording whose spectrogram feature maps to draw.")
+    var wav: String?
+
     @Option(name: .customLong("layer"), help: "Layer to show (repeatable; default: all).")
     var layers: [String] = []
 
@@ -43,7 +49,29 @@ struct Inspect: ParsableCommand {
         threadOptions.apply()
         let started = Date()
         FaceNet.register()
+        TextClassifier.register()
         let saved = try loadModel(model, arch: arch)
+        if text != nil || wav != nil {
+            let files: [String]
+            if let text {
+                guard let tj = saved.info.extra["tokenizer"], let tok = try? JSONDecoder().decode(TextTokenizer.self, from: Data(tj.utf8)) else {
+                    throw StrataError("\(model): not a text model (no tokenizer in its metadata)")
+                }
+                guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw StrataError("--text: empty text") }
+                let length = saved.info.inputShape[0]
+                var words = WordTokenizer.words(text)
+                if words.isEmpty { words = ["<unk>"] }
+                files = try Inspector.textReport(saved, tokens: Array(words.prefix(length)), ids: tok.batch([text], length: length), outDir: out)
+            } else {
+                guard let fj = saved.info.extra["audio_features"], let feats = try? JSONDecoder().decode(AudioFeatures.self, from: Data(fj.utf8)) else {
+                    throw StrataError("\(model): not an audio model (no audio features in its metadata)")
+                }
+                let x = feats.standardize(feats.image(try Audio.loadWAV(wav!)).unsqueeze(0))
+                files = try Inspector.audioReport(saved, spectrogram: x, outDir: out)
+            }
+            if json { printJSON(["report": files[0], "files": files]) } else { print("wrote \(files[0]) and \(files.count - 1) more files") }
+            return
+        }
         let (c, h, w) = (saved.info.inputShape[0], saved.info.inputShape[1], saved.info.inputShape[2])
         var inputs: [(name: String, image: Image)] = []
         for path in images {
