@@ -131,3 +131,80 @@ extension CLITests {
         XCTAssert(out.contains("\"nearest\":\"P0\""), out)
     }
 }
+
+extension CLITests {
+    /// Text, audio and graphs through the CLI on tiny made-up data: a malformed TSV line, an
+    /// empty text, a non-PCM or cut WAV file and an edge naming an unknown node each get one line
+    /// naming the file and line or offset (or the flag); good input predicts and inspects.
+    func testTextAudioGraphCommands() throws {
+        // Text: 40 messages, spam ones say "prize".
+        let textDir = testTemp("cli-sms")
+        try FileManager.default.createDirectory(atPath: textDir, withIntermediateDirectories: true)
+        let lines = (0..<40).map { $0 % 4 == 0 ? "spam\twin a prize now \($0)" : "ham\tsee you at lunch \($0)" }
+        FileManager.default.createFile(atPath: textDir + "/SMSSpamCollection", contents: Data(lines.joined(separator: "\n").utf8))
+        let textModel = testTemp("cli-sms.safetensors")
+        var (code, _, err) = try run(["train", "--data", "sms-spam", "--data-dir", textDir, "--model", "gru", "--epochs", "2", "--out", textModel])
+        XCTAssertEqual(code, 0, err)
+        var out: String
+        (code, out, err) = try run(["predict", "--model", textModel, "--text", "win a prize now", "--json"])
+        XCTAssertEqual(code, 0, err)
+        let probs = ((try JSONSerialization.jsonObject(with: Data(out.split(separator: "\n").last!.utf8)) as! [String: Any])["predictions"] as! [[String: Any]])[0]["probabilities"] as! [String: Double]
+        XCTAssertEqual(Set(probs.keys), ["ham", "spam"])
+        XCTAssertEqual(probs.values.reduce(0, +), 1, accuracy: 1e-4)
+        try assertFails(["predict", "--model", textModel, "--text", "hello", "--text", "  "], mentions: ["--text 2", "empty text"])
+        try assertFails(["inspect", "--model", textModel, "--text", "", "--out", testTemp("r-empty")], mentions: ["--text", "empty text"])
+        FileManager.default.createFile(atPath: textDir + "/SMSSpamCollection", contents: Data("ham\tok\nspam\tprize\nno tab on this line\n".utf8))
+        try assertFails(["train", "--data", "sms-spam", "--data-dir", textDir, "--out", testTemp("never.safetensors")],
+                        mentions: [textDir + "/SMSSpamCollection:3", "malformed"])
+
+        // Transformer attention maps: one SVG per head and layer.
+        let tr = testTemp("cli-sms-tr.safetensors")
+        FileManager.default.createFile(atPath: textDir + "/SMSSpamCollection", contents: Data(lines.joined(separator: "\n").utf8))
+        (code, _, err) = try run(["train", "--data", "sms-spam", "--data-dir", textDir, "--model", "transformer", "--epochs", "1", "--out", tr])
+        XCTAssertEqual(code, 0, err)
+        let report = testTemp("cli-text-report")
+        (code, out, err) = try run(["inspect", "--model", tr, "--text", "win a prize now", "--out", report])
+        XCTAssertEqual(code, 0, err)
+        let svgs = try FileManager.default.contentsOfDirectory(atPath: report).filter { $0.hasSuffix(".svg") }
+        XCTAssertFalse(svgs.isEmpty, "attention maps written: \(out)")
+        XCTAssert(FileManager.default.fileExists(atPath: report + "/index.html"))
+
+        // Audio: two "digits" as tones of different pitch, 7 recordings each (index 0-4 test).
+        let audioDir = testTemp("cli-fsdd")
+        try FileManager.default.createDirectory(atPath: audioDir + "/recordings", withIntermediateDirectories: true)
+        for d in 0..<2 {
+            for i in 0..<7 {
+                let f = d == 0 ? 300.0 : 1200.0
+                try Audio(samples: (0..<2000).map { Float(0.4 * sin(2 * Double.pi * f * Double($0) / 8000)) }, sampleRate: 8000)
+                    .saveWAV(audioDir + "/recordings/\(d)_tester_\(i).wav")
+            }
+        }
+        let audioModel = testTemp("cli-fsdd.safetensors")
+        (code, _, err) = try run(["train", "--data", "fsdd", "--data-dir", audioDir, "--epochs", "1", "--out", audioModel])
+        XCTAssertEqual(code, 0, err)
+        let good = audioDir + "/recordings/1_tester_0.wav"
+        (code, out, err) = try run(["predict", "--model", audioModel, good])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(out.contains(good), out)
+        let wav = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        let cut = testTemp("cut.wav"), float = testTemp("float.wav")
+        FileManager.default.createFile(atPath: cut, contents: Data(wav.prefix(300)))
+        var f = wav
+        f[20] = 3
+        FileManager.default.createFile(atPath: float, contents: Data(f))
+        try assertFails(["predict", "--model", audioModel, cut], mentions: [cut, "offset"])
+        try assertFails(["predict", "--model", audioModel, float], mentions: [float, "not PCM"])
+        try assertFails(["inspect", "--model", audioModel, "--wav", cut, "--out", testTemp("r-cut")], mentions: [cut, "offset"])
+        let audioReport = testTemp("cli-audio-report")
+        (code, out, err) = try run(["inspect", "--model", audioModel, "--wav", good, "--out", audioReport])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(try FileManager.default.contentsOfDirectory(atPath: audioReport).contains { $0.hasSuffix(".png") }, "spectrogram images written")
+
+        // Graph: an edge to a node that is not in cora.content.
+        let graphDir = testTemp("cli-cora")
+        try FileManager.default.createDirectory(atPath: graphDir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: graphDir + "/cora.content", contents: Data("1\t1\t0\tA\n2\t0\t1\tB\n".utf8))
+        FileManager.default.createFile(atPath: graphDir + "/cora.cites", contents: Data("1\t2\n2\t99\n".utf8))
+        try assertFails(["train", "--data", "cora", "--data-dir", graphDir], mentions: ["cora.cites:2", "unknown node 99"])
+    }
+}
