@@ -18,18 +18,18 @@ struct SeedRun {
     var extra: [String: Any] = [:]
 }
 
-func report(_ t: Train, what: String, runs: [SeedRun], out: String, extra: [String: Any] = [:]) {
+func report(_ t: Train, what: String, runs: [SeedRun], out: String?, extra: [String: Any] = [:]) {
     let accs = runs.map { $0.accuracy }
     let (m, s) = meanStd(accs)
     let secs = runs.map { $0.seconds }.sorted()
     if t.json {
-        var j: [String: Any] = ["data": t.dataOptions.data, "model": out, "what": what, "seeds": runs.count, "test_accuracy_mean": m,
+        var j: [String: Any] = ["data": t.dataOptions.data, "model": out ?? NSNull(), "what": what, "seeds": runs.count, "test_accuracy_mean": m,
                                 "test_accuracy_std": s, "test_accuracy": accs, "train_seconds": secs]
         for (k, v) in extra { j[k] = v }
         printJSON(j)
     } else {
-        print(String(format: "%@: test accuracy %.2f %% ± %.2f over %d seed(s), training %.1f s (median); saved %@",
-                     what, 100 * m, 100 * s, runs.count, secs[secs.count / 2], out))
+        print(String(format: "%@: test accuracy %.2f %% ± %.2f over %d seed(s), training %.1f s (median)",
+                     what, 100 * m, 100 * s, runs.count, secs[secs.count / 2]) + (out.map { "; saved \($0)" } ?? ""))
     }
 }
 
@@ -170,5 +170,5 @@ func trainTfIdf(_ t: Train) throws {
         if !t.json { print(String(format: "seed %d: test accuracy %.4f (%.1f s)", seed, acc, seconds)) }
         runs.append(SeedRun(accuracy: acc, seconds: seconds))
     }
-    report(t, what: "\(t.dataOptions.data) TF-IDF + softmax regression", runs: runs, out: "(not saved)")
+    report(t, what: "\(t.dataOptions.data) TF-IDF + softmax regression", runs: runs, out: nil)
 }
