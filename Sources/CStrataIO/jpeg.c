@@ -100,7 +100,8 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
 
 int sio_jpeg_encode(const char *path, const uint8_t *pixels, int width, int height, int channels,
                     int quality, char *err, size_t errlen) {
-    if (channels != 1 && channels != 3) { snprintf(err, errlen, "JPEG needs 1 or 3 channels, got %d", channels); return 1; }
+    // 4 channels are written as CMYK with an Adobe marker (stored inverted, as Photoshop does).
+    if (channels != 1 && channels != 3 && channels != 4) { snprintf(err, errlen, "JPEG needs 1, 3 or 4 (CMYK) channels, got %d", channels); return 1; }
     FILE *f = fopen(path, "wb");
     if (!f) { snprintf(err, errlen, "cannot create: %s", strerror(errno)); return 1; }
     struct jpeg_compress_struct cinfo;
@@ -119,7 +120,7 @@ int sio_jpeg_encode(const char *path, const uint8_t *pixels, int width, int heig
     cinfo.image_width = (JDIMENSION)width;
     cinfo.image_height = (JDIMENSION)height;
     cinfo.input_components = channels;
-    cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : channels == 3 ? JCS_RGB : JCS_CMYK;
     jpeg_set_defaults(&cinfo);
     jpeg_set_quality(&cinfo, quality, TRUE);
     jpeg_start_compress(&cinfo, TRUE);

@@ -4,13 +4,25 @@ import Strata
 
 struct FacesTrain: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train",
-        abstract: "Train a face-embedding network on a folder of faces (one sub-folder per person).")
+        abstract: "Train a face-embedding network on a folder of faces (one sub-folder per person).",
+        discussion: """
+        Without --crop: the small network of the AT&T recipe on whole grey photos (46x56).
+        With --crop: photos in the wild (e.g. LFW): the face box is cut out, the network (residual
+        with --blocks) trains through the Trainer with a progress bar, and --checkpoint/--resume
+        let a long run stop and go on.
+        """)
 
     @Option(help: "Folder with one sub-folder of images per person.")
     var data: String
 
     @Option(help: "Hold out the last K people: they set the distance threshold and measure open-set accuracy.")
     var holdoutPeople: Int = 0
+
+    @Option(help: "Hold out a seeded fraction of the people instead (the developer-side pairs check; see `faces pairs`).")
+    var holdoutFraction: Double?
+
+    @Option(help: "Seed of the held-out people for --holdout-fraction.")
+    var holdoutSeed: Int = 0
 
     @Option(help: "softmax, cosface, arcface or triplet (softmax did best on validation folds of AT&T).")
     var loss: String = "softmax"
@@ -24,60 +36,220 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "Model file to write.")
     var out: String = "faces.safetensors"
 
+    @Option(help: "Face box \"cx,cy,side\" as fractions of the photo (centre, and side of the shorter side), e.g. 0.5,0.52,0.48 for LFW.")
+    var crop: String?
+
+    @Option(help: "With --crop: pixels per side the network sees.")
+    var size: Int = 64
+
+    @Option(help: "With --crop: 1 (grey) or 3 (RGB) channels.")
+    var channels: Int = 3
+
+    @Option(help: "With --crop: residual blocks per stage, e.g. 1,1,1,1 (empty: the plain network).")
+    var blocks: String = "1,1,1,1"
+
+    @Option(help: "Channels per block or stage (default: 16,32,64 plain, 32,64,128,256 residual).")
+    var widths: String?
+
+    @Option(help: "Embedding size.")
+    var embedding: Int = 128
+
+    @Option(help: "With --crop: batch size.")
+    var batchSize: Int = 64
+
+    @Option(help: "Learning rate (default 2e-3 with Adam, 0.1 with --sgd).")
+    var lr: Float?
+
+    @Option(help: "Weight decay.")
+    var weightDecay: Float = 5e-4
+
+    @Flag(help: "With --crop: SGD with Nesterov momentum instead of Adam.")
+    var sgd = false
+
+    @Option(help: "With --crop: warm-up epochs before the cosine decay.")
+    var warmup: Int = 2
+
+    @Option(help: "Cosine head: scale s and margin m.")
+    var scale: Float?
+    @Option(help: "Cosine head margin m.")
+    var margin: Float?
+
+    @Option(help: "Dropout before the embedding layer.")
+    var dropout: Float = 0.3
+
+    @Option(help: "Augmentation: standard, strong, or wild (flip, scale, shift, rotation, colour).")
+    var augment: String?
+
+    @Option(help: "Distance threshold to store (default: the EER point of the held-out people, or of the training people).")
+    var threshold: Float?
+
+    @Option(help: "With --crop: checkpoint written after every epoch.")
+    var checkpoint: String?
+
+    @Option(help: "With --crop: checkpoint to resume from.")
+    var resume: String?
+
     @OptionGroup var threadOptions: ThreadOptions
 
     @Flag(help: "Print one JSON line.")
     var json = false
 
     func validate() throws {
-        guard FaceLoss(rawValue: loss) != nil else { throw ValidationError("--loss \(loss): unknown (softmax, cosface, arcface, triplet)") }
+        guard let l = FaceLoss(rawValue: loss) else { throw ValidationError("--loss \(loss): unknown (softmax, cosface, arcface, triplet)") }
         if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         if holdoutPeople < 0 { throw ValidationError("--holdout-people must not be negative, got \(holdoutPeople)") }
+        if let f = holdoutFraction, !(f > 0 && f < 1) { throw ValidationError("--holdout-fraction must be between 0 and 1, got \(f)") }
+        if holdoutFraction != nil && holdoutPeople > 0 { throw ValidationError("give --holdout-people or --holdout-fraction, not both") }
+        if let a = augment, !["standard", "strong", "wild"].contains(a) { throw ValidationError("--augment \(a): unknown (standard, strong, wild)") }
+        if let c = crop {
+            if FaceCrop.parse(c, size: size) == nil { throw ValidationError("--crop \(c): expected three fractions \"cx,cy,side\", e.g. 0.5,0.52,0.48") }
+            if size < 16 { throw ValidationError("--size must be at least 16, got \(size)") }
+            if ![1, 3].contains(channels) { throw ValidationError("--channels must be 1 or 3, got \(channels)") }
+            if l == .triplet { throw ValidationError("--loss triplet is not available with --crop (use softmax, cosface or arcface)") }
+            if parseInts(blocks) == nil { throw ValidationError("--blocks \(blocks): expected numbers like 1,1,1,1") }
+            let stages = parseInts(blocks)!.isEmpty ? 3 : parseInts(blocks)!.count
+            if size % (1 << stages) != 0 { throw ValidationError("--size \(size) must be divisible by \(1 << stages) (\(stages) halvings)") }
+        } else if resume != nil || checkpoint != nil {
+            throw ValidationError("--checkpoint and --resume need --crop (the Trainer path)")
+        }
+        if let w = widths, parseInts(w)?.isEmpty ?? true { throw ValidationError("--widths \(w): expected numbers like 32,64,128,256") }
+        if batchSize < 2 { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
+    }
+
+    func parseInts(_ s: String) -> [Int]? {
+        if s.trimmingCharacters(in: .whitespaces).isEmpty { return [] }
+        let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return v.contains(where: { $0 == nil || $0! < 1 }) ? nil : v.map { $0! }
+    }
+
+    var augmentation: Augmentation {
+        switch augment ?? (crop == nil ? "standard" : "wild") {
+        case "strong": return FaceTrainingOptions.strongAugmentation
+        case "wild":
+            var a = FaceTrainingOptions.strongAugmentation
+            a.maxRotation = 10
+            a.scale = (0.9, 1.1)
+            a.maxShift = 0.08
+            a.saturation = 0.3
+            return a
+        default: return FaceTrainingOptions().augmentation
+        }
+    }
+
+    /// The held-out people's indices (by --holdout-people or --holdout-fraction).
+    func heldOut(_ names: [String]) -> [Int] {
+        if let f = holdoutFraction {
+            let held = Set(FacePairs.heldOutPeople(names, fraction: f, seed: holdoutSeed))
+            return names.indices.filter { held.contains(names[$0]) }
+        }
+        return Array((names.count - holdoutPeople)..<names.count)
     }
 
     func run() throws {
         threadOptions.apply()
         let started = Date()
-        let (_, small) = try loadFaces(data)
-        let people = small.classNames.count
-        guard holdoutPeople <= people - 2 else { throw StrataError("--holdout-people \(holdoutPeople): \(data) has \(people) people; at least 2 must remain for training") }
-        let trainSet = small.classes(Array(0..<(people - holdoutPeople)))
+        let box = crop.flatMap { FaceCrop.parse($0, size: size) }
+        var all: LabeledImages
+        if let box {
+            all = try ImageFolder.load(data, channels: channels, size: (box.contextSize, box.contextSize), transform: { box.contextImage($0) })
+        } else {
+            all = try loadFaces(data).small
+        }
+        all.normalization = Normalization(scale: 1 / 255, perImage: true)
+        let people = all.classNames.count
+        let heldIdx = heldOut(all.classNames)
+        guard people - heldIdx.count >= 2 else { throw StrataError("\(data) has \(people) people; holding out \(heldIdx.count) leaves fewer than 2 for training") }
+        let heldSet = Set(heldIdx)
+        let trainSet = all.classes((0..<people).filter { !heldSet.contains($0) })
+        let loadSeconds = Date().timeIntervalSince(started)
         var o = FaceTrainingOptions()
         o.loss = FaceLoss(rawValue: loss)!
         o.epochs = epochs
         o.seed = seed
+        o.augmentation = augmentation
+        o.embedding = embedding
+        o.weightDecay = weightDecay
+        if let w = widths { o.widths = parseInts(w)! }
+        var recipe = "strata faces train --data \(data) --loss \(loss) --epochs \(epochs) --seed \(seed)"
+        if holdoutPeople > 0 { recipe += " --holdout-people \(holdoutPeople)" }
+        if let f = holdoutFraction { recipe += " --holdout-fraction \(f) --holdout-seed \(holdoutSeed)" }
+        let net: FaceNet
         var history: [EpochRecord] = []
-        o.progress = { epoch, l in
-            history.append(EpochRecord(epoch: epoch, trainLoss: l, trainAccuracy: 0, seconds: 0, samplesPerSecond: 0, learningRate: 0))
-            if !json && (epoch % 10 == 0 || epoch == o.epochs) { print(String(format: "epoch %d/%d: loss %.4f", epoch, o.epochs, l)) }
+        var info = ModelInfo(architecture: [:], classNames: trainSet.classNames, inputShape: all.imageShape,
+                             normalization: all.normalization, history: [], extra: [:])
+        if let box {
+            o.blocks = parseInts(blocks)!
+            if widths == nil && !o.blocks.isEmpty { o.widths = [32, 64, 128, 256].prefix(o.blocks.count).map { $0 } + [Int](repeating: 256, count: Swift.max(0, o.blocks.count - 4)) }
+            o.sgd = sgd
+            o.lr = lr ?? (sgd ? 0.1 : 2e-3)
+            o.batchSize = batchSize
+            o.warmupEpochs = Swift.min(warmup, epochs - 1)
+            o.scale = scale
+            o.margin = margin
+            o.dropout = dropout
+            o.checkpointPath = checkpoint
+            o.resumeFrom = resume
+            o.progressStyle = json ? .none : .auto
+            info.inputShape = [channels, size, size]
+            recipe += " --crop \(crop!) --size \(size) --channels \(channels) --blocks \(blocks) --widths \(o.widths.map(String.init).joined(separator: ",")) --embedding \(embedding) --batch-size \(batchSize) --lr \(o.lr) --weight-decay \(weightDecay)\(sgd ? " --sgd" : "") --warmup \(o.warmupEpochs) --dropout \(dropout) --augment \(augment ?? "wild")"
+            if let scale { recipe += " --scale \(scale)" }
+            if let margin { recipe += " --margin \(margin)" }
+            info.extra["face_crop"] = String(decoding: try JSONEncoder().encode(box), as: UTF8.self)
+            info.extra["recipe"] = recipe
+            (net, history) = try FaceTraining.fit(trainSet, size: size, options: o, info: info)
+        } else {
+            if let lr { o.lr = lr }
+            o.progress = { epoch, l in
+                history.append(EpochRecord(epoch: epoch, trainLoss: l, trainAccuracy: 0, seconds: 0, samplesPerSecond: 0, learningRate: 0))
+                if !json && (epoch % 10 == 0 || epoch == o.epochs) { print(String(format: "epoch %d/%d: loss %.4f", epoch, o.epochs, l)) }
+            }
+            net = try FaceTraining.train(trainSet, options: o)
+            info.extra["recipe"] = recipe
         }
-        let net = try FaceTraining.train(trainSet, options: o)
-        let trainSeconds = Date().timeIntervalSince(started)
+        info.architecture = ModuleRegistry.spec(of: net)
+        info.history = history
+        let trainSeconds = Date().timeIntervalSince(started) - loadSeconds
         // Threshold at the equal error rate: on held-out people when there are any.
-        let held = holdoutPeople > 0 ? small.classes(Array((people - holdoutPeople)..<people)) : trainSet
-        let e = net.embedding(held.batch(Array(0..<held.count)).inputs)
-        let (eer, threshold) = FaceEvaluation.equalErrorPoint(Distance.cosine.matrix(e, e), held.labels)
-        var info = ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: trainSet.classNames, inputShape: small.imageShape,
-                             normalization: small.normalization, history: history,
-                             extra: ["recipe": "strata faces train --data \(data) --holdout-people \(holdoutPeople) --loss \(loss) --epochs \(epochs) --seed \(seed)"])
-        var report: [String: Any] = ["model": out, "people": trainSet.classNames.count, "train_seconds": (trainSeconds * 10).rounded() / 10,
-                                     "threshold": Double(threshold)]
-        if holdoutPeople > 0 {
-            let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
-            let (m, s) = meanStd(accs)
-            report["holdout_people"] = holdoutPeople
-            report["holdout_identification"] = ["mean": m, "std": s]
+        let held = heldIdx.isEmpty ? trainSet : all.classes(heldIdx)
+        let model = FaceModel(net: net, info: info, threshold: 0)
+        let e = try embedStored(model, held, box: box)
+        let (eer, eerThreshold) = FaceEvaluation.equalErrorPoint(Distance.cosine.matrix(e, e), held.labels)
+        var report: [String: Any] = ["model": out, "people": trainSet.classNames.count, "images": trainSet.count,
+                                     "train_seconds": (trainSeconds * 10).rounded() / 10, "load_seconds": (loadSeconds * 10).rounded() / 10,
+                                     "threshold": Double(threshold ?? eerThreshold)]
+        if !heldIdx.isEmpty {
+            report["holdout_people"] = heldIdx.count
             report["holdout_eer"] = eer
-            info.extra["holdout"] = String(format: "%d people: identification %.4f ± %.4f (enrol 3), EER %.4f", holdoutPeople, m, s, eer)
+            info.extra["holdout"] = String(format: "%d people: EER %.4f", heldIdx.count, eer)
+            if box == nil {   // AT&T-style folders: 10 photos each, enrol 3 and identify the rest
+                let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
+                let (m, s) = meanStd(accs)
+                report["holdout_identification"] = ["mean": m, "std": s]
+                info.extra["holdout"] = String(format: "%d people: identification %.4f ± %.4f (enrol 3), EER %.4f", heldIdx.count, m, s, eer)
+            }
         }
-        let model = FaceModel(net: net, info: info, threshold: threshold)
-        try model.save(to: out)
+        if let threshold { info.extra["threshold_source"] = "given: --threshold \(threshold)" }
+        var final = FaceModel(net: net, info: info, threshold: threshold ?? eerThreshold)
+        final.crop = box
+        try final.save(to: out)
         if json { printJSON(report) } else {
-            print(String(format: "trained on %d people in %.1f s; threshold %.3f (cosine distance at the EER of %@)",
-                         trainSet.classNames.count, trainSeconds, threshold, holdoutPeople > 0 ? "the held-out people" : "the training people"))
+            print(String(format: "trained on %d people (%d images) in %.1f s (loading %.1f s); threshold %.3f (%@)",
+                         trainSet.classNames.count, trainSet.count, trainSeconds, loadSeconds, threshold ?? eerThreshold,
+                         threshold != nil ? "given" : heldIdx.isEmpty ? "cosine distance at the EER of the training people" : "cosine distance at the EER of the held-out people"))
             if let h = info.extra["holdout"] { print("held out " + h) }
             print("saved \(out)")
         }
+    }
+
+    /// Embeddings of already loaded images (context images are centre-cropped to the window).
+    func embedStored(_ model: FaceModel, _ d: LabeledImages, box: FaceCrop?) throws -> Tensor {
+        var parts: [Tensor] = []
+        for start in stride(from: 0, to: d.count, by: 256) {
+            var x = d.batch(Array(start..<Swift.min(start + 256, d.count))).inputs
+            if let box { x = x.centerCrop(width: box.size, height: box.size).standardizedPerImage() }
+            parts.append(model.net.embedding(x))
+        }
+        return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
     }
 }
 

@@ -22,7 +22,16 @@ struct FacesEvaluate: ParsableCommand {
         abstract: "The classical and deep workflows side by side on a face folder: mean ± std identification accuracy.")
 
     @Option(help: "Folder with one sub-folder of images per person.")
-    var data: String
+    var data: String?
+
+    @Option(help: "LFW pairs file (View 1 or View 2): verify each pair with --model, report 10-fold accuracy, AUC and TAR at FAR 1 %.")
+    var pairs: String?
+
+    @Option(help: "With --pairs: folder of the images, DIR/name/name_0001.jpg.")
+    var root: String?
+
+    @Option(help: "With --pairs: the face model.")
+    var model: String?
 
     @Option(name: .customLong("protocol"), help: "split5 (5 training and 5 test images per person) or open (train on the first people, enrol the rest).")
     var protocol_: String = "split5"
@@ -72,6 +81,12 @@ struct FacesEvaluate: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if pairs != nil {
+            if model == nil { throw ValidationError("--pairs needs --model (the face model to verify with)") }
+            if root == nil { throw ValidationError("--pairs needs --root (the folder with name/name_0001.jpg images)") }
+            return
+        }
+        if data == nil { throw ValidationError("give --data DIR (a face folder) or --pairs FILE with --model and --root") }
         guard ["split5", "open"].contains(protocol_) else { throw ValidationError("--protocol must be split5 or open, got \(protocol_)") }
         if seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
         for d in deep where FaceLoss(rawValue: d) == nil { throw ValidationError("--deep \(d): unknown (softmax, cosface, arcface, triplet)") }
@@ -80,6 +95,8 @@ struct FacesEvaluate: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPath: model!, json: json) }
+        let data = self.data!
         let dims = size.split(separator: "x").compactMap { Int($0) }
         let w = widths.split(separator: ",").compactMap { Int($0) }
         guard dims.count == 2, dims.allSatisfy({ $0 >= 8 }) else { throw StrataError("--size \(size): expected WIDTHxHEIGHT, e.g. 46x56") }
@@ -132,5 +149,5 @@ struct FacesEvaluate: ParsableCommand {
 struct Faces: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Face recognition: train an embedding, enrol people, identify and verify faces, evaluate.",
-        subcommands: [FacesTrain.self, FacesEnroll.self, FacesIdentify.self, FacesVerify.self, FacesEvaluate.self])
+        subcommands: [FacesTrain.self, FacesEnroll.self, FacesIdentify.self, FacesVerify.self, FacesEvaluate.self, FacesPairs.self])
 }

@@ -28,42 +28,61 @@ public struct Augmentation {
 
     public init() {}
 
+    /// Colour saturation factor drawn from 1 ± saturation (RGB batches: blended with the grey value).
+    public var saturation: Float = 0
+
     var isGeometric: Bool { flip || maxRotation != 0 || scale != (1, 1) || maxShift != 0 }
 
-    public func apply(_ x: Tensor, rng: inout RandomGenerator) -> Tensor {
+    /// Augments each image; with `outputSize`, the result is the centred window of that size
+    /// (shifts and zooms are relative to the window, and sample the pixels around it).
+    public func apply(_ x: Tensor, rng: inout RandomGenerator, outputSize: (height: Int, width: Int)? = nil) -> Tensor {
         precondition(x.rank == 4, "Augmentation: batch must be [N, C, H, W], got \(x.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let out = Tensor(uninitializedShape: x.shape)
+        let (oh, ow) = outputSize ?? (h, w)
+        precondition(oh <= h && ow <= w, "Augmentation: output \(ow)x\(oh) larger than the input \(w)x\(h)")
+        let cropX = Float(ow) / Float(w), cropY = Float(oh) / Float(h)
+        let out = Tensor(uninitializedShape: [n, c, oh, ow])
         let src = x.data, dst = out.data
+        let plainCrop = (oh, ow) == (h, w) ? nil : x.centerCrop(width: ow, height: oh)
         for i in 0..<n {
             let angle = Float.random(in: -maxRotation...maxRotation, using: &rng) * .pi / 180
             let s = Float.random(in: scale.0...scale.1, using: &rng)
             let f: Float = flip && rng.nextFloat() < 0.5 ? -1 : 1
             let tx = Float.random(in: -maxShift...maxShift, using: &rng) * 2, ty = Float.random(in: -maxShift...maxShift, using: &rng) * 2
             let b = Float.random(in: -brightness...brightness, using: &rng), k = 1 + Float.random(in: -contrast...contrast, using: &rng)
-            // theta maps output to input in normalised coordinates [-1, 1].
+            let sat = 1 + Float.random(in: -saturation...saturation, using: &rng)
+            // theta maps output to input in normalised coordinates [-1, 1] of the window.
             let (ca, sa) = (Foundation.cos(angle), Foundation.sin(angle))
             let t00 = ca / s * f, t01 = -sa / s, t10 = sa / s * f, t11 = ca / s
             for ch in 0..<c {
-                let plane = src + (i * c + ch) * h * w, o = dst + (i * c + ch) * h * w
+                let plane = src + (i * c + ch) * h * w, o = dst + (i * c + ch) * oh * ow
                 if isGeometric {
-                    for y in 0..<h {
-                        let yn = (2 * Float(y) + 1) / Float(h) - 1
-                        for xx in 0..<w {
-                            let xn = (2 * Float(xx) + 1) / Float(w) - 1
-                            let sx = ((t00 * xn + t01 * yn + tx + 1) * Float(w) - 1) / 2
-                            let sy = ((t10 * xn + t11 * yn + ty + 1) * Float(h) - 1) / 2
-                            o[y * w + xx] = bilinear(plane, w, h, sx, sy)
+                    for y in 0..<oh {
+                        let yn = (2 * Float(y) + 1) / Float(oh) - 1
+                        for xx in 0..<ow {
+                            let xn = (2 * Float(xx) + 1) / Float(ow) - 1
+                            let sx = (((t00 * xn + t01 * yn + tx) * cropX + 1) * Float(w) - 1) / 2
+                            let sy = (((t10 * xn + t11 * yn + ty) * cropY + 1) * Float(h) - 1) / 2
+                            o[y * ow + xx] = bilinear(plane, w, h, sx, sy)
                         }
                     }
                 } else {
-                    o.update(from: plane, count: h * w)
+                    o.update(from: plainCrop.map { $0.data + (i * c + ch) * oh * ow } ?? plane, count: oh * ow)
                 }
                 if b != 0 || k != 1 {
                     var mean: Float = 0
-                    for p in 0..<(h * w) { mean += o[p] }
-                    mean /= Float(h * w)
-                    for p in 0..<(h * w) { o[p] = (o[p] - mean) * k + mean + b }
+                    for p in 0..<(oh * ow) { mean += o[p] }
+                    mean /= Float(oh * ow)
+                    for p in 0..<(oh * ow) { o[p] = (o[p] - mean) * k + mean + b }
+                }
+            }
+            if c == 3 && sat != 1 {
+                let r = dst + i * 3 * oh * ow, g = r + oh * ow, bl = g + oh * ow
+                for p in 0..<(oh * ow) {
+                    let grey = 0.299 * r[p] + 0.587 * g[p] + 0.114 * bl[p]
+                    r[p] = grey + (r[p] - grey) * sat
+                    g[p] = grey + (g[p] - grey) * sat
+                    bl[p] = grey + (bl[p] - grey) * sat
                 }
             }
         }

@@ -113,6 +113,15 @@ public struct Image: Equatable {
         }
     }
 
+    /// Writes a CMYK JPEG from Adobe-style (inverted) CMYK samples, 4 per pixel: the kind of file
+    /// some photo tools produce, for tests of the reader's conversion to RGB.
+    static func writeCMYKJPEG(_ path: String, width: Int, height: Int, cmyk: [UInt8]) throws {
+        precondition(cmyk.count == width * height * 4, "writeCMYKJPEG: \(cmyk.count) bytes for \(width)x\(height)x4")
+        try Image(width: width, height: height, channels: 1, pixels: [UInt8](repeating: 0, count: width * height)).writeAtomically(path) { tmp, err in
+            cmyk.withUnsafeBufferPointer { sio_jpeg_encode(tmp, $0.baseAddress, Int32(width), Int32(height), 4, 95, err, 512) }
+        }
+    }
+
     /// Writes a binary PGM (grey) or PPM (RGB).
     public func saveNetpbm(_ path: String) throws {
         let img = channels == 4 ? rgb() : self

@@ -12,6 +12,11 @@ public struct FaceModel {
     public var info: ModelInfo
     /// Cosine distance below which two faces count as the same person.
     public var threshold: Float
+    /// The face box cut from every photo before it is resized (nil: the whole photo).
+    public var crop: FaceCrop? {
+        get { info.extra["face_crop"].flatMap { try? JSONDecoder().decode(FaceCrop.self, from: Data($0.utf8)) } }
+        set { info.extra["face_crop"] = newValue.map { String(decoding: try! JSONEncoder().encode($0), as: UTF8.self) } }
+    }
 
     public init(net: FaceNet, info: ModelInfo, threshold: Float) {
         self.net = net
@@ -54,19 +59,26 @@ public struct FaceModel {
         return String(h, radix: 16)
     }
 
-    /// Unit-length embeddings of face images of any size (converted to grey, resized to the
-    /// network's input, standardised; the mirror image is averaged in).
+    /// Unit-length embeddings of face images of any size (the face box cut out when the model has
+    /// one, converted to grey or RGB, resized to the network's input, standardised; the mirror
+    /// image is averaged in). Large sets are embedded in batches of 256.
     public func embed(_ images: [Image], names: [String]? = nil) throws -> Tensor {
         let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
+        let box = crop
         var prepared: [Image] = []
         for (i, img) in images.enumerated() {
             guard img.width >= FaceModel.minSide && img.height >= FaceModel.minSide else {
                 throw StrataError("\(names?[i] ?? "image \(i)"): image is \(img.width)x\(img.height), far too small for a face (at least \(FaceModel.minSide)x\(FaceModel.minSide) pixels)")
             }
-            prepared.append((c == 1 ? img.grayscale() : img.rgb()).resized(width: w, height: h))
+            let face = box.map { $0.apply(img) } ?? img
+            prepared.append((c == 1 ? face.grayscale() : face.rgb()).resized(width: w, height: h))
         }
-        let x = try SavedModel(model: net, info: info).inputs(prepared)
-        return net.embedding(x)
+        let saved = SavedModel(model: net, info: info)
+        var parts: [Tensor] = []
+        for start in stride(from: 0, to: prepared.count, by: 256) {
+            parts.append(net.embedding(try saved.inputs(Array(prepared[start..<Swift.min(start + 256, prepared.count)]))))
+        }
+        return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
     }
 
     /// Cosine distance between unit vectors.

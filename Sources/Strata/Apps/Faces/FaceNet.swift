@@ -12,19 +12,28 @@ public enum FaceLoss: String, CaseIterable, Codable {
     case triplet
 }
 
-/// A small face network: three [conv 3x3 (no bias), BatchNorm, ReLU, max pool 2] blocks, dropout,
-/// a linear layer to the embedding with BatchNorm1d, then a head over the training identities.
-/// Parameter names (`embed.*`, `head.*`) follow the PyTorch reference in
-/// ../shared/bench/reference/faces_att.py.
+/// A face network: a feature extractor, a linear layer to the embedding with BatchNorm1d, then a
+/// head over the training identities.
+///
+/// - Plain (no `blocks`): three [conv 3x3 (no bias), BatchNorm, ReLU, max pool 2] blocks and
+///   dropout; parameter names (`embed.*`, `head.*`) follow the PyTorch reference in
+///   ../shared/bench/reference/faces_att.py.
+/// - Residual (`blocks` per stage): a 3x3 conv stem, then per stage `blocks[i]` ResNet basic
+///   blocks of `widths[i]` channels, the first with stride 2; BatchNorm and dropout before the
+///   embedding layer (the "BN-Dropout-FC-BN" output of ArcFace's networks).
 ///
 /// ```swift
 /// let net = FaceNet(classes: 30, loss: .cosface)
 /// let e = net.embedding(x)          // [N, 128], L2-normalised, mirror-averaged
+/// let wild = FaceNet(classes: 988, loss: .cosface, widths: [32, 64, 128, 256], inputSize: (64, 64),
+///                    channels: 3, blocks: [1, 1, 1, 1])
 /// ```
 public final class FaceNet: Module {
     public let embed: Sequential
     public let head: Linear
     public let classes: Int, embeddingSize: Int, widths: [Int]
+    /// Input channels (1 grey, 3 RGB) and residual blocks per stage (empty: the plain network).
+    public let channels: Int, blocks: [Int]
     /// Input height and width.
     public let inputSize: (Int, Int)
     public let loss: FaceLoss
@@ -32,23 +41,41 @@ public final class FaceNet: Module {
     public let scale: Float, margin: Float
 
     public init(classes: Int, loss: FaceLoss = .softmax, embedding: Int = 128, widths: [Int] = [16, 32, 64],
-                inputSize: (Int, Int) = (56, 46), scale: Float? = nil, margin: Float? = nil, dropout: Float = 0.3) {
-        precondition(widths.count == 3, "FaceNet: three block widths")
+                inputSize: (Int, Int) = (56, 46), scale: Float? = nil, margin: Float? = nil, dropout: Float = 0.3,
+                channels: Int = 1, blocks: [Int] = []) {
+        precondition(blocks.isEmpty ? widths.count == 3 : widths.count == blocks.count,
+                     "FaceNet: three block widths (plain) or one width per stage (residual), got widths \(widths), blocks \(blocks)")
         self.classes = classes
         self.embeddingSize = embedding
         self.widths = widths
         self.inputSize = inputSize
         self.loss = loss
+        self.channels = channels
+        self.blocks = blocks
         self.scale = scale ?? 16
         self.margin = margin ?? (loss == .arcface ? 0.3 : loss == .cosface ? 0.2 : 0.2)
         var layers: [Module] = []
-        var cin = 1
-        for w in widths {
-            layers += [Conv2D(cin, w, kernelSize: 3, padding: 1, bias: false), BatchNorm2d(w), ReLU(), MaxPool2D(2)]
-            cin = w
+        var cin = channels
+        let down = 1 << (blocks.isEmpty ? 3 : blocks.count)
+        if blocks.isEmpty {
+            for w in widths {
+                layers += [Conv2D(cin, w, kernelSize: 3, padding: 1, bias: false), BatchNorm2d(w), ReLU(), MaxPool2D(2)]
+                cin = w
+            }
+            layers += [Flatten(), Dropout(dropout)]
+        } else {
+            layers += [Conv2D(cin, widths[0], kernelSize: 3, padding: 1, bias: false), BatchNorm2d(widths[0]), ReLU()]
+            cin = widths[0]
+            for (w, n) in zip(widths, blocks) {
+                for b in 0..<n {
+                    layers.append(ResidualBlock(cin, w, stride: b == 0 ? 2 : 1))
+                    cin = w
+                }
+            }
+            layers += [BatchNorm2d(cin), Dropout(dropout), Flatten()]
         }
-        let fh = inputSize.0 / 8, fw = inputSize.1 / 8
-        layers += [Flatten(), Dropout(dropout), Linear(cin * fh * fw, embedding), BatchNorm1d(embedding)]
+        let fh = inputSize.0 / down, fw = inputSize.1 / down
+        layers += [Linear(cin * fh * fw, embedding), BatchNorm1d(embedding)]
         embed = Sequential(layers)
         head = Linear(embedding, classes, bias: loss == .softmax)
     }
@@ -88,6 +115,24 @@ public final class FaceNet: Module {
         }
     }
 
+    /// The loss of class scores from `forward` (training mode): cross-entropy, with the CosFace or
+    /// ArcFace margin taken off the true class's cosine.
+    public func marginLoss(scores: Tensor, labels: [Int]) -> Tensor {
+        switch loss {
+        case .softmax, .triplet:
+            return crossEntropy(scores, labels)
+        case .cosface:
+            return crossEntropy(scores - Tensor.oneHot(labels, classes: classes) * (scale * margin), labels)
+        case .arcface:
+            let cos = scores / scale
+            let sin = (1 - cos * cos).maximum(Tensor(1e-9)).sqrt()
+            let arc = cos * Float(Foundation.cos(Double(margin))) - sin * Float(Foundation.sin(Double(margin)))
+            let fallback = cos - margin * Float(Foundation.sin(Double(margin)))
+            let target = Tensor.where(cos.gt(-Float(Foundation.cos(Double(margin)))), arc, fallback)
+            return crossEntropy(Tensor.where(Tensor.oneHot(labels, classes: classes), target, cos) * scale, labels)
+        }
+    }
+
     /// L2-normalised embeddings of the images and of their mirror images, summed (evaluation mode).
     public func embedding(_ x: Tensor) -> Tensor {
         let wasTraining = isTraining
@@ -98,7 +143,7 @@ public final class FaceNet: Module {
 
     public override var config: [String: Any] {
         ["classes": classes, "embedding": embeddingSize, "widths": widths, "input": [inputSize.0, inputSize.1],
-         "loss": loss.rawValue, "s": Double(scale), "m": Double(margin)]
+         "loss": loss.rawValue, "s": Double(scale), "m": Double(margin), "channels": channels, "blocks": blocks]
     }
 
     /// Makes "FaceNet" known to `ModuleRegistry` (model files name it as their architecture).
@@ -110,7 +155,8 @@ public final class FaceNet: Module {
             let input = (s["input"] as? [Int]) ?? [56, 46]
             return FaceNet(classes: try ModuleRegistry.int(s, "classes"), loss: loss, embedding: try ModuleRegistry.int(s, "embedding", 128),
                            widths: (s["widths"] as? [Int]) ?? [16, 32, 64], inputSize: (input[0], input[1]),
-                           scale: ModuleRegistry.float(s, "s", 16), margin: ModuleRegistry.float(s, "m", 0.2))
+                           scale: ModuleRegistry.float(s, "s", 16), margin: ModuleRegistry.float(s, "m", 0.2),
+                           channels: try ModuleRegistry.int(s, "channels", 1), blocks: (s["blocks"] as? [Int]) ?? [])
         }
     }
 }

@@ -33,6 +33,20 @@ public struct FaceTrainingOptions {
     public var widths = [16, 32, 64]
     public var progress: ((Int, Double) -> Void)?
 
+    // Used by `FaceTraining.fit` (photos in the wild, through the Trainer):
+    /// Residual blocks per stage (empty: the plain network).
+    public var blocks: [Int] = []
+    /// Scale and margin of the cosine heads (nil: the network's defaults).
+    public var scale: Float?, margin: Float?
+    public var dropout: Float = 0.3
+    /// SGD with Nesterov momentum 0.9 instead of Adam.
+    public var sgd = false
+    /// Epochs of linear learning-rate warm-up before the cosine decay.
+    public var warmupEpochs = 0
+    /// Resumable checkpoint written after every epoch, and one to continue from.
+    public var checkpointPath: String?, resumeFrom: String?
+    public var progressStyle: ProgressStyle = .auto
+
     public init() {}
 }
 
@@ -73,6 +87,43 @@ public enum FaceTraining {
         return net
     }
 
+    /// Trains a face network through the `Trainer` (progress bar, checkpoints, resuming) on
+    /// context images (`FaceCrop.contextImage`, 8-bit `[C, S', S']`): each batch is augmented,
+    /// cut to the centred `size` x `size` window and standardised per image. Softmax, CosFace or
+    /// ArcFace head; Adam (L2 decay) or SGD with Nesterov momentum; warm-up, then cosine decay.
+    ///
+    /// ```swift
+    /// var o = FaceTrainingOptions()
+    /// o.loss = .cosface; o.blocks = [1, 1, 1, 1]; o.widths = [32, 64, 128, 256]
+    /// let (net, history) = try FaceTraining.fit(contextImages, size: 64, options: o, info: info)
+    /// ```
+    public static func fit(_ data: LabeledImages, size: Int, options o: FaceTrainingOptions, info: ModelInfo) throws -> (FaceNet, [EpochRecord]) {
+        precondition(o.loss != .triplet, "FaceTraining.fit: the triplet loss needs person-balanced batches; use train(_:options:)")
+        FaceNet.register()
+        RandomGenerator.manualSeed(o.seed)
+        let net = FaceNet(classes: data.classNames.count, loss: o.loss, embedding: o.embedding, widths: o.widths, inputSize: (size, size),
+                          scale: o.scale, margin: o.margin, dropout: o.dropout, channels: data.imageShape[0], blocks: o.blocks)
+        let optimizer: Optimizer = o.sgd
+            ? SGD(net.parameters(), lr: o.lr, momentum: 0.9, weightDecay: o.weightDecay, nesterov: true)
+            : Adam(net.parameters(), lr: o.lr, weightDecay: o.weightDecay)
+        var info = info
+        info.architecture = ModuleRegistry.spec(of: net)
+        let trainer = Trainer(model: net, optimizer: optimizer, info: info)
+        trainer.loss = { net.marginLoss(scores: $0, labels: $1) }
+        var raw = data
+        raw.normalization = Normalization(scale: 1 / 255)
+        let source = AugmentedFaces(images: raw, augmentation: o.augmentation, size: size, seed: o.seed)
+        var fo = FitOptions(epochs: o.epochs, batchSize: o.batchSize, seed: o.seed)
+        let steps = (data.count + o.batchSize - 1) / o.batchSize
+        fo.schedule = LinearWarmup(steps: o.warmupEpochs * steps, then: CosineAnnealing(totalSteps: (o.epochs - o.warmupEpochs) * steps))
+        fo.checkpointPath = o.checkpointPath
+        fo.resumeFrom = o.resumeFrom
+        fo.progress = o.progressStyle
+        let history = try trainer.fit(source, options: fo)
+        net.eval()
+        return (net, history)
+    }
+
     /// Shuffled batches; for the triplet loss, P people x K images each.
     static func batches(_ data: LabeledImages, _ o: FaceTrainingOptions, _ rng: inout RandomGenerator) -> [[Int]] {
         guard o.loss == .triplet else {
@@ -105,5 +156,33 @@ public enum FaceTraining {
             }
         }
         return Array(out.prefix(steps))
+    }
+}
+
+/// Face context images whose batches are augmented, cut to the centred `size` x `size` window and
+/// standardised per image. Each batch draws its randomness from the seed and its own indices,
+/// so it is the same whichever thread builds it, and a resumed run sees what an unbroken one would.
+public struct AugmentedFaces: BatchSource {
+    public var images: LabeledImages
+    public var augmentation: Augmentation
+    public var size: Int
+    public var seed: Int
+
+    public init(images: LabeledImages, augmentation: Augmentation, size: Int, seed: Int) {
+        self.images = images
+        self.augmentation = augmentation
+        self.size = size
+        self.seed = seed
+    }
+
+    public var count: Int { images.count }
+
+    public func batch(_ indices: [Int]) -> Batch {
+        let b = images.batch(indices)
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(bitPattern: Int64(seed))
+        for i in indices { h = (h ^ UInt64(i)) &* 0x100_0000_01b3 }
+        var rng = RandomGenerator(seed: Int(truncatingIfNeeded: h))
+        let x = augmentation.apply(b.inputs, rng: &rng, outputSize: (size, size)).standardizedPerImage()
+        return Batch(inputs: x, labels: b.labels, indices: b.indices)
     }
 }

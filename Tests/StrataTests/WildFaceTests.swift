@@ -1,0 +1,219 @@
+import Foundation
+import XCTest
+@testable import Strata
+
+/// Faces in the wild: the face box, LFW pair files and their scores, the residual face network,
+/// training through the Trainer, and JPEG conversions.
+final class WildFaceTests: XCTestCase {
+    func testFaceCropCutsTheBoxAndKeepsContext() {
+        // 200x100 image whose pixel value is its column / 2 (rows alike).
+        let img = Image(width: 200, height: 100, channels: 1, pixels: (0..<(200 * 100)).map { UInt8(($0 % 200) / 2) })
+        let crop = FaceCrop(centerX: 0.5, centerY: 0.5, side: 0.4, size: 40, context: 1.25)
+        XCTAssertEqual(crop.contextSize, 50)
+        // The box: 40 px (0.4 of the shorter side) around (100, 50), so columns 80..<120 at scale 1.
+        let face = crop.apply(img)
+        XCTAssertEqual([face.width, face.height], [40, 40])
+        XCTAssertEqual(face.pixels[0], 40, "left edge is column 80")
+        XCTAssertEqual(face.pixels[39], 59, "right edge is column 119")
+        let context = crop.contextImage(img)
+        XCTAssertEqual([context.width, context.height], [50, 50])
+        XCTAssertEqual(context.pixels[0], 37, "context starts 5 columns further left (column 75)")
+        // Outside the photo, edge pixels repeat.
+        let edge = img.cropped(x: -3, y: 98, width: 5, height: 4)
+        XCTAssertEqual(edge.pixels[0], 0)
+        XCTAssertEqual(edge.pixels[4], 0, "column 1 of the photo")
+        XCTAssertEqual(Array(edge.pixels[15..<20]), Array(edge.pixels[0..<5]), "rows below the photo repeat its last row")
+        XCTAssertEqual(FaceCrop.parse("0.5,0.52,0.48", size: 64), FaceCrop(centerX: 0.5, centerY: 0.52, side: 0.48, size: 64))
+        XCTAssertNil(FaceCrop.parse("0.5,0.52", size: 64))
+        XCTAssertNil(FaceCrop.parse("0.5,x,0.4", size: 64))
+    }
+
+    func testAugmentationWindowMatchesCentreCropWhenIdle() {
+        let x = Tensor.randn([2, 3, 10, 10], seed: 3)
+        var rng = RandomGenerator(seed: 1)
+        XCTAssert(Augmentation().apply(x, rng: &rng, outputSize: (6, 6)).allClose(x.centerCrop(width: 6, height: 6)))
+        // A zoom of exactly 1 with the geometric path on (flip never drawn with prob. 0): also the window.
+        var a = Augmentation()
+        a.maxRotation = 1e-9
+        XCTAssert(a.apply(x, rng: &rng, outputSize: (6, 6)).allClose(x.centerCrop(width: 6, height: 6), atol: 1e-4))
+        // Saturation moves colours towards or away from grey but keeps each pixel's grey value.
+        var sat = Augmentation()
+        sat.saturation = 0.8
+        let y = sat.apply(x, rng: &rng)
+        func luma(_ t: Tensor) -> Tensor {
+            t.slice(axis: 1, start: 0, end: 1) * 0.299 + t.slice(axis: 1, start: 1, end: 2) * 0.587 + t.slice(axis: 1, start: 2, end: 3) * 0.114
+        }
+        XCTAssert(luma(y).allClose(luma(x), atol: 1e-4))
+        XCTAssertFalse(y.allClose(x, atol: 1e-3))
+    }
+
+    func testPairsFilesParseAndReportLines() throws {
+        let view1 = "2\nA\t1\t2\nB\t1\t3\nA\t1\tB\t2\nC\t4\tA\t1\n"
+        let p = try FacePairs.parse(view1, file: "v1.txt")
+        XCTAssertEqual(p.pairs.count, 4)
+        XCTAssertEqual(p.pairs.map(\.same), [true, true, false, false])
+        XCTAssertEqual(p.pairs[3], FacePairs.Pair("C", 4, "A", 1, line: 5))
+        XCTAssertEqual(p.folds.flatMap { $0 }.sorted(), [0, 1, 2, 3], "every pair in exactly one fold")
+        let view2 = "2\t1\nA\t1\t2\nA\t1\tB\t1\nB\t1\t2\nC\t1\tD\t1\n"
+        let q = try FacePairs.parse(view2, file: "v2.txt")
+        XCTAssertEqual(q.folds, [[0, 1], [2, 3]])
+        XCTAssertEqual(FacePairs.imagePath(root: "/r", name: "A", index: 7), "/r/A/A_0007.jpg")
+        func fails(_ text: String, _ words: [String]) {
+            XCTAssertThrowsError(try FacePairs.parse(text, file: "p.txt")) { e in
+                for w in words { XCTAssert("\(e)".contains(w), "'\(w)' missing from: \(e)") }
+            }
+        }
+        fails("2\nA\t1\t2\nB\tone\t3\nA\t1\tB\t2\nC\t4\tA\t1\n", ["p.txt:3", "malformed pair line", "B\tone\t3"])
+        fails("2\nA\t1\t2\nB\t1\t3\nA\t1\t2\nC\t4\tA\t1\n", ["p.txt:4", "different-person line"])
+        fails("2\nA\t1\t2\nB\t1\t3\nA\t1\tB\t2\n", ["ends after 3 pairs", "promises 4"])
+        fails("1\nA\t1\t2\nA\t1\tB\t2\nextra\n", ["p.txt:4", "more lines"])
+        fails("two\n", ["p.txt:1", "first line"])
+        fails("1\nA\t0\t2\nA\t1\tB\t2\n", ["p.txt:2"])
+        // Writing and reading back.
+        XCTAssertEqual(try FacePairs.parse(p.view1Text(), file: "again").pairs.map { [$0.name1, $0.name2] }, p.pairs.map { [$0.name1, $0.name2] })
+    }
+
+    func testPairScoresAgainstHandCounts() {
+        // Same pairs score 0.9, 0.8, 0.4; different 0.5, 0.3, 0.1.
+        let s: [Float] = [0.9, 0.8, 0.4, 0.5, 0.3, 0.1]
+        let same = [true, true, true, false, false, false]
+        let score = FacePairs.score(similarities: s, same: same, folds: [[0, 3], [1, 4], [2, 5]])
+        // AUC: of 9 (same, different) comparisons, 0.4 loses to 0.5 only: 8/9.
+        XCTAssertEqual(score.auc, 8.0 / 9, accuracy: 1e-12)
+        // FAR 1 % of 3 different pairs allows none: accept above 0.5, so 2 of 3 same pairs.
+        XCTAssertEqual(score.tarAtFar1, 2.0 / 3, accuracy: 1e-12)
+        // Best single threshold over all: between 0.5 and 0.8 (5 of 6 right) or 0.3/0.4 (5 of 6).
+        let t = score.threshold
+        XCTAssertEqual(s.indices.filter { (s[$0] > t) == same[$0] }.count, 5)
+        // Perfectly separated scores: every fold right.
+        let sep = FacePairs.score(similarities: [0.9, 0.8, 0.7, 0.3, 0.2, 0.1], same: same, folds: [[0, 3], [1, 4], [2, 5]])
+        XCTAssertEqual(sep.accuracy, 1)
+        XCTAssertEqual(sep.auc, 1)
+        XCTAssertEqual(sep.tarAtFar1, 1)
+        // Fold 0 holds (0.9, 0.5): thresholds from folds 1+2 (0.8, 0.4 same; 0.3, 0.1 different) fall in (0.3, 0.4),
+        // so 0.5 is accepted: fold 0 gets 1 of 2 right.
+        XCTAssertEqual(FacePairs.bestThreshold([0.8, 0.4, 0.3, 0.1], [true, true, false, false]), 0.35, accuracy: 1e-6)
+    }
+
+    func testMadePairsAreSeededDistinctAndHeldOutIsAShare() throws {
+        let people = [("A", 3), ("B", 2), ("C", 1), ("D", 5)].map { (name: $0.0, photos: $0.1) }
+        let p = try FacePairs.make(people: people, same: 8, different: 8, seed: 4)
+        XCTAssertEqual(p.pairs.filter(\.same).count, 8)
+        XCTAssertEqual(Set(p.pairs.map { "\($0.name1)\($0.index1)\($0.name2)\($0.index2)" }).count, 16, "no pair twice")
+        for q in p.pairs {
+            XCTAssert(q.same ? q.index1 < q.index2 : q.name1 < q.name2)
+            XCTAssert(q.index1 <= people.first { $0.name == q.name1 }!.photos && q.index2 <= people.first { $0.name == q.name2 }!.photos)
+        }
+        XCTAssertEqual(try FacePairs.make(people: people, same: 8, different: 8, seed: 4).pairs, p.pairs)
+        XCTAssertThrowsError(try FacePairs.make(people: people, same: 15, different: 1, seed: 0)) { XCTAssert("\($0)".contains("only 14")) }
+        let names = (0..<1097).map { "p\($0)" }
+        let held = FacePairs.heldOutPeople(names.shuffled(), fraction: 0.1, seed: 0)
+        XCTAssertEqual(held.count, 109, "10 % of 1,097 rounded down, as in the reference split")
+        XCTAssertEqual(held, FacePairs.heldOutPeople(names, fraction: 0.1, seed: 0), "independent of listing order")
+        XCTAssertNotEqual(held, FacePairs.heldOutPeople(names, fraction: 0.1, seed: 1))
+    }
+
+    func testResidualFaceNetShapesLossesAndFile() throws {
+        FaceNet.register()
+        RandomGenerator.manualSeed(0)
+        let net = FaceNet(classes: 5, loss: .cosface, embedding: 16, widths: [8, 16], inputSize: (16, 16), scale: 10, margin: 0.3,
+                          channels: 3, blocks: [1, 2])
+        net.eval()
+        let x = Tensor.randn([4, 3, 16, 16], seed: 1)
+        XCTAssertEqual(net(x).shape, [4, 5])
+        let e = net.embedding(x)
+        XCTAssertEqual(e.shape, [4, 16])
+        XCTAssertEqual(Double(e.square().sum(axes: [1]).scalars.max()!), 1, accuracy: 1e-4)
+        // The Trainer's margin loss equals the direct one for CosFace and ArcFace.
+        let labels = [0, 3, 4, 1]
+        XCTAssertEqual(net.marginLoss(scores: net(x), labels: labels).item, net.trainingLoss(x, labels).item, accuracy: 1e-4)
+        let arc = FaceNet(classes: 5, loss: .arcface, embedding: 16, widths: [8, 16], inputSize: (16, 16), channels: 3, blocks: [1, 1])
+        arc.eval()
+        XCTAssertEqual(arc.marginLoss(scores: arc(x), labels: labels).item, arc.trainingLoss(x, labels).item, accuracy: 1e-4)
+        // Saved and loaded through the registry, with its crop.
+        var model = FaceModel(net: net, info: ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: (0..<5).map(String.init),
+                                                        inputShape: [3, 16, 16], normalization: Normalization(scale: 1 / 255, perImage: true)),
+                              threshold: 0.4)
+        model.crop = FaceCrop(centerX: 0.5, centerY: 0.5, side: 0.5, size: 16)
+        let path = testTemp("resface.safetensors")
+        try model.save(to: path)
+        let back = try FaceModel.load(path)
+        XCTAssertEqual(back.crop, model.crop)
+        XCTAssertEqual(back.net.blocks, [1, 2])
+        XCTAssert(back.net(x).allClose(net(x), atol: 1e-5))
+        // embed() cuts the box: a 32x32 photo whose centre 16x16 is the input gives the input's embedding.
+        let photo = Image(width: 32, height: 32, channels: 3, pixels: (0..<(32 * 32 * 3)).map { UInt8(($0 * 7) % 256) })
+        let centre = model.crop!.apply(photo)
+        let direct = back.net.embedding(try SavedModel(model: back.net, info: back.info).inputs([centre]))
+        XCTAssert(try back.embed([photo]).allClose(direct, atol: 1e-5))
+    }
+
+    func testTrainerPathLearnsAndBatchesAreDeterministic() throws {
+        // Four "people": colour blobs in different places, 6 photos each with noise.
+        var rng = RandomGenerator(seed: 2)
+        var pixels: [UInt8] = [], labels: [Int] = []
+        for p in 0..<4 { for _ in 0..<6 {
+            for c in 0..<3 { for y in 0..<20 { for x in 0..<20 {
+                let on = (x / 10 == p % 2) && (y / 10 == p / 2) && c == p % 3
+                pixels.append(UInt8(Swift.min(255, (on ? 200 : 40) + rng.nextInt(30))))
+            } } }
+            labels.append(p)
+        } }
+        var data = LabeledImages(pixels: pixels, labels: labels, imageShape: [3, 20, 20], classNames: ["a", "b", "c", "d"])
+        data.normalization = Normalization(scale: 1 / 255)
+        var aug = Augmentation()
+        aug.flip = false
+        aug.maxShift = 0.05
+        let src = AugmentedFaces(images: data, augmentation: aug, size: 16, seed: 3)
+        XCTAssert(src.batch([1, 5, 7]).inputs.allClose(src.batch([1, 5, 7]).inputs), "same indices, same batch")
+        XCTAssertEqual(src.batch([1, 5, 7]).inputs.shape, [3, 3, 16, 16])
+        var o = FaceTrainingOptions()
+        o.loss = .cosface
+        o.blocks = [1, 1]
+        o.widths = [8, 16]
+        o.embedding = 8
+        o.epochs = 15
+        o.batchSize = 8
+        o.lr = 5e-3
+        o.augmentation = aug
+        o.progressStyle = .none
+        o.checkpointPath = testTemp("wild-ckpt.safetensors")
+        let info = ModelInfo(architecture: [:], classNames: data.classNames, inputShape: [3, 16, 16], normalization: Normalization(scale: 1 / 255, perImage: true))
+        let (net, history) = try FaceTraining.fit(data, size: 16, options: o, info: info)
+        XCTAssertEqual(history.count, 15)
+        XCTAssertLessThan(history.last!.trainLoss, history.first!.trainLoss * 0.6, "\(history.map(\.trainLoss))")
+        XCTAssert(FileManager.default.fileExists(atPath: o.checkpointPath!))
+        // Embeddings of one person's photos are closer than another's.
+        let x = data.batch(Array(0..<24)).inputs.centerCrop(width: 16, height: 16).standardizedPerImage()
+        let e = net.embedding(x), v = e.scalars, d = e.shape[1]
+        func cos(_ a: Int, _ b: Int) -> Float { (0..<d).reduce(0) { $0 + v[a * d + $1] * v[b * d + $1] } }
+        var within: Float = 0, across: Float = 0
+        for a in 0..<24 { for b in 0..<24 where a != b { if labels[a] == labels[b] { within += cos(a, b) / 120 } else { across += cos(a, b) / 432 } } }
+        XCTAssertGreaterThan(within, across + 0.3, "within \(within), across \(across)")
+    }
+
+    func testCMYKAndGreyJPEGsBecomeRGBAndTruncatedOnesAreRefused() throws {
+        // Adobe CMYK (inverted): C=255, M=0, Y=0, K=255 stored means no cyan ink... R = C*K/255.
+        let w = 16, h = 8
+        var cmyk: [UInt8] = []
+        for _ in 0..<(w * h) { cmyk += [255, 128, 0, 255] }     // R 255, G 128, B 0
+        let path = testTemp("cmyk.jpg")
+        try Image.writeCMYKJPEG(path, width: w, height: h, cmyk: cmyk)
+        let img = try Image.load(path)
+        XCTAssertEqual(img.channels, 3)
+        XCTAssertEqual(Int(img.pixels[0]), 255, accuracy: 4)
+        XCTAssertEqual(Int(img.pixels[1]), 128, accuracy: 4)
+        XCTAssertEqual(Int(img.pixels[2]), 0, accuracy: 4)
+        let grey = testTemp("grey.jpg")
+        try Image(width: 20, height: 20, channels: 1, pixels: [UInt8](repeating: 77, count: 400)).saveJPEG(grey)
+        let g = try Image.load(grey).rgb()
+        XCTAssertEqual(g.channels, 3)
+        XCTAssertEqual(Int(g.pixels[4]), 77, accuracy: 2)
+        let big = testTemp("big.jpg")
+        try Image(width: 64, height: 64, channels: 3, pixels: (0..<(64 * 64 * 3)).map { UInt8(($0 * 13) % 256) }).saveJPEG(big)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: big))
+        let cut = testTemp("cut.jpg")
+        FileManager.default.createFile(atPath: cut, contents: bytes.prefix(bytes.count / 2))
+        XCTAssertThrowsError(try Image.load(cut)) { XCTAssert("\($0)".contains(cut) && "\($0)".contains("truncated"), "\($0)") }
+    }
+}
