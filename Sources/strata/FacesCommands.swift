@@ -253,6 +253,11 @@ struct FacesTrain: ParsableCommand {
     }
 }
 
+/// The model at `path`, or the one shipped with Strata.
+func loadFaceModel(_ path: String?) throws -> FaceModel {
+    try path.map { try FaceModel.load($0) } ?? FaceModel.builtIn()
+}
+
 /// Loads images and embeds them, naming the file in every error.
 func embedFiles(_ model: FaceModel, _ paths: [String]) throws -> Tensor {
     let images = try paths.map { try Image.load($0) }
@@ -262,7 +267,7 @@ func embedFiles(_ model: FaceModel, _ paths: [String]) throws -> Tensor {
 struct FacesEnroll: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "enroll", abstract: "Add a person to a gallery from a few photos.")
 
-    @Option(help: "Face model file.") var model: String
+    @Option(help: "Face model file (default: the built-in LFW model).") var model: String?
     @Option(help: "Gallery file (created if missing; written atomically).") var gallery: String
     @Option(help: "The person's name.") var name: String
     @Argument(help: "Photos of the person.") var images: [String]
@@ -274,7 +279,7 @@ struct FacesEnroll: ParsableCommand {
     }
 
     func run() throws {
-        let fm = try FaceModel.load(model)
+        let fm = try loadFaceModel(model)
         var g = FileManager.default.fileExists(atPath: gallery) ? try Gallery.load(gallery, for: fm) : Gallery(model: fm)
         let e = try embedFiles(fm, images)
         g.enroll(name, e)
@@ -290,7 +295,7 @@ struct FacesIdentify: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identify",
         abstract: "Name the person in each photo, or `unknown` beyond the model's distance threshold.")
 
-    @Option(help: "Face model file.") var model: String
+    @Option(help: "Face model file (default: the built-in LFW model).") var model: String?
     @Option(help: "Gallery file.") var gallery: String
     @Option(help: "Distance threshold (default: the model's).") var threshold: Float?
     @Argument(help: "Photos to identify.") var images: [String]
@@ -299,7 +304,7 @@ struct FacesIdentify: ParsableCommand {
     func validate() throws { if images.isEmpty { throw ValidationError("give at least one photo") } }
 
     func run() throws {
-        let fm = try FaceModel.load(model)
+        let fm = try loadFaceModel(model)
         let g = try Gallery.load(gallery, for: fm)
         guard !g.people.isEmpty else { throw StrataError("\(gallery): the gallery has nobody enrolled") }
         let e = try embedFiles(fm, images)
@@ -319,7 +324,7 @@ struct FacesIdentify: ParsableCommand {
 struct FacesVerify: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "verify", abstract: "Are two photos of the same person?")
 
-    @Option(help: "Face model file.") var model: String
+    @Option(help: "Face model file (default: the built-in LFW model).") var model: String?
     @Option(help: "Distance threshold (default: the model's).") var threshold: Float?
     @Argument(help: "Two photos.") var images: [String]
     @Flag(help: "Print one JSON line.") var json = false
@@ -327,7 +332,7 @@ struct FacesVerify: ParsableCommand {
     func validate() throws { if images.count != 2 { throw ValidationError("give exactly two photos, got \(images.count)") } }
 
     func run() throws {
-        let fm = try FaceModel.load(model)
+        let fm = try loadFaceModel(model)
         let e = try embedFiles(fm, images)
         let d = e.shape[1]
         let dist = FaceModel.distance(Array(e.scalars[0..<d]), Array(e.scalars[d..<(2 * d)]))

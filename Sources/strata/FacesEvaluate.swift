@@ -30,7 +30,7 @@ struct FacesEvaluate: ParsableCommand {
     @Option(help: "With --pairs: folder of the images, DIR/name/name_0001.jpg.")
     var root: String?
 
-    @Option(help: "With --pairs: the face model.")
+    @Option(help: "With --pairs: the face model (default: the built-in LFW model).")
     var model: String?
 
     @Option(name: .customLong("protocol"), help: "split5 (5 training and 5 test images per person) or open (train on the first people, enrol the rest).")
@@ -82,11 +82,10 @@ struct FacesEvaluate: ParsableCommand {
 
     func validate() throws {
         if pairs != nil {
-            if model == nil { throw ValidationError("--pairs needs --model (the face model to verify with)") }
             if root == nil { throw ValidationError("--pairs needs --root (the folder with name/name_0001.jpg images)") }
             return
         }
-        if data == nil { throw ValidationError("give --data DIR (a face folder) or --pairs FILE with --model and --root") }
+        if data == nil { throw ValidationError("give --data DIR (a face folder) or --pairs FILE with --root") }
         guard ["split5", "open"].contains(protocol_) else { throw ValidationError("--protocol must be split5 or open, got \(protocol_)") }
         if seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
         for d in deep where FaceLoss(rawValue: d) == nil { throw ValidationError("--deep \(d): unknown (softmax, cosface, arcface, triplet)") }
@@ -95,7 +94,7 @@ struct FacesEvaluate: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPath: model!, json: json) }
+        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPath: model, json: json) }
         let data = self.data!
         let dims = size.split(separator: "x").compactMap { Int($0) }
         let w = widths.split(separator: ",").compactMap { Int($0) }

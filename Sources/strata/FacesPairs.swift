@@ -54,10 +54,10 @@ struct FacesPairs: ParsableCommand {
 }
 
 /// Verifies every pair of a pairs file with a face model and prints the LFW-protocol scores.
-func evaluatePairs(pairsFile: String, root: String, modelPath: String, json: Bool) throws {
+func evaluatePairs(pairsFile: String, root: String, modelPath: String?, json: Bool) throws {
     let started = Date()
     let pairs = try FacePairs.load(pairsFile)
-    let fm = try FaceModel.load(modelPath)
+    let fm = try loadFaceModel(modelPath)
     // Every image once; a missing one is named with the line that asks for it.
     var index: [String: Int] = [:], paths: [String] = []
     for p in pairs.pairs {

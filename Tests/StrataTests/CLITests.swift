@@ -208,3 +208,55 @@ extension CLITests {
         try assertFails(["train", "--data", "cora", "--data-dir", graphDir], mentions: ["cora.cites:2", "unknown node 99"])
     }
 }
+
+extension CLITests {
+    /// Faces in the wild through the CLI on a tiny LFW-style folder: training with a face crop,
+    /// the pairs command, evaluation on pairs, and bad input (a malformed pairs line, a pairs file
+    /// naming missing photos, a truncated JPEG); CMYK and grey JPEGs are converted to RGB.
+    func testWildFacesPairsAndBadInput() throws {
+        let root = testTemp("cli-lfw")
+        try? FileManager.default.removeItem(atPath: root)
+        var rng = RandomGenerator(seed: 3)
+        let names = ["Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Kurt_Goedel"]
+        for (p, name) in names.enumerated() {
+            try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+            for i in 1...5 {
+                // Each person has a colour of their own, plus noise.
+                let px: [UInt8] = (0..<(40 * 40 * 3)).map { k in UInt8(clamping: 60 * ((p + k) % 3) + 40 + rng.nextInt(40)) }
+                try Image(width: 40, height: 40, channels: 3, pixels: px).saveJPEG(root + "/\(name)/\(name)_\(String(format: "%04d", i)).jpg")
+            }
+        }
+        // A grey and a CMYK photo where RGB is expected: both are converted.
+        try Image(width: 40, height: 40, channels: 1, pixels: [UInt8](repeating: 90, count: 1600)).saveJPEG(root + "/Ada_Lovelace/Ada_Lovelace_0005.jpg")
+        try Image.writeCMYKJPEG(root + "/Alan_Turing/Alan_Turing_0005.jpg", width: 40, height: 40, cmyk: [UInt8](repeating: 200, count: 6400))
+        let model = testTemp("cli-wild.safetensors"), pairs = testTemp("cli-pairs.txt")
+        var (code, out, err) = try run(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--size", "16", "--blocks", "1",
+                                        "--widths", "8", "--embedding", "8", "--epochs", "2", "--batch-size", "4",
+                                        "--holdout-fraction", "0.5", "--loss", "cosface", "--json", "--out", model])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(out.contains("\"holdout_people\":2"), out)
+        (code, out, err) = try run(["faces", "pairs", "--data", root, "--holdout-fraction", "0.5", "--same", "10", "--different", "10", "--out", pairs])
+        XCTAssertEqual(code, 0, err)
+        let text = try String(contentsOfFile: pairs, encoding: .utf8)
+        XCTAssertEqual(text.split(separator: "\n").count, 21, text)
+        XCTAssertEqual(text.split(separator: "\n").first, "10")
+        (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", model, "--json"])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(out.contains("\"pairs\":20") && out.contains("\"auc\""), out)
+        // The crop travels with the model: verify works on photos of any size, CMYK and grey included.
+        (code, out, err) = try run(["faces", "verify", "--model", model, root + "/Alan_Turing/Alan_Turing_0005.jpg", root + "/Ada_Lovelace/Ada_Lovelace_0005.jpg"])
+        XCTAssertEqual(code, 0, err)
+
+        let bad = testTemp("cli-pairs-bad.txt")
+        try "2\nAda_Lovelace\t1\t2\nAda_Lovelace\t1\nAda_Lovelace\t1\tAlan_Turing\t2\nGrace_Hopper\t1\tKurt_Goedel\t3\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        try assertFails(["faces", "evaluate", "--pairs", bad, "--root", root, "--model", model], mentions: [bad + ":3", "malformed"])
+        let missing = testTemp("cli-pairs-missing.txt")
+        try "1\nAda_Lovelace\t1\t9\nAda_Lovelace\t1\tAlan_Turing\t2\n".write(toFile: missing, atomically: true, encoding: .utf8)
+        try assertFails(["faces", "evaluate", "--pairs", missing, "--root", root, "--model", model],
+                        mentions: [missing + ":2", "Ada_Lovelace_0009.jpg", "no such image"])
+        let whole = try Data(contentsOf: URL(fileURLWithPath: root + "/Grace_Hopper/Grace_Hopper_0001.jpg"))
+        let cut = testTemp("cut-face.jpg")
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: cut))
+        try assertFails(["faces", "verify", "--model", model, cut, root + "/Grace_Hopper/Grace_Hopper_0002.jpg"], mentions: [cut])
+    }
+}
