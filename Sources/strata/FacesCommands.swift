@@ -36,14 +36,14 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "Model file to write.")
     var out: String = "faces.safetensors"
 
-    @Option(help: "Face box \"cx,cy,side\" as fractions of the photo (centre, and side of the shorter side), e.g. 0.5,0.52,0.48 for LFW.")
-    var crop: String?
+    @Option(help: "Face box \"cx,cy,side\" as fractions of the photo (centre, and side of the shorter side), e.g. 0.5,0.52,0.48 for LFW. Repeat it to train an ensemble: one network per crop, embeddings joined.")
+    var crop: [String] = []
 
     @Option(help: "With --crop: pixels per side the network sees.")
     var size: Int = 64
 
-    @Option(help: "With --crop: 1 (grey) or 3 (RGB) channels.")
-    var channels: Int = 3
+    @Option(help: "With --crop: 1 (grey) or 3 (RGB) channels; once for all networks, or once per --crop.")
+    var channels: [Int] = [3]
 
     @Option(help: "With --crop: residual blocks per stage, e.g. 1,1,1,1 (empty: the plain network).")
     var blocks: String = "1,1,1,1"
@@ -77,7 +77,7 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "Dropout before the embedding layer.")
     var dropout: Float = 0.3
 
-    @Option(help: "Augmentation: standard, strong, or wild (flip, scale, shift, rotation, colour).")
+    @Option(help: "Augmentation: standard, strong, wild (flip, scale, shift, rotation, colour), or heavy (wild, random grey, random erasing).")
     var augment: String?
 
     @Option(help: "Distance threshold to store (default: the EER point of the held-out people, or of the training people).")
@@ -100,11 +100,12 @@ struct FacesTrain: ParsableCommand {
         if holdoutPeople < 0 { throw ValidationError("--holdout-people must not be negative, got \(holdoutPeople)") }
         if let f = holdoutFraction, !(f > 0 && f < 1) { throw ValidationError("--holdout-fraction must be between 0 and 1, got \(f)") }
         if holdoutFraction != nil && holdoutPeople > 0 { throw ValidationError("give --holdout-people or --holdout-fraction, not both") }
-        if let a = augment, !["standard", "strong", "wild"].contains(a) { throw ValidationError("--augment \(a): unknown (standard, strong, wild)") }
-        if let c = crop {
-            if FaceCrop.parse(c, size: size) == nil { throw ValidationError("--crop \(c): expected three fractions \"cx,cy,side\", e.g. 0.5,0.52,0.48") }
+        if let a = augment, !["standard", "strong", "wild", "heavy"].contains(a) { throw ValidationError("--augment \(a): unknown (standard, strong, wild, heavy)") }
+        if !crop.isEmpty {
+            for c in crop where FaceCrop.parse(c, size: size) == nil { throw ValidationError("--crop \(c): expected three fractions \"cx,cy,side\", e.g. 0.5,0.52,0.48") }
             if size < 16 { throw ValidationError("--size must be at least 16, got \(size)") }
-            if ![1, 3].contains(channels) { throw ValidationError("--channels must be 1 or 3, got \(channels)") }
+            for c in channels where ![1, 3].contains(c) { throw ValidationError("--channels must be 1 or 3, got \(c)") }
+            if channels.count != 1 && channels.count != crop.count { throw ValidationError("give --channels once, or once per --crop (\(crop.count)); got \(channels.count)") }
             if l == .triplet { throw ValidationError("--loss triplet is not available with --crop (use softmax, cosface or arcface)") }
             if parseInts(blocks) == nil { throw ValidationError("--blocks \(blocks): expected numbers like 1,1,1,1") }
             let stages = parseInts(blocks)!.isEmpty ? 3 : parseInts(blocks)!.count
@@ -123,14 +124,18 @@ struct FacesTrain: ParsableCommand {
     }
 
     var augmentation: Augmentation {
-        switch augment ?? (crop == nil ? "standard" : "wild") {
+        switch augment ?? (crop.isEmpty ? "standard" : "wild") {
         case "strong": return FaceTrainingOptions.strongAugmentation
-        case "wild":
+        case "wild", "heavy":
             var a = FaceTrainingOptions.strongAugmentation
             a.maxRotation = 10
             a.scale = (0.9, 1.1)
             a.maxShift = 0.08
             a.saturation = 0.3
+            if augment == "heavy" {   // wild, plus random grey and random erasing
+                a.greyProbability = 0.1
+                a.eraseProbability = 0.5
+            }
             return a
         default: return FaceTrainingOptions().augmentation
         }
@@ -148,20 +153,78 @@ struct FacesTrain: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let started = Date()
-        let box = crop.flatMap { FaceCrop.parse($0, size: size) }
-        var all: LabeledImages
-        if let box {
-            all = try ImageFolder.load(data, channels: channels, size: (box.contextSize, box.contextSize), transform: { box.contextImage($0) })
-        } else {
-            all = try loadFaces(data).small
+        let boxes = crop.map { FaceCrop.parse($0, size: size)! }
+        let memberCount = Swift.max(1, boxes.count)
+        var members: [FaceModel] = [], heldParts: [Tensor] = []
+        var held = LabeledImages(pixels: [], labels: [], imageShape: [1, 1, 1], classNames: [])
+        var trainPeople = 0, trainImages = 0, heldCount = 0, loadSeconds = 0.0
+        for k in 0..<memberCount {
+            let box = boxes.isEmpty ? nil : boxes[k]
+            let ch = channels.count == 1 ? channels[0] : channels[k]
+            let loadStart = Date()
+            var all: LabeledImages
+            if let box {
+                all = try ImageFolder.load(data, channels: ch, size: (box.contextSize, box.contextSize), transform: { box.contextImage($0) })
+            } else {
+                all = try loadFaces(data).small
+            }
+            all.normalization = Normalization(scale: 1 / 255, perImage: true)
+            let people = all.classNames.count
+            let heldIdx = heldOut(all.classNames)
+            guard people - heldIdx.count >= 2 else { throw StrataError("\(data) has \(people) people; holding out \(heldIdx.count) leaves fewer than 2 for training") }
+            let heldSet = Set(heldIdx)
+            let trainSet = all.classes((0..<people).filter { !heldSet.contains($0) })
+            loadSeconds += Date().timeIntervalSince(loadStart)
+            if memberCount > 1 && !json { print("member \(k + 1)/\(memberCount): --crop \(crop[k]) --channels \(ch) --seed \(seed + k)") }
+            let model = try trainMember(trainSet, imageShape: all.imageShape, normalization: all.normalization, box: box, channels: ch,
+                                        seed: seed + k, member: memberCount > 1 ? k : nil)
+            // Held-out people (or the training people) set the threshold at the equal error rate.
+            held = heldIdx.isEmpty ? trainSet : all.classes(heldIdx)
+            heldParts.append(try embedStored(model, held, box: box))
+            members.append(model)
+            (trainPeople, trainImages, heldCount) = (trainSet.classNames.count, trainSet.count, heldIdx.count)
         }
-        all.normalization = Normalization(scale: 1 / 255, perImage: true)
-        let people = all.classNames.count
-        let heldIdx = heldOut(all.classNames)
-        guard people - heldIdx.count >= 2 else { throw StrataError("\(data) has \(people) people; holding out \(heldIdx.count) leaves fewer than 2 for training") }
-        let heldSet = Set(heldIdx)
-        let trainSet = all.classes((0..<people).filter { !heldSet.contains($0) })
-        let loadSeconds = Date().timeIntervalSince(started)
+        let trainSeconds = Date().timeIntervalSince(started) - loadSeconds
+        let e = heldParts.count == 1 ? heldParts[0] : Tensor.concat(heldParts, axis: 1) * (1 / Float(heldParts.count).squareRoot())
+        let (eer, eerThreshold) = FaceEvaluation.equalErrorPoint(Distance.cosine.matrix(e, e), held.labels)
+        var final = FaceModel(ensemble: members, threshold: threshold ?? eerThreshold)
+        var report: [String: Any] = ["model": out, "people": trainPeople, "images": trainImages, "members": memberCount,
+                                     "train_seconds": (trainSeconds * 10).rounded() / 10, "load_seconds": (loadSeconds * 10).rounded() / 10,
+                                     "threshold": Double(threshold ?? eerThreshold)]
+        if heldCount > 0 {
+            report["holdout_people"] = heldCount
+            report["holdout_eer"] = eer
+            final.info.extra["holdout"] = String(format: "%d people: EER %.4f", heldCount, eer)
+            if boxes.isEmpty {   // AT&T-style folders: 10 photos each, enrol 3 and identify the rest
+                let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
+                let (m, s) = meanStd(accs)
+                report["holdout_identification"] = ["mean": m, "std": s]
+                final.info.extra["holdout"] = String(format: "%d people: identification %.4f ± %.4f (enrol 3), EER %.4f", heldCount, m, s, eer)
+            }
+        }
+        if let threshold { final.info.extra["threshold_source"] = "given: --threshold \(threshold)" }
+        if memberCount > 1 { final.info.extra["recipe"] = members.map { $0.info.extra["recipe"] ?? "" }.joined(separator: "\n") }
+        try final.save(to: out)
+        if json { printJSON(report) } else {
+            print(String(format: "trained %@on %d people (%d images) in %.1f s (loading %.1f s); threshold %.3f (%@)",
+                         memberCount > 1 ? "\(memberCount) networks " : "", trainPeople, trainImages, trainSeconds, loadSeconds, threshold ?? eerThreshold,
+                         threshold != nil ? "given" : heldCount == 0 ? "cosine distance at the EER of the training people" : "cosine distance at the EER of the held-out people"))
+            if let h = final.info.extra["holdout"] { print("held out " + h) }
+            print("saved \(out)")
+        }
+    }
+
+    /// A checkpoint path of one ensemble member: `ck.safetensors` -> `ck.member2.safetensors`.
+    func memberPath(_ path: String, _ member: Int?) -> String {
+        guard let member else { return path }
+        let ext = (path as NSString).pathExtension
+        let stem = ext.isEmpty ? path : String(path.dropLast(ext.count + 1))
+        return stem + ".member\(member + 1)" + (ext.isEmpty ? "" : "." + ext)
+    }
+
+    /// Trains one network (one ensemble member) on the training people.
+    func trainMember(_ trainSet: LabeledImages, imageShape: [Int], normalization: Normalization, box: FaceCrop?, channels ch: Int,
+                     seed: Int, member: Int?) throws -> FaceModel {
         var o = FaceTrainingOptions()
         o.loss = FaceLoss(rawValue: loss)!
         o.epochs = epochs
@@ -175,8 +238,8 @@ struct FacesTrain: ParsableCommand {
         if let f = holdoutFraction { recipe += " --holdout-fraction \(f) --holdout-seed \(holdoutSeed)" }
         let net: FaceNet
         var history: [EpochRecord] = []
-        var info = ModelInfo(architecture: [:], classNames: trainSet.classNames, inputShape: all.imageShape,
-                             normalization: all.normalization, history: [], extra: [:])
+        var info = ModelInfo(architecture: [:], classNames: trainSet.classNames, inputShape: imageShape,
+                             normalization: normalization, history: [], extra: [:])
         if let box {
             o.blocks = parseInts(blocks)!
             if widths == nil && !o.blocks.isEmpty { o.widths = [32, 64, 128, 256].prefix(o.blocks.count).map { $0 } + [Int](repeating: 256, count: Swift.max(0, o.blocks.count - 4)) }
@@ -187,11 +250,12 @@ struct FacesTrain: ParsableCommand {
             o.scale = scale
             o.margin = margin
             o.dropout = dropout
-            o.checkpointPath = checkpoint
-            o.resumeFrom = resume
+            o.checkpointPath = checkpoint.map { memberPath($0, member) }
+            o.resumeFrom = resume.map { memberPath($0, member) }
+            if member != nil, let r = o.resumeFrom, !FileManager.default.fileExists(atPath: r) { o.resumeFrom = nil }   // not started yet
             o.progressStyle = json ? .none : .auto
-            info.inputShape = [channels, size, size]
-            recipe += " --crop \(crop!) --size \(size) --channels \(channels) --blocks \(blocks) --widths \(o.widths.map(String.init).joined(separator: ",")) --embedding \(embedding) --batch-size \(batchSize) --lr \(o.lr) --weight-decay \(weightDecay)\(sgd ? " --sgd" : "") --warmup \(o.warmupEpochs) --dropout \(dropout) --augment \(augment ?? "wild")"
+            info.inputShape = [ch, size, size]
+            recipe += " --crop \(box.centerX),\(box.centerY),\(box.side) --size \(size) --channels \(ch) --blocks \(blocks) --widths \(o.widths.map(String.init).joined(separator: ",")) --embedding \(embedding) --batch-size \(batchSize) --lr \(o.lr) --weight-decay \(weightDecay)\(sgd ? " --sgd" : "") --warmup \(o.warmupEpochs) --dropout \(dropout) --augment \(augment ?? "wild")"
             if let scale { recipe += " --scale \(scale)" }
             if let margin { recipe += " --margin \(margin)" }
             info.extra["face_crop"] = String(decoding: try JSONEncoder().encode(box), as: UTF8.self)
@@ -208,37 +272,9 @@ struct FacesTrain: ParsableCommand {
         }
         info.architecture = ModuleRegistry.spec(of: net)
         info.history = history
-        let trainSeconds = Date().timeIntervalSince(started) - loadSeconds
-        // Threshold at the equal error rate: on held-out people when there are any.
-        let held = heldIdx.isEmpty ? trainSet : all.classes(heldIdx)
-        let model = FaceModel(net: net, info: info, threshold: 0)
-        let e = try embedStored(model, held, box: box)
-        let (eer, eerThreshold) = FaceEvaluation.equalErrorPoint(Distance.cosine.matrix(e, e), held.labels)
-        var report: [String: Any] = ["model": out, "people": trainSet.classNames.count, "images": trainSet.count,
-                                     "train_seconds": (trainSeconds * 10).rounded() / 10, "load_seconds": (loadSeconds * 10).rounded() / 10,
-                                     "threshold": Double(threshold ?? eerThreshold)]
-        if !heldIdx.isEmpty {
-            report["holdout_people"] = heldIdx.count
-            report["holdout_eer"] = eer
-            info.extra["holdout"] = String(format: "%d people: EER %.4f", heldIdx.count, eer)
-            if box == nil {   // AT&T-style folders: 10 photos each, enrol 3 and identify the rest
-                let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
-                let (m, s) = meanStd(accs)
-                report["holdout_identification"] = ["mean": m, "std": s]
-                info.extra["holdout"] = String(format: "%d people: identification %.4f ± %.4f (enrol 3), EER %.4f", heldIdx.count, m, s, eer)
-            }
-        }
-        if let threshold { info.extra["threshold_source"] = "given: --threshold \(threshold)" }
-        var final = FaceModel(net: net, info: info, threshold: threshold ?? eerThreshold)
-        final.crop = box
-        try final.save(to: out)
-        if json { printJSON(report) } else {
-            print(String(format: "trained on %d people (%d images) in %.1f s (loading %.1f s); threshold %.3f (%@)",
-                         trainSet.classNames.count, trainSet.count, trainSeconds, loadSeconds, threshold ?? eerThreshold,
-                         threshold != nil ? "given" : heldIdx.isEmpty ? "cosine distance at the EER of the training people" : "cosine distance at the EER of the held-out people"))
-            if let h = info.extra["holdout"] { print("held out " + h) }
-            print("saved \(out)")
-        }
+        var model = FaceModel(net: net, info: info, threshold: 0)
+        model.crop = box
+        return model
     }
 
     /// Embeddings of already loaded images (context images are centre-cropped to the window).

@@ -30,8 +30,8 @@ struct FacesEvaluate: ParsableCommand {
     @Option(help: "With --pairs: folder of the images, DIR/name/name_0001.jpg.")
     var root: String?
 
-    @Option(help: "With --pairs: the face model (default: the built-in LFW model).")
-    var model: String?
+    @Option(help: "With --pairs: the face model (default: the built-in LFW model); repeat it to join several models' embeddings.")
+    var model: [String] = []
 
     @Option(name: .customLong("protocol"), help: "split5 (5 training and 5 test images per person) or open (train on the first people, enrol the rest).")
     var protocol_: String = "split5"
@@ -94,7 +94,7 @@ struct FacesEvaluate: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPath: model, json: json) }
+        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPaths: model, json: json) }
         let data = self.data!
         let dims = size.split(separator: "x").compactMap { Int($0) }
         let w = widths.split(separator: ",").compactMap { Int($0) }

@@ -54,10 +54,10 @@ struct FacesPairs: ParsableCommand {
 }
 
 /// Verifies every pair of a pairs file with a face model and prints the LFW-protocol scores.
-func evaluatePairs(pairsFile: String, root: String, modelPath: String?, json: Bool) throws {
+func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], json: Bool) throws {
     let started = Date()
     let pairs = try FacePairs.load(pairsFile)
-    let fm = try loadFaceModel(modelPath)
+    let models = try modelPaths.isEmpty ? [FaceModel.builtIn()] : modelPaths.map { try FaceModel.load($0) }
     // Every image once; a missing one is named with the line that asks for it.
     var index: [String: Int] = [:], paths: [String] = []
     for p in pairs.pairs {
@@ -71,7 +71,10 @@ func evaluatePairs(pairsFile: String, root: String, modelPath: String?, json: Bo
             paths.append(path)
         }
     }
-    let e = try embedFiles(fm, paths)
+    // Several models: their unit embeddings side by side, scaled so the whole stays unit length.
+    let images = try paths.map { try Image.load($0) }
+    let parts = try models.map { try $0.embed(images, names: paths) }
+    let e = parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 1) * (1 / Float(parts.count).squareRoot())
     let d = e.shape[1], v = e.scalars
     let sims: [Float] = pairs.pairs.map { p in
         let a = index[FacePairs.imagePath(root: root, name: p.name1, index: p.index1)]!

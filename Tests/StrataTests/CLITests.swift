@@ -246,6 +246,16 @@ extension CLITests {
         // The crop travels with the model: verify works on photos of any size, CMYK and grey included.
         (code, out, err) = try run(["faces", "verify", "--model", model, root + "/Alan_Turing/Alan_Turing_0005.jpg", root + "/Ada_Lovelace/Ada_Lovelace_0005.jpg"])
         XCTAssertEqual(code, 0, err)
+        // Two networks (colour face box, grey wider box) stored as one model.
+        let ens = testTemp("cli-wild-ensemble.safetensors")
+        (code, out, err) = try run(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--crop", "0.5,0.5,1", "--channels", "3", "--channels", "1",
+                                    "--size", "16", "--blocks", "1", "--widths", "8", "--embedding", "8", "--epochs", "1", "--batch-size", "4",
+                                    "--holdout-fraction", "0.5", "--json", "--out", ens])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(out.contains("\"members\":2"), out)
+        XCTAssertEqual(try FaceModel.load(ens).members.map { $0.info.inputShape[0] }, [3, 1])
+        (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", ens, "--json"])
+        XCTAssertEqual(code, 0, err)
 
         let bad = testTemp("cli-pairs-bad.txt")
         try "2\nAda_Lovelace\t1\t2\nAda_Lovelace\t1\nAda_Lovelace\t1\tAlan_Turing\t2\nGrace_Hopper\t1\tKurt_Goedel\t3\n".write(toFile: bad, atomically: true, encoding: .utf8)

@@ -47,6 +47,37 @@ final class WildFaceTests: XCTestCase {
         XCTAssertFalse(y.allClose(x, atol: 1e-3))
     }
 
+    func testRandomGreyAndErasing() {
+        let x = Tensor.randn([4, 3, 12, 12], seed: 5)
+        var rng = RandomGenerator(seed: 2)
+        var grey = Augmentation()
+        grey.greyProbability = 1
+        let g = grey.apply(x, rng: &rng)
+        XCTAssert(g.slice(axis: 1, start: 0, end: 1).allClose(g.slice(axis: 1, start: 2, end: 3)), "grey: R == B")
+        XCTAssert(g.slice(axis: 1, start: 1, end: 2).allClose(x.slice(axis: 1, start: 0, end: 1) * 0.299 + x.slice(axis: 1, start: 1, end: 2) * 0.587 + x.slice(axis: 1, start: 2, end: 3) * 0.114, atol: 1e-5))
+        // Erasing: on a constant 0.5 image with one 0 and one 1 pixel, the changed pixels form one
+        // rectangle (the same in every channel) of 2-20 % of the image, with values in [0, 1].
+        var px = [Float](repeating: 0.5, count: 3 * 20 * 20)
+        px[0] = 0; px[399] = 1
+        let c = Tensor(px, shape: [1, 3, 20, 20])
+        var er = Augmentation()
+        er.eraseProbability = 1
+        for seed in 0..<5 {
+            var r = RandomGenerator(seed: UInt64(seed))
+            let e = er.apply(c, rng: &r).scalars
+            var ys = Set<Int>(), xs = Set<Int>(), changed = 0
+            for ch in 0..<3 {
+                for p in 0..<400 where e[ch * 400 + p] != px[ch * 400 + p] {
+                    changed += 1; ys.insert(p / 20); xs.insert(p % 20)
+                    XCTAssert((0...1).contains(e[ch * 400 + p]))
+                }
+            }
+            XCTAssertGreaterThan(changed, 0)
+            XCTAssertLessThanOrEqual(changed, 3 * ys.count * xs.count)
+            XCTAssert((8...80).contains(ys.count * xs.count), "area \(ys.count * xs.count) of 400")
+        }
+    }
+
     func testPairsFilesParseAndReportLines() throws {
         let view1 = "2\nA\t1\t2\nB\t1\t3\nA\t1\tB\t2\nC\t4\tA\t1\n"
         let p = try FacePairs.parse(view1, file: "v1.txt")
@@ -146,6 +177,30 @@ final class WildFaceTests: XCTestCase {
         let centre = model.crop!.apply(photo)
         let direct = back.net.embedding(try SavedModel(model: back.net, info: back.info).inputs([centre]))
         XCTAssert(try back.embed([photo]).allClose(direct, atol: 1e-5))
+
+        // An ensemble of this network and a grey one on a wider crop: the embedding is both unit
+        // embeddings side by side over sqrt(2), and survives a file round trip with each crop.
+        let grey = FaceNet(classes: 5, loss: .cosface, embedding: 8, widths: [8], inputSize: (16, 16), channels: 1, blocks: [1])
+        grey.eval()
+        var second = FaceModel(net: grey, info: ModelInfo(architecture: ModuleRegistry.spec(of: grey), classNames: (0..<5).map(String.init),
+                                                          inputShape: [1, 16, 16], normalization: Normalization(scale: 1 / 255, perImage: true)),
+                               threshold: 0)
+        second.crop = FaceCrop(centerX: 0.5, centerY: 0.5, side: 0.9, size: 16)
+        let ens = FaceModel(ensemble: [model, second], threshold: 0.6)
+        XCTAssertEqual(ens.embeddingSize, 24)
+        let both = try ens.embed([photo, centre])
+        let parts = Tensor.concat([try model.embed([photo, centre]), try second.embed([photo, centre])], axis: 1) * (1 / Float(2).squareRoot())
+        XCTAssert(both.allClose(parts, atol: 1e-6))
+        XCTAssertEqual(Double(both.square().sum(axes: [1]).scalars[0]), 1, accuracy: 1e-4)
+        let ensPath = testTemp("ensemble-face.safetensors")
+        try ens.save(to: ensPath)
+        let ensBack = try FaceModel.load(ensPath)
+        XCTAssertEqual(ensBack.members.count, 2)
+        XCTAssertEqual(ensBack.members.map(\.crop), [model.crop, second.crop])
+        XCTAssertEqual(ensBack.threshold, 0.6)
+        XCTAssertEqual(ensBack.fingerprint, ens.fingerprint)
+        XCTAssertNotEqual(ensBack.fingerprint, model.fingerprint)
+        XCTAssert(try ensBack.embed([photo, centre]).allClose(both, atol: 1e-5))
     }
 
     func testTrainerPathLearnsAndBatchesAreDeterministic() throws {

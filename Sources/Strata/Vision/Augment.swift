@@ -30,6 +30,11 @@ public struct Augmentation {
 
     /// Colour saturation factor drawn from 1 ± saturation (RGB batches: blended with the grey value).
     public var saturation: Float = 0
+    /// Probability of turning an RGB image grey (all three channels set to its luma).
+    public var greyProbability: Float = 0
+    /// Random erasing (Zhong et al. 2017): with this probability a rectangle of 2–20 % of the
+    /// image, aspect ratio 0.3–3.3, is filled with uniform noise in the image's value range.
+    public var eraseProbability: Float = 0
 
     var isGeometric: Bool { flip || maxRotation != 0 || scale != (1, 1) || maxShift != 0 }
 
@@ -76,6 +81,14 @@ public struct Augmentation {
                     for p in 0..<(oh * ow) { o[p] = (o[p] - mean) * k + mean + b }
                 }
             }
+            if c == 3 && greyProbability > 0 && rng.nextFloat() < greyProbability {
+                let r = dst + i * 3 * oh * ow, g = r + oh * ow, bl = g + oh * ow
+                for p in 0..<(oh * ow) {
+                    let grey = 0.299 * r[p] + 0.587 * g[p] + 0.114 * bl[p]
+                    (r[p], g[p], bl[p]) = (grey, grey, grey)
+                }
+            }
+            if eraseProbability > 0 && rng.nextFloat() < eraseProbability { erase(dst + i * c * oh * ow, c, oh, ow, &rng) }
             if c == 3 && sat != 1 {
                 let r = dst + i * 3 * oh * ow, g = r + oh * ow, bl = g + oh * ow
                 for p in 0..<(oh * ow) {
@@ -87,6 +100,22 @@ public struct Augmentation {
             }
         }
         return out
+    }
+
+    /// Fills one random rectangle of an image `[C, H, W]` with noise between its smallest and
+    /// largest value.
+    func erase(_ img: UnsafeMutablePointer<Float>, _ c: Int, _ h: Int, _ w: Int, _ rng: inout RandomGenerator) {
+        let area = Float(h * w) * Float.random(in: 0.02...0.2, using: &rng)
+        let aspect = Foundation.exp(Float.random(in: Foundation.log(0.3)...Foundation.log(3.3), using: &rng))
+        let eh = Swift.min(h, Swift.max(1, Int((area * aspect).squareRoot()))), ew = Swift.min(w, Swift.max(1, Int((area / aspect).squareRoot())))
+        let y0 = rng.nextInt(h - eh + 1), x0 = rng.nextInt(w - ew + 1)
+        var lo = Float.infinity, hi = -Float.infinity
+        for p in 0..<(c * h * w) { lo = Swift.min(lo, img[p]); hi = Swift.max(hi, img[p]) }
+        for ch in 0..<c {
+            for y in y0..<(y0 + eh) {
+                for x in x0..<(x0 + ew) { img[(ch * h + y) * w + x] = lo + (hi - lo) * rng.nextFloat() }
+            }
+        }
     }
 
     /// Bilinear sample with coordinates clamped to the image (border padding).

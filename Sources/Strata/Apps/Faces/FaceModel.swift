@@ -18,18 +18,66 @@ public struct FaceModel {
         set { info.extra["face_crop"] = newValue.map { String(decoding: try! JSONEncoder().encode($0), as: UTF8.self) } }
     }
 
+    /// An ensemble's networks, each a model of its own (crop, input shape); empty for a single
+    /// network. `net` is then the first member's.
+    public var members: [FaceModel] = []
+
     public init(net: FaceNet, info: ModelInfo, threshold: Float) {
         self.net = net
         self.info = info
         self.threshold = threshold
     }
 
+    /// Several trained models as one: their unit embeddings are joined (scaled to unit length).
+    public init(ensemble: [FaceModel], threshold: Float) {
+        precondition(!ensemble.isEmpty, "FaceModel: an ensemble needs at least one model")
+        self.init(net: ensemble[0].net, info: ensemble[0].info, threshold: threshold)
+        members = ensemble.count == 1 ? [] : ensemble.map { m in var m = m; m.members = []; return m }
+        if !members.isEmpty {
+            info.architecture = ModuleRegistry.spec(of: FaceEnsemble(members.map(\.net)))
+            info.extra["face_crop"] = nil
+        }
+    }
+
+    /// Length of the embeddings `embed` returns.
+    public var embeddingSize: Int { members.isEmpty ? net.embeddingSize : members.reduce(0) { $0 + $1.net.embeddingSize } }
+
+    /// Each member's input shape and crop, as stored in the model file.
+    struct MemberInput: Codable {
+        var inputShape: [Int]
+        var crop: FaceCrop?
+        var recipe: String?
+    }
+
     /// Images smaller than this on a side are refused.
     public static let minSide = 16
 
     public static func load(_ path: String) throws -> FaceModel {
-        FaceNet.register()
+        FaceEnsemble.register()
         let saved = try SavedModel.load(path)
+        if let ens = saved.model as? FaceEnsemble {
+            guard let t = saved.info.extra["face_threshold"].flatMap(Float.init) else {
+                throw StrataError("\(path): face model without a distance threshold in its metadata")
+            }
+            guard let s = saved.info.extra["face_members"], let inputs = try? JSONDecoder().decode([MemberInput].self, from: Data(s.utf8)),
+                  inputs.count == ens.members.count else {
+                throw StrataError("\(path): face ensemble without a valid input shape and crop per member in its metadata")
+            }
+            let models = zip(ens.nets, inputs).map { net, input -> FaceModel in
+                net.eval()
+                var i = saved.info
+                i.architecture = ModuleRegistry.spec(of: net)
+                i.inputShape = input.inputShape
+                i.extra = [:]
+                i.extra["recipe"] = input.recipe
+                var m = FaceModel(net: net, info: i, threshold: t)
+                m.crop = input.crop
+                return m
+            }
+            var fm = FaceModel(ensemble: models, threshold: t)
+            fm.info = saved.info
+            return fm
+        }
         guard let net = saved.model as? FaceNet else {
             throw StrataError("\(path): not a face model (its architecture is \(saved.model.typeName)); train one with `strata faces train`")
         }
@@ -43,14 +91,20 @@ public struct FaceModel {
     public func save(to path: String) throws {
         var i = info
         i.extra["face_threshold"] = String(threshold)
-        try SavedModel(model: net, info: i).save(to: path)
+        if members.isEmpty { return try SavedModel(model: net, info: i).save(to: path) }
+        let inputs = members.map { MemberInput(inputShape: $0.info.inputShape, crop: $0.crop, recipe: $0.info.extra["recipe"]) }
+        i.extra["face_members"] = String(decoding: try JSONEncoder().encode(inputs), as: UTF8.self)
+        let ens = FaceEnsemble(members.map(\.net))
+        i.architecture = ModuleRegistry.spec(of: ens)
+        try SavedModel(model: ens, info: i).save(to: path)
     }
 
     /// A short fingerprint of the weights (FNV-1a over their bytes), stored in galleries so a
     /// gallery is never matched against embeddings of another model.
     public var fingerprint: String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for (name, p) in net.namedStates() {
+        let module: Module = members.isEmpty ? net : FaceEnsemble(members.map(\.net))
+        for (name, p) in module.namedStates() {
             for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
             p.value.withUnsafeBufferPointer { buf in
                 for v in buf { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
@@ -63,6 +117,10 @@ public struct FaceModel {
     /// one, converted to grey or RGB, resized to the network's input, standardised; the mirror
     /// image is averaged in). Large sets are embedded in batches of 256.
     public func embed(_ images: [Image], names: [String]? = nil) throws -> Tensor {
+        if !members.isEmpty {
+            let parts = try members.map { try $0.embed(images, names: names) }
+            return Tensor.concat(parts, axis: 1) * (1 / Float(parts.count).squareRoot())
+        }
         let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
         let box = crop
         var prepared: [Image] = []
@@ -101,7 +159,7 @@ public struct Gallery: Codable {
 
     public init(model: FaceModel) {
         self.model = model.fingerprint
-        embeddingSize = model.net.embeddingSize
+        embeddingSize = model.embeddingSize
         people = []
     }
 
@@ -114,7 +172,7 @@ public struct Gallery: Codable {
         do { g = try JSONDecoder().decode(Gallery.self, from: data) } catch {
             throw StrataError("\(path): not a valid gallery file (\(error.localizedDescription))")
         }
-        guard g.model == model.fingerprint, g.embeddingSize == model.net.embeddingSize else {
+        guard g.model == model.fingerprint, g.embeddingSize == model.embeddingSize else {
             throw StrataError("\(path): this gallery was made by another model (fingerprint \(g.model), this model \(model.fingerprint)); enrol the people again with this model")
         }
         return g
