@@ -83,6 +83,9 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "Distance threshold to store (default: the EER point of the held-out people, or of the training people).")
     var threshold: Float?
 
+    @Flag(help: "Store the weights as float16 (half the file size).")
+    var half = false
+
     @Option(help: "With --crop: checkpoint written after every epoch.")
     var checkpoint: String?
 
@@ -204,7 +207,7 @@ struct FacesTrain: ParsableCommand {
         }
         if let threshold { final.info.extra["threshold_source"] = "given: --threshold \(threshold)" }
         if memberCount > 1 { final.info.extra["recipe"] = members.map { $0.info.extra["recipe"] ?? "" }.joined(separator: "\n") }
-        try final.save(to: out)
+        try final.save(to: out, half: half)
         if json { printJSON(report) } else {
             print(String(format: "trained %@on %d people (%d images) in %.1f s (loading %.1f s); threshold %.3f (%@)",
                          memberCount > 1 ? "\(memberCount) networks " : "", trainPeople, trainImages, trainSeconds, loadSeconds, threshold ?? eerThreshold,

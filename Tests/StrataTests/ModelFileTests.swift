@@ -128,4 +128,18 @@ final class ModelFileTests: XCTestCase {
         XCTAssertEqual(t["h"]?.scalars, [1, -2])
         XCTAssertEqual(t["i"]?.scalars, [7])
     }
+
+    func testHalfPrecisionWriting() throws {
+        // Known binary16 codes: 1, -2, 65504 (largest), 0.1 (0x2E66), 2^-24 (smallest subnormal),
+        // 1 + 2^-11 (a tie: rounds to even, 1.0), 1e6 (overflow: infinity), 2^-26 (underflow: 0).
+        let values: [Float] = [1, -2, 65504, 0.1, 0x1p-24, 1 + 0x1p-11, 1e6, 0x1p-26]
+        XCTAssertEqual(values.map(Safetensors.floatToHalf), [0x3C00, 0xC000, 0x7BFF, 0x2E66, 0x0001, 0x3C00, 0x7C00, 0x0000])
+        // Every finite half survives a round trip through Float exactly.
+        for h in UInt16(0)..<0x7C00 { XCTAssertEqual(Safetensors.floatToHalf(Safetensors.halfToFloat(h)), h) }
+        let w = Tensor.randn([3, 5], seed: 4)
+        let data = try Safetensors.encode(["w": w], half: true)
+        let (t, _) = try Safetensors.decode(data, name: "mem")
+        XCTAssert(t["w"]!.allClose(w, atol: 2e-3))
+        XCTAssertLessThan(data.count, try Safetensors.encode(["w": w]).count)
+    }
 }

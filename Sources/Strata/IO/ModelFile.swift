@@ -111,12 +111,12 @@ public struct SavedModel {
     }
 
     /// Writes the model atomically; `extraTensors` (e.g. optimizer state) are stored beside the weights.
-    public func save(to path: String, extraTensors: [String: Tensor] = [:], extraMetadata: [String: String] = [:]) throws {
+    public func save(to path: String, extraTensors: [String: Tensor] = [:], extraMetadata: [String: String] = [:], half: Bool = false) throws {
         var tensors = model.stateDict()
         for (k, v) in extraTensors { tensors[k] = v }
         var meta = try SavedModel.metadata(info)
         for (k, v) in extraMetadata { meta[k] = v }
-        try Safetensors.write(tensors, metadata: meta, to: path)
+        try Safetensors.write(tensors, metadata: meta, half: half, to: path)
     }
 
     /// Loads a model file. Files written by Strata carry their architecture. A weights-only file

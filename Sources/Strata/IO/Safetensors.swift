@@ -12,20 +12,22 @@ public enum Safetensors {
     /// Element sizes of the dtypes that can be read (all are converted to Float32).
     static let dtypeSizes: [String: Int] = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1]
 
-    /// Writes F32 tensors, sorted by name, to a temporary file that is then renamed over `path`.
-    public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
-        try FileIO.writeAtomically(encode(tensors, metadata: metadata), to: path)
+    /// Writes F32 tensors (F16 with `half`: half the size, about 3 significant digits), sorted by
+    /// name, to a temporary file that is then renamed over `path`.
+    public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], half: Bool = false, to path: String) throws {
+        try FileIO.writeAtomically(encode(tensors, metadata: metadata, half: half), to: path)
     }
 
-    public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) throws -> Data {
+    public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:], half: Bool = false) throws -> Data {
+        let size = half ? 2 : 4
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
         let names = tensors.keys.sorted()
         for name in names {
             let t = tensors[name]!
-            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]] as [String: Any]
-            offset += 4 * t.count
+            header[name] = ["dtype": half ? "F16" : "F32", "shape": t.shape, "data_offsets": [offset, offset + size * t.count]] as [String: Any]
+            offset += size * t.count
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         // Pad with spaces so the data starts 8-byte aligned.
@@ -37,7 +39,13 @@ public enum Safetensors {
         for name in names {
             let t = tensors[name]!
             t.withUnsafeBufferPointer { buf in
-                buf.withMemoryRebound(to: UInt8.self) { out.append(contentsOf: UnsafeBufferPointer(start: $0.baseAddress, count: 4 * t.count)) }
+                if half {
+                    var h = [UInt16](repeating: 0, count: t.count)
+                    for i in 0..<t.count { h[i] = floatToHalf(buf[i]).littleEndian }
+                    h.withUnsafeBytes { out.append(contentsOf: $0) }
+                } else {
+                    buf.withMemoryRebound(to: UInt8.self) { out.append(contentsOf: UnsafeBufferPointer(start: $0.baseAddress, count: 4 * t.count)) }
+                }
             }
         }
         return out
@@ -124,6 +132,30 @@ public enum Safetensors {
             default: dst[i] = Float(src.load(fromByteOffset: i, as: UInt8.self))
             }
         }
+    }
+
+    /// IEEE binary16 nearest to `f` (ties to even); beyond 65504 it is infinity, tiny values
+    /// become subnormal or zero.
+    static func floatToHalf(_ f: Float) -> UInt16 {
+        let bits = f.bitPattern
+        let sign = UInt16((bits >> 16) & 0x8000)
+        let exp = Int((bits >> 23) & 0xff), mant = bits & 0x7f_ffff
+        if exp == 0xff { return sign | 0x7c00 | (mant != 0 ? 0x200 : 0) }     // inf, NaN
+        let e = exp - 127 + 15
+        if e >= 0x1f { return sign | 0x7c00 }
+        if e <= 0 {
+            if e < -10 { return sign }
+            // Subnormal: shift the mantissa (with its hidden bit) right, rounding to nearest even.
+            let m = mant | 0x80_0000, shift = UInt32(14 - e)
+            var h = m >> shift
+            let rest = m & ((1 << shift) - 1), halfway = UInt32(1) << (shift - 1)
+            if rest > halfway || (rest == halfway && h & 1 == 1) { h += 1 }
+            return sign | UInt16(h)
+        }
+        var h = UInt32(e) << 10 | (mant >> 13)
+        let rest = mant & 0x1fff
+        if rest > 0x1000 || (rest == 0x1000 && h & 1 == 1) { h += 1 }     // a carry may reach infinity, as it should
+        return sign | UInt16(h)
     }
 
     static func halfToFloat(_ h: UInt16) -> Float {

@@ -88,15 +88,16 @@ public struct FaceModel {
         return FaceModel(net: net, info: saved.info, threshold: t)
     }
 
-    public func save(to path: String) throws {
+    /// Writes the model atomically; `half` stores the weights as float16 (half the size).
+    public func save(to path: String, half: Bool = false) throws {
         var i = info
         i.extra["face_threshold"] = String(threshold)
-        if members.isEmpty { return try SavedModel(model: net, info: i).save(to: path) }
+        if members.isEmpty { return try SavedModel(model: net, info: i).save(to: path, half: half) }
         let inputs = members.map { MemberInput(inputShape: $0.info.inputShape, crop: $0.crop, recipe: $0.info.extra["recipe"]) }
         i.extra["face_members"] = String(decoding: try JSONEncoder().encode(inputs), as: UTF8.self)
         let ens = FaceEnsemble(members.map(\.net))
         i.architecture = ModuleRegistry.spec(of: ens)
-        try SavedModel(model: ens, info: i).save(to: path)
+        try SavedModel(model: ens, info: i).save(to: path, half: half)
     }
 
     /// A short fingerprint of the weights (FNV-1a over their bytes), stored in galleries so a
