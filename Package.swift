@@ -8,7 +8,7 @@ let package = Package(
         .executable(name: "strata", targets: ["strata"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
     ],
     targets: [
         // Hot kernels in C: compiled per CPU feature level with target attributes and
@@ -18,7 +18,9 @@ let package = Package(
         .target(name: "CStrataIO", linkerSettings: [
             .linkedLibrary("z"), .linkedLibrary("png16"), .linkedLibrary("jpeg"),
         ]),
-        .target(name: "Strata", dependencies: ["CStrata", "CStrataIO"]),
+        // The face model that ships (trained on LFW photos; recipe in Resources/faces-lfw.md).
+        .target(name: "Strata", dependencies: ["CStrata", "CStrataIO"],
+                resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md")]),
         .executableTarget(
             name: "strata",
             dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -257,6 +257,11 @@ extension CLITests {
         (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", ens, "--json"])
         XCTAssertEqual(code, 0, err)
 
+        // Without --model, the built-in LFW model is used.
+        (code, out, err) = try run(["faces", "verify", "--json", root + "/Grace_Hopper/Grace_Hopper_0001.jpg", root + "/Grace_Hopper/Grace_Hopper_0002.jpg"])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(out.contains("\"distance\""), out)
+
         let bad = testTemp("cli-pairs-bad.txt")
         try "2\nAda_Lovelace\t1\t2\nAda_Lovelace\t1\nAda_Lovelace\t1\tAlan_Turing\t2\nGrace_Hopper\t1\tKurt_Goedel\t3\n".write(toFile: bad, atomically: true, encoding: .utf8)
         try assertFails(["faces", "evaluate", "--pairs", bad, "--root", root, "--model", model], mentions: [bad + ":3", "malformed"])

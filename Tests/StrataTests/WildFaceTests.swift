@@ -272,3 +272,20 @@ final class WildFaceTests: XCTestCase {
         XCTAssertThrowsError(try Image.load(cut)) { XCTAssert("\($0)".contains(cut) && "\($0)".contains("truncated"), "\($0)") }
     }
 }
+
+extension WildFaceTests {
+    /// The face model committed with Strata loads from the source tree, cuts its face box, gives
+    /// unit embeddings and says how it was made.
+    func testBuiltInModelLoadsAndEmbeds() throws {
+        let fm = try FaceModel.builtIn()
+        XCTAssertNotNil(fm.crop, "the LFW model cuts a face box")
+        XCTAssert(fm.threshold > 0 && fm.threshold < 2, "cosine-distance threshold \(fm.threshold)")
+        XCTAssertNotNil(fm.info.extra["recipe"])
+        XCTAssertGreaterThan(fm.info.classNames.count, 1000, "trained on all of lfw_train's people")
+        var rng = RandomGenerator(seed: 9)
+        let photo = Image(width: 250, height: 250, channels: 3, pixels: (0..<(250 * 250 * 3)).map { _ in UInt8(rng.nextInt(256)) })
+        let e = try fm.embed([photo, photo.grayscale()])
+        XCTAssertEqual(e.shape, [2, fm.embeddingSize])
+        for r in 0..<2 { XCTAssertEqual(Double(e.slice(axis: 0, start: r, end: r + 1).square().sum().item), 1, accuracy: 1e-4) }
+    }
+}
