@@ -325,7 +325,7 @@ struct FacesEnroll: ParsableCommand {
         try g.save(gallery)
         let count = g.people.first { $0.name == name }!.embeddings.count
         if json { printJSON(["gallery": gallery, "name": name, "photos": count, "people": g.people.count]) } else {
-            print("enrolled \(name) (\(count) photo\(count == 1 ? "" : "s")); \(gallery) holds \(g.people.count) people")
+            print("enrolled \(name) (\(count) photo\(count == 1 ? "" : "s")); \(gallery) holds \(g.people.count) \(g.people.count == 1 ? "person" : "people")")
         }
     }
 }
