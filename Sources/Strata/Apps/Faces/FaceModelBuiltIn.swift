@@ -20,7 +20,7 @@ extension FaceModel {
         ]
     }
 
-    /// The face model shipped with Strata: a residual network trained with CosFace on the 4,110
+    /// The face model shipped with Strata: a CNN (3 conv blocks, 128-d embedding) trained with CosFace on the 4,110
     /// LFW photos of `lfw_train` (1,097 people), for photos where the face is roughly centred.
     ///
     /// ```swift
