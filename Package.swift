@@ -12,7 +12,7 @@ let package = Package(
     ],
     targets: [
         // Hot kernels in C: compiled per CPU feature level with target attributes and
-        // chosen at run time, so no unsafeFlags are needed for AVX-512.
+        // chosen at run time, so no per-target compiler flags are needed for AVX-512.
         .target(name: "CStrata", linkerSettings: [.linkedLibrary("pthread")]),
         // zlib, libpng and libjpeg-turbo from the system (Debian: zlib1g-dev libpng-dev libjpeg62-turbo-dev).
         .target(name: "CStrataIO", linkerSettings: [

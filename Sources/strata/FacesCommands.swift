@@ -190,7 +190,7 @@ struct FacesTrain: ParsableCommand {
             (trainPeople, trainImages, heldCount) = (trainSet.classNames.count, trainSet.count, heldIdx.count)
         }
         let trainSeconds = Date().timeIntervalSince(started) - loadSeconds
-        let e = heldParts.count == 1 ? heldParts[0] : Tensor.concat(heldParts, axis: 1) * (1 / Float(heldParts.count).squareRoot())
+        let e = FaceEnsemble.join(heldParts)
         let (eer, eerThreshold) = FaceEvaluation.equalErrorPoint(Distance.cosine.matrix(e, e), held.labels)
         var final = FaceModel(ensemble: members, threshold: threshold ?? eerThreshold)
         var report: [String: Any] = ["model": out, "people": trainPeople, "images": trainImages, "members": memberCount,

@@ -58,6 +58,7 @@ func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], json: 
     let started = Date()
     let pairs = try FacePairs.load(pairsFile)
     let models = try modelPaths.isEmpty ? [FaceModel.builtIn()] : modelPaths.map { try FaceModel.load($0) }
+    let fm = FaceModel(ensemble: models, threshold: models[0].threshold)
     // Every image once; a missing one is named with the line that asks for it.
     var index: [String: Int] = [:], paths: [String] = []
     for p in pairs.pairs {
@@ -71,10 +72,7 @@ func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], json: 
             paths.append(path)
         }
     }
-    // Several models: their unit embeddings side by side, scaled so the whole stays unit length.
-    let images = try paths.map { try Image.load($0) }
-    let parts = try models.map { try $0.embed(images, names: paths) }
-    let e = parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 1) * (1 / Float(parts.count).squareRoot())
+    let e = try embedFiles(fm, paths)   // several models: their embeddings joined
     let d = e.shape[1], v = e.scalars
     let sims: [Float] = pairs.pairs.map { p in
         let a = index[FacePairs.imagePath(root: root, name: p.name1, index: p.index1)]!

@@ -23,7 +23,12 @@ public final class FaceEnsemble: Module {
 
     /// Joined unit embeddings of one batch (all members must take its shape).
     public override func forward(_ x: Tensor) -> Tensor {
-        Tensor.concat(nets.map { $0.embedding(x) }, axis: 1) * (1 / Float(members.count).squareRoot())
+        FaceEnsemble.join(nets.map { $0.embedding(x) })
+    }
+
+    /// Unit embeddings `[N, D_i]` side by side, scaled by 1/sqrt(count) so each row stays unit length.
+    public static func join(_ parts: [Tensor]) -> Tensor {
+        parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 1) * (1 / Float(parts.count).squareRoot())
     }
 
     public override var config: [String: Any] { ["members": members.map { ModuleRegistry.spec(of: $0) }] }

@@ -30,12 +30,12 @@ public struct FaceModel {
 
     /// Several trained models as one: their unit embeddings are joined (scaled to unit length).
     public init(ensemble: [FaceModel], threshold: Float) {
-        precondition(!ensemble.isEmpty, "FaceModel: an ensemble needs at least one model")
-        self.init(net: ensemble[0].net, info: ensemble[0].info, threshold: threshold)
-        members = ensemble.count == 1 ? [] : ensemble.map { m in var m = m; m.members = []; return m }
-        if !members.isEmpty {
-            info.architecture = ModuleRegistry.spec(of: FaceEnsemble(members.map(\.net)))
-            info.extra["face_crop"] = nil
+        let flat = ensemble.flatMap { $0.members.isEmpty ? [$0] : $0.members }   // ensembles of ensembles: one level
+        precondition(!flat.isEmpty, "FaceModel: an ensemble needs at least one model")
+        self.init(net: flat[0].net, info: flat[0].info, threshold: threshold)
+        if flat.count > 1 {
+            members = flat
+            info.extra["face_crop"] = nil   // each member crops for itself
         }
     }
 
@@ -120,7 +120,7 @@ public struct FaceModel {
     public func embed(_ images: [Image], names: [String]? = nil) throws -> Tensor {
         if !members.isEmpty {
             let parts = try members.map { try $0.embed(images, names: names) }
-            return Tensor.concat(parts, axis: 1) * (1 / Float(parts.count).squareRoot())
+            return FaceEnsemble.join(parts)
         }
         let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
         let box = crop
