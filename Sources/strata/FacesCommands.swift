@@ -157,6 +157,8 @@ struct FacesTrain: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        Profiler.isEnabled = ProcessInfo.processInfo.environment["STRATA_PROFILE"] != nil
+        defer { if Profiler.isEnabled { FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!) } }
         let started = Date()
         let boxes = crop.map { FaceCrop.parse($0, size: size)! }
         let memberCount = Swift.max(1, boxes.count)

@@ -33,6 +33,9 @@ struct FacesEvaluate: ParsableCommand {
     @Option(help: "With --pairs: the face model (default: the built-in LFW model); repeat it to join several models' embeddings.")
     var model: [String] = []
 
+    @Option(help: "With --pairs: test-time views per photo (1 the face box; 5 adds four small shifts; 7 two zooms; 11 the diagonals), overriding the model's own.")
+    var views: Int?
+
     @Option(name: .customLong("protocol"), help: "split5 (5 training and 5 test images per person) or open (train on the first people, enrol the rest).")
     var protocol_: String = "split5"
 
@@ -82,6 +85,7 @@ struct FacesEvaluate: ParsableCommand {
 
     func validate() throws {
         if pairs != nil {
+            if let v = views, !(1...Warp.views(99).count).contains(v) { throw ValidationError("--views must be between 1 and \(Warp.views(99).count), got \(v)") }
             if root == nil { throw ValidationError("--pairs needs --root (the folder with name/name_0001.jpg images)") }
             return
         }
@@ -94,7 +98,7 @@ struct FacesEvaluate: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPaths: model, json: json) }
+        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPaths: model, views: views, json: json) }
         let data = self.data!
         let dims = size.split(separator: "x").compactMap { Int($0) }
         let w = widths.split(separator: ",").compactMap { Int($0) }

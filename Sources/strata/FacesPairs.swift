@@ -54,7 +54,7 @@ struct FacesPairs: ParsableCommand {
 }
 
 /// Verifies every pair of a pairs file with a face model and prints the LFW-protocol scores.
-func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], json: Bool) throws {
+func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], views: Int?, json: Bool) throws {
     let started = Date()
     let pairs = try FacePairs.load(pairsFile)
     let models = try modelPaths.isEmpty ? [FaceModel.builtIn()] : modelPaths.map { try FaceModel.load($0) }
@@ -72,7 +72,8 @@ func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], json: 
             paths.append(path)
         }
     }
-    let e = try embedFiles(fm, paths)   // several models: their embeddings joined
+    let images = try paths.map { try Image.load($0) }
+    let e = try fm.embed(images, names: paths, views: views)   // several models: their embeddings joined
     let d = e.shape[1], v = e.scalars
     let sims: [Float] = pairs.pairs.map { p in
         let a = index[FacePairs.imagePath(root: root, name: p.name1, index: p.index1)]!

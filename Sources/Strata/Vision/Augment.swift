@@ -56,21 +56,11 @@ public struct Augmentation {
             let tx = Float.random(in: -maxShift...maxShift, using: &rng) * 2, ty = Float.random(in: -maxShift...maxShift, using: &rng) * 2
             let b = Float.random(in: -brightness...brightness, using: &rng), k = 1 + Float.random(in: -contrast...contrast, using: &rng)
             let sat = 1 + Float.random(in: -saturation...saturation, using: &rng)
-            // theta maps output to input in normalised coordinates [-1, 1] of the window.
-            let (ca, sa) = (Foundation.cos(angle), Foundation.sin(angle))
-            let t00 = ca / s * f, t01 = -sa / s, t10 = sa / s * f, t11 = ca / s
+            let warp = Warp(rotation: angle, scale: s, shiftX: tx, shiftY: ty, flip: f < 0)
             for ch in 0..<c {
                 let plane = src + (i * c + ch) * h * w, o = dst + (i * c + ch) * oh * ow
                 if isGeometric {
-                    for y in 0..<oh {
-                        let yn = (2 * Float(y) + 1) / Float(oh) - 1
-                        for xx in 0..<ow {
-                            let xn = (2 * Float(xx) + 1) / Float(ow) - 1
-                            let sx = (((t00 * xn + t01 * yn + tx) * cropX + 1) * Float(w) - 1) / 2
-                            let sy = (((t10 * xn + t11 * yn + ty) * cropY + 1) * Float(h) - 1) / 2
-                            o[y * ow + xx] = bilinear(plane, w, h, sx, sy)
-                        }
-                    }
+                    warp.sample(plane, w, h, into: o, ow, oh, cropX: cropX, cropY: cropY)
                 } else {
                     o.update(from: plainCrop.map { $0.data + (i * c + ch) * oh * ow } ?? plane, count: oh * ow)
                 }
@@ -114,6 +104,62 @@ public struct Augmentation {
         for ch in 0..<c {
             for y in y0..<(y0 + eh) {
                 for x in x0..<(x0 + ew) { img[(ch * h + y) * w + x] = lo + (hi - lo) * rng.nextFloat() }
+            }
+        }
+    }
+
+}
+
+/// One fixed affine warp of an image window: rotation (radians), zoom, shift (in units of the
+/// window's half-size, as PyTorch's `affine_grid` takes them) and mirroring.
+///
+/// ```swift
+/// let views = Warp.views(5)                                    // centre, then 4 small shifts
+/// let x2 = Warp(scale: 1.05).apply(context, outputSize: (64, 64))
+/// ```
+public struct Warp: Equatable {
+    public var rotation: Float, scale: Float, shiftX: Float, shiftY: Float, flip: Bool
+
+    public init(rotation: Float = 0, scale: Float = 1, shiftX: Float = 0, shiftY: Float = 0, flip: Bool = false) {
+        self.rotation = rotation; self.scale = scale; self.shiftX = shiftX; self.shiftY = shiftY; self.flip = flip
+    }
+
+    /// Test-time views of a face window: the centre alone, then shifts of 3 % of the window left,
+    /// right, up and down (5), then zooms in and out by 5 % (7), then the four diagonals (11).
+    public static func views(_ n: Int) -> [Warp] {
+        let d: Float = 0.06   // 3 % of the window = 0.06 in [-1, 1] coordinates
+        let all = [Warp(), Warp(shiftX: -d), Warp(shiftX: d), Warp(shiftY: -d), Warp(shiftY: d),
+                   Warp(scale: 1.05), Warp(scale: 1 / 1.05),
+                   Warp(shiftX: -d, shiftY: -d), Warp(shiftX: d, shiftY: -d), Warp(shiftX: -d, shiftY: d), Warp(shiftX: d, shiftY: d)]
+        return Array(all.prefix(Swift.max(1, Swift.min(n, all.count))))
+    }
+
+    /// Every image of `x` `[N, C, H, W]` warped; the output is the centred `outputSize` window.
+    public func apply(_ x: Tensor, outputSize: (height: Int, width: Int)) -> Tensor {
+        precondition(x.rank == 4, "Warp: batch must be [N, C, H, W], got \(x.shape)")
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = outputSize
+        precondition(oh <= h && ow <= w, "Warp: output \(ow)x\(oh) larger than the input \(w)x\(h)")
+        let out = Tensor(uninitializedShape: [n, c, oh, ow])
+        for p in 0..<(n * c) {
+            sample(x.data + p * h * w, w, h, into: out.data + p * oh * ow, ow, oh, cropX: Float(ow) / Float(w), cropY: Float(oh) / Float(h))
+        }
+        return out
+    }
+
+    /// Samples one plane: theta maps output to input in normalised coordinates [-1, 1] of the window.
+    func sample(_ plane: UnsafeMutablePointer<Float>, _ w: Int, _ h: Int, into o: UnsafeMutablePointer<Float>, _ ow: Int, _ oh: Int,
+                cropX: Float, cropY: Float) {
+        let (ca, sa) = (Foundation.cos(rotation), Foundation.sin(rotation))
+        let f: Float = flip ? -1 : 1
+        let t00 = ca / scale * f, t01 = -sa / scale, t10 = sa / scale * f, t11 = ca / scale
+        for y in 0..<oh {
+            let yn = (2 * Float(y) + 1) / Float(oh) - 1
+            for xx in 0..<ow {
+                let xn = (2 * Float(xx) + 1) / Float(ow) - 1
+                let sx = (((t00 * xn + t01 * yn + shiftX) * cropX + 1) * Float(w) - 1) / 2
+                let sy = (((t10 * xn + t11 * yn + shiftY) * cropY + 1) * Float(h) - 1) / 2
+                o[y * ow + xx] = bilinear(plane, w, h, sx, sy)
             }
         }
     }

@@ -18,6 +18,13 @@ public struct FaceModel {
         set { info.extra["face_crop"] = newValue.map { String(decoding: try! JSONEncoder().encode($0), as: UTF8.self) } }
     }
 
+    /// Test-time views per photo (`Warp.views`): the face box, then small shifts and zooms of it,
+    /// their embeddings summed. Only for models with a face box; 1 when not stored.
+    public var views: Int {
+        get { info.extra["face_views"].flatMap(Int.init) ?? 1 }
+        set { info.extra["face_views"] = newValue > 1 ? String(newValue) : nil }
+    }
+
     /// An ensemble's networks, each a model of its own (crop, input shape); empty for a single
     /// network. `net` is then the first member's.
     public var members: [FaceModel] = []
@@ -117,11 +124,13 @@ public struct FaceModel {
     /// Unit-length embeddings of face images of any size (the face box cut out when the model has
     /// one, converted to grey or RGB, resized to the network's input, standardised; the mirror
     /// image is averaged in). Large sets are embedded in batches of 256.
-    public func embed(_ images: [Image], names: [String]? = nil) throws -> Tensor {
+    /// `views` overrides the model's own number of test-time views.
+    public func embed(_ images: [Image], names: [String]? = nil, views: Int? = nil) throws -> Tensor {
         if !members.isEmpty {
-            let parts = try members.map { try $0.embed(images, names: names) }
+            let parts = try members.map { try $0.embed(images, names: names, views: views ?? self.views) }
             return FaceEnsemble.join(parts)
         }
+        let viewCount = views ?? self.views
         let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
         let box = crop
         var prepared: [Image] = []
@@ -129,13 +138,24 @@ public struct FaceModel {
             guard img.width >= FaceModel.minSide && img.height >= FaceModel.minSide else {
                 throw StrataError("\(names?[i] ?? "image \(i)"): image is \(img.width)x\(img.height), far too small for a face (at least \(FaceModel.minSide)x\(FaceModel.minSide) pixels)")
             }
-            let face = box.map { $0.apply(img) } ?? img
-            prepared.append((c == 1 ? face.grayscale() : face.rgb()).resized(width: w, height: h))
+            if let box, viewCount > 1 {   // the context image: the views shift and zoom within it
+                let ctx = box.contextImage(img)
+                prepared.append(c == 1 ? ctx.grayscale() : ctx.rgb())
+            } else {
+                let face = box.map { $0.apply(img) } ?? img
+                prepared.append((c == 1 ? face.grayscale() : face.rgb()).resized(width: w, height: h))
+            }
         }
         let saved = SavedModel(model: net, info: info)
         var parts: [Tensor] = []
         for start in stride(from: 0, to: prepared.count, by: 256) {
-            parts.append(net.embedding(try saved.inputs(Array(prepared[start..<Swift.min(start + 256, prepared.count)]))))
+            let chunk = Array(prepared[start..<Swift.min(start + 256, prepared.count)])
+            if box != nil && viewCount > 1 {
+                let context = Tensor.stack(chunk.map { $0.tensor(scale: info.normalization.scale) })
+                parts.append(net.embedding(views: Warp.views(viewCount).map { $0.apply(context, outputSize: (h, w)).standardizedPerImage() }))
+            } else {
+                parts.append(net.embedding(try saved.inputs(chunk)))
+            }
         }
         return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
     }

@@ -141,6 +141,20 @@ public final class FaceNet: Module {
         return noGrad { l2Normalized(embed(x) + embed(x.flippedHorizontally())) }
     }
 
+    /// The same over several views of the same images (each `[N, C, H, W]`): all their
+    /// embeddings and those of their mirror images summed, then L2-normalised.
+    public func embedding(views: [Tensor]) -> Tensor {
+        precondition(!views.isEmpty, "FaceNet.embedding(views:): no views")
+        let wasTraining = isTraining
+        eval()
+        defer { train(wasTraining) }
+        return noGrad {
+            var sum = embed(views[0]) + embed(views[0].flippedHorizontally())
+            for v in views.dropFirst() { sum = sum + embed(v) + embed(v.flippedHorizontally()) }
+            return l2Normalized(sum)
+        }
+    }
+
     public override var config: [String: Any] {
         ["classes": classes, "embedding": embeddingSize, "widths": widths, "input": [inputSize.0, inputSize.1],
          "loss": loss.rawValue, "s": Double(scale), "m": Double(margin), "channels": channels, "blocks": blocks]

@@ -178,6 +178,8 @@ public struct AugmentedFaces: BatchSource {
     public var count: Int { images.count }
 
     public func batch(_ indices: [Int]) -> Batch {
+        let started = Profiler.isEnabled ? Profiler.now() : 0
+        defer { if Profiler.isEnabled { Profiler.add("faces: augmented batch (data thread)", Profiler.now() - started) } }
         let b = images.batch(indices)
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(bitPattern: Int64(seed))
         for i in indices { h = (h ^ UInt64(i)) &* 0x100_0000_01b3 }
