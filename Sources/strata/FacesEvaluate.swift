@@ -30,10 +30,13 @@ struct FacesEvaluate: ParsableCommand {
     @Option(help: "With --pairs: folder of the images, DIR/name/name_0001.jpg.")
     var root: String?
 
-    @Option(help: "With --pairs: the face model (default: the built-in LFW model); repeat it to join several models' embeddings.")
+    @Option(help: "With --pairs: the face model (default: the built-in LFW model); repeat it to join several models' embeddings. With --protocol open: a model trained elsewhere (e.g. on lfw_train) enrols and identifies the held-out people instead of networks trained here.")
     var model: [String] = []
 
-    @Option(help: "With --pairs: test-time views per photo (1 the face box; 5 adds four small shifts; 7 two zooms; 11 the diagonals), overriding the model's own.")
+    @Option(help: "With --model: the part of each photo \"cx,cy,side\" (fractions; side of the shorter side, up to 3) that matches a whole training photo of the model, e.g. 0.5,0.57,1.88 for AT&T photos and an LFW model.")
+    var frame: String?
+
+    @Option(help: "With --pairs or --model: test-time views per photo (1 the face box; 5 adds four small shifts; 7 two zooms; 11 the diagonals), overriding the model's own.")
     var views: Int?
 
     @Option(name: .customLong("protocol"), help: "split5 (5 training and 5 test images per person) or open (train on the first people, enrol the rest).")
@@ -84,14 +87,18 @@ struct FacesEvaluate: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if let v = views, !(1...Warp.views(99).count).contains(v) { throw ValidationError("--views must be between 1 and \(Warp.views(99).count), got \(v)") }
         if pairs != nil {
-            if let v = views, !(1...Warp.views(99).count).contains(v) { throw ValidationError("--views must be between 1 and \(Warp.views(99).count), got \(v)") }
+            if frame != nil { throw ValidationError("--frame is for --protocol open with --model") }
             if root == nil { throw ValidationError("--pairs needs --root (the folder with name/name_0001.jpg images)") }
             return
         }
         if data == nil { throw ValidationError("give --data DIR (a face folder) or --pairs FILE with --root") }
         guard ["split5", "open"].contains(protocol_) else { throw ValidationError("--protocol must be split5 or open, got \(protocol_)") }
         if seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
+        if let f = frame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,1.88") }
+        if !model.isEmpty && protocol_ != "open" { throw ValidationError("--model is for --pairs or --protocol open") }
+        if frame != nil && model.isEmpty { throw ValidationError("--frame needs --model") }
         for d in deep where FaceLoss(rawValue: d) == nil { throw ValidationError("--deep \(d): unknown (softmax, cosface, arcface, triplet)") }
         if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
     }
@@ -130,9 +137,10 @@ struct FacesEvaluate: ParsableCommand {
                 if !json { print("  " + name.rightPad(40) + String(format: "%6.2f %% ± %.2f", 100 * m, 100 * s)) }
             }
         } else {
-            let deepLosses = deep.isEmpty ? [FaceLoss.cosface] : deep.compactMap(FaceLoss.init)
-            let res = try FaceEvaluation.openSet(full: full, small: small, trainPeople: trainPeople, seeds: Array(0..<seeds), deep: deepLosses,
+            let deepLosses = !model.isEmpty ? [] : deep.isEmpty ? [FaceLoss.cosface] : deep.compactMap(FaceLoss.init)
+            var res = try FaceEvaluation.openSet(full: full, small: small, trainPeople: trainPeople, seeds: Array(0..<seeds), deep: deepLosses,
                                                  training: training, fold: fold, members: members, log: log)
+            if !model.isEmpty { res.append(try openSetWithModel(full)) }
             if !json { print("\nopen set: trained on \(trainPeople) people, others enrolled from 3 images; identification accuracy (mean ± std over \(seeds) seeds) and verification EER") }
             for (name, accs, eer) in res {
                 let (m, s) = meanStd(accs)
@@ -146,6 +154,31 @@ struct FacesEvaluate: ParsableCommand {
         } else {
             print(String(format: "(%.0f s)", seconds))
         }
+    }
+}
+
+extension FacesEvaluate {
+    /// The open-set row of a model trained elsewhere: the held-out people's photos (reframed
+    /// with --frame) are embedded by the model, enrolled from 3 and identified, per seed.
+    func openSetWithModel(_ full: LabeledImages) throws -> (String, [Double], Double) {
+        let models = try model.map { try FaceModel.load($0) }
+        let fm = FaceModel(ensemble: models, threshold: models[0].threshold)
+        let people = full.classNames.count
+        guard trainPeople < people else { throw StrataError("open set: \(trainPeople) training people leaves none to enrol (\(people) people)") }
+        let heldCount = people - trainPeople, start = fold.map { $0 * heldCount } ?? trainPeople
+        guard start + heldCount <= people else { throw StrataError("open set: fold \(fold ?? 0) is past the last person") }
+        let held = full.classes(Array(start..<(start + heldCount)))
+        let box = frame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
+        let files = held.files ?? []
+        let images = try files.map { path -> Image in
+            let img = try Image.load(path)
+            return box.map { $0.reframe(img) } ?? img
+        }
+        let e = try fm.embed(images, names: files, views: views)
+        let accs = (0..<seeds).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
+        let eer = FaceEvaluation.equalErrorRate(Distance.cosine.matrix(e, e), held.labels)
+        let name = "model " + model.map { ($0 as NSString).lastPathComponent }.joined(separator: " + ")
+        return (name, accs, eer)
     }
 }
 

@@ -40,9 +40,9 @@ public struct FaceCrop: Codable, Equatable {
     }
 
     /// Parses "cx,cy,side" (fractions), e.g. "0.5,0.52,0.48".
-    public static func parse(_ s: String, size: Int, context: Double = 1.25) -> FaceCrop? {
+    public static func parse(_ s: String, size: Int, context: Double = 1.25, maxSide: Double = 1.5) -> FaceCrop? {
         let v = s.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard v.count == 3, v.allSatisfy({ $0 > 0 && $0 <= 1.5 }) else { return nil }
+        guard v.count == 3, v[0] > 0, v[0] < 1, v[1] > 0, v[1] < 1, v[2] > 0, v[2] <= maxSide else { return nil }
         return FaceCrop(centerX: v[0], centerY: v[1], side: v[2], size: size, context: context)
     }
 
@@ -63,6 +63,22 @@ public struct FaceCrop: Codable, Equatable {
     public func apply(_ img: Image) -> Image {
         let c = contextImage(img), o = (contextSize - size) / 2
         return c.cropped(x: o, y: o, width: size, height: size)
+    }
+}
+
+extension FaceCrop {
+    /// Reads the box as a *frame*: the square part of a photo that matches a whole training
+    /// photo. Photos framed unlike the training set (AT&T's tight 92x112 crops for an LFW model,
+    /// say) are reframed first, so the model's own face box then falls on the face. Parts of the
+    /// frame outside the photo repeat its edge pixels.
+    ///
+    /// ```swift
+    /// let frame = FaceCrop.parse("0.5,0.57,1.88", size: 250, maxSide: 3)!
+    /// let lfwLike = frame.reframe(try Image.load("s31/1.pgm"))
+    /// ```
+    public func reframe(_ img: Image) -> Image {
+        let b = box(width: img.width, height: img.height, scale: 1)
+        return img.cropped(x: b.x, y: b.y, width: b.side, height: b.side)
     }
 }
 
