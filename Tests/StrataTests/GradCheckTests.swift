@@ -133,6 +133,9 @@ let gradCases: [GradCase] = [
     GradCase("bceWithLogits", [[6], [6]], [.normal, .fixed(Tensor([0, 1, 1, 0, 0.3, 1]))]) { bceWithLogits($0[0], $0[1]) },
     GradCase("bceWithLogits posWeight", [[4]], [.normal]) { bceWithLogits($0[0], Tensor([1, 0, 1, 0]), posWeight: Tensor([3])) },
     // A composite, to check that gradients add up through shared subexpressions.
+    // Fused batch normalisation (batch statistics): 20 values per channel row (16 lanes + a tail), and [N, C].
+    GradCase("batchNorm NCHW", [[3, 2, 4, 5], [2], [2]]) { batchNorm($0[0], weight: $0[1], bias: $0[2]).y },
+    GradCase("batchNorm NC", [[5, 3], [3], [3]]) { batchNorm($0[0], weight: $0[1], bias: $0[2]).y },
     GradCase("shared subexpression", [[3, 4]]) { x in (x[0] * x[0]).sum(axes: [1]) + x[0].tanh().mean(axes: [1]) * x[0].max(axis: 1) },
 ]
 

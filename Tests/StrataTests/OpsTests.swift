@@ -299,6 +299,30 @@ final class OpsTests: XCTestCase {
         } }
     }
 
+    func testBatchNormAgainstDoubleReference() {
+        // [N, C, H, W] = [4, 3, 9, 7]: 63 values per row (3 vector blocks and a tail), shifted so the mean matters.
+        let x = Tensor.randn([4, 3, 9, 7], seed: 11) * 2 + 5
+        let w = Tensor([0.5, -1, 2]), b = Tensor([0, 1, -3])
+        let (y, mean, variance) = batchNorm(x, weight: w, bias: b, eps: 1e-5)
+        let v = x.scalars, ys = y.scalars
+        for c in 0..<3 {
+            var idx: [Int] = []
+            for n in 0..<4 { for p in 0..<63 { idx.append((n * 3 + c) * 63 + p) } }
+            let m = idx.reduce(0.0) { $0 + Double(v[$1]) } / Double(idx.count)
+            let va = idx.reduce(0.0) { $0 + (Double(v[$1]) - m) * (Double(v[$1]) - m) } / Double(idx.count)
+            XCTAssertEqual(Double(mean.scalars[c]), m, accuracy: 1e-5)
+            XCTAssertEqual(Double(variance.scalars[c]), va, accuracy: 1e-4)
+            for i in idx {
+                let ref = (Double(v[i]) - m) / (va + 1e-5).squareRoot() * Double(w.scalars[c]) + Double(b.scalars[c])
+                XCTAssertEqual(Double(ys[i]), ref, accuracy: 1e-4)
+            }
+        }
+        // With given statistics (inference), the same formula with those.
+        let yEval = batchNorm(x, weight: w, bias: b, statistics: (Tensor([5, 5, 5]), Tensor([4, 4, 4])), eps: 0).y
+        XCTAssertEqual(yEval.scalars[0], (v[0] - 5) / 2 * 0.5, accuracy: 1e-6)
+        XCTAssertEqual(yEval.scalars[63 * 2], (v[63 * 2] - 5) / 2 * 2 - 3, accuracy: 1e-5)
+    }
+
     func testPooling() {
         let x = Tensor.arange(16).reshape([1, 1, 4, 4])
         assertClose(maxPool2d(x, kernelSize: 2), [5, 7, 13, 15], shape: [1, 1, 2, 2])

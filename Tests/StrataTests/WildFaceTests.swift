@@ -47,6 +47,62 @@ final class WildFaceTests: XCTestCase {
         XCTAssertFalse(y.allClose(x, atol: 1e-3))
     }
 
+    func testFixedWarpsAndTestTimeViews() throws {
+        let x = Tensor.arange(2 * 100).reshape([1, 2, 10, 10])
+        // Identity: the centred window; a shift of 2/6 of the half-window moves it one pixel right.
+        XCTAssert(Warp().apply(x, outputSize: (6, 6)).allClose(x.centerCrop(width: 6, height: 6), atol: 1e-4))
+        let right = x.slice(axis: 2, start: 2, end: 8).slice(axis: 3, start: 3, end: 9)
+        XCTAssert(Warp(shiftX: 2.0 / 6).apply(x, outputSize: (6, 6)).allClose(right, atol: 1e-4))
+        XCTAssert(Warp(flip: true).apply(x, outputSize: (6, 6)).allClose(x.centerCrop(width: 6, height: 6).flippedHorizontally(), atol: 1e-4))
+        // Zooming in by 2 halves the step between neighbouring source pixels (0.5 px along a row).
+        let zoomed = Warp(scale: 2).apply(x, outputSize: (6, 6)).scalars
+        XCTAssertEqual(zoomed[1] - zoomed[0], 0.5, accuracy: 1e-4)
+        XCTAssertEqual(Warp.views(1), [Warp()])
+        XCTAssertEqual(Warp.views(5).count, 5)
+        XCTAssertEqual(Warp.views(99).count, 11)
+
+        // A model with a face box: 1 view is the plain path; 5 views sum five shifted embeddings.
+        FaceNet.register()
+        RandomGenerator.manualSeed(0)
+        let net = FaceNet(classes: 3, loss: .cosface, embedding: 8, widths: [4, 8, 8], inputSize: (16, 16), channels: 1)
+        net.eval()
+        var model = FaceModel(net: net, info: ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: ["a", "b", "c"],
+                                                        inputShape: [1, 16, 16], normalization: Normalization(scale: 1 / 255, perImage: true)),
+                              threshold: 0.5)
+        let box = FaceCrop(centerX: 0.5, centerY: 0.5, side: 0.5, size: 16)
+        model.crop = box
+        let texture: [UInt8] = (0..<1600).map { (i: Int) -> UInt8 in UInt8((i * 13 + (i / 40) * 5) % 256) }
+        let photo = Image(width: 40, height: 40, channels: 1, pixels: texture)
+        let plain = try model.embed([photo])
+        XCTAssert(try model.embed([photo], views: 1).allClose(plain, atol: 1e-6))
+        let context = Tensor.stack([box.contextImage(photo).tensor()])
+        let sum = Warp.views(5).map { w -> Tensor in
+            let v = w.apply(context, outputSize: (16, 16)).standardizedPerImage()
+            return noGrad { net.embed(v) + net.embed(v.flippedHorizontally()) }
+        }.reduce(Tensor.zeros([1, 8]), +)
+        model.views = 5
+        XCTAssert(try model.embed([photo]).allClose(l2Normalized(sum), atol: 1e-5))
+        XCTAssertFalse(try model.embed([photo]).allClose(plain, atol: 1e-4))
+        // The setting travels in the model file.
+        let path = testTemp("views-face.safetensors")
+        try model.save(to: path)
+        XCTAssertEqual(try FaceModel.load(path).views, 5)
+    }
+
+    func testFramesMapOtherPhotosOntoTheTrainingFrame() {
+        // A 20x40 photo; the frame centred at (0.5, 0.25) with twice the shorter side is a 40x40
+        // square from (-10, -10): edges repeat outside the photo.
+        let values: [UInt8] = (0..<800).map { (i: Int) -> UInt8 in UInt8(i % 251) }
+        let photo = Image(width: 20, height: 40, channels: 1, pixels: values)
+        let frame = FaceCrop.parse("0.5,0.25,2", size: 250, maxSide: 3)!
+        let f = frame.reframe(photo)
+        XCTAssertEqual([f.width, f.height], [40, 40])
+        XCTAssertEqual(f.pixels[10 * 40 + 10], photo.pixels[0])
+        XCTAssertEqual(f.pixels[0], photo.pixels[0])
+        XCTAssertEqual(f.pixels[(10 + 5) * 40 + 10 + 7], photo.pixels[5 * 20 + 7])
+        XCTAssertNil(FaceCrop.parse("0.5,0.25,2", size: 64))   // face boxes stay within 1.5
+    }
+
     func testRandomGreyAndErasing() {
         let x = Tensor.randn([4, 3, 12, 12], seed: 5)
         var rng = RandomGenerator(seed: 2)

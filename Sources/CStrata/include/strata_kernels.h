@@ -53,6 +53,15 @@ void strata_gemm_pack_b(int transB, long N, long K, const float *B, long ldb, fl
 void strata_sgemm_ex(long M, long N, long K, float alpha, const sk_gemm_operand *A,
                      const sk_gemm_operand *B, float beta, float *C, long ldc, int threaded);
 
+// ---- batch normalisation ---------------------------------------------------------------------------
+// x, y: [N, C, HW]; per channel y = (x - mean) / sqrt(var + eps) * w + b. training: mean and
+// var (biased) are the batch's and are written out; otherwise they are read (running statistics).
+void sk_batchnorm_forward(long n, long c, long hw, const float *x, const float *w, const float *b, float *y,
+                          float *mean, float *var, float eps, int training);
+// Gradients of the training-mode forward (batch statistics mean, var); any output may be NULL.
+void sk_batchnorm_backward(long n, long c, long hw, const float *x, const float *w, const float *mean, const float *var,
+                           const float *gy, float eps, float *gx, float *gw, float *gb);
+
 // ---- elementwise ---------------------------------------------------------------------------------
 #define SK_MAX_DIMS 16
 

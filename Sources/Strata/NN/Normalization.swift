@@ -20,25 +20,23 @@ public class BatchNorm: Module {
 
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank >= 2 && x.shape[1] == features, "\(typeName): input \(x.shape) does not have \(features) channels on axis 1")
-        var bshape = [Int](repeating: 1, count: x.rank)
-        bshape[1] = features
-        let axes = [0] + Array(2..<x.rank)
-        let mean: Tensor, variance: Tensor
-        if isTraining {
-            mean = x.mean(axes: axes, keepDims: true)
-            variance = (x - mean).square().mean(axes: axes, keepDims: true)
+        if isTraining {   // one fused kernel pair; the batch's statistics update the running ones
+            let (y, m, v) = batchNorm(x, weight: weight.value, bias: bias.value, eps: eps)
             let n = Float(x.count / features)
             noGrad {
-                let m = mean.detached().reshape([features]), v = variance.detached().reshape([features]) * (n / Swift.max(n - 1, 1))
                 runningMean.assign(runningMean.value * (1 - momentum) + m * momentum)
-                runningVar.assign(runningVar.value * (1 - momentum) + v * momentum)
+                runningVar.assign(runningVar.value * (1 - momentum) + v * ((n / Swift.max(n - 1, 1)) * momentum))
             }
-        } else {
-            mean = runningMean.value.reshape(bshape)
-            variance = runningVar.value.reshape(bshape)
+            return y
         }
-        let inv = (variance + eps).sqrt().reciprocal()
-        return (x - mean) * (inv * weight.value.reshape(bshape)) + bias.value.reshape(bshape)
+        if !(GradMode.isEnabled && (x.requiresGrad || weight.value.requiresGrad || bias.value.requiresGrad)) {
+            return batchNorm(x, weight: weight.value, bias: bias.value, statistics: (runningMean.value, runningVar.value), eps: eps).y
+        }
+        // Evaluation mode with gradients (saliency, gradient checks): composed from ops.
+        var bshape = [Int](repeating: 1, count: x.rank)
+        bshape[1] = features
+        let inv = (runningVar.value.reshape(bshape) + eps).sqrt().reciprocal()
+        return (x - runningMean.value.reshape(bshape)) * (inv * weight.value.reshape(bshape)) + bias.value.reshape(bshape)
     }
 
     public override var config: [String: Any] { ["features": features, "eps": Double(eps), "momentum": Double(momentum)] }

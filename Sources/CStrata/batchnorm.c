@@ -1,0 +1,107 @@
+// Batch normalisation over the channel axis of x [N, C, HW] (HW = 1 for [N, C]), forward and
+// backward as a pair. One task per channel; sums use 16 partial lanes so they vectorise.
+#include "strata_kernels.h"
+#include <math.h>
+
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+typedef struct {
+    long n, c, hw;
+    const float *x, *w, *b, *gy;
+    float *y, *gx, *gw, *gb;
+    float *mean, *var;        // forward: batch statistics out (training) or running ones in
+    float eps;
+    int training;
+} bn_job;
+
+// Sum of x[i] and of (x[i] - m)^2 over one channel's N rows of HW floats.
+CLONES static void channel_moments(const bn_job *j, long ch, double *sum, double *sq, float m, int second) {
+    double total = 0;
+    for (long i = 0; i < j->n; i++) {
+        const float *x = j->x + (i * j->c + ch) * j->hw;
+        float acc[16] = {0};
+        long p = 0;
+        if (second) {
+            for (; p + 16 <= j->hw; p += 16)
+                for (int u = 0; u < 16; u++) { float d = x[p + u] - m; acc[u] += d * d; }
+        } else {
+            for (; p + 16 <= j->hw; p += 16)
+                for (int u = 0; u < 16; u++) acc[u] += x[p + u];
+        }
+        float s = 0;
+        for (int u = 0; u < 16; u++) s += acc[u];
+        for (; p < j->hw; p++) { float d = second ? x[p] - m : x[p]; s += second ? d * d : d; }
+        total += s;
+    }
+    if (second) *sq = total; else *sum = total;
+}
+
+CLONES static void bn_forward_task(void *ctx, long ch) {
+    bn_job *j = ctx;
+    double count = (double)(j->n * j->hw);
+    float mean, var;
+    if (j->training) {
+        double s = 0, q = 0;
+        channel_moments(j, ch, &s, NULL, 0, 0);
+        mean = (float)(s / count);
+        channel_moments(j, ch, NULL, &q, mean, 1);
+        var = (float)(q / count);
+        j->mean[ch] = mean;
+        j->var[ch] = var;
+    } else {
+        mean = j->mean[ch];
+        var = j->var[ch];
+    }
+    float scale = j->w[ch] / sqrtf(var + j->eps), shift = j->b[ch] - mean * scale;
+    for (long i = 0; i < j->n; i++) {
+        const float *x = j->x + (i * j->c + ch) * j->hw;
+        float *y = j->y + (i * j->c + ch) * j->hw;
+        for (long p = 0; p < j->hw; p++) y[p] = x[p] * scale + shift;
+    }
+}
+
+void sk_batchnorm_forward(long n, long c, long hw, const float *x, const float *w, const float *b, float *y,
+                          float *mean, float *var, float eps, int training) {
+    bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .w = w, .b = b, .y = y, .mean = mean, .var = var, .eps = eps, .training = training};
+    strata_parallel_for(c, bn_forward_task, &j);
+}
+
+// Per channel, with xhat = (x - mean) * inv and M = N * HW:
+//   gb = sum(gy), gw = sum(gy * xhat), gx = w * inv * (gy - gb / M - xhat * gw / M).
+CLONES static void bn_backward_task(void *ctx, long ch) {
+    bn_job *j = ctx;
+    float mean = j->mean[ch], inv = 1 / sqrtf(j->var[ch] + j->eps);
+    double sg = 0, sgx = 0;
+    for (long i = 0; i < j->n; i++) {
+        const float *x = j->x + (i * j->c + ch) * j->hw, *g = j->gy + (i * j->c + ch) * j->hw;
+        float a1[16] = {0}, a2[16] = {0};
+        long p = 0;
+        for (; p + 16 <= j->hw; p += 16)
+            for (int u = 0; u < 16; u++) { a1[u] += g[p + u]; a2[u] += g[p + u] * (x[p + u] - mean); }
+        float s1 = 0, s2 = 0;
+        for (int u = 0; u < 16; u++) { s1 += a1[u]; s2 += a2[u]; }
+        for (; p < j->hw; p++) { s1 += g[p]; s2 += g[p] * (x[p] - mean); }
+        sg += s1;
+        sgx += s2;
+    }
+    double count = (double)(j->n * j->hw);
+    if (j->gb) j->gb[ch] = (float)sg;
+    if (j->gw) j->gw[ch] = (float)(sgx * inv);
+    if (!j->gx) return;
+    // gx = k1 * gy + k2 * x + k3
+    float k1 = j->w[ch] * inv;
+    float k2 = (float)(-(double)k1 * inv * inv * sgx / count);
+    float k3 = (float)(-(double)k1 * sg / count) - k2 * mean;
+    for (long i = 0; i < j->n; i++) {
+        const float *x = j->x + (i * j->c + ch) * j->hw, *g = j->gy + (i * j->c + ch) * j->hw;
+        float *gx = j->gx + (i * j->c + ch) * j->hw;
+        for (long p = 0; p < j->hw; p++) gx[p] = k1 * g[p] + k2 * x[p] + k3;
+    }
+}
+
+void sk_batchnorm_backward(long n, long c, long hw, const float *x, const float *w, const float *mean, const float *var,
+                           const float *gy, float eps, float *gx, float *gw, float *gb) {
+    bn_job j = {.n = n, .c = c, .hw = hw, .x = x, .w = w, .gy = gy, .gx = gx, .gw = gw, .gb = gb,
+                .mean = (float *)mean, .var = (float *)var, .eps = eps};
+    strata_parallel_for(c, bn_backward_task, &j);
+}

@@ -1,0 +1,41 @@
+import CStrata
+
+/// Batch normalisation of `x` `[N, C, ...]` over every axis but the channel axis 1, as one
+/// kernel pair (the composed ops would make five passes over the activations, and as many
+/// again backward). With `statistics` nil it normalises with the batch's own mean and biased
+/// variance and returns them; otherwise with the given ones (running statistics; this form is
+/// not differentiable, so layers that need gradients in evaluation mode compose it from ops).
+///
+/// ```swift
+/// let (y, mean, variance) = batchNorm(x, weight: w, bias: b)          // training
+/// let yEval = batchNorm(x, weight: w, bias: b, statistics: (m, v)).y  // inference
+/// ```
+public func batchNorm(_ x: Tensor, weight: Tensor, bias: Tensor, statistics: (mean: Tensor, variance: Tensor)? = nil,
+                      eps: Float = 1e-5) -> (y: Tensor, mean: Tensor, variance: Tensor) {
+    shapeCheck(x.rank >= 2, "batchNorm", "input must be [N, C, ...], got \(fmt(x.shape))")
+    let c = x.shape[1]
+    shapeCheck(weight.shape == [c] && bias.shape == [c], "batchNorm",
+               "weight \(fmt(weight.shape)) and bias \(fmt(bias.shape)) must be [\(c)] for input \(fmt(x.shape))")
+    let n = x.shape[0], hw = x.count / Swift.max(n * c, 1)
+    let y = Tensor(uninitializedShape: x.shape)
+    let mean: Tensor, variance: Tensor
+    if let s = statistics {
+        shapeCheck(s.mean.shape == [c] && s.variance.shape == [c], "batchNorm",
+                   "statistics \(fmt(s.mean.shape)), \(fmt(s.variance.shape)) must be [\(c)] for input \(fmt(x.shape))")
+        (mean, variance) = (s.mean.constant(), s.variance.constant())
+        sk_batchnorm_forward(n, c, hw, x.data, weight.data, bias.data, y.data, mean.data, variance.data, eps, 0)
+        return (y, mean, variance)
+    }
+    (mean, variance) = (Tensor(uninitializedShape: [c]), Tensor(uninitializedShape: [c]))
+    sk_batchnorm_forward(n, c, hw, x.data, weight.data, bias.data, y.data, mean.data, variance.data, eps, 1)
+    let xc = x.constant(), wc = weight.constant()
+    // d/dx, d/dweight, d/dbias of the training-mode forward (the statistics depend on x).
+    let out = y.recorded("batchNorm", [x, weight, bias]) { g, needs in
+        let gx = needs[0] ? Tensor(uninitializedShape: xc.shape) : nil
+        let gw = needs[1] ? Tensor(uninitializedShape: [c]) : nil
+        let gb = needs[2] ? Tensor(uninitializedShape: [c]) : nil
+        sk_batchnorm_backward(n, c, hw, xc.data, wc.data, mean.data, variance.data, g.data, eps, gx?.data, gw?.data, gb?.data)
+        return [gx, gw, gb]
+    }
+    return (out, mean, variance)
+}
