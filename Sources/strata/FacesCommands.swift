@@ -41,8 +41,23 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "Face box \"cx,cy,side\" as fractions of the photo (centre, and side of the shorter side), e.g. 0.5,0.52,0.48 for LFW. Repeat it to train an ensemble: one network per crop, embeddings joined.")
     var crop: [String] = []
 
-    @Option(help: "With --crop: pixels per side the network sees.")
-    var size: Int = 64
+    @Option(name: .customLong("init"), help: "Start from this face model's networks (fine-tuning): their face boxes, sizes and layers, a new head over --data's people. Replaces --crop.")
+    var initFrom: String?
+
+    @Option(help: "With --crop or --init: the part of --data's photos \"cx,cy,side\" that matches a whole training photo of the networks (side of the shorter side, up to 3), e.g. 0.5,0.57,2.2 for AT&T photos and LFW networks.")
+    var frame: String?
+
+    @Option(help: "With --crop: another folder of people trained together with --data (e.g. AT&T photos beside lfw_train); never held out.")
+    var extraData: String?
+
+    @Option(help: "With --extra-data: only its first N people (in folder order, s1 s2 ... s10).")
+    var extraPeople: Int?
+
+    @Option(help: "With --extra-data: the part of its photos \"cx,cy,side\" that matches a whole --data photo (side of the shorter side, up to 3), e.g. 0.5,0.57,2.2 for AT&T beside LFW.")
+    var extraFrame: String?
+
+    @Option(help: "With --crop: pixels per side the network sees; once for all networks, or once per --crop.")
+    var size: [Int] = [64]
 
     @Option(help: "With --crop: 1 (grey) or 3 (RGB) channels; once for all networks, or once per --crop.")
     var channels: [Int] = [3]
@@ -106,18 +121,26 @@ struct FacesTrain: ParsableCommand {
         if let f = holdoutFraction, !(f > 0 && f < 1) { throw ValidationError("--holdout-fraction must be between 0 and 1, got \(f)") }
         if holdoutFraction != nil && holdoutPeople > 0 { throw ValidationError("give --holdout-people or --holdout-fraction, not both") }
         if let a = augment, !["standard", "strong", "wild", "heavy"].contains(a) { throw ValidationError("--augment \(a): unknown (standard, strong, wild, heavy)") }
+        if initFrom != nil && !crop.isEmpty { throw ValidationError("give --crop or --init (which brings its networks' face boxes), not both") }
+        if let f = frame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,2.2") }
+        if frame != nil && crop.isEmpty && initFrom == nil { throw ValidationError("--frame needs --crop or --init") }
+        if initFrom != nil && l == .triplet { throw ValidationError("--loss triplet is not available with --init (use softmax, cosface or arcface)") }
         if !crop.isEmpty {
-            for c in crop where FaceCrop.parse(c, size: size) == nil { throw ValidationError("--crop \(c): expected three fractions \"cx,cy,side\", e.g. 0.5,0.52,0.48") }
-            if size < 16 { throw ValidationError("--size must be at least 16, got \(size)") }
+            for c in crop where FaceCrop.parse(c, size: 64) == nil { throw ValidationError("--crop \(c): expected three fractions \"cx,cy,side\", e.g. 0.5,0.52,0.48") }
+            for s in size where s < 16 { throw ValidationError("--size must be at least 16, got \(s)") }
+            if size.count != 1 && size.count != crop.count { throw ValidationError("give --size once, or once per --crop (\(crop.count)); got \(size.count)") }
             for c in channels where ![1, 3].contains(c) { throw ValidationError("--channels must be 1 or 3, got \(c)") }
             if channels.count != 1 && channels.count != crop.count { throw ValidationError("give --channels once, or once per --crop (\(crop.count)); got \(channels.count)") }
             if l == .triplet { throw ValidationError("--loss triplet is not available with --crop (use softmax, cosface or arcface)") }
             if parseInts(blocks) == nil { throw ValidationError("--blocks \(blocks): expected numbers like 1,1,1,1") }
-            let stages = parseInts(blocks)!.isEmpty ? 3 : parseInts(blocks)!.count
-            if size % (1 << stages) != 0 { throw ValidationError("--size \(size) must be divisible by \(1 << stages) (\(stages) halvings)") }
-        } else if resume != nil || checkpoint != nil {
-            throw ValidationError("--checkpoint and --resume need --crop (the Trainer path)")
+            let stages = parseInts(blocks)!.isEmpty ? (widths.flatMap(parseInts)?.count ?? 3) : parseInts(blocks)!.count
+            for s in size where s % (1 << stages) != 0 { throw ValidationError("--size \(s) must be divisible by \(1 << stages) (\(stages) halvings)") }
+        } else if initFrom == nil && (resume != nil || checkpoint != nil || extraData != nil) {
+            throw ValidationError("--checkpoint, --resume and --extra-data need --crop or --init (the Trainer path)")
         }
+        if (extraPeople != nil || extraFrame != nil) && extraData == nil { throw ValidationError("--extra-people and --extra-frame need --extra-data") }
+        if let n = extraPeople, n < 1 { throw ValidationError("--extra-people must be at least 1, got \(n)") }
+        if let f = extraFrame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--extra-frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,2.2") }
         if let w = widths, parseInts(w)?.isEmpty ?? true { throw ValidationError("--widths \(w): expected numbers like 32,64,128,256") }
         if batchSize < 2 { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
     }
@@ -160,18 +183,25 @@ struct FacesTrain: ParsableCommand {
         Profiler.isEnabled = ProcessInfo.processInfo.environment["STRATA_PROFILE"] != nil
         defer { if Profiler.isEnabled { FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!) } }
         let started = Date()
-        let boxes = crop.map { FaceCrop.parse($0, size: size)! }
+        let initial: [FaceModel] = try initFrom.map { path in
+            let m = try FaceModel.load(path)
+            let nets = m.members.isEmpty ? [m] : m.members
+            guard nets.allSatisfy({ $0.crop != nil }) else { throw StrataError("\(path): --init needs a model with a face box (one trained with --crop)") }
+            return nets
+        } ?? []
+        let boxes = initial.isEmpty ? crop.enumerated().map { FaceCrop.parse($0.element, size: memberSize($0.offset))! } : initial.map { $0.crop! }
+        let dataFrame = frame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
         let memberCount = Swift.max(1, boxes.count)
         var members: [FaceModel] = [], heldParts: [Tensor] = []
         var held = LabeledImages(pixels: [], labels: [], imageShape: [1, 1, 1], classNames: [])
         var trainPeople = 0, trainImages = 0, heldCount = 0, loadSeconds = 0.0
         for k in 0..<memberCount {
             let box = boxes.isEmpty ? nil : boxes[k]
-            let ch = channels.count == 1 ? channels[0] : channels[k]
+            let ch = !initial.isEmpty ? initial[k].info.inputShape[0] : channels.count == 1 ? channels[0] : channels[k]
             let loadStart = Date()
             var all: LabeledImages
             if let box {
-                all = try ImageFolder.load(data, channels: ch, size: (box.contextSize, box.contextSize), transform: { box.contextImage($0) })
+                all = try ImageFolder.load(data, channels: ch, size: (box.contextSize, box.contextSize), transform: { box.contextImage(dataFrame?.reframe($0) ?? $0) })
             } else {
                 all = try loadFaces(data).small
             }
@@ -180,11 +210,21 @@ struct FacesTrain: ParsableCommand {
             let heldIdx = heldOut(all.classNames)
             guard people - heldIdx.count >= 2 else { throw StrataError("\(data) has \(people) people; holding out \(heldIdx.count) leaves fewer than 2 for training") }
             let heldSet = Set(heldIdx)
-            let trainSet = all.classes((0..<people).filter { !heldSet.contains($0) })
+            var trainSet = all.classes((0..<people).filter { !heldSet.contains($0) })
+            if let extraData, let box {
+                let frame = extraFrame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
+                var extra = try ImageFolder.load(extraData, channels: ch, size: (box.contextSize, box.contextSize),
+                                                 transform: { box.contextImage(frame?.reframe($0) ?? $0) })
+                if let n = extraPeople {
+                    guard n <= extra.classNames.count else { throw StrataError("--extra-people \(n): \(extraData) has \(extra.classNames.count) people") }
+                    extra = extra.classes(Array(0..<n))
+                }
+                trainSet = trainSet.appending(extra)
+            }
             loadSeconds += Date().timeIntervalSince(loadStart)
-            if memberCount > 1 && !json { print("member \(k + 1)/\(memberCount): --crop \(crop[k]) --channels \(ch) --seed \(seed + k)") }
+            if memberCount > 1 && !json, let box { print("member \(k + 1)/\(memberCount): --crop \(box.centerX),\(box.centerY),\(box.side) --size \(box.size) --channels \(ch) --seed \(seed + k)") }
             let model = try trainMember(trainSet, imageShape: all.imageShape, normalization: all.normalization, box: box, channels: ch,
-                                        seed: seed + k, member: memberCount > 1 ? k : nil)
+                                        seed: seed + k, member: memberCount > 1 ? k : nil, initial: initial.isEmpty ? nil : initial[k].net)
             // Held-out people (or the training people) set the threshold at the equal error rate.
             held = heldIdx.isEmpty ? trainSet : all.classes(heldIdx)
             heldParts.append(try embedStored(model, held, box: box))
@@ -202,7 +242,8 @@ struct FacesTrain: ParsableCommand {
             report["holdout_people"] = heldCount
             report["holdout_eer"] = eer
             final.info.extra["holdout"] = String(format: "%d people: EER %.4f", heldCount, eer)
-            if boxes.isEmpty {   // AT&T-style folders: 10 photos each, enrol 3 and identify the rest
+            let photos = Dictionary(grouping: held.labels, by: { $0 }).values.map(\.count)
+            if photos.min() ?? 0 >= 4 {   // AT&T-style folders (10 photos each): enrol 3 and identify the rest
                 let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
                 let (m, s) = meanStd(accs)
                 report["holdout_identification"] = ["mean": m, "std": s]
@@ -221,6 +262,9 @@ struct FacesTrain: ParsableCommand {
         }
     }
 
+    /// Pixels per side of ensemble member `k`'s network.
+    func memberSize(_ k: Int) -> Int { size.count == 1 ? size[0] : size[k] }
+
     /// A checkpoint path of one ensemble member: `ck.safetensors` -> `ck.member2.safetensors`.
     func memberPath(_ path: String, _ member: Int?) -> String {
         guard let member else { return path }
@@ -231,7 +275,7 @@ struct FacesTrain: ParsableCommand {
 
     /// Trains one network (one ensemble member) on the training people.
     func trainMember(_ trainSet: LabeledImages, imageShape: [Int], normalization: Normalization, box: FaceCrop?, channels ch: Int,
-                     seed: Int, member: Int?) throws -> FaceModel {
+                     seed: Int, member: Int?, initial: FaceNet? = nil) throws -> FaceModel {
         var o = FaceTrainingOptions()
         o.loss = FaceLoss(rawValue: loss)!
         o.epochs = epochs
@@ -243,6 +287,9 @@ struct FacesTrain: ParsableCommand {
         var recipe = "strata faces train --data \(data) --loss \(loss) --epochs \(epochs) --seed \(seed)"
         if holdoutPeople > 0 { recipe += " --holdout-people \(holdoutPeople)" }
         if let f = holdoutFraction { recipe += " --holdout-fraction \(f) --holdout-seed \(holdoutSeed)" }
+        if let initFrom { recipe += " --init \(initFrom)" }
+        if let frame { recipe += " --frame \(frame)" }
+        if let extraData { recipe += " --extra-data \(extraData)" + (extraPeople.map { " --extra-people \($0)" } ?? "") + (extraFrame.map { " --extra-frame \($0)" } ?? "") }
         let net: FaceNet
         var history: [EpochRecord] = []
         var info = ModelInfo(architecture: [:], classNames: trainSet.classNames, inputShape: imageShape,
@@ -250,6 +297,10 @@ struct FacesTrain: ParsableCommand {
         if let box {
             o.blocks = parseInts(blocks)!
             if widths == nil && !o.blocks.isEmpty { o.widths = [32, 64, 128, 256].prefix(o.blocks.count).map { $0 } + [Int](repeating: 256, count: Swift.max(0, o.blocks.count - 4)) }
+            if let initial {   // fine-tuning: the starting network's layers
+                (o.widths, o.blocks, o.embedding) = (initial.widths, initial.blocks, initial.embeddingSize)
+                o.initial = initial
+            }
             o.sgd = sgd
             o.lr = lr ?? (sgd ? 0.1 : 2e-3)
             o.batchSize = batchSize
@@ -261,13 +312,13 @@ struct FacesTrain: ParsableCommand {
             o.resumeFrom = resume.map { memberPath($0, member) }
             if member != nil, let r = o.resumeFrom, !FileManager.default.fileExists(atPath: r) { o.resumeFrom = nil }   // not started yet
             o.progressStyle = json ? .none : .auto
-            info.inputShape = [ch, size, size]
-            recipe += " --crop \(box.centerX),\(box.centerY),\(box.side) --size \(size) --channels \(ch) --blocks \(blocks) --widths \(o.widths.map(String.init).joined(separator: ",")) --embedding \(embedding) --batch-size \(batchSize) --lr \(o.lr) --weight-decay \(weightDecay)\(sgd ? " --sgd" : "") --warmup \(o.warmupEpochs) --dropout \(dropout) --augment \(augment ?? "wild")"
+            info.inputShape = [ch, box.size, box.size]
+            recipe += " --crop \(box.centerX),\(box.centerY),\(box.side) --size \(box.size) --channels \(ch) --blocks \"\(o.blocks.map(String.init).joined(separator: ","))\" --widths \(o.widths.map(String.init).joined(separator: ",")) --embedding \(o.embedding) --batch-size \(batchSize) --lr \(o.lr) --weight-decay \(weightDecay)\(sgd ? " --sgd" : "") --warmup \(o.warmupEpochs) --dropout \(dropout) --augment \(augment ?? "wild")"
             if let scale { recipe += " --scale \(scale)" }
             if let margin { recipe += " --margin \(margin)" }
             info.extra["face_crop"] = String(decoding: try JSONEncoder().encode(box), as: UTF8.self)
             info.extra["recipe"] = recipe
-            (net, history) = try FaceTraining.fit(trainSet, size: size, options: o, info: info)
+            (net, history) = try FaceTraining.fit(trainSet, size: box.size, options: o, info: info)
         } else {
             if let lr { o.lr = lr }
             o.progress = { epoch, l in

@@ -185,5 +185,5 @@ extension FacesEvaluate {
 struct Faces: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Face recognition: train an embedding, enrol people, identify and verify faces, evaluate.",
-        subcommands: [FacesTrain.self, FacesEnroll.self, FacesIdentify.self, FacesVerify.self, FacesEvaluate.self, FacesPairs.self])
+        subcommands: [FacesTrain.self, FacesEnroll.self, FacesIdentify.self, FacesVerify.self, FacesEvaluate.self, FacesPairs.self, FacesEmbed.self])
 }

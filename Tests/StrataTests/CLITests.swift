@@ -256,6 +256,50 @@ extension CLITests {
         XCTAssertEqual(try FaceModel.load(ens).members.map { $0.info.inputShape[0] }, [3, 1])
         (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", ens, "--json"])
         XCTAssertEqual(code, 0, err)
+        // Test-time views, and per-network sizes with a second folder of people trained alongside
+        // (reframed: the whole 40x40 photo is the middle half of the training frame).
+        (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", ens, "--views", "5", "--json"])
+        XCTAssertEqual(code, 0, err)
+        let sized = testTemp("cli-wild-sized.safetensors")
+        (code, out, err) = try run(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--crop", "0.5,0.45,0.5", "--size", "16", "--size", "24",
+                                    "--blocks", "1", "--widths", "8", "--embedding", "8", "--epochs", "1", "--batch-size", "4",
+                                    "--extra-data", root, "--extra-people", "1", "--extra-frame", "0.5,0.5,2", "--json", "--out", sized])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(out.contains("\"people\":5"), out)   // 4 + 1 extra
+        let sizedModel = try FaceModel.load(sized)
+        XCTAssertEqual(sizedModel.members.map { $0.info.inputShape[1] }, [16, 24])
+        XCTAssertEqual(sizedModel.info.classNames.count, 5)
+        // Fine-tuning: the first model's network and face box, a new head over 3 of the people.
+        let tuned = testTemp("cli-wild-tuned.safetensors")
+        (code, out, err) = try run(["faces", "train", "--data", root, "--init", model, "--frame", "0.5,0.5,1.2", "--holdout-people", "1",
+                                    "--epochs", "1", "--batch-size", "4", "--loss", "cosface", "--json", "--out", tuned])
+        XCTAssertEqual(code, 0, err)
+        let tunedModel = try FaceModel.load(tuned), startModel = try FaceModel.load(model)
+        XCTAssertEqual(tunedModel.crop, startModel.crop)
+        XCTAssertEqual(tunedModel.info.classNames.count, 3)
+        XCTAssertEqual(tunedModel.net.widths, startModel.net.widths)
+        XCTAssertNotEqual(tunedModel.fingerprint, startModel.fingerprint)
+        try assertFails(["faces", "train", "--data", root, "--init", model, "--crop", "0.5,0.5,0.8"], mentions: ["--init"])
+        try assertFails(["faces", "train", "--data", root, "--init", root + "/none.safetensors"], mentions: ["none.safetensors"])
+        // Embeddings as JSON lines, one per photo, unit length.
+        (code, out, err) = try run(["faces", "embed", "--model", sized, root + "/Ada_Lovelace/Ada_Lovelace_0001.jpg", root + "/Alan_Turing/Alan_Turing_0001.jpg"])
+        XCTAssertEqual(code, 0, err)
+        let lines = out.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        let row = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        let vec = row["embedding"] as! [Double]
+        XCTAssertEqual(vec.count, 16)
+        XCTAssertEqual(vec.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-4)
+        try assertFails(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--crop", "0.5,0.5,1", "--size", "16", "--size", "16", "--size", "16"],
+                        mentions: ["--size"])
+        try assertFails(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--extra-frame", "0.5,0.5,2"], mentions: ["--extra-data"])
+        try assertFails(["faces", "evaluate", "--pairs", pairs, "--root", root, "--views", "40"], mentions: ["--views"])
+        // Open set with a model trained elsewhere: enrol 2 photos' worth of people from this folder.
+        (code, out, err) = try run(["faces", "evaluate", "--data", root, "--protocol", "open", "--train-people", "2", "--model", model,
+                                    "--frame", "0.5,0.5,1.2", "--seeds", "2", "--json"])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(out.contains("cli-wild.safetensors"), out)
+        try assertFails(["faces", "evaluate", "--data", root, "--frame", "0.5,0.5,9", "--model", model, "--protocol", "open"], mentions: ["--frame"])
 
         // Without --model, the built-in LFW model is used.
         (code, out, err) = try run(["faces", "verify", "--json", root + "/Grace_Hopper/Grace_Hopper_0001.jpg", root + "/Grace_Hopper/Grace_Hopper_0002.jpg"])

@@ -62,6 +62,15 @@ final class DataTests: XCTestCase {
         XCTAssertThrowsError(try FashionMNIST.loadMNIST(.test, directory: dir)) { XCTAssert("\($0)".contains("label 40"), "\($0)") }
     }
 
+    func testAppendingShiftsTheOtherClasses() {
+        let a = LabeledImages(pixels: [1, 2, 3], labels: [0, 1, 1], imageShape: [1, 1, 1], classNames: ["x", "y"])
+        let b = LabeledImages(pixels: [7, 8], labels: [1, 0], imageShape: [1, 1, 1], classNames: ["p", "q"])
+        let c = a.appending(b)
+        XCTAssertEqual(c.pixels, [1, 2, 3, 7, 8])
+        XCTAssertEqual(c.labels, [0, 1, 1, 3, 2])
+        XCTAssertEqual(c.classNames, ["x", "y", "p", "q"])
+    }
+
     func testNormalisationIsPerChannel() {
         var d = LabeledImages(pixels: [0, 255, 51, 102], labels: [0], imageShape: [2, 1, 2], classNames: ["a"])
         d.normalization = Normalization(scale: 1 / 255, mean: [0.5, 0.2], std: [0.5, 0.1])

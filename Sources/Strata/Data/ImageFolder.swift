@@ -11,12 +11,8 @@ import Foundation
 public enum ImageFolder {
     public static let extensions: Set<String> = ["pgm", "png", "jpg", "jpeg", "ppm"]
 
-    /// Loads every image. `size` is (width, height) after resizing (default: the first image's).
-    /// Folders are sorted by name with numbers in numeric order (s2 before s10); so are files.
-    /// Throws for a missing root, an empty class folder, an unreadable image, or an image
-    /// smaller than `minSide` pixels on a side.
-    public static func load(_ root: String, channels: Int = 1, size: (Int, Int)? = nil, minSide: Int = 16,
-                            transform: ((Image) -> Image)? = nil) throws -> LabeledImages {
+    /// Every image file under `root/<label>/`, in the order `load` reads them.
+    public static func files(_ root: String) throws -> [(person: String, path: String)] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
             throw StrataError("\(root): no such folder (expected one folder of images per person or class)")
@@ -27,32 +23,45 @@ public enum ImageFolder {
             return !name.hasPrefix(".") && fm.fileExists(atPath: (root as NSString).appendingPathComponent(name), isDirectory: &d) && d.boolValue
         }.sorted { $0.localizedStandardCompare($1) == .orderedAscending }
         guard !classes.isEmpty else { throw StrataError("\(root): contains no class folders (expected root/<name>/*.png)") }
-        var target = size
-        var pixels: [UInt8] = [], labels: [Int] = [], files: [String] = []
-        for (label, cls) in classes.enumerated() {
+        var out: [(String, String)] = []
+        for cls in classes {
             let dir = (root as NSString).appendingPathComponent(cls)
             let names = try fm.contentsOfDirectory(atPath: dir).filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
                 .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
             guard !names.isEmpty else { throw StrataError("\(dir): empty person folder (no .pgm, .png or .jpg images)") }
-            for name in names {
-                let path = (dir as NSString).appendingPathComponent(name)
-                var img = try Image.load(path)
-                guard img.width >= minSide && img.height >= minSide else {
-                    throw StrataError("\(path): image is \(img.width)x\(img.height), far too small (at least \(minSide)x\(minSide) pixels)")
-                }
-                img = channels == 1 ? img.grayscale() : img.rgb()
-                if let transform { img = transform(img) }
-                if target == nil { target = (img.width, img.height) }
-                img = img.resized(width: target!.0, height: target!.1)
-                // Stored channel-first, like the other datasets.
-                let hw = img.width * img.height
-                for c in 0..<channels { for p in 0..<hw { pixels.append(img.pixels[p * channels + c]) } }
-                labels.append(label)
-                files.append(path)
+            out += names.map { (cls, (dir as NSString).appendingPathComponent($0)) }
+        }
+        return out
+    }
+
+    /// Loads every image. `size` is (width, height) after resizing (default: the first image's).
+    /// Folders are sorted by name with numbers in numeric order (s2 before s10); so are files.
+    /// Throws for a missing root, an empty class folder, an unreadable image, or an image
+    /// smaller than `minSide` pixels on a side.
+    public static func load(_ root: String, channels: Int = 1, size: (Int, Int)? = nil, minSide: Int = 16,
+                            transform: ((Image) -> Image)? = nil) throws -> LabeledImages {
+        let all = try files(root)
+        var classes: [String] = [], labelOf: [String: Int] = [:]
+        var target = size
+        var pixels: [UInt8] = [], labels: [Int] = [], paths: [String] = []
+        for (cls, path) in all {
+            if labelOf[cls] == nil { labelOf[cls] = classes.count; classes.append(cls) }
+            var img = try Image.load(path)
+            guard img.width >= minSide && img.height >= minSide else {
+                throw StrataError("\(path): image is \(img.width)x\(img.height), far too small (at least \(minSide)x\(minSide) pixels)")
             }
+            img = channels == 1 ? img.grayscale() : img.rgb()
+            if let transform { img = transform(img) }
+            if target == nil { target = (img.width, img.height) }
+            img = img.resized(width: target!.0, height: target!.1)
+            // Stored channel-first, like the other datasets.
+            let hw = img.width * img.height
+            for c in 0..<channels { for p in 0..<hw { pixels.append(img.pixels[p * channels + c]) } }
+            labels.append(labelOf[cls]!)
+            paths.append(path)
         }
         var d = LabeledImages(pixels: pixels, labels: labels, imageShape: [channels, target!.1, target!.0], classNames: classes)
-        d.files = files
+        d.files = paths
         return d
     }
 }

@@ -73,6 +73,15 @@ public struct LabeledImages: BatchSource {
         return s
     }
 
+    /// These images followed by `other`'s, whose classes come after these (labels shifted).
+    public func appending(_ other: LabeledImages) -> LabeledImages {
+        precondition(other.imageShape == imageShape, "LabeledImages.appending: images of \(other.imageShape) after \(imageShape)")
+        var s = LabeledImages(pixels: pixels + other.pixels, labels: labels + other.labels.map { $0 + classNames.count },
+                              imageShape: imageShape, classNames: classNames + other.classNames, normalization: normalization)
+        if let f = files, let g = other.files { s.files = f + g }
+        return s
+    }
+
     /// Image `i` as an `Image` (for writing examples out).
     public func image(_ i: Int) -> Image {
         let per = imageShape.reduce(1, *)

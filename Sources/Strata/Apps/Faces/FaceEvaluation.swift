@@ -131,7 +131,7 @@ public enum FaceEvaluation {
         let xtr = scale(trF), xheld = scale(heldF)
         let classicalFeatures: [(String, Tensor, Distance)] = [
             ("raw pixels, cosine", xheld.flatten(startDim: 1), .cosine),
-            ("Eigenfaces (PCA 100), cosine", Subspace.eigenfaces(xtr.flatten(startDim: 1), components: 100).project(xheld.flatten(startDim: 1)), .cosine),
+            ("Eigenfaces (PCA 100), cosine", Subspace.eigenfaces(xtr.flatten(startDim: 1), components: Swift.min(100, xtr.shape[0] - 1)).project(xheld.flatten(startDim: 1)), .cosine),
             ("Fisherfaces (PCA+LDA), cosine", try Subspace.fisherfaces(xtr.flatten(startDim: 1), labels: trF.labels, classes: trainPeople).project(xheld.flatten(startDim: 1)), .cosine),
             ("LBP 7x7 grid, chi-square", HandFeatures.lbp(xheld), .chiSquare),
         ]

@@ -15,8 +15,8 @@ public enum FaceLoss: String, CaseIterable, Codable {
 /// A face network: a feature extractor, a linear layer to the embedding with BatchNorm1d, then a
 /// head over the training identities.
 ///
-/// - Plain (no `blocks`): three [conv 3x3 (no bias), BatchNorm, ReLU, max pool 2] blocks and
-///   dropout; parameter names (`embed.*`, `head.*`) follow the PyTorch reference in
+/// - Plain (no `blocks`): one [conv 3x3 (no bias), BatchNorm, ReLU, max pool 2] block per width
+///   (three in the reference) and dropout; parameter names (`embed.*`, `head.*`) follow the PyTorch reference in
 ///   ../shared/bench/reference/faces_att.py.
 /// - Residual (`blocks` per stage): a 3x3 conv stem, then per stage `blocks[i]` ResNet basic
 ///   blocks of `widths[i]` channels, the first with stride 2; BatchNorm and dropout before the
@@ -43,8 +43,8 @@ public final class FaceNet: Module {
     public init(classes: Int, loss: FaceLoss = .softmax, embedding: Int = 128, widths: [Int] = [16, 32, 64],
                 inputSize: (Int, Int) = (56, 46), scale: Float? = nil, margin: Float? = nil, dropout: Float = 0.3,
                 channels: Int = 1, blocks: [Int] = []) {
-        precondition(blocks.isEmpty ? widths.count == 3 : widths.count == blocks.count,
-                     "FaceNet: three block widths (plain) or one width per stage (residual), got widths \(widths), blocks \(blocks)")
+        precondition(blocks.isEmpty ? !widths.isEmpty : widths.count == blocks.count,
+                     "FaceNet: one width per block (plain) or per stage (residual), got widths \(widths), blocks \(blocks)")
         self.classes = classes
         self.embeddingSize = embedding
         self.widths = widths
@@ -56,7 +56,7 @@ public final class FaceNet: Module {
         self.margin = margin ?? (loss == .arcface ? 0.3 : loss == .cosface ? 0.2 : 0.2)
         var layers: [Module] = []
         var cin = channels
-        let down = 1 << (blocks.isEmpty ? 3 : blocks.count)
+        let down = 1 << (blocks.isEmpty ? widths.count : blocks.count)
         if blocks.isEmpty {
             for w in widths {
                 layers += [Conv2D(cin, w, kernelSize: 3, padding: 1, bias: false), BatchNorm2d(w), ReLU(), MaxPool2D(2)]

@@ -46,6 +46,9 @@ public struct FaceTrainingOptions {
     /// Resumable checkpoint written after every epoch, and one to continue from.
     public var checkpointPath: String?, resumeFrom: String?
     public var progressStyle: ProgressStyle = .auto
+    /// A trained network of the same layers to start from (fine-tuning): its feature layers and
+    /// embedding are copied; the head over the new identities starts afresh.
+    public var initial: FaceNet?
 
     public init() {}
 }
@@ -103,6 +106,7 @@ public enum FaceTraining {
         RandomGenerator.manualSeed(o.seed)
         let net = FaceNet(classes: data.classNames.count, loss: o.loss, embedding: o.embedding, widths: o.widths, inputSize: (size, size),
                           scale: o.scale, margin: o.margin, dropout: o.dropout, channels: data.imageShape[0], blocks: o.blocks)
+        if let initial = o.initial { try net.embed.loadStateDict(initial.embed.stateDict(), source: "the network to start from") }
         let optimizer: Optimizer = o.sgd
             ? SGD(net.parameters(), lr: o.lr, momentum: 0.9, weightDecay: o.weightDecay, nesterov: true)
             : Adam(net.parameters(), lr: o.lr, weightDecay: o.weightDecay)
