@@ -9,9 +9,13 @@ struct FacesTrain: ParsableCommand {
         Without --crop: the small network of the AT&T recipe on whole grey photos (46x56).
         With --crop: photos in the wild (e.g. LFW): the face box is cut out, the network (residual
         with --blocks, plain with --blocks "") trains through the Trainer with a progress bar, and
-        --checkpoint/--resume let a long run stop and go on. The recipe of the shipped LFW model
-        (best of those tried) is in `make faces-model`: --blocks "" --widths 32,64,128 --sgd
-        --loss cosface --scale 30 --margin 0.25 --epochs 100 --augment heavy.
+        --checkpoint/--resume let a long run stop and go on. Repeat --crop (with --size, --channels
+        and --epochs once or per crop) for an ensemble of networks on different face regions. The
+        recipe of the shipped LFW model (best of those tried) is in `make faces-model`: three
+        regions, --blocks "" --widths 32,64,128 --dropout 0.1 --sgd --loss cosface --scale 30
+        --margin 0.25 --augment heavy --views 5.
+        With --init: fine-tune a trained model's networks on new people (--frame reframes photos
+        that are cropped unlike the model's training photos).
         """)
 
     @Option(help: "Folder with one sub-folder of images per person.")
@@ -29,8 +33,8 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "softmax, cosface, arcface or triplet (softmax did best on validation folds of AT&T).")
     var loss: String = "softmax"
 
-    @Option(help: "Epochs.")
-    var epochs: Int = 60
+    @Option(help: "Epochs; once for all networks, or once per --crop.")
+    var epochs: [Int] = [60]
 
     @Option(help: "Seed.")
     var seed: Int = 0
@@ -100,6 +104,12 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "Distance threshold to store (default: the EER point of the held-out people, or of the training people).")
     var threshold: Float?
 
+    @Option(help: "With --crop or --init: test-time views per photo to store in the model (1 the face box; 5 adds four small shifts; 7 two zooms), used by enrol, identify, verify and evaluate (default: 1, or the --init model's).")
+    var views: Int?
+
+    @Option(help: "How photos are compared: cosine, or snorm (cosine S-normalised against the training people's class centres; less fooled by photos that resemble everyone); default cosine, or the --init model's.")
+    var score: String?
+
     @Flag(help: "Store the weights as float16 (half the file size).")
     var half = false
 
@@ -116,7 +126,8 @@ struct FacesTrain: ParsableCommand {
 
     func validate() throws {
         guard let l = FaceLoss(rawValue: loss) else { throw ValidationError("--loss \(loss): unknown (softmax, cosface, arcface, triplet)") }
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        for e in epochs where e < 1 { throw ValidationError("--epochs must be at least 1, got \(e)") }
+        if epochs.count > 1 && epochs.count != Swift.max(crop.count, 1) { throw ValidationError("give --epochs once, or once per --crop (\(crop.count)); got \(epochs.count)") }
         if holdoutPeople < 0 { throw ValidationError("--holdout-people must not be negative, got \(holdoutPeople)") }
         if let f = holdoutFraction, !(f > 0 && f < 1) { throw ValidationError("--holdout-fraction must be between 0 and 1, got \(f)") }
         if holdoutFraction != nil && holdoutPeople > 0 { throw ValidationError("give --holdout-people or --holdout-fraction, not both") }
@@ -142,6 +153,9 @@ struct FacesTrain: ParsableCommand {
         if let n = extraPeople, n < 1 { throw ValidationError("--extra-people must be at least 1, got \(n)") }
         if let f = extraFrame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--extra-frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,2.2") }
         if let w = widths, parseInts(w)?.isEmpty ?? true { throw ValidationError("--widths \(w): expected numbers like 32,64,128,256") }
+        if let s = score, FaceScore(rawValue: s) == nil { throw ValidationError("--score \(s): unknown (cosine, snorm)") }
+        if let v = views, !(1...Warp.views(99).count).contains(v) { throw ValidationError("--views must be between 1 and \(Warp.views(99).count), got \(v)") }
+        if (views ?? 1) > 1 && crop.isEmpty && initFrom == nil { throw ValidationError("--views needs --crop or --init (views shift the face box)") }
         if batchSize < 2 { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
     }
 
@@ -183,13 +197,16 @@ struct FacesTrain: ParsableCommand {
         Profiler.isEnabled = ProcessInfo.processInfo.environment["STRATA_PROFILE"] != nil
         defer { if Profiler.isEnabled { FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!) } }
         let started = Date()
-        let initial: [FaceModel] = try initFrom.map { path in
-            let m = try FaceModel.load(path)
+        let initModel = try initFrom.map { try FaceModel.load($0) }
+        let initial: [FaceModel] = try initModel.map { m in
+            let path = initFrom!
             let nets = m.members.isEmpty ? [m] : m.members
             guard nets.allSatisfy({ $0.crop != nil }) else { throw StrataError("\(path): --init needs a model with a face box (one trained with --crop)") }
             return nets
         } ?? []
         let boxes = initial.isEmpty ? crop.enumerated().map { FaceCrop.parse($0.element, size: memberSize($0.offset))! } : initial.map { $0.crop! }
+        // Test-time views: as given, else those of the model fine-tuned from.
+        let views = self.views ?? initModel?.views ?? 1
         let dataFrame = frame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
         let memberCount = Swift.max(1, boxes.count)
         var members: [FaceModel] = [], heldParts: [Tensor] = []
@@ -225,16 +242,19 @@ struct FacesTrain: ParsableCommand {
             if memberCount > 1 && !json, let box { print("member \(k + 1)/\(memberCount): --crop \(box.centerX),\(box.centerY),\(box.side) --size \(box.size) --channels \(ch) --seed \(seed + k)") }
             let model = try trainMember(trainSet, imageShape: all.imageShape, normalization: all.normalization, box: box, channels: ch,
                                         seed: seed + k, member: memberCount > 1 ? k : nil, initial: initial.isEmpty ? nil : initial[k].net)
-            // Held-out people (or the training people) set the threshold at the equal error rate.
+            // Held-out people (or the training people) set the threshold at the equal error rate;
+            // with a given threshold and nobody held out there is nothing to measure.
             held = heldIdx.isEmpty ? trainSet : all.classes(heldIdx)
-            heldParts.append(try embedStored(model, held, box: box))
+            if !heldIdx.isEmpty || threshold == nil { heldParts.append(try embedStored(model, held, box: box, views: views)) }
             members.append(model)
             (trainPeople, trainImages, heldCount) = (trainSet.classNames.count, trainSet.count, heldIdx.count)
         }
         let trainSeconds = Date().timeIntervalSince(started) - loadSeconds
-        let e = FaceEnsemble.join(heldParts)
-        let (eer, eerThreshold) = FaceEvaluation.equalErrorPoint(Distance.cosine.matrix(e, e), held.labels)
-        var final = FaceModel(ensemble: members, threshold: threshold ?? eerThreshold)
+        var final = FaceModel(ensemble: members, threshold: 0)
+        final.score = score.flatMap(FaceScore.init) ?? initModel?.score ?? .cosine
+        let e = heldParts.isEmpty ? nil : FaceEnsemble.join(heldParts)
+        let (eer, eerThreshold) = e.map { FaceEvaluation.equalErrorPoint(final.scorer.distances($0, $0), held.labels) } ?? (0, threshold ?? 0)
+        final.threshold = threshold ?? eerThreshold
         var report: [String: Any] = ["model": out, "people": trainPeople, "images": trainImages, "members": memberCount,
                                      "train_seconds": (trainSeconds * 10).rounded() / 10, "load_seconds": (loadSeconds * 10).rounded() / 10,
                                      "threshold": Double(threshold ?? eerThreshold)]
@@ -244,19 +264,20 @@ struct FacesTrain: ParsableCommand {
             final.info.extra["holdout"] = String(format: "%d people: EER %.4f", heldCount, eer)
             let photos = Dictionary(grouping: held.labels, by: { $0 }).values.map(\.count)
             if photos.min() ?? 0 >= 4 {   // AT&T-style folders (10 photos each): enrol 3 and identify the rest
-                let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
+                let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e!, held.labels, enroll: 3, seed: $0, distance: .cosine) }
                 let (m, s) = meanStd(accs)
                 report["holdout_identification"] = ["mean": m, "std": s]
                 final.info.extra["holdout"] = String(format: "%d people: identification %.4f ± %.4f (enrol 3), EER %.4f", heldCount, m, s, eer)
             }
         }
+        final.views = views
         if let threshold { final.info.extra["threshold_source"] = "given: --threshold \(threshold)" }
         if memberCount > 1 { final.info.extra["recipe"] = members.map { $0.info.extra["recipe"] ?? "" }.joined(separator: "\n") }
         try final.save(to: out, half: half)
         if json { printJSON(report) } else {
             print(String(format: "trained %@on %d people (%d images) in %.1f s (loading %.1f s); threshold %.3f (%@)",
                          memberCount > 1 ? "\(memberCount) networks " : "", trainPeople, trainImages, trainSeconds, loadSeconds, threshold ?? eerThreshold,
-                         threshold != nil ? "given" : heldCount == 0 ? "cosine distance at the EER of the training people" : "cosine distance at the EER of the held-out people"))
+                         threshold != nil ? "given" : "\(final.score == .snorm ? "S-norm" : "cosine") distance at the EER of the \(heldCount == 0 ? "training" : "held-out") people"))
             if let h = final.info.extra["holdout"] { print("held out " + h) }
             print("saved \(out)")
         }
@@ -278,6 +299,7 @@ struct FacesTrain: ParsableCommand {
                      seed: Int, member: Int?, initial: FaceNet? = nil) throws -> FaceModel {
         var o = FaceTrainingOptions()
         o.loss = FaceLoss(rawValue: loss)!
+        let epochs = self.epochs.count == 1 ? self.epochs[0] : self.epochs[member ?? 0]
         o.epochs = epochs
         o.seed = seed
         o.augmentation = augmentation
@@ -335,13 +357,16 @@ struct FacesTrain: ParsableCommand {
         return model
     }
 
-    /// Embeddings of already loaded images (context images are centre-cropped to the window).
-    func embedStored(_ model: FaceModel, _ d: LabeledImages, box: FaceCrop?) throws -> Tensor {
+    /// Embeddings of already loaded images (context images are cut to the window, one per view).
+    func embedStored(_ model: FaceModel, _ d: LabeledImages, box: FaceCrop?, views viewCount: Int) throws -> Tensor {
         var parts: [Tensor] = []
         for start in stride(from: 0, to: d.count, by: 256) {
-            var x = d.batch(Array(start..<Swift.min(start + 256, d.count))).inputs
-            if let box { x = x.centerCrop(width: box.size, height: box.size).standardizedPerImage() }
-            parts.append(model.net.embedding(x))
+            let x = d.batch(Array(start..<Swift.min(start + 256, d.count))).inputs
+            if let box {   // the stored views of each context image, as `FaceModel.embed` takes them
+                parts.append(model.net.embedding(views: Warp.views(viewCount).map { $0.apply(x, outputSize: (box.size, box.size)).standardizedPerImage() }))
+            } else {
+                parts.append(model.net.embedding(x))
+            }
         }
         return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
     }
@@ -403,10 +428,11 @@ struct FacesIdentify: ParsableCommand {
         guard !g.people.isEmpty else { throw StrataError("\(gallery): the gallery has nobody enrolled") }
         let e = try embedFiles(fm, images)
         let t = threshold ?? fm.threshold
+        let scorer = fm.scorer
         var rows: [[String: Any]] = []
         let d = e.shape[1]
         for (i, path) in images.enumerated() {
-            let (name, dist) = g.nearest(Array(e.scalars[(i * d)..<((i + 1) * d)]))!
+            let (name, dist) = g.nearest(Array(e.scalars[(i * d)..<((i + 1) * d)]), scorer: scorer)!
             let known = dist <= t
             rows.append(["image": path, "name": known ? name : "unknown", "nearest": name, "distance": Double(dist)])
             if !json { print("\(path): \(known ? name : "unknown") (distance \(String(format: "%.3f", dist))\(known ? "" : ", nearest \(name)"))") }
@@ -429,7 +455,7 @@ struct FacesVerify: ParsableCommand {
         let fm = try loadFaceModel(model)
         let e = try embedFiles(fm, images)
         let d = e.shape[1]
-        let dist = FaceModel.distance(Array(e.scalars[0..<d]), Array(e.scalars[d..<(2 * d)]))
+        let dist = fm.scorer.distance(Array(e.scalars[0..<d]), Array(e.scalars[d..<(2 * d)]))
         let t = threshold ?? fm.threshold
         if json { printJSON(["same": dist <= t, "distance": Double(dist), "threshold": Double(t)]) } else {
             print("\(dist <= t ? "same" : "different") (distance \(String(format: "%.3f", dist)), threshold \(String(format: "%.3f", t)))")

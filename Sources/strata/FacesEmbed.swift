@@ -6,7 +6,7 @@ struct FacesEmbed: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "embed",
         abstract: "Print the face embedding of each photo (one JSON line per photo), e.g. to compare or cluster faces elsewhere.")
 
-    @Option(help: "Face model file (default: the built-in LFW model).") var model: String?
+    @Option(help: "Face model file (default: the built-in LFW model); repeat it to join several models' embeddings.") var model: [String] = []
     @Option(help: "A folder with one sub-folder per person instead of photos: every photo, with its person.") var data: String?
     @Option(help: "Test-time views per photo (default: the model's own).") var views: Int?
     @Option(help: "The part of each photo \"cx,cy,side\" that matches a whole training photo (see faces evaluate --frame).") var frame: String?
@@ -19,7 +19,8 @@ struct FacesEmbed: ParsableCommand {
     }
 
     func run() throws {
-        let fm = try loadFaceModel(model)
+        let models = try model.isEmpty ? [FaceModel.builtIn()] : model.map { try FaceModel.load($0) }
+        let fm = FaceModel(ensemble: models, threshold: models[0].threshold)
         var paths = images, people: [String]? = nil
         if let data {
             let folder = try ImageFolder.files(data)

@@ -39,6 +39,9 @@ struct FacesEvaluate: ParsableCommand {
     @Option(help: "With --pairs or --model: test-time views per photo (1 the face box; 5 adds four small shifts; 7 two zooms; 11 the diagonals), overriding the model's own.")
     var views: Int?
 
+    @Option(help: "With --pairs or --model: compare photos by cosine or snorm (S-norm against the model's training people), overriding the model's own.")
+    var score: String?
+
     @Option(name: .customLong("protocol"), help: "split5 (5 training and 5 test images per person) or open (train on the first people, enrol the rest).")
     var protocol_: String = "split5"
 
@@ -88,6 +91,7 @@ struct FacesEvaluate: ParsableCommand {
 
     func validate() throws {
         if let v = views, !(1...Warp.views(99).count).contains(v) { throw ValidationError("--views must be between 1 and \(Warp.views(99).count), got \(v)") }
+        if let s = score, FaceScore(rawValue: s) == nil { throw ValidationError("--score \(s): unknown (cosine, snorm)") }
         if pairs != nil {
             if frame != nil { throw ValidationError("--frame is for --protocol open with --model") }
             if root == nil { throw ValidationError("--pairs needs --root (the folder with name/name_0001.jpg images)") }
@@ -105,7 +109,7 @@ struct FacesEvaluate: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPaths: model, views: views, json: json) }
+        if let pairs { return try evaluatePairs(pairsFile: pairs, root: root!, modelPaths: model, views: views, scoring: score.flatMap(FaceScore.init), json: json) }
         let data = self.data!
         let dims = size.split(separator: "x").compactMap { Int($0) }
         let w = widths.split(separator: ",").compactMap { Int($0) }
@@ -176,7 +180,8 @@ extension FacesEvaluate {
         }
         let e = try fm.embed(images, names: files, views: views)
         let accs = (0..<seeds).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
-        let eer = FaceEvaluation.equalErrorRate(Distance.cosine.matrix(e, e), held.labels)
+        let scorer = score.map { $0 == "snorm" ? FaceScorer(centres: fm.classCentres) : .cosine } ?? fm.scorer
+        let eer = FaceEvaluation.equalErrorRate(scorer.distances(e, e), held.labels)
         let name = "model " + model.map { ($0 as NSString).lastPathComponent }.joined(separator: " + ")
         return (name, accs, eer)
     }

@@ -54,10 +54,11 @@ struct FacesPairs: ParsableCommand {
 }
 
 /// Verifies every pair of a pairs file with a face model and prints the LFW-protocol scores.
-func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], views: Int?, json: Bool) throws {
+func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], views: Int?, scoring: FaceScore?, json: Bool) throws {
     let started = Date()
     let pairs = try FacePairs.load(pairsFile)
     let models = try modelPaths.isEmpty ? [FaceModel.builtIn()] : modelPaths.map { try FaceModel.load($0) }
+    // Several models: their embeddings joined; the first one's views and score unless given.
     let fm = FaceModel(ensemble: models, threshold: models[0].threshold)
     // Every image once; a missing one is named with the line that asks for it.
     var index: [String: Int] = [:], paths: [String] = []
@@ -74,23 +75,22 @@ func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], views:
     }
     let images = try paths.map { try Image.load($0) }
     let e = try fm.embed(images, names: paths, views: views)   // several models: their embeddings joined
-    let d = e.shape[1], v = e.scalars
+    let scorer = scoring.map { $0 == .snorm ? FaceScorer(centres: fm.classCentres) : .cosine } ?? fm.scorer
+    let dist = scorer.distances(e, e)   // similarity = 1 - distance (cosine, or S-norm on its scale)
     let sims: [Float] = pairs.pairs.map { p in
         let a = index[FacePairs.imagePath(root: root, name: p.name1, index: p.index1)]!
         let b = index[FacePairs.imagePath(root: root, name: p.name2, index: p.index2)]!
-        var s: Float = 0
-        for k in 0..<d { s += v[a * d + k] * v[b * d + k] }
-        return s
+        return 1 - dist[a][b]
     }
     let score = FacePairs.score(similarities: sims, same: pairs.pairs.map(\.same), folds: pairs.folds)
     let seconds = Date().timeIntervalSince(started)
     if json {
         printJSON(["pairs": pairs.pairs.count, "images": paths.count, "accuracy": score.accuracy, "accuracy_std": score.accuracyStd,
-                   "auc": score.auc, "tar_at_far_1": score.tarAtFar1, "best_distance_threshold": Double(1 - score.threshold),
+                   "auc": score.auc, "tar_at_far_1": score.tarAtFar1, "best_distance_threshold": Double(1 - score.threshold), "score": scorer.centres == nil ? "cosine" : "snorm",
                    "seconds": (seconds * 10).rounded() / 10])
     } else {
-        print(String(format: "%d pairs (%d images): accuracy %.2f %% ± %.2f (10-fold), AUC %.2f %%, TAR %.2f %% at FAR 1 %%; best cosine-distance threshold %.3f (%.1f s)",
+        print(String(format: "%d pairs (%d images): accuracy %.2f %% ± %.2f (10-fold), AUC %.2f %%, TAR %.2f %% at FAR 1 %%; best %@ threshold %.3f (%.1f s)",
                      pairs.pairs.count, paths.count, 100 * score.accuracy, 100 * score.accuracyStd, 100 * score.auc, 100 * score.tarAtFar1,
-                     1 - score.threshold, seconds))
+                     scorer.centres == nil ? "cosine-distance" : "S-norm distance", 1 - score.threshold, seconds))
     }
 }

@@ -256,6 +256,29 @@ extension CLITests {
         XCTAssertEqual(try FaceModel.load(ens).members.map { $0.info.inputShape[0] }, [3, 1])
         (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", ens, "--json"])
         XCTAssertEqual(code, 0, err)
+        // Epochs per network, and test-time views and S-norm stored in the model for enrol/verify.
+        let scored = testTemp("cli-wild-snorm.safetensors")
+        (code, out, err) = try run(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--crop", "0.5,0.5,1", "--size", "16",
+                                    "--blocks", "1", "--widths", "8", "--embedding", "8", "--epochs", "1", "--epochs", "2", "--batch-size", "4",
+                                    "--views", "5", "--score", "snorm", "--holdout-fraction", "0.5", "--out", scored])
+        XCTAssertEqual(code, 0, err)
+        XCTAssertEqual(out.components(separatedBy: "epoch 2/2").count, 2, "the second network trains 2 epochs: \(out)")
+        let scoredModel = try FaceModel.load(scored)
+        XCTAssertEqual(scoredModel.score, .snorm)
+        XCTAssertEqual(scoredModel.views, 5)
+        (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", scored, "--json"])
+        XCTAssertEqual(code, 0, err)
+        (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", scored, "--score", "cosine", "--json"])
+        XCTAssertEqual(code, 0, err)
+        (code, out, err) = try run(["faces", "verify", "--model", scored, "--json", root + "/Alan_Turing/Alan_Turing_0001.jpg", root + "/Alan_Turing/Alan_Turing_0002.jpg"])
+        XCTAssertEqual(code, 0, err)
+        let verdict = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        let a = try scoredModel.embed([try Image.load(root + "/Alan_Turing/Alan_Turing_0001.jpg"), try Image.load(root + "/Alan_Turing/Alan_Turing_0002.jpg")])
+        let want = scoredModel.scorer.distances(a, a)[0][1]
+        XCTAssertEqual(verdict["distance"] as! Double, Double(want), accuracy: 1e-4, "verify uses the stored S-norm and views")
+        try assertFails(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--score", "zscore"], mentions: ["--score"])
+        try assertFails(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--crop", "0.5,0.5,1", "--epochs", "1", "--epochs", "2", "--epochs", "3"], mentions: ["--epochs"])
+        try assertFails(["faces", "train", "--data", root, "--views", "5"], mentions: ["--views"])
         // Test-time views, and per-network sizes with a second folder of people trained alongside
         // (reframed: the whole 40x40 photo is the middle half of the training frame).
         (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", ens, "--views", "5", "--json"])

@@ -334,8 +334,10 @@ extension WildFaceTests {
     /// unit embeddings and says how it was made.
     func testBuiltInModelLoadsAndEmbeds() throws {
         let fm = try FaceModel.builtIn()
-        XCTAssertNotNil(fm.crop, "the LFW model cuts a face box")
-        XCTAssert(fm.threshold > 0 && fm.threshold < 2, "cosine-distance threshold \(fm.threshold)")
+        let nets = fm.members.isEmpty ? [fm] : fm.members
+        XCTAssert(nets.allSatisfy { $0.crop != nil }, "each network of the LFW model cuts a face box")
+        XCTAssert(fm.threshold > 0 && fm.threshold < 2, "distance threshold \(fm.threshold)")
+        if fm.score == .snorm { XCTAssertEqual(fm.classCentres?.shape[0], fm.info.classNames.count, "S-norm against every training person") }
         XCTAssertNotNil(fm.info.extra["recipe"])
         XCTAssertGreaterThan(fm.info.classNames.count, 1000, "trained on all of lfw_train's people")
         var rng = RandomGenerator(seed: 9)
@@ -343,5 +345,69 @@ extension WildFaceTests {
         let e = try fm.embed([photo, photo.grayscale()])
         XCTAssertEqual(e.shape, [2, fm.embeddingSize])
         for r in 0..<2 { XCTAssertEqual(Double(e.slice(axis: 0, start: r, end: r + 1).square().sum().item), 1, accuracy: 1e-4) }
+    }
+}
+
+extension WildFaceTests {
+    /// S-norm: each photo's cosines to the class centres give it a mean and spread; a pair's score
+    /// is the mean of its two z-scores, put back on the cosine scale with the centres' own mean
+    /// and spread (their cosines to each other, the diagonal left out). Checked by hand in Double.
+    func testSNormAgainstHandComputation() throws {
+        func unit(_ v: [Double]) -> [Double] { let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot(); return v.map { $0 / n } }
+        func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        func meanSD(_ xs: [Double]) -> (Double, Double) {
+            let m = xs.reduce(0, +) / Double(xs.count)
+            return (m, (xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count)).squareRoot())
+        }
+        let centres = [[1, 0.2, 0, 0.1], [0, 1, 0.3, 0], [0.2, 0, 1, 0.5], [0.1, 0.4, 0, 1], [0.5, 0.5, 0.5, 0]].map(unit)
+        let photos = [[0.9, 0.3, 0.1, 0.2], [0.2, 0.8, 0.4, 0.1], [0.5, 0.5, 0.5, 0.5]].map(unit)
+        let scorer = FaceScorer(centres: Tensor(centres.flatMap { $0.map(Float.init) }, shape: [5, 4]))
+        let rowStats = centres.indices.map { i in meanSD(centres.indices.filter { $0 != i }.map { dot(centres[i], centres[$0]) }) }
+        let mu = rowStats.map(\.0).reduce(0, +) / 5, sd = rowStats.map(\.1).reduce(0, +) / 5
+        let e = Tensor(photos.flatMap { $0.map(Float.init) }, shape: [3, 4])
+        let d = scorer.distances(e, e)
+        for a in 0..<3 { for b in 0..<3 {
+            let s = dot(photos[a], photos[b])
+            let (ma, sa) = meanSD(centres.map { dot(photos[a], $0) }), (mb, sb) = meanSD(centres.map { dot(photos[b], $0) })
+            let z = ((s - ma) / sa + (s - mb) / sb) / 2
+            XCTAssertEqual(Double(d[a][b]), 1 - (mu + sd * z), accuracy: 1e-4, "pair \(a),\(b)")
+        } }
+        XCTAssertEqual(Double(scorer.distance(e.slice(axis: 0, start: 0, end: 1).scalars, e.slice(axis: 0, start: 1, end: 2).scalars)), Double(d[0][1]), accuracy: 1e-6)
+        // Plain cosine is 1 - cos.
+        XCTAssertEqual(Double(FaceScorer.cosine.distances(e, e)[0][2]), 1 - dot(photos[0], photos[2]), accuracy: 1e-5)
+
+        // A model's centres are its head's unit rows; the score travels in the model file, and an
+        // ensemble's centres sit side by side like its embeddings.
+        FaceNet.register()
+        RandomGenerator.manualSeed(4)
+        func model(_ channels: Int) -> FaceModel {
+            let net = FaceNet(classes: 6, loss: .cosface, embedding: 8, widths: [8], inputSize: (16, 16), channels: channels, blocks: [1])
+            net.eval()
+            var m = FaceModel(net: net, info: ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: (0..<6).map(String.init),
+                                                        inputShape: [channels, 16, 16], normalization: Normalization(scale: 1 / 255, perImage: true)),
+                              threshold: 0.5)
+            m.crop = FaceCrop(centerX: 0.5, centerY: 0.5, side: 0.8, size: 16)
+            return m
+        }
+        var one = model(3)
+        XCTAssertEqual(one.score, .cosine)
+        XCTAssertNil(one.scorer.centres)
+        one.score = .snorm
+        let w = one.net.head.weight.value.scalars
+        let c = one.classCentres!
+        XCTAssertEqual(c.shape, [6, 8])
+        let row0 = unit(Array(w[0..<8]).map(Double.init))
+        for k in 0..<8 { XCTAssertEqual(Double(c.scalars[k]), row0[k], accuracy: 1e-5) }
+        let path = testTemp("snorm-face.safetensors")
+        try one.save(to: path)
+        let back = try FaceModel.load(path)
+        XCTAssertEqual(back.score, .snorm)
+        XCTAssert(back.scorer.centres!.allClose(c, atol: 1e-5))
+        var ens = FaceModel(ensemble: [one, model(1)], threshold: 0.7)
+        XCTAssertEqual(ens.score, .snorm, "an ensemble takes its first member's score")
+        XCTAssertEqual(ens.classCentres!.shape, [6, 16])
+        XCTAssertEqual(Double(ens.classCentres!.slice(axis: 0, start: 2, end: 3).square().sum().item), 1, accuracy: 1e-4)
+        ens.views = 5
+        XCTAssertEqual(FaceModel(ensemble: [ens], threshold: 0.3).views, 5, "one model given alone keeps its views")
     }
 }

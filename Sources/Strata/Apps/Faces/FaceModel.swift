@@ -36,14 +36,23 @@ public struct FaceModel {
     }
 
     /// Several trained models as one: their unit embeddings are joined (scaled to unit length).
+    /// One model given alone stays as it is (threshold aside); several take the first one's
+    /// test-time views and score.
     public init(ensemble: [FaceModel], threshold: Float) {
+        precondition(!ensemble.isEmpty, "FaceModel: an ensemble needs at least one model")
+        if ensemble.count == 1 {
+            self = ensemble[0]
+            self.threshold = threshold
+            return
+        }
         let flat = ensemble.flatMap { $0.members.isEmpty ? [$0] : $0.members }   // ensembles of ensembles: one level
-        precondition(!flat.isEmpty, "FaceModel: an ensemble needs at least one model")
         self.init(net: flat[0].net, info: flat[0].info, threshold: threshold)
         if flat.count > 1 {
             members = flat
             info.extra["face_crop"] = nil   // each member crops for itself
         }
+        views = ensemble[0].views
+        score = ensemble[0].score
     }
 
     /// Length of the embeddings `embed` returns.
@@ -211,13 +220,18 @@ public struct Gallery: Codable {
         if let i = people.firstIndex(where: { $0.name == name }) { people[i].embeddings += rows } else { people.append(Person(name: name, embeddings: rows)) }
     }
 
-    /// The nearest person (cosine distance to the mean of their unit embeddings) for an embedding.
-    public func nearest(_ e: [Float]) -> (name: String, distance: Float)? {
-        people.map { p -> (String, Float) in
+    /// The nearest person for an embedding: the distance (the model's score; cosine by default)
+    /// to the unit mean of each person's embeddings.
+    public func nearest(_ e: [Float], scorer: FaceScorer = .cosine) -> (name: String, distance: Float)? {
+        guard !people.isEmpty else { return nil }
+        let means = people.map { p -> [Float] in
             var mean = [Float](repeating: 0, count: e.count)
             for v in p.embeddings { for i in 0..<e.count { mean[i] += v[i] } }
             let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            return (p.name, FaceModel.distance(e, mean.map { $0 / Swift.max(norm, 1e-12) }))
-        }.min { $0.1 < $1.1 }
+            return mean.map { $0 / Swift.max(norm, 1e-12) }
+        }
+        let d = scorer.distances(Tensor(e, shape: [1, e.count]), Tensor(means.flatMap { $0 }, shape: [means.count, e.count]))[0]
+        let best = d.indices.min { d[$0] < d[$1] }!
+        return (people[best].name, d[best])
     }
 }
