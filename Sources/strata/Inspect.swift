@@ -23,6 +23,12 @@ struct Inspect: ParsableCommand {
     @Option(help: "For an audio model: the WAV recording whose spectrogram feature maps to draw.")
     var wav: String?
 
+    @Option(help: "For a face model of several networks: which one to show (1 = the first).")
+    var member: Int = 1
+
+    @Option(help: "For a face model: cut photos as another framing (cx,cy,side of the part that matches a training photo), as in `faces train --frame`.")
+    var frame: String?
+
     @Option(name: .customLong("layer"), help: "Layer to show (repeatable; default: all).")
     var layers: [String] = []
 
@@ -43,6 +49,8 @@ struct Inspect: ParsableCommand {
     func validate() throws {
         if probeTrain < 10 { throw ValidationError("--probe-train must be at least 10, got \(probeTrain)") }
         if probeTest < 10 { throw ValidationError("--probe-test must be at least 10, got \(probeTest)") }
+        if member < 1 { throw ValidationError("--member must be at least 1, got \(member)") }
+        if let f = frame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,2.2") }
     }
 
     func run() throws {
@@ -50,7 +58,23 @@ struct Inspect: ParsableCommand {
         let started = Date()
         FaceNet.register()
         TextClassifier.register()
-        let saved = try loadModel(model, arch: arch)
+        FaceEnsemble.register()
+        var saved = try loadModel(model, arch: arch)
+        // A face model with a face box (one trained on photos in the wild): show one of its
+        // networks, on photos cut exactly as that network sees them.
+        var crop: FaceCrop?
+        if saved.model is FaceEnsemble || saved.info.extra["face_crop"] != nil {
+            let fm = try FaceModel.load(model)
+            let nets = fm.members.isEmpty ? [fm] : fm.members
+            guard member <= nets.count else { throw StrataError("--member \(member): \(model) has \(nets.count) network(s)") }
+            let m = nets[member - 1]
+            saved = SavedModel(model: m.net, info: m.info)
+            crop = m.crop
+        } else if member != 1 {
+            throw StrataError("--member \(member): \(model) is a single network")
+        }
+        let reframe = frame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
+        let cut: ((Image) -> Image)? = crop.map { box in { box.apply(reframe?.reframe($0) ?? $0) } }
         if text != nil || wav != nil {
             let files: [String]
             if let text {
@@ -75,16 +99,20 @@ struct Inspect: ParsableCommand {
         let (c, h, w) = (saved.info.inputShape[0], saved.info.inputShape[1], saved.info.inputShape[2])
         var inputs: [(name: String, image: Image)] = []
         for path in images {
-            let img = try Image.load(path)
+            var img = try Image.load(path)
+            if let cut { img = cut(c == 3 ? img.rgb() : img.grayscale()) }   // any photo: the model's box is cut out
             guard img.width == w && img.height == h && img.channels == c else {
                 throw StrataError("\(path): the image is \(img.width)x\(img.height) with \(img.channels) channel(s); the model needs \(w)x\(h) with \(c) (resize it first, e.g. with strata predict's resizing)")
             }
             inputs.append(((path as NSString).lastPathComponent, img))
         }
         FaceNet.register()
-        let (train, test) = try dataOptions.load(for: saved.info)
+        let (train, test) = try dataOptions.load(for: saved.info, transform: cut)
         guard train.imageShape == saved.info.inputShape else {
             throw StrataError("\(model): the model takes \(saved.info.inputShape) inputs, \(dataOptions.data) images are \(train.imageShape)")
+        }
+        guard test.count >= 3 else {
+            throw StrataError("\(dataOptions.data): too few images to hold some out for the probes (\(train.count + test.count) in all; give a folder with at least 2 photos of a few people)")
         }
         var options = InspectOptions()
         options.probeTrain = min(probeTrain, train.count)

@@ -28,12 +28,13 @@ struct DataOptions: ParsableArguments {
 
     /// The dataset at a model's input size and normalisation (image folders are resized and split
     /// 5 images per class for training, the rest for testing, seed 0).
-    func load(for info: ModelInfo) throws -> (train: LabeledImages, test: LabeledImages) {
+    /// `transform` (a face box, say) is applied to each photo of a folder before it is resized.
+    func load(for info: ModelInfo, transform: ((Image) -> Image)? = nil) throws -> (train: LabeledImages, test: LabeledImages) {
         guard isFolder else { return (try load(.train), try load(.test)) }
         let shape = info.inputShape
-        var d = try ImageFolder.load(data, channels: shape[0], size: (shape[2], shape[1]))
+        var d = try ImageFolder.load(data, channels: shape[0], size: (shape[2], shape[1]), transform: transform)
         d.normalization = info.normalization
-        return d.splitPerClass(trainPerClass: 5, seed: 0)
+        return d.splitPerClass(trainPerClass: 5, seed: 0, atMostHalf: true)
     }
 }
 

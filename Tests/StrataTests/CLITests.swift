@@ -256,6 +256,15 @@ extension CLITests {
         XCTAssertEqual(try FaceModel.load(ens).members.map { $0.info.inputShape[0] }, [3, 1])
         (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", ens, "--json"])
         XCTAssertEqual(code, 0, err)
+        // inspect shows one network of the ensemble, on photos cut by that network's box.
+        let report = testTemp("cli-wild-inspect")
+        (code, out, err) = try run(["inspect", "--model", ens, "--data", root, "--member", "2", "--out", report, "--json"])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(FileManager.default.fileExists(atPath: report + "/index.html"))
+        XCTAssert(out.contains("\"probes\""), out)
+        let shown = try Image.load(report + "/input_0.png")
+        XCTAssertEqual(shown.width, 16 * 4, "the grey network's 16x16 input, drawn 4x")
+        try assertFails(["inspect", "--model", ens, "--data", root, "--member", "3", "--out", report], mentions: ["--member"])
         // Epochs per network, and test-time views and S-norm stored in the model for enrol/verify.
         let scored = testTemp("cli-wild-snorm.safetensors")
         (code, out, err) = try run(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--crop", "0.5,0.5,1", "--size", "16",

@@ -69,12 +69,15 @@ public enum ImageFolder {
 extension LabeledImages {
     /// Per class, `trainPerClass` images (chosen by a seeded shuffle of that class's images, class
     /// by class in order) for training and the rest for testing.
-    public func splitPerClass(trainPerClass k: Int, seed: Int) -> (train: LabeledImages, test: LabeledImages) {
+    /// With `atMostHalf`, a class of n images gives at most half of them (rounded up) to training,
+    /// so folders with few photos per person still leave some to test.
+    public func splitPerClass(trainPerClass k: Int, seed: Int, atMostHalf: Bool = false) -> (train: LabeledImages, test: LabeledImages) {
         var rng = RandomGenerator(seed: seed)
         var tr: [Int] = [], te: [Int] = []
         for c in 0..<classNames.count {
             let idx = labels.indices.filter { labels[$0] == c }
             let perm = rng.permutation(idx.count)
+            let k = atMostHalf ? Swift.min(k, (idx.count + 1) / 2) : k
             tr += perm.prefix(k).map { idx[$0] }
             te += perm.dropFirst(k).map { idx[$0] }
         }
