@@ -53,7 +53,7 @@ report-check: demo-deps build
 
 # The shipped face model: three networks on three face regions (the face box at 64 px, the
 # inner face and the lower face at 48 px), trained on all of ../shared/data/lfw_train (about
-# 27 minutes on 2 cores). Pairs are scored with S-norm against the training people. The
+# 28 minutes on 2 cores). Pairs are scored with S-norm against the training people. The
 # threshold is the held-out EER point of `make faces-check`, the same recipe on 90 % of the people.
 LFW := ../shared/data/lfw_train
 FACES_RECIPE := --crop 0.5,0.52,0.48 --size 64 --epochs 70 \
