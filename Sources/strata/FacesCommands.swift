@@ -133,7 +133,7 @@ struct FacesTrain: ParsableCommand {
         if holdoutFraction != nil && holdoutPeople > 0 { throw ValidationError("give --holdout-people or --holdout-fraction, not both") }
         if let a = augment, !["standard", "strong", "wild", "heavy"].contains(a) { throw ValidationError("--augment \(a): unknown (standard, strong, wild, heavy)") }
         if initFrom != nil && !crop.isEmpty { throw ValidationError("give --crop or --init (which brings its networks' face boxes), not both") }
-        if let f = frame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,2.2") }
+        try checkFrame(frame, "--frame")
         if frame != nil && crop.isEmpty && initFrom == nil { throw ValidationError("--frame needs --crop or --init") }
         if initFrom != nil && l == .triplet { throw ValidationError("--loss triplet is not available with --init (use softmax, cosface or arcface)") }
         if !crop.isEmpty {
@@ -151,7 +151,7 @@ struct FacesTrain: ParsableCommand {
         }
         if (extraPeople != nil || extraFrame != nil) && extraData == nil { throw ValidationError("--extra-people and --extra-frame need --extra-data") }
         if let n = extraPeople, n < 1 { throw ValidationError("--extra-people must be at least 1, got \(n)") }
-        if let f = extraFrame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--extra-frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,2.2") }
+        try checkFrame(extraFrame, "--extra-frame")
         if let w = widths, parseInts(w)?.isEmpty ?? true { throw ValidationError("--widths \(w): expected numbers like 32,64,128,256") }
         if let s = score, FaceScore(rawValue: s) == nil { throw ValidationError("--score \(s): unknown (cosine, snorm)") }
         if let v = views, !(1...Warp.views(99).count).contains(v) { throw ValidationError("--views must be between 1 and \(Warp.views(99).count), got \(v)") }
@@ -200,14 +200,14 @@ struct FacesTrain: ParsableCommand {
         let initModel = try initFrom.map { try FaceModel.load($0) }
         let initial: [FaceModel] = try initModel.map { m in
             let path = initFrom!
-            let nets = m.members.isEmpty ? [m] : m.members
+            let nets = m.networks
             guard nets.allSatisfy({ $0.crop != nil }) else { throw StrataError("\(path): --init needs a model with a face box (one trained with --crop)") }
             return nets
         } ?? []
         let boxes = initial.isEmpty ? crop.enumerated().map { FaceCrop.parse($0.element, size: memberSize($0.offset))! } : initial.map { $0.crop! }
         // Test-time views: as given, else those of the model fine-tuned from.
         let views = self.views ?? initModel?.views ?? 1
-        let dataFrame = frame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
+        let dataFrame = frame.flatMap(FaceCrop.parseFrame)
         let memberCount = Swift.max(1, boxes.count)
         var members: [FaceModel] = [], heldParts: [Tensor] = []
         var held = LabeledImages(pixels: [], labels: [], imageShape: [1, 1, 1], classNames: [])
@@ -229,7 +229,7 @@ struct FacesTrain: ParsableCommand {
             let heldSet = Set(heldIdx)
             var trainSet = all.classes((0..<people).filter { !heldSet.contains($0) })
             if let extraData, let box {
-                let frame = extraFrame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
+                let frame = extraFrame.flatMap(FaceCrop.parseFrame)
                 var extra = try ImageFolder.load(extraData, channels: ch, size: (box.contextSize, box.contextSize),
                                                  transform: { box.contextImage(frame?.reframe($0) ?? $0) })
                 if let n = extraPeople {
@@ -378,6 +378,13 @@ func loadFaceModel(_ path: String?) throws -> FaceModel {
 }
 
 /// Loads images and embeds them, naming the file in every error.
+/// Validates a "cx,cy,side" frame option (`--frame`, `--extra-frame`).
+func checkFrame(_ value: String?, _ option: String) throws {
+    if let f = value, FaceCrop.parseFrame(f) == nil {
+        throw ValidationError("\(option) \(f): expected three fractions \"cx,cy,side\" (side up to 3), e.g. 0.5,0.57,2.2")
+    }
+}
+
 func embedFiles(_ model: FaceModel, _ paths: [String]) throws -> Tensor {
     let images = try paths.map { try Image.load($0) }
     return try model.embed(images, names: paths)

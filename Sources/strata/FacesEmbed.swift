@@ -15,7 +15,7 @@ struct FacesEmbed: ParsableCommand {
     func validate() throws {
         if images.isEmpty == (data == nil) { throw ValidationError("give photos or --data DIR (not both)") }
         if let v = views, !(1...Warp.views(99).count).contains(v) { throw ValidationError("--views must be between 1 and \(Warp.views(99).count), got \(v)") }
-        if let f = frame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--frame \(f): expected three fractions \"cx,cy,side\"") }
+        try checkFrame(frame, "--frame")
     }
 
     func run() throws {
@@ -27,7 +27,7 @@ struct FacesEmbed: ParsableCommand {
             paths = folder.map(\.path)
             people = folder.map(\.person)
         }
-        let box = frame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
+        let box = frame.flatMap(FaceCrop.parseFrame)
         let e = try fm.embed(try paths.map { p in let img = try Image.load(p); return box.map { $0.reframe(img) } ?? img },
                              names: paths, views: views)
         let d = e.shape[1], v = e.scalars

@@ -100,7 +100,7 @@ struct FacesEvaluate: ParsableCommand {
         if data == nil { throw ValidationError("give --data DIR (a face folder) or --pairs FILE with --root") }
         guard ["split5", "open"].contains(protocol_) else { throw ValidationError("--protocol must be split5 or open, got \(protocol_)") }
         if seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
-        if let f = frame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,1.88") }
+        try checkFrame(frame, "--frame")
         if !model.isEmpty && protocol_ != "open" { throw ValidationError("--model is for --pairs or --protocol open") }
         if frame != nil && model.isEmpty { throw ValidationError("--frame needs --model") }
         for d in deep where FaceLoss(rawValue: d) == nil { throw ValidationError("--deep \(d): unknown (softmax, cosface, arcface, triplet)") }
@@ -172,7 +172,7 @@ extension FacesEvaluate {
         let heldCount = people - trainPeople, start = fold.map { $0 * heldCount } ?? trainPeople
         guard start + heldCount <= people else { throw StrataError("open set: fold \(fold ?? 0) is past the last person") }
         let held = full.classes(Array(start..<(start + heldCount)))
-        let box = frame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
+        let box = frame.flatMap(FaceCrop.parseFrame)
         let files = held.files ?? []
         let images = try files.map { path -> Image in
             let img = try Image.load(path)
@@ -180,7 +180,7 @@ extension FacesEvaluate {
         }
         let e = try fm.embed(images, names: files, views: views)
         let accs = (0..<seeds).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
-        let scorer = score.map { $0 == "snorm" ? FaceScorer(centres: fm.classCentres) : .cosine } ?? fm.scorer
+        let scorer = score.flatMap(FaceScore.init).map(fm.scorer) ?? fm.scorer
         let eer = FaceEvaluation.equalErrorRate(scorer.distances(e, e), held.labels)
         let name = "model " + model.map { ($0 as NSString).lastPathComponent }.joined(separator: " + ")
         return (name, accs, eer)

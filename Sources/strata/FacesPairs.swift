@@ -75,7 +75,7 @@ func evaluatePairs(pairsFile: String, root: String, modelPaths: [String], views:
     }
     let images = try paths.map { try Image.load($0) }
     let e = try fm.embed(images, names: paths, views: views)   // several models: their embeddings joined
-    let scorer = scoring.map { $0 == .snorm ? FaceScorer(centres: fm.classCentres) : .cosine } ?? fm.scorer
+    let scorer = scoring.map(fm.scorer) ?? fm.scorer
     let dist = scorer.distances(e, e)   // similarity = 1 - distance (cosine, or S-norm on its scale)
     let sims: [Float] = pairs.pairs.map { p in
         let a = index[FacePairs.imagePath(root: root, name: p.name1, index: p.index1)]!

@@ -50,7 +50,7 @@ struct Inspect: ParsableCommand {
         if probeTrain < 10 { throw ValidationError("--probe-train must be at least 10, got \(probeTrain)") }
         if probeTest < 10 { throw ValidationError("--probe-test must be at least 10, got \(probeTest)") }
         if member < 1 { throw ValidationError("--member must be at least 1, got \(member)") }
-        if let f = frame, FaceCrop.parse(f, size: 250, maxSide: 3) == nil { throw ValidationError("--frame \(f): expected three fractions \"cx,cy,side\", e.g. 0.5,0.57,2.2") }
+        try checkFrame(frame, "--frame")
     }
 
     func run() throws {
@@ -65,7 +65,7 @@ struct Inspect: ParsableCommand {
         var crop: FaceCrop?
         if saved.model is FaceEnsemble || saved.info.extra["face_crop"] != nil {
             let fm = try FaceModel.load(model)
-            let nets = fm.members.isEmpty ? [fm] : fm.members
+            let nets = fm.networks
             guard member <= nets.count else { throw StrataError("--member \(member): \(model) has \(nets.count) network(s)") }
             let m = nets[member - 1]
             saved = SavedModel(model: m.net, info: m.info)
@@ -73,7 +73,7 @@ struct Inspect: ParsableCommand {
         } else if member != 1 {
             throw StrataError("--member \(member): \(model) is a single network")
         }
-        let reframe = frame.flatMap { FaceCrop.parse($0, size: 250, maxSide: 3) }
+        let reframe = frame.flatMap(FaceCrop.parseFrame)
         let cut: ((Image) -> Image)? = crop.map { box in { box.apply(reframe?.reframe($0) ?? $0) } }
         if text != nil || wav != nil {
             let files: [String]

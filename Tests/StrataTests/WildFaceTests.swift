@@ -334,7 +334,7 @@ extension WildFaceTests {
     /// unit embeddings and says how it was made.
     func testBuiltInModelLoadsAndEmbeds() throws {
         let fm = try FaceModel.builtIn()
-        let nets = fm.members.isEmpty ? [fm] : fm.members
+        let nets = fm.networks
         XCTAssert(nets.allSatisfy { $0.crop != nil }, "each network of the LFW model cuts a face box")
         XCTAssert(fm.threshold > 0 && fm.threshold < 2, "distance threshold \(fm.threshold)")
         if fm.score == .snorm { XCTAssertEqual(fm.classCentres?.shape[0], fm.info.classNames.count, "S-norm against every training person") }

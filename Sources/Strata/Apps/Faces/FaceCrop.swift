@@ -46,6 +46,10 @@ public struct FaceCrop: Codable, Equatable {
         return FaceCrop(centerX: v[0], centerY: v[1], side: v[2], size: size, context: context)
     }
 
+    /// A frame for `reframe` from "cx,cy,side"; its side may reach 3 times the photo's shorter
+    /// side (a tight crop reframed like a wider training photo). Nil when malformed.
+    public static func parseFrame(_ s: String) -> FaceCrop? { parse(s, size: 64, maxSide: 3) }
+
     /// The box scaled by `scale` around its centre, in pixels of a `width` x `height` image.
     func box(width: Int, height: Int, scale: Double) -> (x: Int, y: Int, side: Int) {
         let s = Swift.max(1, Int((side * Double(Swift.min(width, height)) * scale).rounded()))
@@ -73,7 +77,7 @@ extension FaceCrop {
     /// frame outside the photo repeat its edge pixels.
     ///
     /// ```swift
-    /// let frame = FaceCrop.parse("0.5,0.57,1.88", size: 250, maxSide: 3)!
+    /// let frame = FaceCrop.parseFrame("0.5,0.57,2.2")!
     /// let lfwLike = frame.reframe(try Image.load("s31/1.pgm"))
     /// ```
     public func reframe(_ img: Image) -> Image {

@@ -55,6 +55,10 @@ public struct FaceModel {
         score = ensemble[0].score
     }
 
+    /// Its networks, each a model of its own with its face box: the members of an ensemble, or
+    /// the model itself.
+    public var networks: [FaceModel] { members.isEmpty ? [self] : members }
+
     /// Length of the embeddings `embed` returns.
     public var embeddingSize: Int { members.isEmpty ? net.embeddingSize : members.reduce(0) { $0 + $1.net.embeddingSize } }
 

@@ -89,13 +89,16 @@ extension FaceModel {
     /// rows normalised, an ensemble's members side by side over sqrt(count). Nil when members
     /// were trained on different people.
     public var classCentres: Tensor? {
-        let nets = members.isEmpty ? [net] : members.map(\.net)
+        let nets = networks.map(\.net)
         guard Set(nets.map(\.classes)).count == 1 else { return nil }
         return FaceEnsemble.join(nets.map { l2Normalized($0.head.weight.value.detached()) })
     }
 
     /// The scorer of `score` (S-norm falls back to cosine without shared class centres).
-    public var scorer: FaceScorer {
-        score == .snorm ? FaceScorer(centres: classCentres) : .cosine
+    public var scorer: FaceScorer { scorer(score) }
+
+    /// The scorer of another score than the model's own, e.g. to compare the two.
+    public func scorer(_ s: FaceScore) -> FaceScorer {
+        s == .snorm ? FaceScorer(centres: classCentres) : .cosine
     }
 }
