@@ -1,10 +1,24 @@
 // swift-tools-version:5.10
 import PackageDescription
 
+// The module stack, each target importing only those below it (checked by
+// Tests/StrataTests/LayeringTests.swift; docs/ARCHITECTURE.md draws it):
+//
+//   strata (CLI)           argument parsing and printing
+//   StrataFaces            face recognition: crops, face nets, training, galleries, pairs
+//   Strata                 umbrella: re-exports the general-purpose targets below
+//   StrataInspect          probes, saliency, charts, the HTML report
+//   StrataClassic          hand-made features and subspace methods (Eigenfaces, Fisherfaces)
+//   StrataData             images and codecs, augmentation, IDX, WAV, text, graphs, and the
+//                          models made for each kind of data
+//   StrataNN               modules and layers, losses, optimizers, batches, Trainer, model files
+//   StrataCore             tensors, storage, autograd, ops, linear algebra
+//   CStrata, CStrataIO     C kernels; zlib, libpng, libjpeg-turbo
 let package = Package(
     name: "Strata",
     products: [
         .library(name: "Strata", targets: ["Strata"]),
+        .library(name: "StrataFaces", targets: ["StrataFaces"]),
         .executable(name: "strata", targets: ["strata"]),
     ],
     dependencies: [
@@ -18,12 +32,19 @@ let package = Package(
         .target(name: "CStrataIO", linkerSettings: [
             .linkedLibrary("z"), .linkedLibrary("png16"), .linkedLibrary("jpeg"),
         ]),
-        // The face model that ships (trained on LFW photos; recipe in Resources/faces-lfw.md).
-        .target(name: "Strata", dependencies: ["CStrata", "CStrataIO"],
+        .target(name: "StrataCore", dependencies: ["CStrata"]),
+        .target(name: "StrataNN", dependencies: ["StrataCore"]),
+        .target(name: "StrataData", dependencies: ["StrataNN", "StrataCore", "CStrataIO"]),
+        .target(name: "StrataClassic", dependencies: ["StrataData", "StrataNN", "StrataCore"]),
+        .target(name: "StrataInspect", dependencies: ["StrataData", "StrataNN", "StrataCore"]),
+        .target(name: "Strata", dependencies: ["StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"]),
+        // The face model that ships (trained on LFW photos; recipe in Resources/faces-lfw.md)
+        // belongs to this product alone.
+        .target(name: "StrataFaces", dependencies: ["Strata", "StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"],
                 resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md")]),
         .executableTarget(
             name: "strata",
-            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "StrataTests", dependencies: ["Strata"], exclude: ["Fixtures"]),
+            dependencies: ["StrataFaces", "Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "StrataTests", dependencies: ["StrataFaces", "Strata"], exclude: ["Fixtures"]),
     ]
 )

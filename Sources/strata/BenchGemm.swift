@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 /// `strata bench gemm`: FP32 C = A·B for square N, GFLOP/s = 2N³ / seconds, best and median of
 /// 3 timings of at least 0.3 s each after 3 warm-up calls (the protocol of gemm.py).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 /// `strata bench train`: the workload of ../shared/bench/reference/train_fashion.py in Strata.
 /// Batch 64, seed 0, Adam 1e-3, pixels/255, mlp 5 epochs or cnn 3 epochs over all 60,000 images;

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 struct Classic: ParsableCommand {
     static let configuration = CommandConfiguration(

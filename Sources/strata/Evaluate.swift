@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Test accuracy and loss of a model file.")

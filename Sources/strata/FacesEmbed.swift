@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 struct FacesEmbed: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "embed",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 /// Loads a face folder twice: full resolution for the classical methods, the network's input
 /// size (area-averaged) for the deep ones.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 /// Options shared by the commands that read a dataset.
 struct DataOptions: ParsableArguments {

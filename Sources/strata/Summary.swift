@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Layers, output shapes and parameter counts of a model file.")

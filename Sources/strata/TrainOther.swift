@@ -1,5 +1,6 @@
 import Foundation
 import Strata
+import StrataFaces
 
 /// Where a shared data set lives: --data-dir, else ../shared/data/<folder> beside the checkout.
 func sharedDataDir(_ explicit: String?, _ folder: String, what: String) throws -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataFaces
 
 struct StrataCLI: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 /// The `strata` command: bad input gets one clear line naming the file or flag, exit status 1,
 /// and no crash trace. Needs the binary built next to the tests (`make test` builds it).

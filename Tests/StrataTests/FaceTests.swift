@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 final class FaceTests: XCTestCase {
     /// A folder of synthetic "people": each person a distinct blob position, images with noise.

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 /// How a row's inputs are drawn. Ops with kinks or restricted domains get inputs away from them.
 enum InputKind {

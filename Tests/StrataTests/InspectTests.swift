@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 final class InspectTests: XCTestCase {
     func testLinearProbeSeparatesSeparableDataPerfectly() {
@@ -42,7 +47,7 @@ final class InspectTests: XCTestCase {
         XCTAssertEqual(pca.explainedVariance[1], 1, accuracy: 0.08)
         XCTAssertEqual(pca.explainedVarianceRatio.reduce(0, +), 1, accuracy: 1e-4)
         // Jacobi on a matrix with known eigenvalues.
-        let (vals, _) = PCA.symmetricEigen([2, 1, 0, 1, 2, 0, 0, 0, 5], 3)
+        let (vals, _) = Linalg.symmetricEigen([2, 1, 0, 1, 2, 0, 0, 0, 5], 3)
         for (a, b) in zip(vals.sorted(), [1.0, 3, 5]) { XCTAssertEqual(a, b, accuracy: 1e-9) }
     }
 

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 /// One row of the layer table. Every layer is checked the same way (Keras's layer-test idea):
 /// output shape and, where given, hand-computed values; parameter names and shapes as in

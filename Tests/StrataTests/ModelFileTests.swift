@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 /// Safetensors model files: PyTorch interop, round trips, and errors for damaged files.
 final class ModelFileTests: XCTestCase {

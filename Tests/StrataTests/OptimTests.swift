@@ -1,5 +1,10 @@
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 /// Optimizer steps against PyTorch's update rules, written out by hand.
 final class OptimTests: XCTestCase {

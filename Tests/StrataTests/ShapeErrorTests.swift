@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 /// Incompatible shapes stop the process with a message naming the op and both shapes.
 /// Each case runs in a child process (this test binary, filtered to `testChild`), because a

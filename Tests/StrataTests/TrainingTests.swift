@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 final class TrainingTests: XCTestCase {
     /// 4x4 images: class 0 is bright on the left half, class 1 on the right, with noise.

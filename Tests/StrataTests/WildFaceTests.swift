@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Strata
+@testable import StrataCore
+@testable import StrataNN
+@testable import StrataData
+@testable import StrataClassic
+@testable import StrataInspect
+@testable import StrataFaces
 
 /// Faces in the wild: the face box, LFW pair files and their scores, the residual face network,
 /// training through the Trainer, and JPEG conversions.

@@ -1,0 +1,98 @@
+import Foundation
+import StrataCore
+import StrataNN
+
+/// Labelled images read from `root/<label>/*.{pgm,png,jpg,jpeg}`: each folder is one class (one
+/// person, for faces), its name the label. Images are converted to the requested channels and
+/// resized to one size, and kept as 8-bit pixels.
+///
+/// ```swift
+/// let faces = try ImageFolder.load("../shared/data/att_faces", channels: 1)
+/// let (train, test) = faces.splitPerClass(trainPerClass: 5, seed: 0)
+/// ```
+public enum ImageFolder {
+    public static let extensions: Set<String> = ["pgm", "png", "jpg", "jpeg", "ppm"]
+
+    /// Every image file under `root/<label>/`, in the order `load` reads them.
+    public static func files(_ root: String) throws -> [(person: String, path: String)] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
+            throw StrataError("\(root): no such folder (expected one folder of images per person or class)")
+        }
+        let fm = FileManager.default
+        let classes = try fm.contentsOfDirectory(atPath: root).filter { name in
+            var d: ObjCBool = false
+            return !name.hasPrefix(".") && fm.fileExists(atPath: (root as NSString).appendingPathComponent(name), isDirectory: &d) && d.boolValue
+        }.sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+        guard !classes.isEmpty else { throw StrataError("\(root): contains no class folders (expected root/<name>/*.png)") }
+        var out: [(String, String)] = []
+        for cls in classes {
+            let dir = (root as NSString).appendingPathComponent(cls)
+            let names = try fm.contentsOfDirectory(atPath: dir).filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
+                .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+            guard !names.isEmpty else { throw StrataError("\(dir): empty person folder (no .pgm, .png or .jpg images)") }
+            out += names.map { (cls, (dir as NSString).appendingPathComponent($0)) }
+        }
+        return out
+    }
+
+    /// Loads every image. `size` is (width, height) after resizing (default: the first image's).
+    /// Folders are sorted by name with numbers in numeric order (s2 before s10); so are files.
+    /// Throws for a missing root, an empty class folder, an unreadable image, or an image
+    /// smaller than `minSide` pixels on a side.
+    public static func load(_ root: String, channels: Int = 1, size: (Int, Int)? = nil, minSide: Int = 16,
+                            transform: ((Image) -> Image)? = nil) throws -> LabeledImages {
+        let all = try files(root)
+        var classes: [String] = [], labelOf: [String: Int] = [:]
+        var target = size
+        var pixels: [UInt8] = [], labels: [Int] = [], paths: [String] = []
+        for (cls, path) in all {
+            if labelOf[cls] == nil { labelOf[cls] = classes.count; classes.append(cls) }
+            var img = try Image.load(path)
+            guard img.width >= minSide && img.height >= minSide else {
+                throw StrataError("\(path): image is \(img.width)x\(img.height), far too small (at least \(minSide)x\(minSide) pixels)")
+            }
+            img = channels == 1 ? img.grayscale() : img.rgb()
+            if let transform { img = transform(img) }
+            if target == nil { target = (img.width, img.height) }
+            img = img.resized(width: target!.0, height: target!.1)
+            // Stored channel-first, like the other datasets.
+            let hw = img.width * img.height
+            for c in 0..<channels { for p in 0..<hw { pixels.append(img.pixels[p * channels + c]) } }
+            labels.append(labelOf[cls]!)
+            paths.append(path)
+        }
+        var d = LabeledImages(pixels: pixels, labels: labels, imageShape: [channels, target!.1, target!.0], classNames: classes)
+        d.files = paths
+        return d
+    }
+}
+
+extension LabeledImages {
+    /// Per class, `trainPerClass` images (chosen by a seeded shuffle of that class's images, class
+    /// by class in order) for training and the rest for testing.
+    /// With `atMostHalf`, a class of n images gives at most half of them (rounded up) to training,
+    /// so folders with few photos per person still leave some to test.
+    public func splitPerClass(trainPerClass k: Int, seed: Int, atMostHalf: Bool = false) -> (train: LabeledImages, test: LabeledImages) {
+        var rng = RandomGenerator(seed: seed)
+        var tr: [Int] = [], te: [Int] = []
+        for c in 0..<classNames.count {
+            let idx = labels.indices.filter { labels[$0] == c }
+            let perm = rng.permutation(idx.count)
+            let k = atMostHalf ? Swift.min(k, (idx.count + 1) / 2) : k
+            tr += perm.prefix(k).map { idx[$0] }
+            te += perm.dropFirst(k).map { idx[$0] }
+        }
+        return (subset(tr), subset(te))
+    }
+
+    /// The images of the given classes only, relabelled 0..<classes.count in that order.
+    public func classes(_ keep: [Int]) -> LabeledImages {
+        let map = Dictionary(uniqueKeysWithValues: keep.enumerated().map { ($0.element, $0.offset) })
+        let idx = labels.indices.filter { map[labels[$0]] != nil }
+        var s = subset(idx)
+        s.labels = idx.map { map[labels[$0]]! }
+        s.classNames = keep.map { classNames[$0] }
+        return s
+    }
+}

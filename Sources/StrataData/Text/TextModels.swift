@@ -1,0 +1,82 @@
+import StrataCore
+import StrataNN
+
+/// Text classifiers over token ids `[N, T]` (whole numbers; 0 is padding), as in the reference
+/// scripts: an embedding (padding embeds to zeros), then a 1-D CNN, a recurrent layer or a
+/// Transformer encoder, then a linear layer to the classes.
+public final class TextClassifier: Module {
+    public enum Kind: String, CaseIterable { case cnn, gru, lstm, transformer }
+
+    public let embedding: Embedding
+    public let convs: [Conv2D]
+    public let rnn: RecurrentLayer?
+    public let positions: Embedding?
+    public let layers: [TransformerEncoderLayer]
+    public let dropout: Dropout
+    public let fc: Linear
+    public let kind: Kind
+    public let vocabulary: Int, dim: Int, classes: Int, maxLength: Int
+
+    public init(kind: Kind, vocabulary: Int, classes: Int, dim: Int = 64, maxLength: Int = 64) {
+        self.kind = kind
+        self.vocabulary = vocabulary
+        self.dim = dim
+        self.classes = classes
+        self.maxLength = maxLength
+        embedding = Embedding(vocabulary, dim)
+        switch kind {
+        case .cnn:
+            convs = [3, 4, 5].map { Conv2D(dim, 64, kernelSize: Size2(1, $0)) }
+            rnn = nil; positions = nil; layers = []
+            dropout = Dropout(0.5)
+            fc = Linear(64 * 3, classes)
+        case .gru, .lstm:
+            convs = []; positions = nil; layers = []
+            rnn = kind == .gru ? GRU(dim, dim) : LSTM(dim, dim)
+            dropout = Dropout(0)
+            fc = Linear(dim, classes)
+        case .transformer:
+            convs = []; rnn = nil
+            positions = Embedding(maxLength, dim)
+            layers = [TransformerEncoderLayer(dim: dim, heads: 4, feedForward: 2 * dim), TransformerEncoderLayer(dim: dim, heads: 4, feedForward: 2 * dim)]
+            dropout = Dropout(0)
+            fc = Linear(dim, classes)
+        }
+    }
+
+    public override func forward(_ ids: Tensor) -> Tensor {
+        precondition(ids.rank == 2, "TextClassifier: ids must be [N, T], got \(ids.shape)")
+        let (n, t) = (ids.shape[0], ids.shape[1])
+        let mask = ids.gt(0)                                       // [N, T], 1 for real tokens
+        var e = embedding(ids) * mask.reshape([n, t, 1])          // padding embeds to zeros
+        switch kind {
+        case .cnn:
+            let x = e.permute(0, 2, 1).reshape([n, dim, 1, t])
+            let pooled = convs.map { $0(x).relu().max(axis: 3).reshape([n, 64]) }
+            return fc(dropout(Tensor.concat(pooled, axis: 1)))
+        case .gru, .lstm:
+            return fc(rnn!.run(e, mask: mask).last)
+        case .transformer:
+            precondition(t <= maxLength, "TextClassifier: \(t) tokens, at most \(maxLength)")
+            e = e + positions!(Tensor.arange(t)).reshape([1, t, dim])
+            for l in layers { e = l.encode(e, keyMask: mask) }
+            let counts = mask.sum(axis: 1, keepDims: true).maximum(Tensor(1))   // [N, 1]
+            return fc((e * mask.reshape([n, t, 1])).sum(axis: 1) / counts)
+        }
+    }
+
+    public override var config: [String: Any] {
+        ["kind": kind.rawValue, "vocabulary": vocabulary, "classes": classes, "dim": dim, "max_length": maxLength]
+    }
+
+    /// Attention weights `[N, heads, T, T]` of each encoder layer from the last forward pass.
+    public var attentionMaps: [Tensor] { layers.compactMap { $0.selfAttn.lastWeights } }
+
+    public static func register() {
+        ModuleRegistry.register("TextClassifier") { s in
+            guard let k = (s["kind"] as? String).flatMap(Kind.init) else { throw StrataError("architecture: TextClassifier needs a \"kind\"") }
+            return TextClassifier(kind: k, vocabulary: try ModuleRegistry.int(s, "vocabulary"), classes: try ModuleRegistry.int(s, "classes"),
+                                  dim: try ModuleRegistry.int(s, "dim", 64), maxLength: try ModuleRegistry.int(s, "max_length", 64))
+        }
+    }
+}

@@ -1,0 +1,247 @@
+import CStrataIO
+import Foundation
+import StrataCore
+import StrataNN
+
+/// An 8-bit image, row-major, channels interleaved (grey = 1, RGB = 3, RGBA = 4).
+///
+/// ```swift
+/// let img = try Image.load("shoe.jpg").grayscale().resized(width: 28, height: 28)
+/// let x = img.tensor()                  // [1, 28, 28], values in [0, 1]
+/// try img.savePNG("small.png")
+/// ```
+public struct Image: Equatable {
+    public var width: Int
+    public var height: Int
+    public var channels: Int
+    public var pixels: [UInt8]
+
+    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+        precondition(pixels.count == width * height * channels, "Image: \(pixels.count) bytes for \(width)x\(height)x\(channels)")
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.pixels = pixels
+    }
+
+    /// Decodes PNG (libpng), JPEG (libjpeg-turbo) or PGM/PPM (P2, P3, P5, P6), chosen by the
+    /// file's first bytes, not its name.
+    public static func load(_ path: String) throws -> Image {
+        guard let fh = FileHandle(forReadingAtPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw StrataError("\(path): \(exists ? "cannot be read (permission denied)" : "no such file")")
+        }
+        let head = [UInt8](fh.readData(ofLength: 8))
+        try? fh.close()
+        if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decode(path, sio_png_decode) }
+        if head.starts(with: [0xFF, 0xD8, 0xFF]) { return try decode(path, sio_jpeg_decode) }
+        if head.count >= 2, head[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(head[1]) {
+            return try loadNetpbm(path)
+        }
+        if head.isEmpty { throw StrataError("\(path): empty file, not an image") }
+        throw StrataError("\(path): not a PNG, JPEG or PGM/PPM image")
+    }
+
+    private typealias Decoder = (UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?,
+                                 UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?,
+                                 UnsafeMutablePointer<CChar>?, Int) -> Int32
+
+    private static func decode(_ path: String, _ fn: Decoder) throws -> Image {
+        var p: UnsafeMutablePointer<UInt8>?
+        var w: Int32 = 0, h: Int32 = 0, c: Int32 = 0
+        var err = [CChar](repeating: 0, count: 512)
+        if fn(path, &p, &w, &h, &c, &err, err.count) != 0 { throw StrataError("\(path): \(String(cString: err))") }
+        defer { sio_free(p) }
+        let n = Int(w) * Int(h) * Int(c)
+        return Image(width: Int(w), height: Int(h), channels: Int(c), pixels: Array(UnsafeBufferPointer(start: p, count: n)))
+    }
+
+    /// Netpbm grey (P2 text, P5 binary) and colour (P3, P6); 16-bit samples are scaled to 8 bits.
+    static func loadNetpbm(_ path: String) throws -> Image {
+        guard let data = FileManager.default.contents(atPath: path) else { throw StrataError("\(path): cannot be read") }
+        let bytes = [UInt8](data)
+        var pos = 2
+        func token() throws -> Int {
+            while pos < bytes.count {
+                if bytes[pos] == UInt8(ascii: "#") { while pos < bytes.count && bytes[pos] != 10 { pos += 1 } } else if bytes[pos] <= 32 { pos += 1 } else { break }
+            }
+            var v = 0, digits = 0
+            while pos < bytes.count, bytes[pos] >= 48, bytes[pos] <= 57 {
+                v = v * 10 + Int(bytes[pos] - 48); pos += 1; digits += 1
+                if v > 1 << 24 { throw StrataError("\(path): corrupt PGM/PPM header (number too large)") }
+            }
+            if digits == 0 { throw StrataError("\(path): corrupt or truncated PGM/PPM header") }
+            return v
+        }
+        let kind = bytes[1]
+        let channels = (kind == UInt8(ascii: "3") || kind == UInt8(ascii: "6")) ? 3 : 1
+        let w = try token(), h = try token(), maxval = try token()
+        guard w > 0, h > 0, maxval > 0, maxval < 65536 else { throw StrataError("\(path): bad PGM/PPM size \(w)x\(h) or maxval \(maxval)") }
+        let n = w * h * channels
+        var out = [UInt8](repeating: 0, count: n)
+        func scale(_ v: Int) -> UInt8 { UInt8(Swift.min(255, (v * 255 + maxval / 2) / maxval)) }
+        if kind == UInt8(ascii: "5") || kind == UInt8(ascii: "6") {
+            pos += 1   // exactly one whitespace byte after maxval
+            let bps = maxval < 256 ? 1 : 2
+            guard bytes.count - pos >= n * bps else {
+                throw StrataError("\(path): truncated PGM/PPM data: \(w)x\(h) needs \(n * bps) bytes, found \(Swift.max(0, bytes.count - pos))")
+            }
+            for i in 0..<n {
+                let v = bps == 1 ? Int(bytes[pos + i]) : Int(bytes[pos + 2 * i]) << 8 | Int(bytes[pos + 2 * i + 1])
+                out[i] = maxval == 255 ? UInt8(v) : scale(v)
+            }
+        } else {
+            for i in 0..<n {
+                let v = try token()
+                guard v <= maxval else { throw StrataError("\(path): PGM/PPM sample \(v) exceeds maxval \(maxval)") }
+                out[i] = scale(v)
+            }
+        }
+        return Image(width: w, height: h, channels: channels, pixels: out)
+    }
+
+    /// Writes a PNG (atomically: temporary file, then rename).
+    public func savePNG(_ path: String) throws {
+        try writeAtomically(path) { tmp, err in
+            pixels.withUnsafeBufferPointer { sio_png_encode(tmp, $0.baseAddress, Int32(width), Int32(height), Int32(channels), err, 512) }
+        }
+    }
+
+    /// Writes a JPEG (grey or RGB).
+    public func saveJPEG(_ path: String, quality: Int = 92) throws {
+        let img = channels == 4 ? rgb() : self
+        try writeAtomically(path) { tmp, err in
+            img.pixels.withUnsafeBufferPointer { sio_jpeg_encode(tmp, $0.baseAddress, Int32(width), Int32(height), Int32(img.channels), Int32(quality), err, 512) }
+        }
+    }
+
+    /// Writes a CMYK JPEG from Adobe-style (inverted) CMYK samples, 4 per pixel: the kind of file
+    /// some photo tools produce, for tests of the reader's conversion to RGB.
+    static func writeCMYKJPEG(_ path: String, width: Int, height: Int, cmyk: [UInt8]) throws {
+        precondition(cmyk.count == width * height * 4, "writeCMYKJPEG: \(cmyk.count) bytes for \(width)x\(height)x4")
+        try Image(width: width, height: height, channels: 1, pixels: [UInt8](repeating: 0, count: width * height)).writeAtomically(path) { tmp, err in
+            cmyk.withUnsafeBufferPointer { sio_jpeg_encode(tmp, $0.baseAddress, Int32(width), Int32(height), 4, 95, err, 512) }
+        }
+    }
+
+    /// Writes a binary PGM (grey) or PPM (RGB).
+    public func saveNetpbm(_ path: String) throws {
+        let img = channels == 4 ? rgb() : self
+        var data = Data("P\(img.channels == 1 ? 5 : 6)\n\(width) \(height)\n255\n".utf8)
+        data.append(contentsOf: img.pixels)
+        try FileIO.writeAtomically(data, to: path)
+    }
+
+    private func writeAtomically(_ path: String, _ write: (String, UnsafeMutablePointer<CChar>) -> Int32) throws {
+        let url = URL(fileURLWithPath: path)
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        var err = [CChar](repeating: 0, count: 512)
+        if err.withUnsafeMutableBufferPointer({ write(tmp, $0.baseAddress!) }) != 0 {
+            unlink(tmp)
+            throw StrataError("\(path): \(String(cString: err))")
+        }
+        if rename(tmp, path) != 0 {
+            unlink(tmp)
+            throw StrataError("\(path): cannot write (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Histogram equalisation of a grey image: grey levels remapped through their cumulative
+    /// distribution, so every image spans the full range evenly (classical illumination
+    /// normalisation for faces).
+    public func equalized() -> Image {
+        let g = grayscale()
+        var hist = [Int](repeating: 0, count: 256)
+        for v in g.pixels { hist[Int(v)] += 1 }
+        var cdf = [Int](repeating: 0, count: 256)
+        var acc = 0
+        for i in 0..<256 { acc += hist[i]; cdf[i] = acc }
+        let first = cdf.first { $0 > 0 } ?? 0, n = g.pixels.count
+        let lut = (0..<256).map { i -> UInt8 in
+            n == first ? UInt8(i) : UInt8(Swift.max(0, Swift.min(255, ((cdf[i] - first) * 255 + (n - first) / 2) / (n - first))))
+        }
+        return Image(width: width, height: height, channels: 1, pixels: g.pixels.map { lut[Int($0)] })
+    }
+
+    /// One channel, by ITU-R BT.601 luma weights.
+    public func grayscale() -> Image {
+        if channels == 1 { return self }
+        var out = [UInt8](repeating: 0, count: width * height)
+        for i in 0..<(width * height) {
+            let r = Int(pixels[i * channels]), g = Int(pixels[i * channels + 1]), b = Int(pixels[i * channels + 2])
+            out[i] = UInt8((299 * r + 587 * g + 114 * b + 500) / 1000)
+        }
+        return Image(width: width, height: height, channels: 1, pixels: out)
+    }
+
+    /// Three channels (grey is replicated, alpha dropped).
+    public func rgb() -> Image {
+        if channels == 3 { return self }
+        var out = [UInt8](repeating: 0, count: width * height * 3)
+        for i in 0..<(width * height) {
+            for c in 0..<3 { out[i * 3 + c] = channels == 1 ? pixels[i] : pixels[i * channels + c] }
+        }
+        return Image(width: width, height: height, channels: 3, pixels: out)
+    }
+
+    /// Resamples to `width` x `height`: area averaging when shrinking (no aliasing), bilinear
+    /// interpolation when enlarging; pixel centres are aligned as in PIL and OpenCV.
+    public func resized(width nw: Int, height nh: Int) -> Image {
+        if nw == width && nh == height { return self }
+        precondition(nw > 0 && nh > 0, "resized: target size must be positive")
+        var out = [UInt8](repeating: 0, count: nw * nh * channels)
+        let sx = Double(width) / Double(nw), sy = Double(height) / Double(nh)
+        // Per output coordinate: the source interval [x0, x1) it covers, in source pixels.
+        func weights(_ n: Int, _ src: Int, _ s: Double) -> [[(Int, Double)]] {
+            (0..<n).map { o in
+                if s > 1 {   // area: overlap of [o*s, (o+1)*s) with each source pixel
+                    let a = Double(o) * s, b = Double(o + 1) * s
+                    var w: [(Int, Double)] = []
+                    var i = Int(a.rounded(.down))
+                    while Double(i) < b && i < src {
+                        let lo = Swift.max(a, Double(i)), hi = Swift.min(b, Double(i + 1))
+                        if hi > lo { w.append((i, (hi - lo) / s)) }
+                        i += 1
+                    }
+                    return w
+                } else {     // bilinear between the two nearest centres
+                    let c = (Double(o) + 0.5) * s - 0.5
+                    let i0 = Int(c.rounded(.down)), f = c - Double(i0)
+                    let a = Swift.min(Swift.max(i0, 0), src - 1), b = Swift.min(Swift.max(i0 + 1, 0), src - 1)
+                    return [(a, 1 - f), (b, f)]
+                }
+            }
+        }
+        let wx = weights(nw, width, sx), wy = weights(nh, height, sy)
+        for y in 0..<nh {
+            for x in 0..<nw {
+                for c in 0..<channels {
+                    var acc = 0.0
+                    for (iy, fy) in wy[y] { for (ix, fx) in wx[x] { acc += fy * fx * Double(pixels[(iy * width + ix) * channels + c]) } }
+                    out[(y * nw + x) * channels + c] = UInt8(Swift.min(255, Swift.max(0, acc.rounded())))
+                }
+            }
+        }
+        return Image(width: nw, height: nh, channels: channels, pixels: out)
+    }
+
+    /// `[channels, height, width]` floats: `pixel * scale`.
+    public func tensor(scale: Float = 1 / 255) -> Tensor {
+        let t = Tensor(uninitializedShape: [channels, height, width])
+        let hw = width * height
+        for c in 0..<channels { for i in 0..<hw { t.data[c * hw + i] = Float(pixels[i * channels + c]) * scale } }
+        return t
+    }
+
+    /// An image from a `[C, H, W]` (or `[H, W]`) tensor, mapping `[low, high]` to `[0, 255]`.
+    public static func from(_ t: Tensor, low: Float = 0, high: Float = 1) -> Image {
+        let (c, h, w) = t.rank == 2 ? (1, t.shape[0], t.shape[1]) : (t.shape[0], t.shape[1], t.shape[2])
+        var px = [UInt8](repeating: 0, count: c * h * w)
+        let v = t.scalars
+        for ch in 0..<c { for i in 0..<(h * w) {
+            let x = (v[ch * h * w + i] - low) / (high - low) * 255
+            px[i * c + ch] = UInt8(Swift.min(255, Swift.max(0, x.rounded())))
+        } }
+        return Image(width: w, height: h, channels: c, pixels: px)
+    }
+}

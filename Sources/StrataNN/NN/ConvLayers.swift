@@ -1,0 +1,91 @@
+import StrataCore
+
+/// 2-D convolution over NCHW input, weight `[out, in/groups, kh, kw]` (PyTorch layout and init).
+///
+/// ```swift
+/// let conv = Conv2D(1, 32, kernelSize: 3, padding: 1)
+/// let y = conv(x)          // [N, 1, 28, 28] -> [N, 32, 28, 28]
+/// ```
+public final class Conv2D: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let inChannels: Int, outChannels: Int
+    public let kernelSize: Size2, stride: Size2, padding: Size2, dilation: Size2
+    public let groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Size2, stride: Size2 = 1, padding: Size2 = 0,
+                dilation: Size2 = 1, groups: Int = 1, bias: Bool = true) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv2D: groups \(groups) must divide channels \(inChannels) -> \(outChannels)")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        let fanIn = inChannels / groups * kernelSize.h * kernelSize.w
+        let bound = 1 / Float(fanIn).squareRoot()
+        weight = Parameter(Tensor.rand([outChannels, inChannels / groups, kernelSize.h, kernelSize.w], low: -bound, high: bound))
+        self.bias = bias ? Parameter(Tensor.rand([outChannels], low: -bound, high: bound)) : nil
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor {
+        conv2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
+    /// This layer followed by 2x2/stride-2 max pooling, fused (nil where unsupported).
+    func forwardMaxPooled(_ x: Tensor) -> Tensor? {
+        conv2dMaxPool2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
+    public override var config: [String: Any] {
+        ["in": inChannels, "out": outChannels, "kernel": [kernelSize.h, kernelSize.w], "stride": [stride.h, stride.w],
+         "padding": [padding.h, padding.w], "dilation": [dilation.h, dilation.w], "groups": groups, "bias": bias != nil]
+    }
+}
+
+/// Max pooling; the stride defaults to the kernel size.
+public final class MaxPool2D: Module {
+    public let kernelSize: Size2, stride: Size2, padding: Size2
+
+    /// 2x2 windows, stride 2, no padding: the case the fused convolution kernel handles.
+    var isHalving: Bool { kernelSize == 2 && stride == 2 && padding == 0 }
+
+    public init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor { maxPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+
+    public override var config: [String: Any] {
+        ["kernel": [kernelSize.h, kernelSize.w], "stride": [stride.h, stride.w], "padding": [padding.h, padding.w]]
+    }
+}
+
+/// Average pooling; the stride defaults to the kernel size.
+public final class AvgPool2D: Module {
+    public let kernelSize: Size2, stride: Size2, padding: Size2
+
+    public init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor { avgPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+
+    public override var config: [String: Any] {
+        ["kernel": [kernelSize.h, kernelSize.w], "stride": [stride.h, stride.w], "padding": [padding.h, padding.w]]
+    }
+}
+
+/// Mean over the spatial dimensions: `[N, C, H, W] -> [N, C]`.
+public final class GlobalAvgPool: Module {
+    public override func forward(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4, "GlobalAvgPool: input must be NCHW, got \(x.shape)")
+        return x.mean(axes: [2, 3])
+    }
+}

@@ -1,0 +1,52 @@
+import StrataCore
+
+/// Zeroes each element with probability `p` in training mode and scales the rest by 1/(1-p);
+/// the identity in evaluation mode. Draws from `RandomGenerator.global` (seed it for
+/// reproducible runs).
+public final class Dropout: Module {
+    public let p: Float
+
+    public init(_ p: Float = 0.5) {
+        precondition(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got \(p)")
+        self.p = p
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor {
+        guard isTraining, p > 0 else { return x }
+        let mask = Tensor(uninitializedShape: x.shape)
+        let keep = 1 - p, scale = 1 / keep
+        for i in 0..<mask.count { mask.data[i] = RandomGenerator.global.nextFloat() < keep ? scale : 0 }
+        return x * mask
+    }
+
+    public override var config: [String: Any] { ["p": Double(p)] }
+}
+
+/// A lookup table: indices (whole numbers stored as Float) to rows of `weight` `[count, dim]`.
+/// Initialised N(0, 1) like PyTorch.
+///
+/// ```swift
+/// let emb = Embedding(10_000, 64)
+/// let v = emb(Tensor([[3, 17, 0]]))    // [1, 3] -> [1, 3, 64]
+/// ```
+public final class Embedding: Module {
+    public let weight: Parameter
+    public let count: Int, dim: Int
+
+    public init(_ count: Int, _ dim: Int) {
+        self.count = count
+        self.dim = dim
+        weight = Parameter(Tensor.randn([count, dim]))
+    }
+
+    public override func forward(_ indices: Tensor) -> Tensor {
+        let idx = indices.scalars.map { v -> Int in
+            let i = Int(v)
+            precondition(Float(i) == v && i >= 0 && i < count, "Embedding: index \(v) out of range for \(count) rows")
+            return i
+        }
+        return weight.value.indexSelect(axis: 0, indices: idx).reshape(indices.shape + [dim])
+    }
+
+    public override var config: [String: Any] { ["count": count, "dim": dim] }
+}

@@ -1,0 +1,42 @@
+import StrataCore
+
+/// Named architectures (what `--arch` accepts), each with the description its model files carry.
+public enum ModelZoo {
+    public struct Entry {
+        public let name: String
+        public let build: () -> Module
+        /// The description a model file of this architecture carries.
+        public let info: (Module) -> ModelInfo
+    }
+
+    public static let fashionClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+    /// 784 -> 256 ReLU -> 128 ReLU -> 10, as `../shared/bench/reference/train_fashion.py`.
+    public static func fashionMLP() -> Sequential {
+        Sequential(Flatten(), Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10))
+    }
+
+    /// Conv 1->32 3x3 pad 1, ReLU, MaxPool 2, Conv 32->64 3x3 pad 1, ReLU, MaxPool 2, Flatten,
+    /// Linear 3136->128, ReLU, Linear 128->10, as the reference script.
+    public static func fashionCNN() -> Sequential {
+        Sequential(Conv2D(1, 32, kernelSize: 3, padding: 1), ReLU(), MaxPool2D(2),
+                   Conv2D(32, 64, kernelSize: 3, padding: 1), ReLU(), MaxPool2D(2),
+                   Flatten(), Linear(3136, 128), ReLU(), Linear(128, 10))
+    }
+
+    public static func fashionInfo(_ m: Module) -> ModelInfo {
+        ModelInfo(architecture: ModuleRegistry.spec(of: m), classNames: fashionClassNames, inputShape: [1, 28, 28],
+                  normalization: Normalization(scale: 1 / 255, mean: [0], std: [1]), extra: ["dataset": "fashion-mnist"])
+    }
+
+    public static let names = ["mlp", "cnn"]
+
+    public static func entry(_ name: String) -> Entry? {
+        switch name {
+        case "mlp": return Entry(name: name, build: fashionMLP, info: fashionInfo)
+        case "cnn": return Entry(name: name, build: fashionCNN, info: fashionInfo)
+        default: return nil
+        }
+    }
+}

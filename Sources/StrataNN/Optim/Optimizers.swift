@@ -1,0 +1,179 @@
+import CStrata
+import Foundation
+import StrataCore
+
+/// Updates parameters from their gradients.
+///
+/// ```swift
+/// let opt = Adam(model.parameters(), lr: 1e-3)
+/// let loss = crossEntropy(model(x), y)
+/// opt.zeroGrad()
+/// loss.backward()
+/// opt.step()
+/// ```
+public protocol Optimizer: AnyObject {
+    var learningRate: Float { get set }
+    var parameters: [Parameter] { get }
+    /// Applies one update with the current gradients (parameters without a gradient are skipped).
+    func step()
+    /// Optimizer state (moments, step count) by name, for checkpoints.
+    func state() -> [String: Tensor]
+    func loadState(_ state: [String: Tensor]) throws
+}
+
+extension Optimizer {
+    /// Clears every parameter's gradient.
+    public func zeroGrad() { for p in parameters { p.grad = nil } }
+}
+
+/// Runs `body(offset, count)` over chunks of a long array, in parallel when it is large.
+@inlinable
+func chunked(_ n: Int, _ body: (Int, Int) -> Void) {
+    let chunk = 1 << 16
+    if n <= chunk { body(0, n); return }
+    parallelFor((n + chunk - 1) / chunk) { c in
+        let o = c * chunk
+        body(o, Swift.min(chunk, n - o))
+    }
+}
+
+/// Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay
+/// (PyTorch's `torch.optim.SGD`).
+public final class SGD: Optimizer {
+    public var learningRate: Float
+    public let parameters: [Parameter]
+    public let momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool
+    private var buffers: [Tensor?]
+
+    public init(_ parameters: [Parameter], lr: Float, momentum: Float = 0, dampening: Float = 0,
+                weightDecay: Float = 0, nesterov: Bool = false) {
+        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum needs momentum > 0 and no dampening")
+        self.parameters = parameters
+        learningRate = lr
+        self.momentum = momentum
+        self.dampening = dampening
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+        buffers = [Tensor?](repeating: nil, count: parameters.count)
+    }
+
+    public func step() {
+        for (i, p) in parameters.enumerated() {
+            guard let g = p.grad else { continue }
+            let first = momentum != 0 && buffers[i] == nil
+            if momentum != 0 && buffers[i] == nil { buffers[i] = Tensor.zeros(p.shape) }
+            let buf = buffers[i]?.data
+            let (lr, mom, damp, wd, nest) = (learningRate, momentum, dampening, weightDecay, nesterov)
+            p.value.withUnsafeMutableBufferPointer { pv in
+                let pp = pv.baseAddress!
+                chunked(pv.count) { o, n in
+                    sk_sgd_step(n, pp + o, g.data + o, buf.map { $0 + o }, lr, mom, damp, wd, nest ? 1 : 0, first ? 1 : 0)
+                }
+            }
+        }
+    }
+
+    public func state() -> [String: Tensor] {
+        var s: [String: Tensor] = [:]
+        for (i, b) in buffers.enumerated() { if let b { s["\(i).momentum_buffer"] = b } }
+        return s
+    }
+
+    public func loadState(_ state: [String: Tensor]) throws {
+        for i in parameters.indices {
+            if let b = state["\(i).momentum_buffer"] {
+                guard b.shape == parameters[i].shape else { throw StrataError("optimizer state: momentum buffer \(i) has shape \(b.shape), expected \(parameters[i].shape)") }
+                buffers[i] = b
+            }
+        }
+    }
+}
+
+/// Adam (`decoupledWeightDecay: false`, L2 decay added to the gradient) and AdamW (decay applied
+/// to the weights directly), as in PyTorch.
+public class Adam: Optimizer {
+    public var learningRate: Float
+    public let parameters: [Parameter]
+    public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
+    let decoupled: Bool
+    private var m: [Tensor?], v: [Tensor?]
+    public private(set) var stepCount = 0
+
+    public convenience init(_ parameters: [Parameter], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+                            weightDecay: Float = 0) {
+        self.init(parameters, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, decoupled: false)
+    }
+
+    init(_ parameters: [Parameter], lr: Float, betas: (Float, Float), eps: Float, weightDecay: Float, decoupled: Bool) {
+        self.parameters = parameters
+        learningRate = lr
+        beta1 = betas.0
+        beta2 = betas.1
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
+        m = [Tensor?](repeating: nil, count: parameters.count)
+        v = m
+    }
+
+    public func step() {
+        stepCount += 1
+        let bc1 = 1 - Float(Foundation.pow(Double(beta1), Double(stepCount)))
+        let bc2 = 1 - Float(Foundation.pow(Double(beta2), Double(stepCount)))
+        for (i, p) in parameters.enumerated() {
+            guard let g = p.grad else { continue }
+            if m[i] == nil { m[i] = Tensor.zeros(p.shape); v[i] = Tensor.zeros(p.shape) }
+            let mp = m[i]!.data, vp = v[i]!.data
+            let (lr, b1, b2, e, wd, dec) = (learningRate, beta1, beta2, eps, weightDecay, decoupled ? Int32(1) : 0)
+            p.value.withUnsafeMutableBufferPointer { pv in
+                let pp = pv.baseAddress!
+                chunked(pv.count) { o, n in
+                    sk_adam_step(n, pp + o, g.data + o, mp + o, vp + o, lr, b1, b2, e, bc1, bc2, wd, dec)
+                }
+            }
+        }
+    }
+
+    public func state() -> [String: Tensor] {
+        var s: [String: Tensor] = ["step": Tensor(Float(stepCount))]
+        for i in parameters.indices {
+            if let a = m[i], let b = v[i] { s["\(i).exp_avg"] = a; s["\(i).exp_avg_sq"] = b }
+        }
+        return s
+    }
+
+    public func loadState(_ state: [String: Tensor]) throws {
+        if let s = state["step"] { stepCount = Int(s.item) }
+        for i in parameters.indices {
+            guard let a = state["\(i).exp_avg"], let b = state["\(i).exp_avg_sq"] else { continue }
+            guard a.shape == parameters[i].shape, b.shape == parameters[i].shape else {
+                throw StrataError("optimizer state: moments of parameter \(i) have shape \(a.shape), expected \(parameters[i].shape)")
+            }
+            // Copies, so the optimizer owns its buffers.
+            m[i] = a + 0
+            v[i] = b + 0
+        }
+    }
+}
+
+/// Adam with decoupled weight decay (PyTorch's `torch.optim.AdamW`, default decay 0.01).
+public final class AdamW: Adam {
+    public init(_ parameters: [Parameter], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
+                weightDecay: Float = 0.01) {
+        super.init(parameters, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, decoupled: true)
+    }
+}
+
+/// Scales all gradients down so their global L2 norm is at most `maxNorm`; returns the norm
+/// before clipping.
+@discardableResult
+public func clipGradNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
+    var total = 0.0
+    for p in parameters { if let g = p.grad { total += sk_sum_squares(g.count, g.data) } }
+    let norm = Float(total.squareRoot())
+    let scale = maxNorm / (norm + 1e-6)
+    if scale < 1 {
+        for p in parameters { if let g = p.grad { p.grad = g * scale } }
+    }
+    return norm
+}
