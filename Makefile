@@ -28,6 +28,7 @@ build: deps
 	$(SWIFT) build -c release --product strata
 
 test: demo-deps
+	python3 Tools/check_layering.py
 	$(SWIFT) build -c release --product strata
 	$(SWIFT) test -c release
 
