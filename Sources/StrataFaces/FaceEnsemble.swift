@@ -15,7 +15,7 @@ import StrataInspect
 /// ```swift
 /// let e = FaceEnsemble([netA, netB])        // state names: members.0.*, members.1.*
 /// ```
-public final class FaceEnsemble: Module {
+public final class FaceEnsemble: Module, BuildableModule {
     public let members: [Module]
 
     public init(_ members: [FaceNet]) {
@@ -36,20 +36,26 @@ public final class FaceEnsemble: Module {
         parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 1) * (1 / Float(parts.count).squareRoot())
     }
 
+    /// Each network on its own input, its rows named `members.K.*`.
+    public override func summaryRows(inputShape: [Int]) -> [LayerSummary] {
+        nets.enumerated().flatMap { k, net in
+            net.summary(inputShape: [net.channels, net.inputSize.0, net.inputSize.1]).map {
+                LayerSummary(name: "members.\(k).\($0.name)", type: $0.type, outputShape: $0.outputShape, parameters: $0.parameters)
+            }
+        }
+    }
+
     public override var config: [String: Any] { ["members": members.map { ModuleRegistry.spec(of: $0) }] }
 
-    /// Makes "FaceEnsemble" (and "FaceNet") known to `ModuleRegistry`.
-    public static func register() {
-        FaceNet.register()
-        ModuleRegistry.register("FaceEnsemble") { s in
-            guard let specs = s["members"] as? [[String: Any]], !specs.isEmpty else {
-                throw StrataError("architecture: FaceEnsemble needs a non-empty \"members\" list")
-            }
-            let nets = try specs.map { spec -> FaceNet in
-                guard let n = try ModuleRegistry.build(spec) as? FaceNet else { throw StrataError("architecture: FaceEnsemble members must be FaceNet") }
-                return n
-            }
-            return FaceEnsemble(nets)
+    /// Rebuilds the layer from its architecture entry (its `config`); found by `ModuleRegistry` by name.
+    public static func build(_ s: [String: Any]) throws -> Module {
+        guard let specs = s["members"] as? [[String: Any]], !specs.isEmpty else {
+            throw StrataError("architecture: FaceEnsemble needs a non-empty \"members\" list")
         }
+        let nets = try specs.map { spec -> FaceNet in
+            guard let n = try ModuleRegistry.build(spec) as? FaceNet else { throw StrataError("architecture: FaceEnsemble members must be FaceNet") }
+            return n
+        }
+        return FaceEnsemble(nets)
     }
 }

@@ -78,7 +78,6 @@ public struct FaceModel {
     public static let minSide = 16
 
     public static func load(_ path: String) throws -> FaceModel {
-        FaceEnsemble.register()
         let saved = try SavedModel.load(path)
         if let ens = saved.model as? FaceEnsemble {
             guard let t = saved.info.extra["face_threshold"].flatMap(Float.init) else {

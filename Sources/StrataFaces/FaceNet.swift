@@ -33,7 +33,7 @@ public enum FaceLoss: String, CaseIterable, Codable {
 /// let wild = FaceNet(classes: 988, loss: .cosface, widths: [32, 64, 128, 256], inputSize: (64, 64),
 ///                    channels: 3, blocks: [1, 1, 1, 1])
 /// ```
-public final class FaceNet: Module {
+public final class FaceNet: Module, BuildableModule {
     public let embed: Sequential
     public let head: Linear
     public let classes: Int, embeddingSize: Int, widths: [Int]
@@ -165,18 +165,16 @@ public final class FaceNet: Module {
          "loss": loss.rawValue, "s": Double(scale), "m": Double(margin), "channels": channels, "blocks": blocks]
     }
 
-    /// Makes "FaceNet" known to `ModuleRegistry` (model files name it as their architecture).
-    public static func register() {
-        ModuleRegistry.register("FaceNet") { s in
-            guard let lossName = s["loss"] as? String, let loss = FaceLoss(rawValue: lossName) else {
-                throw StrataError("architecture: FaceNet needs a \"loss\" (softmax, cosface, arcface or triplet)")
-            }
-            let input = (s["input"] as? [Int]) ?? [56, 46]
-            return FaceNet(classes: try ModuleRegistry.int(s, "classes"), loss: loss, embedding: try ModuleRegistry.int(s, "embedding", 128),
-                           widths: (s["widths"] as? [Int]) ?? [16, 32, 64], inputSize: (input[0], input[1]),
-                           scale: ModuleRegistry.float(s, "s", 16), margin: ModuleRegistry.float(s, "m", 0.2),
-                           channels: try ModuleRegistry.int(s, "channels", 1), blocks: (s["blocks"] as? [Int]) ?? [])
+    /// Rebuilds the layer from its architecture entry (its `config`); found by `ModuleRegistry` by name.
+    public static func build(_ s: [String: Any]) throws -> Module {
+        guard let lossName = s["loss"] as? String, let loss = FaceLoss(rawValue: lossName) else {
+            throw StrataError("architecture: FaceNet needs a \"loss\" (softmax, cosface, arcface or triplet)")
         }
+        let input = (s["input"] as? [Int]) ?? [56, 46]
+        return FaceNet(classes: try ModuleRegistry.int(s, "classes"), loss: loss, embedding: try ModuleRegistry.int(s, "embedding", 128),
+                       widths: (s["widths"] as? [Int]) ?? [16, 32, 64], inputSize: (input[0], input[1]),
+                       scale: ModuleRegistry.float(s, "s", 16), margin: ModuleRegistry.float(s, "m", 0.2),
+                       channels: try ModuleRegistry.int(s, "channels", 1), blocks: (s["blocks"] as? [Int]) ?? [])
     }
 }
 

@@ -63,7 +63,6 @@ public enum FaceTraining {
     /// Adam with L2 weight decay, cosine learning-rate decay to 0, augmentation per batch,
     /// per-image standardisation. Batches for the triplet loss hold 8 images of each of 4 people.
     public static func train(_ data: LabeledImages, options o: FaceTrainingOptions) throws -> FaceNet {
-        FaceNet.register()
         RandomGenerator.manualSeed(o.seed)
         let (h, w) = (data.imageShape[1], data.imageShape[2])
         let net = FaceNet(classes: data.classNames.count, loss: o.loss, embedding: o.embedding, widths: o.widths, inputSize: (h, w))
@@ -107,7 +106,6 @@ public enum FaceTraining {
     /// ```
     public static func fit(_ data: LabeledImages, size: Int, options o: FaceTrainingOptions, info: ModelInfo) throws -> (FaceNet, [EpochRecord]) {
         precondition(o.loss != .triplet, "FaceTraining.fit: the triplet loss needs person-balanced batches; use train(_:options:)")
-        FaceNet.register()
         RandomGenerator.manualSeed(o.seed)
         let net = FaceNet(classes: data.classNames.count, loss: o.loss, embedding: o.embedding, widths: o.widths, inputSize: (size, size),
                           scale: o.scale, margin: o.margin, dropout: o.dropout, channels: data.imageShape[0], blocks: o.blocks)

@@ -75,7 +75,7 @@ public enum Inspector {
         var html = HTMLPage(title: "Strata inspect")
 
         // 1. Summary.
-        let rows = model.summary(inputShape: [1] + info.inputShape)
+        let rows = model.summary(inputShape: info.inputShape)
         html.section("Model", """
             <p>Input \(info.inputShape), \(model.parameterCount) trainable parameters, classes: \(info.classNames.joined(separator: ", ")).</p>
             """ + HTMLPage.table(["Layer", "Type", "Output shape", "Parameters"], rows.map { [$0.name, $0.type, "\($0.outputShape)", "\($0.parameters)"] }))

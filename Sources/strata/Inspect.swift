@@ -57,9 +57,6 @@ struct Inspect: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let started = Date()
-        FaceNet.register()
-        TextClassifier.register()
-        FaceEnsemble.register()
         var saved = try loadModel(model, arch: arch)
         // A face model with a face box (one trained on photos in the wild): show one of its
         // networks, on photos cut exactly as that network sees them.
@@ -107,7 +104,6 @@ struct Inspect: ParsableCommand {
             }
             inputs.append(((path as NSString).lastPathComponent, img))
         }
-        FaceNet.register()
         let (train, test) = try dataOptions.load(for: saved.info, transform: cut)
         guard train.imageShape == saved.info.inputShape else {
             throw StrataError("\(model): the model takes \(saved.info.inputShape) inputs, \(dataOptions.data) images are \(train.imageShape)")

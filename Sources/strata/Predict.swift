@@ -64,7 +64,6 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
-        TextClassifier.register()
         let saved = try loadModel(model, arch: arch)
         let (x, labels) = try inputs(saved)
         saved.model.eval()

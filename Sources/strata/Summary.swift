@@ -17,13 +17,13 @@ struct Summary: ParsableCommand {
 
     func run() throws {
         let saved = try loadModel(model, arch: arch)
-        let rows = saved.model.summary(inputShape: [1] + saved.info.inputShape)
+        let rows = saved.model.summary(inputShape: saved.info.inputShape)
         if json {
             printJSON(["model": model, "layers": rows.map { ["name": $0.name, "type": $0.type, "output_shape": $0.outputShape, "parameters": $0.parameters] },
                        "total_parameters": saved.model.parameterCount])
             return
         }
-        print(saved.model.summaryTable(inputShape: [1] + saved.info.inputShape))
+        print(saved.model.summaryTable(inputShape: saved.info.inputShape))
         if let last = saved.info.history.last {
             print(String(format: "trained %d epochs; last: loss %.4f, accuracy %.4f", saved.info.history.count, last.trainLoss, last.trainAccuracy)
                   + (last.valAccuracy.map { String(format: ", val_accuracy %.4f", $0) } ?? ""))

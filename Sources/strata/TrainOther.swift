@@ -49,7 +49,6 @@ func trainCora(_ t: Train) throws {
     let model = t.model ?? "gcn"
     guard model == "gcn" else { throw StrataError("--model \(model): Cora takes gcn") }
     let graph = try Cora.load(try sharedDataDir(t.dataOptions.dataDir, "cora", what: "Cora"))
-    GCN.register()
     let out = t.out ?? "cora-gcn.safetensors"
     var runs: [SeedRun] = []
     for seed in t.seed..<(t.seed + t.seeds) {
@@ -126,7 +125,6 @@ func trainText(_ t: Train) throws {
     let kindName = t.model ?? "cnn"
     if kindName == "tfidf" { try trainTfIdf(t); return }
     guard let kind = TextClassifier.Kind(rawValue: kindName) else { throw StrataError("--model \(kindName): text takes cnn, gru, lstm, transformer or tfidf") }
-    TextClassifier.register()
     let data = try loadText(t.dataOptions.data, t.dataOptions.dataDir)
     let maxLength = 64
     let out = t.out ?? "\(t.dataOptions.data)-\(kindName).safetensors"

@@ -215,12 +215,12 @@ final class LayerTests: XCTestCase {
 
     func testSummaryListsLayersWithShapesAndParameters() {
         let m = ModelZoo.fashionCNN()
-        let rows = m.summary(inputShape: [1, 1, 28, 28])
+        let rows = m.summary(inputShape: [1, 28, 28])
         XCTAssertEqual(rows.map { $0.name }, (0..<10).map(String.init))
         XCTAssertEqual(rows[0].outputShape, [1, 32, 28, 28])
         XCTAssertEqual(rows[6].outputShape, [1, 3136])
         XCTAssertEqual(rows[7].parameters, 3136 * 128 + 128)
         XCTAssertEqual(rows.reduce(0) { $0 + $1.parameters }, 421_642)
-        XCTAssert(m.summaryTable(inputShape: [1, 1, 28, 28]).contains("Trainable parameters: 421642"))
+        XCTAssert(m.summaryTable(inputShape: [1, 28, 28]).contains("Trainable parameters: 421642"))
     }
 }

@@ -67,7 +67,6 @@ final class WildFaceTests: XCTestCase {
         XCTAssertEqual(Warp.views(99).count, 11)
 
         // A model with a face box: 1 view is the plain path; 5 views sum five shifted embeddings.
-        FaceNet.register()
         RandomGenerator.manualSeed(0)
         let net = FaceNet(classes: 3, loss: .cosface, embedding: 8, widths: [4, 8, 8], inputSize: (16, 16), channels: 1)
         net.eval()
@@ -206,7 +205,6 @@ final class WildFaceTests: XCTestCase {
     }
 
     func testResidualFaceNetShapesLossesAndFile() throws {
-        FaceNet.register()
         RandomGenerator.manualSeed(0)
         let net = FaceNet(classes: 5, loss: .cosface, embedding: 16, widths: [8, 16], inputSize: (16, 16), scale: 10, margin: 0.3,
                           channels: 3, blocks: [1, 2])
@@ -383,7 +381,6 @@ extension WildFaceTests {
 
         // A model's centres are its head's unit rows; the score travels in the model file, and an
         // ensemble's centres sit side by side like its embeddings.
-        FaceNet.register()
         RandomGenerator.manualSeed(4)
         func model(_ channels: Int) -> FaceModel {
             let net = FaceNet(classes: 6, loss: .cosface, embedding: 8, widths: [8], inputSize: (16, 16), channels: channels, blocks: [1])

@@ -34,7 +34,7 @@ public final class GraphConv: Module {
 /// gcn.attach(g)
 /// let logits = gcn(Tensor(trainNodes.map(Float.init)))
 /// ```
-public final class GCN: Module {
+public final class GCN: Module, BuildableModule {
     public let conv1: GraphConv, conv2: GraphConv
     public let dropout: Dropout
     public let features: Int, hidden: Int, classes: Int
@@ -65,17 +65,24 @@ public final class GCN: Module {
         return conv2(dropout(h))
     }
 
+    /// Without a graph attached, the layers with their parameters and per-node output widths.
+    public override func summaryRows(inputShape: [Int]) -> [LayerSummary] {
+        if x != nil { return tracedSummary(inputShape: inputShape) }
+        return [("conv1", conv1, hidden), ("conv2", conv2, classes)].map { name, layer, width in
+            LayerSummary(name: name, type: layer.typeName, outputShape: [-1, width], parameters: layer.parameterCount)
+        }
+    }
+
     public override func forward(_ nodes: Tensor) -> Tensor {
         allScores().indexSelect(axis: 0, indices: nodes.scalars.map { Int($0) })
     }
 
     public override var config: [String: Any] { ["features": features, "hidden": hidden, "classes": classes, "dropout": Double(dropout.p)] }
 
-    public static func register() {
-        ModuleRegistry.register("GCN") { s in
-            GCN(features: try ModuleRegistry.int(s, "features"), hidden: try ModuleRegistry.int(s, "hidden", 16),
-                classes: try ModuleRegistry.int(s, "classes"), dropout: ModuleRegistry.float(s, "dropout", 0.5))
-        }
+    /// Rebuilds the layer from its architecture entry (its `config`); found by `ModuleRegistry` by name.
+    public static func build(_ s: [String: Any]) throws -> Module {
+        GCN(features: try ModuleRegistry.int(s, "features"), hidden: try ModuleRegistry.int(s, "hidden", 16),
+            classes: try ModuleRegistry.int(s, "classes"), dropout: ModuleRegistry.float(s, "dropout", 0.5))
     }
 }
 

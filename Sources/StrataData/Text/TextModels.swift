@@ -4,7 +4,7 @@ import StrataNN
 /// Text classifiers over token ids `[N, T]` (whole numbers; 0 is padding), as in the reference
 /// scripts: an embedding (padding embeds to zeros), then a 1-D CNN, a recurrent layer or a
 /// Transformer encoder, then a linear layer to the classes.
-public final class TextClassifier: Module {
+public final class TextClassifier: Module, BuildableModule {
     public enum Kind: String, CaseIterable { case cnn, gru, lstm, transformer }
 
     public let embedding: Embedding
@@ -72,11 +72,10 @@ public final class TextClassifier: Module {
     /// Attention weights `[N, heads, T, T]` of each encoder layer from the last forward pass.
     public var attentionMaps: [Tensor] { layers.compactMap { $0.selfAttn.lastWeights } }
 
-    public static func register() {
-        ModuleRegistry.register("TextClassifier") { s in
-            guard let k = (s["kind"] as? String).flatMap(Kind.init) else { throw StrataError("architecture: TextClassifier needs a \"kind\"") }
-            return TextClassifier(kind: k, vocabulary: try ModuleRegistry.int(s, "vocabulary"), classes: try ModuleRegistry.int(s, "classes"),
-                                  dim: try ModuleRegistry.int(s, "dim", 64), maxLength: try ModuleRegistry.int(s, "max_length", 64))
-        }
+    /// Rebuilds the layer from its architecture entry (its `config`); found by `ModuleRegistry` by name.
+    public static func build(_ s: [String: Any]) throws -> Module {
+        guard let k = (s["kind"] as? String).flatMap(Kind.init) else { throw StrataError("architecture: TextClassifier needs a \"kind\"") }
+        return TextClassifier(kind: k, vocabulary: try ModuleRegistry.int(s, "vocabulary"), classes: try ModuleRegistry.int(s, "classes"),
+                              dim: try ModuleRegistry.int(s, "dim", 64), maxLength: try ModuleRegistry.int(s, "max_length", 64))
     }
 }

@@ -99,6 +99,7 @@ public struct SavedModel {
         func json(_ v: Any) throws -> String {
             String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]), as: UTF8.self)
         }
+        try ModuleRegistry.checkBuildable(info.architecture)
         var m = info.extra
         m[Key.format] = "strata"
         m[Key.architecture] = try json(info.architecture)

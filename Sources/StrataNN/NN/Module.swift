@@ -84,6 +84,10 @@ open class Module {
     /// Constructor arguments, written to model files (see `ModuleRegistry`).
     open var config: [String: Any] { [:] }
 
+    /// The rows of `summary(inputShape:)`. Override where a zero input of that shape cannot run
+    /// through the model (a graph network, an ensemble whose networks take their own inputs).
+    open func summaryRows(inputShape: [Int]) -> [LayerSummary] { tracedSummary(inputShape: inputShape) }
+
     /// Direct sub-modules and their names; by default the stored properties that are modules
     /// (arrays of modules are named `name.0`, `name.1`, ...).
     open func namedChildren() -> [(String, Module)] { reflect().children }

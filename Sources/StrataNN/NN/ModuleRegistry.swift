@@ -1,8 +1,50 @@
 import Foundation
 import StrataCore
 
+/// A layer that model files can rebuild: `build` makes a fresh module from the architecture
+/// entry that `ModuleRegistry.spec(of:)` wrote from its `config`. `ModuleRegistry` finds a
+/// conforming type by its name, so it needs no registration (Swift on Linux cannot list a
+/// protocol's conformances, but it can look a type up by its module-qualified name).
+public protocol BuildableModule: Module {
+    static func build(_ spec: [String: Any]) throws -> Module
+}
+
+/// A custom layer whose constructor arguments are one `Codable` value: conform, and a model
+/// holding it saves in one process and loads in another, with no other code.
+///
+/// ```swift
+/// final class Scale: Module, ConfigurableModule {
+///     struct Configuration: Codable { var factor: Float }
+///     let configuration: Configuration
+///     init(configuration: Configuration) { self.configuration = configuration }
+///     override func forward(_ x: Tensor) -> Tensor { x * configuration.factor }
+/// }
+/// try SavedModel(model: Sequential(Linear(4, 2), Scale(configuration: .init(factor: 2))), info: info).save(to: "m.safetensors")
+/// let back = try SavedModel.load("m.safetensors")      // Scale is found by its name
+/// ```
+public protocol ConfigurableModule: BuildableModule {
+    associatedtype Configuration: Codable
+    var configuration: Configuration { get }
+    init(configuration: Configuration) throws
+}
+
+extension ConfigurableModule {
+    public static func build(_ spec: [String: Any]) throws -> Module {
+        guard let c = spec["configuration"] else { throw StrataError("architecture: \(Self.self) needs a \"configuration\"") }
+        do {
+            let data = try JSONSerialization.data(withJSONObject: c, options: [.fragmentsAllowed])
+            return try Self(configuration: try JSONDecoder().decode(Configuration.self, from: data))
+        } catch let e as StrataError {
+            throw e
+        } catch {
+            throw StrataError("architecture: the configuration of \(Self.self) does not decode (\(error))")
+        }
+    }
+}
+
 /// Turns modules into JSON-ready architecture descriptions and back, so a model file can rebuild
-/// its model. Built-in layers are registered; register your own types with `register`.
+/// its model. The built-in layers are listed here; any `BuildableModule` (or
+/// `ConfigurableModule`) is found by its type name; `register` adds a builder by hand.
 ///
 /// ```swift
 /// let spec = ModuleRegistry.spec(of: model)        // ["type": "Sequential", "layers": [...]]
@@ -13,22 +55,75 @@ public enum ModuleRegistry {
 
     nonisolated(unsafe) private static var builders: [String: Builder] = builtins()
 
+    /// The library's modules above this one, whose `BuildableModule` types model files name
+    /// without their module (`"FaceNet"`, `"TextClassifier"`).
+    static let libraryModules = ["StrataNN", "StrataData", "StrataClassic", "StrataInspect", "StrataFaces"]
+
+    /// Adds a builder for the layer type named `type` (its `typeName`).
     public static func register(_ type: String, _ builder: @escaping Builder) { builders[type] = builder }
+
+    /// Adds `type` under its own name, for a `BuildableModule` whose name `ModuleRegistry`
+    /// cannot look up by itself (a private or generic type).
+    public static func register<M: BuildableModule>(_ type: M.Type) { builders[name(of: type)] = { try M.build($0) } }
+
+    /// The name a model file stores for a module type: the bare name for the library's own
+    /// types, `Module.Type` for everyone else's.
+    public static func name(of type: Module.Type) -> String {
+        let full = String(reflecting: type)
+        for m in libraryModules where full.hasPrefix(m + ".") { return String(full.dropFirst(m.count + 1)) }
+        return full
+    }
 
     /// The architecture of `module`: its type, constructor arguments and children.
     public static func spec(of module: Module) -> [String: Any] {
         var s = module.config
-        s["type"] = module.typeName
+        let qualified = name(of: type(of: module))
+        s["type"] = !qualified.contains(".") || builders[module.typeName] != nil ? module.typeName : qualified
+        if let c = module as? any ConfigurableModule { s["configuration"] = encode(c) }
         if let seq = module as? Sequential { s["layers"] = seq.layers.map { spec(of: $0) } }
         if let res = module as? Residual { s["body"] = spec(of: res.body) }
         return s
     }
 
+    private static func encode<C: ConfigurableModule>(_ m: C) -> Any {
+        guard let data = try? JSONEncoder().encode(m.configuration),
+              let obj = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return NSNull() }
+        return obj
+    }
+
+    /// The builder for a stored type name, or nil.
+    static func builder(_ type: String) -> Builder? {
+        if let b = builders[type] { return b }
+        let candidates = type.contains(".") ? [type] : libraryModules.map { "\($0).\(type)" }
+        for c in candidates {
+            if let t = _typeByName(c) as? any BuildableModule.Type { return { try t.build($0) } }
+        }
+        return nil
+    }
+
     /// A new module (freshly initialised) for an architecture description.
     public static func build(_ spec: [String: Any]) throws -> Module {
         guard let type = spec["type"] as? String else { throw StrataError("architecture: entry without a \"type\": \(spec)") }
-        guard let b = builders[type] else { throw StrataError("architecture: unknown layer type \"\(type)\"") }
+        guard let b = builder(type) else { throw StrataError("architecture: unknown layer type \"\(type)\"") }
         return try b(spec)
+    }
+
+    /// Throws when a model file with this architecture (from `spec(of:)`) could not be loaded
+    /// again: a layer whose type `build` cannot find. The message says how to make it known.
+    public static func checkBuildable(_ architecture: [String: Any]) throws {
+        func walk(_ v: Any) throws {
+            if let d = v as? [String: Any] {
+                if let t = d["type"] as? String, builder(t) == nil {
+                    throw StrataError("layer type \(t) cannot be saved: a model file could not rebuild it; make it conform to "
+                                      + "ConfigurableModule (its constructor arguments as a Codable configuration) or BuildableModule, "
+                                      + "or call ModuleRegistry.register")
+                }
+                for (_, x) in d { try walk(x) }
+            } else if let a = v as? [Any] {
+                for x in a { try walk(x) }
+            }
+        }
+        try walk(architecture)
     }
 
     public static func int(_ s: [String: Any], _ key: String, _ def: Int? = nil) throws -> Int {
