@@ -62,7 +62,7 @@ FACES_RECIPE := --crop 0.5,0.52,0.48 --size 64 --epochs 70 \
 	--crop 0.5,0.60,0.36 --size 48 --epochs 80 \
 	--channels 3 --blocks "" --widths 32,64,128 --embedding 128 --dropout 0.1 \
 	--sgd --loss cosface --scale 30 --margin 0.25 --augment heavy --views 5 --score snorm
-FACES_MODEL := Sources/Strata/Resources/faces-lfw.safetensors
+FACES_MODEL := Sources/StrataFaces/Resources/faces-lfw.safetensors
 
 faces-model: build
 	$(STRATA) faces train --data $(LFW) $(FACES_RECIPE) --threshold 0.865 --half \

@@ -7,20 +7,19 @@ import StrataInspect
 
 extension FaceModel {
     /// File name of the face model that ships with Strata (trained on LFW photos; the recipe is
-    /// in `Sources/Strata/Resources/faces-lfw.md`).
+    /// in `Sources/StrataFaces/Resources/faces-lfw.md`).
     public static let builtInFileName = "faces-lfw.safetensors"
 
     /// Where the shipped model is looked for, in order: the resource folder SwiftPM copies next to
-    /// the executable (`Strata_Strata.resources`), then the source checkout this library was built
+    /// the executable (`Strata_StrataFaces.resources`), then the source checkout this library was built
     /// from. Looking ourselves (rather than through `Bundle.module`) turns a missing file into an
     /// error instead of a crash.
     public static var builtInCandidates: [String] {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()   // Sources/Strata/Apps/Faces
-            .deletingLastPathComponent().deletingLastPathComponent()
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()   // Sources/StrataFaces
         return [
-            exe.appendingPathComponent("Strata_Strata.resources").appendingPathComponent(builtInFileName).path,
-            Bundle.main.bundleURL.appendingPathComponent("Strata_Strata.resources").appendingPathComponent(builtInFileName).path,
+            exe.appendingPathComponent("Strata_StrataFaces.resources").appendingPathComponent(builtInFileName).path,
+            Bundle.main.bundleURL.appendingPathComponent("Strata_StrataFaces.resources").appendingPathComponent(builtInFileName).path,
             source.appendingPathComponent("Resources").appendingPathComponent(builtInFileName).path,
         ]
     }

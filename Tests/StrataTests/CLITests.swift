@@ -10,26 +10,9 @@ import XCTest
 /// The `strata` command: bad input gets one clear line naming the file or flag, exit status 1,
 /// and no crash trace. Needs the binary built next to the tests (`make test` builds it).
 final class CLITests: XCTestCase {
-    var binary: String {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("strata").path
-    }
     let fixtures = ModelFileTests.fixtures
 
-    func run(_ args: [String]) throws -> (Int32, String, String) {
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw XCTSkip("\(binary) is not built; run `swift build -c release` (make test does)")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    func run(_ args: [String]) throws -> (Int32, String, String) { try runStrata(args) }
 
     func assertFails(_ args: [String], mentions words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         let (code, _, err) = try run(args)

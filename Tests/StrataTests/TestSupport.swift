@@ -34,3 +34,26 @@ let sharedData: URL? = {
 
 let fashionDir = "/usr/share/datasets/fashion-mnist"
 var haveFashion: Bool { FileManager.default.fileExists(atPath: fashionDir + "/train-images-idx3-ubyte.gz") }
+
+/// The `strata` binary built next to the tests (`make test` builds it).
+var strataBinary: String {
+    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("strata").path
+}
+
+/// Runs `strata` with `args`: exit status, standard output, standard error. Skips the test when
+/// the binary is not built.
+func runStrata(_ args: [String]) throws -> (Int32, String, String) {
+    guard FileManager.default.isExecutableFile(atPath: strataBinary) else {
+        throw XCTSkip("\(strataBinary) is not built; run `swift build -c release` (make test does)")
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: strataBinary)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
