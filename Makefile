@@ -27,10 +27,17 @@ demo-deps: deps
 build: deps
 	$(SWIFT) build -c release --product strata
 
-test: demo-deps
+test: demo-deps examples-check
 	python3 Tools/check_layering.py
 	$(SWIFT) build -c release --product strata
 	$(SWIFT) test -c release
+
+# Every Swift block of README.md is in Examples/ (Tools/check_readme_examples.py) and compiles
+# there (a debug build of the Strata product alone; the examples read data files, so none runs).
+.PHONY: examples-check
+examples-check: deps
+	python3 Tools/check_readme_examples.py
+	$(SWIFT) build --package-path Examples --scratch-path .build-examples
 
 DEMO_DIR := demo-output
 

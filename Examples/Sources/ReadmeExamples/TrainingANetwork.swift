@@ -1,0 +1,45 @@
+// README.md, "Training a network": its two blocks (they need Fashion-MNIST and a model file:
+// compiled, not run).
+import Strata
+
+func trainingANetwork() throws {
+    RandomGenerator.manualSeed(0)
+    let model = Sequential(
+        Conv2D(1, 32, kernelSize: 3, padding: 1), ReLU(), MaxPool2D(2),
+        Conv2D(32, 64, kernelSize: 3, padding: 1), ReLU(), MaxPool2D(2),
+        Flatten(), Linear(3136, 128), ReLU(), Linear(128, 10))
+    print(model.namedParameters().map { $0.0 })   // ["0.weight", "0.bias", "3.weight", ...]
+    print(model.summaryTable(inputShape: [1, 28, 28]))   // one example's shape, no batch dimension
+
+    let train = try FashionMNIST.load(.train), test = try FashionMNIST.load(.test)
+    let trainer = Trainer(model: model, optimizer: Adam(model.parameters(), lr: 1e-3),
+                          info: ModelZoo.fashionInfo(model))
+    var options = FitOptions(epochs: 3, batchSize: 64, seed: 0)
+    options.bestModelPath = "fashion.safetensors"   // best validation loss, written atomically
+    options.patience = 2                            // early stopping
+    try trainer.fit(train, validation: test, options: options)
+
+    // Or by hand, here on the first 10,000 training images:
+    let opt = Adam(model.parameters(), lr: 1e-3)
+    model.train()
+    for batch in DataLoader(train.prefix(10_000), batchSize: 64, shuffle: true, seed: 0).epoch(0) {
+        let loss = crossEntropy(model(batch.inputs), batch.labels)
+        opt.zeroGrad()
+        loss.backward()
+        opt.step()
+    }
+
+    // Accuracy on the first 100 test images, and on every tenth one:
+    model.eval()
+    let few = test.prefix(100).batch(Array(0..<100))            // inputs [100, 1, 28, 28]
+    print(noGrad { accuracy(model(few.inputs), few.labels) })   // share classified right
+    print(trainer.evaluate(test.subset(Array(stride(from: 0, to: test.count, by: 10)))))   // (loss, accuracy)
+}
+
+func predictionsFromASavedModel() throws {
+    let saved = try SavedModel.load("fashion.safetensors")
+    let img = try Image.load("shoe.png").grayscale().resized(width: 28, height: 28)
+    saved.model.eval()
+    let probs = try noGrad { saved.model(try saved.inputs([img])).softmax() }   // [1, 10]
+    print(saved.info.classNames[probs.argmaxIndices()[0]])
+}
