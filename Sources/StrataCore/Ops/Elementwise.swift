@@ -143,10 +143,41 @@ extension Tensor {
     public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
     public static func / (s: Float, a: Tensor) -> Tensor { a.reciprocal() * s }
 
-    public static func += (a: inout Tensor, b: Tensor) { a = a + b }
-    public static func -= (a: inout Tensor, b: Tensor) { a = a - b }
-    public static func *= (a: inout Tensor, b: Tensor) { a = a * b }
-    public static func /= (a: inout Tensor, b: Tensor) { a = a / b }
+    // ---- compound assignment ----
+    //
+    // `a op= b` is `a = a op b`, except on a leaf that requires grad (a parameter, or a tensor
+    // given `requiresGrad = true`). There, as in PyTorch, it is an in-place update of the leaf:
+    // allowed only inside `noGrad { }`, where it writes the new values into the leaf and keeps it
+    // a leaf (`requiresGrad`, its `grad` and its place in later graphs stay), so the manual step
+    //
+    //     noGrad { w -= lr * w.grad! }
+    //
+    // leaves `w` ready for the next forward and backward pass. Outside `noGrad` it stops with a
+    // message, because the update would have to be recorded on the leaf itself.
+
+    public static func += (a: inout Tensor, b: Tensor) { a.compoundAssign("+=", b.shape) { $0 + b } }
+    public static func -= (a: inout Tensor, b: Tensor) { a.compoundAssign("-=", b.shape) { $0 - b } }
+    public static func *= (a: inout Tensor, b: Tensor) { a.compoundAssign("*=", b.shape) { $0 * b } }
+    public static func /= (a: inout Tensor, b: Tensor) { a.compoundAssign("/=", b.shape) { $0 / b } }
+    public static func += (a: inout Tensor, s: Float) { a.compoundAssign("+=", []) { $0 + s } }
+    public static func -= (a: inout Tensor, s: Float) { a.compoundAssign("-=", []) { $0 - s } }
+    public static func *= (a: inout Tensor, s: Float) { a.compoundAssign("*=", []) { $0 * s } }
+    public static func /= (a: inout Tensor, s: Float) { a.compoundAssign("/=", []) { $0 / s } }
+
+    /// `self = apply(self)`, or for a leaf that requires grad, the in-place update described above.
+    @usableFromInline
+    mutating func compoundAssign(_ op: String, _ otherShape: [Int], _ apply: (Tensor) -> Tensor) {
+        guard let leaf = node, leaf.isLeaf else { self = apply(self); return }
+        if GradMode.isEnabled {
+            shapeFail(op, "a leaf tensor that requires grad (shape \(fmt(shape))) is being used in an in-place operation. "
+                      + "Wrap the update in noGrad { }, as in a manual step: noGrad { w -= lr * w.grad! }; "
+                      + "or write w = w \(op.dropLast()) ... to record a new tensor that is no longer a leaf")
+        }
+        let result = apply(constant())
+        shapeCheck(result.shape == shape, op, "an in-place update cannot change the shape of a leaf tensor: "
+                   + "shapes \(fmt(shape)) and \(fmt(otherShape)) broadcast to \(fmt(result.shape))")
+        storage = result.storage
+    }
 
     /// `self ** p` for a scalar exponent.
     public func pow(_ p: Float) -> Tensor {

@@ -59,8 +59,16 @@ public final class Trainer {
 
     /// Runs `options.epochs` epochs (counting those already done when resuming) and returns the
     /// history. Throws when the loss becomes NaN or infinite, or a file cannot be written.
+    ///
+    /// The model trains in training mode and is validated in evaluation mode; when `fit` returns
+    /// or throws, every module is back in the mode it was in when `fit` was called (so a model
+    /// in training mode before `fit` is still in training mode after it: call `model.eval()`
+    /// before inference).
     @discardableResult
     public func fit<S: BatchSource>(_ train: S, validation: (any BatchSource)? = nil, options: FitOptions) throws -> [EpochRecord] {
+        // Parents first, so restoring each module's flag in this order restores them all.
+        let modes = model.namedModules().map { ($0.1, $0.1.isTraining) }
+        defer { for (m, on) in modes { m.train(on) } }
         let reporter = ProgressReporter(style: options.progress, toStderr: options.progressToStderr)
         let loader = DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
         let baseLR = optimizer.learningRate
@@ -122,7 +130,6 @@ public final class Trainer {
                 break
             }
         }
-        model.eval()
         return history
     }
 
