@@ -163,7 +163,6 @@ public struct FaceModel {
                 prepared.append((c == 1 ? face.grayscale() : face.rgb()).resized(width: w, height: h))
             }
         }
-        let saved = SavedModel(model: net, info: info)
         var parts: [Tensor] = []
         for start in stride(from: 0, to: prepared.count, by: 256) {
             let chunk = Array(prepared[start..<Swift.min(start + 256, prepared.count)])
@@ -171,7 +170,22 @@ public struct FaceModel {
                 let context = Tensor.stack(chunk.map { $0.tensor(scale: info.normalization.scale) })
                 parts.append(net.embedding(views: Warp.views(viewCount).map { $0.apply(context, outputSize: (h, w)).standardizedPerImage() }))
             } else {
-                parts.append(net.embedding(try saved.inputs(chunk)))
+                parts.append(net.embedding(try Preprocessing(info).tensor(images: chunk)))
+            }
+        }
+        return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
+    }
+
+    /// Embeddings of already loaded, normalised images of one network: context images (cut to the
+    /// window, one per stored view) when the model has a face box, else images at its input size.
+    public func embedStored(_ d: LabeledImages, views viewCount: Int) -> Tensor {
+        var parts: [Tensor] = []
+        for start in stride(from: 0, to: d.count, by: 256) {
+            let x = d.batch(Array(start..<Swift.min(start + 256, d.count))).inputs
+            if let box = crop {   // the stored views of each context image, as `embed` takes them
+                parts.append(net.embedding(views: Warp.views(viewCount).map { $0.apply(x, outputSize: (box.size, box.size)).standardizedPerImage() }))
+            } else {
+                parts.append(net.embedding(x))
             }
         }
         return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)

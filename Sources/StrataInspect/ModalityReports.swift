@@ -26,6 +26,36 @@ extension Inspector {
         return s + "</svg>\n"
     }
 
+    /// The text report of a text model for one text: its words, and the attention maps of each
+    /// encoder layer.
+    public static func textReport(_ saved: SavedModel, text: String, outDir: String) throws -> [String] {
+        guard case let .text(tok, length) = try Preprocessing(saved.info) else { throw StrataError("not a text model (no tokenizer in its metadata)") }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw StrataError("the text is empty") }
+        var words = WordTokenizer.words(text)
+        if words.isEmpty { words = ["<unk>"] }
+        return try textReport(saved, tokens: Array(words.prefix(length)), ids: tok.batch([text], length: length), outDir: outDir)
+    }
+
+    /// The audio report of an audio model for one WAV recording.
+    public static func audioReport(_ saved: SavedModel, wav: String, outDir: String) throws -> [String] {
+        guard case let .audio(feats) = try Preprocessing(saved.info) else { throw StrataError("not an audio model (no audio features in its metadata)") }
+        return try audioReport(saved, spectrogram: feats.standardize(feats.image(try Audio.loadWAV(wav)).unsqueeze(0)), outDir: outDir)
+    }
+
+    /// Input images for the report: each photo converted to the model's channels, cut by `cut`
+    /// (a face box) when given, and required to be at the model's input size.
+    public static func loadImages(_ paths: [String], for info: ModelInfo, cut: ((Image) -> Image)? = nil) throws -> [(name: String, image: Image)] {
+        let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
+        return try paths.map { path in
+            var img = try Image.load(path)
+            if let cut { img = cut(c == 3 ? img.rgb() : img.grayscale()) }   // any photo: the model's box is cut out
+            guard img.width == w && img.height == h && img.channels == c else {
+                throw StrataError("\(path): the image is \(img.width)x\(img.height) with \(img.channels) channel(s); the model needs \(w)x\(h) with \(c) (resize it first)")
+            }
+            return ((path as NSString).lastPathComponent, img)
+        }
+    }
+
     /// Report for a text model on one text: class probabilities and, for a Transformer, every
     /// layer's and head's attention over the text's tokens.
     public static func textReport(_ saved: SavedModel, tokens: [String], ids: Tensor, outDir: String) throws -> [String] {

@@ -89,7 +89,7 @@ public enum Inspector {
         // Inputs for feature maps and saliency: the given images, or the first test images.
         var inputs = images
         if inputs.isEmpty { inputs = (0..<3).map { ("test image \($0) (\(test.classNames[test.labels[$0]]))", test.image($0)) } }
-        let x = try saved.inputs(inputs.map { $0.image })
+        let x = try Preprocessing(saved.info).tensor(images: inputs.map { $0.image })
 
         // 3. Feature maps of every convolutional layer (4-D outputs) for each input.
         let modules = Dictionary(model.namedModules().map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })

@@ -50,9 +50,12 @@ struct ThreadOptions: ParsableArguments {
     func apply() { if let t = threads { Strata.numThreads = t } }
 }
 
-/// Loads `--model`, with `--arch` for weights-only files.
-func loadModel(_ path: String, arch: String?) throws -> SavedModel {
-    try SavedModel.load(path, arch: arch)
+/// `--model` and `--arch`: the model file a command works on.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model file (.safetensors).") var model: String
+    @Option(help: "Architecture of a weights-only file: \(ModelZoo.names.joined(separator: " or ")).") var arch: String?
+
+    func load() throws -> SavedModel { try SavedModel.load(model, arch: arch) }
 }
 
 func printJSON(_ object: Any) { print(jsonLine(object)) }

@@ -6,20 +6,16 @@ import StrataFaces
 struct Summary: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Layers, output shapes and parameter counts of a model file.")
 
-    @Option(help: "Model file (.safetensors).")
-    var model: String
-
-    @Option(help: "Architecture of a weights-only file: mlp or cnn.")
-    var arch: String?
+    @OptionGroup var modelOptions: ModelOptions
 
     @Flag(help: "Print one JSON line.")
     var json = false
 
     func run() throws {
-        let saved = try loadModel(model, arch: arch)
+        let saved = try modelOptions.load()
         let rows = saved.model.summary(inputShape: saved.info.inputShape)
         if json {
-            printJSON(["model": model, "layers": rows.map { ["name": $0.name, "type": $0.type, "output_shape": $0.outputShape, "parameters": $0.parameters] },
+            printJSON(["model": modelOptions.model, "layers": rows.map { ["name": $0.name, "type": $0.type, "output_shape": $0.outputShape, "parameters": $0.parameters] },
                        "total_parameters": saved.model.parameterCount])
             return
         }

@@ -234,7 +234,7 @@ final class WildFaceTests: XCTestCase {
         // embed() cuts the box: a 32x32 photo whose centre 16x16 is the input gives the input's embedding.
         let photo = Image(width: 32, height: 32, channels: 3, pixels: (0..<(32 * 32 * 3)).map { UInt8(($0 * 7) % 256) })
         let centre = model.crop!.apply(photo)
-        let direct = back.net.embedding(try SavedModel(model: back.net, info: back.info).inputs([centre]))
+        let direct = back.net.embedding(try Preprocessing(back.info).tensor(images: [centre]))
         XCTAssert(try back.embed([photo]).allClose(direct, atol: 1e-5))
 
         // An ensemble of this network and a grey one on a wider crop: the embedding is both unit

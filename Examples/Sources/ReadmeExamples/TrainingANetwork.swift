@@ -38,8 +38,11 @@ func trainingANetwork() throws {
 
 func predictionsFromASavedModel() throws {
     let saved = try SavedModel.load("fashion.safetensors")
-    let img = try Image.load("shoe.png").grayscale().resized(width: 28, height: 28)
+    // The model file says how raw inputs become its input: here grey, 28x28, pixels / 255.
+    let x = try Preprocessing(saved.info).tensor(files: ["shoe.png"])   // [1, 1, 28, 28]
+    let p = saved.predict(x)[0]
+    print(p.label, p.probability)                                       // "Ankle boot" 0.98...
     saved.model.eval()
-    let probs = try noGrad { saved.model(try saved.inputs([img])).softmax() }   // [1, 10]
-    print(saved.info.classNames[probs.argmaxIndices()[0]])
+    let logits = try noGrad { saved.model(try Preprocessing(saved.info).tensor(files: ["bag.png"])) }
+    print(logits.softmax().argmaxIndices())
 }

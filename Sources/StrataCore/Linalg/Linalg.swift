@@ -86,3 +86,10 @@ public enum Linalg {
         return ((0..<d).map { a[$0 * d + $0] }, v)
     }
 }
+
+/// Mean and sample standard deviation (n - 1) of `xs`.
+public func meanStd(_ xs: [Double]) -> (mean: Double, std: Double) {
+    let m = xs.reduce(0, +) / Double(max(xs.count, 1))
+    let v = xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(xs.count - 1, 1))
+    return (m, v.squareRoot())
+}

@@ -31,22 +31,10 @@ public struct LabeledImages: BatchSource {
 
     public func batch(_ indices: [Int]) -> Batch {
         let per = imageShape.reduce(1, *)
-        let c = imageShape[0], hw = per / c
-        let t = Tensor(uninitializedShape: [indices.count] + imageShape)
-        let n = normalization
-        // Precomputed per-channel affine map: x * a + b.
-        let a = (0..<c).map { n.perImage ? n.scale : n.scale / n.std[$0 % n.std.count] }
-        let b = (0..<c).map { n.perImage ? 0 : -n.mean[$0 % n.mean.count] / n.std[$0 % n.std.count] }
-        pixels.withUnsafeBufferPointer { px in
-            for (row, i) in indices.enumerated() {
-                let src = px.baseAddress! + i * per, dst = t.data + row * per
-                for ch in 0..<c {
-                    let (ac, bc) = (a[ch], b[ch])
-                    for p in 0..<hw { dst[ch * hw + p] = Float(src[ch * hw + p]) * ac + bc }
-                }
-            }
+        let inputs = pixels.withUnsafeBufferPointer { px in
+            normalization.apply(count: indices.count, shape: imageShape) { px.baseAddress! + indices[$0] * per }
         }
-        return Batch(inputs: n.perImage ? t.standardizedPerImage() : t, labels: indices.map { labels[$0] }, indices: indices)
+        return Batch(inputs: inputs, labels: indices.map { labels[$0] }, indices: indices)
     }
 
     /// The first `n` examples (or all).

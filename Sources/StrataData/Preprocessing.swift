@@ -1,0 +1,123 @@
+import Foundation
+import StrataCore
+import StrataNN
+
+extension TextTokenizer: ModelSection { public static let key = "tokenizer" }
+extension AudioFeatures: ModelSection { public static let key = "audio_features" }
+
+/// How raw inputs (image files, texts, WAV recordings) become a model's input tensor, as the
+/// model file says: images converted to its channels, resized and normalised; texts through its
+/// tokenizer; recordings through its log-mel features. The same path serves predict, evaluate,
+/// inspect and the face commands.
+///
+/// ```swift
+/// let saved = try SavedModel.load("fashion-cnn.safetensors")
+/// let x = try Preprocessing(saved.info).tensor(files: ["shoe.png"])     // [1, 1, 28, 28]
+/// ```
+public enum Preprocessing {
+    case image(channels: Int, height: Int, width: Int, normalization: Normalization)
+    case text(TextTokenizer, length: Int)
+    case audio(AudioFeatures)
+    /// Inputs that are indices into data the model holds (a graph's nodes).
+    case indices
+
+    /// The preprocessing a model file describes.
+    public init(_ info: ModelInfo) throws {
+        if let tok = try info.section(TextTokenizer.self) {
+            self = .text(tok, length: info.inputShape.first ?? 64)
+        } else if let feats = try info.section(AudioFeatures.self) {
+            self = .audio(feats)
+        } else if info.inputShape.count == 3 {
+            self = .image(channels: info.inputShape[0], height: info.inputShape[1], width: info.inputShape[2], normalization: info.normalization)
+        } else {
+            self = .indices
+        }
+    }
+
+    public var kind: String {
+        switch self {
+        case .image: return "image"
+        case .text: return "text"
+        case .audio: return "audio"
+        case .indices: return "graph"
+        }
+    }
+
+    /// `[N, C, H, W]` for 8-bit images already at the model's size and channels, normalised as
+    /// the model was trained.
+    public func tensor(images: [Image]) throws -> Tensor {
+        guard case let .image(c, h, w, n) = self else { throw StrataError("this is a \(kind) model, not an image model") }
+        for (i, img) in images.enumerated() where img.width != w || img.height != h || img.channels != c {
+            throw StrataError("image \(i) is \(img.width)x\(img.height)x\(img.channels), the model needs \(w)x\(h)x\(c)")
+        }
+        return n.apply(images.map { $0.planes() }, shape: [c, h, w])
+    }
+
+    /// Images (PNG, JPEG, PGM: converted and resized to the model's input) or WAV recordings;
+    /// an unreadable file is named.
+    public func tensor(files: [String]) throws -> Tensor {
+        switch self {
+        case let .image(c, h, w, _):
+            return try tensor(images: try files.map { p in
+                let img = try Image.load(p)
+                return (c == 1 ? img.grayscale() : img.rgb()).resized(width: w, height: h)
+            })
+        case let .audio(feats):
+            return feats.standardize(Tensor.stack(try files.map { feats.image(try Audio.loadWAV($0)) }))
+        case .text:
+            throw StrataError("this is a text model: give texts, not files")
+        case .indices:
+            throw StrataError("this is a graph model: its inputs are node indices, not files")
+        }
+    }
+
+    /// Token ids `[N, length]` of texts.
+    public func tensor(texts: [String]) throws -> Tensor {
+        guard case let .text(tok, length) = self else { throw StrataError("not a text model (no tokenizer in its metadata)") }
+        for (i, t) in texts.enumerated() where t.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw StrataError("text \(i + 1) is empty")
+        }
+        return tok.batch(texts, length: length)
+    }
+}
+
+extension Image {
+    /// The pixels channel by channel (`[C, H, W]` order), as `LabeledImages` holds them.
+    public func planes() -> [UInt8] {
+        if channels == 1 { return pixels }
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        let hw = width * height
+        for ch in 0..<channels { for p in 0..<hw { out[ch * hw + p] = pixels[p * channels + ch] } }
+        return out
+    }
+}
+
+extension Normalization {
+    /// `[count] + shape` inputs from 8-bit images given channel by channel (`pixels(i)` points at
+    /// image i): `pixel * scale` shifted and scaled per channel, or standardised per image with
+    /// `perImage`. The one place where pixels become model inputs (batches, predictions, faces).
+    public func apply(count: Int, shape: [Int], pixels: (Int) -> UnsafePointer<UInt8>) -> Tensor {
+        let per = shape.reduce(1, *), c = shape[0], hw = per / c
+        let t = Tensor(uninitializedShape: [count] + shape)
+        // Precomputed per-channel affine map: x * a + b.
+        let a = (0..<c).map { perImage ? scale : scale / std[$0 % std.count] }
+        let b = (0..<c).map { perImage ? 0 : -mean[$0 % mean.count] / std[$0 % std.count] }
+        for row in 0..<count {
+            let src = pixels(row), dst = t.data + row * per
+            for ch in 0..<c {
+                let (ac, bc) = (a[ch], b[ch])
+                for p in 0..<hw { dst[ch * hw + p] = Float(src[ch * hw + p]) * ac + bc }
+            }
+        }
+        return perImage ? t.standardizedPerImage() : t
+    }
+
+    /// The same for images held as separate arrays.
+    public func apply(_ planes: [[UInt8]], shape: [Int]) -> Tensor {
+        let per = shape.reduce(1, *)
+        for (i, px) in planes.enumerated() {
+            precondition(px.count == per, "Normalization.apply: image \(i) has \(px.count) pixels, shape \(shape) needs \(per)")
+        }
+        return planes.flatMap { $0 }.withUnsafeBufferPointer { flat in apply(count: planes.count, shape: shape) { flat.baseAddress! + $0 * per } }
+    }
+}
