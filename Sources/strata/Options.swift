@@ -17,7 +17,7 @@ struct DataOptions: ParsableArguments {
     }
 
     func validate() throws {
-        guard ["fashion-mnist", "mnist"].contains(data) || Train.otherData.contains(data) || isFolder else {
+        guard ["fashion-mnist", "mnist"].contains(data) || isFolder else {
             throw ValidationError("--data \(data): unknown dataset (known: fashion-mnist, mnist, or an image folder)")
         }
         if data == "mnist" && dataDir == nil { throw ValidationError("--data mnist needs --data-dir DIR with the MNIST IDX files") }

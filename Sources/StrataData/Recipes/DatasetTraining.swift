@@ -1,0 +1,284 @@
+import Foundation
+import StrataCore
+import StrataNN
+
+/// The data sets `strata train` knows, each with its models and its published recipe.
+public enum KnownDataset: String, CaseIterable, Sendable {
+    case fashionMNIST = "fashion-mnist", mnist, cora, fsdd, smsSpam = "sms-spam", sentiment
+
+    /// The model kinds it trains; the first is the default.
+    public var models: [String] {
+        switch self {
+        case .fashionMNIST, .mnist: return ["cnn", "mlp"]
+        case .cora: return ["gcn"]
+        case .fsdd: return ["cnn"]
+        case .smsSpam, .sentiment: return ["cnn", "gru", "lstm", "transformer", "tfidf"]
+        }
+    }
+
+    /// Folder under ../shared/data, and the name used in messages.
+    var sharedFolder: (folder: String, what: String) {
+        switch self {
+        case .cora: return ("cora", "Cora")
+        case .fsdd: return ("fsdd", "FSDD (the Free Spoken Digit Dataset)")
+        case .smsSpam: return ("sms_spam_collection", "The SMS Spam Collection")
+        case .sentiment: return ("sentiment_labelled_sentences", "The sentiment labelled sentences")
+        case .fashionMNIST, .mnist: return ("", rawValue)
+        }
+    }
+}
+
+/// One trained model per seed.
+public struct SeedRun {
+    public var seed: Int
+    public var accuracy: Double
+    public var seconds: Double
+    public var extra: [String: Double] = [:]
+}
+
+/// What a `DatasetTraining` run trained and measured.
+public struct DatasetTrainingReport {
+    /// e.g. "sentiment gru".
+    public var what: String
+    public var runs: [SeedRun] = []
+    /// The model file written (the first seed's), if any.
+    public var out: String?
+    /// The first seed's epochs.
+    public var history: [EpochRecord] = []
+    public var testLoss: Double?
+    public var parameters = 0
+}
+
+/// Trains a model of a known data set with its recipe, over one or more seeds, and saves the
+/// first seed's model: Fashion-MNIST/MNIST (MLP, CNN), Cora (GCN), FSDD (spectrogram CNN), SMS
+/// spam and sentiment (CNN, GRU, LSTM, Transformer, TF-IDF + softmax regression).
+///
+/// ```swift
+/// var t = DatasetTraining(.sentiment, model: "gru")
+/// t.out = "sentiment-gru.safetensors"
+/// let report = try t.run()          // report.runs[0].accuracy
+/// ```
+public struct DatasetTraining {
+    public var dataset: KnownDataset
+    public var model: String
+    /// Folder of the data (default: Debian's Fashion-MNIST, or ../shared/data/<name>).
+    public var dataDir: String?
+    public var epochs: Int?, batchSize: Int?, lr: Float?
+    public var seed = 0, seeds = 1
+    public var out: String?
+    /// Fashion-MNIST and MNIST: a held-out share of the training set for validation (0: the test
+    /// split), early stopping, checkpoints, and a training subset.
+    public var valSplit = 0.0
+    public var patience: Int?
+    public var checkpoint: String?, resume: String?
+    public var limit: Int?
+    public var progress: ProgressStyle = .auto
+    public var progressToStderr = false
+    public var log: (String) -> Void = { _ in }
+
+    public init(_ dataset: KnownDataset, model: String? = nil) {
+        self.dataset = dataset
+        self.model = model ?? dataset.models[0]
+    }
+
+    /// The model file name used when `out` is not given.
+    public var defaultOut: String { dataset == .fashionMNIST || dataset == .mnist ? "fashion-\(model).safetensors" : "\(dataset.rawValue)-\(model).safetensors" }
+
+    public func run() throws -> DatasetTrainingReport {
+        guard dataset.models.contains(model) else {
+            throw StrataError("\(dataset.rawValue) trains \(dataset.models.joined(separator: ", ")), not \(model)")
+        }
+        switch dataset {
+        case .fashionMNIST, .mnist: return try trainImages()
+        case .cora: return try trainCora()
+        case .fsdd: return try trainFSDD()
+        case .smsSpam, .sentiment: return model == "tfidf" ? try trainTfIdf() : try trainText()
+        }
+    }
+
+    /// The data folder: `dataDir`, else ../shared/data/<folder>.
+    func sharedDir() throws -> String {
+        let (folder, what) = dataset.sharedFolder
+        let dir = dataDir ?? "../shared/data/\(folder)"
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw StrataError("\(what) not found: \(dir) does not exist")
+        }
+        return dir
+    }
+
+    func load(_ split: FashionMNIST.Split) throws -> LabeledImages {
+        if dataset == .mnist {
+            guard let dataDir else { throw StrataError("MNIST needs the folder of its IDX files") }
+            return try FashionMNIST.loadMNIST(split, directory: dataDir)
+        }
+        return try FashionMNIST.load(split, directory: dataDir)
+    }
+
+    func fitOptions(epochs defaultEpochs: Int, batchSize defaultBatch: Int, seed: Int) -> FitOptions {
+        var o = FitOptions(epochs: epochs ?? defaultEpochs, batchSize: batchSize ?? defaultBatch, seed: seed)
+        o.progress = seeds > 1 ? .none : progress
+        o.progressToStderr = progressToStderr
+        return o
+    }
+
+    /// Fashion-MNIST or MNIST with the zoo's MLP or CNN: Adam, the best epoch by validation loss
+    /// saved and scored on the test split.
+    func trainImages() throws -> DatasetTrainingReport {
+        var train = try load(.train)
+        if let l = limit { train = train.prefix(l) }
+        var validation: LabeledImages
+        if valSplit > 0 {
+            let order = DataLoader(train, batchSize: 1, shuffle: true, seed: seed &+ 7919).order(epoch: 0)
+            let nVal = max(1, Int(Double(train.count) * valSplit))
+            validation = train.subset(Array(order[..<nVal]))
+            train = train.subset(Array(order[nVal...]))
+        } else {
+            validation = try load(.test)
+        }
+        var firstHistory: [EpochRecord] = [], firstLoss: Double?, parameters = 0
+        let test = try load(.test)
+        let outPath = out ?? defaultOut
+        var report = try overSeeds("\(dataset.rawValue) \(model)", out: outPath) { seed, save in
+            RandomGenerator.manualSeed(seed)
+            let entry = ModelZoo.entry(model)!
+            let net = entry.build()
+            var info = entry.info(net)
+            info.classNames = train.classNames
+            info.extra["dataset"] = dataset.rawValue
+            let e = epochs ?? (model == "mlp" ? 5 : 3), lr = self.lr ?? 1e-3
+            info.extra["recipe"] = "strata train --data \(dataset.rawValue) --model \(model) --epochs \(e) --batch-size \(batchSize ?? 64) --lr \(lr) --seed \(seed)"
+            let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: lr), info: info)
+            var options = fitOptions(epochs: e, batchSize: 64, seed: seed)
+            // Every seed keeps its best epoch; seeds after the first in a temporary file.
+            let best = save ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("strata-seed-\(getpid())-\(seed).safetensors")
+            defer { if save == nil { try? FileManager.default.removeItem(atPath: best) } }
+            (options.bestModelPath, options.patience) = (best, patience)
+            if save != nil { (options.checkpointPath, options.resumeFrom) = (checkpoint, resume) }
+            if save != nil { log("training \(model) (\(net.parameterCount) parameters) on \(train.count) \(dataset.rawValue) images, validating on \(validation.count) (\(valSplit > 0 ? "held out" : "test split")), \(Strata.numThreads) threads") }
+            let started = Date()
+            let history = try trainer.fit(train, validation: validation, options: options)
+            let seconds = Date().timeIntervalSince(started)
+            let (testLoss, testAcc) = Trainer.evaluate(try SavedModel.load(best).model, test)   // the best epoch on the test split
+            if save != nil { (firstHistory, firstLoss, parameters) = (history, testLoss, net.parameterCount) }
+            if seeds > 1 { log(String(format: "seed %d: test accuracy %.4f, test loss %.4f (%.1f s)", seed, testAcc, testLoss, seconds)) }
+            return SeedRun(seed: seed, accuracy: testAcc, seconds: seconds, extra: ["test_loss": testLoss])
+        }
+        (report.history, report.testLoss, report.parameters) = (firstHistory, firstLoss, parameters)
+        return report
+    }
+
+    /// Runs `body` once per seed (the first one saving its model) and collects the runs.
+    func overSeeds(_ what: String, out: String?, _ body: (_ seed: Int, _ save: String?) throws -> SeedRun) throws -> DatasetTrainingReport {
+        var report = DatasetTrainingReport(what: what, out: out)
+        for s in seed..<(seed + seeds) { report.runs.append(try body(s, s == seed ? out : nil)) }
+        return report
+    }
+
+    /// Kipf and Welling's GCN on Cora: 20 labelled nodes per class, 500 validation, 1,000 test
+    /// nodes per seed; Adam lr 0.01, weight decay 5e-4 on the first layer, dropout 0.5, 200
+    /// full-batch epochs; the model after the last epoch is scored (no early stopping).
+    func trainCora() throws -> DatasetTrainingReport {
+        let graph = try Cora.load(try sharedDir())
+        return try overSeeds("Cora GCN", out: out ?? defaultOut) { seed, save in
+            let (train, val, test) = graph.planetoidSplit(seed: seed)
+            RandomGenerator.manualSeed(seed)
+            let gcn = GCN(features: graph.features.shape[1], hidden: 16, classes: graph.classNames.count)
+            gcn.attach(graph)
+            let info = ModelInfo(architecture: ModuleRegistry.spec(of: gcn), classNames: graph.classNames, inputShape: [graph.features.shape[1]],
+                                 extra: ["dataset": "cora", "recipe": "strata train --data cora --model gcn --seed \(seed)"])
+            let trainer = Trainer(model: gcn, optimizer: Adam(gcn.parameters(), lr: lr ?? 0.01), info: info)
+            let w1 = gcn.conv1.weight, b1 = gcn.conv1.bias
+            trainer.loss = { out, labels in crossEntropy(out, labels) + ((w1.value * w1.value).sum() + (b1.value * b1.value).sum()) * (5e-4 / 2) }
+            let started = Date()
+            try trainer.fit(NodeSet(train, graph: graph), validation: NodeSet(val, graph: graph), options: fitOptions(epochs: 200, batchSize: train.count, seed: seed))
+            let seconds = Date().timeIntervalSince(started)
+            if let save { try SavedModel(model: gcn, info: trainer.info).save(to: save) }
+            let acc = Trainer.evaluate(gcn, NodeSet(test, graph: graph)).accuracy, valAcc = Trainer.evaluate(gcn, NodeSet(val, graph: graph)).accuracy
+            log(String(format: "seed %d: test accuracy %.4f, validation %.4f (%.1f s)", seed, acc, valAcc, seconds))
+            return SeedRun(seed: seed, accuracy: acc, seconds: seconds, extra: ["validation": valAcc])
+        }
+    }
+
+    /// The spectrogram CNN on FSDD's official split (index 0-4 = test): Adam 1e-3, batch 32, 10 epochs.
+    func trainFSDD() throws -> DatasetTrainingReport {
+        var feats = AudioFeatures()
+        let loaded = try FSDD.load(try sharedDir(), features: feats)
+        feats.fit(loaded.train.0)
+        let train = TensorDataset(feats.standardize(loaded.train.0), labels: loaded.train.1)
+        let test = TensorDataset(feats.standardize(loaded.test.0), labels: loaded.test.1)
+        return try overSeeds("FSDD spectrogram CNN", out: out ?? defaultOut) { seed, save in
+            RandomGenerator.manualSeed(seed)
+            let net = FSDD.cnn()
+            var info = ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: (0..<10).map(String.init), inputShape: [1, feats.bands, 100],
+                                 extra: ["dataset": "fsdd", "recipe": "strata train --data fsdd --model cnn --seed \(seed)"])
+            try info.setSection(feats)
+            let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: lr ?? 1e-3), info: info)
+            let started = Date()
+            try trainer.fit(train, validation: test, options: fitOptions(epochs: 10, batchSize: 32, seed: seed))
+            let seconds = Date().timeIntervalSince(started)
+            if let save { try SavedModel(model: net, info: trainer.info).save(to: save) }
+            let acc = Trainer.evaluate(net, test).accuracy
+            log(String(format: "seed %d: test accuracy %.4f (%.1f s)", seed, acc, seconds))
+            return SeedRun(seed: seed, accuracy: acc, seconds: seconds)
+        }
+    }
+
+    func loadText() throws -> TextDataset {
+        let dir = try sharedDir()
+        if dataset == .smsSpam { return try TextDataset.smsSpam((dir as NSString).appendingPathComponent("SMSSpamCollection")) }
+        return try TextDataset.sentiment(["amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"].map { (dir as NSString).appendingPathComponent($0) })
+    }
+
+    /// Text classifiers on a stratified, seeded 80/20 split: word ids (vocabulary from the
+    /// training texts, words seen twice or more), 64 tokens, Adam 1e-3, batch 32, 10 epochs (SMS) or 20.
+    func trainText() throws -> DatasetTrainingReport {
+        let kind = TextClassifier.Kind(rawValue: model)!
+        let data = try loadText()
+        let maxLength = 64
+        return try overSeeds("\(dataset.rawValue) \(model)", out: out ?? defaultOut) { seed, save in
+            let (trIdx, teIdx) = data.stratifiedSplit(seed: seed)
+            let tok = TextTokenizer.words(WordTokenizer(fitting: trIdx.map { data.texts[$0] }, minCount: 2))
+            let train = TensorDataset(tok.batch(trIdx.map { data.texts[$0] }, length: maxLength), labels: trIdx.map { data.labels[$0] })
+            let test = TensorDataset(tok.batch(teIdx.map { data.texts[$0] }, length: maxLength), labels: teIdx.map { data.labels[$0] })
+            RandomGenerator.manualSeed(seed)
+            let net = TextClassifier(kind: kind, vocabulary: tok.size, classes: data.classNames.count, maxLength: maxLength)
+            var info = ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: data.classNames, inputShape: [maxLength],
+                                 extra: ["dataset": dataset.rawValue, "recipe": "strata train --data \(dataset.rawValue) --model \(model) --seed \(seed)"])
+            try info.setSection(tok)
+            let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: lr ?? 1e-3), info: info)
+            let started = Date()
+            try trainer.fit(train, options: fitOptions(epochs: dataset == .smsSpam ? 10 : 20, batchSize: 32, seed: seed))
+            let seconds = Date().timeIntervalSince(started)
+            if let save { try SavedModel(model: net, info: trainer.info).save(to: save) }
+            let acc = Trainer.evaluate(net, test).accuracy
+            log(String(format: "seed %d: test accuracy %.4f (%.1f s, vocabulary %d)", seed, acc, seconds, tok.size))
+            return SeedRun(seed: seed, accuracy: acc, seconds: seconds)
+        }
+    }
+
+    /// The classical text workflow: TF-IDF of the same word ids, softmax regression (C = 10),
+    /// saved as one `TfIdfClassifier` model file.
+    func trainTfIdf() throws -> DatasetTrainingReport {
+        let data = try loadText()
+        return try overSeeds("\(dataset.rawValue) TF-IDF + softmax regression", out: out ?? defaultOut) { seed, save in
+            let (trIdx, teIdx) = data.stratifiedSplit(seed: seed)
+            let tok = TextTokenizer.words(WordTokenizer(fitting: trIdx.map { data.texts[$0] }, minCount: 2))
+            let xtr = tok.batch(trIdx.map { data.texts[$0] }, length: 64), xte = tok.batch(teIdx.map { data.texts[$0] }, length: 64)
+            let started = Date()
+            let tfidf = TfIdf(fitting: xtr, vocabulary: tok.size)
+            let reg = SoftmaxRegression(features: tfidf.transform(xtr), labels: trIdx.map { data.labels[$0] }, classes: data.classNames.count)
+            let seconds = Date().timeIntervalSince(started)
+            let acc = Double(accuracy(reg.logits(tfidf.transform(xte)), teIdx.map { data.labels[$0] }))
+            if let save {
+                let model = TfIdfClassifier(tfidf, reg)
+                var info = ModelInfo(architecture: ModuleRegistry.spec(of: model), classNames: data.classNames, inputShape: [64],
+                                     extra: ["dataset": dataset.rawValue, "recipe": "strata train --data \(dataset.rawValue) --model tfidf --seed \(seed)"])
+                try info.setSection(tok)
+                try SavedModel(model: model, info: info).save(to: save)
+            }
+            log(String(format: "seed %d: test accuracy %.4f (%.1f s)", seed, acc, seconds))
+            return SeedRun(seed: seed, accuracy: acc, seconds: seconds)
+        }
+    }
+}
