@@ -121,3 +121,22 @@ extension Normalization {
         return planes.flatMap { $0 }.withUnsafeBufferPointer { flat in apply(count: planes.count, shape: shape) { flat.baseAddress! + $0 * per } }
     }
 }
+
+extension Preprocessing {
+    /// A graph model's input for papers `ids` of the graph in `folder` (Cora's format): the graph
+    /// is attached to `model` (a `GCN`) and the papers' node indices returned.
+    public static func graphNodes(_ ids: [String], folder: String, model: Module) throws -> Tensor {
+        guard let gcn = model as? GCN else { throw StrataError("not a graph model") }
+        let graph = try Cora.load(folder)
+        guard graph.features.shape[1] == gcn.features else {
+            throw StrataError("\(folder): papers have \(graph.features.shape[1]) word features, the model takes \(gcn.features)")
+        }
+        let index = Dictionary(graph.nodeIDs.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        let nodes = try ids.map { id -> Float in
+            guard let i = index[id] else { throw StrataError("\(folder): no paper \(id) in the graph") }
+            return Float(i)
+        }
+        gcn.attach(graph)
+        return Tensor(nodes, shape: [nodes.count])
+    }
+}

@@ -24,48 +24,18 @@ struct BenchGemm: ParsableCommand {
 
     func run() throws {
         let threadList = threads.isEmpty ? [1, 2] : threads
-        var results: [[String: Any]] = []
         if !json {
             print("GFLOP/s best/median of 3 timings of >= 0.3 s; kernel \(Strata.cpuKernel); share of CPU used by other processes in []")
             print("threads" + sizes.map { "N=\($0)".leftPad(22) }.joined())
         }
-        for t in threadList {
-            Strata.numThreads = t
-            var line = "t=\(t)".rightPad(7)
-            for n in sizes {
-                let a = Tensor.randn([n, n], seed: 1), b = Tensor.randn([n, n], seed: 2)
-                var c = Tensor.zeros([n, n])
-                let (best, median, foreign) = c.withUnsafeMutableBufferPointer { cp in
-                    a.withUnsafeBufferPointer { ap in
-                        b.withUnsafeBufferPointer { bp in
-                            measureGemm(n: n, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!)
-                        }
-                    }
-                }
-                results.append(["threads": t, "n": n, "gflops": round1(best), "median": round1(median), "foreign_cpu": foreign])
-                line += String(format: "%9.1f/%-6.1f[%.2f]", best, median, foreign).leftPad(22)
-            }
-            if !json { print(line) }
+        let results = GemmBenchmark.run(threads: threadList, sizes: sizes)
+        if !json {
+            print(threadList.map { t in
+                "t=\(t)".rightPad(7) + results.filter { $0.threads == t }.map { String(format: "%9.1f/%-6.1f[%.2f]", $0.best, $0.median, $0.foreign).leftPad(22) }.joined()
+            }.joined(separator: "\n"))
         }
-        let out: [String: Any] = ["benchmark": "gemm_fp32", "kernel": Strata.cpuKernel, "results": results]
-        print(jsonLine(out))
+        print(jsonLine(["benchmark": "gemm_fp32", "kernel": Strata.cpuKernel, "results": results.map {
+            ["threads": $0.threads, "n": $0.n, "gflops": round1($0.best), "median": round1($0.median), "foreign_cpu": $0.foreign] as [String: Any]
+        }]))
     }
-}
-
-func measureGemm(n: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) -> (Double, Double, Double) {
-    let mm = { sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n) }
-    for _ in 0..<3 { mm() }
-    var t = Date()
-    mm()
-    let once = max(Date().timeIntervalSince(t), 1e-9)
-    let reps = max(1, Int((0.3 / once).rounded(.up)))
-    var rates: [Double] = []
-    let load = ForeignLoad()
-    for _ in 0..<3 {
-        t = Date()
-        for _ in 0..<reps { mm() }
-        rates.append(2 * pow(Double(n), 3) * Double(reps) / Date().timeIntervalSince(t) / 1e9)
-    }
-    rates.sort()
-    return (rates.last!, rates[1], load.value())
 }

@@ -43,7 +43,7 @@ struct BenchTrain: ParsableCommand {
         let opt = Adam(net.parameters(), lr: 1e-3)
         let loader = DataLoader(train, batchSize: 64, shuffle: true, seed: 0)
         let nEpochs = epochs ?? (model == "mlp" ? 5 : 3)
-        let rssSetup = currentRSSMiB()
+        let rssSetup = ProcessStats.currentRSSMiB()
         let load = ForeignLoad()
         var step = 0, seen = 0
         var tWarm = 0.0
@@ -51,7 +51,7 @@ struct BenchTrain: ParsableCommand {
         net.train()
         Profiler.isEnabled = ProcessInfo.processInfo.environment["STRATA_PROFILE"] != nil
         for e in 0..<nEpochs {
-            let t0 = now()
+            let t0 = ProcessStats.now()
             var lossSum = 0.0
             for batch in loader.epoch(e) {
                 let l = crossEntropy(net(batch.inputs), batch.labels)
@@ -62,13 +62,13 @@ struct BenchTrain: ParsableCommand {
                 guard v.isFinite else { throw StrataError("bench train: the loss became \(v) at step \(step + 1)") }
                 lossSum += Double(v) * Double(batch.labels.count)
                 step += 1
-                if step == 50 { tWarm = now() } else if step > 50 { seen += batch.labels.count }
+                if step == 50 { tWarm = ProcessStats.now() } else if step > 50 { seen += batch.labels.count }
             }
-            epochSeconds.append(round2(now() - t0))
+            epochSeconds.append(round1(ProcessStats.now() - t0))
             epochLoss.append((lossSum / Double(train.count) * 10000).rounded() / 10000)
             if !json { print("epoch \(e + 1)/\(nEpochs): \(epochSeconds.last!) s, mean loss \(epochLoss.last!)") }
         }
-        let trainSPS = Double(seen) / (now() - tWarm)
+        let trainSPS = Double(seen) / (ProcessStats.now() - tWarm)
         if Profiler.isEnabled {
             Profiler.isEnabled = false
             FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!)
@@ -95,17 +95,17 @@ struct BenchTrain: ParsableCommand {
                 var elapsed = 0.0
                 for i in 0..<10 {
                     let x = batch(i).inputs
-                    let t = now()
+                    let t = ProcessStats.now()
                     _ = net(x)
-                    elapsed += now() - t
+                    elapsed += ProcessStats.now() - t
                 }
                 passes.append(Double(test.count) / elapsed)
             }
             let one = test.batch([0]).inputs
             for k in 0..<210 {
-                let t = now()
+                let t = ProcessStats.now()
                 _ = net(one)
-                let dt = now() - t
+                let dt = ProcessStats.now() - t
                 if k >= 10 { latencies.append(dt) }
             }
         }
@@ -114,35 +114,15 @@ struct BenchTrain: ParsableCommand {
             "params": net.parameterCount, "steps": step,
             "train_samples_per_s": round1(trainSPS), "epoch_s": epochSeconds, "epoch_train_loss": epochLoss,
             "test_accuracy": Double(correct) / Double(test.count),
-            "infer_b1000_samples_per_s": round1(median(passes)),
-            "latency_b1_ms_median": (median(latencies) * 1e3 * 10000).rounded() / 10000,
-            "peak_rss_mib": peakRSSMiB(), "rss_after_setup_mib": rssSetup,
+            "infer_b1000_samples_per_s": round1(ProcessStats.median(passes)),
+            "latency_b1_ms_median": (ProcessStats.median(latencies) * 1e3 * 10000).rounded() / 10000,
+            "peak_rss_mib": ProcessStats.peakRSSMiB(), "rss_after_setup_mib": rssSetup,
             "foreign_cpu_train": trainLoad, "foreign_cpu_infer": inferLoad.value(),
         ]
         if !json {
             print(String(format: "%@: train %.0f samples/s, test accuracy %.4f, infer b1000 %.0f samples/s, latency b1 %.4f ms, peak RSS %.1f MiB",
-                         model, trainSPS, Double(correct) / Double(test.count), median(passes), median(latencies) * 1e3, peakRSSMiB()))
+                         model, trainSPS, Double(correct) / Double(test.count), ProcessStats.median(passes), ProcessStats.median(latencies) * 1e3, ProcessStats.peakRSSMiB()))
         }
         print(jsonLine(result))
     }
-}
-
-func now() -> Double { ProcessInfo.processInfo.systemUptime }
-func round2(_ x: Double) -> Double { (x * 100).rounded() / 100 }
-func median(_ xs: [Double]) -> Double {
-    let s = xs.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
-
-/// Peak resident set size of this process (ru_maxrss), MiB.
-func peakRSSMiB() -> Double {
-    var r = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &r)
-    return (Double(r.ru_maxrss) / 1024 * 10).rounded() / 10
-}
-
-func currentRSSMiB() -> Double {
-    guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let pages = Double(s.split(separator: " ")[1]) ?? 0
-    return (pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576 * 10).rounded() / 10
 }

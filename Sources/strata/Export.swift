@@ -25,14 +25,6 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let data = try dataOptions.load(split == "train" ? .train : .test)
-        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-            throw StrataError("\(out): cannot create folder (\(error.localizedDescription))")
-        }
-        for i in 0..<min(count, data.count) {
-            let label = data.classNames[data.labels[i]].replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: " ", with: "_")
-            let path = (out as NSString).appendingPathComponent(String(format: "%@-%04d-%@.png", split, i, label))
-            try data.image(i).savePNG(path)
-            print(path)
-        }
+        print(try data.exportPNGs(count: count, to: out, prefix: split).joined(separator: "\n"))
     }
 }

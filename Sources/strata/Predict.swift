@@ -10,12 +10,14 @@ struct Predict: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Argument(help: "Image files (PNG, JPEG, PGM) or WAV recordings.") var images: [String] = []
     @Option(help: "A text to classify (repeatable), for text models.") var text: [String] = []
+    @Option(help: "A paper of the graph to classify (repeatable), for graph models (Cora's paper ids).") var node: [String] = []
+    @Option(help: "For graph models: the graph's folder (default ../shared/data/cora).") var dataDir: String?
     @Option(help: "Show only the K most probable classes.") var top: Int?
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON line.") var json = false
 
     func validate() throws {
-        if images.isEmpty && text.isEmpty { throw ValidationError("give at least one image or WAV file, or --text") }
+        if images.isEmpty && text.isEmpty && node.isEmpty { throw ValidationError("give at least one image or WAV file, --text, or --node") }
         if let k = top, k < 1 { throw ValidationError("--top must be at least 1, got \(k)") }
         for (i, t) in text.enumerated() where t.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--text \(i + 1): empty text") }
     }
@@ -26,11 +28,15 @@ struct Predict: ParsableCommand {
         let x: Tensor
         do {
             let prep = try Preprocessing(saved.info)
-            x = text.isEmpty ? try prep.tensor(files: images) : try prep.tensor(texts: text)
+            if !node.isEmpty {
+                x = try Preprocessing.graphNodes(node, folder: dataDir ?? "../shared/data/cora", model: saved.model)
+            } else {
+                x = text.isEmpty ? try prep.tensor(files: images) : try prep.tensor(texts: text)
+            }
         } catch let e as StrataError {
             throw StrataError("\(modelOptions.model): \(e.message)")
         }
-        let inputs = text.isEmpty ? images : text
+        let inputs = !node.isEmpty ? node : text.isEmpty ? images : text
         let predictions = saved.predict(x)
         if json {
             return printJSON(["model": modelOptions.model, "predictions": zip(inputs, predictions).map { input, p in

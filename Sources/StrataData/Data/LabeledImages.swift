@@ -1,3 +1,4 @@
+import Foundation
 import StrataCore
 import StrataNN
 
@@ -66,5 +67,19 @@ public struct LabeledImages: BatchSource {
         var px = [UInt8](repeating: 0, count: per)
         for ch in 0..<c { for p in 0..<(h * w) { px[p * c + ch] = pixels[i * per + ch * h * w + p] } }
         return Image(width: w, height: h, channels: c, pixels: px)
+    }
+
+    /// Writes the first `count` images as PNG files named `prefix-0000-Label.png` into `folder`
+    /// (created if missing) and returns their paths.
+    public func exportPNGs(count: Int, to folder: String, prefix: String) throws -> [String] {
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw StrataError("\(folder): cannot create folder (\(error.localizedDescription))")
+        }
+        return try (0..<Swift.min(count, self.count)).map { i in
+            let label = classNames[labels[i]].replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: " ", with: "_")
+            let path = (folder as NSString).appendingPathComponent(String(format: "%@-%04d-%@.png", prefix, i, label))
+            try image(i).savePNG(path)
+            return path
+        }
     }
 }
