@@ -18,7 +18,8 @@ import StrataInspect
 /// let crop = FaceCrop(centerX: 0.5, centerY: 0.52, side: 0.48, size: 64)
 /// let face = crop.apply(try Image.load("photo.jpg"))      // 64x64, the central face box
 /// ```
-public struct FaceCrop: Codable, Equatable {
+public struct FaceCrop: Codable, Equatable, ModelSection {
+    public static let key = "face_crop"
     /// Centre of the box, as fractions of the image width and height.
     public var centerX: Double
     public var centerY: Double

@@ -19,8 +19,8 @@ public struct FaceModel {
     public var threshold: Float
     /// The face box cut from every photo before it is resized (nil: the whole photo).
     public var crop: FaceCrop? {
-        get { info.extra["face_crop"].flatMap { try? JSONDecoder().decode(FaceCrop.self, from: Data($0.utf8)) } }
-        set { info.extra["face_crop"] = newValue.map { String(decoding: try! JSONEncoder().encode($0), as: UTF8.self) } }
+        get { try? info.section(FaceCrop.self) }
+        set { try? info.setSection(newValue) }
     }
 
     /// Test-time views per photo (`Warp.views`): the face box, then small shifts and zooms of it,
@@ -54,7 +54,7 @@ public struct FaceModel {
         self.init(net: flat[0].net, info: flat[0].info, threshold: threshold)
         if flat.count > 1 {
             members = flat
-            info.extra["face_crop"] = nil   // each member crops for itself
+            try? info.setSection(FaceCrop?.none)   // each member crops for itself
         }
         views = ensemble[0].views
         score = ensemble[0].score
@@ -93,7 +93,7 @@ public struct FaceModel {
                 i.architecture = ModuleRegistry.spec(of: net)
                 i.inputShape = input.inputShape
                 i.extra = [:]
-                i.extra["recipe"] = input.recipe
+                i.recipe = input.recipe
                 var m = FaceModel(net: net, info: i, threshold: t)
                 m.crop = input.crop
                 return m
@@ -117,7 +117,7 @@ public struct FaceModel {
         var i = info
         i.extra["face_threshold"] = String(threshold)
         if members.isEmpty { return try SavedModel(model: net, info: i).save(to: path, half: half) }
-        let inputs = members.map { MemberInput(inputShape: $0.info.inputShape, crop: $0.crop, recipe: $0.info.extra["recipe"]) }
+        let inputs = members.map { MemberInput(inputShape: $0.info.inputShape, crop: $0.crop, recipe: $0.info.recipe) }
         i.extra["face_members"] = String(decoding: try JSONEncoder().encode(inputs), as: UTF8.self)
         let ens = FaceEnsemble(members.map(\.net))
         i.architecture = ModuleRegistry.spec(of: ens)

@@ -177,7 +177,7 @@ extension FaceModel {
     /// face box, for inspection; nil when the file is not a face model with a face box.
     public static func network(_ path: String, member: Int) throws -> (SavedModel, FaceCrop)? {
         let saved = try SavedModel.load(path)
-        guard saved.model is FaceEnsemble || saved.info.extra["face_crop"] != nil else { return nil }
+        guard saved.model is FaceEnsemble || saved.info.extra[FaceCrop.key] != nil else { return nil }
         let nets = try FaceModel.load(path).networks
         guard (1...nets.count).contains(member) else { throw StrataError("\(path) has \(nets.count) network(s); there is no network \(member)") }
         let m = nets[member - 1]

@@ -160,7 +160,7 @@ public struct FaceTrainingRun {
             }
         }
         if let threshold { final.info.extra["threshold_source"] = "given: \(threshold)" }
-        if recipes.count > 1 { final.info.extra["recipe"] = trained.map { $0.info.extra["recipe"] ?? "" }.joined(separator: "\n") }
+        if recipes.count > 1 { final.info.recipe = trained.map { $0.info.recipe ?? "" }.joined(separator: "\n") }
         result.model = final
         return result
     }
@@ -237,8 +237,8 @@ public struct FaceTrainingRun {
             o.resumeFrom = o.resumeFrom.map { Self.memberPath($0, member) }
             if member != nil, let r = o.resumeFrom, !FileManager.default.fileExists(atPath: r) { o.resumeFrom = nil }   // not started yet
             info.inputShape = [recipe.channels, box.size, box.size]
-            info.extra["face_crop"] = String(decoding: try JSONEncoder().encode(box), as: UTF8.self)
-            info.extra["recipe"] = recipeText(o, recipe)
+            try info.setSection(box)
+            info.recipe = recipeText(o, recipe)
             (net, history) = try FaceTraining.fit(trainSet, size: box.size, options: o, info: info)
         } else {
             o.progress = { [log, epochs = o.epochs] epoch, l in
@@ -246,7 +246,7 @@ public struct FaceTrainingRun {
                 if epoch % 10 == 0 || epoch == epochs { log(String(format: "epoch %d/%d: loss %.4f", epoch, epochs, l)) }
             }
             net = try FaceTraining.train(trainSet, options: o)
-            info.extra["recipe"] = recipeText(o, recipe)
+            info.recipe = recipeText(o, recipe)
         }
         info.architecture = ModuleRegistry.spec(of: net)
         info.history = history

@@ -145,9 +145,9 @@ public struct DatasetTraining {
             let net = entry.build()
             var info = entry.info(net)
             info.classNames = train.classNames
-            info.extra["dataset"] = dataset.rawValue
+            info.dataset = dataset.rawValue
             let e = epochs ?? (model == "mlp" ? 5 : 3), lr = self.lr ?? 1e-3
-            info.extra["recipe"] = "strata train --data \(dataset.rawValue) --model \(model) --epochs \(e) --batch-size \(batchSize ?? 64) --lr \(lr) --seed \(seed)"
+            info.recipe = "strata train --data \(dataset.rawValue) --model \(model) --epochs \(e) --batch-size \(batchSize ?? 64) --lr \(lr) --seed \(seed)"
             let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: lr), info: info)
             var options = fitOptions(epochs: e, batchSize: 64, seed: seed)
             // Every seed keeps its best epoch; seeds after the first in a temporary file.

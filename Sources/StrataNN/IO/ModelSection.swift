@@ -35,3 +35,17 @@ extension ModelInfo {
         extra[S.key] = String(decoding: try enc.encode(value), as: UTF8.self)
     }
 }
+
+extension ModelInfo {
+    /// The data set the model was trained on ("fashion-mnist", "sentiment", a folder).
+    public var dataset: String? {
+        get { extra["dataset"] }
+        set { extra["dataset"] = newValue }
+    }
+
+    /// The command line that repeats the training (one line per network of an ensemble).
+    public var recipe: String? {
+        get { extra["recipe"] }
+        set { extra["recipe"] = newValue }
+    }
+}
