@@ -38,14 +38,8 @@ public struct EpochRecord: Codable, Equatable {
 
     public init(epoch: Int, trainLoss: Double, trainAccuracy: Double, valLoss: Double? = nil, valAccuracy: Double? = nil,
                 seconds: Double, samplesPerSecond: Double, learningRate: Double) {
-        self.epoch = epoch
-        self.trainLoss = trainLoss
-        self.trainAccuracy = trainAccuracy
-        self.valLoss = valLoss
-        self.valAccuracy = valAccuracy
-        self.seconds = seconds
-        self.samplesPerSecond = samplesPerSecond
-        self.learningRate = learningRate
+        (self.epoch, self.trainLoss, self.trainAccuracy, self.valLoss, self.valAccuracy) = (epoch, trainLoss, trainAccuracy, valLoss, valAccuracy)
+        (self.seconds, self.samplesPerSecond, self.learningRate) = (seconds, samplesPerSecond, learningRate)
     }
 }
 
@@ -62,12 +56,8 @@ public struct ModelInfo {
 
     public init(architecture: [String: Any], classNames: [String], inputShape: [Int], normalization: Normalization = Normalization(),
                 history: [EpochRecord] = [], extra: [String: String] = [:]) {
-        self.architecture = architecture
-        self.classNames = classNames
-        self.inputShape = inputShape
-        self.normalization = normalization
-        self.history = history
-        self.extra = extra
+        (self.architecture, self.classNames, self.inputShape) = (architecture, classNames, inputShape)
+        (self.normalization, self.history, self.extra) = (normalization, history, extra)
     }
 }
 
