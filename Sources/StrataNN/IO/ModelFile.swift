@@ -59,6 +59,17 @@ public struct ModelInfo {
         (self.architecture, self.classNames, self.inputShape) = (architecture, classNames, inputShape)
         (self.normalization, self.history, self.extra) = (normalization, history, extra)
     }
+
+    /// The description of any classifier: its architecture read from `model`, its class names,
+    /// one input's shape without the batch dimension, and how pixels are normalised.
+    ///
+    /// ```swift
+    /// let info = ModelInfo(model: net, classNames: ["cat", "dog"], inputShape: [3, 32, 32])
+    /// try SavedModel(model: net, info: info).save(to: "pets.safetensors")
+    /// ```
+    public init(model: Module, classNames: [String], inputShape: [Int], normalization: Normalization = Normalization()) {
+        self.init(architecture: ModuleRegistry.spec(of: model), classNames: classNames, inputShape: inputShape, normalization: normalization)
+    }
 }
 
 /// A model with its description, stored as one `.safetensors` file: weights under their PyTorch
