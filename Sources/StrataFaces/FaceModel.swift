@@ -103,7 +103,7 @@ public struct FaceModel {
             return fm
         }
         guard let net = saved.model as? FaceNet else {
-            throw StrataError("\(path): not a face model (its architecture is \(saved.model.typeName)); train one with `strata faces train`")
+            throw StrataError("\(path): not a face model (its architecture is \(saved.model.typeName)), not one trained as a face model")
         }
         guard let t = saved.info.extra["face_threshold"].flatMap(Float.init) else {
             throw StrataError("\(path): face model without a distance threshold in its metadata")

@@ -35,7 +35,7 @@ extension FaceModel {
     public static func builtIn() throws -> FaceModel {
         let candidates = builtInCandidates
         guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw StrataError("the built-in face model \(builtInFileName) is not installed (looked in \(candidates.joined(separator: ", "))); pass --model")
+            throw StrataError("the built-in face model \(builtInFileName) is not installed (looked in \(candidates.joined(separator: ", ")))")
         }
         return try load(path)
     }

@@ -55,7 +55,15 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Model file (.safetensors).") var model: String
     @Option(help: "Architecture of a weights-only file: \(ModelZoo.names.joined(separator: " or ")).") var arch: String?
 
-    func load() throws -> SavedModel { try SavedModel.load(model, arch: arch) }
+    func validate() throws {
+        if let arch, ModelZoo.entry(arch) == nil { throw ValidationError("--arch \(arch): unknown architecture (known: \(ModelZoo.names.joined(separator: ", ")))") }
+    }
+
+    func load() throws -> SavedModel {
+        do { return try SavedModel.load(model, arch: arch) } catch let e as StrataError where arch == nil && e.message.contains("weights only") {
+            throw StrataError(e.message + ": pass --arch")
+        }
+    }
 }
 
 func printJSON(_ object: Any) { print(jsonLine(object)) }

@@ -21,7 +21,7 @@ public enum FashionMNIST {
                 if FileManager.default.fileExists(atPath: p) { return p }
             }
             let hint = directory == nil
-                ? "install it with `sudo apt-get install dataset-fashion-mnist` (or run `make demo`), or pass --data-dir DIR"
+                ? "Debian's package dataset-fashion-mnist installs it there; or give the folder that holds it"
                 : "the folder must hold \(prefix)-images-idx3-ubyte[.gz] and \(prefix)-labels-idx1-ubyte[.gz]"
             throw StrataError("\(name) not found: \((dir as NSString).appendingPathComponent(base))[.gz] does not exist; \(hint)")
         }

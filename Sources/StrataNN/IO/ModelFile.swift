@@ -142,7 +142,7 @@ public struct SavedModel {
         let model: Module
         if let arch {
             guard let zoo = ModelZoo.entry(arch) else {
-                throw StrataError("--arch \(arch): unknown architecture (known: \(ModelZoo.names.joined(separator: ", ")))")
+                throw StrataError("unknown architecture \(arch) (known: \(ModelZoo.names.joined(separator: ", ")))")
             }
             model = zoo.build()
             info = zoo.info(model)
@@ -150,7 +150,7 @@ public struct SavedModel {
             do { model = try ModuleRegistry.build(spec) } catch let e as StrataError { throw StrataError("\(path): \(e.message)") }
             info = ModelInfo(architecture: spec, classNames: [], inputShape: [])
         } else {
-            throw StrataError("\(path): holds weights only (no architecture in its metadata); pass --arch \(ModelZoo.names.joined(separator: "|"))")
+            throw StrataError("\(path): holds weights only (no architecture in its metadata); name its architecture (\(ModelZoo.names.joined(separator: " or ")))")
         }
         if let names = try parse(Key.classNames, [String].self) { info.classNames = names }
         if let shape = try parse(Key.inputShape, [Int].self) { info.inputShape = shape }
