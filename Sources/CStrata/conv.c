@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdlib.h>
 
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 

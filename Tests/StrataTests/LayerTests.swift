@@ -213,6 +213,24 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    func testPoolingBeforeTheActivationCanBeTurnedOff() {
+        // Sequential.poolsBeforeActivation changes the order of the work, not the results.
+        let net = Sequential(LeakyReLU(0.1), MaxPool2D(2), Flatten())
+        func run() -> (y: [Float], g: [Float]) {
+            var x = Tensor.randn([2, 3, 6, 6], seed: 5)
+            x.requiresGrad = true
+            let y = net(x)
+            (y * y).sum().backward()
+            return (y.scalars, x.grad!.scalars)
+        }
+        let pooledFirst = run()
+        Sequential.poolsBeforeActivation = false
+        defer { Sequential.poolsBeforeActivation = true }
+        let inOrder = run()
+        XCTAssertEqual(pooledFirst.y, inOrder.y)
+        XCTAssertEqual(pooledFirst.g, inOrder.g)
+    }
+
     func testSummaryListsLayersWithShapesAndParameters() {
         let m = ModelZoo.fashionCNN()
         let rows = m.summary(inputShape: [1, 28, 28])

@@ -32,8 +32,6 @@ public struct SparseMatrix {
         values = sorted.map { $0.2 }
     }
 
-    public var nonzeros: Int { values.count }
-
     public var transposed: SparseMatrix {
         SparseMatrix(rows: cols, cols: rows, entries: (0..<rows).flatMap { r in (rowStart[r]..<rowStart[r + 1]).map { (colIndex[$0], r, values[$0]) } })
     }

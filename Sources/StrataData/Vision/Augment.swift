@@ -75,7 +75,7 @@ public struct Augmentation {
             if c == 3 && greyProbability > 0 && rng.nextFloat() < greyProbability {
                 let r = dst + i * 3 * oh * ow, g = r + oh * ow, bl = g + oh * ow
                 for p in 0..<(oh * ow) {
-                    let grey = 0.299 * r[p] + 0.587 * g[p] + 0.114 * bl[p]
+                    let grey = luma(r[p], g[p], bl[p])
                     (r[p], g[p], bl[p]) = (grey, grey, grey)
                 }
             }
@@ -83,7 +83,7 @@ public struct Augmentation {
             if c == 3 && sat != 1 {
                 let r = dst + i * 3 * oh * ow, g = r + oh * ow, bl = g + oh * ow
                 for p in 0..<(oh * ow) {
-                    let grey = 0.299 * r[p] + 0.587 * g[p] + 0.114 * bl[p]
+                    let grey = luma(r[p], g[p], bl[p])
                     r[p] = grey + (r[p] - grey) * sat
                     g[p] = grey + (g[p] - grey) * sat
                     bl[p] = grey + (bl[p] - grey) * sat
@@ -109,6 +109,9 @@ public struct Augmentation {
         }
     }
 
+    /// The grey value of an RGB pixel (ITU-R BT.601 luma weights), for saturation and random grey.
+    @inline(__always)
+    private func luma(_ r: Float, _ g: Float, _ b: Float) -> Float { 0.299 * r + 0.587 * g + 0.114 * b }
 }
 
 /// One fixed affine warp of an image window: rotation (radians), zoom, shift (in units of the
@@ -182,18 +185,6 @@ public struct Warp: Equatable {
             }
         }
     }
-
-    /// Bilinear sample with coordinates clamped to the image (border padding).
-    @inline(__always)
-    func bilinear(_ p: UnsafeMutablePointer<Float>, _ w: Int, _ h: Int, _ x: Float, _ y: Float) -> Float {
-        let xc = Swift.min(Swift.max(x, 0), Float(w - 1)), yc = Swift.min(Swift.max(y, 0), Float(h - 1))
-        let x0 = Int(xc), y0 = Int(yc)
-        let x1 = Swift.min(x0 + 1, w - 1), y1 = Swift.min(y0 + 1, h - 1)
-        let fx = xc - Float(x0), fy = yc - Float(y0)
-        let top = p[y0 * w + x0] * (1 - fx) + p[y0 * w + x1] * fx
-        let bottom = p[y1 * w + x0] * (1 - fx) + p[y1 * w + x1] * fx
-        return top * (1 - fy) + bottom * fy
-    }
 }
 
 extension Float {
@@ -235,20 +226,6 @@ extension Tensor {
         let (h, w) = (shape[2], shape[3])
         precondition(width <= w && height <= h, "centerCrop: \(width)x\(height) from \(w)x\(h)")
         return slice(axis: 2, start: (h - height) / 2, end: (h - height) / 2 + height).slice(axis: 3, start: (w - width) / 2, end: (w - width) / 2 + width)
-    }
-
-    /// A `height` x `width` window of each image at a random offset (one per image).
-    public func randomCrop(width: Int, height: Int, rng: inout RandomGenerator) -> Tensor {
-        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-        precondition(width <= w && height <= h, "randomCrop: \(width)x\(height) from \(w)x\(h)")
-        let out = Tensor(uninitializedShape: [n, c, height, width])
-        for i in 0..<n {
-            let oy = rng.nextInt(h - height + 1), ox = rng.nextInt(w - width + 1)
-            for ch in 0..<c { for y in 0..<height {
-                (out.data + ((i * c + ch) * height + y) * width).update(from: data + ((i * c + ch) * h + oy + y) * w + ox, count: width)
-            } }
-        }
-        return out
     }
 
     /// Each image mirrored left-right.
