@@ -29,6 +29,14 @@ static void on_message(j_common_ptr cinfo, int level) {
     }
 }
 
+// libjpeg's standard error manager in `e`, with fatal errors sent to on_error.
+static struct jpeg_error_mgr *error_manager(sio_jpeg_error *e) {
+    memset(e, 0, sizeof *e);
+    struct jpeg_error_mgr *m = jpeg_std_error(&e->pub);
+    e->pub.error_exit = on_error;
+    return m;
+}
+
 int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                     char *err, size_t errlen) {
     *pixels = NULL;
@@ -36,17 +44,12 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
     if (!f) { snprintf(err, errlen, "cannot open: %s", strerror(errno)); return 1; }
     struct jpeg_decompress_struct cinfo;
     sio_jpeg_error jerr;
-    memset(&jerr, 0, sizeof jerr);
-    cinfo.err = jpeg_std_error(&jerr.pub);
-    jerr.pub.error_exit = on_error;
+    cinfo.err = error_manager(&jerr);
     jerr.pub.emit_message = on_message;
-    uint8_t *volatile buf = NULL;
+    uint8_t *volatile buf = NULL, *volatile row = NULL;
     if (setjmp(jerr.jump)) {
         snprintf(err, errlen, "corrupt JPEG (%s)", jerr.message);
-        jpeg_destroy_decompress(&cinfo);
-        fclose(f);
-        free(buf);
-        return 1;
+        goto fail;
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
@@ -59,19 +62,20 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, inch = cinfo.output_components;
     int outch = cmyk ? 3 : inch;
     buf = malloc((size_t)w * h * outch);
-    uint8_t *row = malloc((size_t)w * inch);
+    uint8_t *line = malloc((size_t)w * inch);
+    row = line;   // freed on an error exit
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW r = row;
+        JSAMPROW r = line;
         int y = (int)cinfo.output_scanline;
         jpeg_read_scanlines(&cinfo, &r, 1);
         uint8_t *dst = buf + (size_t)y * w * outch;
         if (!cmyk) {
-            memcpy(dst, row, (size_t)w * inch);
+            memcpy(dst, line, (size_t)w * inch);
         } else {
             // Adobe writes inverted CMYK; libjpeg hands it back as stored. R = C*K/255 on inverted values.
             int inverted = cinfo.saw_Adobe_marker;
             for (int x = 0; x < w; x++) {
-                int c = row[4 * x], m = row[4 * x + 1], yy = row[4 * x + 2], k = row[4 * x + 3];
+                int c = line[4 * x], m = line[4 * x + 1], yy = line[4 * x + 2], k = line[4 * x + 3];
                 if (!inverted) { c = 255 - c; m = 255 - m; yy = 255 - yy; k = 255 - k; }
                 dst[3 * x] = (uint8_t)(c * k / 255);
                 dst[3 * x + 1] = (uint8_t)(m * k / 255);
@@ -80,13 +84,11 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
         }
     }
     free(row);
+    row = NULL;
     if (jerr.warnings) {
         // libjpeg fills a truncated image with grey and only warns; treat that as corrupt.
         snprintf(err, errlen, "corrupt or truncated JPEG (%s)", jerr.message);
-        jpeg_destroy_decompress(&cinfo);
-        fclose(f);
-        free(buf);
-        return 1;
+        goto fail;
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
@@ -96,23 +98,30 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
     *height = h;
     *channels = outch;
     return 0;
+fail:
+    jpeg_destroy_decompress(&cinfo);
+    fclose(f);
+    free(row);
+    free(buf);
+    return 1;
 }
 
-int sio_jpeg_encode(const char *path, const uint8_t *pixels, int width, int height, int channels,
-                    int quality, char *err, size_t errlen) {
+int sio_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality,
+                    uint8_t **out, size_t *len, char *err, size_t errlen) {
     // 4 channels are written as CMYK with an Adobe marker (stored inverted, as Photoshop does).
+    *out = NULL;
     if (channels != 1 && channels != 3 && channels != 4) { snprintf(err, errlen, "JPEG needs 1, 3 or 4 (CMYK) channels, got %d", channels); return 1; }
-    FILE *f = fopen(path, "wb");
-    if (!f) { snprintf(err, errlen, "cannot create: %s", strerror(errno)); return 1; }
+    FILE *f = open_memstream((char **)out, len);
+    if (!f) { snprintf(err, errlen, "out of memory"); return 1; }
     struct jpeg_compress_struct cinfo;
     sio_jpeg_error jerr;
-    memset(&jerr, 0, sizeof jerr);
-    cinfo.err = jpeg_std_error(&jerr.pub);
-    jerr.pub.error_exit = on_error;
+    cinfo.err = error_manager(&jerr);
     if (setjmp(jerr.jump)) {
         snprintf(err, errlen, "cannot write JPEG (%s)", jerr.message);
         jpeg_destroy_compress(&cinfo);
         fclose(f);
+        free(*out);
+        *out = NULL;
         return 1;
     }
     jpeg_create_compress(&cinfo);
@@ -130,6 +139,9 @@ int sio_jpeg_encode(const char *path, const uint8_t *pixels, int width, int heig
     }
     jpeg_finish_compress(&cinfo);
     jpeg_destroy_compress(&cinfo);
-    if (fclose(f) != 0) { snprintf(err, errlen, "cannot write: %s", strerror(errno)); return 1; }
-    return 0;
+    if (fclose(f) == 0) return 0;
+    snprintf(err, errlen, "out of memory");
+    free(*out);
+    *out = NULL;
+    return 1;
 }

@@ -40,8 +40,9 @@ int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, 
     return 0;
 }
 
-int sio_png_encode(const char *path, const uint8_t *pixels, int width, int height, int channels,
+int sio_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *len,
                    char *err, size_t errlen) {
+    *out = NULL;
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
@@ -53,9 +54,11 @@ int sio_png_encode(const char *path, const uint8_t *pixels, int width, int heigh
     case 4: img.format = PNG_FORMAT_RGBA; break;
     default: snprintf(err, errlen, "PNG needs 1, 3 or 4 channels, got %d", channels); return 1;
     }
-    if (!png_image_write_to_file(&img, path, 0, pixels, 0, NULL)) {
-        snprintf(err, errlen, "cannot write PNG (%s)", img.message);
-        return 1;
-    }
-    return 0;
+    FILE *f = open_memstream((char **)out, len);
+    if (!f) { snprintf(err, errlen, "out of memory"); return 1; }
+    int ok = png_image_write_to_stdio(&img, f, 0, pixels, 0, NULL);
+    if (!ok) snprintf(err, errlen, "cannot write PNG (%s)", img.message);
+    if (fclose(f) != 0 && ok) { ok = 0; snprintf(err, errlen, "out of memory"); }
+    if (!ok) { free(*out); *out = NULL; }
+    return !ok;
 }

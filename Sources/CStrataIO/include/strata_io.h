@@ -19,8 +19,9 @@ int sio_read_maybe_gz(const char *path, uint8_t **out, size_t *len, char *err, s
 int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                    char *err, size_t errlen);
 
-// Writes 8-bit pixels (channels 1, 3 or 4) as PNG.
-int sio_png_encode(const char *path, const uint8_t *pixels, int width, int height, int channels,
+// Encodes 8-bit pixels (channels 1, 3 or 4) as PNG into *out (len bytes, malloc'ed; free it with
+// sio_free). Callers write the bytes to a file themselves (atomically).
+int sio_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *len,
                    char *err, size_t errlen);
 
 // Decodes a JPEG (baseline or progressive) to grey or RGB; CMYK/YCCK are converted to RGB.
@@ -28,9 +29,10 @@ int sio_png_encode(const char *path, const uint8_t *pixels, int width, int heigh
 int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                     char *err, size_t errlen);
 
-// Writes 8-bit grey or RGB pixels as JPEG with the given quality (1-100).
-int sio_jpeg_encode(const char *path, const uint8_t *pixels, int width, int height, int channels,
-                    int quality, char *err, size_t errlen);
+// Encodes 8-bit grey or RGB pixels as JPEG with the given quality (1-100) into *out (len bytes,
+// malloc'ed; free it with sio_free).
+int sio_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality,
+                    uint8_t **out, size_t *len, char *err, size_t errlen);
 
 void sio_free(void *p);
 

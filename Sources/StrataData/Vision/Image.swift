@@ -102,26 +102,26 @@ public struct Image: Equatable {
 
     /// Writes a PNG (atomically: temporary file, then rename).
     public func savePNG(_ path: String) throws {
-        try writeAtomically(path) { tmp, err in
-            pixels.withUnsafeBufferPointer { sio_png_encode(tmp, $0.baseAddress, Int32(width), Int32(height), Int32(channels), err, 512) }
-        }
+        try FileIO.writeAtomically(try Image.encoded(path) { out, len, err in
+            pixels.withUnsafeBufferPointer { sio_png_encode($0.baseAddress, Int32(width), Int32(height), Int32(channels), out, len, err, 512) }
+        }, to: path)
     }
 
     /// Writes a JPEG (grey or RGB).
     public func saveJPEG(_ path: String, quality: Int = 92) throws {
         let img = channels == 4 ? rgb() : self
-        try writeAtomically(path) { tmp, err in
-            img.pixels.withUnsafeBufferPointer { sio_jpeg_encode(tmp, $0.baseAddress, Int32(width), Int32(height), Int32(img.channels), Int32(quality), err, 512) }
-        }
+        try FileIO.writeAtomically(try Image.encoded(path) { out, len, err in
+            img.pixels.withUnsafeBufferPointer { sio_jpeg_encode($0.baseAddress, Int32(width), Int32(height), Int32(img.channels), Int32(quality), out, len, err, 512) }
+        }, to: path)
     }
 
     /// Writes a CMYK JPEG from Adobe-style (inverted) CMYK samples, 4 per pixel: the kind of file
     /// some photo tools produce, for tests of the reader's conversion to RGB.
     static func writeCMYKJPEG(_ path: String, width: Int, height: Int, cmyk: [UInt8]) throws {
         precondition(cmyk.count == width * height * 4, "writeCMYKJPEG: \(cmyk.count) bytes for \(width)x\(height)x4")
-        try Image(width: width, height: height, channels: 1, pixels: [UInt8](repeating: 0, count: width * height)).writeAtomically(path) { tmp, err in
-            cmyk.withUnsafeBufferPointer { sio_jpeg_encode(tmp, $0.baseAddress, Int32(width), Int32(height), 4, 95, err, 512) }
-        }
+        try FileIO.writeAtomically(try Image.encoded(path) { out, len, err in
+            cmyk.withUnsafeBufferPointer { sio_jpeg_encode($0.baseAddress, Int32(width), Int32(height), 4, 95, out, len, err, 512) }
+        }, to: path)
     }
 
     /// Writes a binary PGM (grey) or PPM (RGB).
@@ -132,18 +132,18 @@ public struct Image: Equatable {
         try FileIO.writeAtomically(data, to: path)
     }
 
-    private func writeAtomically(_ path: String, _ write: (String, UnsafeMutablePointer<CChar>) -> Int32) throws {
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+    private typealias Encoder = (UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<Int>,
+                                 UnsafeMutablePointer<CChar>) -> Int32
+
+    /// The bytes of a file that a CStrataIO encoder makes; its error names `path`.
+    private static func encoded(_ path: String, _ encode: Encoder) throws -> Data {
+        var p: UnsafeMutablePointer<UInt8>?
+        var len = 0
         var err = [CChar](repeating: 0, count: 512)
-        if err.withUnsafeMutableBufferPointer({ write(tmp, $0.baseAddress!) }) != 0 {
-            unlink(tmp)
-            throw StrataError("\(path): \(String(cString: err))")
-        }
-        if rename(tmp, path) != 0 {
-            unlink(tmp)
-            throw StrataError("\(path): cannot write (\(String(cString: strerror(errno))))")
-        }
+        let status = err.withUnsafeMutableBufferPointer { encode(&p, &len, $0.baseAddress!) }
+        defer { sio_free(p) }
+        guard status == 0, let p else { throw StrataError("\(path): \(String(cString: err))") }
+        return Data(bytes: p, count: len)
     }
 
     /// Histogram equalisation of a grey image: grey levels remapped through their cumulative
