@@ -49,22 +49,8 @@ final class FrictionTests: XCTestCase {
     /// Runs this test binary filtered to `testChildProcess` with `case` and `env`; returns its
     /// exit status and its output (stdout and stderr).
     func runChild(_ name: String, env extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        p.arguments = ["StrataTests.FrictionTests/testChildProcess"]
-        var env = ProcessInfo.processInfo.environment
-        env["STRATA_FRICTION_CASE"] = name
-        env["SWIFT_BACKTRACE"] = "enable=no"
-        for (k, v) in extra { env[k] = v }
-        p.environment = env
-        let err = Pipe(), out = Pipe()
-        p.standardError = err
-        p.standardOutput = out
-        try p.run()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: outData + errData, as: UTF8.self))
+        let r = try runTestChild("StrataTests.FrictionTests/testChildProcess", env: extra.merging(["STRATA_FRICTION_CASE": name]) { $1 })
+        return (r.status, r.out + r.err)
     }
 
     /// The work of a child process; does nothing in an ordinary run.

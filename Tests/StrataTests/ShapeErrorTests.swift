@@ -39,24 +39,10 @@ final class ShapeErrorTests: XCTestCase {
     }
 
     func testIncompatibleShapesStopWithAMessageNamingTheOpAndShapes() throws {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         for (name, (_, words)) in Self.cases.sorted(by: { $0.key < $1.key }) {
-            let p = Process()
-            p.executableURL = exe
-            p.arguments = ["StrataTests.ShapeErrorTests/testChild"]
-            var env = ProcessInfo.processInfo.environment
-            env["STRATA_DEATH_CASE"] = name
-            env["SWIFT_BACKTRACE"] = "enable=no"
-            p.environment = env
-            let err = Pipe(), out = Pipe()
-            p.standardError = err
-            p.standardOutput = out
-            try p.run()
-            let errData = err.fileHandleForReading.readDataToEndOfFile()
-            let outData = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            let text = String(decoding: errData + outData, as: UTF8.self)
-            XCTAssertNotEqual(p.terminationStatus, 0, "\(name): the child did not stop")
+            let child = try runTestChild("StrataTests.ShapeErrorTests/testChild", env: ["STRATA_DEATH_CASE": name])
+            let text = child.err + child.out
+            XCTAssertNotEqual(child.status, 0, "\(name): the child did not stop")
             XCTAssertFalse(text.contains("STRATA_DEATH_CASE survived"), "\(name): computed a result instead of stopping")
             for w in words {
                 XCTAssert(text.contains(w), "\(name): message lacks '\(w)':\n\(text.suffix(600))")

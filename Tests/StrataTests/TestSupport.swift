@@ -46,9 +46,25 @@ func runStrata(_ args: [String]) throws -> (Int32, String, String) {
     guard FileManager.default.isExecutableFile(atPath: strataBinary) else {
         throw XCTSkip("\(strataBinary) is not built; run `swift build -c release` (make test does)")
     }
+    return try runProcess(URL(fileURLWithPath: strataBinary), args)
+}
+
+/// Runs one test of this test binary (`"StrataTests.Class/testMethod"`) in a child process with
+/// `env` added to the environment and Swift's backtraces off, for code that must stop the
+/// process: exit status, standard output and standard error.
+func runTestChild(_ test: String, env: [String: String]) throws -> (status: Int32, out: String, err: String) {
+    var environment = ProcessInfo.processInfo.environment
+    environment["SWIFT_BACKTRACE"] = "enable=no"
+    environment.merge(env) { $1 }
+    return try runProcess(URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(), [test], environment: environment)
+}
+
+/// Runs `executable` to its end: exit status, standard output, standard error.
+func runProcess(_ executable: URL, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: strataBinary)
+    p.executableURL = executable
     p.arguments = args
+    if let environment { p.environment = environment }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

@@ -29,13 +29,21 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Siz
     guard tracked else { return y }
     let xc = x.constant(), wc = weight.constant()
     return y.recorded("conv2d", inputs) { g, needs in
-        let gx = needs[0] ? Tensor(uninitializedShape: xc.shape) : nil
-        let gw = needs[1] ? Tensor(uninitializedShape: wc.shape) : nil
-        let gb = needs.count > 2 && needs[2] ? Tensor(uninitializedShape: [s.cout]) : nil
-        var sc = s
-        withUnsafePointer(to: &sc) { sk_conv2d_backward($0, xc.data, wc.data, g.data, gx?.data, gw?.data, gb?.data) }
-        return needs.count > 2 ? [gx, gw, gb] : [gx, gw]
+        convGradients(needs, s, xc.shape, wc.shape) { sp, gx, gw, gb in sk_conv2d_backward(sp, xc.data, wc.data, g.data, gx, gw, gb) }
     }
+}
+
+/// The gradients of a convolution's inputs (input, weight and, with a bias, bias), each
+/// allocated where `needs` asks for it and filled by `kernel`.
+private func convGradients(_ needs: [Bool], _ s: sk_conv_shape, _ xShape: [Int], _ wShape: [Int],
+                           _ kernel: (UnsafePointer<sk_conv_shape>, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?,
+                                      UnsafeMutablePointer<Float>?) -> Void) -> [Tensor?] {
+    let gx = needs[0] ? Tensor(uninitializedShape: xShape) : nil
+    let gw = needs[1] ? Tensor(uninitializedShape: wShape) : nil
+    let gb = needs.count > 2 && needs[2] ? Tensor(uninitializedShape: [s.cout]) : nil
+    var sc = s
+    withUnsafePointer(to: &sc) { kernel($0, gx?.data, gw?.data, gb?.data) }
+    return needs.count > 2 ? [gx, gw, gb] : [gx, gw]
 }
 
 func convShape(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ stride: Size2, _ padding: Size2, _ dilation: Size2,
@@ -70,21 +78,25 @@ public func conv2dMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     var s = convShape(x, weight, bias, stride, padding, dilation, groups, "conv2dMaxPool2d")
     guard sk_conv2d_maxpool_supported(&s) != 0 else { return nil }
     let y = Tensor(uninitializedShape: [s.n, s.cout, s.oh / 2, s.ow / 2])
-    let codes = TensorStorage(count: (y.count + 3) / 4)
-    let cp = UnsafeMutableRawPointer(codes.base).bindMemory(to: UInt8.self, capacity: y.count)
+    let (codes, cp) = winnerBuffer(UInt8.self, y.count)
     withUnsafePointer(to: &s) { sk_conv2d_maxpool_forward($0, x.data, weight.data, bias?.data, y.data, cp) }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     let xc = x.constant(), wc = weight.constant()
     return y.recorded("conv2dMaxPool2d", inputs) { g, needs in
-        let gx = needs[0] ? Tensor(uninitializedShape: xc.shape) : nil
-        let gw = needs[1] ? Tensor(uninitializedShape: wc.shape) : nil
-        let gb = needs.count > 2 && needs[2] ? Tensor(uninitializedShape: [s.cout]) : nil
-        var sc = s
         withExtendedLifetime(codes) {
-            withUnsafePointer(to: &sc) { sk_conv2d_maxpool_backward($0, xc.data, wc.data, cp, g.data, gx?.data, gw?.data, gb?.data) }
+            convGradients(needs, s, xc.shape, wc.shape) { sp, gx, gw, gb in
+                sk_conv2d_maxpool_backward(sp, xc.data, wc.data, cp, g.data, gx, gw, gb)
+            }
         }
-        return needs.count > 2 ? [gx, gw, gb] : [gx, gw]
     }
+}
+
+/// A pooled buffer of one `T` per pooled output, in which max pooling records which input won
+/// (a byte code of the 2x2 window position, or an `Int32` input index) for the backward pass.
+/// The pointer is valid while the storage lives.
+private func winnerBuffer<T>(_: T.Type, _ count: Int) -> (TensorStorage, UnsafeMutablePointer<T>) {
+    let storage = TensorStorage(count: (count * MemoryLayout<T>.stride + 3) / 4)
+    return (storage, UnsafeMutableRawPointer(storage.base).bindMemory(to: T.self, capacity: count))
 }
 
 private func poolShape(_ x: Tensor, _ k: Size2, _ stride: Size2, _ padding: Size2, _ dilation: Size2, _ op: String) -> sk_pool_shape {
@@ -110,30 +122,30 @@ public func maxPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padd
         withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, nil) }
         return y
     }
-    let inShape = x.shape
+    // 2x2/stride-2 windows: one byte per output records which position won; otherwise the
+    // argmax positions.
     if sk_maxpool2d_uses_codes(&s) != 0 {
-        // 2x2/stride-2 windows: one byte per output records which position won.
-        let codes = TensorStorage(count: (y.count + 3) / 4)
-        let cp = UnsafeMutableRawPointer(codes.base).bindMemory(to: UInt8.self, capacity: y.count)
-        withUnsafePointer(to: &s) { sk_maxpool2d_forward_codes($0, x.data, y.data, cp) }
-        return y.recorded("maxPool2d", [x]) { g, _ in
-            let gx = Tensor(uninitializedShape: inShape)
-            var sc = s
-            withExtendedLifetime(codes) {
-                withUnsafePointer(to: &sc) { sk_maxpool2d_backward_codes($0, cp, g.data, gx.data) }
-            }
-            return [gx]
-        }
+        return maxPoolRecordingWinners(x, y, s, UInt8.self, sk_maxpool2d_forward_codes, sk_maxpool2d_backward_codes)
     }
-    // Argmax positions, kept in a pooled buffer of the same size for the backward pass.
-    let idx = TensorStorage(count: y.count)
-    let ip = UnsafeMutableRawPointer(idx.base).bindMemory(to: Int32.self, capacity: y.count)
-    withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, ip) }
+    return maxPoolRecordingWinners(x, y, s, Int32.self, sk_maxpool2d_forward, sk_maxpool2d_backward)
+}
+
+/// `y = maxPool2d(x)` by `forward`, which records the winners in a buffer of `T` kept for
+/// `backward`, the gradient kernel.
+private func maxPoolRecordingWinners<T>(
+    _ x: Tensor, _ y: Tensor, _ s: sk_pool_shape, _ type: T.Type,
+    _ forward: (UnsafePointer<sk_pool_shape>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<T>?) -> Void,
+    _ backward: @escaping (UnsafePointer<sk_pool_shape>?, UnsafePointer<T>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
+) -> Tensor {
+    let (winners, wp) = winnerBuffer(type, y.count)
+    var s = s
+    withUnsafePointer(to: &s) { forward($0, x.data, y.data, wp) }
+    let inShape = x.shape
     return y.recorded("maxPool2d", [x]) { g, _ in
         let gx = Tensor(uninitializedShape: inShape)
         var sc = s
-        withExtendedLifetime(idx) {
-            withUnsafePointer(to: &sc) { sk_maxpool2d_backward($0, ip, g.data, gx.data) }
+        withExtendedLifetime(winners) {
+            withUnsafePointer(to: &sc) { backward($0, wp, g.data, gx.data) }
         }
         return [gx]
     }

@@ -45,41 +45,41 @@ public final class Conv2D: Module {
     }
 }
 
-/// Max pooling; the stride defaults to the kernel size.
-public final class MaxPool2D: Module {
+/// What the pooling layers share: the window, its stride (the kernel size by default) and
+/// padding, and the `config` that stores them.
+public class Pool2D: Module {
     public let kernelSize: Size2, stride: Size2, padding: Size2
 
-    /// 2x2 windows, stride 2, no padding: the case the fused convolution kernel handles.
-    var isHalving: Bool { kernelSize == 2 && stride == 2 && padding == 0 }
-
-    public init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
+    init(_ kernelSize: Size2, stride: Size2?, padding: Size2) {
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
         self.padding = padding
     }
-
-    public override func forward(_ x: Tensor) -> Tensor { maxPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
 
     public override var config: [String: Any] {
         ["kernel": [kernelSize.h, kernelSize.w], "stride": [stride.h, stride.w], "padding": [padding.h, padding.w]]
     }
 }
 
-/// Average pooling; the stride defaults to the kernel size.
-public final class AvgPool2D: Module {
-    public let kernelSize: Size2, stride: Size2, padding: Size2
+/// Max pooling; the stride defaults to the kernel size.
+public final class MaxPool2D: Pool2D {
+    /// 2x2 windows, stride 2, no padding: the case the fused convolution kernel handles.
+    var isHalving: Bool { kernelSize == 2 && stride == 2 && padding == 0 }
 
-    public init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
-        self.kernelSize = kernelSize
-        self.stride = stride ?? kernelSize
-        self.padding = padding
+    public override init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
+        super.init(kernelSize, stride: stride, padding: padding)
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor { maxPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+}
+
+/// Average pooling; the stride defaults to the kernel size.
+public final class AvgPool2D: Pool2D {
+    public override init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
+        super.init(kernelSize, stride: stride, padding: padding)
     }
 
     public override func forward(_ x: Tensor) -> Tensor { avgPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
-
-    public override var config: [String: Any] {
-        ["kernel": [kernelSize.h, kernelSize.w], "stride": [stride.h, stride.w], "padding": [padding.h, padding.w]]
-    }
 }
 
 /// Mean over the spatial dimensions: `[N, C, H, W] -> [N, C]`.

@@ -147,6 +147,12 @@ public enum ModuleRegistry {
         throw StrataError("architecture: \"\(key)\" of \(s["type"] ?? "layer") must be [h, w]")
     }
 
+    /// A pooling layer from its kernel (2 by default), stride (the kernel) and padding (0).
+    private static func pool(_ s: [String: Any], _ make: (Size2, Size2?, Size2) -> Pool2D) throws -> Module {
+        let kernel = try size2(s, "kernel", 2)
+        return make(kernel, try size2(s, "stride", kernel), try size2(s, "padding", 0))
+    }
+
     private static func builtins() -> [String: Builder] {
         [
             "Linear": { Linear(try int($0, "in"), try int($0, "out"), bias: ($0["bias"] as? Bool) ?? true) },
@@ -155,8 +161,8 @@ public enum ModuleRegistry {
                        padding: try size2(s, "padding", 0), dilation: try size2(s, "dilation", 1), groups: try int(s, "groups", 1),
                        bias: (s["bias"] as? Bool) ?? true)
             },
-            "MaxPool2D": { s in MaxPool2D(try size2(s, "kernel", 2), stride: try size2(s, "stride", try size2(s, "kernel", 2)), padding: try size2(s, "padding", 0)) },
-            "AvgPool2D": { s in AvgPool2D(try size2(s, "kernel", 2), stride: try size2(s, "stride", try size2(s, "kernel", 2)), padding: try size2(s, "padding", 0)) },
+            "MaxPool2D": { try pool($0, MaxPool2D.init) },
+            "AvgPool2D": { try pool($0, AvgPool2D.init) },
             "GlobalAvgPool": { _ in GlobalAvgPool() },
             "Flatten": { _ in Flatten() },
             "Identity": { _ in Identity() },

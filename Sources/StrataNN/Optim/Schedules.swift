@@ -21,8 +21,7 @@ public struct ConstantLR: LRSchedule {
 public struct StepLR: LRSchedule {
     public let stepSize: Int, gamma: Float
     public init(stepSize: Int, gamma: Float = 0.1) {
-        precondition(stepSize > 0, "StepLR: stepSize must be positive")
-        self.stepSize = stepSize
+        self.stepSize = positive(stepSize, "StepLR: stepSize")
         self.gamma = gamma
     }
     public func learningRate(at step: Int, base: Float) -> Float {
@@ -35,8 +34,7 @@ public struct StepLR: LRSchedule {
 public struct CosineAnnealing: LRSchedule {
     public let totalSteps: Int, minRate: Float
     public init(totalSteps: Int, minRate: Float = 0) {
-        precondition(totalSteps > 0, "CosineAnnealing: totalSteps must be positive")
-        self.totalSteps = totalSteps
+        self.totalSteps = positive(totalSteps, "CosineAnnealing: totalSteps")
         self.minRate = minRate
     }
     public func learningRate(at step: Int, base: Float) -> Float {
@@ -61,4 +59,10 @@ public struct LinearWarmup: LRSchedule {
         }
         return then.learningRate(at: step - steps, base: base)
     }
+}
+
+/// `n`, after stopping with "`what` must be positive" unless it is.
+private func positive(_ n: Int, _ what: @autoclosure () -> String) -> Int {
+    precondition(n > 0, "\(what()) must be positive")
+    return n
 }
