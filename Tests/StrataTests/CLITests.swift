@@ -86,14 +86,7 @@ extension CLITests {
     /// another model each get one line naming the file; nothing is written on failure.
     func testFacesBadInput() throws {
         let root = testTemp("cli-faces")
-        try? FileManager.default.removeItem(atPath: root)
-        var rng = RandomGenerator(seed: 1)
-        for p in 0..<3 {
-            try FileManager.default.createDirectory(atPath: root + "/p\(p)", withIntermediateDirectories: true)
-            for i in 0..<4 {
-                try Image(width: 24, height: 28, channels: 1, pixels: (0..<(24 * 28)).map { _ in UInt8(rng.nextInt(256)) }).savePNG(root + "/p\(p)/\(i).png")
-            }
-        }
+        try writePeopleFolder(root, people: 3, photos: 4, width: 24, height: 28, channels: 1, seed: 1) { _, _, _, rng in UInt8(rng.nextInt(256)) }
         let model = testTemp("cli-face.safetensors"), other = testTemp("cli-face2.safetensors"), gallery = testTemp("cli-gallery.json")
         try? FileManager.default.removeItem(atPath: gallery)
         var (code, _, err) = try run(["faces", "train", "--data", root, "--epochs", "2", "--out", model])

@@ -84,18 +84,10 @@ final class ModelKindsCLITests: XCTestCase {
         }
         // Faces: six made-up people, four photos each (a face-like blob that differs per person).
         let root = testTemp("kinds-faces")
-        try? FileManager.default.removeItem(atPath: root)
-        var rng = RandomGenerator(seed: 3)
-        for p in 0..<6 {
-            try FileManager.default.createDirectory(atPath: root + "/p\(p)", withIntermediateDirectories: true)
-            for i in 0..<4 {
-                let px = (0..<(64 * 64 * 3)).map { k -> UInt8 in
-                    let (y, x) = (k / 192, (k / 3) % 64)
-                    let inside = (x - 32) * (x - 32) + (y - 30) * (y - 30) < 300 + 40 * p
-                    return UInt8(clamping: (inside ? 180 - 20 * p : 40 + 10 * (k % 3)) + rng.nextInt(20))
-                }
-                try Image(width: 64, height: 64, channels: 3, pixels: px).savePNG(root + "/p\(p)/\(i).png")
-            }
+        try writePeopleFolder(root, people: 6, photos: 4, width: 64, height: 64, channels: 3, seed: 3) { p, _, k, rng in
+            let (y, x) = (k / 192, (k / 3) % 64)
+            let inside = (x - 32) * (x - 32) + (y - 30) * (y - 30) < 300 + 40 * p
+            return UInt8(clamping: (inside ? 180 - 20 * p : 40 + 10 * (k % 3)) + rng.nextInt(20))
         }
         let single = testTemp("kinds-face.safetensors"), ensemble = testTemp("kinds-face-ens.safetensors")
         _ = try ok(["faces", "train", "--data", root, "--epochs", "2", "--out", single])

@@ -1,5 +1,7 @@
 import Foundation
 import XCTest
+@testable import StrataCore
+@testable import StrataData
 
 /// A fresh temporary folder per test process.
 func testTemp(_ name: String) -> String {
@@ -72,4 +74,19 @@ func runProcess(_ executable: URL, _ args: [String], environment: [String: Strin
     let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// A made-up face folder `root/p0 ... p{people-1}`, each with `photos` PNG files whose pixels
+/// (interleaved channels) come from `pixel(person, photo, pixel index, rng)`. Replaces any old one.
+func writePeopleFolder(_ root: String, people: Int, photos: Int, width: Int, height: Int, channels: Int, seed: UInt64,
+                       pixel: (_ person: Int, _ photo: Int, _ k: Int, _ rng: inout RandomGenerator) -> UInt8) throws {
+    try? FileManager.default.removeItem(atPath: root)
+    var rng = RandomGenerator(seed: seed)
+    for p in 0..<people {
+        try FileManager.default.createDirectory(atPath: root + "/p\(p)", withIntermediateDirectories: true)
+        for i in 0..<photos {
+            let px = (0..<(width * height * channels)).map { pixel(p, i, $0, &rng) }
+            try Image(width: width, height: height, channels: channels, pixels: px).savePNG(root + "/p\(p)/\(i).png")
+        }
+    }
 }
