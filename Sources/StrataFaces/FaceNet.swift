@@ -97,26 +97,22 @@ public final class FaceNet: Module, BuildableModule {
 
     /// Training loss for a batch (margins need the labels).
     public func trainingLoss(_ x: Tensor, _ labels: [Int], tripletMargin: Float = 0.2) -> Tensor {
+        trainingLossAndScores(x, labels, tripletMargin: tripletMargin).loss
+    }
+
+    /// Training loss for a batch, and the class scores of `forward` it came from (nil for the
+    /// triplet loss, which uses no head): the `Trainer`'s `batchLoss` for a face network.
+    public func trainingLossAndScores(_ x: Tensor, _ labels: [Int], tripletMargin: Float = 0.2) -> (loss: Tensor, scores: Tensor?) {
         let f = embed(x)
         switch loss {
         case .softmax:
-            return crossEntropy(head(f), labels)
+            let scores = head(f)
+            return (crossEntropy(scores, labels), scores)
         case .cosface, .arcface:
             let cos = cosines(f)
-            let onehot = Tensor.oneHot(labels, classes: classes)
-            let target: Tensor
-            if loss == .cosface {
-                target = cos - margin
-            } else {
-                // cos(θ + m) = cos θ cos m - sin θ sin m, falling back to cos θ - m sin m where θ + m > π.
-                let sin = (1 - cos * cos).maximum(Tensor(1e-9)).sqrt()
-                let arc = cos * Float(Foundation.cos(Double(margin))) - sin * Float(Foundation.sin(Double(margin)))
-                let fallback = cos - margin * Float(Foundation.sin(Double(margin)))
-                target = Tensor.where(cos.gt(-Float(Foundation.cos(Double(margin)))), arc, fallback)
-            }
-            return crossEntropy(Tensor.where(onehot, target, cos) * scale, labels)
+            return (marginCrossEntropy(cosines: cos, labels: labels), noGrad { cos * scale })
         case .triplet:
-            return batchHardTriplet(l2Normalized(f), labels, margin: tripletMargin)
+            return (batchHardTriplet(l2Normalized(f), labels, margin: tripletMargin), nil)
         }
     }
 
@@ -127,15 +123,27 @@ public final class FaceNet: Module, BuildableModule {
         case .softmax, .triplet:
             return crossEntropy(scores, labels)
         case .cosface:
+            // s (cos θ - m) for the true class, written on the scores s cos θ.
             return crossEntropy(scores - Tensor.oneHot(labels, classes: classes) * (scale * margin), labels)
         case .arcface:
-            let cos = scores / scale
+            return marginCrossEntropy(cosines: scores / scale, labels: labels)
+        }
+    }
+
+    /// Cross-entropy of s * cos θ with the margin on the true class: s (cos θ - m) for CosFace,
+    /// s cos(θ + m) for ArcFace.
+    func marginCrossEntropy(cosines cos: Tensor, labels: [Int]) -> Tensor {
+        let target: Tensor
+        if loss == .cosface {
+            target = cos - margin
+        } else {
+            // cos(θ + m) = cos θ cos m - sin θ sin m, falling back to cos θ - m sin m where θ + m > π.
             let sin = (1 - cos * cos).maximum(Tensor(1e-9)).sqrt()
             let arc = cos * Float(Foundation.cos(Double(margin))) - sin * Float(Foundation.sin(Double(margin)))
             let fallback = cos - margin * Float(Foundation.sin(Double(margin)))
-            let target = Tensor.where(cos.gt(-Float(Foundation.cos(Double(margin)))), arc, fallback)
-            return crossEntropy(Tensor.where(Tensor.oneHot(labels, classes: classes), target, cos) * scale, labels)
+            target = Tensor.where(cos.gt(-Float(Foundation.cos(Double(margin)))), arc, fallback)
         }
+        return crossEntropy(Tensor.where(Tensor.oneHot(labels, classes: classes), target, cos) * scale, labels)
     }
 
     /// L2-normalised embeddings of the images and of their mirror images, summed (evaluation mode).

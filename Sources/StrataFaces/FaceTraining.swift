@@ -36,6 +36,7 @@ public struct FaceTrainingOptions {
     }()
     public var embedding = 128
     public var widths = [16, 32, 64]
+    /// Called by `train` after each epoch with its number and mean training loss (per image).
     public var progress: ((Int, Double) -> Void)?
 
     // Used by `FaceTraining.fit` (photos in the wild, through the Trainer):
@@ -48,7 +49,7 @@ public struct FaceTrainingOptions {
     public var sgd = false
     /// Epochs of linear learning-rate warm-up before the cosine decay.
     public var warmupEpochs = 0
-    /// Resumable checkpoint written after every epoch, and one to continue from.
+    /// Resumable checkpoint written after every epoch, and one to continue from (both recipes).
     public var checkpointPath: String?, resumeFrom: String?
     public var progressStyle: ProgressStyle = .auto
     /// A trained network of the same layers to start from (fine-tuning): its feature layers and
@@ -59,37 +60,36 @@ public struct FaceTrainingOptions {
 }
 
 public enum FaceTraining {
-    /// Trains a face network on grey images already at its input size (8-bit, `[1, H, W]`):
-    /// Adam with L2 weight decay, cosine learning-rate decay to 0, augmentation per batch,
-    /// per-image standardisation. Batches for the triplet loss hold 8 images of each of 4 people.
+    /// Trains a face network on grey images already at its input size (8-bit, `[1, H, W]`)
+    /// through the `Trainer`: Adam with L2 weight decay, cosine learning-rate decay to 0,
+    /// augmentation per batch, per-image standardisation. Batches for the triplet loss hold 8
+    /// images of each of 4 people. One generator (seed + 101) draws each epoch's batch order, then
+    /// the augmentation of its batches in order; dropout draws from the global generator, seeded
+    /// with `seed` before the weights. `options.progress` gets each epoch's mean loss; the
+    /// Trainer's own display is `options.progressStyle` when it is not `.auto` (else none).
     public static func train(_ data: LabeledImages, options o: FaceTrainingOptions) throws -> FaceNet {
         RandomGenerator.manualSeed(o.seed)
         let (h, w) = (data.imageShape[1], data.imageShape[2])
         let net = FaceNet(classes: data.classNames.count, loss: o.loss, embedding: o.embedding, widths: o.widths, inputSize: (h, w))
-        let opt = Adam(net.parameters(), lr: o.lr, weightDecay: o.weightDecay)
+        let info = ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: data.classNames, inputShape: data.imageShape,
+                             normalization: data.normalization)
+        let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: o.lr, weightDecay: o.weightDecay), info: info)
+        trainer.generator = RandomGenerator(seed: o.seed &+ 101)
+        trainer.batchOrder = { _, rng in batches(data, o, &rng) }
+        trainer.batchTransform = { [augmentation = o.augmentation] b, rng in
+            Batch(inputs: augmentation.apply(b.inputs, rng: &rng).standardizedPerImage(), labels: b.labels, indices: b.indices)
+        }
+        trainer.batchLoss = { [margin = o.tripletMargin] b in net.trainingLossAndScores(b.inputs, b.labels, tripletMargin: margin) }
+        trainer.onEpochEnd = o.progress.map { progress in { progress($0.epoch, $0.trainLoss) } }
         var raw = data
         raw.normalization = Normalization(scale: 1 / 255)
-        var rng = RandomGenerator(seed: o.seed &+ 101)
-        let stepsPerEpoch = (data.count + o.batchSize - 1) / o.batchSize
-        let schedule = CosineAnnealing(totalSteps: o.epochs * stepsPerEpoch)
-        var step = 0
-        net.train()
-        for epoch in 0..<o.epochs {
-            var lossSum = 0.0
-            for batch in batches(data, o, &rng) {
-                opt.learningRate = schedule.learningRate(at: step, base: o.lr)
-                let x = o.augmentation.apply(raw.batch(batch).inputs, rng: &rng).standardizedPerImage()
-                let loss = net.trainingLoss(x, batch.map { data.labels[$0] }, tripletMargin: o.tripletMargin)
-                let v = loss.item
-                guard v.isFinite else { throw StrataError("face training stopped: the loss became \(v) at epoch \(epoch + 1)") }
-                opt.zeroGrad()
-                loss.backward()
-                opt.step()
-                lossSum += Double(v)
-                step += 1
-            }
-            o.progress?(epoch + 1, lossSum / Double(stepsPerEpoch))
-        }
+        var fo = FitOptions(epochs: o.epochs, batchSize: o.batchSize, seed: o.seed)
+        fo.seedGlobalGenerator = false
+        fo.schedule = CosineAnnealing(totalSteps: o.epochs * ((data.count + o.batchSize - 1) / o.batchSize))
+        fo.progress = o.progressStyle == .auto ? .none : o.progressStyle
+        fo.checkpointPath = o.checkpointPath
+        fo.resumeFrom = o.resumeFrom
+        try trainer.fit(raw, options: fo)
         net.eval()
         return net
     }

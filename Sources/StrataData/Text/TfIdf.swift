@@ -35,23 +35,12 @@ public struct TfIdf: Codable {
     }
 }
 
-/// Softmax regression with bias, fitted full-batch by Adam on mean cross-entropy + ||W||² / (2 C n)
-/// (the same minimiser as sum(CE) + ||W||² / (2 C)).
-public struct SoftmaxRegression {
-    public let weight: Parameter, bias: Parameter
-
+extension SoftmaxRegression {
+    /// The TF-IDF baseline's regression (StrataNN's `SoftmaxRegression`), in scikit-learn's
+    /// terms: fitted full-batch on the features as given by Adam on mean cross-entropy +
+    /// ||W||² / (2 C n) (the same minimiser as sum(CE) + ||W||² / (2 C)).
     public init(features: Tensor, labels: [Int], classes: Int, c: Float = 10, epochs: Int = 300, lr: Float = 0.05) {
-        weight = Parameter(Tensor.zeros([classes, features.shape[1]]))
-        bias = Parameter(Tensor.zeros([classes]))
-        let opt = Adam([weight, bias], lr: lr)
-        let penalty = 1 / (2 * c * Float(labels.count))
-        for _ in 0..<epochs {
-            let loss = crossEntropy(linear(features, weight: weight.value, bias: bias.value), labels) + (weight.value * weight.value).sum() * penalty
-            opt.zeroGrad()
-            loss.backward()
-            opt.step()
-        }
+        self = SoftmaxRegression.fit(features: features, labels: labels, classes: classes, epochs: epochs, batchSize: nil, lr: lr,
+                                     penalty: 1 / (2 * c * Float(labels.count)), standardize: false, seed: 0)
     }
-
-    public func logits(_ x: Tensor) -> Tensor { noGrad { linear(x, weight: weight.value, bias: bias.value) } }
 }

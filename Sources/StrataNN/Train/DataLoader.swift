@@ -40,23 +40,38 @@ public final class DataLoader<Source: BatchSource> {
         return rng.permutation(source.count)
     }
 
-    /// The batches of epoch `e`, prefetched in the background.
-    public func epoch(_ e: Int) -> Epoch {
+    /// The batches of epoch `e`, prefetched in the background. A `transform` (augmentation, say)
+    /// is applied to each batch on the same background thread, one batch after the other in
+    /// order, so a transform that draws from a shared generator draws the same numbers each run.
+    public func epoch(_ e: Int, transform: ((Batch) -> Batch)? = nil) -> Epoch {
         let order = order(epoch: e)
         let ranges = (0..<batchCount).map { b in Array(order[(b * batchSize)..<Swift.min((b + 1) * batchSize, order.count)]) }
-        return Epoch(source: source, batches: ranges, prefetch: prefetch)
+        return Epoch(source: source, batches: ranges, prefetch: prefetch, transform: transform)
+    }
+
+    /// An epoch of given batches (lists of example indices, e.g. balanced per class: PyTorch's
+    /// `batch_sampler`), prefetched and transformed as `epoch(_:transform:)` does; `batchSize`,
+    /// `shuffle` and `dropLast` do not apply.
+    ///
+    /// ```swift
+    /// let pairs = loader.epoch(batches: [[0, 1], [2, 3]])   // two batches of two examples
+    /// ```
+    public func epoch(batches: [[Int]], transform: ((Batch) -> Batch)? = nil) -> Epoch {
+        Epoch(source: source, batches: batches, prefetch: prefetch, transform: transform)
     }
 
     /// One pass over the data; iterate it once.
     public final class Epoch: Sequence, IteratorProtocol {
         private let source: Source
         private let batches: [[Int]]
+        private let transform: ((Batch) -> Batch)?
         private var position = 0
         private let queue: PrefetchQueue<Batch>?
 
-        init(source: Source, batches: [[Int]], prefetch: Int) {
+        init(source: Source, batches: [[Int]], prefetch: Int, transform: ((Batch) -> Batch)? = nil) {
             self.source = source
             self.batches = batches
+            self.transform = transform
             if prefetch > 0 && batches.count > 1 {
                 let q = PrefetchQueue<Batch>(capacity: prefetch)
                 queue = q
@@ -64,7 +79,8 @@ public final class DataLoader<Source: BatchSource> {
                 let thread = Thread {
                     for b in bs {
                         if q.isCancelled { break }
-                        q.put(src.batch(b))
+                        let batch = src.batch(b)
+                        q.put(transform.map { $0(batch) } ?? batch)
                     }
                 }
                 thread.stackSize = 1 << 20
@@ -80,10 +96,14 @@ public final class DataLoader<Source: BatchSource> {
             guard position < batches.count else { return nil }
             defer { position += 1 }
             if let queue { return queue.take() }
-            return source.batch(batches[position])
+            let batch = source.batch(batches[position])
+            return transform.map { $0(batch) } ?? batch
         }
 
         public var count: Int { batches.count }
+
+        /// Examples in all the batches of the epoch.
+        public var exampleCount: Int { batches.reduce(0) { $0 + $1.count } }
     }
 }
 

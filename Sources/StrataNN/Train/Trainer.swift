@@ -23,6 +23,10 @@ public struct FitOptions {
     public var clipNorm: Float?
     public var progress: ProgressStyle = .auto
     public var progressToStderr = false
+    /// Reseed the global generator (dropout) from `seed` at the start of `fit`. Turn it off to let
+    /// dropout continue the stream the model's initialisation was drawn from (a checkpoint still
+    /// restores it when resuming).
+    public var seedGlobalGenerator = true
 
     public init(epochs: Int = 1, batchSize: Int = 64, seed: Int = 0) {
         self.epochs = epochs
@@ -42,6 +46,20 @@ public struct FitOptions {
 /// options.bestModelPath = "fashion.safetensors"
 /// let history = try trainer.fit(train, validation: test, options: options)
 /// ```
+///
+/// Every training in Strata runs through `fit`; what differs between them is set on the trainer:
+/// the `loss` of the model's output (or a `batchLoss` of the whole batch, for a loss that is not
+/// on class scores), the `batchOrder` of each epoch (e.g. batches balanced per class) and a
+/// `batchTransform` (e.g. augmentation), both drawing from the trainer's `generator`.
+///
+/// ```swift
+/// trainer.generator = RandomGenerator(seed: 7)
+/// trainer.batchOrder = { _, rng in                      // any [[Int]] per epoch: here pairs
+///     let p = rng.permutation(n); return stride(from: 0, to: n - 1, by: 2).map { [p[$0], p[$0 + 1]] }
+/// }
+/// trainer.batchTransform = { b, rng in Batch(inputs: aug.apply(b.inputs, rng: &rng), labels: b.labels, indices: b.indices) }
+/// trainer.batchLoss = { b in (loss: tripletLoss(net.embed(b.inputs), b.labels), scores: nil) }
+/// ```
 public final class Trainer {
     public let model: Module
     public let optimizer: Optimizer
@@ -49,6 +67,23 @@ public final class Trainer {
     public var info: ModelInfo
     /// Loss of a batch from the model's output and the labels (default: mean cross-entropy).
     public var loss: (Tensor, [Int]) -> Tensor = { crossEntropy($0, $1) }
+    /// The training loss of a whole batch, when it is not `loss(model(inputs), labels)` (a metric
+    /// loss on embeddings, say), with the class scores its accuracy is counted on (nil: no
+    /// accuracy; `trainAccuracy` is then 0). Validation still uses `loss` on the model's output.
+    public var batchLoss: ((Batch) -> (loss: Tensor, scores: Tensor?))?
+    /// The batches of each training epoch, as lists of example indices, drawn from `generator`
+    /// (nil: the `DataLoader`'s shuffle, seeded per epoch by `FitOptions.seed`, in batches of
+    /// `FitOptions.batchSize`).
+    public var batchOrder: ((_ epoch: Int, _ rng: inout RandomGenerator) -> [[Int]])?
+    /// Applied to each training batch before the model sees it (augmentation, say), drawing from
+    /// `generator`. It runs on the loader's background thread, one batch after the other in order.
+    public var batchTransform: ((Batch, inout RandomGenerator) -> Batch)?
+    /// The random stream of `batchOrder` and `batchTransform`: each epoch draws its order, then
+    /// transforms its batches in order. `fit` does not reseed it (set it before); checkpoints save
+    /// it and resuming restores it, so a resumed run draws what an unbroken one would.
+    public var generator = RandomGenerator(seed: 0)
+    /// Called with each epoch's record once it is complete (after validation).
+    public var onEpochEnd: ((EpochRecord) -> Void)?
     public private(set) var history: [EpochRecord] = []
 
     public init(model: Module, optimizer: Optimizer, info: ModelInfo) {
@@ -75,20 +110,33 @@ public final class Trainer {
         var startEpoch = 0
         var bestLoss = Double.infinity
         var badEpochs = 0
-        RandomGenerator.manualSeed(options.seed &* 7919 &+ 1)
+        var resumedStep: Int?
+        if options.seedGlobalGenerator { RandomGenerator.manualSeed(options.seed &* 7919 &+ 1) }
         if let path = options.resumeFrom {
-            (startEpoch, bestLoss, badEpochs) = try resume(from: path)
+            (startEpoch, bestLoss, badEpochs, resumedStep) = try resume(from: path)
             reporter.message("resumed from \(path) after epoch \(startEpoch)")
         }
-        var step = startEpoch * loader.batchCount
+        var step = resumedStep ?? startEpoch * loader.batchCount
+        // The transform runs on the loader's thread while this one trains: the box hands the
+        // generator over (each epoch's order is drawn here before its batches are made there).
+        let stream = GeneratorBox(generator)
+        let transform: ((Batch) -> Batch)? = batchTransform.map { t in { t($0, &stream.rng) } }
         for epoch in startEpoch..<options.epochs {
             model.train()
             let started = ProcessInfo.processInfo.systemUptime
-            var lossSum = 0.0, correct = 0, seen = 0
-            for (b, batch) in loader.epoch(epoch).enumerated() {
+            var lossSum = 0.0, correct = 0, scored = 0, seen = 0
+            let batches = batchOrder.map { loader.epoch(batches: $0(epoch, &stream.rng), transform: transform) }
+                ?? loader.epoch(epoch, transform: transform)
+            let total = batches.exampleCount, batchCount = batches.count
+            for (b, batch) in batches.enumerated() {
                 if let schedule = options.schedule { optimizer.learningRate = schedule.learningRate(at: step, base: baseLR) }
-                let out = model(batch.inputs)
-                let l = loss(out, batch.labels)
+                let l: Tensor, scores: Tensor?
+                if let batchLoss {
+                    (l, scores) = batchLoss(batch)
+                } else {
+                    let out = model(batch.inputs)
+                    (l, scores) = (loss(out, batch.labels), out)
+                }
                 let value = l.item
                 guard value.isFinite else {
                     throw StrataError("training stopped: the loss became \(value.isNaN ? "NaN" : "infinite") at epoch \(epoch + 1), step \(b + 1) (learning rate \(optimizer.learningRate)); try a lower --lr")
@@ -101,12 +149,16 @@ public final class Trainer {
                 let n = batch.labels.count
                 lossSum += Double(value) * Double(n)
                 seen += n
-                correct += zip(out.argmaxIndices(), batch.labels).filter { $0 == $1 }.count
-                reporter.update(epoch: epoch + 1, epochs: options.epochs, done: seen, total: train.count,
-                                loss: lossSum / Double(seen), started: started, force: b == loader.batchCount - 1)
+                if let scores {
+                    correct += zip(scores.argmaxIndices(), batch.labels).filter { $0 == $1 }.count
+                    scored += n
+                }
+                reporter.update(epoch: epoch + 1, epochs: options.epochs, done: seen, total: total,
+                                loss: lossSum / Double(seen), started: started, force: b == batchCount - 1)
             }
+            generator = stream.rng
             let seconds = ProcessInfo.processInfo.systemUptime - started
-            var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
+            var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(scored, 1)),
                                      seconds: seconds, samplesPerSecond: Double(seen) / max(seconds, 1e-9), learningRate: Double(optimizer.learningRate))
             if let validation {
                 let (vl, va) = Trainer.evaluate(model, validation, loss: loss)
@@ -116,6 +168,7 @@ public final class Trainer {
             history.append(record)
             info.history = history
             reporter.epochLine(record, epochs: options.epochs)
+            onEpochEnd?(record)
             let monitored = record.valLoss ?? record.trainLoss
             if monitored < bestLoss {
                 bestLoss = monitored
@@ -124,7 +177,7 @@ public final class Trainer {
             } else {
                 badEpochs += 1
             }
-            if let p = options.checkpointPath { try saveCheckpoint(p, epoch: epoch + 1, bestLoss: bestLoss, badEpochs: badEpochs) }
+            if let p = options.checkpointPath { try saveCheckpoint(p, epoch: epoch + 1, step: step, bestLoss: bestLoss, badEpochs: badEpochs) }
             if let patience = options.patience, badEpochs >= patience {
                 reporter.message("early stopping: no improvement of the validation loss for \(patience) epochs")
                 break
@@ -156,16 +209,17 @@ public final class Trainer {
 
     // MARK: checkpoints
 
-    private func saveCheckpoint(_ path: String, epoch: Int, bestLoss: Double, badEpochs: Int) throws {
+    private func saveCheckpoint(_ path: String, epoch: Int, step: Int, bestLoss: Double, badEpochs: Int) throws {
         var extra: [String: Tensor] = [:]
         for (k, v) in optimizer.state() { extra["optimizer.\(k)"] = v }
-        let meta = ["checkpoint_epoch": String(epoch), "checkpoint_best_loss": String(bestLoss), "checkpoint_bad_epochs": String(badEpochs),
-                    "checkpoint_lr": String(optimizer.learningRate),
-                    "checkpoint_rng": RandomGenerator.global.state.map { String($0) }.joined(separator: ",")]
+        func words(_ g: RandomGenerator) -> String { g.state.map { String($0) }.joined(separator: ",") }
+        let meta = ["checkpoint_epoch": String(epoch), "checkpoint_step": String(step), "checkpoint_best_loss": String(bestLoss),
+                    "checkpoint_bad_epochs": String(badEpochs), "checkpoint_lr": String(optimizer.learningRate),
+                    "checkpoint_rng": words(RandomGenerator.global), "checkpoint_generator": words(generator)]
         try SavedModel(model: model, info: info).save(to: path, extraTensors: extra, extraMetadata: meta)
     }
 
-    private func resume(from path: String) throws -> (Int, Double, Int) {
+    private func resume(from path: String) throws -> (Int, Double, Int, Int?) {
         let (tensors, meta) = try Safetensors.read(path)
         guard let e = meta["checkpoint_epoch"].flatMap(Int.init) else {
             throw StrataError("\(path): not a training checkpoint (no checkpoint_epoch in its metadata)")
@@ -176,10 +230,12 @@ public final class Trainer {
         }
         try model.loadStateDict(weights, source: path)
         try optimizer.loadState(opt)
-        if let s = meta["checkpoint_rng"] {
-            let words = s.split(separator: ",").compactMap { UInt64($0) }
-            if words.count == 4 { RandomGenerator.global.state = words }
+        func words(_ key: String) -> [UInt64]? {
+            let w = meta[key].map { $0.split(separator: ",").compactMap { UInt64($0) } }
+            return w?.count == 4 ? w : nil
         }
+        if let w = words("checkpoint_rng") { RandomGenerator.global.state = w }
+        if let w = words("checkpoint_generator") { generator.state = w }
         if let lr = meta["checkpoint_lr"].flatMap(Float.init) { optimizer.learningRate = lr }
         if let h = meta["history"], let hist = try? JSONDecoder().decode([EpochRecord].self, from: Data(h.utf8)) {
             history = hist
@@ -187,6 +243,12 @@ public final class Trainer {
         }
         let best = meta["checkpoint_best_loss"].flatMap(Double.init) ?? .infinity
         let bad = meta["checkpoint_bad_epochs"].flatMap(Int.init) ?? 0
-        return (e, best, bad)
+        return (e, best, bad, meta["checkpoint_step"].flatMap(Int.init))
     }
+}
+
+/// The trainer's generator while an epoch's batches are transformed on the loader's thread.
+private final class GeneratorBox: @unchecked Sendable {
+    var rng: RandomGenerator
+    init(_ rng: RandomGenerator) { self.rng = rng }
 }
