@@ -37,91 +37,21 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         Strata.numThreads = threads
-        let train = try FashionMNIST.load(.train, directory: dataDir), test = try FashionMNIST.load(.test, directory: dataDir)
-        RandomGenerator.manualSeed(0)
-        let net = ModelZoo.entry(model)!.build()
-        let opt = Adam(net.parameters(), lr: 1e-3)
-        let loader = DataLoader(train, batchSize: 64, shuffle: true, seed: 0)
-        let nEpochs = epochs ?? (model == "mlp" ? 5 : 3)
-        let rssSetup = ProcessStats.currentRSSMiB()
-        let load = ForeignLoad()
-        var step = 0, seen = 0
-        var tWarm = 0.0
-        var epochSeconds: [Double] = [], epochLoss: [Double] = []
-        net.train()
+        var bench = TrainingBenchmark(model: model)
+        (bench.epochs, bench.dataDir, bench.inference) = (epochs, dataDir, !noInference)
+        bench.log = { [json] line in if !json { print(line) } }
         Profiler.isEnabled = ProcessInfo.processInfo.environment["STRATA_PROFILE"] != nil
-        for e in 0..<nEpochs {
-            let t0 = ProcessStats.now()
-            var lossSum = 0.0
-            for batch in loader.epoch(e) {
-                let l = crossEntropy(net(batch.inputs), batch.labels)
-                opt.zeroGrad()
-                l.backward()
-                opt.step()
-                let v = l.item
-                guard v.isFinite else { throw StrataError("bench train: the loss became \(v) at step \(step + 1)") }
-                lossSum += Double(v) * Double(batch.labels.count)
-                step += 1
-                if step == 50 { tWarm = ProcessStats.now() } else if step > 50 { seen += batch.labels.count }
-            }
-            epochSeconds.append(round1(ProcessStats.now() - t0))
-            epochLoss.append((lossSum / Double(train.count) * 10000).rounded() / 10000)
-            if !json { print("epoch \(e + 1)/\(nEpochs): \(epochSeconds.last!) s, mean loss \(epochLoss.last!)") }
-        }
-        let trainSPS = Double(seen) / (ProcessStats.now() - tWarm)
-        if Profiler.isEnabled {
-            Profiler.isEnabled = false
-            FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!)
-        }
-        let trainLoad = load.value()
-        if noInference {
-            print(jsonLine(["benchmark": "fashion_mnist_strata", "model": model, "train_samples_per_s": round1(trainSPS),
-                            "epoch_s": epochSeconds, "epoch_train_loss": epochLoss, "foreign_cpu_train": trainLoad]))
-            return
-        }
-        net.eval()
-        let inferLoad = ForeignLoad()
-        var correct = 0
-        var passes: [Double] = []
-        var latencies: [Double] = []
-        noGrad {
-            // Inputs are converted outside the timed region, one batch at a time.
-            let batch = { (i: Int) in test.batch(Array((i * 1000)..<((i + 1) * 1000))) }
-            for i in 0..<10 {
-                let b = batch(i)
-                correct += zip(net(b.inputs).argmaxIndices(), b.labels).filter { $0 == $1 }.count
-            }
-            for _ in 0..<3 {
-                var elapsed = 0.0
-                for i in 0..<10 {
-                    let x = batch(i).inputs
-                    let t = ProcessStats.now()
-                    _ = net(x)
-                    elapsed += ProcessStats.now() - t
-                }
-                passes.append(Double(test.count) / elapsed)
-            }
-            let one = test.batch([0]).inputs
-            for k in 0..<210 {
-                let t = ProcessStats.now()
-                _ = net(one)
-                let dt = ProcessStats.now() - t
-                if k >= 10 { latencies.append(dt) }
-            }
-        }
-        let result: [String: Any] = [
-            "benchmark": "fashion_mnist_strata", "model": model, "threads": Strata.numThreads, "kernel": Strata.cpuKernel,
-            "params": net.parameterCount, "steps": step,
-            "train_samples_per_s": round1(trainSPS), "epoch_s": epochSeconds, "epoch_train_loss": epochLoss,
-            "test_accuracy": Double(correct) / Double(test.count),
-            "infer_b1000_samples_per_s": round1(ProcessStats.median(passes)),
-            "latency_b1_ms_median": (ProcessStats.median(latencies) * 1e3 * 10000).rounded() / 10000,
-            "peak_rss_mib": ProcessStats.peakRSSMiB(), "rss_after_setup_mib": rssSetup,
-            "foreign_cpu_train": trainLoad, "foreign_cpu_infer": inferLoad.value(),
-        ]
+        let r = try bench.run()
+        if Profiler.isEnabled { FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!) }
+        var result: [String: Any] = ["benchmark": "fashion_mnist_strata", "model": model, "train_samples_per_s": round1(r.trainSamplesPerSecond),
+                                     "epoch_s": r.epochSeconds, "epoch_train_loss": r.epochLoss, "foreign_cpu_train": r.foreignTrain]
+        guard let acc = r.testAccuracy, let infer = r.inferSamplesPerSecond, let latency = r.latencyMs else { return print(jsonLine(result)) }
+        result.merge(["threads": Strata.numThreads, "kernel": Strata.cpuKernel, "params": r.parameters, "steps": r.steps, "test_accuracy": acc,
+                      "infer_b1000_samples_per_s": round1(infer), "latency_b1_ms_median": (latency * 10000).rounded() / 10000,
+                      "peak_rss_mib": ProcessStats.peakRSSMiB(), "rss_after_setup_mib": r.rssAfterSetupMiB, "foreign_cpu_infer": r.foreignInfer ?? 0]) { a, _ in a }
         if !json {
             print(String(format: "%@: train %.0f samples/s, test accuracy %.4f, infer b1000 %.0f samples/s, latency b1 %.4f ms, peak RSS %.1f MiB",
-                         model, trainSPS, Double(correct) / Double(test.count), ProcessStats.median(passes), ProcessStats.median(latencies) * 1e3, ProcessStats.peakRSSMiB()))
+                         model, r.trainSamplesPerSecond, acc, infer, latency, ProcessStats.peakRSSMiB()))
         }
         print(jsonLine(result))
     }

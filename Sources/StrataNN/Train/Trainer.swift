@@ -84,6 +84,9 @@ public final class Trainer {
     public var generator = RandomGenerator(seed: 0)
     /// Called with each epoch's record once it is complete (after validation).
     public var onEpochEnd: ((EpochRecord) -> Void)?
+    /// Called after each optimizer step with the step count so far and the batch's size
+    /// (benchmarks time from a given step on).
+    public var onStep: ((_ step: Int, _ batchSize: Int) -> Void)?
     public private(set) var history: [EpochRecord] = []
 
     public init(model: Module, optimizer: Optimizer, info: ModelInfo) {
@@ -139,13 +142,14 @@ public final class Trainer {
                 }
                 let value = l.item
                 guard value.isFinite else {
-                    throw StrataError("training stopped: the loss became \(value.isNaN ? "NaN" : "infinite") at epoch \(epoch + 1), step \(b + 1) (learning rate \(optimizer.learningRate)); try a lower --lr")
+                    throw StrataError("training stopped: the loss became \(value.isNaN ? "NaN" : "infinite") at epoch \(epoch + 1), step \(b + 1) (learning rate \(optimizer.learningRate)); a lower learning rate may help")
                 }
                 optimizer.zeroGrad()
                 l.backward()
                 if let c = options.clipNorm { clipGradNorm(optimizer.parameters, maxNorm: c) }
                 optimizer.step()
                 step += 1
+                onStep?(step, batch.labels.count)
                 let n = batch.labels.count
                 lossSum += Double(value) * Double(n)
                 seen += n
