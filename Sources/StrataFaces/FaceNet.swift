@@ -50,13 +50,8 @@ public final class FaceNet: Module, BuildableModule {
                 channels: Int = 1, blocks: [Int] = []) {
         precondition(blocks.isEmpty ? !widths.isEmpty : widths.count == blocks.count,
                      "FaceNet: one width per block (plain) or per stage (residual), got widths \(widths), blocks \(blocks)")
-        self.classes = classes
-        self.embeddingSize = embedding
-        self.widths = widths
-        self.inputSize = inputSize
-        self.loss = loss
-        self.channels = channels
-        self.blocks = blocks
+        (self.classes, self.embeddingSize, self.widths, self.inputSize) = (classes, embedding, widths, inputSize)
+        (self.loss, self.channels, self.blocks) = (loss, channels, blocks)
         self.scale = scale ?? 16
         self.margin = margin ?? (loss == .arcface ? 0.3 : loss == .cosface ? 0.2 : 0.2)
         var layers: [Module] = []

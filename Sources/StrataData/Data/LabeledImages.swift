@@ -21,11 +21,8 @@ public struct LabeledImages: BatchSource {
 
     public init(pixels: [UInt8], labels: [Int], imageShape: [Int], classNames: [String], normalization: Normalization = Normalization()) {
         precondition(pixels.count == labels.count * imageShape.reduce(1, *), "LabeledImages: \(pixels.count) pixels for \(labels.count) images of \(imageShape)")
-        self.pixels = pixels
-        self.labels = labels
-        self.imageShape = imageShape
-        self.classNames = classNames
-        self.normalization = normalization
+        (self.pixels, self.labels, self.imageShape) = (pixels, labels, imageShape)
+        (self.classNames, self.normalization) = (classNames, normalization)
     }
 
     public var count: Int { labels.count }

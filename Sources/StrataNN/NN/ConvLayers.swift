@@ -17,13 +17,8 @@ public final class Conv2D: Module {
                 dilation: Size2 = 1, groups: Int = 1, bias: Bool = true) {
         precondition(inChannels % groups == 0 && outChannels % groups == 0,
                      "Conv2D: groups \(groups) must divide channels \(inChannels) -> \(outChannels)")
-        self.inChannels = inChannels
-        self.outChannels = outChannels
-        self.kernelSize = kernelSize
-        self.stride = stride
-        self.padding = padding
-        self.dilation = dilation
-        self.groups = groups
+        (self.inChannels, self.outChannels, self.kernelSize) = (inChannels, outChannels, kernelSize)
+        (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
         let fanIn = inChannels / groups * kernelSize.h * kernelSize.w
         let bound = 1 / Float(fanIn).squareRoot()
         weight = Parameter(Tensor.rand([outChannels, inChannels / groups, kernelSize.h, kernelSize.w], low: -bound, high: bound))

@@ -34,8 +34,7 @@ public struct StepLR: LRSchedule {
 public struct CosineAnnealing: LRSchedule {
     public let totalSteps: Int, minRate: Float
     public init(totalSteps: Int, minRate: Float = 0) {
-        self.totalSteps = positive(totalSteps, "CosineAnnealing: totalSteps")
-        self.minRate = minRate
+        (self.totalSteps, self.minRate) = (positive(totalSteps, "CosineAnnealing: totalSteps"), minRate)
     }
     public func learningRate(at step: Int, base: Float) -> Float {
         let t = Double(Swift.min(step, totalSteps)) / Double(totalSteps)

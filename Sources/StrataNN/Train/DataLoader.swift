@@ -22,12 +22,8 @@ public final class DataLoader<Source: BatchSource> {
 
     public init(_ source: Source, batchSize: Int, shuffle: Bool = false, seed: Int = 0, dropLast: Bool = false, prefetch: Int = 2) {
         precondition(batchSize > 0, "DataLoader: batch size must be positive, got \(batchSize)")
-        self.source = source
-        self.batchSize = batchSize
-        self.shuffle = shuffle
-        self.seed = seed
-        self.dropLast = dropLast
-        self.prefetch = prefetch
+        (self.source, self.batchSize, self.shuffle) = (source, batchSize, shuffle)
+        (self.seed, self.dropLast, self.prefetch) = (seed, dropLast, prefetch)
     }
 
     /// Batches per epoch.
