@@ -69,6 +69,11 @@ struct Inspect: ParsableCommand {
             } catch let e as StrataError { throw StrataError("\(model): \(e.message)") }
             return json ? printJSON(["report": files[0], "files": files]) : print("wrote \(files[0]) and \(files.count - 1) more files")
         }
+        if saved.model is GCN {   // a graph network, on its graph
+            let r = try Inspector.graphReport(saved, graph: try Cora.load(dataOptions.dataDir ?? "../shared/data/cora"), outDir: out)
+            return json ? printJSON(["report": r.files[0], "files": r.files, "probes": r.probes.map { ["layer": $0.layer, "accuracy": $0.accuracy] }])
+                : print("wrote \(r.files[0]); probes: " + r.probes.map { "\($0.layer) \(String(format: "%.4f", $0.accuracy))" }.joined(separator: ", "))
+        }
         let inputs = try Inspector.loadImages(images, for: saved.info, cut: cut)
         let (train, test) = try dataOptions.load(for: saved.info, transform: cut)
         guard train.imageShape == saved.info.inputShape else {

@@ -63,6 +63,9 @@ final class ModelKindsCLITests: XCTestCase {
         if code == 0 {
             XCTAssert(try ok(["summary", "--model", gcn]).contains("GraphConv"))
             try checkPrediction(try ok(["predict", "--model", gcn, "--data-dir", graphDir, "--node", "100", "--json"]), classes: ["A", "B"])
+            let report = testTemp("kinds-gcn-report")
+            _ = try ok(["inspect", "--model", gcn, "--data-dir", graphDir, "--out", report])
+            XCTAssert(FileManager.default.fileExists(atPath: report + "/index.html"))
         } else {
             // The Planetoid split needs 20 labelled papers per class: too many for this graph.
             XCTAssert(err.contains("error:"), err)
