@@ -15,31 +15,34 @@ public enum FaceEvaluation {
         let classify: (_ train: Tensor, _ trainLabels: [Int], _ test: Tensor, _ classes: Int) -> [Int]
     }
 
-    /// A method from a feature name (raw, eigenfaces, fisherfaces, lbp, hog) and a classifier
+    /// Hand-made features of the classical workflow.
+    public enum FeatureKind: String, CaseIterable, Sendable { case raw, eigenfaces, fisherfaces, lbp, hog }
+    /// Classifiers of the classical workflow: 1-NN by a distance, or logistic regression.
+    public enum ClassifierKind: String, CaseIterable, Sendable { case euclidean, cosine, chi2, logreg }
+
+    /// A method from features (raw, eigenfaces, fisherfaces, lbp, hog) and a classifier
     /// (euclidean, cosine, chi2 for 1-NN, or logreg).
-    public static func method(features: String, classifier: String, components: Int = 50) throws -> Classical {
+    public static func method(features kind: FeatureKind, classifier: ClassifierKind, components: Int = 50) throws -> Classical {
+        let features = kind.rawValue
         let f: (Tensor, [Int], Int, [Tensor]) throws -> [Tensor]
-        switch features {
-        case "raw": f = { _, _, _, all in all.map { $0.flatten(startDim: 1) } }
-        case "eigenfaces": f = { tr, _, _, all in
+        switch kind {
+        case .raw: f = { _, _, _, all in all.map { $0.flatten(startDim: 1) } }
+        case .eigenfaces: f = { tr, _, _, all in
             let s = Subspace.eigenfaces(tr.flatten(startDim: 1), components: Swift.min(components, tr.shape[0] - 1)); return all.map { s.project($0.flatten(startDim: 1)) } }
-        case "fisherfaces": f = { tr, labels, classes, all in
+        case .fisherfaces: f = { tr, labels, classes, all in
             let s = try Subspace.fisherfaces(tr.flatten(startDim: 1), labels: labels, classes: classes); return all.map { s.project($0.flatten(startDim: 1)) } }
-        case "lbp": f = { _, _, _, all in all.map { HandFeatures.lbp($0) } }
-        case "hog": f = { _, _, _, all in all.map { HandFeatures.hog($0) } }
-        default: throw StrataError("--features \(features): unknown (raw, eigenfaces, fisherfaces, lbp, hog)")
+        case .lbp: f = { _, _, _, all in all.map { HandFeatures.lbp($0) } }
+        case .hog: f = { _, _, _, all in all.map { HandFeatures.hog($0) } }
         }
         let c: (Tensor, [Int], Tensor, Int) -> [Int]
-        if classifier == "logreg" {
+        if classifier == .logreg {
             c = { tr, labels, te, classes in
                 LinearProbe.fit(features: tr, labels: labels, classes: classes, epochs: 600, batchSize: 256, lr: 0.02, l2: 2e-3).logits(te).argmaxIndices()
             }
-        } else if let d = Distance(rawValue: classifier) {
-            c = nn(d)
         } else {
-            throw StrataError("--classifier \(classifier): unknown (euclidean, cosine, chi2, logreg)")
+            c = nn(Distance(rawValue: classifier.rawValue)!)
         }
-        return Classical(name: "\(features), \(classifier == "logreg" ? "logistic regression" : "1-NN " + classifier)", features: f, classify: c)
+        return Classical(name: "\(features), \(classifier == .logreg ? "logistic regression" : "1-NN " + classifier.rawValue)", features: f, classify: c)
     }
 
     static func nn(_ d: Distance) -> (Tensor, [Int], Tensor, Int) -> [Int] {

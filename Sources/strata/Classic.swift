@@ -3,6 +3,9 @@ import Foundation
 import Strata
 import StrataFaces
 
+extension FaceEvaluation.FeatureKind: ExpressibleByArgument {}
+extension FaceEvaluation.ClassifierKind: ExpressibleByArgument {}
+
 struct Classic: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The classical workflow on a folder of faces: hand-made features and a separate classifier, over seeded splits.")
@@ -11,10 +14,10 @@ struct Classic: ParsableCommand {
     var data: String
 
     @Option(help: "raw, eigenfaces, fisherfaces, lbp or hog.")
-    var features: String = "lbp"
+    var features: FaceEvaluation.FeatureKind = .lbp
 
     @Option(help: "euclidean, cosine or chi2 (1-nearest neighbour), or logreg.")
-    var classifier: String = "chi2"
+    var classifier: FaceEvaluation.ClassifierKind = .chi2
 
     @Option(help: "Eigenfaces: components.")
     var components: Int = 50

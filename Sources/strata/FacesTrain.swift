@@ -51,8 +51,8 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "With --crop or --init: test-time views per photo to store in the model (1 the face box; 5 adds four small shifts; 7 two zooms), used by enrol, identify, verify and evaluate (default: 1, or the --init model's).") var views: Int?
     @Option(help: "How photos are compared: cosine, or snorm (cosine S-normalised against the training people's class centres; less fooled by photos that resemble everyone); default cosine, or the --init model's.") var score: FaceScore?
     @Flag(help: "Store the weights as float16 (half the file size).") var half = false
-    @Option(help: "With --crop: checkpoint written after every epoch.") var checkpoint: String?
-    @Option(help: "With --crop: checkpoint to resume from.") var resume: String?
+    @Option(help: "Checkpoint written after every epoch.") var checkpoint: String?
+    @Option(help: "Checkpoint to resume from.") var resume: String?
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON line.") var json = false
 
@@ -74,8 +74,8 @@ struct FacesTrain: ParsableCommand {
             if channels.count != 1 && channels.count != crop.count { throw ValidationError("give --channels once, or once per --crop (\(crop.count)); got \(channels.count)") }
             let stages = blocks.values.isEmpty ? (widths?.values.count ?? 3) : blocks.values.count
             for s in size where s % (1 << stages) != 0 { throw ValidationError("--size \(s) must be divisible by \(1 << stages) (\(stages) halvings)") }
-        } else if initFrom == nil && (resume != nil || checkpoint != nil || extraData != nil) {
-            throw ValidationError("--checkpoint, --resume and --extra-data need --crop or --init (the Trainer path)")
+        } else if initFrom == nil && extraData != nil {
+            throw ValidationError("--extra-data needs --crop or --init")
         }
         if (extraPeople != nil || extraFrame != nil) && extraData == nil { throw ValidationError("--extra-people and --extra-frame need --extra-data") }
         if let n = extraPeople, n < 1 { throw ValidationError("--extra-people must be at least 1, got \(n)") }
@@ -105,8 +105,9 @@ struct FacesTrain: ParsableCommand {
             o.blocks = blocks.values
             if widths == nil && !o.blocks.isEmpty { o.widths = [32, 64, 128, 256].prefix(o.blocks.count) + [Int](repeating: 256, count: Swift.max(0, o.blocks.count - 4)) }
             (o.sgd, o.batchSize, o.warmupEpochs, o.scale, o.margin, o.dropout) = (sgd, batchSize, warmup, scale, margin, dropout)
-            (o.checkpointPath, o.resumeFrom, o.progressStyle) = (checkpoint, resume, json ? .none : .auto)
+            o.progressStyle = json ? .none : .auto
         }
+        (o.checkpointPath, o.resumeFrom) = (checkpoint, resume)
         r.options = o
         r.log = { [json] line in if !json { print(line) } }
         return r
