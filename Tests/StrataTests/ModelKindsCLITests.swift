@@ -104,6 +104,7 @@ final class ModelKindsCLITests: XCTestCase {
             XCTAssertEqual(e.map { $0 * $0 }.reduce(0, +), 1, accuracy: 1e-3, "unit embedding")
         }
         XCTAssert(try ok(["summary", "--model", ensemble]).contains("members.1."))
+        _ = try ok(["inspect", "--model", single, "--data", root, "--probe-train", "10", "--probe-test", "10", "--out", testTemp("kinds-face1-report")])
         _ = try ok(["inspect", "--model", ensemble, "--member", "2", "--data", root, "--probe-train", "10", "--probe-test", "10", "--out", testTemp("kinds-face-report")])
     }
 }

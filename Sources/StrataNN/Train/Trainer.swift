@@ -154,7 +154,7 @@ public final class Trainer {
                 lossSum += Double(value) * Double(n)
                 seen += n
                 if let scores {
-                    correct += zip(scores.argmaxIndices(), batch.labels).filter { $0 == $1 }.count
+                    for (p, y) in zip(scores.argmaxIndices(), batch.labels) where p == y { correct += 1 }
                     scored += n
                 }
                 reporter.update(epoch: epoch + 1, epochs: options.epochs, done: seen, total: total,
