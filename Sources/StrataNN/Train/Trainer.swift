@@ -133,12 +133,15 @@ public final class Trainer {
             let total = batches.exampleCount, batchCount = batches.count
             for (b, batch) in batches.enumerated() {
                 if let schedule = options.schedule { optimizer.learningRate = schedule.learningRate(at: step, base: baseLR) }
-                let l: Tensor, scores: Tensor?
+                // The class scores are counted here and let go, so the backward pass can reuse
+                // their buffers.
+                let l: Tensor, hits: Int?
                 if let batchLoss {
-                    (l, scores) = batchLoss(batch)
+                    let (bl, scores) = batchLoss(batch)
+                    (l, hits) = (bl, scores.map { Trainer.hits($0, batch.labels) })
                 } else {
                     let out = model(batch.inputs)
-                    (l, scores) = (loss(out, batch.labels), out)
+                    (l, hits) = (loss(out, batch.labels), Trainer.hits(out, batch.labels))
                 }
                 let value = l.item
                 guard value.isFinite else {
@@ -153,10 +156,7 @@ public final class Trainer {
                 let n = batch.labels.count
                 lossSum += Double(value) * Double(n)
                 seen += n
-                if let scores {
-                    for (p, y) in zip(scores.argmaxIndices(), batch.labels) where p == y { correct += 1 }
-                    scored += n
-                }
+                if let hits { (correct, scored) = (correct + hits, scored + n) }
                 reporter.update(epoch: epoch + 1, epochs: options.epochs, done: seen, total: total,
                                 loss: lossSum / Double(seen), started: started, force: b == batchCount - 1)
             }
@@ -209,6 +209,13 @@ public final class Trainer {
             }
         }
         return (lossSum / Double(max(data.count, 1)), Double(correct) / Double(max(data.count, 1)))
+    }
+
+    /// Rows of `scores` whose largest entry is the label.
+    static func hits(_ scores: Tensor, _ labels: [Int]) -> Int {
+        var n = 0
+        for (p, y) in zip(scores.argmaxIndices(), labels) where p == y { n += 1 }
+        return n
     }
 
     // MARK: checkpoints
