@@ -77,8 +77,10 @@ public struct FaceModel {
     /// Images smaller than this on a side are refused.
     public static let minSide = 16
 
-    public static func load(_ path: String) throws -> FaceModel {
-        let saved = try SavedModel.load(path)
+    public static func load(_ path: String) throws -> FaceModel { try from(try SavedModel.load(path), source: path) }
+
+    /// The face model a loaded model file holds; errors name `path`.
+    public static func from(_ saved: SavedModel, source path: String) throws -> FaceModel {
         if let ens = saved.model as? FaceEnsemble {
             guard let t = saved.info.extra["face_threshold"].flatMap(Float.init) else {
                 throw StrataError("\(path): face model without a distance threshold in its metadata")

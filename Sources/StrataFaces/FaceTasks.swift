@@ -173,12 +173,11 @@ extension FaceEvaluation {
 }
 
 extension FaceModel {
-    /// One network of the face model file at `path` (1-based `member`) as a plain model with its
-    /// face box, for inspection; nil when the file is not a face model with a face box.
-    public static func network(_ path: String, member: Int) throws -> (SavedModel, FaceCrop)? {
-        let saved = try SavedModel.load(path)
+    /// One network (1-based `member`) of a loaded model file as a plain model with its face box,
+    /// for inspection; nil when the file is not a face model with a face box.
+    public static func network(_ saved: SavedModel, source path: String, member: Int) throws -> (SavedModel, FaceCrop)? {
         guard saved.model is FaceEnsemble || saved.info.extra[FaceCrop.key] != nil else { return nil }
-        let nets = try FaceModel.load(path).networks
+        let nets = try FaceModel.from(saved, source: path).networks
         guard (1...nets.count).contains(member) else { throw StrataError("\(path) has \(nets.count) network(s); there is no network \(member)") }
         let m = nets[member - 1]
         guard let crop = m.crop else { return nil }

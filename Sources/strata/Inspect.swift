@@ -55,12 +55,13 @@ struct Inspect: ParsableCommand {
         let started = Date()
         let model = modelOptions.model
         // A face model with a face box: one of its networks, on photos cut as that network sees them.
+        let loaded = try modelOptions.load()
         let face: (SavedModel, FaceCrop)?
-        do { face = modelOptions.arch == nil ? try FaceModel.network(model, member: member) : nil } catch let e as StrataError where e.message.contains("no network") {
+        do { face = try FaceModel.network(loaded, source: model, member: member) } catch let e as StrataError where e.message.contains("no network") {
             throw StrataError("--member \(member): \(e.message)")
         }
         if face == nil && member != 1 { throw StrataError("--member \(member): \(model) is a single network") }
-        let saved = try face?.0 ?? modelOptions.load()
+        let saved = face?.0 ?? loaded
         let cut: ((Image) -> Image)? = face.map { _, box in { [frame] in box.apply(frame?.crop.reframe($0) ?? $0) } }
         if text != nil || wav != nil {
             let files: [String]
