@@ -14,13 +14,16 @@ extension FaceModel {
     /// the executable (`Strata_StrataFaces.resources`), then the source checkout this library was built
     /// from. Looking ourselves (rather than through `Bundle.module`) turns a missing file into an
     /// error instead of a crash.
-    public static var builtInCandidates: [String] {
+    public static var builtInCandidates: [String] { resourceCandidates(builtInFileName) }
+
+    /// Where a file shipped in StrataFaces' resources is looked for, in the order above.
+    public static func resourceCandidates(_ fileName: String) -> [String] {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()   // Sources/StrataFaces
         return [
-            exe.appendingPathComponent("Strata_StrataFaces.resources").appendingPathComponent(builtInFileName).path,
-            Bundle.main.bundleURL.appendingPathComponent("Strata_StrataFaces.resources").appendingPathComponent(builtInFileName).path,
-            source.appendingPathComponent("Resources").appendingPathComponent(builtInFileName).path,
+            exe.appendingPathComponent("Strata_StrataFaces.resources").appendingPathComponent(fileName).path,
+            Bundle.main.bundleURL.appendingPathComponent("Strata_StrataFaces.resources").appendingPathComponent(fileName).path,
+            source.appendingPathComponent("Resources").appendingPathComponent(fileName).path,
         ]
     }
 

@@ -1,16 +1,19 @@
 import StrataCore
 
-/// One batch: model inputs and their integer class labels.
+/// One batch: model inputs and their integer class labels, and dense targets for losses that
+/// are not on classes (a detector's per-cell boxes, say), as torchvision's detection batches carry.
 public struct Batch {
     public let inputs: Tensor
     public let labels: [Int]
     /// Which examples of the dataset are in the batch.
     public let indices: [Int]
+    public let targets: Tensor?
 
-    public init(inputs: Tensor, labels: [Int], indices: [Int]) {
+    public init(inputs: Tensor, labels: [Int], indices: [Int], targets: Tensor? = nil) {
         self.inputs = inputs
         self.labels = labels
         self.indices = indices
+        self.targets = targets
     }
 }
 

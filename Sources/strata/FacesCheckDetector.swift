@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Strata
+import StrataFaces
+
+struct FacesCheckDetector: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check-detector",
+        abstract: "Score a face detector on seeded 640x480 composite pictures of held-out LFW people (developer check).")
+
+    @Option(help: "LFW-style folder (name/name_0001.jpg).") var data: String
+    @Option(help: "Detector file (default: the built-in one).") var detector: String?
+    @Option(help: "Held-out share of the people (as `faces pairs`).") var holdoutFraction = 0.1
+    @Option(help: "Seed of the held-out people.") var holdoutSeed = 0
+    @Option(help: "Composite pictures.") var pictures = 200
+    @Option(help: "Seed of the pictures.") var seed = 1
+    @Option(help: "Write the pictures (PNG) and boxes.json here.") var write: String?
+    @Option(help: "Also write this many training pictures (160x160) into --write.") var trainingPictures = 0
+    @Flag(help: "Print one JSON line.") var json = false
+
+    func validate() throws {
+        if pictures < 1 { throw ValidationError("--pictures must be positive") }
+        if trainingPictures > 0 && write == nil { throw ValidationError("--training-pictures needs --write") }
+    }
+
+    func run() throws {
+        let det = try detector.map { try FaceDetector.load($0) } ?? FaceDetector.builtIn()
+        let check = try DetectionCheck(lfw: data, holdoutFraction: holdoutFraction, holdoutSeed: holdoutSeed)
+        let pics = check.compositePictures(count: pictures, seed: seed)
+        if let write {
+            try DetectionCheck.write(pics, to: write)
+            if trainingPictures > 0 {
+                try DetectionCheck.write(check.trainingPictures(count: trainingPictures, seed: seed), to: (write as NSString).appendingPathComponent("training"))
+            }
+        }
+        let (s, _, ms) = DetectionCheck.score(det, pics)
+        if json {
+            printJSON(["detector": "strata", "pictures": s.pictures, "faces": s.faces, "ap50": s.ap50, "recall_at_1fp": s.recallAt1FP,
+                       "recall": s.recall, "false_positives_per_picture": s.falsePositivesPerPicture, "ms_per_picture": ms])
+        } else {
+            print("\(s.pictures) pictures, \(s.faces) faces of \(check.heldPeople.count) held-out people")
+            print(String(format: "AP at IoU 0.5: %.4f; recall at 1 false positive per picture: %.4f", s.ap50, s.recallAt1FP))
+            print(String(format: "at the detector's threshold %.2f: recall %.4f, %.3f false positives per picture", det.settings.threshold, s.recall, s.falsePositivesPerPicture))
+            print(String(format: "%.1f ms per picture (%d threads)", ms, Strata.numThreads))
+        }
+    }
+}
