@@ -69,3 +69,93 @@ extension DetectionCheck {
         return (0..<count).map { _ in composer.compose(&rng) }
     }
 }
+
+extension DetectionCheck {
+    /// Every photo a pairs file names, placed smaller (100-200 px instead of 250) and off-centre
+    /// in a seeded 640x480 picture on a check wallpaper, written under `dir` with the same names,
+    /// so `faces evaluate --pairs FILE --root DIR` verifies the same pairs on them.
+    public func reframePairs(_ pairsFile: String, root: String, to dir: String, seed: Int = 2) throws -> Int {
+        let pairs = try FacePairs.load(pairsFile)
+        var files = Set<String>()
+        for p in pairs.pairs { files.insert(FacePairs.imagePath(root: "", name: p.name1, index: p.index1)); files.insert(FacePairs.imagePath(root: "", name: p.name2, index: p.index2)) }
+        var rng = RandomGenerator(seed: seed)
+        let composer = DetectionComposer(sources: sources, width: 640, height: 480)
+        for rel in files.sorted() {
+            let photo = try Image.load((root as NSString).appendingPathComponent(rel))
+            var canvas = composer.background(&rng)
+            let side = 100 + rng.nextInt(101)
+            let placed = (photo.channels == 3 ? photo : photo.rgb()).resized(width: side, height: side)
+            let x0 = rng.nextInt(640 - side), y0 = rng.nextInt(480 - side)
+            for r in 0..<side {
+                for c in 0..<side {
+                    for k in 0..<3 { canvas.pixels[((y0 + r) * 640 + x0 + c) * 3 + k] = placed.pixels[(r * side + c) * 3 + k] }
+                }
+            }
+            let out = (dir as NSString).appendingPathComponent(rel)
+            try FileManager.default.createDirectory(atPath: (out as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try canvas.saveJPEG(out, quality: 92)
+        }
+        return files.count
+    }
+
+    /// Result of identifying the faces of group pictures.
+    public struct GroupResult: Codable {
+        public var pictures = 0, faces = 0, right = 0, wrong = 0, unknown = 0, missed = 0, extraDetections = 0
+        public var rightShare: Double { Double(right) / Double(Swift.max(1, faces)) }
+        public var wrongPerFace: Double { Double(wrong) / Double(Swift.max(1, faces)) }
+    }
+
+    /// Seeded 640x480 pictures of 2-4 held-out people each (faces of 50-120 px cut with irregular
+    /// margins, one reserved photo per person), identified face by face against a gallery of all
+    /// held-out people enrolled from their other photos (with `enrolFinding`). Pictures are
+    /// written to `writeTo` when given.
+    public func groupCheck(model: FaceModel, finding: FaceFinding, enrolFinding: FaceFinding, pictures count: Int = 60, seed: Int = 3,
+                           writeTo: String? = nil) throws -> GroupResult {
+        // Photos per person, in `sources.photoPaths` order (sorted by person, then number).
+        var byPerson: [String: [Int]] = [:]
+        for (i, p) in sources.photoPaths.enumerated() { byPerson[((p as NSString).deletingLastPathComponent as NSString).lastPathComponent, default: []].append(i) }
+        var rng = RandomGenerator(seed: seed)
+        let people = byPerson.keys.sorted().filter { byPerson[$0]!.count >= 2 }
+        var reserved: [String: Int] = [:]
+        var gallery = Gallery(model: model)
+        for name in people {
+            let photos = byPerson[name]!
+            let r = photos[rng.nextInt(photos.count)]
+            reserved[name] = r
+            let enrol = photos.filter { $0 != r }.map { sources.photoPaths[$0] }
+            let (e, _, _) = try model.embedFaces(enrol, finding: enrolFinding, policy: .largest)
+            gallery.enroll(name, e)
+        }
+        var composer = DetectionComposer(sources: sources, width: 640, height: 480, minFace: 50, maxFace: 120)
+        composer.lfwPhotoShare = 0
+        var result = GroupResult()
+        if let writeTo { try FileManager.default.createDirectory(atPath: writeTo, withIntermediateDirectories: true) }
+        for i in 0..<count {
+            let k = 2 + rng.nextInt(3)
+            var chosen: [String] = []
+            while chosen.count < k { let n = people[rng.nextInt(people.count)]; if !chosen.contains(n) { chosen.append(n) } }
+            var pic = ComposedPicture(image: composer.background(&rng), faces: [], ignore: [], photoIndices: [])
+            var names: [String] = []
+            for n in chosen {
+                let before = pic.faces.count
+                composer.pasteFace(&pic, &rng, photo: reserved[n]!, sizeRange: (50, 120))
+                if pic.faces.count > before { names.append(n) }
+            }
+            let path = (writeTo ?? FileManager.default.temporaryDirectory.path as String) + "/group-\(String(format: "%03d", i)).png"
+            try pic.image.savePNG(path)
+            defer { if writeTo == nil { try? FileManager.default.removeItem(atPath: path) } }
+            let (found, _) = try gallery.identifyFaces([path], model: model, finding: finding)
+            result.pictures += 1
+            result.faces += pic.faces.count
+            var used = Set<Int>()
+            for (j, truth) in pic.faces.enumerated() {
+                guard let m = found.enumerated().filter({ !used.contains($0.offset) && $0.element.box.iou(truth) >= 0.3 })
+                        .max(by: { $0.element.box.iou(truth) < $1.element.box.iou(truth) }) else { result.missed += 1; continue }
+                used.insert(m.offset)
+                if let name = m.element.match.name { if name == names[j] { result.right += 1 } else { result.wrong += 1 } } else { result.unknown += 1 }
+            }
+            result.extraDetections += found.count - used.count
+        }
+        return result
+    }
+}

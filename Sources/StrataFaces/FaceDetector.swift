@@ -34,11 +34,13 @@ public struct FaceBox: Codable, Equatable {
         return (cx - s / 2, cy - s / 2, s)
     }
 
-    /// The face as an LFW-like photo (`size` pixels a side): what the recognition models expect.
-    public func lfwPhoto(from img: Image, size: Int = 250) -> Image {
+    /// The face as an LFW-like photo (`size` pixels a side, default the photo's own scale): what
+    /// the recognition models expect. Parts outside the photo repeat its edge pixels.
+    public func lfwPhoto(from img: Image, size: Int? = nil) -> Image {
         let f = lfwFrame
         let side = Swift.max(1, Int(f.side.rounded()))
-        return img.cropped(x: Int(f.x.rounded()), y: Int(f.y.rounded()), width: side, height: side).resized(width: size, height: size)
+        let crop = img.cropped(x: Int(f.x.rounded()), y: Int(f.y.rounded()), width: side, height: side)
+        return size.map { crop.resized(width: $0, height: $0) } ?? crop
     }
 }
 

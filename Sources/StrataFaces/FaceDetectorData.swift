@@ -173,10 +173,10 @@ public struct DetectionComposer {
 
     /// Pastes a face cut from LFW photo `photo` with irregular margins, where it does not cover
     /// another face; gives up after a few tries.
-    func pasteFace(_ pic: inout ComposedPicture, _ rng: inout RandomGenerator, photo: Int) {
+    func pasteFace(_ pic: inout ComposedPicture, _ rng: inout RandomGenerator, photo: Int, sizeRange: (Double, Double)? = nil) {
         let p = sources.photos[photo]
         let box = LFWFaceBox.box(width: p.width, height: p.height)
-        let s = logUniform(&rng, minFace, maxFace / Double(pic.faces.count + 1).squareRoot())
+        let s = sizeRange.map { logUniform(&rng, $0.0, $0.1) } ?? logUniform(&rng, minFace, Swift.max(minFace, maxFace / Double(pic.faces.count + 1).squareRoot()))
         let k = s / box.side
         // Margins around the face box, per side, as fractions of the box: at most 0.42, so the cut
         // stays within 1.84 box sides, where other people are rare in LFW (Tools/measure_lfw_box.py).

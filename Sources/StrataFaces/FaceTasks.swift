@@ -28,13 +28,15 @@ extension FaceModel {
         return try embed(images, names: paths, views: views)
     }
 
-    /// Is the pair of photos the same person: the distance under the model's score, and the verdict at `threshold` (default the model's).
-    public func verify(_ a: String, _ b: String, threshold: Float? = nil) throws -> (same: Bool, distance: Float, threshold: Float) {
-        let e = try embedFiles([a, b])
+    /// Is the pair of photos the same person: the distance under the model's score, and the verdict
+    /// at `threshold` (default the model's). With detection, the largest face of each photo is
+    /// used; `notes` say where there were several.
+    public func verify(_ a: String, _ b: String, threshold: Float? = nil, finding: FaceFinding = .fixedBox) throws -> (same: Bool, distance: Float, threshold: Float, notes: [String]) {
+        let (e, _, notes) = try embedFaces([a, b], finding: finding)
         let rows = e.rows
         let d = scorer.distance(rows[0], rows[1])
         let t = threshold ?? self.threshold
-        return (d <= t, d, t)
+        return (d <= t, d, t, notes)
     }
 }
 
@@ -59,9 +61,12 @@ public struct FaceMatch {
 extension Gallery {
     /// Adds `photos` of `name` to the gallery file at `path` (made for `model` if missing), written atomically.
     /// Returns the person's photo count and the number of people.
-    public static func enroll(_ name: String, photos: [String], model: FaceModel, gallery path: String) throws -> (photos: Int, people: Int) {
+    /// With detection, each photo must show one face (`policy` `.largest` takes the biggest).
+    public static func enroll(_ name: String, photos: [String], model: FaceModel, gallery path: String,
+                              finding: FaceFinding = .fixedBox, policy: FaceFinding.Policy = .single) throws -> (photos: Int, people: Int) {
+        let (e, _, _) = try model.embedFaces(photos, finding: finding, policy: policy)
         var g = FileManager.default.fileExists(atPath: path) ? try Gallery.load(path, for: model) : Gallery(model: model)
-        g.enroll(name, try model.embedFiles(photos))
+        g.enroll(name, e)
         try g.save(path)
         return (g.people.first { $0.name == name }!.embeddings.count, g.people.count)
     }
@@ -85,13 +90,18 @@ public struct PairsEvaluation {
     /// True when scored with S-norm, else cosine.
     public let snorm: Bool
     public let seconds: Double
+    /// Whether faces were detected, and in how many photos the largest of several faces was used or none was found.
+    public var detected = false, largestOfSeveral = 0, noFace = 0
 }
 
 extension FacePairs {
     /// Verifies every pair of the pairs file at `path` (photos under `root`) with `model`: the
     /// LFW protocol's 10-fold accuracy, AUC and TAR at FAR 1 %. A missing photo is named with the
     /// line that asks for it.
-    public static func evaluate(_ path: String, root: String, model: FaceModel, views: Int? = nil, score: FaceScore? = nil) throws -> PairsEvaluation {
+    /// With detection, the largest face of each photo is used (`largestOfSeveral` counts those);
+    /// a photo where none is found keeps the fixed box (`noFace` counts those).
+    public static func evaluate(_ path: String, root: String, model: FaceModel, views: Int? = nil, score: FaceScore? = nil,
+                                finding: FaceFinding = .fixedBox) throws -> PairsEvaluation {
         let started = Date()
         let pairs = try FacePairs.load(path)
         var index: [String: Int] = [:], paths: [String] = []
@@ -106,7 +116,14 @@ extension FacePairs {
                 paths.append(file)
             }
         }
-        let e = try model.embedFiles(paths, views: views)
+        var photos: [Image] = [], several = 0, none = 0
+        for file in paths {
+            let (img, found) = try finding.faces(in: file)
+            if finding.detector == nil { photos.append(img); continue }
+            if found.count > 1 { several += 1 }
+            if let f = found.max(by: { $0.side < $1.side }) { photos.append(f.lfwPhoto(from: img)) } else { none += 1; photos.append(img) }
+        }
+        let e = try model.embed(photos, names: paths, views: views)
         let scorer = score.map(model.scorer) ?? model.scorer
         let dist = scorer.distances(e, e)   // similarity = 1 - distance (cosine, or S-norm on its scale)
         let sims: [Float] = pairs.pairs.map { p in
@@ -114,7 +131,7 @@ extension FacePairs {
         }
         let s = FacePairs.score(similarities: sims, same: pairs.pairs.map(\.same), folds: pairs.folds)
         return PairsEvaluation(pairs: pairs.pairs.count, images: paths.count, score: s, snorm: scorer.centres != nil,
-                               seconds: Date().timeIntervalSince(started))
+                               seconds: Date().timeIntervalSince(started), detected: finding.detector != nil, largestOfSeveral: several, noFace: none)
     }
 
     /// Seeded View-1 pairs among a seeded held-out share of the people of an LFW-style folder

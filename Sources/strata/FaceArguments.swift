@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import StrataData
 import StrataFaces
 
@@ -40,4 +41,24 @@ struct IntList: ExpressibleByArgument {
 /// `--views`: test-time views per photo, as many as `Warp.views` defines.
 func checkViews(_ v: Int?) throws {
     if let v, !(1...Warp.views(99).count).contains(v) { throw ValidationError("--views must be between 1 and \(Warp.views(99).count), got \(v)") }
+}
+
+/// How the face commands find faces: the detector by default, `--no-detect` for photos already framed like LFW's.
+struct DetectionOptions: ParsableArguments {
+    @Flag(help: "Photos are already framed like LFW's: use the fixed centre box instead of detecting faces.") var noDetect = false
+    @Option(help: "Face detector file (default: the built-in one).") var detector: String?
+    @Option(help: "Smallest face looked for, in pixels.") var minSize: Double = 20
+    @Option(help: "Detection score threshold in (0, 1) (default: the detector's own).") var detectThreshold: Float?
+
+    func validate() throws {
+        if !(minSize > 0 && minSize <= 10_000) { throw ValidationError("--min-size must be in (0, 10000] pixels, got \(minSize)") }
+        if let t = detectThreshold, !(t > 0 && t < 1) { throw ValidationError("--detect-threshold must be in (0, 1), got \(t)") }
+        if noDetect && (detector != nil || detectThreshold != nil) { throw ValidationError("--no-detect takes no --detector or --detect-threshold") }
+    }
+
+    /// Detection for models that cut their face from an LFW-framed photo; models trained on
+    /// whole tight crops (AT&T's, say) take photos whole, as before.
+    func finding(for model: FaceModel) throws -> FaceFinding {
+        noDetect || !model.framesLikeLFW ? .fixedBox : try .detecting(detector, minSize: minSize, threshold: detectThreshold)
+    }
 }

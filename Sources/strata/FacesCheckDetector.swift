@@ -15,11 +15,18 @@ struct FacesCheckDetector: ParsableCommand {
     @Option(help: "Seed of the pictures.") var seed = 1
     @Option(help: "Write the pictures (PNG) and boxes.json here.") var write: String?
     @Option(help: "Also write this many training pictures (160x160) into --write.") var trainingPictures = 0
+    @Option(help: "Also write every photo of this pairs file placed smaller and off-centre in a 640x480 picture, under --reframe-to.") var reframePairs: String?
+    @Option(help: "Folder for the re-framed photos (then run `faces evaluate --pairs FILE --root` on it).") var reframeTo: String?
+    @Option(help: "Also identify the faces of this many group pictures (2-4 held-out people each) with --model.") var groups = 0
+    @Option(help: "Face model for --groups (default: the built-in one).") var model: String?
+    @Option(help: "Write the group pictures here.") var writeGroups: String?
     @Flag(help: "Print one JSON line.") var json = false
 
     func validate() throws {
         if pictures < 1 { throw ValidationError("--pictures must be positive") }
         if trainingPictures > 0 && write == nil { throw ValidationError("--training-pictures needs --write") }
+        if (reframePairs == nil) != (reframeTo == nil) { throw ValidationError("--reframe-pairs and --reframe-to go together") }
+        if groups < 0 { throw ValidationError("--groups must not be negative") }
     }
 
     func run() throws {
@@ -32,7 +39,17 @@ struct FacesCheckDetector: ParsableCommand {
                 try DetectionCheck.write(check.trainingPictures(count: trainingPictures, seed: seed), to: (write as NSString).appendingPathComponent("training"))
             }
         }
+        if let reframePairs, let reframeTo {
+            let n = try check.reframePairs(reframePairs, root: data, to: reframeTo)
+            if !json { print("wrote \(n) re-framed photos under \(reframeTo)") }
+        }
         let (s, _, ms) = DetectionCheck.score(det, pics)
+        if groups > 0 {
+            let fm = try FaceModel.loadOrBuiltIn(model)
+            let g = try check.groupCheck(model: fm, finding: FaceFinding(detector: det), enrolFinding: FaceFinding(detector: det), pictures: groups, writeTo: writeGroups)
+            print(String(format: "groups: %d pictures, %d faces: named right %.1f %%, wrong names %.3f per face, unknown %d, missed %d, extra detections %d",
+                         g.pictures, g.faces, 100 * g.rightShare, g.wrongPerFace, g.unknown, g.missed, g.extraDetections))
+        }
         if json {
             printJSON(["detector": "strata", "pictures": s.pictures, "faces": s.faces, "ap50": s.ap50, "recall_at_1fp": s.recallAt1FP,
                        "recall": s.recall, "false_positives_per_picture": s.falsePositivesPerPicture, "ms_per_picture": ms])

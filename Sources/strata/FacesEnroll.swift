@@ -10,6 +10,8 @@ struct FacesEnroll: ParsableCommand {
     @Option(help: "Gallery file (created if missing; written atomically).") var gallery: String
     @Option(help: "The person's name.") var name: String
     @Argument(help: "Photos of the person.") var images: [String]
+    @Flag(help: "Use the largest face of a photo with several (default: refuse it).") var largest = false
+    @OptionGroup var detection: DetectionOptions
     @Flag(help: "Print one JSON line.") var json = false
 
     func validate() throws {
@@ -18,7 +20,9 @@ struct FacesEnroll: ParsableCommand {
     }
 
     func run() throws {
-        let (count, people) = try Gallery.enroll(name, photos: images, model: try FaceModel.loadOrBuiltIn(model), gallery: gallery)
+        let fm = try FaceModel.loadOrBuiltIn(model)
+        let (count, people) = try Gallery.enroll(name, photos: images, model: fm, gallery: gallery,
+                                                   finding: try detection.finding(for: fm), policy: largest ? .largest : .single)
         if json { printJSON(["gallery": gallery, "name": name, "photos": count, "people": people]) } else {
             print("enrolled \(name) (\(count) photo\(count == 1 ? "" : "s")); \(gallery) holds \(people) \(people == 1 ? "person" : "people")")
         }

@@ -34,6 +34,7 @@ struct FacesEvaluate: ParsableCommand {
     @Option(help: "Embedding size.") var embedding: Int = 128
     @Option(help: "Network input width x height, e.g. 46x56 (images are area-averaged to it).") var size: String = "46x56"
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var detection: DetectionOptions
     @Flag(help: "Print one JSON line.") var json = false
 
     var netSize: (Int, Int)? {
@@ -98,15 +99,22 @@ struct FacesEvaluate: ParsableCommand {
 
     /// Verifies every pair of a pairs file and prints the LFW-protocol scores.
     func evaluatePairs(_ file: String) throws {
-        let r = try FacePairs.evaluate(file, root: root!, model: try FaceModel.joined(model), views: views, score: score)
+        let fm = try FaceModel.joined(model)
+        let r = try FacePairs.evaluate(file, root: root!, model: fm, views: views, score: score, finding: try detection.finding(for: fm))
         let s = r.score
+        let found = r.detected ? ["detection": ["largest_of_several": r.largestOfSeveral, "no_face_fixed_box": r.noFace]] : [:]
         if json {
             printJSON(["pairs": r.pairs, "images": r.images, "accuracy": s.accuracy, "accuracy_std": s.accuracyStd, "auc": s.auc, "tar_at_far_1": s.tarAtFar1,
-                       "best_distance_threshold": Double(1 - s.threshold), "score": r.snorm ? "snorm" : "cosine", "seconds": round1(r.seconds)])
+                       "best_distance_threshold": Double(1 - s.threshold), "score": r.snorm ? "snorm" : "cosine", "seconds": round1(r.seconds)].merging(found) { a, _ in a })
         } else {
             print(String(format: "%d pairs (%d images): accuracy %.2f %% ± %.2f (10-fold), AUC %.2f %%, TAR %.2f %% at FAR 1 %%; best %@ threshold %.3f (%.1f s)",
                          r.pairs, r.images, 100 * s.accuracy, 100 * s.accuracyStd, 100 * s.auc, 100 * s.tarAtFar1,
                          r.snorm ? "S-norm distance" : "cosine-distance", 1 - s.threshold, r.seconds))
+            if r.detected {
+                print("faces detected; the largest face was used in \(r.largestOfSeveral) photo(s) with several; no face found in \(r.noFace) (fixed box used)")
+            } else {
+                print("fixed centre box (--no-detect, or a model without an LFW face box)")
+            }
         }
     }
 }
