@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo)
-BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev
+BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev
 DEMO_PACKAGES := dataset-fashion-mnist
 STRATA := .build/release/strata
 

@@ -13,7 +13,7 @@ import PackageDescription
 //                          models made for each kind of data
 //   StrataNN               modules and layers, losses, optimizers, batches, Trainer, model files
 //   StrataCore             tensors, storage, autograd, ops, linear algebra
-//   CStrata, CStrataIO     C kernels; zlib, libpng, libjpeg-turbo
+//   CStrata, CStrataIO     C kernels; zlib, libpng, libjpeg-turbo, libexif
 let package = Package(
     name: "Strata",
     products: [
@@ -28,9 +28,10 @@ let package = Package(
         // Hot kernels in C: compiled per CPU feature level with target attributes and
         // chosen at run time, so no per-target compiler flags are needed for AVX-512.
         .target(name: "CStrata", linkerSettings: [.linkedLibrary("pthread")]),
-        // zlib, libpng and libjpeg-turbo from the system (Debian: zlib1g-dev libpng-dev libjpeg62-turbo-dev).
+        // zlib, libpng, libjpeg-turbo and libexif from the system
+        // (Debian: zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev).
         .target(name: "CStrataIO", linkerSettings: [
-            .linkedLibrary("z"), .linkedLibrary("png16"), .linkedLibrary("jpeg"),
+            .linkedLibrary("z"), .linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("exif"),
         ]),
         .target(name: "StrataCore", dependencies: ["CStrata"]),
         .target(name: "StrataNN", dependencies: ["StrataCore"]),

@@ -1,4 +1,4 @@
-// JPEG through libjpeg-turbo. libjpeg reports fatal errors through error_exit, which must not
+// JPEG through libjpeg-turbo, turned upright by the EXIF orientation (exif.c). libjpeg reports fatal errors through error_exit, which must not
 // return: it longjmps back here so the error becomes a message instead of exit().
 #include "strata_io.h"
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
+#include <jerror.h>
 
 typedef struct {
     struct jpeg_error_mgr pub;
@@ -37,8 +38,42 @@ static struct jpeg_error_mgr *error_manager(sio_jpeg_error *e) {
     return m;
 }
 
+// Where source pixel (x, y) of a w x h picture lands once turned upright for EXIF orientation o,
+// as a pixel index into the turned picture: base + x * dx + y * dy. Orientations 5-8 swap the
+// sides (the turned picture is h wide). As PIL's ImageOps.exif_transpose: 2 mirrors left-right,
+// 3 turns 180 degrees, 4 mirrors top-bottom, 5 transposes, 6 turns 90 degrees clockwise,
+// 7 transverses, 8 turns 90 degrees anticlockwise.
+static void orientation_steps(int o, ptrdiff_t w, ptrdiff_t h, ptrdiff_t *base, ptrdiff_t *dx, ptrdiff_t *dy) {
+    switch (o) {
+    case 2: *base = w - 1; *dx = -1; *dy = w; break;
+    case 3: *base = (h - 1) * w + w - 1; *dx = -1; *dy = -w; break;
+    case 4: *base = (h - 1) * w; *dx = 1; *dy = -w; break;
+    case 5: *base = 0; *dx = h; *dy = 1; break;
+    case 6: *base = h - 1; *dx = h; *dy = -1; break;
+    case 7: *base = (w - 1) * h + h - 1; *dx = -h; *dy = -1; break;
+    case 8: *base = (w - 1) * h; *dx = -h; *dy = 1; break;
+    default: *base = 0; *dx = 1; *dy = w; break;
+    }
+}
+
+// The EXIF orientation of the first APP1 "Exif" segment that jpeg_read_header saved; 1 without one.
+static int saved_orientation(j_decompress_ptr cinfo) {
+    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next) {
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0)
+            return sio_exif_orientation(m->data, m->data_length);
+    }
+    return 1;
+}
+
+enum { STRIP = 16 };   // rows decoded at a time before they are turned into place
+
 int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                     char *err, size_t errlen) {
+    return sio_jpeg_decode_scaled(path, 0, pixels, width, height, channels, err, errlen);
+}
+
+int sio_jpeg_decode_scaled(const char *path, int min_long_side, uint8_t **pixels, int *width, int *height,
+                           int *channels, char *err, size_t errlen) {
     *pixels = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "cannot open: %s", strerror(errno)); return 1; }
@@ -46,62 +81,122 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
     sio_jpeg_error jerr;
     cinfo.err = error_manager(&jerr);
     jerr.pub.emit_message = on_message;
-    uint8_t *volatile buf = NULL, *volatile row = NULL;
+    uint8_t *volatile buf = NULL, *volatile strip = NULL;
     if (setjmp(jerr.jump)) {
-        snprintf(err, errlen, "corrupt JPEG (%s)", jerr.message);
+        if (jerr.pub.msg_code == JERR_NO_BACKING_STORE || jerr.pub.msg_code == JERR_OUT_OF_MEMORY)
+            snprintf(err, errlen, "JPEG too large to decode within %d MiB (%s)", SIO_JPEG_MAX_MEMORY >> 20, jerr.message);
+        else
+            snprintf(err, errlen, "corrupt JPEG (%s)", jerr.message);
         goto fail;
     }
     jpeg_create_decompress(&cinfo);
+    // Caps libjpeg's own buffers (a progressive file keeps every coefficient of the picture).
+    cinfo.mem->max_memory_to_use = SIO_JPEG_MAX_MEMORY;
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
+    int orientation = saved_orientation(&cinfo);
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     if (cmyk) cinfo.out_color_space = JCS_CMYK;
     else if (cinfo.num_components == 1) cinfo.out_color_space = JCS_GRAYSCALE;
     else cinfo.out_color_space = JCS_RGB;
+    unsigned denom = 1;
+    if (min_long_side > 0) {
+        // The largest DCT reduction whose longer side (ceil(side / denom), as libjpeg rounds) stays
+        // at least min_long_side. Turning the picture does not change its longer side.
+        unsigned long longer = cinfo.image_width > cinfo.image_height ? cinfo.image_width : cinfo.image_height;
+        denom = 8;
+        while (denom > 1 && (longer + denom - 1) / denom < (unsigned long)min_long_side) denom /= 2;
+    }
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = denom;
+    jpeg_calc_output_dimensions(&cinfo);
+    unsigned long long area = (unsigned long long)cinfo.output_width * cinfo.output_height;
+    if (area > SIO_MAX_PIXELS) {
+        snprintf(err, errlen, "JPEG header claims %ux%u pixels (%.0f megapixels%s), over the limit of %d megapixels",
+                 cinfo.output_width, cinfo.output_height, area / 1e6, denom > 1 ? " after DCT scaling" : "",
+                 SIO_MAX_PIXELS / 1000000);
+        goto fail;
+    }
     jpeg_start_decompress(&cinfo);
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, inch = cinfo.output_components;
     int outch = cmyk ? 3 : inch;
+    int turned = orientation >= 5;
+    ptrdiff_t base, dx, dy;
+    orientation_steps(orientation, w, h, &base, &dx, &dy);
     buf = malloc((size_t)w * h * outch);
-    uint8_t *line = malloc((size_t)w * inch);
-    row = line;   // freed on an error exit
+    if (!buf) { snprintf(err, errlen, "out of memory for %dx%d pixels", w, h); goto fail; }
+    // Upright files without CMYK decode straight into place; the rest go through a strip of rows.
+    int direct = orientation == 1 && !cmyk;
+    if (!direct) {
+        strip = malloc((size_t)STRIP * w * inch);
+        if (!strip) { snprintf(err, errlen, "out of memory"); goto fail; }
+    }
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW r = line;
-        int y = (int)cinfo.output_scanline;
-        jpeg_read_scanlines(&cinfo, &r, 1);
-        uint8_t *dst = buf + (size_t)y * w * outch;
-        if (!cmyk) {
-            memcpy(dst, line, (size_t)w * inch);
-        } else {
-            // Adobe writes inverted CMYK; libjpeg hands it back as stored. R = C*K/255 on inverted values.
+        int y0 = (int)cinfo.output_scanline;
+        int n = h - y0 < STRIP ? h - y0 : STRIP;
+        JSAMPROW rows[STRIP];
+        for (int i = 0; i < n; i++)
+            rows[i] = direct ? buf + (size_t)(y0 + i) * w * outch : strip + (size_t)i * w * inch;
+        for (int got = 0; got < n;) {
+            JDIMENSION r = jpeg_read_scanlines(&cinfo, rows + got, (JDIMENSION)(n - got));
+            // libjpeg fills a truncated image with grey and only warns; treat that as corrupt, at once.
+            if (jerr.warnings || r == 0) {
+                snprintf(err, errlen, "corrupt or truncated JPEG (%s)", jerr.warnings ? jerr.message : "no rows decoded");
+                goto fail;
+            }
+            got += (int)r;
+        }
+        if (direct) continue;
+        if (cmyk) {
+            // Adobe writes inverted CMYK; libjpeg hands it back as stored. R = C*K/255 on inverted
+            // values. In place: pixel x's 3 bytes never overtake pixel x's 4.
             int inverted = cinfo.saw_Adobe_marker;
+            for (int i = 0; i < n; i++) {
+                uint8_t *line = rows[i];
+                for (int x = 0; x < w; x++) {
+                    int c = line[4 * x], m = line[4 * x + 1], yy = line[4 * x + 2], k = line[4 * x + 3];
+                    if (!inverted) { c = 255 - c; m = 255 - m; yy = 255 - yy; k = 255 - k; }
+                    line[3 * x] = (uint8_t)(c * k / 255);
+                    line[3 * x + 1] = (uint8_t)(m * k / 255);
+                    line[3 * x + 2] = (uint8_t)(yy * k / 255);
+                }
+            }
+        }
+        // Turned orientations write a strip column by column, so each source column lands as a
+        // run of n neighbouring pixels in one row of the turned picture.
+        if (turned) {
             for (int x = 0; x < w; x++) {
-                int c = line[4 * x], m = line[4 * x + 1], yy = line[4 * x + 2], k = line[4 * x + 3];
-                if (!inverted) { c = 255 - c; m = 255 - m; yy = 255 - yy; k = 255 - k; }
-                dst[3 * x] = (uint8_t)(c * k / 255);
-                dst[3 * x + 1] = (uint8_t)(m * k / 255);
-                dst[3 * x + 2] = (uint8_t)(yy * k / 255);
+                for (int i = 0; i < n; i++) {
+                    const uint8_t *s = rows[i] + (size_t)x * outch;
+                    uint8_t *d = buf + (size_t)(base + x * dx + (ptrdiff_t)(y0 + i) * dy) * outch;
+                    for (int c = 0; c < outch; c++) d[c] = s[c];
+                }
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                const uint8_t *s = rows[i];
+                uint8_t *d = buf + (size_t)(base + (ptrdiff_t)(y0 + i) * dy) * outch;
+                if (dx == 1) { memcpy(d, s, (size_t)w * outch); continue; }
+                for (int x = 0; x < w; x++, s += outch, d -= outch)
+                    for (int c = 0; c < outch; c++) d[c] = s[c];
             }
         }
     }
-    free(row);
-    row = NULL;
-    if (jerr.warnings) {
-        // libjpeg fills a truncated image with grey and only warns; treat that as corrupt.
-        snprintf(err, errlen, "corrupt or truncated JPEG (%s)", jerr.message);
-        goto fail;
-    }
+    free(strip);
+    strip = NULL;
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     fclose(f);
     *pixels = buf;
-    *width = w;
-    *height = h;
+    *width = turned ? h : w;
+    *height = turned ? w : h;
     *channels = outch;
     return 0;
 fail:
     jpeg_destroy_decompress(&cinfo);
     fclose(f);
-    free(row);
+    free(strip);
     free(buf);
     return 1;
 }

@@ -15,6 +15,12 @@ int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, 
         snprintf(err, errlen, "not a readable PNG (%s)", img.message);
         return 1;
     }
+    if ((unsigned long long)img.width * img.height > SIO_MAX_PIXELS) {
+        snprintf(err, errlen, "PNG header claims %ux%u pixels (%.0f megapixels), over the limit of %d megapixels",
+                 img.width, img.height, (double)img.width * img.height / 1e6, SIO_MAX_PIXELS / 1000000);
+        png_image_free(&img);
+        return 1;
+    }
     int colour = img.format & PNG_FORMAT_FLAG_COLOR;
     int alpha = img.format & PNG_FORMAT_FLAG_ALPHA;
     img.format = colour ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB) : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);

@@ -24,9 +24,42 @@ public struct Image: Equatable {
         self.pixels = pixels
     }
 
+    /// The most pixels `load` decodes: a file whose header claims more (after any DCT scaling)
+    /// is refused with an error naming the file and this limit, before pixels are allocated.
+    public static let maxPixels = Int(SIO_MAX_PIXELS)
+
     /// Decodes PNG (libpng), JPEG (libjpeg-turbo) or PGM/PPM (P2, P3, P5, P6), chosen by the
     /// file's first bytes, not its name.
+    ///
+    /// A JPEG comes back the right way up: its EXIF Orientation tag (read with libexif) is
+    /// applied as PIL's `ImageOps.exif_transpose` does (2 mirror, 3 half turn, 4 flip, 5
+    /// transpose, 6 a quarter turn clockwise, 7 transverse, 8 a quarter turn anticlockwise), so
+    /// a portrait phone photo stored landscape with tag 6 loads portrait. A file without EXIF, or
+    /// with an EXIF block too broken to read, loads as stored. Pictures over `maxPixels` are
+    /// refused.
     public static func load(_ path: String) throws -> Image {
+        try load(path, jpegLongSide: 0)
+    }
+
+    /// `load(path)` for a caller that will shrink the picture until its longer side is `maxSide`
+    /// (a face detector's input, a thumbnail): a JPEG is decoded at the smallest libjpeg DCT
+    /// scale, 1/8, 1/4, 1/2 or 1, whose longer side is still at least `maxSide`, which is much
+    /// faster and smaller than decoding a 12-megapixel photo whole.
+    ///
+    /// The rule, with `L` the longer side of the stored JPEG (the same before and after EXIF
+    /// orientation, which is applied as in `load(path)`): the scale is 1/d for the largest d in
+    /// {8, 4, 2} with `ceil(L / d) >= maxSide`, else 1; each side comes back as `ceil(side / d)`.
+    /// So the result's longer side is at least `min(L, maxSide)`, and under `2 * maxSide` unless
+    /// even 1/8 leaves it longer. A 1024x768 JPEG comes back 256x192 for `maxSide` 200 (1/4),
+    /// 512x384 for 500 (1/2) and 1024x768 for 600 (1/2 would give 512, under 600). The caller
+    /// resizes the rest of the way. PNG and PGM/PPM files load at full size, as `load(path)`.
+    public static func load(_ path: String, maxSide: Int) throws -> Image {
+        guard maxSide > 0 else { throw StrataError("\(path): maxSide must be positive, got \(maxSide)") }
+        return try load(path, jpegLongSide: Int32(clamping: maxSide))
+    }
+
+    /// `load`, with a JPEG decoded at the DCT scale chosen for `jpegLongSide` (0: full size).
+    private static func load(_ path: String, jpegLongSide: Int32) throws -> Image {
         guard let fh = FileHandle(forReadingAtPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
             throw StrataError("\(path): \(exists ? "cannot be read (permission denied)" : "no such file")")
@@ -34,7 +67,9 @@ public struct Image: Equatable {
         let head = [UInt8](fh.readData(ofLength: 8))
         try? fh.close()
         if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decode(path, sio_png_decode) }
-        if head.starts(with: [0xFF, 0xD8, 0xFF]) { return try decode(path, sio_jpeg_decode) }
+        if head.starts(with: [0xFF, 0xD8, 0xFF]) {
+            return try decode(path) { sio_jpeg_decode_scaled($0, jpegLongSide, $1, $2, $3, $4, $5, $6) }
+        }
         if head.count >= 2, head[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(head[1]) {
             return try loadNetpbm(path)
         }
@@ -54,6 +89,20 @@ public struct Image: Equatable {
         defer { sio_free(p) }
         let n = Int(w) * Int(h) * Int(c)
         return Image(width: Int(w), height: Int(h), channels: Int(c), pixels: Array(UnsafeBufferPointer(start: p, count: n)))
+    }
+
+    /// A JPEG APP1 segment, written by libexif, whose IFD 0 holds EXIF Orientation `orientation`
+    /// (1...8), big- or little-endian: inserted after a JPEG's first two bytes (SOI), it makes
+    /// the file a phone's would be. For tests.
+    static func exifOrientationSegment(_ orientation: Int, bigEndian: Bool = true) throws -> [UInt8] {
+        var p: UnsafeMutablePointer<UInt8>?
+        var len = 0
+        var err = [CChar](repeating: 0, count: 512)
+        if sio_exif_orientation_segment(Int32(clamping: orientation), bigEndian ? 1 : 0, &p, &len, &err, err.count) != 0 {
+            throw StrataError("EXIF segment: \(String(cString: err))")
+        }
+        defer { sio_free(p) }
+        return Array(UnsafeBufferPointer(start: p, count: len))
     }
 
     /// Netpbm grey (P2 text, P5 binary) and colour (P3, P6); 16-bit samples are scaled to 8 bits.
@@ -77,6 +126,9 @@ public struct Image: Equatable {
         let channels = (kind == UInt8(ascii: "3") || kind == UInt8(ascii: "6")) ? 3 : 1
         let w = try token(), h = try token(), maxval = try token()
         guard w > 0, h > 0, maxval > 0, maxval < 65536 else { throw StrataError("\(path): bad PGM/PPM size \(w)x\(h) or maxval \(maxval)") }
+        guard w * h <= maxPixels else {
+            throw StrataError("\(path): PGM/PPM header claims \(w)x\(h) pixels, over the limit of \(maxPixels / 1_000_000) megapixels")
+        }
         let n = w * h * channels
         var out = [UInt8](repeating: 0, count: n)
         func scale(_ v: Int) -> UInt8 { UInt8(Swift.min(255, (v * 255 + maxval / 2) / maxval)) }
