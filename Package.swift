@@ -42,7 +42,8 @@ let package = Package(
         // The face model that ships (trained on LFW photos; recipe in Resources/faces-lfw.md)
         // belongs to this product alone.
         .target(name: "StrataFaces", dependencies: ["Strata", "StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"],
-                resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md")]),
+                resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md"),
+                            .copy("Resources/face-detector.safetensors"), .copy("Resources/face-detector.md")]),
         .executableTarget(
             name: "strata",
             dependencies: ["StrataFaces", "Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

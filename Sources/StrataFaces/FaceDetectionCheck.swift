@@ -71,10 +71,10 @@ extension DetectionCheck {
 }
 
 extension DetectionCheck {
-    /// Every photo a pairs file names, placed smaller (100-200 px instead of 250) and off-centre
+    /// Every photo a pairs file names, placed smaller (`sides` px instead of 250, default 100-200) and off-centre
     /// in a seeded 640x480 picture on a check wallpaper, written under `dir` with the same names,
     /// so `faces evaluate --pairs FILE --root DIR` verifies the same pairs on them.
-    public func reframePairs(_ pairsFile: String, root: String, to dir: String, seed: Int = 2) throws -> Int {
+    public func reframePairs(_ pairsFile: String, root: String, to dir: String, seed: Int = 2, sides: ClosedRange<Int> = 100...200) throws -> Int {
         let pairs = try FacePairs.load(pairsFile)
         var files = Set<String>()
         for p in pairs.pairs { files.insert(FacePairs.imagePath(root: "", name: p.name1, index: p.index1)); files.insert(FacePairs.imagePath(root: "", name: p.name2, index: p.index2)) }
@@ -83,7 +83,7 @@ extension DetectionCheck {
         for rel in files.sorted() {
             let photo = try Image.load((root as NSString).appendingPathComponent(rel))
             var canvas = composer.background(&rng)
-            let side = 100 + rng.nextInt(101)
+            let side = sides.lowerBound + rng.nextInt(sides.count)
             let placed = (photo.channels == 3 ? photo : photo.rgb()).resized(width: side, height: side)
             let x0 = rng.nextInt(640 - side), y0 = rng.nextInt(480 - side)
             for r in 0..<side {
@@ -101,6 +101,8 @@ extension DetectionCheck {
     /// Result of identifying the faces of group pictures.
     public struct GroupResult: Codable {
         public var pictures = 0, faces = 0, right = 0, wrong = 0, unknown = 0, missed = 0, extraDetections = 0
+        /// The same reserved photos identified as they are (LFW-framed, fixed box): what recognition alone reaches.
+        public var originalsRight = 0, originalsWrong = 0, originals = 0
         public var rightShare: Double { Double(right) / Double(Swift.max(1, faces)) }
         public var wrongPerFace: Double { Double(wrong) / Double(Swift.max(1, faces)) }
     }
@@ -128,7 +130,14 @@ extension DetectionCheck {
         }
         var composer = DetectionComposer(sources: sources, width: 640, height: 480, minFace: 50, maxFace: 120)
         composer.lfwPhotoShare = 0
+        composer.photometric = false
+        let order = people.map { reserved[$0]! }
+        let (base, _) = try gallery.identifyFaces(order.map { sources.photoPaths[$0] }, model: model, finding: .fixedBox)
         var result = GroupResult()
+        for (name, m) in zip(people, base) {
+            result.originals += 1
+            if let n = m.match.name { if n == name { result.originalsRight += 1 } else { result.originalsWrong += 1 } }
+        }
         if let writeTo { try FileManager.default.createDirectory(atPath: writeTo, withIntermediateDirectories: true) }
         for i in 0..<count {
             let k = 2 + rng.nextInt(3)

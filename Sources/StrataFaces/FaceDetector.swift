@@ -71,7 +71,17 @@ public struct FaceDetectorSettings: Codable, Equatable, ModelSection {
     public var maxSide: Int = 640
     /// Which people of `lfw_train` the detector never saw (e.g. "holdout 0.1 seed 0").
     public var heldOut: String?
+    /// Sides of the LFW-like frames `FaceDetector.refine` detects a face in again.
+    public var refineSizes = [192, 256, 320]
     public init() {}
+    public init(from d: Decoder) throws {
+        let c = try d.container(keyedBy: CodingKeys.self)
+        threshold = try c.decode(Float.self, forKey: .threshold)
+        nmsIoU = try c.decode(Double.self, forKey: .nmsIoU)
+        maxSide = try c.decode(Int.self, forKey: .maxSide)
+        heldOut = try c.decodeIfPresent(String.self, forKey: .heldOut)
+        refineSizes = try c.decodeIfPresent([Int].self, forKey: .refineSizes) ?? [192, 256, 320]
+    }
 }
 
 /// Finds faces in photos: `FaceDetectorNet` over the photo (and a third of it, for faces larger
@@ -107,7 +117,7 @@ public final class FaceDetector {
         }
         let settings = try saved.info.section(FaceDetectorSettings.self) ?? FaceDetectorSettings()
         guard settings.threshold > 0, settings.threshold < 1, settings.nmsIoU > 0, settings.nmsIoU <= 1,
-              (32...8192).contains(settings.maxSide) else {
+              (32...8192).contains(settings.maxSide), settings.refineSizes.count <= 8, settings.refineSizes.allSatisfy({ (32...1024).contains($0) }) else {
             throw StrataError("\(path): face detector settings out of range (threshold \(settings.threshold), nms \(settings.nmsIoU), max side \(settings.maxSide))")
         }
         return FaceDetector(net: net, settings: settings)
@@ -147,7 +157,38 @@ public final class FaceDetector {
                 found.append(FaceBox(x: b.x / s, y: b.y / s, side: b.side / s, score: b.score))
             }
         }
-        return FaceDetector.nms(found, iou: settings.nmsIoU).filter { $0.side >= minSize }
+        return FaceDetector.fuse(found, iou: settings.nmsIoU).filter { $0.side >= minSize }
+    }
+
+    /// The box measured again where the detector is steadiest, before a face is framed for the
+    /// recognition networks: the face's LFW-like frame is cut from the photo, resized to
+    /// `settings.refineSizes` (the face then 87-145 px, as in LFW's photos), detected as it is and
+    /// mirrored, and all estimates near the middle are fused. Averaging these halves the
+    /// scatter of a small face's box, to which the recognition networks are sensitive.
+    public func refine(_ box: FaceBox, in img: Image) -> FaceBox {
+        let f = box.lfwFrame
+        let side = Swift.max(1, Int(f.side.rounded()))
+        let x0 = Int(f.x.rounded()), y0 = Int(f.y.rounded())
+        let frame = img.cropped(x: x0, y: y0, width: side, height: side)
+        var estimates: [FaceBox] = []
+        for n in settings.refineSizes {
+            let crop = frame.resized(width: n, height: n)
+            let k = Double(n) / Double(side)
+            let expected = FaceBox(x: Double(n) / 2 - LFWFaceBox.side * Double(n) / 500, y: Double(n) / 2 - LFWFaceBox.side * Double(n) / 500,
+                                   side: LFWFaceBox.side * Double(n) / 250)
+            for flip in [false, true] {
+                let raw = rawDetections(flip ? crop.mirrored() : crop, threshold: 0.2).map { b -> FaceBox in
+                    var m = b
+                    if flip { m.x = Double(n) - b.x - b.side }
+                    return m
+                }
+                for b in raw where b.iou(expected) > 0.4 {
+                    estimates.append(FaceBox(x: Double(x0) + b.x / k, y: Double(y0) + b.y / k, side: b.side / k, score: b.score))
+                }
+            }
+        }
+        guard let fused = FaceDetector.fuse(estimates, iou: 0).max(by: { $0.score < $1.score }) else { return box }
+        return FaceBox(x: fused.x, y: fused.y, side: fused.side, score: box.score)
     }
 
     /// Boxes above `threshold` in the image as the network sees it (no resizing, no merging).
@@ -198,6 +239,27 @@ public final class FaceDetector {
             cell += rows * cols
         }
         return boxes
+    }
+
+    /// Weighted box fusion: boxes grouped as non-maximum suppression groups them (each group the
+    /// strongest remaining box and those overlapping it by more than `iou`), each group replaced
+    /// by its score-weighted mean box (side averaged in log space) with the group's best score.
+    /// Neighbouring cells' estimates average out, so the box is steadier than the best cell's alone.
+    public static func fuse(_ boxes: [FaceBox], iou: Double) -> [FaceBox] {
+        var left = boxes.sorted { $0.score > $1.score }
+        var out: [FaceBox] = []
+        while let top = left.first {
+            let group = left.filter { $0.iou(top) > iou || $0 == top }
+            left.removeAll { $0.iou(top) > iou || $0 == top }
+            var w = 0.0, cx = 0.0, cy = 0.0, ls = 0.0
+            for b in group {
+                let s = Double(b.score)
+                (w, cx, cy, ls) = (w + s, cx + s * b.centerX, cy + s * b.centerY, ls + s * Foundation.log(b.side))
+            }
+            let side = Foundation.exp(ls / w)
+            out.append(FaceBox(x: cx / w - side / 2, y: cy / w - side / 2, side: side, score: top.score))
+        }
+        return out
     }
 
     /// Greedy non-maximum suppression: strongest first, dropping boxes that overlap a kept one by more than `iou`.

@@ -89,6 +89,8 @@ public struct DetectionComposer {
     public var minFace: Double, maxFace: Double
     /// Share of pictures that are a zoomed LFW photo, and that hold no face.
     public var lfwPhotoShare = 0.2, emptyShare = 0.1
+    /// Whether pasted faces get colour changes and blur (training); off, they keep their photo's look.
+    public var photometric = true
 
     public init(sources: DetectionSources, width: Int, height: Int, minFace: Double = 12, maxFace: Double? = nil) {
         self.sources = sources
@@ -200,8 +202,10 @@ public struct DetectionComposer {
                 // Mirroring the cut moves the box within it.
                 placed.x = dx + Double(outW) - (fx - dx) - s
             }
-            jitterColour(&cut, &rng, strength: 1)
-            if rng.nextFloat() < 0.3 { cut = cut.boxBlurred(radius: 1 + rng.nextInt(s > 40 ? 3 : 1)) }
+            if photometric {
+                jitterColour(&cut, &rng, strength: 1)
+                if rng.nextFloat() < 0.3 { cut = cut.boxBlurred(radius: 1 + rng.nextInt(s > 40 ? 3 : 1)) }
+            }
             paste(cut, into: &pic.image, x: Int(dx.rounded()), y: Int(dy.rounded()), rng: &rng)
             pic.faces.append(placed)
             pic.photoIndices.append(photo)

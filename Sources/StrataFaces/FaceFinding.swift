@@ -40,17 +40,17 @@ public struct FaceFinding {
     }
 
     /// Decodes a photo for detection: EXIF orientation applied; JPEGs decoded at a reduced
-    /// scale when the detector needs no more (the longer side stays at least 1,280 pixels, so the
-    /// recognition networks still get their pixels).
+    /// scale (libjpeg's DCT scaling) when the detector needs no more: the longer side stays at
+    /// least the detector's 640 px (a 12-megapixel photo decodes at a quarter, 1008x756).
     public func load(_ path: String) throws -> Image {
-        try detector == nil ? Image.load(path) : Image.load(path, maxSide: 2 * (detector?.settings.maxSide ?? 640))
+        try detector.map { try Image.load(path, maxSide: $0.settings.maxSide) } ?? Image.load(path)
     }
 
-    /// The photo and every face in it, strongest first.
+    /// The photo and every face in it, strongest first, each box refined for framing (`FaceDetector.refine`).
     public func faces(in path: String) throws -> (image: Image, faces: [FaceBox]) {
         let img = try load(path)
         guard let detector else { return (img, [LFWFaceBox.box(width: img.width, height: img.height)]) }
-        return (img, detector.detect(img, minSize: minSize, threshold: threshold))
+        return (img, detector.detect(img, minSize: minSize, threshold: threshold).map { detector.refine($0, in: img) })
     }
 
     /// One face of the photo as an LFW-framed photo, the box, and a note when a choice was made.

@@ -17,6 +17,7 @@ struct FacesCheckDetector: ParsableCommand {
     @Option(help: "Also write this many training pictures (160x160) into --write.") var trainingPictures = 0
     @Option(help: "Also write every photo of this pairs file placed smaller and off-centre in a 640x480 picture, under --reframe-to.") var reframePairs: String?
     @Option(help: "Folder for the re-framed photos (then run `faces evaluate --pairs FILE --root` on it).") var reframeTo: String?
+    @Option(help: "Side range in pixels \"lo,hi\" of the re-framed photos (LFW's are 250).") var reframeSides = "100,200"
     @Option(help: "Also identify the faces of this many group pictures (2-4 held-out people each) with --model.") var groups = 0
     @Option(help: "Face model for --groups (default: the built-in one).") var model: String?
     @Option(help: "Write the group pictures here.") var writeGroups: String?
@@ -40,7 +41,9 @@ struct FacesCheckDetector: ParsableCommand {
             }
         }
         if let reframePairs, let reframeTo {
-            let n = try check.reframePairs(reframePairs, root: data, to: reframeTo)
+            let v = reframeSides.split(separator: ",").compactMap { Int($0) }
+            guard v.count == 2, v[0] >= 32, v[0] <= v[1], v[1] <= 480 else { throw ValidationError("--reframe-sides must be \"lo,hi\" within 32...480, got \(reframeSides)") }
+            let n = try check.reframePairs(reframePairs, root: data, to: reframeTo, sides: v[0]...v[1])
             if !json { print("wrote \(n) re-framed photos under \(reframeTo)") }
         }
         let (s, _, ms) = DetectionCheck.score(det, pics)
@@ -49,6 +52,8 @@ struct FacesCheckDetector: ParsableCommand {
             let g = try check.groupCheck(model: fm, finding: FaceFinding(detector: det), enrolFinding: FaceFinding(detector: det), pictures: groups, writeTo: writeGroups)
             print(String(format: "groups: %d pictures, %d faces: named right %.1f %%, wrong names %.3f per face, unknown %d, missed %d, extra detections %d",
                          g.pictures, g.faces, 100 * g.rightShare, g.wrongPerFace, g.unknown, g.missed, g.extraDetections))
+            print(String(format: "        the reserved photos themselves (LFW-framed, fixed box): %d of %d named right, %d wrong",
+                         g.originalsRight, g.originals, g.originalsWrong))
         }
         if json {
             printJSON(["detector": "strata", "pictures": s.pictures, "faces": s.faces, "ap50": s.ap50, "recall_at_1fp": s.recallAt1FP,

@@ -108,6 +108,7 @@ final class FaceDetectorTests: XCTestCase {
 
     func testDetectCommandReportsBadPhotos() throws {
         let dir = testTemp("detect-bad")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let corrupt = "\(dir)/corrupt.jpg", tiny = "\(dir)/tiny.png", blank = "\(dir)/blank.png"
         try Data([0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]).write(to: URL(fileURLWithPath: corrupt))
         try Image(width: 12, height: 10, channels: 3, pixels: [UInt8](repeating: 90, count: 360)).savePNG(tiny)
@@ -122,5 +123,36 @@ final class FaceDetectorTests: XCTestCase {
         XCTAssertEqual(s2, 1)
         XCTAssertTrue(err2.contains("\(blank): no face found"), err2)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/g.json"))
+    }
+
+    /// Composed pictures: faces inside the picture, in the size range, never overlapping; the
+    /// same seed gives the same picture.
+    func testComposerMakesSeededPicturesWithKnownFaces() {
+        var rng = RandomGenerator(seed: 5)
+        let photos = (0..<3).map { _ in Image(width: 250, height: 250, channels: 3, pixels: (0..<(250 * 250 * 3)).map { _ in UInt8(rng.nextInt(256)) }) }
+        let bg = Image(width: 600, height: 480, channels: 3, pixels: [UInt8](repeating: 77, count: 600 * 480 * 3))
+        let sources = DetectionSources(photos: photos, photoPaths: ["a", "b", "c"], backgrounds: [bg])
+        let composer = DetectionComposer(sources: sources, width: 160, height: 128)
+        var a = RandomGenerator(seed: 9), b = RandomGenerator(seed: 9)
+        var faces = 0, ignored = 0
+        for _ in 0..<60 {
+            let p = composer.compose(&a), q = composer.compose(&b)
+            XCTAssertEqual(p.image, q.image)
+            XCTAssertEqual(p.faces, q.faces)
+            XCTAssertEqual([p.image.width, p.image.height], [160, 128])
+            XCTAssertEqual(p.faces.count, p.photoIndices.count)
+            for (i, f) in p.faces.enumerated() {
+                XCTAssertGreaterThanOrEqual(f.side, 12 - 1e-9)
+                XCTAssertLessThanOrEqual(f.side, 0.85 * 128 + 1e-9)
+                // At least 75 % of the box inside the picture.
+                let vis = (min(160, f.x + f.side) - max(0, f.x)) * (min(128, f.y + f.side) - max(0, f.y)) / (f.side * f.side)
+                XCTAssertGreaterThan(vis, 0.7)
+                for g in p.faces[(i + 1)...] { XCTAssertEqual(f.iou(g), 0, accuracy: 1e-12) }
+            }
+            faces += p.faces.count
+            ignored += p.ignore.isEmpty ? 0 : 1
+        }
+        XCTAssertGreaterThan(faces, 60)
+        XCTAssertGreaterThan(ignored, 3)   // zoomed LFW photos mark their border
     }
 }
