@@ -225,7 +225,7 @@ extension CLITests {
         XCTAssertEqual(code, 0, err)
         XCTAssert(out.contains("\"pairs\":20") && out.contains("\"auc\""), out)
         // The crop travels with the model: verify works on photos of any size, CMYK and grey included.
-        (code, out, err) = try run(["faces", "verify", "--model", model, root + "/Alan_Turing/Alan_Turing_0005.jpg", root + "/Ada_Lovelace/Ada_Lovelace_0005.jpg"])
+        (code, out, err) = try run(["faces", "verify", "--no-detect", "--model", model, root + "/Alan_Turing/Alan_Turing_0005.jpg", root + "/Ada_Lovelace/Ada_Lovelace_0005.jpg"])
         XCTAssertEqual(code, 0, err)
         // Two networks (colour face box, grey wider box) stored as one model.
         let ens = testTemp("cli-wild-ensemble.safetensors")
@@ -260,7 +260,7 @@ extension CLITests {
         XCTAssertEqual(code, 0, err)
         (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", scored, "--score", "cosine", "--json"])
         XCTAssertEqual(code, 0, err)
-        (code, out, err) = try run(["faces", "verify", "--model", scored, "--json", root + "/Alan_Turing/Alan_Turing_0001.jpg", root + "/Alan_Turing/Alan_Turing_0002.jpg"])
+        (code, out, err) = try run(["faces", "verify", "--no-detect", "--model", scored, "--json", root + "/Alan_Turing/Alan_Turing_0001.jpg", root + "/Alan_Turing/Alan_Turing_0002.jpg"])
         XCTAssertEqual(code, 0, err)
         let verdict = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
         let a = try scoredModel.embed([try Image.load(root + "/Alan_Turing/Alan_Turing_0001.jpg"), try Image.load(root + "/Alan_Turing/Alan_Turing_0002.jpg")])
@@ -295,7 +295,7 @@ extension CLITests {
         try assertFails(["faces", "train", "--data", root, "--init", model, "--crop", "0.5,0.5,0.8"], mentions: ["--init"])
         try assertFails(["faces", "train", "--data", root, "--init", root + "/none.safetensors"], mentions: ["none.safetensors"])
         // Embeddings as JSON lines, one per photo, unit length.
-        (code, out, err) = try run(["faces", "embed", "--model", sized, root + "/Ada_Lovelace/Ada_Lovelace_0001.jpg", root + "/Alan_Turing/Alan_Turing_0001.jpg"])
+        (code, out, err) = try run(["faces", "embed", "--no-detect", "--model", sized, root + "/Ada_Lovelace/Ada_Lovelace_0001.jpg", root + "/Alan_Turing/Alan_Turing_0001.jpg"])
         XCTAssertEqual(code, 0, err)
         let lines = out.split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
@@ -315,7 +315,7 @@ extension CLITests {
         try assertFails(["faces", "evaluate", "--data", root, "--frame", "0.5,0.5,9", "--model", model, "--protocol", "open"], mentions: ["--frame"])
 
         // Without --model, the built-in LFW model is used.
-        (code, out, err) = try run(["faces", "verify", "--json", root + "/Grace_Hopper/Grace_Hopper_0001.jpg", root + "/Grace_Hopper/Grace_Hopper_0002.jpg"])
+        (code, out, err) = try run(["faces", "verify", "--no-detect", "--json", root + "/Grace_Hopper/Grace_Hopper_0001.jpg", root + "/Grace_Hopper/Grace_Hopper_0002.jpg"])
         XCTAssertEqual(code, 0, err)
         XCTAssert(out.contains("\"distance\""), out)
 

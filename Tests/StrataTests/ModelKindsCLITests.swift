@@ -98,7 +98,7 @@ final class ModelKindsCLITests: XCTestCase {
                     "--widths", "4,8", "--embedding", "8", "--epochs", "1", "--out", ensemble])
         for m in [single, ensemble] {
             XCTAssert(try ok(["summary", "--model", m]).contains("Trainable parameters"), m)
-            let lines = try ok(["faces", "embed", "--model", m, root + "/p0/0.png", root + "/p1/0.png"]).split(separator: "\n")
+            let lines = try ok(["faces", "embed", "--no-detect", "--model", m, root + "/p0/0.png", root + "/p1/0.png"]).split(separator: "\n")
             XCTAssertEqual(lines.count, 2)
             let e = (try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any])["embedding"] as! [Double]
             XCTAssertEqual(e.map { $0 * $0 }.reduce(0, +), 1, accuracy: 1e-3, "unit embedding")
