@@ -17,8 +17,9 @@ let package = Package(
         .package(path: ".."),
     ],
     targets: [
-        // A library: compiling is the check, and it needs only the `Strata` product (not the
-        // CLI, StrataFaces or swift-argument-parser).
-        .target(name: "ReadmeExamples", dependencies: [.product(name: "Strata", package: parentFolder)]),
+        // A library: compiling is the check, and it needs only the `Strata` and `StrataFaces`
+        // products (not the CLI or swift-argument-parser).
+        .target(name: "ReadmeExamples", dependencies: [.product(name: "Strata", package: parentFolder),
+                                                       .product(name: "StrataFaces", package: parentFolder)]),
     ]
 )
