@@ -91,6 +91,8 @@ public struct DetectionComposer {
     public var lfwPhotoShare = 0.2, emptyShare = 0.1
     /// Whether pasted faces get colour changes and blur (training); off, they keep their photo's look.
     public var photometric = true
+    /// Margins around a cut face, per side, in face box sides.
+    public var faceMargins: ClosedRange<Double> = 0.05...0.42
 
     public init(sources: DetectionSources, width: Int, height: Int, minFace: Double = 12, maxFace: Double? = nil) {
         self.sources = sources
@@ -182,7 +184,7 @@ public struct DetectionComposer {
         let k = s / box.side
         // Margins around the face box, per side, as fractions of the box: at most 0.42, so the cut
         // stays within 1.84 box sides, where other people are rare in LFW (Tools/measure_lfw_box.py).
-        let m = (0..<4).map { _ in 0.05 + 0.37 * Double(rng.nextFloat()) }
+        let m = (0..<4).map { _ in faceMargins.lowerBound + (faceMargins.upperBound - faceMargins.lowerBound) * Double(rng.nextFloat()) }
         let cx0 = Swift.max(0, box.x - m[0] * box.side), cy0 = Swift.max(0, box.y - m[1] * box.side)
         let cx1 = Swift.min(Double(p.width), box.x + box.side * (1 + m[2])), cy1 = Swift.min(Double(p.height), box.y + box.side * (1 + m[3]))
         for _ in 0..<8 {

@@ -185,6 +185,7 @@ extension FaceDetector {
         fit.progress = o.progress
         if o.resume, let p = o.checkpointPath, FileManager.default.fileExists(atPath: p) { fit.resumeFrom = p }
         try trainer.fit(PictureIndices(count: o.picturesPerEpoch), options: fit)
+        detector.info.history = trainer.history
         net.eval()
         return (detector, sources)
     }

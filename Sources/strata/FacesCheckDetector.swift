@@ -11,6 +11,7 @@ struct FacesCheckDetector: ParsableCommand {
     @Option(help: "Detector file (default: the built-in one).") var detector: String?
     @Option(help: "Held-out share of the people (as `faces pairs`).") var holdoutFraction = 0.1
     @Option(help: "Seed of the held-out people.") var holdoutSeed = 0
+    @Option(help: "Score threshold in (0, 1) (default: the detector's own).") var threshold: Float?
     @Option(help: "Composite pictures.") var pictures = 200
     @Option(help: "Seed of the pictures.") var seed = 1
     @Option(help: "Write the pictures (PNG) and boxes.json here.") var write: String?
@@ -32,6 +33,10 @@ struct FacesCheckDetector: ParsableCommand {
 
     func run() throws {
         let det = try detector.map { try FaceDetector.load($0) } ?? FaceDetector.builtIn()
+        if let threshold {
+            guard threshold > 0 && threshold < 1 else { throw ValidationError("--threshold must be in (0, 1), got \(threshold)") }
+            det.settings.threshold = threshold
+        }
         let check = try DetectionCheck(lfw: data, holdoutFraction: holdoutFraction, holdoutSeed: holdoutSeed)
         let pics = check.compositePictures(count: pictures, seed: seed)
         if let write {
@@ -50,8 +55,8 @@ struct FacesCheckDetector: ParsableCommand {
         if groups > 0 {
             let fm = try FaceModel.loadOrBuiltIn(model)
             let g = try check.groupCheck(model: fm, finding: FaceFinding(detector: det), enrolFinding: FaceFinding(detector: det), pictures: groups, writeTo: writeGroups)
-            print(String(format: "groups: %d pictures, %d faces: named right %.1f %%, wrong names %.3f per face, unknown %d, missed %d, extra detections %d",
-                         g.pictures, g.faces, 100 * g.rightShare, g.wrongPerFace, g.unknown, g.missed, g.extraDetections))
+            print(String(format: "groups: %d pictures, %d faces: named right %.1f %%, wrong names %.3f per face (%d, of which %d on detections that are no face), unknown %d, missed %d, extra detections %d",
+                         g.pictures, g.faces, 100 * g.rightShare, g.wrongPerFace, g.wrong, g.namedExtra, g.unknown, g.missed, g.extraDetections))
             print(String(format: "        the reserved photos themselves (LFW-framed, fixed box): %d of %d named right, %d wrong",
                          g.originalsRight, g.originals, g.originalsWrong))
         }

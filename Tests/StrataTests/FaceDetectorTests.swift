@@ -123,6 +123,17 @@ final class FaceDetectorTests: XCTestCase {
         XCTAssertEqual(s2, 1)
         XCTAssertTrue(err2.contains("\(blank): no face found"), err2)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/g.json"))
+        let (s3, _, err3) = try runStrata(["faces", "verify", blank, blank])
+        XCTAssertEqual(s3, 1)
+        XCTAssertTrue(err3.contains("\(blank): no face found"), err3)
+        guard FileManager.default.fileExists(atPath: lfw) else { throw XCTSkip("\(lfw) is missing") }
+        let a = "\(lfw)/Aaron_Sorkin/Aaron_Sorkin_0001.jpg", b = "\(lfw)/Aaron_Sorkin/Aaron_Sorkin_0002.jpg"
+        let (s4, _, err4) = try runStrata(["faces", "enroll", "--largest", "--gallery", "\(dir)/g.json", "--name", "Aaron Sorkin", a])
+        XCTAssertEqual(s4, 0, err4)
+        let (s5, out5, err5) = try runStrata(["faces", "identify", "--gallery", "\(dir)/g.json", blank, b])
+        XCTAssertEqual(s5, 0, err5)
+        XCTAssertTrue(out5.contains("\(blank): no face found"), out5)
+        XCTAssertTrue(out5.contains("\(b) at ") && out5.contains(": Aaron Sorkin (distance"), out5)
     }
 
     /// Composed pictures: faces inside the picture, in the size range, never overlapping; the
