@@ -240,3 +240,28 @@ int sio_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, 
     *out = NULL;
     return 1;
 }
+
+int sio_jpeg_dimensions(const char *path, int *width, int *height, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "cannot open: %s", strerror(errno)); return 1; }
+    struct jpeg_decompress_struct cinfo;
+    sio_jpeg_error jerr;
+    cinfo.err = error_manager(&jerr);
+    jerr.pub.emit_message = on_message;
+    if (setjmp(jerr.jump)) {
+        snprintf(err, errlen, "corrupt JPEG (%s)", jerr.message);
+        jpeg_destroy_decompress(&cinfo);
+        fclose(f);
+        return 1;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
+    jpeg_stdio_src(&cinfo, f);
+    jpeg_read_header(&cinfo, TRUE);
+    int turned = saved_orientation(&cinfo) >= 5;   // 5-8 swap width and height
+    *width = (int)(turned ? cinfo.image_height : cinfo.image_width);
+    *height = (int)(turned ? cinfo.image_width : cinfo.image_height);
+    jpeg_destroy_decompress(&cinfo);
+    fclose(f);
+    return 0;
+}

@@ -8,13 +8,13 @@ import StrataData
 ///
 /// ```swift
 /// let finding = try FaceFinding.detecting()                 // the built-in detector
-/// let (img, faces) = try finding.faces(in: "party.jpg")     // every face, strongest first
+/// let (img, faces, scale) = try finding.faces(in: "party.jpg")   // every face, strongest first
 /// let one = try finding.face(in: "me.jpg", policy: .largest)
 /// ```
 public struct FaceFinding {
     /// Nil: every photo is taken as one LFW-like face photo.
     public var detector: FaceDetector?
-    /// Faces smaller than this (pixels of the photo as decoded) are not looked for.
+    /// Faces smaller than this (pixels of the photo) are not looked for.
     public var minSize: Double = 20
     /// Score threshold (nil: the detector's own).
     public var threshold: Float?
@@ -46,17 +46,23 @@ public struct FaceFinding {
         try detector.map { try Image.load(path, maxSide: $0.settings.maxSide) } ?? Image.load(path)
     }
 
-    /// The photo and every face in it, strongest first, each box refined for framing (`FaceDetector.refine`).
-    public func faces(in path: String) throws -> (image: Image, faces: [FaceBox]) {
-        let img = try load(path)
-        guard let detector else { return (img, [LFWFaceBox.box(width: img.width, height: img.height)]) }
-        return (img, detector.detect(img, minSize: minSize, threshold: threshold).map { detector.refine($0, in: img) })
+    /// The photo and every face in it, strongest first, each box refined for framing
+    /// (`FaceDetector.refine`). The image may be a reduced decode of the photo; `scale` maps its
+    /// pixels to the photo's (boxes in the photo's pixels are `box.scaled(by: scale)`).
+    public func faces(in path: String) throws -> (image: Image, faces: [FaceBox], scale: Int) {
+        guard let detector else {
+            let img = try Image.load(path)
+            return (img, [LFWFaceBox.box(width: img.width, height: img.height)], 1)
+        }
+        let (img, scale) = try Image.loadReduced(path, maxSide: detector.settings.maxSide)
+        let minimum = minSize / Double(scale)
+        return (img, detector.detect(img, minSize: minimum, threshold: threshold).map { detector.refine($0, in: img) }, scale)
     }
 
     /// One face of the photo as an LFW-framed photo, the box, and a note when a choice was made.
     /// Throws, naming the file, when there is no face, or several under `.single`.
     public func face(in path: String, policy: Policy) throws -> (photo: Image, box: FaceBox, note: String?) {
-        let (img, found) = try faces(in: path)
+        let (img, found, scale) = try faces(in: path)
         guard detector != nil else { return (img, found[0], nil) }
         guard let largest = found.max(by: { $0.side < $1.side }) else {
             throw StrataError(FaceFinding.noFaceMessage(path, img, minSize: minSize))
@@ -66,9 +72,9 @@ public struct FaceFinding {
             guard policy == .largest else {
                 throw StrataError("\(path): \(found.count) faces found; give a photo of one person, or --largest to use the biggest face")
             }
-            note = "\(path): \(found.count) faces found, using the largest (\(largest.describe))"
+            note = "\(path): \(found.count) faces found, using the largest (\(largest.scaled(by: scale).describe))"
         }
-        return (largest.lfwPhoto(from: img), largest, note)
+        return (largest.lfwPhoto(from: img), largest.scaled(by: scale), note)
     }
 
     public static func noFaceMessage(_ path: String, _ img: Image, minSize: Double) -> String {
@@ -79,6 +85,12 @@ public struct FaceFinding {
 }
 
 extension FaceBox {
+    /// The box in a picture `scale` times larger.
+    public func scaled(by scale: Int) -> FaceBox {
+        let k = Double(scale)
+        return FaceBox(x: x * k, y: y * k, side: side * k, score: score)
+    }
+
     /// "x,y side" in whole pixels, and the score.
     public var describe: String {
         String(format: "box %d,%d side %d, score %.2f", Int(x.rounded()), Int(y.rounded()), Int(side.rounded()), score)
@@ -119,7 +131,7 @@ extension Gallery {
         let t = threshold ?? model.threshold, scorer = model.scorer
         var out: [IdentifiedFace] = [], none: [String] = []
         for path in photos {
-            let (img, found) = try finding.faces(in: path)
+            let (img, found, scale) = try finding.faces(in: path)
             guard !found.isEmpty else {
                 none.append(FaceFinding.noFaceMessage(path, img, minSize: finding.minSize))
                 continue
@@ -128,7 +140,7 @@ extension Gallery {
             let e = try model.embed(crops, names: found.map { _ in path })
             for (box, row) in zip(found, e.rows) {
                 let (name, dist) = nearest(row, scorer: scorer)!
-                out.append(IdentifiedFace(image: path, box: box, match: FaceMatch(image: path, name: dist <= t ? name : nil, nearest: name, distance: dist)))
+                out.append(IdentifiedFace(image: path, box: box.scaled(by: scale), match: FaceMatch(image: path, name: dist <= t ? name : nil, nearest: name, distance: dist)))
             }
         }
         return (out, none)

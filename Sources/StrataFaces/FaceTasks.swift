@@ -118,7 +118,7 @@ extension FacePairs {
         }
         var photos: [Image] = [], several = 0, none = 0
         for file in paths {
-            let (img, found) = try finding.faces(in: file)
+            let (img, found, _) = try finding.faces(in: file)
             if finding.detector == nil { photos.append(img); continue }
             if found.count > 1 { several += 1 }
             if let f = found.max(by: { $0.side < $1.side }) { photos.append(f.lfwPhoto(from: img)) } else { none += 1; photos.append(img) }

@@ -24,15 +24,16 @@ struct FacesDetect: ParsableCommand {
         let finding = try FaceFinding.detecting(detector, minSize: minSize, threshold: threshold)
         var failed = 0
         for path in images {
-            let img: Image, faces: [FaceBox]
-            do { (img, faces) = try finding.faces(in: path) } catch {
+            let img: Image, found: [FaceBox], scale: Int
+            do { (img, found, scale) = try finding.faces(in: path) } catch {
                 fputs("error: \(error)\n", stderr)
                 failed += 1
                 continue
             }
-            let written = try out.map { try FaceDetectionOutput.write(img, faces: faces, photo: path, to: $0) } ?? []
+            let written = try out.map { try FaceDetectionOutput.write(img, faces: found, photo: path, to: $0) } ?? []
+            let faces = found.map { $0.scaled(by: scale) }   // in the photo's pixels (a large JPEG is decoded reduced)
             if json {
-                printJSON(["image": path, "width": img.width, "height": img.height, "written": written, "faces": faces.map {
+                printJSON(["image": path, "decoded_scale": scale, "written": written, "faces": faces.map {
                     ["x": round1($0.x), "y": round1($0.y), "side": round1($0.side), "score": round1(Double($0.score) * 1000) / 1000]
                 }])
             } else if faces.isEmpty {

@@ -47,6 +47,10 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
 int sio_jpeg_decode_scaled(const char *path, int min_long_side, uint8_t **pixels, int *width, int *height,
                            int *channels, char *err, size_t errlen);
 
+// The size of the picture a JPEG decodes to at full scale (after EXIF orientation), from its
+// header alone.
+int sio_jpeg_dimensions(const char *path, int *width, int *height, char *err, size_t errlen);
+
 // The EXIF Orientation (1-8) in an APP1 payload that starts with "Exif\0\0" (the bytes after
 // the segment's length), read with libexif from IFD 0; 1 when there is none, when the payload is
 // not EXIF, or when it is too broken to read. Never fails.

@@ -58,6 +58,22 @@ public struct Image: Equatable {
         return try load(path, jpegLongSide: Int32(clamping: maxSide))
     }
 
+    /// `load(path, maxSide:)` and how many pixels of the stored photo each returned pixel stands
+    /// for (1, 2, 4 or 8), so positions found in the small picture map back to the photo.
+    ///
+    /// ```swift
+    /// let (small, scale) = try Image.loadReduced("phone.jpg", maxSide: 640)   // 1008x756, scale 4
+    /// ```
+    public static func loadReduced(_ path: String, maxSide: Int) throws -> (image: Image, scale: Int) {
+        let img = try load(path, maxSide: maxSide)
+        var w: Int32 = 0, h: Int32 = 0
+        var err = [CChar](repeating: 0, count: 256)
+        guard sio_jpeg_dimensions(path, &w, &h, &err, err.count) == 0 else { return (img, 1) }   // not a JPEG: full size
+        let full = Int(Swift.max(w, h)), got = Swift.max(img.width, img.height)
+        let scale = [8, 4, 2].first { (full + $0 - 1) / $0 == got } ?? 1
+        return (img, scale)
+    }
+
     /// `load`, with a JPEG decoded at the DCT scale chosen for `jpegLongSide` (0: full size).
     private static func load(_ path: String, jpegLongSide: Int32) throws -> Image {
         guard let fh = FileHandle(forReadingAtPath: path) else {
