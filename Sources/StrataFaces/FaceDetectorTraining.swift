@@ -192,13 +192,7 @@ extension FaceDetector {
 
     /// The people of an LFW folder the detector trains on, and the held-out ones (as `make faces-check` holds them out).
     public static func trainingPeople(lfw: String, holdoutFraction: Double, holdoutSeed: Int) throws -> (train: [String], held: [String]) {
-        let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: lfw, isDirectory: &isDir), isDir.boolValue else { throw StrataError("\(lfw): no such folder") }
-        let names = try fm.contentsOfDirectory(atPath: lfw).filter { n in
-            var d: ObjCBool = false
-            return !n.hasPrefix(".") && fm.fileExists(atPath: (lfw as NSString).appendingPathComponent(n), isDirectory: &d) && d.boolValue
-        }.sorted()
+        let names = try FacePairs.people(folder: lfw)
         let held = holdoutFraction > 0 ? FacePairs.heldOutPeople(names, fraction: holdoutFraction, seed: holdoutSeed) : []
         let heldSet = Set(held)
         return (names.filter { !heldSet.contains($0) }, held)

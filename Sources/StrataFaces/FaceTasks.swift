@@ -134,16 +134,22 @@ extension FacePairs {
                                seconds: Date().timeIntervalSince(started), detected: finding.detector != nil, largestOfSeveral: several, noFace: none)
     }
 
+    /// The people of an LFW-style folder: its sub-folders, sorted; an error names a missing folder.
+    public static func people(folder: String) throws -> [String] {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else { throw StrataError("\(folder): no such folder") }
+        return try fm.contentsOfDirectory(atPath: folder).filter { n in
+            var d: ObjCBool = false
+            return !n.hasPrefix(".") && fm.fileExists(atPath: (folder as NSString).appendingPathComponent(n), isDirectory: &d) && d.boolValue
+        }.sorted()
+    }
+
     /// Seeded View-1 pairs among a seeded held-out share of the people of an LFW-style folder
     /// (`DIR/name/name_0001.jpg`). Returns the pairs and the held-out people.
     public static func heldOut(folder: String, fraction: Double, holdoutSeed: Int, same: Int, different: Int, seed: Int) throws -> (pairs: FacePairs, held: [String], people: Int) {
         let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else { throw StrataError("\(folder): no such folder") }
-        let names = try fm.contentsOfDirectory(atPath: folder).filter { n in
-            var d: ObjCBool = false
-            return !n.hasPrefix(".") && fm.fileExists(atPath: (folder as NSString).appendingPathComponent(n), isDirectory: &d) && d.boolValue
-        }
+        let names = try people(folder: folder)
         let held = heldOutPeople(names, fraction: fraction, seed: holdoutSeed)
         let people = try held.map { name -> (name: String, photos: Int) in
             let dir = (folder as NSString).appendingPathComponent(name)
