@@ -226,8 +226,21 @@ public struct Gallery: Codable {
         do { g = try JSONDecoder().decode(Gallery.self, from: data) } catch {
             throw StrataError("\(path): not a valid gallery file (\(error.localizedDescription))")
         }
-        guard g.model == model.fingerprint, g.embeddingSize == model.embeddingSize else {
+        guard g.model == model.fingerprint else {
             throw StrataError("\(path): this gallery was made by another model (fingerprint \(g.model), this model \(model.fingerprint)); enrol the people again with this model")
+        }
+        guard g.embeddingSize == model.embeddingSize else {
+            throw StrataError("\(path): the gallery says its embeddings have \(g.embeddingSize) values, this model makes \(model.embeddingSize)")
+        }
+        for p in g.people {
+            guard !p.name.trimmingCharacters(in: .whitespaces).isEmpty else { throw StrataError("\(path): a person without a name") }
+            guard !p.embeddings.isEmpty else { throw StrataError("\(path): \(p.name) has no embeddings") }
+            for e in p.embeddings {
+                guard e.count == g.embeddingSize else {
+                    throw StrataError("\(path): \(p.name) has an embedding of \(e.count) values; the model makes \(g.embeddingSize)")
+                }
+                guard e.allSatisfy({ $0.isFinite }) else { throw StrataError("\(path): \(p.name) has an embedding that is not finite") }
+            }
         }
         return g
     }

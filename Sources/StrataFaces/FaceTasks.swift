@@ -65,10 +65,13 @@ extension Gallery {
     public static func enroll(_ name: String, photos: [String], model: FaceModel, gallery path: String,
                               finding: FaceFinding = .fixedBox, policy: FaceFinding.Policy = .single) throws -> (photos: Int, people: Int) {
         let (e, _, _) = try model.embedFaces(photos, finding: finding, policy: policy)
-        var g = FileManager.default.fileExists(atPath: path) ? try Gallery.load(path, for: model) : Gallery(model: model)
-        g.enroll(name, e)
-        try g.save(path)
-        return (g.people.first { $0.name == name }!.embeddings.count, g.people.count)
+        // Read, add and write under the gallery's lock, so concurrent enrolments all land.
+        return try FileIO.withLock(beside: path) {
+            var g = FileManager.default.fileExists(atPath: path) ? try Gallery.load(path, for: model) : Gallery(model: model)
+            g.enroll(name, e)
+            try g.save(path)
+            return (g.people.first { $0.name == name }!.embeddings.count, g.people.count)
+        }
     }
 
     /// Names the person in each photo, or nil beyond `threshold` (default: the model's).

@@ -10,6 +10,30 @@ public struct StrataError: Error, CustomStringConvertible, Equatable {
 
 /// File helpers shared by the readers and writers.
 public enum FileIO {
+    /// Runs `body` holding an exclusive lock (`flock`) on `PATH.lock`, a file beside `path`, so
+    /// processes that read, change and rewrite `path` take turns. The lock is on a file of its
+    /// own because `writeAtomically` replaces `path`'s inode, which would drop a lock held on it.
+    ///
+    /// ```swift
+    /// try FileIO.withLock(beside: "gallery.json") { /* read, change, writeAtomically */ }
+    /// ```
+    public static func withLock<T>(beside path: String, _ body: () throws -> T) throws -> T {
+        let lockPath = path + ".lock"
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw StrataError("\(path): folder \(dir) does not exist")
+        }
+        let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StrataError("\(lockPath): cannot open the lock file (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw StrataError("\(lockPath): cannot lock (\(String(cString: strerror(errno))))") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
     /// Writes `data` to a temporary file beside `path`, then renames it over `path`, so a run
     /// killed mid-write never leaves a half-written file.
     public static func writeAtomically(_ data: Data, to path: String) throws {

@@ -76,12 +76,20 @@ public struct Image: Equatable {
 
     /// `load`, with a JPEG decoded at the DCT scale chosen for `jpegLongSide` (0: full size).
     private static func load(_ path: String, jpegLongSide: Int32) throws -> Image {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw StrataError("\(path): is a folder, not an image file")
+        }
         guard let fh = FileHandle(forReadingAtPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
             throw StrataError("\(path): \(exists ? "cannot be read (permission denied)" : "no such file")")
         }
-        let head = [UInt8](fh.readData(ofLength: 8))
-        try? fh.close()
+        defer { try? fh.close() }
+        // The throwing read: `readData(ofLength:)` traps on a read error.
+        let head: [UInt8]
+        do { head = [UInt8](try fh.read(upToCount: 8) ?? Data()) } catch {
+            throw StrataError("\(path): cannot be read (\(error.localizedDescription))")
+        }
         if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decode(path, sio_png_decode) }
         if head.starts(with: [0xFF, 0xD8, 0xFF]) {
             return try decode(path) { sio_jpeg_decode_scaled($0, jpegLongSide, $1, $2, $3, $4, $5, $6) }
