@@ -69,4 +69,60 @@ final class ReliabilityTests: XCTestCase {
             XCTAssertEqual(names, Set((0..<n).map { "P\($0)" }), "round \(round)")
         }
     }
+
+    /// Safetensors headers and data are checked before anything is sized by them.
+    func testSafetensorsShapesOffsetsAndValuesAreChecked() throws {
+        func file(_ header: String, data: [UInt8]) -> Data {
+            var h = [UInt8](header.utf8)
+            while h.count % 8 != 0 { h.append(0x20) }
+            var out = Data((0..<8).map { UInt8((h.count >> (8 * $0)) & 0xFF) })
+            out.append(contentsOf: h)
+            out.append(contentsOf: data)
+            return out
+        }
+        // [2^62, 2^62] F32 used to overflow the element count (a trap); [2^31, 2^31] too.
+        for shape in ["[4611686018427387904, 4611686018427387904]", "[2147483648, 2147483648]"] {
+            let bad = file(#"{"w":{"dtype":"F32","shape":"# + shape + #","data_offsets":[0,0]}}"#, data: [])
+            XCTAssertThrowsError(try Safetensors.decode(bad, name: "big.safetensors")) { XCTAssertTrue("\($0)".contains("too large to exist"), "\($0)") }
+        }
+        let good = try Safetensors.encode(["w": Tensor([1, 2, 3, 4], shape: [2, 2])])
+        XCTAssertEqual(try Safetensors.decode(good, name: "good").tensors["w"]?.scalars, [1, 2, 3, 4])
+        XCTAssertThrowsError(try Safetensors.decode(good + Data([0]), name: "trailing.safetensors")) {
+            XCTAssertTrue("\($0)".contains("trailing.safetensors: 1 trailing bytes"), "\($0)")
+        }
+        let nan = try Safetensors.encode(["w": Tensor([1, .nan, 3, 4], shape: [2, 2])])
+        XCTAssertThrowsError(try Safetensors.decode(nan, name: "nan.safetensors")) { XCTAssertTrue("\($0)".contains("NaN"), "\($0)") }
+    }
+
+    /// An IDX header whose dimensions multiply past Int.max used to trap.
+    func testIDXDimensionsThatOverflowAreRefused() {
+        let raw: [UInt8] = [0, 0, 0x08, 3] + [UInt8](repeating: 0xFF, count: 12) + [1, 2, 3]
+        XCTAssertThrowsError(try IDXArray(raw: raw, name: "bomb-idx")) { XCTAssertTrue("\($0)".contains("bomb-idx: IDX shape"), "\($0)") }
+    }
+
+    /// Adam at learning rate 1e6 used to end "successfully" at a loss of 4e18.
+    func testDivergenceStopsTraining() throws {
+        RandomGenerator.manualSeed(0)
+        var rng = RandomGenerator(seed: 1)
+        let x = Tensor.randn([64, 8], using: &rng)
+        let labels = (0..<64).map { $0 % 4 }
+        let model = Sequential(Linear(8, 32), ReLU(), Linear(32, 4))
+        let trainer = Trainer(model: model, optimizer: Adam(model.parameters(), lr: 1e6), info: ModelInfo(model: model, classNames: ["a", "b", "c", "d"], inputShape: [8]))
+        var options = FitOptions(epochs: 20, batchSize: 8)
+        options.progress = .none
+        XCTAssertThrowsError(try trainer.fit(TensorDataset(x, labels: labels), options: options)) {
+            XCTAssertTrue("\($0)".contains("diverged") || "\($0)".contains("NaN or infinite") || "\($0)".contains("became"), "\($0)")
+        }
+        // A sane rate trains through.
+        let calm = Trainer(model: model, optimizer: Adam(model.parameters(), lr: 1e-3), info: trainer.info)
+        RandomGenerator.manualSeed(0)
+        XCTAssertNoThrow(try calm.fit(TensorDataset(x, labels: labels), options: options))
+    }
+
+    /// Ten-fold cross-validation on 2 pairs used to print "AUC 100.00 %".
+    func testTooFewPairsAreRefused() throws {
+        let path = testTemp("two-pairs.txt")
+        try "1\nA\t1\t2\nA\t1\tB\t1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try FacePairs.load(path)) { XCTAssertTrue("\($0)".contains("needs at least 10 of each"), "\($0)") }
+    }
 }

@@ -57,3 +57,16 @@ public enum FileIO {
         }
     }
 }
+
+/// The product of sizes read from a file, or nil when it overflows or a size is negative:
+/// parsers size nothing by a header they have not checked this way.
+public func checkedProduct(_ dims: [Int]) -> Int? {
+    var n = 1
+    for d in dims {
+        guard d >= 0 else { return nil }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        n = p
+    }
+    return n
+}

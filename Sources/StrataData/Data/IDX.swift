@@ -30,7 +30,7 @@ public struct IDXArray {
             let o = 4 + 4 * d
             dims.append(Int(raw[o]) << 24 | Int(raw[o + 1]) << 16 | Int(raw[o + 2]) << 8 | Int(raw[o + 3]))
         }
-        let expected = dims.reduce(1, *)
+        guard let expected = checkedProduct(dims) else { throw StrataError("\(name): IDX shape \(dims) is too large to exist") }
         let have = raw.count - headerLen
         guard have >= expected else {
             throw StrataError("\(name): truncated IDX file: shape \(dims) needs \(expected) bytes of data, found \(have)")

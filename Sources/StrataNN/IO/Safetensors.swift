@@ -101,20 +101,36 @@ public enum Safetensors {
             guard b >= 0, b <= e, e <= dataLen else {
                 throw StrataError("\(name): tensor '\(key)' has data_offsets [\(b), \(e)] outside the \(dataLen) data bytes")
             }
-            let count = shape.reduce(1, *)
-            guard e - b == count * size else {
-                throw StrataError("\(name): tensor '\(key)' has \(e - b) bytes but shape \(shape) of \(dtype) needs \(count * size)")
+            // Checked: a hostile shape ([2^62, 2^62]) must not overflow into a small count.
+            guard let count = checkedProduct(shape), case let (bytesNeeded, false) = count.multipliedReportingOverflow(by: size) else {
+                throw StrataError("\(name): tensor '\(key)' has shape \(shape), too large to exist")
+            }
+            guard e - b == bytesNeeded else {
+                throw StrataError("\(name): tensor '\(key)' has \(e - b) bytes but shape \(shape) of \(dtype) needs \(bytesNeeded)")
             }
             ranges.append((b, e, key))
             let t = Tensor(uninitializedShape: shape)
             bytes.withUnsafeBufferPointer { buf in
                 convert(UnsafeRawPointer(buf.baseAddress! + headerEnd + b), dtype: dtype, count: count, into: t.data)
             }
+            if let bad = (0..<count).first(where: { !t.data[$0].isFinite }) {
+                throw StrataError("\(name): tensor '\(key)' holds \(t.data[bad].isNaN ? "NaN" : "infinite") values (element \(bad))")
+            }
             tensors[key] = t
         }
         ranges.sort { $0.0 < $1.0 }
         for i in 1..<Swift.max(ranges.count, 1) where ranges[i].0 < ranges[i - 1].1 {
             throw StrataError("\(name): tensors '\(ranges[i - 1].2)' and '\(ranges[i].2)' overlap")
+        }
+        // The tensors must fill the data exactly, as the safetensors format requires: a gap or
+        // trailing bytes mean a damaged file (a header length off by one shifts every weight).
+        var end = 0
+        for (b, e, key) in ranges {
+            guard b == end else { throw StrataError("\(name): \(b - end) bytes before tensor '\(key)' belong to no tensor (damaged file)") }
+            end = e
+        }
+        guard end == dataLen else {
+            throw StrataError("\(name): \(dataLen - end) trailing bytes after the last tensor (damaged or truncated header)")
         }
         return (tensors, metadata)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import StrataCore
+import CStrata
 
 /// Settings of `Trainer.fit`.
 public struct FitOptions {
@@ -88,6 +89,9 @@ public final class Trainer {
     /// (benchmarks time from a given step on).
     public var onStep: ((_ step: Int, _ batchSize: Int) -> Void)?
     public private(set) var history: [EpochRecord] = []
+    /// Training stops when a batch's loss exceeds this many times the first epoch's mean loss
+    /// and `divergenceFloor`.
+    public static let divergenceFactor = 100.0, divergenceFloor = 100.0
 
     public init(model: Module, optimizer: Optimizer, info: ModelInfo) {
         self.model = model
@@ -120,6 +124,7 @@ public final class Trainer {
             reporter.message("resumed from \(path) after epoch \(startEpoch)")
         }
         var step = resumedStep ?? startEpoch * loader.batchCount
+        var firstLoss: Double?
         // The transform runs on the loader's thread while this one trains: the box hands the
         // generator over (each epoch's order is drawn here before its batches are made there).
         let stream = GeneratorBox(generator)
@@ -147,8 +152,21 @@ public final class Trainer {
                 guard value.isFinite else {
                     throw StrataError("training stopped: the loss became \(value.isNaN ? "NaN" : "infinite") at epoch \(epoch + 1), step \(b + 1) (learning rate \(optimizer.learningRate)); a lower learning rate may help")
                 }
+                // Divergence: far above where training started (the first epoch's mean loss, or
+                // the first batch's during the first epoch), and above a floor so that a loss
+                // near zero does not trip it.
+                let reference = history.first?.trainLoss ?? firstLoss ?? Double(value)
+                if firstLoss == nil { firstLoss = Double(value) }
+                if Double(value) > Trainer.divergenceFactor * reference && Double(value) > Trainer.divergenceFloor {
+                    throw StrataError(String(format: "training stopped: the loss diverged to %.3g at epoch %d, step %d, over %.0f times its start (%.3g; learning rate %g); a lower learning rate may help",
+                                             Double(value), epoch + 1, b + 1, Trainer.divergenceFactor, reference, Double(optimizer.learningRate)))
+                }
                 optimizer.zeroGrad()
                 l.backward()
+                let gradNorm = optimizer.parameters.reduce(0.0) { acc, p in p.grad.map { acc + sk_sum_squares($0.count, $0.data) } ?? acc }
+                guard gradNorm.isFinite else {
+                    throw StrataError("training stopped: a gradient became NaN or infinite at epoch \(epoch + 1), step \(b + 1) (learning rate \(optimizer.learningRate)); a lower learning rate may help")
+                }
                 if let c = options.clipNorm { clipGradNorm(optimizer.parameters, maxNorm: c) }
                 optimizer.step()
                 step += 1
