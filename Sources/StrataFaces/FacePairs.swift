@@ -92,9 +92,6 @@ public struct FacePairs {
         }
         if folds == 1 {   // View 1: ten folds, each with a tenth of the same and of the different pairs
             let n = perFold
-            guard n >= 10 else {
-                throw StrataError("\(file): \(n) same and \(n) different pairs; 10-fold cross-validation needs at least 10 of each")
-            }
             foldIndices = (0..<10).map { k in
                 let lo = k * n / 10, hi = (k + 1) * n / 10
                 return Array(lo..<hi) + Array((n + lo)..<(n + hi))

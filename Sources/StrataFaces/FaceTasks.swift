@@ -119,6 +119,11 @@ extension FacePairs {
                 paths.append(file)
             }
         }
+        // Each fold is scored at a threshold chosen on the others: every fold needs a same and a different pair.
+        guard pairs.folds.count >= 2, pairs.folds.allSatisfy({ f in f.contains { pairs.pairs[$0].same } && f.contains { !pairs.pairs[$0].same } }) else {
+            let same = pairs.pairs.filter(\.same).count
+            throw StrataError("\(path): \(same) same and \(pairs.pairs.count - same) different pairs; cross-validation over \(Swift.max(pairs.folds.count, 10)) folds needs at least one of each per fold (10 of each for View 1)")
+        }
         var photos: [Image] = [], several = 0, none = 0
         for file in paths {
             let (img, found, _) = try finding.faces(in: file)

@@ -123,6 +123,13 @@ final class ReliabilityTests: XCTestCase {
     func testTooFewPairsAreRefused() throws {
         let path = testTemp("two-pairs.txt")
         try "1\nA\t1\t2\nA\t1\tB\t1\n".write(toFile: path, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try FacePairs.load(path)) { XCTAssertTrue("\($0)".contains("needs at least 10 of each"), "\($0)") }
+        let root = testTemp("two-pairs-photos")
+        for (name, i) in [("A", 1), ("A", 2), ("B", 1)] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
+            try Image(width: 32, height: 32, channels: 3, pixels: [UInt8](repeating: 100, count: 32 * 32 * 3)).saveJPEG("\(root)/\(name)/\(name)_000\(i).jpg")
+        }
+        let (status, _, err) = try runStrata(["faces", "evaluate", "--pairs", path, "--root", root])
+        XCTAssertEqual(status, 1, err)
+        XCTAssertTrue(err.contains("\(path): 1 same and 1 different pairs") && err.contains("10 of each for View 1"), err)
     }
 }
