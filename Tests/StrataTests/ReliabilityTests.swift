@@ -132,4 +132,17 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(status, 1, err)
         XCTAssertTrue(err.contains("\(path): 1 same and 1 different pairs") && err.contains("10 of each for View 1"), err)
     }
+
+    /// Architecture metadata with a huge or negative size used to allocate terabytes or trap.
+    func testArchitectureSizesAreBounded() {
+        for (spec, words) in [(["type": "Linear", "in": 1_000_000_000_000, "out": 10], "out of range"),
+                              (["type": "Linear", "in": -3, "out": 10], "out of range"),
+                              (["type": "Linear", "in": 1 << 20, "out": 1 << 20], "weights"),
+                              (["type": "Conv2D", "in": 3, "out": 8, "groups": 2], "groups"),
+                              (["type": "Embedding", "count": 0, "dim": 4], "out of range")] as [([String: Any], String)] {
+            XCTAssertThrowsError(try ModuleRegistry.build(spec)) { XCTAssertTrue("\($0)".contains(words), "\(spec): \($0)") }
+        }
+        XCTAssertNoThrow(try ModuleRegistry.build(["type": "Linear", "in": 4, "out": 2]))
+        XCTAssertNoThrow(try ModuleRegistry.build(["type": "Softmax", "axis": -1]))
+    }
 }

@@ -126,11 +126,33 @@ public enum ModuleRegistry {
         try walk(architecture)
     }
 
+    /// Largest size an architecture entry may give (a layer's width, a count): model files are
+    /// read from disk, so a size is checked before anything is allocated by it.
+    public static let maxSize = 1 << 24
+    /// Most weights one layer may hold (1 GiB of Float32).
+    public static let maxWeights = 1 << 28
+
+    /// An integer of an architecture entry: a size in 1...`maxSize` (an `"axis"` may be negative).
     public static func int(_ s: [String: Any], _ key: String, _ def: Int? = nil) throws -> Int {
-        if let v = s[key] as? Int { return v }
-        if let v = s[key] as? Double, v == v.rounded() { return Int(v) }
-        if let def { return def }
-        throw StrataError("architecture: \(s["type"] ?? "layer") needs an integer \"\(key)\"")
+        let value: Int
+        if let v = s[key] as? Int { value = v } else if let v = s[key] as? Double, v == v.rounded(), Swift.abs(v) < 1e15 { value = Int(v) } else if let def { return def } else {
+            throw StrataError("architecture: \(s["type"] ?? "layer") needs an integer \"\(key)\"")
+        }
+        if key == "axis" {
+            guard Swift.abs(value) <= 64 else { throw StrataError("architecture: \(s["type"] ?? "layer") has \"axis\" \(value), out of range") }
+        } else {
+            guard value >= 1 && value <= maxSize else {
+                throw StrataError("architecture: \(s["type"] ?? "layer") has \"\(key)\" \(value), out of range (1...\(maxSize))")
+            }
+        }
+        return value
+    }
+
+    /// Refuses a layer whose weights (the product of `dims`) would pass `maxWeights`.
+    static func weights(_ s: [String: Any], _ dims: [Int]) throws {
+        guard let n = checkedProduct(dims), n <= maxWeights else {
+            throw StrataError("architecture: \(s["type"] ?? "layer") of sizes \(dims) would hold over \(maxWeights) weights")
+        }
     }
 
     public static func float(_ s: [String: Any], _ key: String, _ def: Float) -> Float {
@@ -155,11 +177,21 @@ public enum ModuleRegistry {
 
     private static func builtins() -> [String: Builder] {
         [
-            "Linear": { Linear(try int($0, "in"), try int($0, "out"), bias: ($0["bias"] as? Bool) ?? true) },
+            "Linear": { s in
+                let (i, o) = (try int(s, "in"), try int(s, "out"))
+                try weights(s, [i, o])
+                return Linear(i, o, bias: (s["bias"] as? Bool) ?? true)
+            },
             "Conv2D": { s in
-                Conv2D(try int(s, "in"), try int(s, "out"), kernelSize: try size2(s, "kernel", 3), stride: try size2(s, "stride", 1),
-                       padding: try size2(s, "padding", 0), dilation: try size2(s, "dilation", 1), groups: try int(s, "groups", 1),
-                       bias: (s["bias"] as? Bool) ?? true)
+                let (i, o, g) = (try int(s, "in"), try int(s, "out"), try int(s, "groups", 1))
+                let k = try size2(s, "kernel", 3), stride = try size2(s, "stride", 1), pad = try size2(s, "padding", 0), dil = try size2(s, "dilation", 1)
+                guard k.h >= 1, k.w >= 1, stride.h >= 1, stride.w >= 1, dil.h >= 1, dil.w >= 1, pad.h >= 0, pad.w >= 0,
+                      [k.h, k.w, stride.h, stride.w, dil.h, dil.w, pad.h, pad.w].allSatisfy({ $0 <= 4096 }) else {
+                    throw StrataError("architecture: Conv2D has kernel \(k), stride \(stride), dilation \(dil), padding \(pad): out of range")
+                }
+                guard i % g == 0, o % g == 0 else { throw StrataError("architecture: Conv2D groups \(g) must divide its channels \(i) -> \(o)") }
+                try weights(s, [o, i / g, k.h, k.w])
+                return Conv2D(i, o, kernelSize: k, stride: stride, padding: pad, dilation: dil, groups: g, bias: (s["bias"] as? Bool) ?? true)
             },
             "MaxPool2D": { try pool($0, MaxPool2D.init) },
             "AvgPool2D": { try pool($0, AvgPool2D.init) },
@@ -178,10 +210,16 @@ public enum ModuleRegistry {
             "BatchNorm2d": { BatchNorm2d(try int($0, "features"), eps: float($0, "eps", 1e-5), momentum: float($0, "momentum", 0.1)) },
             "LayerNorm": { s in
                 let shape = (s["shape"] as? [Int]) ?? (s["shape"] as? [Double])?.map { Int($0) } ?? []
-                guard !shape.isEmpty else { throw StrataError("architecture: LayerNorm needs a \"shape\"") }
+                guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 }), (checkedProduct(shape) ?? .max) <= maxSize else {
+                    throw StrataError("architecture: LayerNorm needs a \"shape\" of positive sizes, got \(shape)")
+                }
                 return LayerNorm(shape, eps: float(s, "eps", 1e-5))
             },
-            "Embedding": { Embedding(try int($0, "count"), try int($0, "dim")) },
+            "Embedding": { s in
+                let (c, d) = (try int(s, "count"), try int(s, "dim"))
+                try weights(s, [c, d])
+                return Embedding(c, d)
+            },
             "ResidualBlock": { ResidualBlock(try int($0, "in"), try int($0, "out"), stride: try int($0, "stride", 1)) },
             "Residual": { s in
                 guard let body = s["body"] as? [String: Any] else { throw StrataError("architecture: Residual needs a \"body\"") }
