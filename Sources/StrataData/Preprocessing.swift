@@ -63,7 +63,15 @@ public enum Preprocessing {
                 return (c == 1 ? img.grayscale() : img.rgb()).resized(width: w, height: h)
             })
         case let .audio(feats):
-            return feats.standardize(Tensor.stack(try files.map { feats.image(try Audio.loadWAV($0)) }))
+            return feats.standardize(Tensor.stack(try files.map { p in
+                let audio = try Audio.loadWAV(p)
+                // At least one analysis frame: shorter recordings hold nothing to classify.
+                let atFeatureRate = audio.sampleRate > 0 ? Int(Double(audio.samples.count) * Double(feats.sampleRate) / Double(audio.sampleRate)) : 0
+                guard atFeatureRate >= feats.nFFT else {
+                    throw StrataError("\(p): \(audio.samples.count) sample\(audio.samples.count == 1 ? "" : "s") at \(audio.sampleRate) Hz, shorter than one analysis frame (\(feats.nFFT) samples at \(feats.sampleRate) Hz, \(feats.nFFT * 1000 / feats.sampleRate) ms)")
+                }
+                return feats.image(audio)
+            }))
         case .text:
             throw StrataError("this is a text model: give texts, not files")
         case .indices:

@@ -145,4 +145,21 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertNoThrow(try ModuleRegistry.build(["type": "Linear", "in": 4, "out": 2]))
         XCTAssertNoThrow(try ModuleRegistry.build(["type": "Softmax", "axis": -1]))
     }
+
+    /// The audio model used to classify WAVs of 0 or 1 samples (and must refuse a PNG).
+    func testTinyWAVsAndPicturesAreRefusedByTheAudioModel() throws {
+        let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/legacy/audio-cnn.safetensors").path
+        for n in [0, 1, 100] {
+            let wav = testTemp("tiny-\(n).wav")
+            try Audio(samples: [Float](repeating: 0.1, count: n), sampleRate: 8000).saveWAV(wav)
+            let (status, _, err) = try runStrata(["predict", "--model", model, wav])
+            XCTAssertEqual(status, 1, err)
+            XCTAssertTrue(err.contains("\(wav): \(n) sample") && err.contains("shorter than one analysis frame"), err)
+        }
+        let png = testTemp("not-audio.png")
+        try Image(width: 8, height: 8, channels: 1, pixels: [UInt8](repeating: 9, count: 64)).savePNG(png)
+        let (status, _, err) = try runStrata(["predict", "--model", model, png])
+        XCTAssertEqual(status, 1, err)
+        XCTAssertTrue(err.contains(png), err)
+    }
 }
