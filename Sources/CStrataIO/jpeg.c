@@ -69,10 +69,10 @@ enum { STRIP = 16 };   // rows decoded at a time before they are turned into pla
 
 int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                     char *err, size_t errlen) {
-    return sio_jpeg_decode_scaled(path, 0, pixels, width, height, channels, err, errlen);
+    return sio_jpeg_decode_scaled(path, 0, NULL, pixels, width, height, channels, err, errlen);
 }
 
-int sio_jpeg_decode_scaled(const char *path, int min_long_side, uint8_t **pixels, int *width, int *height,
+int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom, uint8_t **pixels, int *width, int *height,
                            int *channels, char *err, size_t errlen) {
     *pixels = NULL;
     FILE *f = fopen(path, "rb");
@@ -108,6 +108,7 @@ int sio_jpeg_decode_scaled(const char *path, int min_long_side, uint8_t **pixels
         denom = 8;
         while (denom > 1 && (longer + denom - 1) / denom < (unsigned long)min_long_side) denom /= 2;
     }
+    if (scale_denom) *scale_denom = (int)denom;
     cinfo.scale_num = 1;
     cinfo.scale_denom = denom;
     jpeg_calc_output_dimensions(&cinfo);
@@ -239,29 +240,4 @@ int sio_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, 
     free(*out);
     *out = NULL;
     return 1;
-}
-
-int sio_jpeg_dimensions(const char *path, int *width, int *height, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "cannot open: %s", strerror(errno)); return 1; }
-    struct jpeg_decompress_struct cinfo;
-    sio_jpeg_error jerr;
-    cinfo.err = error_manager(&jerr);
-    jerr.pub.emit_message = on_message;
-    if (setjmp(jerr.jump)) {
-        snprintf(err, errlen, "corrupt JPEG (%s)", jerr.message);
-        jpeg_destroy_decompress(&cinfo);
-        fclose(f);
-        return 1;
-    }
-    jpeg_create_decompress(&cinfo);
-    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
-    jpeg_stdio_src(&cinfo, f);
-    jpeg_read_header(&cinfo, TRUE);
-    int turned = saved_orientation(&cinfo) >= 5;   // 5-8 swap width and height
-    *width = (int)(turned ? cinfo.image_height : cinfo.image_width);
-    *height = (int)(turned ? cinfo.image_width : cinfo.image_height);
-    jpeg_destroy_decompress(&cinfo);
-    fclose(f);
-    return 0;
 }

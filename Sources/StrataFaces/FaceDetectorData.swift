@@ -276,10 +276,9 @@ public struct DetectionComposer {
         let tint = (0..<3).map { _ in 1 + (rng.nextFloat() - 0.5) * 0.2 * strength }
         img.pixels.withUnsafeMutableBufferPointer { px in
             for i in stride(from: 0, to: px.count, by: 3) {
-                let r = Float(px[i]), g = Float(px[i + 1]), bl = Float(px[i + 2])
-                let y = 0.299 * r + 0.587 * g + 0.114 * bl
-                for (k, v) in [r, g, bl].enumerated() {
-                    let s = (y + (v - y) * sat) * tint[k]
+                let y = 0.299 * Float(px[i]) + 0.587 * Float(px[i + 1]) + 0.114 * Float(px[i + 2])
+                for k in 0..<3 {
+                    let s = (y + (Float(px[i + k]) - y) * sat) * tint[k]
                     px[i + k] = UInt8(Swift.min(255, Swift.max(0, (s - 128) * c + 128 + b)))
                 }
             }

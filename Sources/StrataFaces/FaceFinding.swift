@@ -39,15 +39,10 @@ public struct FaceFinding {
         case single
     }
 
-    /// Decodes a photo for detection: EXIF orientation applied; JPEGs decoded at a reduced
-    /// scale (libjpeg's DCT scaling) when the detector needs no more: the longer side stays at
-    /// least the detector's 640 px (a 12-megapixel photo decodes at a quarter, 1008x756).
-    public func load(_ path: String) throws -> Image {
-        try detector.map { try Image.load(path, maxSide: $0.settings.maxSide) } ?? Image.load(path)
-    }
-
     /// The photo and every face in it, strongest first, each box refined for framing
-    /// (`FaceDetector.refine`). The image may be a reduced decode of the photo; `scale` maps its
+    /// (`FaceDetector.refine`). EXIF orientation is applied, and a JPEG is decoded at a reduced
+    /// scale (libjpeg's DCT scaling) when the detector needs no more: the longer side stays at
+    /// least the detector's 640 px. The image may so be a reduced decode of the photo; `scale` maps its
     /// pixels to the photo's (boxes in the photo's pixels are `box.scaled(by: scale)`).
     public func faces(in path: String) throws -> (image: Image, faces: [FaceBox], scale: Int) {
         guard let detector else {

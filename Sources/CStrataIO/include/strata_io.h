@@ -43,13 +43,9 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
 // sio_jpeg_decode at a DCT-reduced scale: 1/8, 1/4, 1/2 or 1, the smallest of these whose
 // longer side, ceil(longer / d), is still at least min_long_side (1 when even the full size is
 // smaller, or when min_long_side <= 0). Decoding at 1/d costs about 1/d^2 of the full work.
-// Pictures over SIO_MAX_PIXELS after scaling are refused.
-int sio_jpeg_decode_scaled(const char *path, int min_long_side, uint8_t **pixels, int *width, int *height,
+// Pictures over SIO_MAX_PIXELS after scaling are refused. *scale_denom (when not NULL) gets d.
+int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom, uint8_t **pixels, int *width, int *height,
                            int *channels, char *err, size_t errlen);
-
-// The size of the picture a JPEG decodes to at full scale (after EXIF orientation), from its
-// header alone.
-int sio_jpeg_dimensions(const char *path, int *width, int *height, char *err, size_t errlen);
 
 // The EXIF Orientation (1-8) in an APP1 payload that starts with "Exif\0\0" (the bytes after
 // the segment's length), read with libexif from IFD 0; 1 when there is none, when the payload is

@@ -38,7 +38,7 @@ public struct Image: Equatable {
     /// with an EXIF block too broken to read, loads as stored. Pictures over `maxPixels` are
     /// refused.
     public static func load(_ path: String) throws -> Image {
-        try load(path, jpegLongSide: 0)
+        try load(path, jpegLongSide: 0).image
     }
 
     /// `load(path)` for a caller that will shrink the picture until its longer side is `maxSide`
@@ -54,8 +54,7 @@ public struct Image: Equatable {
     /// 512x384 for 500 (1/2) and 1024x768 for 600 (1/2 would give 512, under 600). The caller
     /// resizes the rest of the way. PNG and PGM/PPM files load at full size, as `load(path)`.
     public static func load(_ path: String, maxSide: Int) throws -> Image {
-        guard maxSide > 0 else { throw StrataError("\(path): maxSide must be positive, got \(maxSide)") }
-        return try load(path, jpegLongSide: Int32(clamping: maxSide))
+        try loadReduced(path, maxSide: maxSide).image
     }
 
     /// `load(path, maxSide:)` and how many pixels of the stored photo each returned pixel stands
@@ -65,17 +64,13 @@ public struct Image: Equatable {
     /// let (small, scale) = try Image.loadReduced("phone.jpg", maxSide: 640)   // 1008x756, scale 4
     /// ```
     public static func loadReduced(_ path: String, maxSide: Int) throws -> (image: Image, scale: Int) {
-        let img = try load(path, maxSide: maxSide)
-        var w: Int32 = 0, h: Int32 = 0
-        var err = [CChar](repeating: 0, count: 256)
-        guard sio_jpeg_dimensions(path, &w, &h, &err, err.count) == 0 else { return (img, 1) }   // not a JPEG: full size
-        let full = Int(Swift.max(w, h)), got = Swift.max(img.width, img.height)
-        let scale = [8, 4, 2].first { (full + $0 - 1) / $0 == got } ?? 1
-        return (img, scale)
+        guard maxSide > 0 else { throw StrataError("\(path): maxSide must be positive, got \(maxSide)") }
+        return try load(path, jpegLongSide: Int32(clamping: maxSide))
     }
 
-    /// `load`, with a JPEG decoded at the DCT scale chosen for `jpegLongSide` (0: full size).
-    private static func load(_ path: String, jpegLongSide: Int32) throws -> Image {
+    /// `load`, with a JPEG decoded at the DCT scale chosen for `jpegLongSide` (0: full size), and
+    /// that scale's denominator (1 for other formats).
+    private static func load(_ path: String, jpegLongSide: Int32) throws -> (image: Image, scale: Int) {
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
             throw StrataError("\(path): is a folder, not an image file")
@@ -90,12 +85,14 @@ public struct Image: Equatable {
         do { head = [UInt8](try fh.read(upToCount: 8) ?? Data()) } catch {
             throw StrataError("\(path): cannot be read (\(error.localizedDescription))")
         }
-        if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decode(path, sio_png_decode) }
+        if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return (try decode(path, sio_png_decode), 1) }
         if head.starts(with: [0xFF, 0xD8, 0xFF]) {
-            return try decode(path) { sio_jpeg_decode_scaled($0, jpegLongSide, $1, $2, $3, $4, $5, $6) }
+            var denom: Int32 = 1
+            let img = try decode(path) { sio_jpeg_decode_scaled($0, jpegLongSide, &denom, $1, $2, $3, $4, $5, $6) }
+            return (img, Int(denom))
         }
         if head.count >= 2, head[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(head[1]) {
-            return try loadNetpbm(path)
+            return (try loadNetpbm(path), 1)
         }
         if head.isEmpty { throw StrataError("\(path): empty file, not an image") }
         throw StrataError("\(path): not a PNG, JPEG or PGM/PPM image")
