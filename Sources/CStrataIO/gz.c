@@ -1,55 +1,116 @@
-// Whole-file reads through zlib's gz* API, which handles plain and gzip input alike.
+// Whole-file reads through zlib's gz* API, which handles plain and gzip input alike; and the
+// limits every decoder in this target checks (sio_limits), read from the environment here only.
 #include "strata_io.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-int sio_read_maybe_gz(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen) {
-    *out = NULL;
-    *len = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open: %s", strerror(errno ? errno : ENOENT));
-        return 1;
+static sio_limits_t limits;
+static pthread_once_t limits_once = PTHREAD_ONCE_INIT;
+
+// The whole number in environment variable `name` when it is one in [lo, hi]; else `fallback`.
+static uint64_t env_number(const char *name, uint64_t lo, uint64_t hi, uint64_t fallback) {
+    const char *s = getenv(name);
+    if (!s || !*s) return fallback;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-' || v < lo || v > hi) {
+        fprintf(stderr, "strata: ignoring %s=%s (a whole number from %llu to %llu); using %llu\n", name, s,
+                (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)fallback);
+        return fallback;
     }
-    gzbuffer(f, 1 << 17);
-    size_t cap = 1 << 20, n = 0;
-    uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (n == cap) {
-            cap *= 2;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) { free(buf); gzclose(f); snprintf(err, errlen, "out of memory"); return 1; }
-            buf = nb;
-        }
-        size_t want = cap - n;
-        if (want > (1u << 30)) want = 1u << 30;
-        int got = gzread(f, buf + n, (unsigned)want);
-        if (got < 0) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            snprintf(err, errlen, "corrupt or truncated gzip data (%s)", msg ? msg : "zlib error");
-            free(buf);
-            gzclose(f);
-            return 1;
-        }
+    return v;
+}
+
+static void read_limits(void) {
+    limits.max_image_pixels = env_number("STRATA_MAX_IMAGE_PIXELS", 1, 1ULL << 40, SIO_DEFAULT_MAX_IMAGE_PIXELS);
+    // MiB to bytes: at most 2^40 MiB, so the product stays far below 2^64.
+    limits.max_decompressed_bytes = env_number("STRATA_MAX_DECOMPRESSED_MB", 1, 1ULL << 40, SIO_DEFAULT_MAX_DECOMPRESSED_MB) << 20;
+    limits.max_jpeg_scans = (uint32_t)env_number("STRATA_MAX_JPEG_SCANS", 1, 1000000, SIO_DEFAULT_MAX_JPEG_SCANS);
+    limits.max_audio_seconds = (uint32_t)env_number("STRATA_MAX_AUDIO_SECONDS", 1, 1000000, SIO_DEFAULT_MAX_AUDIO_SECONDS);
+}
+
+const sio_limits_t *sio_limits(void) {
+    pthread_once(&limits_once, read_limits);
+    return &limits;
+}
+
+static gzFile open_gz(const char *path, char *err, size_t errlen) {
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f) snprintf(err, errlen, "cannot open: %s", strerror(errno ? errno : ENOENT));
+    else gzbuffer(f, 1 << 17);
+    return f;
+}
+
+// Up to `want` bytes into buf; the count read, or -1 with a message in err.
+static long long read_some(gzFile f, uint8_t *buf, size_t want, char *err, size_t errlen) {
+    size_t n = 0;
+    while (n < want) {
+        size_t step = want - n < (1u << 30) ? want - n : (1u << 30);
+        int got = gzread(f, buf + n, (unsigned)step);
+        if (got < 0) break;
         if (got == 0) break;
         n += (size_t)got;
     }
-    // gzread returns 0 at a premature end of a gzip stream too; gzerror tells them apart.
+    // gzread returns 0 (or short) at a premature end of a gzip stream too; gzerror tells them apart.
     int code = Z_OK;
     const char *msg = gzerror(f, &code);
     if (code != Z_OK && code != Z_STREAM_END) {
         snprintf(err, errlen, "corrupt or truncated gzip data (%s)", msg ? msg : "zlib error");
-        free(buf);
-        gzclose(f);
-        return 1;
+        return -1;
+    }
+    return (long long)n;
+}
+
+int sio_read_maybe_gz(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len, char *err, size_t errlen) {
+    *out = NULL;
+    *len = 0;
+    if (max_bytes > SIZE_MAX / 2) max_bytes = SIZE_MAX / 2;
+    gzFile f = open_gz(path, err, errlen);
+    if (!f) return 1;
+    // Grows by doubling up to max_bytes + 1: one byte past the limit shows the file is over it.
+    size_t limit = (size_t)max_bytes + 1, cap = limit < (1u << 20) ? limit : (1u << 20), n = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf) { gzclose(f); snprintf(err, errlen, "out of memory"); return 1; }
+    for (;;) {
+        if (n == cap) {
+            if (cap == limit) break;
+            size_t next = cap > limit / 2 ? limit : cap * 2;
+            uint8_t *nb = realloc(buf, next);
+            if (!nb) { free(buf); gzclose(f); snprintf(err, errlen, "out of memory"); return 1; }
+            buf = nb;
+            cap = next;
+        }
+        long long got = read_some(f, buf + n, cap - n, err, errlen);
+        if (got < 0) { free(buf); gzclose(f); return 1; }
+        n += (size_t)got;
+        if (n < cap) break;   // a short read is the end of the data
     }
     gzclose(f);
+    if (n > max_bytes) {
+        free(buf);
+        snprintf(err, errlen, "holds more than %.0f MiB once inflated, over the limit (set STRATA_MAX_DECOMPRESSED_MB to change it)",
+                 (double)max_bytes / (1 << 20));
+        return 1;
+    }
     *out = buf;
     *len = n;
+    return 0;
+}
+
+int sio_read_maybe_gz_prefix(const char *path, uint8_t *out, size_t want, size_t *len, char *err, size_t errlen) {
+    *len = 0;
+    gzFile f = open_gz(path, err, errlen);
+    if (!f) return 1;
+    long long got = read_some(f, out, want, err, errlen);
+    gzclose(f);
+    if (got < 0) return 1;
+    *len = (size_t)got;
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <jpeglib.h>
 #include <jerror.h>
 
@@ -15,6 +16,26 @@ typedef struct {
     int warnings;
     char message[JMSG_LENGTH_MAX];
 } sio_jpeg_error;
+
+// A progress monitor that refuses a progressive file past `max_scans` scans. libjpeg calls it
+// while jpeg_start_decompress reads every scan of a progressive file into its coefficient buffer,
+// so a file of thousands of (cheap to write, costly to decode) scans stops at scan max_scans + 1.
+typedef struct {
+    struct jpeg_progress_mgr pub;
+    sio_jpeg_error *errors;
+    unsigned max_scans;
+    int too_many_scans;
+} sio_jpeg_progress;
+
+static void on_progress(j_common_ptr cinfo) {
+    sio_jpeg_progress *p = (sio_jpeg_progress *)cinfo->progress;
+    if (!cinfo->is_decompressor) return;
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > 0 && (unsigned)d->input_scan_number > p->max_scans) {
+        p->too_many_scans = d->input_scan_number;
+        longjmp(p->errors->jump, 1);
+    }
+}
 
 static void on_error(j_common_ptr cinfo) {
     sio_jpeg_error *e = (sio_jpeg_error *)cinfo->err;
@@ -81,17 +102,28 @@ int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom
     sio_jpeg_error jerr;
     cinfo.err = error_manager(&jerr);
     jerr.pub.emit_message = on_message;
+    const sio_limits_t *lim = sio_limits();
+    sio_jpeg_progress progress;
+    memset(&progress, 0, sizeof progress);
+    progress.pub.progress_monitor = on_progress;
+    progress.errors = &jerr;
+    progress.max_scans = lim->max_jpeg_scans;
     uint8_t *volatile buf = NULL, *volatile strip = NULL;
     if (setjmp(jerr.jump)) {
-        if (jerr.pub.msg_code == JERR_NO_BACKING_STORE || jerr.pub.msg_code == JERR_OUT_OF_MEMORY)
-            snprintf(err, errlen, "JPEG too large to decode within %d MiB (%s)", SIO_JPEG_MAX_MEMORY >> 20, jerr.message);
+        if (progress.too_many_scans)
+            snprintf(err, errlen, "progressive JPEG with more than %u scans, the limit (it reached scan %d; set STRATA_MAX_JPEG_SCANS to change it)",
+                     lim->max_jpeg_scans, progress.too_many_scans);
+        else if (jerr.pub.msg_code == JERR_NO_BACKING_STORE || jerr.pub.msg_code == JERR_OUT_OF_MEMORY)
+            snprintf(err, errlen, "JPEG too large to decode within %.0f MiB (%s; set STRATA_MAX_DECOMPRESSED_MB to change it)",
+                     (double)lim->max_decompressed_bytes / (1 << 20), jerr.message);
         else
             snprintf(err, errlen, "corrupt JPEG (%s)", jerr.message);
         goto fail;
     }
     jpeg_create_decompress(&cinfo);
     // Caps libjpeg's own buffers (a progressive file keeps every coefficient of the picture).
-    cinfo.mem->max_memory_to_use = SIO_JPEG_MAX_MEMORY;
+    cinfo.mem->max_memory_to_use = lim->max_decompressed_bytes > (uint64_t)LONG_MAX ? LONG_MAX : (long)lim->max_decompressed_bytes;
+    cinfo.progress = &progress.pub;
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
@@ -112,11 +144,14 @@ int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom
     cinfo.scale_num = 1;
     cinfo.scale_denom = denom;
     jpeg_calc_output_dimensions(&cinfo);
+    // Sides are at most 65535 in a JPEG header: the product fits 64 bits.
     unsigned long long area = (unsigned long long)cinfo.output_width * cinfo.output_height;
-    if (area > SIO_MAX_PIXELS) {
-        snprintf(err, errlen, "JPEG header claims %ux%u pixels (%.0f megapixels%s), over the limit of %d megapixels",
-                 cinfo.output_width, cinfo.output_height, area / 1e6, denom > 1 ? " after DCT scaling" : "",
-                 SIO_MAX_PIXELS / 1000000);
+    if (area > lim->max_image_pixels) {
+        char limit[64];
+        if (lim->max_image_pixels % 1000000 == 0) snprintf(limit, sizeof limit, "%llu", (unsigned long long)(lim->max_image_pixels / 1000000));
+        else snprintf(limit, sizeof limit, "%.2f", lim->max_image_pixels / 1e6);
+        snprintf(err, errlen, "JPEG header claims %ux%u pixels (%.0f megapixels%s), over the limit of %s megapixels (set STRATA_MAX_IMAGE_PIXELS to change it)",
+                 cinfo.output_width, cinfo.output_height, area / 1e6, denom > 1 ? " after DCT scaling" : "", limit);
         goto fail;
     }
     jpeg_start_decompress(&cinfo);

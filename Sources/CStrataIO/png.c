@@ -1,49 +1,118 @@
-// PNG through libpng's simplified API (png_image), which reports errors as messages.
+// PNG through libpng's low-level API, for its limits: png_set_user_limits refuses a header whose
+// sides are over the limit while libpng reads it, and png_set_chunk_malloc_max caps what one
+// ancillary chunk (zTXt, iCCP) may inflate to. libpng reports errors through a callback that must
+// not return: it longjmps back here so they become messages. Encoding uses the simplified API.
 #include "strata_io.h"
+#include <errno.h>
 #include <png.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+    char message[256];
+    char limit_warning[256];   // why libpng refused IHDR when a side is over png_set_user_limits
+} sio_png_error;
+
+static void on_png_error(png_structp png, png_const_charp msg) {
+    sio_png_error *e = png_get_error_ptr(png);
+    snprintf(e->message, sizeof e->message, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+// libpng warns of a side over png_set_user_limits, then fails with "Invalid IHDR data": the
+// warning is kept for the message. Other warnings are benign (a bad ancillary chunk is skipped).
+static void on_png_warning(png_structp png, png_const_charp msg) {
+    sio_png_error *e = png_get_error_ptr(png);
+    if (strstr(msg, "exceeds user limit") && !e->limit_warning[0]) snprintf(e->limit_warning, sizeof e->limit_warning, "%s", msg);
+}
+
+// "N megapixels" for a pixel count, without a fraction when there is none.
+static void megapixels(char *out, size_t n, uint64_t pixels) {
+    if (pixels % 1000000 == 0) snprintf(out, n, "%llu megapixels", (unsigned long long)(pixels / 1000000));
+    else snprintf(out, n, "%.2f megapixels", pixels / 1e6);
+}
+
 int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                    char *err, size_t errlen) {
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
     *pixels = NULL;
-    if (!png_image_begin_read_from_file(&img, path)) {
-        snprintf(err, errlen, "not a readable PNG (%s)", img.message);
-        return 1;
+    const sio_limits_t *lim = sio_limits();
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "cannot open: %s", strerror(errno)); return 1; }
+    sio_png_error perr;
+    memset(&perr, 0, sizeof perr);
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &perr, on_png_error, on_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    uint8_t *volatile buf = NULL;
+    png_bytep *volatile rows = NULL;
+    if (!png || !info) { snprintf(err, errlen, "out of memory"); goto fail; }
+    if (setjmp(png_jmpbuf(png))) {
+        // libpng's own words for a side over png_set_user_limits: name ours as well.
+        if (perr.limit_warning[0])
+            snprintf(err, errlen, "PNG header refused: %s, at most %llu a side, the pixel limit (set STRATA_MAX_IMAGE_PIXELS to change it)",
+                     perr.limit_warning, (unsigned long long)lim->max_image_pixels);
+        else
+            snprintf(err, errlen, "not a readable PNG (%s)", perr.message);
+        goto fail;
     }
-    if ((unsigned long long)img.width * img.height > SIO_MAX_PIXELS) {
-        snprintf(err, errlen, "PNG header claims %ux%u pixels (%.0f megapixels), over the limit of %d megapixels",
-                 img.width, img.height, (double)img.width * img.height / 1e6, SIO_MAX_PIXELS / 1000000);
-        png_image_free(&img);
-        return 1;
+    png_init_io(png, f);
+    // Each side at most the pixel limit (libpng takes 32-bit sides, at most 2^31 - 1).
+    png_uint_32 side = lim->max_image_pixels < 0x7fffffffu ? (png_uint_32)lim->max_image_pixels : 0x7fffffffu;
+    png_set_user_limits(png, side, side);
+    png_set_chunk_malloc_max(png, SIO_PNG_MAX_CHUNK_BYTES);
+    png_set_chunk_cache_max(png, SIO_PNG_MAX_CHUNKS);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    uint64_t area = (uint64_t)w * h;   // both under 2^31: no overflow
+    if (area > lim->max_image_pixels) {
+        char claim[64], limit[64];
+        megapixels(claim, sizeof claim, area);
+        megapixels(limit, sizeof limit, lim->max_image_pixels);
+        snprintf(err, errlen, "PNG header claims %ux%u pixels (%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
+                 w, h, claim, limit);
+        goto fail;
     }
-    int colour = img.format & PNG_FORMAT_FLAG_COLOR;
-    int alpha = img.format & PNG_FORMAT_FLAG_ALPHA;
-    img.format = colour ? (alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB) : (alpha ? PNG_FORMAT_GA : PNG_FORMAT_GRAY);
-    int ch = PNG_IMAGE_SAMPLE_CHANNELS(img.format);
-    size_t size = PNG_IMAGE_SIZE(img);
-    uint8_t *buf = malloc(size);
-    if (!buf) { png_image_free(&img); snprintf(err, errlen, "out of memory"); return 1; }
-    if (!png_image_finish_read(&img, NULL, buf, 0, NULL)) {
-        snprintf(err, errlen, "corrupt PNG data (%s)", img.message);
-        free(buf);
-        png_image_free(&img);
-        return 1;
+    int type = png_get_color_type(png, info);
+    // 8-bit samples as stored: palettes become RGB (RGBA with tRNS), low bit depths 8 bits,
+    // tRNS an alpha channel, 16-bit samples their high byte (as PIL reads them).
+    png_set_expand(png);
+    png_set_strip_16(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    int ch = png_get_channels(png, info);
+    size_t rowbytes = png_get_rowbytes(png, info);
+    if (png_get_bit_depth(png, info) != 8 || ch < 1 || ch > 4 || rowbytes != (size_t)w * ch) {
+        snprintf(err, errlen, "unsupported PNG layout (colour type %d)", type);
+        goto fail;
     }
+    // w * h * ch is at most 4 * max_image_pixels; checked against size_t all the same.
+    if (area > SIZE_MAX / (size_t)ch || h > SIZE_MAX / sizeof(png_bytep)) { snprintf(err, errlen, "too large"); goto fail; }
+    buf = malloc((size_t)area * ch);
+    rows = malloc((size_t)h * sizeof(png_bytep));
+    if (!buf || !rows) { snprintf(err, errlen, "out of memory for %ux%u pixels", w, h); goto fail; }
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = buf + (size_t)y * rowbytes;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    free(rows);
+    rows = NULL;
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(f);
     if (ch == 2) {   // grey + alpha: keep grey
-        size_t n = (size_t)img.width * img.height;
-        for (size_t i = 0; i < n; i++) buf[i] = buf[2 * i];
+        for (size_t i = 0; i < area; i++) buf[i] = buf[2 * i];
         ch = 1;
     }
     *pixels = buf;
-    *width = (int)img.width;
-    *height = (int)img.height;
+    *width = (int)w;
+    *height = (int)h;
     *channels = ch;
     return 0;
+fail:
+    if (png) png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+    fclose(f);
+    free(rows);
+    free(buf);
+    return 1;
 }
 
 int sio_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *len,

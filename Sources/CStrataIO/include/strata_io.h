@@ -11,12 +11,53 @@
 extern "C" {
 #endif
 
-// Reads a whole file, inflating it when it is gzip-compressed (plain files pass through).
-// *out is malloc'ed; free it with sio_free.
-int sio_read_maybe_gz(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);
+// The limits every decoder here checks before it allocates, read once per process from the
+// environment (this is the only place that reads it); a variable that is unset, empty, not a
+// whole number or out of range leaves the default. docs/LIMITS.md measures them.
+typedef struct {
+    // STRATA_MAX_IMAGE_PIXELS: the most pixels of one decoded picture (PNG, JPEG after DCT
+    // scaling, PGM/PPM). Also the most a PNG may claim in either side (png_set_user_limits).
+    uint64_t max_image_pixels;
+    // STRATA_MAX_DECOMPRESSED_MB (MiB, stored here in bytes): the most bytes gzip input may
+    // inflate to, and the most libjpeg may allocate for its own buffers (a progressive JPEG
+    // keeps every coefficient of the picture, 2 bytes a sample at full size, even when decoded
+    // at a reduced DCT scale).
+    uint64_t max_decompressed_bytes;
+    // STRATA_MAX_JPEG_SCANS: the most scans of a progressive JPEG (normal files have about 10;
+    // each scan costs a pass over every block of the picture).
+    uint32_t max_jpeg_scans;
+    // STRATA_MAX_AUDIO_SECONDS: the longest WAV recording read.
+    uint32_t max_audio_seconds;
+} sio_limits_t;
+
+#define SIO_DEFAULT_MAX_IMAGE_PIXELS 100000000ULL
+#define SIO_DEFAULT_MAX_DECOMPRESSED_MB 192
+#define SIO_DEFAULT_MAX_JPEG_SCANS 256
+#define SIO_DEFAULT_MAX_AUDIO_SECONDS 600
+// The most bytes one ancillary PNG chunk (text, ICC profile) may take once decompressed.
+#define SIO_PNG_MAX_CHUNK_BYTES (8u << 20)
+// The most ancillary PNG chunks kept (libpng's default is 1000).
+#define SIO_PNG_MAX_CHUNKS 256
+
+// The limits in force (environment read on the first call; thread-safe).
+const sio_limits_t *sio_limits(void);
+
+// Reads a whole file, inflating it when it is gzip-compressed (plain files pass through). More
+// than max_bytes bytes (after inflating) is an error that names the limit, found as soon as the
+// output passes it; nothing larger than max_bytes + 1 is allocated. *out is malloc'ed; free it
+// with sio_free.
+int sio_read_maybe_gz(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len, char *err, size_t errlen);
+
+// The first up to `want` bytes of a file after inflating (plain files pass through), into
+// `out`; *len gets how many there were. For headers that decide how much to read.
+int sio_read_maybe_gz_prefix(const char *path, uint8_t *out, size_t want, size_t *len, char *err, size_t errlen);
 
 // Decodes a PNG to 8-bit samples, `channels` 1 (grey), 3 (RGB) or 4 (RGBA) as stored after
-// expanding palettes and dropping 16-bit precision. *pixels is malloc'ed (h*w*channels bytes).
+// expanding palettes (and tRNS to alpha), dropping alpha from grey and keeping the high byte of
+// 16-bit samples (as PIL does); no gamma conversion. Through libpng's low-level API with png_set_user_limits
+// (each side at most max_image_pixels, and more than max_image_pixels in all refused after the
+// header, before the pixels are allocated) and png_set_chunk_malloc_max. *pixels is malloc'ed
+// (h*w*channels bytes).
 int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                    char *err, size_t errlen);
 
@@ -25,12 +66,6 @@ int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, 
 int sio_png_encode(const uint8_t *pixels, int width, int height, int channels, uint8_t **out, size_t *len,
                    char *err, size_t errlen);
 
-// The most pixels a decoder here allocates for: a header that claims more is refused with a
-// message that names this limit, before any pixel buffer is allocated.
-#define SIO_MAX_PIXELS 100000000
-// The most memory libjpeg may use for its own buffers (a progressive JPEG keeps all of its
-// coefficients, two bytes per sample at full size, even when decoded at a reduced scale).
-#define SIO_JPEG_MAX_MEMORY (1 << 30)
 
 // Decodes a JPEG (baseline or progressive) to grey or RGB; CMYK/YCCK are converted to RGB. The
 // picture comes back upright: the EXIF Orientation tag (2-8) of the first APP1 "Exif" segment is
@@ -43,7 +78,10 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
 // sio_jpeg_decode at a DCT-reduced scale: 1/8, 1/4, 1/2 or 1, the smallest of these whose
 // longer side, ceil(longer / d), is still at least min_long_side (1 when even the full size is
 // smaller, or when min_long_side <= 0). Decoding at 1/d costs about 1/d^2 of the full work.
-// Pictures over SIO_MAX_PIXELS after scaling are refused. *scale_denom (when not NULL) gets d.
+// Pictures over max_image_pixels after scaling are refused after the header, before
+// jpeg_start_decompress; libjpeg's own memory is capped at max_decompressed_bytes, and a
+// progressive file of more than max_jpeg_scans scans is refused as soon as its scan
+// max_jpeg_scans + 1 starts (a progress monitor, as libjpeg-turbo's own fuzzers do). *scale_denom (when not NULL) gets d.
 int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom, uint8_t **pixels, int *width, int *height,
                            int *channels, char *err, size_t errlen);
 

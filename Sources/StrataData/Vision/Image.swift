@@ -26,7 +26,9 @@ public struct Image: Equatable {
 
     /// The most pixels `load` decodes: a file whose header claims more (after any DCT scaling)
     /// is refused with an error naming the file and this limit, before pixels are allocated.
-    public static let maxPixels = Int(SIO_MAX_PIXELS)
+    /// `InputLimits.current.maxImagePixels`: 100 megapixels unless `STRATA_MAX_IMAGE_PIXELS`
+    /// says otherwise (docs/LIMITS.md).
+    public static var maxPixels: Int { InputLimits.current.maxImagePixels }
 
     /// Decodes PNG (libpng), JPEG (libjpeg-turbo) or PGM/PPM (P2, P3, P5, P6), chosen by the
     /// file's first bytes, not its name.
@@ -147,8 +149,11 @@ public struct Image: Equatable {
         let channels = (kind == UInt8(ascii: "3") || kind == UInt8(ascii: "6")) ? 3 : 1
         let w = try token(), h = try token(), maxval = try token()
         guard w > 0, h > 0, maxval > 0, maxval < 65536 else { throw StrataError("\(path): bad PGM/PPM size \(w)x\(h) or maxval \(maxval)") }
-        guard w * h <= maxPixels else {
-            throw StrataError("\(path): PGM/PPM header claims \(w)x\(h) pixels, over the limit of \(maxPixels / 1_000_000) megapixels")
+        // w and h are at most 2^24 (token), so the products below cannot overflow.
+        let limit = maxPixels
+        guard w * h <= limit else {
+            let mp = limit % 1_000_000 == 0 ? "\(limit / 1_000_000)" : String(format: "%.2f", Double(limit) / 1e6)
+            throw StrataError("\(path): PGM/PPM header claims \(w)x\(h) pixels, over the limit of \(mp) megapixels (set STRATA_MAX_IMAGE_PIXELS to change it)")
         }
         let n = w * h * channels
         var out = [UInt8](repeating: 0, count: n)
