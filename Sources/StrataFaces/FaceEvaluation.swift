@@ -82,6 +82,15 @@ public enum FaceEvaluation {
             results[name, default: []].append(acc)
         }
         let classes = full.classNames.count
+        // Every person needs photos to train on and at least one to test on.
+        guard trainPerPerson >= 1 else { throw StrataError("training photos per person must be at least 1, got \(trainPerPerson)") }
+        guard classes >= 2 else { throw StrataError("needs at least 2 people, found \(classes)") }
+        var counts = [Int](repeating: 0, count: classes)
+        for y in full.labels { counts[y] += 1 }
+        if let c = counts.indices.first(where: { counts[$0] <= trainPerPerson }) {
+            throw StrataError("\(full.classNames[c]) has \(counts[c]) photo\(counts[c] == 1 ? "" : "s"); \(trainPerPerson) training photos per person "
+                              + "need at least \(trainPerPerson + 1) per person (\(trainPerPerson) to train, 1 to test)")
+        }
         for seed in seeds {
             let (trF, teF) = full.splitPerClass(trainPerClass: trainPerPerson, seed: seed)
             let (trS, teS) = small.splitPerClass(trainPerClass: trainPerPerson, seed: seed)

@@ -54,7 +54,7 @@ public struct FacePairs {
 
     /// Parses View 1 or View 2; errors name `file` and the line.
     public static func parse(_ text: String, file: String) throws -> FacePairs {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let lines = text.textLines().map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         var i = 0
         while i < lines.count && lines[i].isEmpty { i += 1 }
         guard i < lines.count else { throw StrataError("\(file): empty pairs file") }

@@ -31,11 +31,20 @@ struct Classic: ParsableCommand {
     @Flag(help: "Print one JSON line.")
     var json = false
 
+    func validate() throws {
+        if trainPerPerson < 1 { throw ValidationError("--train-per-person must be at least 1, got \(trainPerPerson)") }
+        if seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
+        if components < 1 { throw ValidationError("--components must be at least 1, got \(components)") }
+    }
+
     func run() throws {
         let m = try FaceEvaluation.method(features: features, classifier: classifier, components: components)
         let full = try ImageFolder.load(data, channels: 1)
-        let res = try FaceEvaluation.closedSet(full: full, small: full, trainPerPerson: trainPerPerson, seeds: Array(0..<seeds), deep: [],
+        let res: [(String, [Double])]
+        do {
+            res = try FaceEvaluation.closedSet(full: full, small: full, trainPerPerson: trainPerPerson, seeds: Array(0..<seeds), deep: [],
                                                classicalMethods: [m])
+        } catch let e as StrataError { throw StrataError("\(data): \(e.message)") }
         let (mean, std) = meanStd(res[0].1)
         if json { printJSON(["method": m.name, "mean": mean, "std": std, "runs": res[0].1]) } else {
             print(String(format: "%@: %.2f %% ± %.2f over %d splits (%d training images per person)", m.name, 100 * mean, 100 * std, seeds, trainPerPerson))

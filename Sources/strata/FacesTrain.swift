@@ -114,6 +114,9 @@ struct FacesTrain: ParsableCommand {
     }
 
     func run() throws {
+        // Before any work: a bad --out used to surface only after training.
+        try FileIO.checkModelOutput(out)
+        if let checkpoint { try FileIO.checkModelOutput(checkpoint, option: "--checkpoint") }
         threadOptions.apply()
         Profiler.isEnabled = ProcessInfo.processInfo.environment["STRATA_PROFILE"] != nil
         defer { if Profiler.isEnabled { FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!) } }

@@ -28,6 +28,9 @@ struct FacesTrainDetector: ParsableCommand {
     }
 
     func run() throws {
+        // Before any work: a bad --out used to surface only after training.
+        try FileIO.checkModelOutput(out)
+        if let checkpoint { try FileIO.checkModelOutput(checkpoint, option: "--checkpoint") }
         var o = FaceDetectorTrainingOptions()
         (o.epochs, o.picturesPerEpoch, o.batchSize, o.size, o.learningRate, o.seed) = (epochs, pictures, batchSize, size, lr, seed)
         (o.holdoutFraction, o.holdoutSeed, o.checkpointPath, o.resume) = (holdoutFraction, holdoutSeed, checkpoint, resume)

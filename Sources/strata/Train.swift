@@ -43,6 +43,9 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        // Before any work: a bad --out used to surface only after training.
+        if let out { try FileIO.checkModelOutput(out) }
+        if let checkpoint { try FileIO.checkModelOutput(checkpoint, option: "--checkpoint") }
         threadOptions.apply()
         var t = DatasetTraining(data, model: model)
         (t.dataDir, t.epochs, t.batchSize, t.lr, t.seed, t.seeds, t.out) = (dataDir, epochs, batchSize, lr, seed, seeds, out)

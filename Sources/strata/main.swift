@@ -17,6 +17,7 @@ struct Bench: ParsableCommand {
 }
 
 // Every error ends the same way: one clear message on stderr and exit status 1, no trace.
+TemporaryFiles.removeOnSignals()
 do {
     var command = try StrataCLI.parseAsRoot()
     try command.run()

@@ -162,4 +162,207 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(status, 1, err)
         XCTAssertTrue(err.contains(png), err)
     }
+
+    // MARK: model metadata, text files, --out, --resume, classic, temporary files (cases 3, 8-10, 13, 14)
+
+    /// A model file whose `input_shape` does not fit its layers, is negative, overflows or is huge,
+    /// or whose class names do not match its outputs, used to trap, allocate gigabytes or give
+    /// wrong labels; now `predict` names the file and the problem.
+    func testModelMetadataIsCheckedAgainstTheLayers() throws {
+        let dir = testTemp("metadata-shapes")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let net = Sequential(Flatten(), Linear(12, 3))
+        let good = "\(dir)/good.safetensors", photo = "\(dir)/x.png"
+        try SavedModel(model: net, info: ModelInfo(model: net, classNames: ["a", "b", "c"], inputShape: [1, 4, 3])).save(to: good)
+        try Image(width: 3, height: 4, channels: 1, pixels: [UInt8](repeating: 9, count: 12)).savePNG(photo)
+        var (status, out, err) = try runStrata(["predict", "--model", good, photo])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(out.hasPrefix("\(photo): "), out)
+        let (tensors, meta) = try Safetensors.read(good)
+        let cases: [(String, String, String)] = [
+            ("input_shape", "[1,4,4]", "does not fit the model: Linear takes 12 features, gets input [1, 16]"),
+            ("input_shape", "[1,28,29]", "does not fit the model"),
+            ("input_shape", "[-1,4,3]", "must be positive sizes"),
+            ("input_shape", "[1,4,9223372036854775807]", "must be positive sizes"),
+            ("input_shape", "[1,100000,100000]", "at most 16777216 values"),
+            ("class_names", "[\"a\",\"b\"]", "the model gives 3 outputs but its metadata names 2 classes"),
+        ]
+        for (i, (key, value, message)) in cases.enumerated() {
+            var m = meta
+            m[key] = value
+            let bad = "\(dir)/bad\(i).safetensors"
+            try Safetensors.write(tensors, metadata: m, to: bad)
+            XCTAssertThrowsError(try SavedModel.load(bad)) { XCTAssertTrue("\($0)".contains(message), "\(value): \($0)") }
+            (status, _, err) = try runStrata(["predict", "--model", bad, photo])
+            XCTAssertEqual(status, 1, "\(value): \(err)")
+            XCTAssertTrue(err.hasPrefix("error: \(bad): ") && err.contains(message), "\(value): \(err)")
+        }
+    }
+
+    /// The layer-by-layer shapes agree with what the layers compute.
+    func testShapeInferenceMatchesTheLayers() throws {
+        let cnn = Sequential(Conv2D(1, 4, kernelSize: 3, padding: 1), BatchNorm2d(4), ReLU(), MaxPool2D(2),
+                             Conv2D(4, 6, kernelSize: 5, stride: 2, dilation: 2), AvgPool2D(3, stride: 1, padding: 1),
+                             ResidualBlock(6, 8, stride: 2), Flatten(), Linear(8 * 2 * 2, 5), Dropout(0.1), LogSoftmax(axis: -1))
+        cnn.eval()
+        let x = Tensor.rand([2, 1, 28, 30])
+        XCTAssertEqual(try ShapeInference.outputShape(of: cnn, for: x.shape), noGrad { cnn(x) }.shape)
+        XCTAssertThrowsError(try ShapeInference.outputShape(of: cnn, for: [2, 3, 28, 30])) {
+            XCTAssertTrue("\($0)".contains("Conv2D takes [N, 1, H, W], gets input [2, 3, 28, 30]"), "\($0)")
+        }
+        XCTAssertThrowsError(try ShapeInference.outputShape(of: cnn, for: [2, 1, 6, 6])) { XCTAssertTrue("\($0)".contains("does not fit"), "\($0)") }
+        let text = TextClassifier(kind: .transformer, vocabulary: 50, classes: 4, dim: 8, maxLength: 16)
+        text.eval()
+        let ids = Tensor((0..<24).map { Float($0 % 7) }, shape: [2, 12])
+        XCTAssertEqual(try ShapeInference.outputShape(of: text, for: ids.shape), noGrad { text(ids) }.shape)
+        XCTAssertThrowsError(try ShapeInference.outputShape(of: text, for: [1, 17]))
+    }
+
+    /// Sentiment files in the layout of ../shared/data/sentiment_labelled_sentences: 3 files of
+    /// `text<TAB>label` lines, words that tell the classes apart, with `end` line ends.
+    private func writeSentiment(_ dir: String, end: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let good = ["great", "lovely", "fine", "superb"], bad = ["awful", "poor", "broken", "dreadful"]
+        var rng = RandomGenerator(seed: 11)
+        for f in ["amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"] {
+            let lines = (0..<40).map { i -> String in
+                let y = i % 2
+                let words = (0..<4).map { _ in (y == 1 ? good : bad)[rng.nextInt(4)] } + ["the", "item"]
+                return words.joined(separator: " ") + "\t\(y)"
+            }
+            try Data((lines.joined(separator: end) + end).utf8).write(to: URL(fileURLWithPath: "\(dir)/\(f)"))
+        }
+    }
+
+    /// Windows line ends (CRLF) used to read a text file as one line; now they read as Unix
+    /// ones, in text data, LFW pairs and Cora. TF-IDF training writes its --out file (case 10).
+    func testWindowsLineEndsReadLikeUnixOnes() throws {
+        let unix = testTemp("text-lf"), windows = testTemp("text-crlf")
+        try writeSentiment(unix, end: "\n")
+        try writeSentiment(windows, end: "\r\n")
+        let a = try TextDataset.sentiment(["\(unix)/imdb_labelled.txt"]), b = try TextDataset.sentiment(["\(windows)/imdb_labelled.txt"])
+        XCTAssertEqual(b.texts.count, 40)
+        XCTAssertEqual(a.texts, b.texts)
+        XCTAssertEqual(a.labels, b.labels)
+        XCTAssertEqual("a\r\nb\rc\nd".textLines(), ["a", "b", "c", "d"])
+        var accuracies: [String] = []
+        for dir in [unix, windows] {
+            let out = "\(dir)/tfidf.safetensors"
+            let (status, stdout, err) = try runStrata(["train", "--data", "sentiment", "--model", "tfidf", "--data-dir", dir, "--out", out])
+            XCTAssertEqual(status, 0, err)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out), "\(out) not written")
+            accuracies.append(String(stdout.split(separator: ":").last ?? ""))
+            let (s2, p, e2) = try runStrata(["predict", "--model", out, "--text", "great lovely superb"])
+            XCTAssertEqual(s2, 0, e2)
+            XCTAssertTrue(p.contains(": positive"), p)
+        }
+        XCTAssertEqual(accuracies[0].split(separator: "%").first, accuracies[1].split(separator: "%").first)
+        let pairs = "1\t1\r\nAnn\t1\t2\r\nBob\t1\tCid\t1\r\n"
+        let parsed = try FacePairs.parse(pairs, file: "pairs-crlf.txt")
+        XCTAssertEqual(parsed.pairs.count, 2)
+    }
+
+    /// `train --data-dir` on a folder without the data used to train on Fashion-MNIST and say it
+    /// trained on the folder (case 8).
+    func testTrainingOnAFolderWithoutTheDataIsRefused() throws {
+        let dir = testTemp("no-data-here")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for args in [["train", "--data-dir", dir, "--epochs", "1"], ["train", "--data", "sentiment", "--model", "tfidf", "--data-dir", dir]] {
+            let (status, out, err) = try runStrata(args)
+            XCTAssertEqual(status, 1, "\(args): \(out)")
+            XCTAssertTrue(err.hasPrefix("error: ") && err.contains(dir) && (err.contains("does not exist") || err.contains("no such file")), "\(args): \(err)")
+        }
+    }
+
+    /// `--out` naming a file that is not a model, a folder, or a missing folder is refused before
+    /// any training, and the file is left as it was (case 14).
+    func testOutputPathsAreCheckedBeforeTraining() throws {
+        let dir = testTemp("out-checks")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let notes = "\(dir)/notes.txt"
+        try Data("my notes\n".utf8).write(to: URL(fileURLWithPath: notes))
+        let cases = [(notes, "exists and is not a model file"), (dir, "is a folder"), ("\(dir)/missing/m.safetensors", "does not exist")]
+        for (out, message) in cases {
+            for args in [["train", "--data-dir", dir, "--epochs", "1", "--out", out], ["faces", "train", "--data", dir, "--out", out],
+                         ["faces", "train-detector", "--data", dir, "--out", out]] {
+                let started = Date()
+                let (status, _, err) = try runStrata(args)
+                XCTAssertEqual(status, 1, "\(args): \(err)")
+                XCTAssertTrue(err.hasPrefix("error: --out \(out): ") && err.contains(message), "\(args): \(err)")
+                XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+            }
+        }
+        XCTAssertEqual(try String(contentsOfFile: notes, encoding: .utf8), "my notes\n")
+    }
+
+    /// `classic` with fewer photos per person than it trains on used to print -nan % (case 13).
+    func testClassicWithTooFewPhotosPerPersonIsRefused() throws {
+        let dir = testTemp("few-photos")
+        var rng = RandomGenerator(seed: 5)
+        for person in ["Ann", "Bob"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(person)", withIntermediateDirectories: true)
+            for i in 0..<3 {
+                try Image(width: 16, height: 16, channels: 1, pixels: (0..<256).map { _ in UInt8(rng.nextInt(256)) }).savePNG("\(dir)/\(person)/\(i).png")
+            }
+        }
+        var (status, out, err) = try runStrata(["classic", "--data", dir, "--features", "raw", "--classifier", "euclidean"])
+        XCTAssertEqual(status, 1, out)
+        XCTAssertTrue(err.contains("\(dir): Ann has 3 photos; 5 training photos per person need at least 6"), err)
+        (status, out, err) = try runStrata(["classic", "--data", dir, "--features", "raw", "--classifier", "euclidean", "--train-per-person", "2", "--seeds", "2"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertFalse(out.contains("nan"), out)
+    }
+
+    /// `--resume` with another `--lr` trains on with the new rate and records it (case 14).
+    func testResumingWithAnotherLearningRateUsesIt() throws {
+        guard haveFashion else { throw XCTSkip("Fashion-MNIST is not installed (make demo-deps)") }
+        let dir = testTemp("resume-lr")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let ck = "\(dir)/ck.safetensors", out = "\(dir)/m.safetensors"
+        let common = ["train", "--model", "mlp", "--limit", "256", "--checkpoint", ck, "--out", out]
+        var (status, _, err) = try runStrata(common + ["--epochs", "1", "--lr", "0.001"])
+        XCTAssertEqual(status, 0, err)
+        var printed: String
+        (status, printed, err) = try runStrata(common + ["--epochs", "2", "--lr", "0.0005", "--resume", ck])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(printed.contains("learning rate 0.0005 from now on; the checkpoint trained with 0.001"), printed)
+        let history = try SavedModel.load(ck).info.history
+        XCTAssertEqual(history.map(\.learningRate), [0.001, 0.0005].map { Double(Float($0)) })
+    }
+
+    /// Temporary files of a write killed by SIGKILL are swept at the next write of that file; a
+    /// SIGTERM removes the one being written (case 14).
+    func testKilledWritesLeaveNoTemporaryFiles() throws {
+        let dir = testTemp("temp-sweep")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // A process that has ended: its pid names a stale temporary file.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        let target = "\(dir)/m.bin", stale = "\(dir)/.m.bin.tmp-\(p.processIdentifier)", live = "\(dir)/.m.bin.tmp-1"
+        for f in [stale, live] { FileManager.default.createFile(atPath: f, contents: Data([1, 2, 3])) }
+        try FileIO.writeAtomically(Data([7]), to: target)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "stale temporary file kept")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live), "pid 1 is alive: its file is not stale")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: target)), Data([7]))
+
+        // SIGTERM in the middle of writing many files: none is left half-written.
+        guard FileManager.default.isExecutableFile(atPath: strataBinary), haveFashion else { throw XCTSkip("needs the strata binary and Fashion-MNIST") }
+        let images = "\(dir)/images"
+        for round in 0..<5 {
+            let e = Process()
+            e.executableURL = URL(fileURLWithPath: strataBinary)
+            e.arguments = ["export", "--data", "fashion-mnist", "--split", "test", "--count", "10000", "--out", images]
+            e.standardOutput = FileHandle.nullDevice
+            e.standardError = FileHandle.nullDevice
+            try e.run()
+            usleep(UInt32(150_000 + 60_000 * round))
+            e.terminate()
+            e.waitUntilExit()
+            XCTAssertEqual(e.terminationReason, .uncaughtSignal, "round \(round)")
+            let left = (try FileManager.default.contentsOfDirectory(atPath: images)).filter { $0.contains(".tmp-") }
+            XCTAssertEqual(left, [], "round \(round)")
+        }
+    }
 }

@@ -35,7 +35,9 @@ public enum FileIO {
     }
 
     /// Writes `data` to a temporary file beside `path`, then renames it over `path`, so a run
-    /// killed mid-write never leaves a half-written file.
+    /// killed mid-write never leaves a half-written file. The temporary file is removed on
+    /// failure and, in the command line, on SIGINT and SIGTERM; those that SIGKILL left behind
+    /// (`.NAME.tmp-PID` of a process no longer running) are swept here at the next write.
     public static func writeAtomically(_ data: Data, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
@@ -43,8 +45,12 @@ public enum FileIO {
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
             throw StrataError("\(path): folder \(dir.path) does not exist")
         }
+        sweepStaleTemporaries(of: path)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        let slot = TemporaryFiles.register(tmp.path)
+        defer { TemporaryFiles.unregister(slot) }
         guard FileManager.default.createFile(atPath: tmp.path, contents: data) else {
+            unlink(tmp.path)
             throw StrataError("\(path): cannot write (folder not writable or disk full)")
         }
         // fsync so the rename never exposes an empty file after a crash.
@@ -55,6 +61,106 @@ public enum FileIO {
             unlink(tmp.path)
             throw StrataError("\(path): cannot replace file (\(reason))")
         }
+    }
+
+    /// Removes `.NAME.tmp-PID` files beside `path` whose process is gone (killed mid-write).
+    static func sweepStaleTemporaries(of path: String) {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path, prefix = ".\(url.lastPathComponent).tmp-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0 else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
+        }
+    }
+
+    /// Checks, before any work, that a command can write `path` (its `--out`): the folder exists,
+    /// `path` is not a folder, and an existing file there is a safetensors file (a model it may
+    /// replace), not something else that would be lost. `option` names the argument.
+    public static func checkModelOutput(_ path: String, option: String = "--out") throws {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw StrataError("\(option) \(path): folder \(dir) does not exist")
+        }
+        guard access(dir, W_OK) == 0 else { throw StrataError("\(option) \(path): folder \(dir) is not writable") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return }
+        if isDir.boolValue { throw StrataError("\(option) \(path): is a folder") }
+        guard isSafetensors(path) else {
+            throw StrataError("\(option) \(path): exists and is not a model file (safetensors); remove it or choose another name")
+        }
+    }
+
+    /// Whether the file starts like a safetensors file: an 8-byte little-endian header length
+    /// that fits the file, then a JSON object.
+    static func isSafetensors(_ path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        guard let head = try? h.read(upToCount: 9), head.count == 9, head[8] == UInt8(ascii: "{") else { return false }
+        let n = head.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0
+        return n >= 2 && n <= size - 8
+    }
+}
+
+/// Temporary files being written, kept where a signal handler can read them (C strings in a
+/// fixed buffer), so SIGINT or SIGTERM removes them before the process ends.
+public enum TemporaryFiles {
+    static let slots = 16, length = 4096
+    nonisolated(unsafe) static let paths: UnsafeMutablePointer<CChar> = {
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: slots * length)
+        p.initialize(repeating: 0, count: slots * length)
+        return p
+    }()
+    nonisolated(unsafe) static var lock = pthread_mutex_t()
+    nonisolated(unsafe) static var lockReady: Void = { pthread_mutex_init(&lock, nil) }()
+
+    /// Records `path`; returns its slot (-1 when all are taken or the path is too long).
+    static func register(_ path: String) -> Int {
+        let bytes = Array(path.utf8)
+        guard bytes.count < length else { return -1 }
+        _ = lockReady
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        for s in 0..<slots where paths[s * length] == 0 {
+            let base = paths + s * length
+            for (i, b) in bytes.enumerated().dropFirst() { base[i] = CChar(bitPattern: b) }
+            base[bytes.count] = 0
+            base[0] = CChar(bitPattern: bytes.first ?? 0)   // last: the slot is live once its first byte is set
+            return s
+        }
+        return -1
+    }
+
+    static func unregister(_ slot: Int) {
+        guard slot >= 0 else { return }
+        pthread_mutex_lock(&lock)
+        paths[slot * length] = 0
+        pthread_mutex_unlock(&lock)
+    }
+
+    /// Makes SIGINT and SIGTERM remove the temporary files being written, then end the process
+    /// as the signal would. For command-line programs; call once at start.
+    public static func removeOnSignals() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { sig in
+                // Only async-signal-safe calls here: unlink, signal, raise.
+                for s in 0..<TemporaryFiles.slots where TemporaryFiles.paths[s * TemporaryFiles.length] != 0 {
+                    unlink(TemporaryFiles.paths + s * TemporaryFiles.length)
+                }
+                signal(sig, SIG_DFL)
+                raise(sig)
+            }
+        }
+    }
+}
+
+extension StringProtocol {
+    /// The lines of a text file, with Unix (`\n`), Windows (`\r\n`) or old Mac (`\r`) ends;
+    /// a last line without an end counts, so `"a\n"` gives `["a", ""]`. (Swift reads `"\r\n"` as one
+    /// character, so splitting on `"\n"` alone finds no line in a Windows file.)
+    public func textLines() -> [SubSequence] {
+        split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
     }
 }
 

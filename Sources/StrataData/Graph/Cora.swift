@@ -56,7 +56,7 @@ public enum Cora {
             guard let s = try? String(contentsOfFile: p, encoding: .utf8) else {
                 throw StrataError("\(p): \(FileManager.default.fileExists(atPath: p) ? "cannot be read" : "no such file (the Cora data set needs cora.content and cora.cites)")")
             }
-            return s.split(separator: "\n", omittingEmptySubsequences: false)
+            return s.textLines()
         }
         var ids: [String] = [], rows: [[Float]] = [], classes: [String] = []
         var width = -1

@@ -102,3 +102,12 @@ public struct NodeSet: BatchSource {
         Batch(inputs: Tensor(indices.map { Float(nodes[$0]) }), labels: indices.map { labels[$0] }, indices: indices)
     }
 }
+
+extension GCN: ShapeInferable {
+    /// Nodes of `features` word features each, `[N, features]`, to class scores `[N, classes]`
+    /// (a model file's `input_shape` is one node's features).
+    public func outputShape(for shape: [Int]) throws -> [Int] {
+        guard shape.count == 2, shape[1] == features else { throw StrataError("GCN takes nodes of \(features) features, gets input \(shape)") }
+        return [shape[0], classes]
+    }
+}

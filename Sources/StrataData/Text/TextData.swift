@@ -42,7 +42,7 @@ public struct TextDataset {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw StrataError("\(path): \(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")")
         }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        return String(decoding: data, as: UTF8.self).textLines()
     }
 
     /// Stratified split: per class (ascending), a seeded shuffle; the first round(fraction * n)

@@ -79,3 +79,13 @@ public final class TextClassifier: Module, BuildableModule {
                               dim: try ModuleRegistry.int(s, "dim", 64), maxLength: try ModuleRegistry.int(s, "max_length", 64))
     }
 }
+
+extension TextClassifier: ShapeInferable {
+    /// Token ids `[N, T]` to class scores `[N, classes]`.
+    public func outputShape(for shape: [Int]) throws -> [Int] {
+        guard shape.count == 2, kind != .transformer || shape[1] <= maxLength else {
+            throw StrataError("TextClassifier takes token ids [N, T]\(kind == .transformer ? " with T at most \(maxLength)" : ""), gets input \(shape)")
+        }
+        return [shape[0], classes]
+    }
+}

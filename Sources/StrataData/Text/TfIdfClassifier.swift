@@ -50,3 +50,11 @@ extension TfIdf {
     /// TF-IDF with given idf weights (as stored in a model file).
     public init(idf: [Float]) { self.idf = idf }
 }
+
+extension TfIdfClassifier: ShapeInferable {
+    /// Token ids `[N, T]` to class scores `[N, classes]`.
+    public func outputShape(for shape: [Int]) throws -> [Int] {
+        guard shape.count == 2 else { throw StrataError("TfIdfClassifier takes token ids [N, T], gets input \(shape)") }
+        return [shape[0], fc.outFeatures]
+    }
+}

@@ -173,6 +173,26 @@ public struct SavedModel {
             if k.hasPrefix("optimizer.") { extras[k] = v } else if !k.hasSuffix("num_batches_tracked") { weights[k] = v }
         }
         try model.loadStateDict(weights, source: path)
+        try checkShapes(model, info, path)
         return (SavedModel(model: model, info: info), extras, meta)
+    }
+
+    /// Most values one input may hold (64 MiB of Float32): `input_shape` is read from a file.
+    public static let maxInputValues = 1 << 24
+
+    /// Refuses an `input_shape` that is not positive, too large, or does not fit the model's
+    /// layers, and class names that do not match a classifier's outputs.
+    static func checkShapes(_ model: Module, _ info: ModelInfo, _ path: String) throws {
+        let shape = info.inputShape
+        guard shape.allSatisfy({ $0 >= 1 }), let n = checkedProduct(shape), n <= maxInputValues else {
+            throw StrataError("\(path): metadata 'input_shape' \(shape) must be positive sizes of at most \(maxInputValues) values in all")
+        }
+        let out: [Int]?
+        do { out = try ShapeInference.outputShape(of: model, for: [1] + shape) } catch let e as StrataError {
+            throw StrataError("\(path): metadata 'input_shape' \(shape) does not fit the model: \(e.message)")
+        }
+        if let out, out.count == 2, out[1] != info.classNames.count {
+            throw StrataError("\(path): the model gives \(out[1]) outputs but its metadata names \(info.classNames.count) class\(info.classNames.count == 1 ? "" : "es")")
+        }
     }
 }

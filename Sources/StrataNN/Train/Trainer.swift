@@ -120,8 +120,10 @@ public final class Trainer {
         var resumedStep: Int?
         if options.seedGlobalGenerator { RandomGenerator.manualSeed(options.seed &* 7919 &+ 1) }
         if let path = options.resumeFrom {
-            (startEpoch, bestLoss, badEpochs, resumedStep) = try resume(from: path)
+            let oldLR: Float?
+            (startEpoch, bestLoss, badEpochs, resumedStep, oldLR) = try resume(from: path)
             reporter.message("resumed from \(path) after epoch \(startEpoch)")
+            if let oldLR, oldLR != baseLR { reporter.message("learning rate \(baseLR) from now on; the checkpoint trained with \(oldLR)") }
         }
         var step = resumedStep ?? startEpoch * loader.batchCount
         var firstLoss: Double?
@@ -201,7 +203,7 @@ public final class Trainer {
             } else {
                 badEpochs += 1
             }
-            if let p = options.checkpointPath { try saveCheckpoint(p, epoch: epoch + 1, step: step, bestLoss: bestLoss, badEpochs: badEpochs) }
+            if let p = options.checkpointPath { try saveCheckpoint(p, epoch: epoch + 1, step: step, bestLoss: bestLoss, badEpochs: badEpochs, baseLR: baseLR) }
             if let patience = options.patience, badEpochs >= patience {
                 reporter.message("early stopping: no improvement of the validation loss for \(patience) epochs")
                 break
@@ -240,17 +242,17 @@ public final class Trainer {
 
     // MARK: checkpoints
 
-    private func saveCheckpoint(_ path: String, epoch: Int, step: Int, bestLoss: Double, badEpochs: Int) throws {
+    private func saveCheckpoint(_ path: String, epoch: Int, step: Int, bestLoss: Double, badEpochs: Int, baseLR: Float) throws {
         var extra: [String: Tensor] = [:]
         for (k, v) in optimizer.state() { extra["optimizer.\(k)"] = v }
         func words(_ g: RandomGenerator) -> String { g.state.map { String($0) }.joined(separator: ",") }
         let meta = ["checkpoint_epoch": String(epoch), "checkpoint_step": String(step), "checkpoint_best_loss": String(bestLoss),
-                    "checkpoint_bad_epochs": String(badEpochs), "checkpoint_lr": String(optimizer.learningRate),
+                    "checkpoint_bad_epochs": String(badEpochs), "checkpoint_lr": String(optimizer.learningRate), "checkpoint_base_lr": String(baseLR),
                     "checkpoint_rng": words(RandomGenerator.global), "checkpoint_generator": words(generator)]
         try SavedModel(model: model, info: info).save(to: path, extraTensors: extra, extraMetadata: meta)
     }
 
-    private func resume(from path: String) throws -> (Int, Double, Int, Int?) {
+    private func resume(from path: String) throws -> (Int, Double, Int, Int?, Float?) {
         let (tensors, meta) = try Safetensors.read(path)
         guard let e = meta["checkpoint_epoch"].flatMap(Int.init) else {
             throw StrataError("\(path): not a training checkpoint (no checkpoint_epoch in its metadata)")
@@ -267,14 +269,16 @@ public final class Trainer {
         }
         if let w = words("checkpoint_rng") { RandomGenerator.global.state = w }
         if let w = words("checkpoint_generator") { generator.state = w }
-        if let lr = meta["checkpoint_lr"].flatMap(Float.init) { optimizer.learningRate = lr }
+        // The learning rate is the one this trainer was made with (the command's --lr), not the
+        // checkpoint's: a resumed run may lower it on purpose. Say so when they differ.
+        let oldLR = (meta["checkpoint_base_lr"] ?? meta["checkpoint_lr"]).flatMap(Float.init)
         if let h = meta["history"], let hist = try? JSONDecoder().decode([EpochRecord].self, from: Data(h.utf8)) {
             history = hist
             info.history = hist
         }
         let best = meta["checkpoint_best_loss"].flatMap(Double.init) ?? .infinity
         let bad = meta["checkpoint_bad_epochs"].flatMap(Int.init) ?? 0
-        return (e, best, bad, meta["checkpoint_step"].flatMap(Int.init))
+        return (e, best, bad, meta["checkpoint_step"].flatMap(Int.init), oldLR)
     }
 }
 
