@@ -4,8 +4,9 @@ measurements in docs/LIMITS.md. Each is tiny on disk and claims (or inflates to)
 
   jpeg-65500.jpg         a baseline JPEG whose header claims 65500x65500 (about 200 bytes)
   png-20000.png          a grey PNG of 20000x20000 zeros, deflated (about 400 KB)
-  png-at-limit.png       an RGB PNG of 10000x10000 (100 megapixels, the default limit), to
-                         measure what an accepted picture at the limit costs
+  png-at-limit.png       an RGBA PNG of 7071x7071 (just under 50 megapixels, the default
+                         limit; RGBA costs the most bytes a pixel), to measure what an
+                         accepted picture at the limit costs
   idx-bomb-idx3-ubyte.gz a gzip IDX whose header claims 2,800,000 x 28 x 28 and which inflates
                          to that (2.2 GB), about 2 MB
   jpeg-10000-scans.jpg   a progressive 4096x4096 grey JPEG with 10,000 scans (about 400 KB)
@@ -130,8 +131,9 @@ def png_chunk(kind, data):
 
 
 def png_of_zeros(width, height, colour_type, path):
-    """A PNG of zero samples (colour type 0 grey or 2 RGB, 8 bits), deflated row by row."""
-    channels = 3 if colour_type == 2 else 1
+    """A PNG of zero samples (colour type 0 grey, 2 RGB, 4 grey+alpha or 6 RGBA; 8 bits),
+    deflated row by row."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
     comp = zlib.compressobj(9)
     row = bytes(1 + width * channels)     # filter byte 0, then zero samples
     parts = []
@@ -187,7 +189,7 @@ def main():
     write("jpeg-65500.jpg", jpeg_claiming(65500, 65500))
     write("jpeg-10000-scans.jpg", progressive_jpeg(4096, 10000))
     png_of_zeros(20000, 20000, 0, os.path.join(out, "png-20000.png"))
-    png_of_zeros(10000, 10000, 2, os.path.join(out, "png-at-limit.png"))
+    png_of_zeros(7071, 7071, 6, os.path.join(out, "png-at-limit.png"))
     idx_gzip_bomb(2_800_000, os.path.join(out, "idx-bomb-idx3-ubyte.gz"))
     write("wav-huge-chunk.wav", wav(8000, 0xFFFFFFF0, 512))
     write("wav-rate-1hz.wav", wav(1, 800_000, 400_000))

@@ -39,6 +39,12 @@ const sio_limits_t *sio_limits(void) {
     return &limits;
 }
 
+void sio_pixels_text(char *out, size_t n, uint64_t pixels) {
+    if (pixels < 1000000) snprintf(out, n, "%llu pixels", (unsigned long long)pixels);
+    else if (pixels % 1000000 == 0) snprintf(out, n, "%llu megapixels", (unsigned long long)(pixels / 1000000));
+    else snprintf(out, n, "%.2f megapixels", pixels / 1e6);
+}
+
 static gzFile open_gz(const char *path, char *err, size_t errlen) {
     errno = 0;
     gzFile f = gzopen(path, "rb");
@@ -94,8 +100,11 @@ int sio_read_maybe_gz(const char *path, uint64_t max_bytes, uint8_t **out, size_
     gzclose(f);
     if (n > max_bytes) {
         free(buf);
-        snprintf(err, errlen, "holds more than %.0f MiB once inflated, over the limit (set STRATA_MAX_DECOMPRESSED_MB to change it)",
-                 (double)max_bytes / (1 << 20));
+        if (max_bytes % (1 << 20) == 0)
+            snprintf(err, errlen, "holds more than %llu MiB once inflated, over the limit (set STRATA_MAX_DECOMPRESSED_MB to change it)",
+                     (unsigned long long)(max_bytes >> 20));
+        else
+            snprintf(err, errlen, "holds more than %llu bytes once inflated, over the limit", (unsigned long long)max_bytes);
         return 1;
     }
     *out = buf;

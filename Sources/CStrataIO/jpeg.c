@@ -147,11 +147,11 @@ int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom
     // Sides are at most 65535 in a JPEG header: the product fits 64 bits.
     unsigned long long area = (unsigned long long)cinfo.output_width * cinfo.output_height;
     if (area > lim->max_image_pixels) {
-        char limit[64];
-        if (lim->max_image_pixels % 1000000 == 0) snprintf(limit, sizeof limit, "%llu", (unsigned long long)(lim->max_image_pixels / 1000000));
-        else snprintf(limit, sizeof limit, "%.2f", lim->max_image_pixels / 1e6);
-        snprintf(err, errlen, "JPEG header claims %ux%u pixels (%.0f megapixels%s), over the limit of %s megapixels (set STRATA_MAX_IMAGE_PIXELS to change it)",
-                 cinfo.output_width, cinfo.output_height, area / 1e6, denom > 1 ? " after DCT scaling" : "", limit);
+        char claim[64], limit[64];
+        sio_pixels_text(claim, sizeof claim, area);
+        sio_pixels_text(limit, sizeof limit, lim->max_image_pixels);
+        snprintf(err, errlen, "JPEG header claims %ux%u pixels (%s%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
+                 cinfo.output_width, cinfo.output_height, claim, denom > 1 ? " after DCT scaling" : "", limit);
         goto fail;
     }
     jpeg_start_decompress(&cinfo);

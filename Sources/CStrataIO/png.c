@@ -28,12 +28,6 @@ static void on_png_warning(png_structp png, png_const_charp msg) {
     if (strstr(msg, "exceeds user limit") && !e->limit_warning[0]) snprintf(e->limit_warning, sizeof e->limit_warning, "%s", msg);
 }
 
-// "N megapixels" for a pixel count, without a fraction when there is none.
-static void megapixels(char *out, size_t n, uint64_t pixels) {
-    if (pixels % 1000000 == 0) snprintf(out, n, "%llu megapixels", (unsigned long long)(pixels / 1000000));
-    else snprintf(out, n, "%.2f megapixels", pixels / 1e6);
-}
-
 int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                    char *err, size_t errlen) {
     *pixels = NULL;
@@ -67,8 +61,8 @@ int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, 
     uint64_t area = (uint64_t)w * h;   // both under 2^31: no overflow
     if (area > lim->max_image_pixels) {
         char claim[64], limit[64];
-        megapixels(claim, sizeof claim, area);
-        megapixels(limit, sizeof limit, lim->max_image_pixels);
+        sio_pixels_text(claim, sizeof claim, area);
+        sio_pixels_text(limit, sizeof limit, lim->max_image_pixels);
         snprintf(err, errlen, "PNG header claims %ux%u pixels (%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
                  w, h, claim, limit);
         goto fail;
@@ -86,8 +80,7 @@ int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, 
         snprintf(err, errlen, "unsupported PNG layout (colour type %d)", type);
         goto fail;
     }
-    // w * h * ch is at most 4 * max_image_pixels; checked against size_t all the same.
-    if (area > SIZE_MAX / (size_t)ch || h > SIZE_MAX / sizeof(png_bytep)) { snprintf(err, errlen, "too large"); goto fail; }
+    // area <= max_image_pixels <= 2^40 and ch <= 4, h < 2^31: every size below fits 64 bits.
     buf = malloc((size_t)area * ch);
     rows = malloc((size_t)h * sizeof(png_bytep));
     if (!buf || !rows) { snprintf(err, errlen, "out of memory for %ux%u pixels", w, h); goto fail; }

@@ -30,7 +30,7 @@ typedef struct {
     uint32_t max_audio_seconds;
 } sio_limits_t;
 
-#define SIO_DEFAULT_MAX_IMAGE_PIXELS 100000000ULL
+#define SIO_DEFAULT_MAX_IMAGE_PIXELS 50000000ULL
 #define SIO_DEFAULT_MAX_DECOMPRESSED_MB 192
 #define SIO_DEFAULT_MAX_JPEG_SCANS 256
 #define SIO_DEFAULT_MAX_AUDIO_SECONDS 600
@@ -41,6 +41,9 @@ typedef struct {
 
 // The limits in force (environment read on the first call; thread-safe).
 const sio_limits_t *sio_limits(void);
+
+// A pixel count in words for messages: "50 megapixels", "12.58 megapixels", "1600 pixels".
+void sio_pixels_text(char *out, size_t n, uint64_t pixels);
 
 // Reads a whole file, inflating it when it is gzip-compressed (plain files pass through). More
 // than max_bytes bytes (after inflating) is an error that names the limit, found as soon as the

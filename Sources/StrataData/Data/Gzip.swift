@@ -9,7 +9,7 @@ import StrataNN
 ///
 /// | variable | default | bounds |
 /// |---|---|---|
-/// | `STRATA_MAX_IMAGE_PIXELS` | 100,000,000 | pixels of one decoded picture |
+/// | `STRATA_MAX_IMAGE_PIXELS` | 50,000,000 | pixels of one decoded picture |
 /// | `STRATA_MAX_DECOMPRESSED_MB` | 192 | MiB a gzip file inflates to; libjpeg's own buffers |
 /// | `STRATA_MAX_JPEG_SCANS` | 256 | scans of a progressive JPEG |
 /// | `STRATA_MAX_AUDIO_SECONDS` | 600 | seconds of one WAV recording |
@@ -47,7 +47,8 @@ extension FileIO {
         return Array(UnsafeBufferPointer(start: ptr, count: len))
     }
 
-    /// The first `count` bytes (fewer if the data is shorter) of a file after inflating.
+    /// The first `count` bytes (fewer if the data is shorter) of a file after inflating: the
+    /// caller bounds `count`, which is allocated whole.
     public static func readMaybeGzipPrefix(_ path: String, count: Int) throws -> [UInt8] {
         try checkReadableFile(path)
         var out = [UInt8](repeating: 0, count: Swift.max(0, count))
@@ -55,7 +56,8 @@ extension FileIO {
         var err = [CChar](repeating: 0, count: 512)
         let status = out.withUnsafeMutableBufferPointer { sio_read_maybe_gz_prefix(path, $0.baseAddress, $0.count, &len, &err, err.count) }
         if status != 0 { throw StrataError("\(path): \(String(cString: err))") }
-        return Array(out.prefix(len))
+        out.removeLast(out.count - len)   // in place: no second copy
+        return out
     }
 
     private static func checkReadableFile(_ path: String) throws {

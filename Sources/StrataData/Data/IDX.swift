@@ -12,6 +12,7 @@ public struct IDXArray {
     /// names the file and what is wrong. The header is read first: a shape whose size overflows,
     /// or is over `InputLimits.current.maxDecompressedBytes`, is refused before the data is
     /// inflated; then no more than the shape's bytes (and one more, to see extra data) are.
+    /// `InputLimits.current.maxDecompressedBytes` bounds what is allocated, plain or gzip.
     public init(path: String) throws {
         let limit = InputLimits.current.maxDecompressedBytes
         let head = try FileIO.readMaybeGzipPrefix(path, count: 4 + 4 * 4)
@@ -22,7 +23,8 @@ public struct IDXArray {
         guard total <= limit else {
             throw StrataError("\(path): IDX header claims shape \(dims), \(total) bytes, over the limit of \(limit >> 20) MiB (set STRATA_MAX_DECOMPRESSED_MB to change it)")
         }
-        let raw = try FileIO.readMaybeGzip(path, maxBytes: total + 1)
+        // total < limit <= 2^60: total + 1 cannot overflow.
+        let raw = try FileIO.readMaybeGzipPrefix(path, count: total + 1)
         try self.init(raw: raw, name: path)
     }
 

@@ -26,7 +26,7 @@ public struct Image: Equatable {
 
     /// The most pixels `load` decodes: a file whose header claims more (after any DCT scaling)
     /// is refused with an error naming the file and this limit, before pixels are allocated.
-    /// `InputLimits.current.maxImagePixels`: 100 megapixels unless `STRATA_MAX_IMAGE_PIXELS`
+    /// `InputLimits.current.maxImagePixels`: 50 megapixels unless `STRATA_MAX_IMAGE_PIXELS`
     /// says otherwise (docs/LIMITS.md).
     public static var maxPixels: Int { InputLimits.current.maxImagePixels }
 
@@ -152,8 +152,9 @@ public struct Image: Equatable {
         // w and h are at most 2^24 (token), so the products below cannot overflow.
         let limit = maxPixels
         guard w * h <= limit else {
-            let mp = limit % 1_000_000 == 0 ? "\(limit / 1_000_000)" : String(format: "%.2f", Double(limit) / 1e6)
-            throw StrataError("\(path): PGM/PPM header claims \(w)x\(h) pixels, over the limit of \(mp) megapixels (set STRATA_MAX_IMAGE_PIXELS to change it)")
+            var words = [CChar](repeating: 0, count: 64)
+            sio_pixels_text(&words, words.count, UInt64(limit))
+            throw StrataError("\(path): PGM/PPM header claims \(w)x\(h) pixels, over the limit of \(String(cString: words)) (set STRATA_MAX_IMAGE_PIXELS to change it)")
         }
         let n = w * h * channels
         var out = [UInt8](repeating: 0, count: n)
