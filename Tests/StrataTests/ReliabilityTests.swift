@@ -365,4 +365,59 @@ final class ReliabilityTests: XCTestCase {
             XCTAssertEqual(left, [], "round \(round)")
         }
     }
+
+    /// The file cases that the library tests above check, through the binary: each is one line
+    /// naming the file and exit 1 (cases 1, 2, 4, 11, 12).
+    func testBrokenFilesThroughTheBinary() throws {
+        let dir = testTemp("broken-files")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let net = Sequential(Flatten(), Linear(12, 3))
+        let good = "\(dir)/good.safetensors", photo = "\(dir)/x.png"
+        try SavedModel(model: net, info: ModelInfo(model: net, classNames: ["a", "b", "c"], inputShape: [1, 4, 3])).save(to: good)
+        try Image(width: 3, height: 4, channels: 1, pixels: [UInt8](repeating: 9, count: 12)).savePNG(photo)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+        let headerLength = Int(bytes[0]) | Int(bytes[1]) << 8
+        let (tensors, meta) = try Safetensors.read(good)
+        var files: [(String, Data, String)] = []
+        // 11: trailing bytes; a header length one byte short; NaN weights.
+        files.append(("trailing", bytes + Data([0, 0, 0]), "trailing bytes"))
+        var short = bytes
+        short[0] = UInt8((headerLength - 1) & 0xFF)
+        short[1] = UInt8((headerLength - 1) >> 8)
+        files.append(("short-header", short, "trailing bytes"))
+        var nanWeights = tensors
+        nanWeights["1.weight"] = Tensor([Float](repeating: .nan, count: 36), shape: [3, 12])
+        files.append(("nan", try Safetensors.encode(nanWeights, metadata: meta), "NaN"))
+        // 1: a shape whose element count overflows.
+        let bigHeader = Data(#"{"w":{"dtype":"F32","shape":[2147483648,2147483648],"data_offsets":[0,0]}}"#.utf8)
+        files.append(("overflow", Data((0..<8).map { UInt8((bigHeader.count >> (8 * $0)) & 0xFF) }) + bigHeader, "too large to exist"))
+        // 2: a Linear of 10^12 inputs, and a negative size.
+        for (name, size) in [("huge-layer", "1000000000000"), ("negative-layer", "-4")] {
+            var m = meta
+            m["architecture"] = #"{"type":"Sequential","layers":[{"type":"Flatten"},{"type":"Linear","in":"# + size + #","out":3}]}"#
+            files.append((name, try Safetensors.encode(tensors, metadata: m), "out of range"))
+        }
+        for (name, data, message) in files {
+            let path = "\(dir)/\(name).safetensors"
+            try data.write(to: URL(fileURLWithPath: path))
+            let (status, out, err) = try runStrata(["predict", "--model", path, photo])
+            XCTAssertEqual(status, 1, "\(name): \(out)")
+            XCTAssertTrue(err.hasPrefix("error: ") && err.contains(path) && err.contains(message) && err.split(separator: "\n").count == 1, "\(name): \(err)")
+        }
+        // 4: IDX dimensions that overflow, as the training data.
+        let idx = "\(dir)/idx"
+        try FileManager.default.createDirectory(atPath: idx, withIntermediateDirectories: true)
+        let raw: [UInt8] = [0, 0, 0x08, 3] + [UInt8](repeating: 0xFF, count: 12) + [1, 2, 3]
+        for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+            try Data(raw).write(to: URL(fileURLWithPath: "\(idx)/\(f)"))
+        }
+        var (status, out, err) = try runStrata(["train", "--data-dir", idx, "--epochs", "1"])
+        XCTAssertEqual(status, 1, out)
+        XCTAssertTrue(err.hasPrefix("error: ") && err.contains(idx), err)
+        // 12: Adam at learning rate 10^6 used to end "successfully" at a loss of 4e18.
+        guard haveFashion else { throw XCTSkip("Fashion-MNIST is not installed (make demo-deps)") }
+        (status, out, err) = try runStrata(["train", "--model", "mlp", "--limit", "2000", "--epochs", "3", "--lr", "1e6"])
+        XCTAssertEqual(status, 1, out)
+        XCTAssertTrue(err.contains("training stopped: the loss diverged"), err)
+    }
 }

@@ -81,8 +81,9 @@ public enum Safetensors {
             guard let mm = m as? [String: String] else { throw StrataError("\(name): bad safetensors header: __metadata__ must map strings to strings") }
             metadata = mm
         }
-        var tensors: [String: Tensor] = [:]
-        var ranges: [(Int, Int, String)] = []
+        // First the layout of every tensor, then the values: a damaged layout (a header length
+        // off by one) is named as such, not as the odd values it shifts into the weights.
+        var entries: [(key: String, dtype: String, shape: [Int], count: Int, begin: Int, end: Int)] = []
         for (key, value) in header where key != "__metadata__" {
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
                   let shapeAny = info["shape"] as? [Any], let offAny = info["data_offsets"] as? [Any], offAny.count == 2 else {
@@ -108,29 +109,32 @@ public enum Safetensors {
             guard e - b == bytesNeeded else {
                 throw StrataError("\(name): tensor '\(key)' has \(e - b) bytes but shape \(shape) of \(dtype) needs \(bytesNeeded)")
             }
-            ranges.append((b, e, key))
-            let t = Tensor(uninitializedShape: shape)
-            bytes.withUnsafeBufferPointer { buf in
-                convert(UnsafeRawPointer(buf.baseAddress! + headerEnd + b), dtype: dtype, count: count, into: t.data)
-            }
-            if let bad = (0..<count).first(where: { !t.data[$0].isFinite }) {
-                throw StrataError("\(name): tensor '\(key)' holds \(t.data[bad].isNaN ? "NaN" : "infinite") values (element \(bad))")
-            }
-            tensors[key] = t
+            entries.append((key, dtype, shape, count, b, e))
         }
-        ranges.sort { $0.0 < $1.0 }
-        for i in 1..<Swift.max(ranges.count, 1) where ranges[i].0 < ranges[i - 1].1 {
-            throw StrataError("\(name): tensors '\(ranges[i - 1].2)' and '\(ranges[i].2)' overlap")
+        entries.sort { $0.begin < $1.begin }
+        for i in 1..<Swift.max(entries.count, 1) where entries[i].begin < entries[i - 1].end {
+            throw StrataError("\(name): tensors '\(entries[i - 1].key)' and '\(entries[i].key)' overlap")
         }
         // The tensors must fill the data exactly, as the safetensors format requires: a gap or
         // trailing bytes mean a damaged file (a header length off by one shifts every weight).
         var end = 0
-        for (b, e, key) in ranges {
-            guard b == end else { throw StrataError("\(name): \(b - end) bytes before tensor '\(key)' belong to no tensor (damaged file)") }
-            end = e
+        for t in entries {
+            guard t.begin == end else { throw StrataError("\(name): \(t.begin - end) bytes before tensor '\(t.key)' belong to no tensor (damaged file)") }
+            end = t.end
         }
         guard end == dataLen else {
             throw StrataError("\(name): \(dataLen - end) trailing bytes after the last tensor (damaged or truncated header)")
+        }
+        var tensors: [String: Tensor] = [:]
+        for entry in entries {
+            let t = Tensor(uninitializedShape: entry.shape)
+            bytes.withUnsafeBufferPointer { buf in
+                convert(UnsafeRawPointer(buf.baseAddress! + headerEnd + entry.begin), dtype: entry.dtype, count: entry.count, into: t.data)
+            }
+            if let bad = (0..<entry.count).first(where: { !t.data[$0].isFinite }) {
+                throw StrataError("\(name): tensor '\(entry.key)' holds \(t.data[bad].isNaN ? "NaN" : "infinite") values (element \(bad))")
+            }
+            tensors[entry.key] = t
         }
         return (tensors, metadata)
     }
