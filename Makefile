@@ -7,7 +7,8 @@ BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev
 DEMO_PACKAGES := dataset-fashion-mnist
 STRATA := .build/release/strata
 
-.PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check clean
+.PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check clean \
+	fuzz fuzz-smoke fuzz-build sanitize
 
 # Installs the Debian packages in $(1) that are not installed yet.
 define apt_install
@@ -31,6 +32,58 @@ test: demo-deps examples-check
 	python3 Tools/check_layering.py
 	$(SWIFT) build -c release --product strata
 	$(SWIFT) test -c release
+
+# Fuzzing (docs/FUZZING.md): one libFuzzer executable holds every parser's target, built with
+# AddressSanitizer in its own scratch folder. `make fuzz RUNS=N` runs each target N times from
+# its seeds (Fuzz/seeds) and kept crashes (Fuzz/regressions), with libFuzzer's memory limits;
+# new inputs it finds go to $(FUZZ_SCRATCH)/corpus, crashing ones to $(FUZZ_SCRATCH)/crashes.
+# A target that crashes, leaks or passes a limit stops the run with libFuzzer's report.
+FUZZ_SCRATCH := .build-fuzz
+FUZZ_BUILD := -c release --scratch-path $(FUZZ_SCRATCH) -Xswiftc -DSTRATA_FUZZ \
+	-Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
+FUZZ_BIN := $(FUZZ_SCRATCH)/release/strata-fuzz
+FUZZ_TARGETS := safetensors model metadata png jpeg pgm wav idx gzip text pairs cora gallery
+FUZZ_LIMITS := -malloc_limit_mb=1024 -rss_limit_mb=2048 -timeout=10
+FUZZ_SEED ?= 1
+# Foundation's known leak on empty files is suppressed (Fuzz/lsan.supp); a trap is left to
+# libFuzzer's handler (Swift's backtracer would take seconds), which saves the input.
+FUZZ_ENV := LSAN_OPTIONS=suppressions=Fuzz/lsan.supp SWIFT_BACKTRACE=enable=no
+FUZZ_ARGS ?=
+RUNS ?= 100000
+
+fuzz-build: deps
+	nice $(SWIFT) build $(FUZZ_BUILD) --product strata-fuzz
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_SCRATCH)/corpus/$$t $(FUZZ_SCRATCH)/crashes/$$t $(FUZZ_SCRATCH)/logs; \
+		log=$(FUZZ_SCRATCH)/logs/$$t.log; \
+		regressions=; [ -d Fuzz/regressions/$$t ] && regressions=Fuzz/regressions/$$t; \
+		if $(FUZZ_ENV) $(FUZZ_BIN) $$t -runs=$(RUNS) -seed=$(FUZZ_SEED) $(FUZZ_LIMITS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_SCRATCH)/crashes/$$t/ $(FUZZ_ARGS) \
+			$(FUZZ_SCRATCH)/corpus/$$t Fuzz/seeds/$$t $$regressions >$$log 2>&1; then \
+			printf '%-12s %s | %s | %s\n' $$t "$$(grep -E '^Done [0-9]+ runs' $$log)" \
+				"$$(grep -E '^#[0-9]+[[:space:]]+DONE' $$log | sed 's/[[:space:]][[:space:]]*/ /g')" \
+				"$$(grep -E 'stat::average_exec_per_sec' $$log | sed 's/stat::average_exec_per_sec: */exec\/s /')"; \
+		else \
+			tail -n 40 $$log; echo "fuzz: target $$t failed (the whole log: $$log)"; exit 1; \
+		fi; \
+	done
+
+# The smoke `make test` runs: every target 10,000 times.
+fuzz-smoke:
+	$(MAKE) fuzz RUNS=10000
+
+# The tests under AddressSanitizer and UndefinedBehaviorSanitizer, Swift and C alike, in their own
+# scratch folder; any report fails the run. SANITIZE_TESTS picks the tests (a swift test
+# --filter); by default those that drive the C kernels (CStrata) and the codecs (CStrataIO).
+SANITIZE_SCRATCH := .build-san
+SANITIZE_TESTS ?= OpsTests|AutogradTests|GradCheckTests|LayerTests|ImageTests|PhotoReadingTests|DataTests|ModelFileTests
+SANITIZE_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+sanitize: deps
+	$(SANITIZE_ENV) nice $(SWIFT) test -c release --scratch-path $(SANITIZE_SCRATCH) \
+		--sanitize=address --sanitize=undefined -Xcc -fno-sanitize-recover=all --filter '$(SANITIZE_TESTS)'
 
 # Every Swift block of README.md is in Examples/ (Tools/check_readme_examples.py) and compiles
 # there (a debug build of the Strata product alone; the examples read data files, so none runs).

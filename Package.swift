@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "Strata", targets: ["Strata"]),
         .library(name: "StrataFaces", targets: ["StrataFaces"]),
         .executable(name: "strata", targets: ["strata"]),
+        // libFuzzer targets for every parser (docs/FUZZING.md; `make fuzz`).
+        .executable(name: "strata-fuzz", targets: ["StrataFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -47,6 +49,9 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: ["StrataFaces", "Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // One executable holding every fuzz target, chosen by its first argument. Built with
+        // -DSTRATA_FUZZ and the fuzzer sanitizer it runs libFuzzer; built plainly it replays files.
+        .executableTarget(name: "StrataFuzz", dependencies: ["StrataFaces", "Strata"]),
         .testTarget(name: "StrataTests", dependencies: ["StrataFaces", "Strata"], exclude: ["Fixtures"]),
     ]
 )

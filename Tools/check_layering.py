@@ -19,7 +19,7 @@ LEVELS = [
     ["StrataClassic", "StrataInspect"],
     ["Strata"],
     ["StrataFaces"],
-    ["strata"],
+    ["strata", "StrataFuzz"],
     ["StrataTests"],
 ]
 LEVEL = {name: i for i, names in enumerate(LEVELS) for name in names}
