@@ -63,6 +63,11 @@ public struct FacePairs {
         if head.count == 1, let n = head[0], n > 0 { (folds, perFold) = (1, n) }
         else if head.count == 2, let f = head[0], let n = head[1], f > 0, n > 0 { (folds, perFold) = (f, n) }
         else { throw StrataError("\(file):\(i + 1): first line must be a pair count N (View 1) or \"folds N\" (View 2), got \"\(lines[i])\"") }
+        // Checked: the count is read from the file, and the messages below print the total.
+        guard case let (perFoldBoth, false) = perFold.multipliedReportingOverflow(by: 2),
+              case let (promised, false) = folds.multipliedReportingOverflow(by: perFoldBoth) else {
+            throw StrataError("\(file):\(i + 1): first line promises more pairs than a file can hold (\"\(lines[i])\")")
+        }
         i += 1
         var pairs: [Pair] = [], foldIndices: [[Int]] = []
         for _ in 0..<folds {
@@ -71,7 +76,7 @@ public struct FacePairs {
                 for _ in 0..<perFold {
                     while i < lines.count && lines[i].isEmpty { i += 1 }
                     guard i < lines.count else {
-                        throw StrataError("\(file): ends after \(pairs.count) pairs; its first line promises \(folds * perFold * 2) (\(folds) fold(s) of \(perFold) same and \(perFold) different)")
+                        throw StrataError("\(file): ends after \(pairs.count) pairs; its first line promises \(promised) (\(folds) fold(s) of \(perFold) same and \(perFold) different)")
                     }
                     let f = lines[i].split(whereSeparator: { $0 == "\t" || $0 == " " }).map(String.init)
                     let what = same ? "a same-person line name<TAB>i<TAB>j" : "a different-person line name1<TAB>i<TAB>name2<TAB>j"
@@ -88,7 +93,7 @@ public struct FacePairs {
             foldIndices.append(fold)
         }
         if let extra = lines[i...].firstIndex(where: { !$0.isEmpty }) {
-            throw StrataError("\(file):\(extra + 1): more lines than the first line promises (\(folds * perFold * 2) pairs)")
+            throw StrataError("\(file):\(extra + 1): more lines than the first line promises (\(promised) pairs)")
         }
         if folds == 1 {   // View 1: ten folds, each with a tenth of the same and of the different pairs
             let n = perFold
