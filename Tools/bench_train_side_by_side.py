@@ -4,7 +4,10 @@
 Runs, for each model, REPEATS rounds of (reference worker, `strata bench train`) alternately, so
 both see the same machine conditions, then prints best/median of every field and the ratios.
 
-    python3 Tools/bench_train_side_by_side.py [--repeats 3] [--models mlp cnn]
+    python3 Tools/bench_train_side_by_side.py [--repeats 3] [--models mlp cnn] [--isa avx2]
+
+--isa avx2 holds both sides to AVX2 on an AVX-512 machine: STRATA_ISA=avx2 for Strata, and
+ATEN_CPU_CAPABILITY=avx2 with ONEDNN_MAX_CPU_ISA=AVX2 for PyTorch.
 """
 import argparse, json, os, statistics, subprocess, sys
 
@@ -24,17 +27,22 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--models", nargs="+", default=["mlp", "cnn"])
+    p.add_argument("--isa", choices=["native", "avx2"], default="native")
     args = p.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="2")
+    strata_env = dict(os.environ)
+    if args.isa == "avx2":
+        env.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2")
+        strata_env["STRATA_ISA"] = "avx2"
     summary = {}
     for model in args.models:
         runs = {"torch": [], "strata": []}
         for r in range(args.repeats):
             runs["torch"].append(last_json([sys.executable, "train_fashion.py", "--worker", model], REF, env))
-            runs["strata"].append(last_json([STRATA, "bench", "train", "--model", model, "--json"], ROOT))
+            runs["strata"].append(last_json([STRATA, "bench", "train", "--model", model, "--json"], ROOT, strata_env))
             for k in ("torch", "strata"):
                 d = runs[k][-1]
-                print(json.dumps({"model": model, "round": r + 1, "impl": k, **{f: d[f] for f, _ in FIELDS},
+                print(json.dumps({"model": model, "round": r + 1, "impl": k, "isa": args.isa, "kernel": d.get("kernel"), **{f: d[f] for f, _ in FIELDS},
                                   "foreign_cpu_train": d.get("foreign_cpu_train")}), flush=True)
         summary[model] = {}
         for impl, rs in runs.items():
