@@ -13,7 +13,7 @@ struct StrataCLI: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured like the reference scripts in ../shared/bench/reference.",
-        subcommands: [BenchGemm.self, BenchTrain.self])
+        subcommands: [BenchGemm.self, BenchTrain.self, BenchFaces.self])
 }
 
 // Every error ends the same way: one clear message on stderr and exit status 1, no trace.
