@@ -30,6 +30,8 @@ static void read_limits(void) {
     limits.max_image_pixels = env_number("STRATA_MAX_IMAGE_PIXELS", 1, 1ULL << 40, SIO_DEFAULT_MAX_IMAGE_PIXELS);
     // MiB to bytes: at most 2^40 MiB, so the product stays far below 2^64.
     limits.max_decompressed_bytes = env_number("STRATA_MAX_DECOMPRESSED_MB", 1, 1ULL << 40, SIO_DEFAULT_MAX_DECOMPRESSED_MB) << 20;
+    // max_image_pixels <= 2^40: 6 times it stays far below 2^64.
+    limits.max_jpeg_memory = 6 * limits.max_image_pixels + (16u << 20);
     limits.max_jpeg_scans = (uint32_t)env_number("STRATA_MAX_JPEG_SCANS", 1, 1000000, SIO_DEFAULT_MAX_JPEG_SCANS);
     limits.max_audio_seconds = (uint32_t)env_number("STRATA_MAX_AUDIO_SECONDS", 1, 1000000, SIO_DEFAULT_MAX_AUDIO_SECONDS);
 }
@@ -73,19 +75,20 @@ static long long read_some(gzFile f, uint8_t *buf, size_t want, char *err, size_
     return (long long)n;
 }
 
-int sio_read_maybe_gz(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len, char *err, size_t errlen) {
+// Up to max_bytes (and, with `refuse_more`, one byte past it, to see that there is more) into a
+// buffer that grows by doubling as data arrives, so a short file never costs what it claims.
+static int read_upto(const char *path, uint64_t max_bytes, int refuse_more, uint8_t **out, size_t *len, char *err, size_t errlen) {
     *out = NULL;
     *len = 0;
     if (max_bytes > SIZE_MAX / 2) max_bytes = SIZE_MAX / 2;
     gzFile f = open_gz(path, err, errlen);
     if (!f) return 1;
-    // Grows by doubling up to max_bytes + 1: one byte past the limit shows the file is over it.
-    size_t limit = (size_t)max_bytes + 1, cap = limit < (1u << 20) ? limit : (1u << 20), n = 0;
+    size_t limit = (size_t)max_bytes + (refuse_more ? 1 : 0);
+    size_t cap = limit < (1u << 20) ? (limit ? limit : 1) : (1u << 20), n = 0;
     uint8_t *buf = malloc(cap);
     if (!buf) { gzclose(f); snprintf(err, errlen, "out of memory"); return 1; }
-    for (;;) {
+    while (n < limit) {
         if (n == cap) {
-            if (cap == limit) break;
             size_t next = cap > limit / 2 ? limit : cap * 2;
             uint8_t *nb = realloc(buf, next);
             if (!nb) { free(buf); gzclose(f); snprintf(err, errlen, "out of memory"); return 1; }
@@ -98,7 +101,7 @@ int sio_read_maybe_gz(const char *path, uint64_t max_bytes, uint8_t **out, size_
         if (n < cap) break;   // a short read is the end of the data
     }
     gzclose(f);
-    if (n > max_bytes) {
+    if (refuse_more && n > max_bytes) {
         free(buf);
         if (max_bytes % (1 << 20) == 0)
             snprintf(err, errlen, "holds more than %llu MiB once inflated, over the limit (set STRATA_MAX_DECOMPRESSED_MB to change it)",
@@ -112,15 +115,12 @@ int sio_read_maybe_gz(const char *path, uint64_t max_bytes, uint8_t **out, size_
     return 0;
 }
 
-int sio_read_maybe_gz_prefix(const char *path, uint8_t *out, size_t want, size_t *len, char *err, size_t errlen) {
-    *len = 0;
-    gzFile f = open_gz(path, err, errlen);
-    if (!f) return 1;
-    long long got = read_some(f, out, want, err, errlen);
-    gzclose(f);
-    if (got < 0) return 1;
-    *len = (size_t)got;
-    return 0;
+int sio_read_maybe_gz(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len, char *err, size_t errlen) {
+    return read_upto(path, max_bytes, 1, out, len, err, errlen);
+}
+
+int sio_read_maybe_gz_prefix(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len, char *err, size_t errlen) {
+    return read_upto(path, max_bytes, 0, out, len, err, errlen);
 }
 
 void sio_free(void *p) { free(p); }

@@ -114,15 +114,15 @@ int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom
             snprintf(err, errlen, "progressive JPEG with more than %u scans, the limit (it reached scan %d; set STRATA_MAX_JPEG_SCANS to change it)",
                      lim->max_jpeg_scans, progress.too_many_scans);
         else if (jerr.pub.msg_code == JERR_NO_BACKING_STORE || jerr.pub.msg_code == JERR_OUT_OF_MEMORY)
-            snprintf(err, errlen, "JPEG too large to decode within %.0f MiB (%s; set STRATA_MAX_DECOMPRESSED_MB to change it)",
-                     (double)lim->max_decompressed_bytes / (1 << 20), jerr.message);
+            snprintf(err, errlen, "JPEG too large to decode within %llu MiB, 6 bytes a pixel of the pixel limit (%s; set STRATA_MAX_IMAGE_PIXELS to change it)",
+                     (unsigned long long)(lim->max_jpeg_memory >> 20), jerr.message);
         else
             snprintf(err, errlen, "corrupt JPEG (%s)", jerr.message);
         goto fail;
     }
     jpeg_create_decompress(&cinfo);
     // Caps libjpeg's own buffers (a progressive file keeps every coefficient of the picture).
-    cinfo.mem->max_memory_to_use = lim->max_decompressed_bytes > (uint64_t)LONG_MAX ? LONG_MAX : (long)lim->max_decompressed_bytes;
+    cinfo.mem->max_memory_to_use = lim->max_jpeg_memory > (uint64_t)LONG_MAX ? LONG_MAX : (long)lim->max_jpeg_memory;
     cinfo.progress = &progress.pub;
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_stdio_src(&cinfo, f);

@@ -359,6 +359,10 @@ final class BombTests: XCTestCase {
         try FileManager.default.copyItem(atPath: big, toPath: low)
         try assertRefused(["evaluate", "--model", legacy + "/fashion-mlp.safetensors", "--data", "mnist", "--data-dir", dir], file: low,
                           words: ["[2700, 28, 28]", "over the limit of 1 MiB"], env: ["STRATA_MAX_DECOMPRESSED_MB": "1"])
+        // A header under the limit but data far shorter: memory follows the data, not the claim.
+        _ = FileManager.default.createFile(atPath: low, contents: Data(idxBytes([240_000, 28, 28], [1, 2, 3])))
+        try assertRefused(["evaluate", "--model", legacy + "/fashion-mlp.safetensors", "--data", "mnist", "--data-dir", dir], file: low,
+                          words: ["truncated IDX file", "needs 188160000 bytes of data, found 3"], maxMiB: 100)
         // The general reader stops one byte past its limit and names the variable.
         XCTAssertThrowsError(try FileIO.readMaybeGzip(labels, maxBytes: 1 << 20)) {
             XCTAssertTrue("\($0)".contains(labels) && "\($0)".contains("more than 1 MiB") && "\($0)".contains("STRATA_MAX_DECOMPRESSED_MB"), "\($0)")

@@ -18,11 +18,15 @@ typedef struct {
     // STRATA_MAX_IMAGE_PIXELS: the most pixels of one decoded picture (PNG, JPEG after DCT
     // scaling, PGM/PPM). Also the most a PNG may claim in either side (png_set_user_limits).
     uint64_t max_image_pixels;
-    // STRATA_MAX_DECOMPRESSED_MB (MiB, stored here in bytes): the most bytes gzip input may
-    // inflate to, and the most libjpeg may allocate for its own buffers (a progressive JPEG
-    // keeps every coefficient of the picture, 2 bytes a sample at full size, even when decoded
-    // at a reduced DCT scale).
+    // STRATA_MAX_DECOMPRESSED_MB (MiB, stored here in bytes): the most bytes gzip input (IDX
+    // files) may inflate to.
     uint64_t max_decompressed_bytes;
+    // Not a variable of its own: the most libjpeg may allocate for its own buffers, 6 bytes a
+    // pixel of max_image_pixels and 16 MiB more. A progressive JPEG keeps every coefficient of
+    // the stored picture (2 bytes a sample, 3 samples a pixel without chroma subsampling), even
+    // when it is decoded at a reduced DCT scale; so any progressive picture within the pixel
+    // limit fits, and a larger one decoded at a reduced scale fits while its coefficients do.
+    uint64_t max_jpeg_memory;
     // STRATA_MAX_JPEG_SCANS: the most scans of a progressive JPEG (normal files have about 10;
     // each scan costs a pass over every block of the picture).
     uint32_t max_jpeg_scans;
@@ -51,9 +55,10 @@ void sio_pixels_text(char *out, size_t n, uint64_t pixels);
 // with sio_free.
 int sio_read_maybe_gz(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len, char *err, size_t errlen);
 
-// The first up to `want` bytes of a file after inflating (plain files pass through), into
-// `out`; *len gets how many there were. For headers that decide how much to read.
-int sio_read_maybe_gz_prefix(const char *path, uint8_t *out, size_t want, size_t *len, char *err, size_t errlen);
+// The first max_bytes bytes of a file after inflating (all of it when shorter; plain files pass
+// through): no error when more follows, *len says how many there were. The buffer grows with the
+// data, so a short file costs its own length, not max_bytes. *out is malloc'ed (sio_free).
+int sio_read_maybe_gz_prefix(const char *path, uint64_t max_bytes, uint8_t **out, size_t *len, char *err, size_t errlen);
 
 // Decodes a PNG to 8-bit samples, `channels` 1 (grey), 3 (RGB) or 4 (RGBA) as stored after
 // expanding palettes (and tRNS to alpha), dropping alpha from grey and keeping the high byte of
@@ -81,10 +86,11 @@ int sio_jpeg_decode(const char *path, uint8_t **pixels, int *width, int *height,
 // sio_jpeg_decode at a DCT-reduced scale: 1/8, 1/4, 1/2 or 1, the smallest of these whose
 // longer side, ceil(longer / d), is still at least min_long_side (1 when even the full size is
 // smaller, or when min_long_side <= 0). Decoding at 1/d costs about 1/d^2 of the full work.
-// Pictures over max_image_pixels after scaling are refused after the header, before
-// jpeg_start_decompress; libjpeg's own memory is capped at max_decompressed_bytes, and a
-// progressive file of more than max_jpeg_scans scans is refused as soon as its scan
-// max_jpeg_scans + 1 starts (a progress monitor, as libjpeg-turbo's own fuzzers do). *scale_denom (when not NULL) gets d.
+// *scale_denom (when not NULL) gets d. Limits (sio_limits): pictures over max_image_pixels
+// after scaling are refused after the header, before jpeg_start_decompress; libjpeg's own
+// memory is capped at max_jpeg_memory; a progressive file of more than max_jpeg_scans scans is
+// refused as soon as scan max_jpeg_scans + 1 starts (a progress monitor, as libjpeg-turbo's
+// own fuzzers do).
 int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom, uint8_t **pixels, int *width, int *height,
                            int *channels, char *err, size_t errlen);
 

@@ -10,9 +10,11 @@ import StrataNN
 /// | variable | default | bounds |
 /// |---|---|---|
 /// | `STRATA_MAX_IMAGE_PIXELS` | 50,000,000 | pixels of one decoded picture |
-/// | `STRATA_MAX_DECOMPRESSED_MB` | 192 | MiB a gzip file inflates to; libjpeg's own buffers |
+/// | `STRATA_MAX_DECOMPRESSED_MB` | 192 | MiB a gzip (IDX) file inflates to |
 /// | `STRATA_MAX_JPEG_SCANS` | 256 | scans of a progressive JPEG |
 /// | `STRATA_MAX_AUDIO_SECONDS` | 600 | seconds of one WAV recording |
+///
+/// libjpeg's own buffers are capped at 6 bytes a pixel of the pixel limit, and 16 MiB more.
 public struct InputLimits: Sendable {
     public let maxImagePixels: Int
     public let maxDecompressedBytes: Int
@@ -47,17 +49,18 @@ extension FileIO {
         return Array(UnsafeBufferPointer(start: ptr, count: len))
     }
 
-    /// The first `count` bytes (fewer if the data is shorter) of a file after inflating: the
-    /// caller bounds `count`, which is allocated whole.
+    /// The first `count` bytes (all of them when the data is shorter) of a file after inflating;
+    /// memory grows with the data read, not with `count`.
     public static func readMaybeGzipPrefix(_ path: String, count: Int) throws -> [UInt8] {
         try checkReadableFile(path)
-        var out = [UInt8](repeating: 0, count: Swift.max(0, count))
+        var ptr: UnsafeMutablePointer<UInt8>?
         var len = 0
         var err = [CChar](repeating: 0, count: 512)
-        let status = out.withUnsafeMutableBufferPointer { sio_read_maybe_gz_prefix(path, $0.baseAddress, $0.count, &len, &err, err.count) }
-        if status != 0 { throw StrataError("\(path): \(String(cString: err))") }
-        out.removeLast(out.count - len)   // in place: no second copy
-        return out
+        if sio_read_maybe_gz_prefix(path, UInt64(Swift.max(0, count)), &ptr, &len, &err, err.count) != 0 {
+            throw StrataError("\(path): \(String(cString: err))")
+        }
+        defer { sio_free(ptr) }
+        return Array(UnsafeBufferPointer(start: ptr, count: len))
     }
 
     private static func checkReadableFile(_ path: String) throws {
