@@ -127,9 +127,131 @@ __attribute__((target("avx512f"))) static void col2im_s1_avx512(const sk_conv_sh
         }
 }
 
+// ---- AVX2 twins (8 lanes) ------------------------------------------------------------------------
+// Rows of 8 or more floats are covered by 8-wide steps at 0, 8, 16, ... and one last step that
+// ends exactly at the row's end (overlapping the one before and writing the same values), so only
+// rows under 8 floats need masked stores (slow on AMD). Loads touching padding are masked: lanes
+// outside the image read as +0.0, exactly what the generic path writes.
+
+// Lanes i of an 8-wide step with lo <= i < hi, as an all-ones/zero mask per lane.
+__attribute__((target("avx2"))) static inline __m256i lanes8(long lo, long hi) {
+    if (lo < -1) lo = -1;
+    if (lo > 8) lo = 8;
+    if (hi < 0) hi = 0;
+    if (hi > 9) hi = 9;
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32((int)lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), idx));
+}
+
+// Start of the q-th 8-wide step over a row of n >= 8 floats (the last one ends at n).
+static inline long step8(long q, long n) { return 8 * q + 8 <= n ? 8 * q : n - 8; }
+
+// AVX2 im2col for horizontal stride 1 (see im2col_s1_avx512).
+__attribute__((target("avx2,fma"))) static void im2col_s1_avx2(const sk_conv_shape *s, long cg, const float *x, float *col, long ld) {
+    long H = s->h, W = s->w, OH = s->oh, OW = s->ow, KW = s->kw;
+    int narrow = OW < 8;                       // one masked step per row
+    long steps = narrow ? 1 : (OW + 7) / 8;
+    __m256i sm = lanes8(0, OW);
+    const __m256 z = _mm256_setzero_ps();
+    for (long c = 0; c < cg; c++)
+        for (long kh = 0; kh < s->kh; kh++)
+            for (long kw = 0; kw < KW; kw++) {
+                long woff = kw * s->dw - s->pw;
+                float *r = col + ((c * s->kh + kh) * KW + kw) * ld;
+                // Output rows whose input row is inside the image: [oh0, oh1).
+                long oh0 = 0, oh1 = OH;
+                while (oh0 < OH && oh0 * s->sh - s->ph + kh * s->dh < 0) oh0++;
+                while (oh1 > oh0 && (oh1 - 1) * s->sh - s->ph + kh * s->dh >= H) oh1--;
+                const float *xc = x + c * H * W + (oh0 * s->sh - s->ph + kh * s->dh) * W;
+                for (long q = 0; q < steps; q++) {
+                    long o = narrow ? 0 : step8(q, OW);
+                    // Lanes whose source column o + i + woff lies in [0, W).
+                    long lo = -(o + woff), hi = W - (o + woff);
+                    int full = !narrow && lo <= 0 && hi >= 8;
+                    __m256i lm = lanes8(lo, hi);
+                    if (narrow) lm = _mm256_and_si256(lm, sm);
+                    const float *xr = xc + o + woff;
+                    float *ro = r + o;
+                    if (narrow) {
+                        for (long oh = 0; oh < oh0; oh++) _mm256_maskstore_ps(ro + oh * OW, sm, z);
+                        for (long oh = oh0; oh < oh1; oh++, xr += s->sh * W) _mm256_maskstore_ps(ro + oh * OW, sm, _mm256_maskload_ps(xr, lm));
+                        for (long oh = oh1; oh < OH; oh++) _mm256_maskstore_ps(ro + oh * OW, sm, z);
+                        continue;
+                    }
+                    for (long oh = 0; oh < oh0; oh++) _mm256_storeu_ps(ro + oh * OW, z);
+                    if (full)
+                        for (long oh = oh0; oh < oh1; oh++, xr += s->sh * W) _mm256_storeu_ps(ro + oh * OW, _mm256_loadu_ps(xr));
+                    else
+                        for (long oh = oh0; oh < oh1; oh++, xr += s->sh * W) _mm256_storeu_ps(ro + oh * OW, _mm256_maskload_ps(xr, lm));
+                    for (long oh = oh1; oh < OH; oh++) _mm256_storeu_ps(ro + oh * OW, z);
+                }
+            }
+}
+
+#define MAXSTEP8 33
+
+// One 8-wide step of col2im_s1_avx2 at column o: g[o..o+8) plus every tap column's contribution.
+__attribute__((target("avx2,fma"))) static inline __m256 col2im_step8(const float *g, const float *src, long ld, long o,
+                                                                     const sk_conv_shape *s, const __m256i *lm, const unsigned char *full) {
+    __m256 acc = _mm256_loadu_ps(g + o);
+    for (long kw = 0; kw < s->kw; kw++) {
+        const float *p = src + kw * ld + o - (kw * s->dw - s->pw);
+        acc = _mm256_add_ps(acc, full[kw] ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lm[kw]));
+    }
+    return acc;
+}
+
+// AVX2 col2im for horizontal stride 1 (see col2im_s1_avx512): per input row, the tap columns are
+// summed in a register in the generic path's order (kw ascending) before one store. The last,
+// overlapping step is computed before the others are stored, so it starts from the same values.
+__attribute__((target("avx2,fma"))) static void col2im_s1_avx2(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
+    long H = s->h, W = s->w, OH = s->oh, OW = s->ow, KW = s->kw;
+    int narrow = W < 8;
+    long steps = narrow ? 1 : (W + 7) / 8;
+    int overlap = !narrow && W % 8 != 0;       // the last step overlaps the one before
+    // Input column t receives from output column t - woff(kw); lanes where that lies in [0, OW).
+    __m256i lm[MAXSTEP8][MAXTAP];
+    unsigned char full[MAXSTEP8][MAXTAP];
+    __m256i sm = lanes8(0, W);
+    for (long q = 0; q < steps; q++) {
+        long o = narrow ? 0 : step8(q, W);
+        for (long kw = 0; kw < KW; kw++) {
+            long woff = kw * s->dw - s->pw;
+            long lo = woff - o, hi = OW + woff - o;
+            lm[q][kw] = narrow ? _mm256_and_si256(lanes8(lo, hi), sm) : lanes8(lo, hi);
+            full[q][kw] = !narrow && lo <= 0 && hi >= 8;
+        }
+    }
+    for (long c = 0; c < cg; c++)
+        for (long kh = 0; kh < s->kh; kh++) {
+            const float *rows = gcol + (c * s->kh + kh) * KW * ld;
+            float *gc = gx + c * H * W;
+            for (long oh = 0; oh < OH; oh++) {
+                long ih = oh * s->sh - s->ph + kh * s->dh;
+                if (ih < 0 || ih >= H) continue;
+                float *g = gc + ih * W;
+                const float *src = rows + oh * OW;
+                if (narrow) {
+                    __m256 acc = _mm256_maskload_ps(g, sm);
+                    for (long kw = 0; kw < KW; kw++)
+                        acc = _mm256_add_ps(acc, _mm256_maskload_ps(src + kw * ld - (kw * s->dw - s->pw), lm[0][kw]));
+                    _mm256_maskstore_ps(g, sm, acc);
+                    continue;
+                }
+                long plain = overlap ? steps - 1 : steps;
+                __m256 last = _mm256_setzero_ps();
+                if (overlap) last = col2im_step8(g, src, ld, W - 8, s, lm[steps - 1], full[steps - 1]);
+                for (long q = 0; q < plain; q++) _mm256_storeu_ps(g + 8 * q, col2im_step8(g, src, ld, 8 * q, s, lm[q], full[q]));
+                if (overlap) _mm256_storeu_ps(g + W - 8, last);
+            }
+        }
+}
+
 // col rows are `ld` floats apart (OH*OW for one image; more when several images share a buffer).
 CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float *col, long ld) {
     if (s->sw == 1 && s->kw <= MAXTAP && s->ow <= 16 * MAXCHUNK && strata_cpu_isa() >= 2) { im2col_s1_avx512(s, cg, x, col, ld); return; }
+    if (s->sw == 1 && strata_cpu_isa() >= 1) { im2col_s1_avx2(s, cg, x, col, ld); return; }
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
     for (long c = 0; c < cg; c++)
         for (long kh = 0; kh < s->kh; kh++)
@@ -157,6 +279,7 @@ CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float
 // gx[Cg, H, W] += col2im(gcol[Cg*KH*KW, OH*OW])
 CLONES static void col2im(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
     if (s->sw == 1 && s->kw <= MAXTAP && s->w <= 16 * MAXCHUNK && strata_cpu_isa() >= 2) { col2im_s1_avx512(s, cg, gcol, gx, ld); return; }
+    if (s->sw == 1 && s->kw <= MAXTAP && s->w <= 8 * MAXSTEP8 && strata_cpu_isa() >= 1) { col2im_s1_avx2(s, cg, gcol, gx, ld); return; }
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
     for (long c = 0; c < cg; c++)
         for (long kh = 0; kh < s->kh; kh++)
@@ -187,7 +310,7 @@ CLONES static void add_scalar(long n, float v, float *x) {
 }
 
 
-static void maxpool_2x2_avx512(long W, long OH, long OW, const float *x, float *y, uint8_t *code);
+static void maxpool_2x2_codes(long H, long W, long OH, long OW, const float *x, float *y, uint8_t *code);
 static void maxpool_2x2_backward_codes(long H, long W, long OH, long OW, const uint8_t *code, const float *gy, float *gx);
 
 // ---- layout helper ------------------------------------------------------------------------------
@@ -213,8 +336,50 @@ __attribute__((target("avx512f"))) static void transpose_bias_avx512(long P, lon
     }
 }
 
+// r[i] holds row i (8 floats); afterwards r[c] holds column c.
+__attribute__((target("avx2"))) static inline void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);       // r0[0] r1[0] r0[1] r1[1] | [4] [5]
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);   // r0[2] r1[2] r0[3] r1[3] | [6] [7]
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);       // columns 0 | 4 of rows 4i..4i+3
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);       // columns 1 | 5
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);   // columns 2 | 6
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);   // columns 3 | 7
+    }
+    for (int q = 0; q < 4; q++) {
+        r[q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x20);
+        r[q + 4] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x31);
+    }
+}
+
+// AVX2 transpose_bias: whole 8x8 blocks in registers, the edges (P or C not a multiple of 8) in
+// scalar code with the same arithmetic.
+__attribute__((target("avx2,fma"))) static void transpose_bias_avx2(long P, long C, const float *in, long ldin,
+                                                                   const float *bias, float *out) {
+    long P8 = P & ~7L, C8 = C & ~7L;
+    for (long p0 = 0; p0 < P8; p0 += 8) {
+        for (long c0 = 0; c0 < C8; c0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(in + (p0 + i) * ldin + c0);
+            transpose8(r);
+            for (int c = 0; c < 8; c++) {
+                __m256 v = bias ? _mm256_add_ps(r[c], _mm256_set1_ps(bias[c0 + c])) : r[c];
+                _mm256_storeu_ps(out + (c0 + c) * P + p0, v);
+            }
+        }
+        for (long c = C8; c < C; c++)
+            for (long p = p0; p < p0 + 8; p++) out[c * P + p] = bias ? in[p * ldin + c] + bias[c] : in[p * ldin + c];
+    }
+    for (long c = 0; c < C; c++)
+        for (long p = P8; p < P; p++) out[c * P + p] = bias ? in[p * ldin + c] + bias[c] : in[p * ldin + c];
+}
+
 static void transpose_bias(long P, long C, const float *in, long ldin, const float *bias, float *out) {
     if (strata_cpu_isa() >= 2) { transpose_bias_avx512(P, C, in, ldin, bias, out); return; }
+    if (strata_cpu_isa() >= 1) { transpose_bias_avx2(P, C, in, ldin, bias, out); return; }
     for (long c = 0; c < C; c++) {
         float b = bias ? bias[c] : 0.0f;
         for (long p = 0; p < P; p++) out[c * P + p] = in[p * ldin + c] + b;
@@ -308,7 +473,7 @@ static void conv_forward_task(void *ctx, long t) {
         float *tmp = sk_scratch(5, (size_t)nb * s->cout * P);
         conv_forward_chunk(j, n, nb, tmp);
         for (long pl = 0; pl < nb * s->cout; pl++)
-            maxpool_2x2_avx512(s->ow, PH, PW, tmp + pl * P, j->y + (n * s->cout + pl) * PH * PW, j->codes + (n * s->cout + pl) * PH * PW);
+            maxpool_2x2_codes(s->oh, s->ow, PH, PW, tmp + pl * P, j->y + (n * s->cout + pl) * PH * PW, j->codes + (n * s->cout + pl) * PH * PW);
     }
 }
 
@@ -604,7 +769,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void maxpool_2x2_avx
 }
 
 // Backward of 2x2/stride-2 max pooling from the stored winner codes. Writes every element of gx.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) static void maxpool_2x2_backward_codes(long H, long W, long OH, long OW, const uint8_t *code,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void maxpool_2x2_backward_codes_avx512(long H, long W, long OH, long OW, const uint8_t *code,
                                                                                   const float *gy, float *gx) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -636,14 +801,140 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void maxpool_2x2_bac
     if (H > 2 * OH) for (long w = 0; w < W; w++) gx[(H - 1) * W + w] = 0.0f;
 }
 
+// AVX2 twin of maxpool_2x2_avx512: 8 outputs from 16 inputs of each of two rows, the same max
+// order (so the same values, NaN included) and the same codes. Even/odd columns are split by
+// in-lane shuffles, which leave the outputs in the order 0 1 4 5 | 2 3 6 7; one permute restores
+// the values, and the codes are put back in order while packing them to bytes.
+__attribute__((target("avx2,fma"))) static inline void maxpool_2x2_step8(__m256 a0, __m256 a1, __m256 b0, __m256 b1, float *y, uint8_t *code) {
+    __m256 te = _mm256_shuffle_ps(a0, a1, 0x88), to = _mm256_shuffle_ps(a0, a1, 0xDD);
+    __m256 be = _mm256_shuffle_ps(b0, b1, 0x88), bo = _mm256_shuffle_ps(b0, b1, 0xDD);
+    __m256 top = _mm256_max_ps(to, te), bot = _mm256_max_ps(bo, be);
+    __m256 m = _mm256_max_ps(bot, top);
+    _mm256_storeu_ps(y, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8)));
+    if (!code) return;
+    // First match in row-major order: 0 if te, else 1 if to, else 2 if be, else 3.
+    __m256i c = _mm256_set1_epi32(3);
+    c = _mm256_blendv_epi8(c, _mm256_set1_epi32(2), _mm256_castps_si256(_mm256_cmp_ps(be, m, _CMP_EQ_OQ)));
+    c = _mm256_blendv_epi8(c, _mm256_set1_epi32(1), _mm256_castps_si256(_mm256_cmp_ps(to, m, _CMP_EQ_OQ)));
+    c = _mm256_blendv_epi8(c, _mm256_setzero_si256(), _mm256_castps_si256(_mm256_cmp_ps(te, m, _CMP_EQ_OQ)));
+    __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(c, c), _mm256_setzero_si256());   // bytes 0 1 4 5 | 2 3 6 7
+    __m128i v = _mm_unpacklo_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    _mm_storel_epi64((__m128i *)code, v);
+}
+
+__attribute__((target("avx2,fma"))) static void maxpool_2x2_avx2(long W, long OH, long OW, const float *x, float *y, uint8_t *code) {
+    for (long oh = 0; oh < OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        float *yo = y + oh * OW;
+        uint8_t *co = code ? code + oh * OW : 0;
+        if (OW < 8) {   // one masked step into a local buffer
+            float yb[8];
+            uint8_t cb[8];
+            __m256i m0 = lanes8(0, 2 * OW), m1 = lanes8(0, 2 * OW - 8);
+            maxpool_2x2_step8(_mm256_maskload_ps(r0, m0), _mm256_maskload_ps(r0 + 8, m1),
+                              _mm256_maskload_ps(r1, m0), _mm256_maskload_ps(r1 + 8, m1), yb, co ? cb : 0);
+            memcpy(yo, yb, (size_t)OW * sizeof(float));
+            if (co) memcpy(co, cb, (size_t)OW);
+            continue;
+        }
+        for (long q = 0; 8 * q < OW; q++) {
+            long o = step8(q, OW);
+            maxpool_2x2_step8(_mm256_loadu_ps(r0 + 2 * o), _mm256_loadu_ps(r0 + 2 * o + 8),
+                              _mm256_loadu_ps(r1 + 2 * o), _mm256_loadu_ps(r1 + 2 * o + 8), yo + o, co ? co + o : 0);
+        }
+    }
+}
+
+// AVX2 twin of maxpool_2x2_backward_codes_avx512. Writes every element of gx.
+__attribute__((target("avx2,fma"))) static void maxpool_2x2_backward_codes_avx2(long H, long W, long OH, long OW, const uint8_t *code,
+                                                                               const float *gy, float *gx) {
+    for (long oh = 0; oh < OH; oh++) {
+        float *g0 = gx + 2 * oh * W, *g1 = g0 + W;
+        const uint8_t *co = code + oh * OW;
+        const float *go = gy + oh * OW;
+        if (OW < 8) {
+            for (long ow = 0; ow < OW; ow++) {
+                float g = go[ow];
+                int c = co[ow];
+                g0[2 * ow] = c == 0 ? g : 0.0f;
+                g0[2 * ow + 1] = c == 1 ? g : 0.0f;
+                g1[2 * ow] = c == 2 ? g : 0.0f;
+                g1[2 * ow + 1] = c == 3 ? g : 0.0f;
+            }
+        } else {
+            for (long q = 0; 8 * q < OW; q++) {
+                long o = step8(q, OW);
+                __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(co + o)));
+                __m256 g = _mm256_loadu_ps(go + o);
+                __m256 gte = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(c, _mm256_setzero_si256())));
+                __m256 gto = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(c, _mm256_set1_epi32(1))));
+                __m256 gbe = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(c, _mm256_set1_epi32(2))));
+                __m256 gbo = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(c, _mm256_set1_epi32(3))));
+                // Interleave even/odd columns back into input order.
+                __m256 tl = _mm256_unpacklo_ps(gte, gto), th = _mm256_unpackhi_ps(gte, gto);   // 0 1 | 4 5 and 2 3 | 6 7
+                __m256 bl = _mm256_unpacklo_ps(gbe, gbo), bh = _mm256_unpackhi_ps(gbe, gbo);
+                _mm256_storeu_ps(g0 + 2 * o, _mm256_permute2f128_ps(tl, th, 0x20));
+                _mm256_storeu_ps(g0 + 2 * o + 8, _mm256_permute2f128_ps(tl, th, 0x31));
+                _mm256_storeu_ps(g1 + 2 * o, _mm256_permute2f128_ps(bl, bh, 0x20));
+                _mm256_storeu_ps(g1 + 2 * o + 8, _mm256_permute2f128_ps(bl, bh, 0x31));
+            }
+        }
+        // Odd widths leave a last input column outside every window.
+        if (W > 2 * OW) { g0[W - 1] = 0.0f; g1[W - 1] = 0.0f; }
+    }
+    // Odd heights leave a last input row outside every window.
+    if (H > 2 * OH) memset(gx + (H - 1) * W, 0, (size_t)W * sizeof(float));
+}
+
+// Portable 2x2/stride-2 pooling with codes, the same comparisons as the vector kernels
+// (max(a, b) = a > b ? a : b), so codes recorded on one ISA are read back correctly on another.
+static void maxpool_2x2_codes_generic(long W, long OH, long OW, const float *x, float *y, uint8_t *code) {
+    for (long oh = 0; oh < OH; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        for (long ow = 0; ow < OW; ow++) {
+            float te = r0[2 * ow], to = r0[2 * ow + 1], be = r1[2 * ow], bo = r1[2 * ow + 1];
+            float top = to > te ? to : te, bot = bo > be ? bo : be;
+            float m = bot > top ? bot : top;
+            y[oh * OW + ow] = m;
+            code[oh * OW + ow] = (uint8_t)(te == m ? 0 : to == m ? 1 : be == m ? 2 : 3);
+        }
+    }
+}
+
+static void maxpool_2x2_backward_codes_generic(long H, long W, long OH, long OW, const uint8_t *code, const float *gy, float *gx) {
+    memset(gx, 0, (size_t)H * W * sizeof(float));
+    for (long oh = 0; oh < OH; oh++)
+        for (long ow = 0; ow < OW; ow++) {
+            int c = code[oh * OW + ow];
+            gx[(2 * oh + (c >> 1)) * W + 2 * ow + (c & 1)] = gy[oh * OW + ow];
+        }
+}
+
+static int has_avx512bw(void);
+
+// 2x2/stride-2 pooling of one plane, recording winner codes when `code` is not NULL.
+static void maxpool_2x2_codes(long H, long W, long OH, long OW, const float *x, float *y, uint8_t *code) {
+    if (has_avx512bw()) maxpool_2x2_avx512(W, OH, OW, x, y, code);
+    else if (strata_cpu_isa() >= 1) maxpool_2x2_avx2(W, OH, OW, x, y, code);
+    else if (code) maxpool_2x2_codes_generic(W, OH, OW, x, y, code);
+    else maxpool_2x2(H, W, OH, OW, x, y, 0);
+}
+
+static void maxpool_2x2_backward_codes(long H, long W, long OH, long OW, const uint8_t *code, const float *gy, float *gx) {
+    if (has_avx512bw()) maxpool_2x2_backward_codes_avx512(H, W, OH, OW, code, gy, gx);
+    else if (strata_cpu_isa() >= 1) maxpool_2x2_backward_codes_avx2(H, W, OH, OW, code, gy, gx);
+    else maxpool_2x2_backward_codes_generic(H, W, OH, OW, code, gy, gx);
+}
+
 static int is_pool_2x2(const sk_pool_shape *s) {
     return s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 && s->dh == 1 && s->dw == 1;
 }
 
-// The AVX-512 pooling kernels also use byte operations (AVX-512BW).
+// The AVX-512 pooling kernels also use byte operations (AVX-512BW). The CPU's answer is kept; the
+// level is asked each time, so a level lowered for a while (tests, STRATA_ISA) is not remembered.
 static int has_avx512bw(void) {
     static int v = -1;
-    if (v < 0) { __builtin_cpu_init(); v = strata_cpu_isa() >= 2 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"); }
+    if (v < 0) { __builtin_cpu_init(); v = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"); }
     return v && strata_cpu_isa() >= 2;
 }
 
@@ -652,8 +943,8 @@ static void maxpool_plane(const pool_job *j, long plane) {
     const float *x = j->x + plane * s->h * s->w;
     float *y = j->y + plane * s->oh * s->ow;
     int32_t *id = j->idx ? j->idx + plane * s->oh * s->ow : 0;
-    if (is_pool_2x2(s) && has_avx512bw() && !id) {
-        maxpool_2x2_avx512(s->w, s->oh, s->ow, x, y, j->code ? j->code + plane * s->oh * s->ow : 0);
+    if (is_pool_2x2(s) && !id) {
+        maxpool_2x2_codes(s->h, s->w, s->oh, s->ow, x, y, j->code ? j->code + plane * s->oh * s->ow : 0);
         return;
     }
     if (is_pool_2x2(s)) {
@@ -753,13 +1044,13 @@ void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *idx, const flo
     run_planes(s, pool_backward_task, &j);
 }
 
-int sk_maxpool2d_uses_codes(const sk_pool_shape *s) { return is_pool_2x2(s) && has_avx512bw(); }
+int sk_maxpool2d_uses_codes(const sk_pool_shape *s) { return is_pool_2x2(s) && strata_cpu_isa() >= 1; }
 
 // Worth it when images are spread over threads; a single image is faster through the separate
 // ops, whose GEMM and pooling each use every thread.
 int sk_conv2d_maxpool_supported(const sk_conv_shape *s) {
     int threads = strata_get_num_threads();
-    return has_avx512bw() && s->oh >= 2 && s->ow >= 2 && (threads <= 1 || s->n >= 2 * threads);
+    return strata_cpu_isa() >= 1 && s->oh >= 2 && s->ow >= 2 && (threads <= 1 || s->n >= 2 * threads);
 }
 
 void sk_maxpool2d_forward_codes(const sk_pool_shape *s, const float *x, float *y, uint8_t *codes) {
