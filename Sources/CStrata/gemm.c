@@ -425,10 +425,89 @@ gemm_small_m_avx512(int transB, long M, long N, long K, float alpha, const float
     }
 }
 
+__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Lane mask of the first n (0..8) lanes, for _mm256_maskload_ps / _mm256_maskstore_ps.
+__attribute__((target("avx2"))) static inline __m256i first_lanes(long n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The AVX2 twin of gemm_small_m_avx512: 8-wide vectors, 8 dot products at once for transposed
+// B; for plain B, 64 columns of C (8 vectors) kept in registers across all of K.
+__attribute__((target("avx2,fma"))) static void
+gemm_small_m_avx2(int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                  const float *B, long ldb, float beta, float *C, long ldc, long j0, long j1) {
+    (void)N;
+    const __m256i ktail = first_lanes(K % 8);
+    for (long i = 0; i < M; i++) {
+        const float *a = A + i * lda;
+        float *c = C + i * ldc;
+        if (transB) {
+            long j = j0;
+            for (; j + 8 <= j1; j += 8) {
+                __m256 acc[8];
+                for (int r = 0; r < 8; r++) acc[r] = _mm256_setzero_ps();
+                long k = 0;
+                for (; k + 8 <= K; k += 8) {
+                    __m256 av = _mm256_loadu_ps(a + k);
+                    for (int r = 0; r < 8; r++) acc[r] = _mm256_fmadd_ps(av, _mm256_loadu_ps(B + (j + r) * ldb + k), acc[r]);
+                }
+                if (k < K) {
+                    __m256 av = _mm256_maskload_ps(a + k, ktail);
+                    for (int r = 0; r < 8; r++) acc[r] = _mm256_fmadd_ps(av, _mm256_maskload_ps(B + (j + r) * ldb + k, ktail), acc[r]);
+                }
+                for (int r = 0; r < 8; r++) {
+                    float v = alpha * hsum256(acc[r]);
+                    c[j + r] = beta == 0.0f ? v : v + beta * c[j + r];
+                }
+            }
+            for (; j < j1; j++) {
+                __m256 acc = _mm256_setzero_ps();
+                long k = 0;
+                for (; k + 8 <= K; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(B + j * ldb + k), acc);
+                float v = hsum256(acc);
+                for (; k < K; k++) v += a[k] * B[j * ldb + k];
+                v *= alpha;
+                c[j] = beta == 0.0f ? v : v + beta * c[j];
+            }
+        } else {
+            for (long jb = j0; jb < j1; jb += 64) {
+                long w = j1 - jb < 64 ? j1 - jb : 64;
+                long nv = (w + 7) / 8;
+                __m256i last = first_lanes(w - 8 * (nv - 1));
+                __m256 acc[8];
+                for (int v = 0; v < 8; v++) acc[v] = _mm256_setzero_ps();
+                for (long k = 0; k < K; k++) {
+                    __m256 av = _mm256_set1_ps(a[k]);
+                    const float *b = B + k * ldb + jb;
+                    for (int v = 0; v < 8; v++) {
+                        if (v >= nv) break;
+                        __m256 bv = v == nv - 1 ? _mm256_maskload_ps(b + 8 * v, last) : _mm256_loadu_ps(b + 8 * v);
+                        acc[v] = _mm256_fmadd_ps(av, bv, acc[v]);
+                    }
+                }
+                for (int v = 0; v < nv; v++) {
+                    __m256i m = v == nv - 1 ? last : _mm256_set1_epi32(-1);
+                    __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), acc[v]);
+                    if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(c + jb + 8 * v, m), r);
+                    _mm256_maskstore_ps(c + jb + 8 * v, m, r);
+                }
+            }
+        }
+    }
+}
+
 static void gemm_small_m_range(int transA, int transB, long M, long N, long K, float alpha, const float *A,
                                long lda, const float *B, long ldb, float beta, float *C, long ldc, long j0, long j1) {
     if (!transA && strata_cpu_isa() >= 2)
         gemm_small_m_avx512(transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, j0, j1);
+    else if (!transA && strata_cpu_isa() == 1)
+        gemm_small_m_avx2(transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, j0, j1);
     else
         gemm_small_m_generic(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, j0, j1);
 }
