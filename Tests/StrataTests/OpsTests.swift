@@ -273,6 +273,8 @@ final class OpsTests: XCTestCase {
 
     /// The fused convolution + 2x2 max pooling gives the same outputs and gradients as the two
     /// ops (each gradient-checked on its own), including odd sizes, strides, groups and batch 1.
+    /// Runs on every vector ISA the machine has (AVX-512 and AVX2 here on Zen 5); the portable
+    /// path has no fused kernel and must say so.
     func testFusedConvPoolMatchesSeparateOps() throws {
         let configs: [([Int], [Int], Size2, Size2, Int)] = [
             ([64, 1, 28, 28], [32, 1, 3, 3], 1, 1, 1),
@@ -280,16 +282,24 @@ final class OpsTests: XCTestCase {
             ([3, 3, 11, 10], [4, 3, 3, 3], [2, 1], [1, 0], 1),
             ([4, 8, 14, 14], [16, 8, 3, 3], 1, 1, 1),
             ([2, 3, 6, 6], [5, 3, 1, 1], 1, 0, 1),
+            ([6, 2, 13, 21], [7, 2, 5, 5], 1, 2, 1),
         ]
-        defer { Strata.numThreads = 2 }
+        defer { Strata.numThreads = 2; Strata.restrictKernels(to: nil) }
+        let vector = Self.machineISAs.filter { $0 != "generic" }
+        if vector.isEmpty { throw XCTSkip("the fused kernel needs AVX2 or AVX-512") }
+        for isa in Self.machineISAs {
+        Strata.restrictKernels(to: isa)
+        XCTAssertEqual(Strata.cpuKernel, isa)
         for threads in [1, 2] { for (xs, ws, stride, pad, groups) in configs {
             Strata.numThreads = threads
             var x = Tensor.randn(xs, seed: 1), w = Tensor.randn(ws, seed: 2), b = Tensor.randn([ws[0]], seed: 3)
             x.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
             guard let fused = conv2dMaxPool2d(x, weight: w, bias: b, stride: stride, padding: pad, groups: groups) else {
                 if threads > 1 && xs[0] < 2 * threads { continue }   // small batches take the separate ops
-                throw XCTSkip("the fused kernel needs AVX-512BW")
+                XCTAssertEqual(isa, "generic", "no fused kernel on \(isa) for \(xs)")
+                continue
             }
+            XCTAssertNotEqual(isa, "generic")
             let plain = maxPool2d(conv2d(x, weight: w, bias: b, stride: stride, padding: pad, groups: groups), kernelSize: 2)
             XCTAssertEqual(fused.shape, plain.shape)
             XCTAssertEqual(fused.scalars, plain.scalars, "\(xs)")
@@ -301,6 +311,171 @@ final class OpsTests: XCTestCase {
             XCTAssert(gx.allClose(x.grad!, rtol: 1e-5, atol: 1e-5), "\(xs) input gradient")
             XCTAssert(gw.allClose(w.grad!, rtol: 1e-4, atol: 1e-4), "\(xs) weight gradient")
             XCTAssert(gb.allClose(b.grad!, rtol: 1e-4, atol: 1e-4), "\(xs) bias gradient")
+        } }
+        }
+    }
+
+    /// The instruction sets this machine can run, best first: "avx512", "avx2", "generic"
+    /// (as lowered by STRATA_ISA, if set).
+    static let machineISAs: [String] = {
+        Strata.restrictKernels(to: nil)
+        switch Strata.cpuKernel {
+        case "avx512": return ["avx512", "avx2", "generic"]
+        case "avx2": return ["avx2", "generic"]
+        default: return ["generic"]
+        }
+    }()
+
+    /// `body` once per instruction set of the machine, with the kernels held to it.
+    func forEachISA(_ body: (String) throws -> Void) rethrows {
+        defer { Strata.restrictKernels(to: nil) }
+        for isa in Self.machineISAs {
+            Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
+            XCTAssertEqual(Strata.cpuKernel, isa)
+            try body(isa)
+        }
+    }
+
+    /// Small whole numbers, so every sum is exact in any order: results on different ISAs
+    /// (different GEMM kernels and summation orders) must then be bit-identical.
+    func integerTensor(_ shape: [Int], seed: Int, range: Int = 3) -> Tensor {
+        let r = Float(range)
+        return Tensor(Tensor.randn(shape, seed: seed).scalars.map { Swift.max(-r, Swift.min(r, ($0 * r / 1.5).rounded())) }, shape: shape)
+    }
+
+    /// im2col, col2im and the layout transposes only move data, so convolutions of whole numbers
+    /// (forward, input, weight and bias gradients) are the same bits on every ISA as on the portable
+    /// path, and the forward equals the direct convolution. Covers widths on both sides of the
+    /// 8- and 16-lane steps (and over the vector kernels' width limits), padding 0/1/2, dilation
+    /// 1/2, kernels 1/3/5 (and 1x1 with padding), groups, stride 2, several channel counts and
+    /// batch sizes, both GEMM orientations, 1 and 2 threads.
+    func testConvKernelsExactOnEveryISA() {
+        typealias Config = (x: [Int], w: [Int], stride: Size2, pad: Size2, dil: Size2, groups: Int)
+        let configs: [Config] = [
+            ([2, 3, 9, 8], [4, 3, 3, 3], 1, 1, 1, 1),
+            ([3, 2, 7, 5], [5, 2, 3, 3], 1, 2, 1, 1),
+            ([1, 4, 6, 3], [3, 4, 5, 5], 1, 2, 1, 1),
+            ([4, 1, 28, 28], [8, 1, 3, 3], 1, 1, 1, 1),
+            ([2, 5, 17, 23], [6, 5, 3, 3], 1, 1, 2, 1),
+            ([3, 4, 12, 31], [8, 2, 5, 3], 1, [2, 1], [1, 2], 2),
+            ([1, 2, 9, 15], [3, 2, 5, 5], 1, 0, [2, 1], 1),
+            ([2, 6, 10, 33], [4, 6, 1, 1], 1, 1, 1, 1),
+            ([2, 6, 10, 13], [4, 6, 1, 1], 1, 0, 1, 1),
+            ([2, 3, 11, 17], [40, 3, 3, 3], 1, 1, 1, 1),
+            ([5, 16, 7, 9], [24, 16, 3, 3], 1, 1, 1, 1),
+            ([1, 3, 11, 11], [2, 3, 5, 5], 3, 2, 1, 1),
+            ([2, 2, 9, 14], [3, 2, 3, 3], [1, 2], 1, 1, 1),
+            ([1, 2, 4, 270], [3, 2, 3, 5], 1, [1, 2], 1, 1),
+            ([1, 2, 3, 1], [2, 2, 3, 1], 1, 1, 1, 1),
+            ([3, 1, 5, 2], [2, 1, 3, 3], 1, 1, 1, 1),
+        ]
+        defer { Strata.numThreads = 2 }
+        for threads in [1, 2] {
+            Strata.numThreads = threads
+            for (i, c) in configs.enumerated() {
+                let tag = "config \(i) \(c.x) \(c.w) threads \(threads)"
+                var x = integerTensor(c.x, seed: 10 + i), w = integerTensor(c.w, seed: 20 + i), b = integerTensor([c.w[0]], seed: 30 + i)
+                x.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
+                var reference: [Float]? = nil
+                var referenceGrads: [[Float]] = []
+                forEachISA { isa in
+                    let y = conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.pad, dilation: c.dil, groups: c.groups)
+                    let g = integerTensor(y.shape, seed: 40 + i)
+                    y.backward(g)
+                    let grads = [x.grad!.scalars, w.grad!.scalars, b.grad!.scalars]
+                    x.grad = nil; w.grad = nil; b.grad = nil
+                    if let reference {
+                        XCTAssertEqual(y.scalars, reference, "\(tag) forward on \(isa)")
+                        for (k, name) in ["input", "weight", "bias"].enumerated() {
+                            XCTAssertEqual(grads[k], referenceGrads[k], "\(tag) \(name) gradient on \(isa)")
+                        }
+                    } else {
+                        reference = y.scalars
+                        referenceGrads = grads
+                    }
+                }
+                // The results (the same on every ISA) against the direct convolution, exactly.
+                let direct = naiveConv(x, w, b, stride: (c.stride.h, c.stride.w), pad: (c.pad.h, c.pad.w),
+                                       dil: (c.dil.h, c.dil.w), groups: c.groups)
+                XCTAssertEqual(reference?.map(Double.init), direct, "\(tag) against the direct convolution")
+            }
+        }
+    }
+
+    /// Fused convolution + pooling of whole numbers: the same bits on every vector ISA as the
+    /// separate ops on the portable path (values and all three gradients).
+    func testFusedConvPoolExactAcrossISAs() {
+        let configs: [([Int], [Int], Size2, Int)] = [
+            ([4, 3, 13, 19], [6, 3, 3, 3], 1, 1),
+            ([6, 2, 9, 9], [5, 2, 5, 5], 2, 1),
+            ([4, 4, 16, 34], [8, 2, 3, 3], 1, 2),
+            ([8, 1, 6, 7], [3, 1, 3, 3], 0, 1),
+        ]
+        defer { Strata.numThreads = 2 }
+        for threads in [1, 2] { for (i, (xs, ws, pad, groups)) in configs.enumerated() {
+            Strata.numThreads = threads
+            var x = integerTensor(xs, seed: 50 + i), w = integerTensor(ws, seed: 60 + i), b = integerTensor([ws[0]], seed: 70 + i)
+            x.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
+            Strata.restrictKernels(to: "generic")
+            let plain = maxPool2d(conv2d(x, weight: w, bias: b, padding: pad, groups: groups), kernelSize: 2)
+            let g = integerTensor(plain.shape, seed: 80 + i)
+            plain.backward(g)
+            let expected = [plain.scalars, x.grad!.scalars, w.grad!.scalars, b.grad!.scalars]
+            x.grad = nil; w.grad = nil; b.grad = nil
+            forEachISA { isa in
+                guard isa != "generic" else { return }
+                guard let fused = conv2dMaxPool2d(x, weight: w, bias: b, padding: pad, groups: groups) else {
+                    return XCTFail("no fused kernel on \(isa) for \(xs)")
+                }
+                fused.backward(g)
+                let got = [fused.scalars, x.grad!.scalars, w.grad!.scalars, b.grad!.scalars]
+                x.grad = nil; w.grad = nil; b.grad = nil
+                for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient"].enumerated() {
+                    XCTAssertEqual(got[k], expected[k], "\(xs) \(name) on \(isa), threads \(threads)")
+                }
+            }
+        } }
+    }
+
+    /// 2x2/stride-2 max pooling (winner codes on AVX-512 and AVX2, argmax indices on the portable
+    /// path) gives the same values and gradients on every ISA: many ties (first position wins, row
+    /// by row), odd heights and widths, widths under one vector and between vector sizes, wide rows.
+    func testMaxPool2x2SameOnEveryISA() {
+        let shapes: [[Int]] = [[1, 1, 2, 2], [2, 3, 5, 7], [1, 2, 4, 15], [3, 2, 9, 16], [2, 1, 7, 17], [1, 4, 11, 33],
+                               [2, 2, 6, 31], [1, 1, 3, 64], [2, 3, 13, 45], [1, 2, 5, 301], [4, 8, 28, 28], [2, 3, 2, 3]]
+        defer { Strata.numThreads = 2 }
+        for threads in [1, 2] { for (i, shape) in shapes.enumerated() {
+            Strata.numThreads = threads
+            // Values in {-1, 0, 1}: most windows tie; negative zero ties with zero.
+            let v = integerTensor(shape, seed: 90 + i, range: 1).scalars.enumerated().map { $1 == 0 && $0 % 3 == 0 ? -0.0 : $1 }
+            var x = Tensor(v, shape: shape)
+            x.requiresGrad = true
+            let g = Tensor.randn([shape[0], shape[1], shape[2] / 2, shape[3] / 2], seed: 100 + i)
+            var expected: [[Float]]? = nil
+            forEachISA { isa in
+                let y = maxPool2d(x, kernelSize: 2)
+                y.backward(g)
+                let inference = noGrad { maxPool2d(x, kernelSize: 2) }
+                let got = [y.scalars, x.grad!.scalars, inference.scalars]
+                x.grad = nil
+                if let expected {
+                    XCTAssertEqual(got[0], expected[0], "\(shape) values on \(isa)")
+                    XCTAssertEqual(got[1], expected[1], "\(shape) gradient on \(isa)")
+                    XCTAssertEqual(got[2], expected[0], "\(shape) inference values on \(isa)")
+                } else {
+                    expected = got
+                }
+            }
+            // The portable path's winners: the first maximum of each window, row by row.
+            let (h, w) = (shape[2], shape[3])
+            var gx = [Float](repeating: 0, count: v.count)
+            let gs = g.scalars
+            for plane in 0..<(shape[0] * shape[1]) { for oh in 0..<(h / 2) { for ow in 0..<(w / 2) {
+                let cells = [(2 * oh, 2 * ow), (2 * oh, 2 * ow + 1), (2 * oh + 1, 2 * ow), (2 * oh + 1, 2 * ow + 1)].map { plane * h * w + $0 * w + $1 }
+                let best = cells.map { v[$0] }.max()!
+                gx[cells.first { v[$0] == best }!] = gs[(plane * (h / 2) + oh) * (w / 2) + ow]
+            } } }
+            XCTAssertEqual(expected?[1], gx, "\(shape) gradient against the first maximum")
         } }
     }
 
