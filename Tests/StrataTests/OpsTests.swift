@@ -336,6 +336,19 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// Equal element by element (+0 and -0 count as equal); a failure names the first difference,
+    /// not the whole arrays.
+    func assertSame(_ got: [Float]?, _ expected: [Float]?, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let got, let expected else { return XCTFail("\(message): missing result", file: file, line: line) }
+        guard got.count == expected.count else {
+            return XCTFail("\(message): \(got.count) values, expected \(expected.count)", file: file, line: line)
+        }
+        let bad = got.indices.filter { got[$0] != expected[$0] }
+        if let i = bad.first {
+            XCTFail("\(message): \(bad.count) of \(got.count) differ, first at \(i): \(got[i]) instead of \(expected[i])", file: file, line: line)
+        }
+    }
+
     /// Small whole numbers, so every sum is exact in any order: results on different ISAs
     /// (different GEMM kernels and summation orders) must then be bit-identical.
     func integerTensor(_ shape: [Int], seed: Int, range: Int = 3) -> Tensor {
@@ -385,9 +398,9 @@ final class OpsTests: XCTestCase {
                     let grads = [x.grad!.scalars, w.grad!.scalars, b.grad!.scalars]
                     x.grad = nil; w.grad = nil; b.grad = nil
                     if let reference {
-                        XCTAssertEqual(y.scalars, reference, "\(tag) forward on \(isa)")
+                        assertSame(y.scalars, reference, "\(tag) forward on \(isa)")
                         for (k, name) in ["input", "weight", "bias"].enumerated() {
-                            XCTAssertEqual(grads[k], referenceGrads[k], "\(tag) \(name) gradient on \(isa)")
+                            assertSame(grads[k], referenceGrads[k], "\(tag) \(name) gradient on \(isa)")
                         }
                     } else {
                         reference = y.scalars
@@ -397,7 +410,7 @@ final class OpsTests: XCTestCase {
                 // The results (the same on every ISA) against the direct convolution, exactly.
                 let direct = naiveConv(x, w, b, stride: (c.stride.h, c.stride.w), pad: (c.pad.h, c.pad.w),
                                        dil: (c.dil.h, c.dil.w), groups: c.groups)
-                XCTAssertEqual(reference?.map(Double.init), direct, "\(tag) against the direct convolution")
+                assertSame(reference, direct.map { Float($0) }, "\(tag) against the direct convolution")
             }
         }
     }
@@ -431,7 +444,7 @@ final class OpsTests: XCTestCase {
                 let got = [fused.scalars, x.grad!.scalars, w.grad!.scalars, b.grad!.scalars]
                 x.grad = nil; w.grad = nil; b.grad = nil
                 for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient"].enumerated() {
-                    XCTAssertEqual(got[k], expected[k], "\(xs) \(name) on \(isa), threads \(threads)")
+                    assertSame(got[k], expected[k], "\(xs) \(name) on \(isa), threads \(threads)")
                 }
             }
         } }
@@ -459,23 +472,25 @@ final class OpsTests: XCTestCase {
                 let got = [y.scalars, x.grad!.scalars, inference.scalars]
                 x.grad = nil
                 if let expected {
-                    XCTAssertEqual(got[0], expected[0], "\(shape) values on \(isa)")
-                    XCTAssertEqual(got[1], expected[1], "\(shape) gradient on \(isa)")
-                    XCTAssertEqual(got[2], expected[0], "\(shape) inference values on \(isa)")
+                    assertSame(got[0], expected[0], "\(shape) values on \(isa)")
+                    assertSame(got[1], expected[1], "\(shape) gradient on \(isa)")
+                    assertSame(got[2], expected[0], "\(shape) inference values on \(isa)")
                 } else {
                     expected = got
                 }
             }
             // The portable path's winners: the first maximum of each window, row by row.
             let (h, w) = (shape[2], shape[3])
-            var gx = [Float](repeating: 0, count: v.count)
+            var gx = [Float](repeating: 0, count: v.count), y = [Float](repeating: 0, count: g.count)
             let gs = g.scalars
             for plane in 0..<(shape[0] * shape[1]) { for oh in 0..<(h / 2) { for ow in 0..<(w / 2) {
                 let cells = [(2 * oh, 2 * ow), (2 * oh, 2 * ow + 1), (2 * oh + 1, 2 * ow), (2 * oh + 1, 2 * ow + 1)].map { plane * h * w + $0 * w + $1 }
                 let best = cells.map { v[$0] }.max()!
                 gx[cells.first { v[$0] == best }!] = gs[(plane * (h / 2) + oh) * (w / 2) + ow]
+                y[(plane * (h / 2) + oh) * (w / 2) + ow] = best
             } } }
-            XCTAssertEqual(expected?[1], gx, "\(shape) gradient against the first maximum")
+            assertSame(expected?[0], y, "\(shape) values against the maximum")
+            assertSame(expected?[1], gx, "\(shape) gradient against the first maximum")
         } }
     }
 
