@@ -238,6 +238,73 @@ pack_b_trans_avx512(const float *B, long ldb, long N, long j0, long nc, long k0,
     }
 }
 
+// ---- AVX2 transposing packs (8x8 in-register transposes) ----------------------------------------
+
+// r[i] holds row i (8 floats); afterwards r[c] holds column c.
+__attribute__((target("avx2"))) static inline void transpose8_avx2(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);       // r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);   // columns 2, 3 | 6, 7
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);       // column 0 | 4 of rows 4i..4i+3
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);       // column 1 | 5
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);   // column 2 | 6
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);   // column 3 | 7
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+        r[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+    }
+}
+
+// Lanes [0, n) of 8 (n in 0..8) as a maskload/maskstore mask.
+__attribute__((target("avx2"))) static inline __m256i lanes8(long n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The AVX2 twin of pack_a_rows_avx512, for mr <= 8.
+__attribute__((target("avx2"))) static void
+pack_a_rows_avx2(const float *A, long lda, long M, long i0, long mc, long k0, long kc, int mr, float *dst) {
+    const __m256i store_mask = lanes8(mr);
+    for (long p = 0; p < mc; p += mr) {
+        long rows = (i0 + p + mr <= M) ? mr : M - (i0 + p);
+        if (rows > mc - p) rows = mc - p;
+        for (long k = 0; k < kc; k += 8) {
+            long w = kc - k < 8 ? kc - k : 8;
+            __m256i lm = lanes8(w);
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = i < rows ? _mm256_maskload_ps(A + (i0 + p + i) * lda + k0 + k, lm) : _mm256_setzero_ps();
+            transpose8_avx2(r);
+            for (long c = 0; c < w; c++) _mm256_maskstore_ps(dst + (k + c) * mr, store_mask, r[c]);
+        }
+        dst += mr * kc;
+    }
+}
+
+// The AVX2 twin of pack_b_trans_avx512, for nr a multiple of 8.
+__attribute__((target("avx2"))) static void
+pack_b_trans_avx2(const float *B, long ldb, long N, long j0, long nc, long k0, long kc, int nr, float *dst) {
+    for (long p = 0; p < nc; p += nr) {
+        long cols = (j0 + p + nr <= N) ? nr : N - (j0 + p);
+        if (cols > nc - p) cols = nc - p;
+        for (int h = 0; h < nr; h += 8) {
+            for (long k = 0; k < kc; k += 8) {
+                long w = kc - k < 8 ? kc - k : 8;
+                __m256i lm = lanes8(w);
+                __m256 r[8];
+                for (int i = 0; i < 8; i++)
+                    r[i] = h + i < cols ? _mm256_maskload_ps(B + (j0 + p + h + i) * ldb + k0 + k, lm) : _mm256_setzero_ps();
+                transpose8_avx2(r);
+                for (long c = 0; c < w; c++) _mm256_storeu_ps(dst + (k + c) * nr + h, r[c]);
+            }
+        }
+        dst += nr * kc;
+    }
+}
+
 // ---- per-thread packing buffers ------------------------------------------------------------------
 
 static pthread_key_t buf_key;
@@ -280,7 +347,7 @@ static void gemm_serial(kernel_info ki, long M, long N, long K, float alpha, ope
     float *packA = pack_buffers();
     float *packB = packA + (size_t)MC_MAX * KC;
     const int mr = ki.mr, nr = ki.nr, mc_max = ki.mc;
-    const int avx512 = strata_cpu_isa() >= 2;
+    const int avx512 = strata_cpu_isa() >= 2, avx2 = strata_cpu_isa() == 1;
     float edge[MR_MAX * NR_MAX] __attribute__((aligned(64)));
     // Source pointers of the sub-block (for operands that are packed here).
     const float *A = a.packed ? 0 : (a.trans ? a.data + row0 : a.data + row0 * a.ld);
@@ -295,6 +362,7 @@ static void gemm_serial(kernel_info ki, long M, long N, long K, float alpha, ope
                 bpanel = b.packed + b.padded * pc + (col0 + jc) * kc;
             } else {
                 if (b.trans && nr % 16 == 0 && avx512) pack_b_trans_avx512(B, b.ld, N, jc, nc, pc, kc, nr, packB);
+                else if (b.trans && nr % 8 == 0 && avx2) pack_b_trans_avx2(B, b.ld, N, jc, nc, pc, kc, nr, packB);
                 else pack_b(b.trans, B, b.ld, N, jc, nc, pc, kc, nr, packB);
                 bpanel = packB;
             }
@@ -305,6 +373,7 @@ static void gemm_serial(kernel_info ki, long M, long N, long K, float alpha, ope
                     apanel = a.packed + a.padded * pc + (row0 + ic) * kc;
                 } else {
                     if (!a.trans && mr <= 16 && avx512) pack_a_rows_avx512(A, a.ld, M, ic, mc, pc, kc, mr, packA);
+                    else if (!a.trans && mr <= 8 && avx2) pack_a_rows_avx2(A, a.ld, M, ic, mc, pc, kc, mr, packA);
                     else pack_a(a.trans, A, a.ld, M, ic, mc, pc, kc, mr, packA);
                     apanel = packA;
                 }
@@ -560,6 +629,7 @@ void strata_gemm_pack_a(int transA, long M, long K, const float *A, long lda, fl
     for (long pc = 0; pc < K; pc += KC) {
         long kc = K - pc < KC ? K - pc : KC;
         if (!transA && ki.mr <= 16 && strata_cpu_isa() >= 2) pack_a_rows_avx512(A, lda, M, 0, M, pc, kc, ki.mr, dst + Mpad * pc);
+        else if (!transA && ki.mr <= 8 && strata_cpu_isa() == 1) pack_a_rows_avx2(A, lda, M, 0, M, pc, kc, ki.mr, dst + Mpad * pc);
         else pack_a(transA, A, lda, M, 0, M, pc, kc, ki.mr, dst + Mpad * pc);
     }
 }
@@ -570,6 +640,7 @@ void strata_gemm_pack_b(int transB, long N, long K, const float *B, long ldb, fl
     for (long pc = 0; pc < K; pc += KC) {
         long kc = K - pc < KC ? K - pc : KC;
         if (transB && ki.nr % 16 == 0 && strata_cpu_isa() >= 2) pack_b_trans_avx512(B, ldb, N, 0, N, pc, kc, ki.nr, dst + Npad * pc);
+        else if (transB && ki.nr % 8 == 0 && strata_cpu_isa() == 1) pack_b_trans_avx2(B, ldb, N, 0, N, pc, kc, ki.nr, dst + Npad * pc);
         else pack_b(transB, B, ldb, N, 0, N, pc, kc, ki.nr, dst + Npad * pc);
     }
 }

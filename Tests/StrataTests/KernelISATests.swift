@@ -46,4 +46,33 @@ final class KernelISATests: XCTestCase {
             }
         }
     }
+
+    /// The blocked GEMM (packing, micro-kernel, edges) with every transpose, on every ISA.
+    func testBlockedGEMMOnEveryISA() {
+        var rng = RandomGenerator(seed: 22)
+        for isa in Self.isas {
+            Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
+            defer { Strata.restrictKernels(to: nil) }
+            for (m, n, k) in [(37, 45, 300), (100, 129, 70), (7, 33, 9), (64, 64, 64), (13, 200, 517)] {
+                for (transA, transB) in [(false, false), (false, true), (true, false), (true, true)] {
+                    let a = (0..<(m * k)).map { _ in rng.nextFloat() * 2 - 1 }
+                    let b = (0..<(k * n)).map { _ in rng.nextFloat() * 2 - 1 }
+                    var c = [Float](repeating: 0, count: m * n)
+                    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: transA ? m : k, b: b, ldb: transB ? k : n,
+                          c: &c, ldc: n)
+                    var worst = 0.0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var s = 0.0
+                            for p in 0..<k {
+                                s += Double(transA ? a[p * m + i] : a[i * k + p]) * Double(transB ? b[j * k + p] : b[p * n + j])
+                            }
+                            worst = max(worst, abs(Double(c[i * n + j]) - s))
+                        }
+                    }
+                    XCTAssertLessThan(worst, 1e-5 * Double(k).squareRoot() * 4, "\(isa) \(m)x\(n)x\(k) transA \(transA) transB \(transB)")
+                }
+            }
+        }
+    }
 }
