@@ -121,7 +121,7 @@ void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, 
 
 // Convolution fused with 2x2/stride-2 max pooling of its output (floor of odd sizes): the
 // unpooled output only ever lives in per-thread scratch. y is [n, cout, oh/2, ow/2]; codes (one
-// byte per pooled output) record the winners for the backward pass. Needs AVX-512BW/VL.
+// byte per pooled output) record the winners for the backward pass. AVX-512BW/VL or AVX2.
 int sk_conv2d_maxpool_supported(const sk_conv_shape *s);
 void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
                                float *y, uint8_t *codes);
@@ -135,7 +135,7 @@ typedef struct {
 void sk_maxpool2d_forward(const sk_pool_shape *s, const float *x, float *y, int32_t *argmax);
 void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *argmax, const float *gy,
                            float *gx);
-// 2x2/stride-2 max pooling on AVX-512 keeps one byte per output (which window position won)
+// 2x2/stride-2 max pooling on AVX-512BW or AVX2 keeps one byte per output (which window position won)
 // instead of an int32 index: 1/16 of the input's size for the backward pass to read.
 int sk_maxpool2d_uses_codes(const sk_pool_shape *s);
 void sk_maxpool2d_forward_codes(const sk_pool_shape *s, const float *x, float *y, uint8_t *codes);

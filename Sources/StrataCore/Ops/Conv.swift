@@ -70,7 +70,7 @@ func convShape(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ stride: Size2, 
 
 /// `maxPool2d(conv2d(x, ...), kernelSize: 2)` in one op: each chunk of images is convolved into
 /// per-thread scratch and pooled at once, so the full-size convolution output is never stored.
-/// Returns nil where the fused kernel is unavailable or slower (no AVX-512BW, an output under
+/// Returns nil where the fused kernel is unavailable or slower (no AVX-512BW or AVX2, an output under
 /// 2x2, or fewer images than twice the thread count).
 /// Results and gradients equal those of the two separate ops.
 public func conv2dMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1,
