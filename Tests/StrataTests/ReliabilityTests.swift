@@ -52,8 +52,9 @@ final class ReliabilityTests: XCTestCase {
         try Image(width: 64, height: 64, channels: 3, pixels: (0..<(64 * 64 * 3)).map { _ in UInt8(rng.nextInt(256)) }).savePNG(photo)
         guard FileManager.default.isExecutableFile(atPath: strataBinary) else { throw XCTSkip("\(strataBinary) is not built") }
         let exe = URL(fileURLWithPath: strataBinary)
-        for round in 0..<2 {
-            let gallery = "\(dir)/g\(round).json", n = 12
+        // The bar: 20 concurrent enrolments, 10 rounds, nobody lost.
+        for round in 0..<10 {
+            let gallery = "\(dir)/g\(round).json", n = 20
             let processes = try (0..<n).map { i -> Process in
                 let p = Process()
                 p.executableURL = exe
