@@ -24,8 +24,10 @@ static inline int32_t sf_float_to_bits(float f) {
 
 // exp(x): x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-6 polynomial, 2^n from the exponent bits.
 static inline float sf_exp(float x) {
-    float xc = x > 88.37626f ? 88.37626f : x;
-    xc = xc < -87.33654f ? -87.33654f : xc;
+    // Written so that NaN fails the first test and takes the bound: converting NaN to int below
+    // is undefined behaviour in C (UndefinedBehaviorSanitizer's float-cast-overflow).
+    float xc = x < 88.37626f ? x : 88.37626f;
+    xc = xc > -87.33654f ? xc : -87.33654f;
     float n = __builtin_rintf(xc * 1.44269504088896341f);
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
@@ -38,9 +40,10 @@ static inline float sf_exp(float x) {
     p = p * r * r + r + 1.0f;
     float scale = sf_bits_to_float(((int32_t)n + 127) << 23);
     float y = p * scale;
-    // Outside the clamp: +inf above, 0 below; NaN stays NaN because both tests fail for it.
+    // Outside the clamp: +inf above, 0 below; NaN in, NaN out.
     y = x > 88.72283f ? __builtin_inff() : y;
     y = x < -103.0f ? 0.0f : y;
+    y = x != x ? x : y;
     return y;
 }
 
