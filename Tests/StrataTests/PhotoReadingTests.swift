@@ -275,13 +275,13 @@ final class PhotoReadingTests: XCTestCase {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try Image.load(path)) {
             let m = "\($0)"
-            XCTAssert(m.contains(path) && m.contains("65000x65000") && m.contains("limit of 100 megapixels"), m)
+            XCTAssert(m.contains(path) && m.contains("65000x65000") && m.contains("limit of \(Image.maxPixels / 1_000_000) megapixels"), m)
         }
-        // At 1/8 the claim is 8125x8125, under the limit: then the missing data is the error.
+        // At 1/8 the claim is 8125x8125 (66 megapixels), still over the default limit of 50.
         let start = Date()
         XCTAssertThrowsError(try Image.load(path, maxSide: 640)) { XCTAssert("\($0)".contains(path) && "\($0)".contains("JPEG"), "\($0)") }
         XCTAssertLessThan(Date().timeIntervalSince(start), 5, "a truncated file stops at its first warning")
-        XCTAssertEqual(Image.maxPixels, 100_000_000)
+        XCTAssertEqual(Image.maxPixels, 50_000_000)   // the default (docs/LIMITS.md)
     }
 
     func testAHostilePNGOrNetpbmHeaderIsRefused() throws {
@@ -295,12 +295,12 @@ final class PhotoReadingTests: XCTestCase {
         bytes.replaceSubrange(29..<33, with: [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)])
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try Image.load(path)) {
-            XCTAssert("\($0)".contains(path) && "\($0)".contains("limit of 100 megapixels"), "\($0)")
+            XCTAssert("\($0)".contains(path) && "\($0)".contains("limit of \(Image.maxPixels / 1_000_000) megapixels"), "\($0)")
         }
         let pgm = testTemp("hostile.pgm")
         FileManager.default.createFile(atPath: pgm, contents: Data("P5 65000 65000 255\n".utf8) + Data([1, 2, 3]))
         XCTAssertThrowsError(try Image.load(pgm)) {
-            XCTAssert("\($0)".contains(pgm) && "\($0)".contains("limit of 100 megapixels"), "\($0)")
+            XCTAssert("\($0)".contains(pgm) && "\($0)".contains("limit of \(Image.maxPixels / 1_000_000) megapixels"), "\($0)")
         }
     }
 
