@@ -78,18 +78,22 @@ fuzz: fuzz-build
 fuzz-smoke:
 	$(MAKE) fuzz RUNS=10000
 
-# The tests under AddressSanitizer (Swift and C) and UndefinedBehaviorSanitizer (C: Swift 6.3
-# on Linux has no -sanitize=undefined, and Swift code traps on overflow and bad indices itself),
-# in their own scratch folder; any report fails the run. SANITIZE_TESTS picks the tests (a swift
-# test --filter); by default those that drive the C kernels (CStrata) and the codecs (CStrataIO).
+# The whole test suite under AddressSanitizer (Swift and C) and UndefinedBehaviorSanitizer (C:
+# Swift 6.3 on Linux has no -sanitize=undefined, and Swift code traps on overflow and bad indices
+# itself), in its own scratch folder; any report fails the run (about 2 minutes of tests after the
+# build on 2 cores). SANITIZE_TESTS narrows it (a swift test --filter, e.g. the tests of the C
+# kernels and codecs: OpsTests|GradCheckTests|LayerTests|ImageTests|PhotoReadingTests|DataTests).
+# Skipped: a test that kills `strata export` after a fixed delay, which under the sanitizers'
+# slower start has not yet made the folder the test then lists.
 SANITIZE_SCRATCH := .build-san
-SANITIZE_TESTS ?= OpsTests|AutogradTests|GradCheckTests|LayerTests|ImageTests|PhotoReadingTests|DataTests|ModelFileTests
+SANITIZE_TESTS ?=
+SANITIZE_SKIP ?= testKilledWritesLeaveNoTemporaryFiles
 SANITIZE_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/lsan-xctest.supp
 sanitize: deps
 	$(SANITIZE_ENV) nice $(SWIFT) test -c release --scratch-path $(SANITIZE_SCRATCH) \
 		--sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined \
-		$(if $(SANITIZE_TESTS),--filter '$(SANITIZE_TESTS)')
+		$(if $(SANITIZE_TESTS),--filter '$(SANITIZE_TESTS)') $(if $(SANITIZE_SKIP),--skip '$(SANITIZE_SKIP)')
 
 # Every Swift block of README.md is in Examples/ (Tools/check_readme_examples.py) and compiles
 # there (a debug build of the Strata product alone; the examples read data files, so none runs).

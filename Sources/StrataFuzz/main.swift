@@ -29,6 +29,8 @@ guard let name = chosen, let target = FuzzTargets.all[name] else {
     exit(2)
 }
 FuzzTargets.selected = target
+// libFuzzer's -fork and -jobs modes start copies of this process with the flags alone.
+setenv("STRATA_FUZZ_TARGET", name, 1)
 
 #if STRATA_FUZZ
 // libFuzzer's own entry (compiler-rt FuzzerInterface.h): runs the fuzzing loop with its flags.
