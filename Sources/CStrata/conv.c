@@ -402,6 +402,7 @@ typedef struct {
     int weights_as_a;         // forward orientation: W as the A operand (output in NCHW directly)
     int pooled;               // fused 2x2 max pooling: y and gy are the pooled tensors
     uint8_t *codes;           // fused pooling: winner position per pooled output
+    int wino;                 // Winograd F(2x2, 3x3) (winograd.c); wpack holds its transformed filters
 } conv_job;
 
 // Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
@@ -422,6 +423,10 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) 
     long G = s->groups, cg = s->c / G, cog = s->cout / G;
     long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
     int point = is_pointwise(s);
+    if (j->wino) {
+        sk_winograd_forward(s, j->x + n0 * s->c * HW, nb, j->wpack, j->wpack_group, j->bias, out, j->threaded_gemm);
+        return;
+    }
     for (long g = 0; g < G; g++) {
         const float *bias = j->bias ? j->bias + g * cog : 0;
         if (j->weights_as_a || point) {
@@ -509,9 +514,14 @@ static void conv_forward_run(conv_job *j) {
     long P = s->oh * s->ow, cog = s->cout / s->groups;
     // Many output pixels per channel: W as A writes NCHW directly and skips the transpose.
     j->weights_as_a = P >= 8 * cog;
-    float *wp;
-    j->wpack_group = j->weights_as_a ? pack_weights_a_plain(s, j->w, &wp) : pack_weights(s, j->w, 0, &wp);
-    j->wpack = wp;
+    j->wino = sk_winograd_applies(s);
+    if (j->wino) {
+        j->wpack_group = sk_winograd_pack_weights(s, j->w, 0, &j->wpack);
+    } else {
+        float *wp;
+        j->wpack_group = j->weights_as_a ? pack_weights_a_plain(s, j->w, &wp) : pack_weights(s, j->w, 0, &wp);
+        j->wpack = wp;
+    }
     int threads = strata_get_num_threads();
     long b = chunk_images(s);
     if (s->n >= 2 * threads && threads > 1) {
@@ -544,7 +554,11 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
     long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
     long ld = nb * P;
     int tg = j->threaded_gemm, point = is_pointwise(s);
-    for (long g = 0; g < G; g++) {
+    if (j->wino) {
+        if (gwt) sk_winograd_backward_weights(s, j->x + n0 * s->c * HW, gyb, nb, gwt, first, tg);
+        if (j->gx) sk_winograd_backward_data(s, gyb, nb, j->wpack, j->wpack_group, j->gx + n0 * s->c * HW, tg);
+    }
+    for (long g = 0; g < G && !j->wino; g++) {
         // gy of the chunk side by side: [Cog, nb*P].
         const float *gyc;
         if (nb == 1) {
@@ -638,7 +652,10 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
     j.pooled = codes != 0; j.codes = (uint8_t *)codes;
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
     long wsize = s->cout * K;
-    if (gx) {
+    j.wino = sk_winograd_applies(s);
+    if (gx && j.wino) {
+        j.wpack_group = sk_winograd_pack_weights(s, w, 1, &j.wpack);
+    } else if (gx) {
         float *wp;
         j.wpack_group = pack_weights(s, w, 1, &wp);
         j.wpack = wp;

@@ -108,6 +108,8 @@ let gradCases: [GradCase] = [
     GradCase("conv2d dilation", [[1, 2, 7, 7], [2, 2, 3, 3]]) { conv2d($0[0], weight: $0[1], padding: 2, dilation: 2) },
     GradCase("conv2d groups", [[2, 4, 5, 5], [6, 2, 3, 3], [6]]) { conv2d($0[0], weight: $0[1], bias: $0[2], padding: 1, groups: 2) },
     GradCase("conv2d 1x1", [[2, 3, 4, 4], [5, 3, 1, 1]]) { conv2d($0[0], weight: $0[1]) },
+    // A Winograd F(2x2, 3x3) shape (odd sizes, padding 2); WinogradTests checks the conv2d rows with it on.
+    GradCase("conv2d 3x3 pad 2", [[2, 3, 7, 6], [4, 3, 3, 3], [4]]) { conv2d($0[0], weight: $0[1], bias: $0[2], padding: 2) },
     GradCase("maxPool2d", [[2, 2, 6, 6]], [.distinct]) { maxPool2d($0[0], kernelSize: 2) },
     GradCase("maxPool2d stride pad", [[1, 2, 7, 7]], [.distinct]) { maxPool2d($0[0], kernelSize: 3, stride: 2, padding: 1) },
     GradCase("avgPool2d", [[2, 2, 6, 6]]) { avgPool2d($0[0], kernelSize: 2) },

@@ -128,6 +128,26 @@ void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const flo
 void sk_conv2d_maxpool_backward(const sk_conv_shape *s, const float *x, const float *w, const uint8_t *codes,
                                 const float *gy, float *gx, float *gw, float *gb);
 
+// Winograd F(2x2, 3x3) for 3x3, stride 1, dilation 1, groups 1 convolutions with outputs of at
+// least 2x2 (winograd.c): sk_conv2d_forward/backward and the fused conv+pool use it when
+// sk_winograd_applies. Off by default; STRATA_WINOGRAD=1/0 (read once) or sk_winograd_force
+// (1 on, 0 off, -1 back to the environment/default) choose.
+int sk_winograd_enabled(void);
+void sk_winograd_force(int on);
+int sk_winograd_shape_ok(const sk_conv_shape *s);
+int sk_winograd_applies(const sk_conv_shape *s);
+// The transformed filters packed for the 16 GEMMs (input_grad: rotated and channel-transposed,
+// for the input gradient); in the calling thread's scratch; returns floats per matrix.
+size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, const float **packed);
+// nb images: y [nb, cout, oh, ow] (+ bias); gx [nb, c, h, w] overwritten; gwt [c*9, cout] is the
+// weight gradient transposed (= when first, else +=). threaded: spread each step over the pool.
+void sk_winograd_forward(const sk_conv_shape *s, const float *x, long nb, const float *packed, size_t per,
+                         const float *bias, float *y, int threaded);
+void sk_winograd_backward_data(const sk_conv_shape *s, const float *gy, long nb, const float *packed, size_t per,
+                               float *gx, int threaded);
+void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt,
+                                  int first, int threaded);
+
 typedef struct {
     long n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
 } sk_pool_shape;

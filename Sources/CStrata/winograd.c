@@ -1,0 +1,434 @@
+// Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride 1, dilation 1, groups 1,
+// any padding: 16 multiplies per 2x2 output tile and channel pair instead of 36 (2.25x fewer).
+//
+// Transforms (d a 4x4 input tile at (2i - ph, 2j - pw), g a 3x3 filter, y the 2x2 output tile):
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]     V = B^T d B
+//   G   = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]          U = G g G^T
+//   A^T = [1 1 1 0; 0 1 -1 -1]                         y = A^T (U . V) A
+// Element xi = 4k + l of a 4x4 tile (k its row) is one matrix of the batched product:
+//   forward        M[xi][Cout, T] = U[xi][Cout, Cin] @ V[xi][Cin, T]            (16 GEMMs)
+//   input grad     the forward on gy with 180-degree-rotated, channel-transposed weights and
+//                  padding 2 - p (a full correlation; p > 2 crops, which works the same way)
+//   weight grad    S[xi][Cout, Cin] = Z[xi][Cout, T] @ V[xi][Cin, T]^T, Z = A dy A^T of each 2x2
+//                  output-gradient tile (zero past the edge), then dW = G^T S G (the transpose of
+//                  the forward's linear map, i.e. F(3x3, 2x2))
+// T counts the 2x2 output tiles of a chunk of images, taken in blocks that keep V and M (or Z)
+// near L2. The transforms are plain loops over a row of tiles, on deinterleaved (even/odd
+// column) rows so every access is contiguous and the compiler vectorises them; they are compiled
+// for AVX-512, AVX2 and generic x86-64 and chosen by strata_cpu_isa() like the other kernels.
+// The GEMMs are strata_sgemm_ex, the transformed weights packed once per call.
+//
+// Error: the transforms use only +, - and multiplies by 1/2, so besides the GEMM's rounding the
+// only extra error is the rounding of transformed values (about 4x the magnitude of the inputs);
+// the tests bound it at 1e-5 relative to the output's largest magnitude in float.
+//
+// Called from conv.c (forward, fused conv+pool, both backward passes) when sk_winograd_applies.
+#include "strata_kernels.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Off until measured on a quiet machine; turning it on by default is this one line.
+#define WINOGRAD_DEFAULT 0
+
+// ---- switch -------------------------------------------------------------------------------------
+
+static int env_setting = WINOGRAD_DEFAULT;
+static int forced = -1;
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+
+static void read_env(void) {
+    const char *e = getenv("STRATA_WINOGRAD");
+    if (e && e[0] == '1') env_setting = 1;
+    else if (e && e[0] == '0') env_setting = 0;
+}
+
+int sk_winograd_enabled(void) {
+    int f = __atomic_load_n(&forced, __ATOMIC_RELAXED);
+    if (f >= 0) return f;
+    pthread_once(&env_once, read_env);
+    return env_setting;
+}
+
+void sk_winograd_force(int on) { __atomic_store_n(&forced, on < 0 ? -1 : (on != 0), __ATOMIC_RELAXED); }
+
+int sk_winograd_shape_ok(const sk_conv_shape *s) {
+    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 &&
+           s->oh >= 2 && s->ow >= 2 && s->c > 0 && s->cout > 0;
+}
+
+int sk_winograd_applies(const sk_conv_shape *s) { return sk_winograd_shape_ok(s) && sk_winograd_enabled(); }
+
+// ---- per-thread scratch (slot 0: packed weights, 1: V, 2: M or Z, 3: S) --------------------------
+
+#define WSLOTS 4
+typedef struct { float *p; size_t n; } wbuf;
+static pthread_key_t wkey;
+static pthread_once_t wkey_once = PTHREAD_ONCE_INIT;
+static void wbuf_free(void *v) {
+    wbuf *b = v;
+    for (int i = 0; i < WSLOTS; i++) free(b[i].p);
+    free(b);
+}
+static void wkey_init(void) { pthread_key_create(&wkey, wbuf_free); }
+
+static float *wscratch(int slot, size_t floats) {
+    pthread_once(&wkey_once, wkey_init);
+    wbuf *b = pthread_getspecific(wkey);
+    if (!b) {
+        b = calloc(WSLOTS, sizeof(wbuf));
+        pthread_setspecific(wkey, b);
+    }
+    if (b[slot].n < floats) {
+        free(b[slot].p);
+        size_t n = floats + floats / 4 + 64;
+        b[slot].p = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
+        b[slot].n = n;
+    }
+    return b[slot].p;
+}
+
+// ---- geometry -------------------------------------------------------------------------------------
+
+// A correlation of `in` [cin, h, w] per image with 3x3 filters into `out` [cout, oh, ow], the
+// input tile of output tile (i, j) starting at (2i - ph, 2j - pw); th x tw tiles per image.
+typedef struct { long cin, h, w, cout, ph, pw, oh, ow, th, tw; } wgeom;
+
+static wgeom make_geom(long cin, long h, long w, long cout, long ph, long pw, long oh, long ow) {
+    wgeom g = {cin, h, w, cout, ph, pw, oh, ow, (oh + 1) / 2, (ow + 1) / 2};
+    return g;
+}
+
+// Tiles per block for T tiles in all: V and M (or Z) of one block take up to about 1.5 MB (each
+// GEMM touches 1/16 of that), blocks of nearly equal size (a multiple of 16 but the last).
+#define BLOCK_FLOATS (384 * 1024)
+static long block_tiles(const wgeom *g, long T) {
+    long tb = BLOCK_FLOATS / (16 * (g->cin + g->cout));
+    if (tb < 32) tb = 32;
+    if (tb > 1024) tb = 1024;
+    long blocks = (T + tb - 1) / tb;
+    tb = ((T + blocks - 1) / blocks + 15) / 16 * 16;
+    return tb < T ? tb : T;
+}
+
+#define SEG 128   // tiles of one row handled at once (stack arrays)
+#define INLINE static inline __attribute__((always_inline))
+
+// e[q] = row[col0 + 2q], o[q] = row[col0 + 2q + 1] for q < m, zero outside [0, w) and for rows
+// outside [0, h).
+INLINE void fetch_row(const float *plane, long h, long w, long row, long col0, long m, float *e, float *o) {
+    if (row < 0 || row >= h) {
+        for (long q = 0; q < m; q++) { e[q] = 0.0f; o[q] = 0.0f; }
+        return;
+    }
+    const float *r = plane + row * w;
+    long qa = 0, qb = m;
+    while (qa < m && col0 + 2 * qa < 0) qa++;
+    while (qb > qa && col0 + 2 * (qb - 1) + 1 >= w) qb--;
+    for (long q = 0; q < qa; q++) {
+        long c = col0 + 2 * q;
+        e[q] = c >= 0 && c < w ? r[c] : 0.0f;
+        o[q] = c + 1 >= 0 && c + 1 < w ? r[c + 1] : 0.0f;
+    }
+    const float *rc = r + col0;
+    for (long q = qa; q < qb; q++) { e[q] = rc[2 * q]; o[q] = rc[2 * q + 1]; }
+    for (long q = qb; q < m; q++) {
+        long c = col0 + 2 * q;
+        e[q] = c >= 0 && c < w ? r[c] : 0.0f;
+        o[q] = c + 1 >= 0 && c + 1 < w ? r[c + 1] : 0.0f;
+    }
+}
+
+// Splits tiles [t, end) at row and segment boundaries: image b, tile row i, columns [j0, j0 + n).
+INLINE long next_run(const wgeom *g, long t, long end, long *b, long *i, long *j0) {
+    long per = g->th * g->tw, r = t % per;
+    *b = t / per;
+    *i = r / g->tw;
+    *j0 = r % g->tw;
+    long n = g->tw - *j0;
+    if (n > end - t) n = end - t;
+    if (n > SEG) n = SEG;
+    return n;
+}
+
+// ---- transforms (bodies; compiled per ISA below) ----------------------------------------------------
+
+// V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb long.
+INLINE void input_transform_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V) {
+    size_t xs = (size_t)g->cin * tb;
+    float e[4][SEG + 1], o[4][SEG + 1], te[4][SEG + 1], to[4][SEG + 1];
+    for (long t = t0, end = t0 + tb; t < end;) {
+        long b, i, j0, n = next_run(g, t, end, &b, &i, &j0);
+        const float *plane = in + (b * g->cin + c) * g->h * g->w;
+        for (int a = 0; a < 4; a++) fetch_row(plane, g->h, g->w, 2 * i - g->ph + a, 2 * j0 - g->pw, n + 1, e[a], o[a]);
+        // Columns: B^T d (rows combined), on even and odd columns alike.
+        for (long q = 0; q <= n; q++) {
+            te[0][q] = e[0][q] - e[2][q];
+            te[1][q] = e[1][q] + e[2][q];
+            te[2][q] = e[2][q] - e[1][q];
+            te[3][q] = e[1][q] - e[3][q];
+            to[0][q] = o[0][q] - o[2][q];
+            to[1][q] = o[1][q] + o[2][q];
+            to[2][q] = o[2][q] - o[1][q];
+            to[3][q] = o[1][q] - o[3][q];
+        }
+        // Rows: (.) B. Tile q's columns are te[q], to[q], te[q + 1], to[q + 1].
+        float *v = V + c * tb + (t - t0);
+        for (int k = 0; k < 4; k++) {
+            float *restrict v0 = v + (4 * k) * xs, *restrict v1 = v0 + xs, *restrict v2 = v1 + xs, *restrict v3 = v2 + xs;
+            // E1, O1: the next tile's columns as separate (read-only) arrays; written as E[q + 1],
+            // clang turns the reuse into a recurrence and does not vectorise the loop.
+            const float *restrict E = te[k], *restrict O = to[k], *restrict E1 = te[k] + 1, *restrict O1 = to[k] + 1;
+            for (long q = 0; q < n; q++) {
+                float e0 = E[q], e1 = E1[q], o0 = O[q], o1 = O1[q];
+                v0[q] = e0 - e1;
+                v1[q] = o0 + e1;
+                v2[q] = e1 - o0;
+                v3[q] = o0 - o1;
+            }
+        }
+        t += n;
+    }
+}
+
+// out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb); the parts of edge tiles past oh x ow
+// are dropped.
+INLINE void output_transform_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out) {
+    size_t xs = (size_t)g->cout * tb;
+    float y[4][SEG];
+    for (long t = t0, end = t0 + tb; t < end;) {
+        long b, i, j0, n = next_run(g, t, end, &b, &i, &j0);
+        const float *m = Mb + co * tb + (t - t0);
+        for (long q = 0; q < n; q++) {
+            float s0[4], s1[4];
+            for (int l = 0; l < 4; l++) {
+                float m0 = m[l * xs + q], m1 = m[(4 + l) * xs + q], m2 = m[(8 + l) * xs + q], m3 = m[(12 + l) * xs + q];
+                s0[l] = m0 + m1 + m2;
+                s1[l] = m1 - m2 - m3;
+            }
+            y[0][q] = s0[0] + s0[1] + s0[2] + bias;
+            y[1][q] = s0[1] - s0[2] - s0[3] + bias;
+            y[2][q] = s1[0] + s1[1] + s1[2] + bias;
+            y[3][q] = s1[1] - s1[2] - s1[3] + bias;
+        }
+        float *plane = out + (b * g->cout + co) * g->oh * g->ow;
+        long full = n;   // tiles whose two columns are both inside
+        if (2 * (j0 + n) > g->ow) full = n - 1;
+        for (int r = 0; r < 2; r++) {
+            long row = 2 * i + r;
+            if (row >= g->oh) break;
+            float *dst = plane + row * g->ow + 2 * j0;
+            const float *ya = y[2 * r], *yb = y[2 * r + 1];
+            for (long q = 0; q < full; q++) { dst[2 * q] = ya[q]; dst[2 * q + 1] = yb[q]; }
+            if (full < n) dst[2 * full] = ya[full];
+        }
+        t += n;
+    }
+}
+
+// Z[xi][co][t - t0] = (A dy A^T)[xi] of the 2x2 output-gradient tiles (zero past oh x ow).
+INLINE void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z) {
+    size_t xs = (size_t)g->cout * tb;
+    float e[2][SEG], o[2][SEG];
+    for (long t = t0, end = t0 + tb; t < end;) {
+        long b, i, j0, n = next_run(g, t, end, &b, &i, &j0);
+        const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
+        for (int a = 0; a < 2; a++) fetch_row(plane, g->oh, g->ow, 2 * i + a, 2 * j0, n, e[a], o[a]);
+        float *z = Z + co * tb + (t - t0);
+        // A dy: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row (u, v) -> (u, u + v, u - v, -v).
+        for (long q = 0; q < n; q++) {
+            float a = e[0][q], bb = o[0][q], c = e[1][q], d = o[1][q];
+            float u[4] = {a, a + c, a - c, -c}, v[4] = {bb, bb + d, bb - d, -d};
+            for (int k = 0; k < 4; k++) {
+                z[(4 * k) * xs + q] = u[k];
+                z[(4 * k + 1) * xs + q] = u[k] + v[k];
+                z[(4 * k + 2) * xs + q] = u[k] - v[k];
+                z[(4 * k + 3) * xs + q] = -v[k];
+            }
+        }
+        t += n;
+    }
+}
+
+// gwt[(ci*9 + a*3 + b) * cout + co] (=, or += when !first) (G^T S G)[a][b] for each ci of output
+// channel co: the [K, Cout] layout conv.c's weight-gradient partials use.
+INLINE void weight_grad_inverse_body(long cin, long cout, const float *S, long co, float *gwt, int first) {
+    size_t xs = (size_t)cout * cin;
+    for (long ci = 0; ci < cin; ci++) {
+        float s[4][4], r[3][4];
+        for (int k = 0; k < 4; k++)
+            for (int l = 0; l < 4; l++) s[k][l] = S[(4 * k + l) * xs + co * cin + ci];
+        // G^T on the rows: (s0 + (s1 + s2)/2, (s1 - s2)/2, (s1 + s2)/2 + s3)
+        for (int l = 0; l < 4; l++) {
+            float p = 0.5f * (s[1][l] + s[2][l]), m = 0.5f * (s[1][l] - s[2][l]);
+            r[0][l] = s[0][l] + p;
+            r[1][l] = m;
+            r[2][l] = p + s[3][l];
+        }
+        for (int a = 0; a < 3; a++) {
+            float p = 0.5f * (r[a][1] + r[a][2]), m = 0.5f * (r[a][1] - r[a][2]);
+            float w3[3] = {r[a][0] + p, m, p + r[a][3]};
+            for (int bcol = 0; bcol < 3; bcol++) {
+                float *dst = gwt + (ci * 9 + a * 3 + bcol) * cout + co;
+                *dst = first ? w3[bcol] : *dst + w3[bcol];
+            }
+        }
+    }
+}
+
+// Per-ISA copies of the transform bodies, chosen at run time like the other kernels.
+#define ISA_VARIANTS(name, params, args)                                                     \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; } \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; }  \
+    static void name##_generic params { name##_body args; }                                   \
+    static void name params {                                                                 \
+        int isa = strata_cpu_isa();                                                           \
+        if (isa >= 2) name##_avx512 args;                                                     \
+        else if (isa == 1) name##_avx2 args;                                                  \
+        else name##_generic args;                                                             \
+    }
+
+ISA_VARIANTS(input_transform, (const wgeom *g, const float *in, long c, long t0, long tb, float *V), (g, in, c, t0, tb, V))
+ISA_VARIANTS(output_transform, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out),
+             (g, Mb, co, t0, tb, bias, out))
+ISA_VARIANTS(grad_transform, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z), (g, gy, co, t0, tb, Z))
+ISA_VARIANTS(weight_grad_inverse, (long cin, long cout, const float *S, long co, float *gwt, int first),
+             (cin, cout, S, co, gwt, first))
+
+// ---- weights ----------------------------------------------------------------------------------------
+
+// U[xi] = G g G^T of every filter, packed as GEMM A operands [rows, cols]: forward rows = Cout,
+// cols = Cin; for the input gradient rows = Cin, cols = Cout and the filters rotated 180 degrees.
+// The packed buffer lives in the calling thread's scratch until its next call; returns the floats
+// per xi.
+size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, const float **packed) {
+    long rows = input_grad ? s->c : s->cout, cols = input_grad ? s->cout : s->c;
+    size_t xs = (size_t)rows * cols;
+    float *U = wscratch(1, 16 * xs);
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < cols; c++) {
+            float f[3][3], gg[4][3];
+            const float *src = input_grad ? w + (c * s->c + r) * 9 : w + (r * s->c + c) * 9;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) f[a][b] = input_grad ? src[(2 - a) * 3 + (2 - b)] : src[a * 3 + b];
+            for (int b = 0; b < 3; b++) {   // G f
+                gg[0][b] = f[0][b];
+                gg[1][b] = 0.5f * (f[0][b] + f[1][b] + f[2][b]);
+                gg[2][b] = 0.5f * (f[0][b] - f[1][b] + f[2][b]);
+                gg[3][b] = f[2][b];
+            }
+            for (int k = 0; k < 4; k++) {   // (G f) G^T
+                float *u = U + (4 * k) * xs + r * cols + c;
+                u[0] = gg[k][0];
+                u[xs] = 0.5f * (gg[k][0] + gg[k][1] + gg[k][2]);
+                u[2 * xs] = 0.5f * (gg[k][0] - gg[k][1] + gg[k][2]);
+                u[3 * xs] = gg[k][2];
+            }
+        }
+    size_t per = (strata_gemm_packed_size_a(rows, cols) + 15) & ~(size_t)15;
+    float *dst = wscratch(0, 16 * per);
+    for (int xi = 0; xi < 16; xi++) strata_gemm_pack_a(0, rows, cols, U + xi * xs, cols, dst + xi * per);
+    *packed = dst;
+    return per;
+}
+
+// ---- drivers ---------------------------------------------------------------------------------------
+
+typedef struct {
+    const wgeom *g;
+    const float *in, *gy, *U, *bias;
+    size_t uper;
+    float *out, *V, *M, *S, *gwt;
+    long t0, tb;
+    int first;
+} wjob;
+
+static void run_phase(long n, strata_task_fn fn, void *ctx, int threaded) {
+    if (threaded && n > 1) strata_parallel_for(n, fn, ctx);
+    else for (long i = 0; i < n; i++) fn(ctx, i);
+}
+
+static void input_task(void *ctx, long c) {
+    const wjob *j = ctx;
+    input_transform(j->g, j->in, c, j->t0, j->tb, j->V);
+}
+
+static void forward_gemm_task(void *ctx, long xi) {
+    const wjob *j = ctx;
+    const wgeom *g = j->g;
+    sk_gemm_operand a = {0, 0, 0, j->U + xi * j->uper}, b = {j->V + xi * g->cin * j->tb, j->tb, 0, 0};
+    strata_sgemm_ex(g->cout, j->tb, g->cin, 1.0f, &a, &b, 0.0f, j->M + xi * g->cout * j->tb, j->tb, 0);
+}
+
+static void output_task(void *ctx, long co) {
+    const wjob *j = ctx;
+    output_transform(j->g, j->M, co, j->t0, j->tb, j->bias ? j->bias[co] : 0.0f, j->out);
+}
+
+static void grad_task(void *ctx, long co) {
+    const wjob *j = ctx;
+    grad_transform(j->g, j->gy, co, j->t0, j->tb, j->M);
+}
+
+static void weight_gemm_task(void *ctx, long xi) {
+    const wjob *j = ctx;
+    const wgeom *g = j->g;
+    sk_gemm_operand a = {j->M + xi * g->cout * j->tb, j->tb, 0, 0}, b = {j->V + xi * g->cin * j->tb, j->tb, 1, 0};
+    strata_sgemm_ex(g->cout, g->cin, j->tb, 1.0f, &a, &b, j->first ? 0.0f : 1.0f, j->S + xi * g->cout * g->cin, g->cin, 0);
+}
+
+static void inverse_task(void *ctx, long co) {
+    const wjob *j = ctx;
+    weight_grad_inverse(j->g->cin, j->g->cout, j->S, co, j->gwt, j->first);
+}
+
+// out = correlation of nb images of `in` with the packed transformed filters (+ bias).
+// threaded: the phases of each block run on the pool (otherwise on the calling thread only).
+static void wino_correlate(const wgeom *g, const float *in, long nb, const float *U, size_t uper, const float *bias,
+                           float *out, int threaded) {
+    long T = nb * g->th * g->tw, tbmax = block_tiles(g, T);
+    wjob j = {g, in, 0, U, bias, uper, out, 0, 0, 0, 0, 0, 0, 0};
+    j.V = wscratch(1, (size_t)16 * g->cin * tbmax);
+    j.M = wscratch(2, (size_t)16 * g->cout * tbmax);
+    for (long t0 = 0; t0 < T; t0 += tbmax) {
+        j.t0 = t0;
+        j.tb = T - t0 < tbmax ? T - t0 : tbmax;
+        run_phase(g->cin, input_task, &j, threaded);
+        run_phase(16, forward_gemm_task, &j, threaded);
+        run_phase(g->cout, output_task, &j, threaded);
+    }
+}
+
+void sk_winograd_forward(const sk_conv_shape *s, const float *x, long nb, const float *U, size_t uper, const float *bias,
+                         float *y, int threaded) {
+    wgeom g = make_geom(s->c, s->h, s->w, s->cout, s->ph, s->pw, s->oh, s->ow);
+    wino_correlate(&g, x, nb, U, uper, bias, y, threaded);
+}
+
+// gx [nb, c, h, w] (overwritten) from gy [nb, cout, oh, ow]; U from sk_winograd_pack_weights(.., 1, ..).
+void sk_winograd_backward_data(const sk_conv_shape *s, const float *gy, long nb, const float *U, size_t uper, float *gx,
+                               int threaded) {
+    wgeom g = make_geom(s->cout, s->oh, s->ow, s->c, 2 - s->ph, 2 - s->pw, s->h, s->w);
+    wino_correlate(&g, gy, nb, U, uper, 0, gx, threaded);
+}
+
+// gwt [c*9, cout] (= when first, else +=) the weight gradient of nb images, in conv.c's dW^T layout.
+void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt, int first,
+                                  int threaded) {
+    wgeom g = make_geom(s->c, s->h, s->w, s->cout, s->ph, s->pw, s->oh, s->ow);
+    long T = nb * g.th * g.tw, tbmax = block_tiles(&g, T);
+    wjob j = {&g, x, gy, 0, 0, 0, 0, 0, 0, 0, gwt, 0, 0, 0};
+    j.V = wscratch(1, (size_t)16 * g.cin * tbmax);
+    j.M = wscratch(2, (size_t)16 * g.cout * tbmax);
+    j.S = wscratch(3, (size_t)16 * g.cout * g.cin);
+    for (long t0 = 0; t0 < T; t0 += tbmax) {
+        j.t0 = t0;
+        j.tb = T - t0 < tbmax ? T - t0 : tbmax;
+        j.first = t0 == 0;
+        run_phase(g.cin, input_task, &j, threaded);
+        run_phase(g.cout, grad_task, &j, threaded);
+        run_phase(16, weight_gemm_task, &j, threaded);
+    }
+    j.first = first;
+    run_phase(g.cout, inverse_task, &j, threaded);
+}

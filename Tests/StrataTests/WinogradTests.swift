@@ -1,0 +1,233 @@
+import XCTest
+import CStrata
+@testable import StrataCore
+
+/// Winograd F(2x2, 3x3) (Sources/CStrata/winograd.c) against the direct (im2col + GEMM) path:
+/// forward, input gradient, weight gradient and bias gradient, the fused convolution + pooling,
+/// on every ISA the machine has, 1 and 2 threads.
+///
+/// Error bound: F(2x2, 3x3) in float stays within 1e-5 of the direct path relative to the
+/// result's largest magnitude (max |winograd - direct| <= 1e-5 * max |direct|), for each of the
+/// output, the input gradient and the weight gradient. On small whole numbers every intermediate
+/// value is a multiple of 1/4 and exact, so there the two paths must agree bit for bit.
+final class WinogradTests: XCTestCase {
+    static var isas: [String] {
+        Strata.restrictKernels(to: nil)
+        switch Strata.cpuKernel {
+        case "avx512": return ["avx512", "avx2", "generic"]
+        case "avx2": return ["avx2", "generic"]
+        default: return ["generic"]
+        }
+    }
+
+    static let bound: Double = 1e-5
+
+    override func tearDown() {
+        sk_winograd_force(-1)
+        Strata.restrictKernels(to: nil)
+        Strata.numThreads = 2
+        super.tearDown()
+    }
+
+    struct Config {
+        var n, cin, cout, h, w, pad: Int
+        var bias: Bool
+    }
+
+    /// Odd and even sizes, padding 0 to 3 (3: the input gradient crops), 1/3/32/64 channels,
+    /// batch 1 and 5, with and without bias; tile blocks that split rows and images (the 64x70
+    /// images: 1,120 tiles each) and rows over 128 tiles (width 300).
+    static let configs: [Config] = [
+        Config(n: 1, cin: 1, cout: 4, h: 7, w: 7, pad: 1, bias: true),
+        Config(n: 5, cin: 3, cout: 8, h: 8, w: 10, pad: 0, bias: false),
+        Config(n: 5, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true),
+        Config(n: 1, cin: 64, cout: 32, h: 9, w: 6, pad: 2, bias: true),
+        Config(n: 5, cin: 64, cout: 64, h: 7, w: 7, pad: 1, bias: false),
+        Config(n: 1, cin: 3, cout: 32, h: 13, w: 11, pad: 0, bias: true),
+        Config(n: 5, cin: 1, cout: 32, h: 28, w: 28, pad: 1, bias: true),
+        Config(n: 2, cin: 3, cout: 5, h: 5, w: 6, pad: 3, bias: true),
+        Config(n: 5, cin: 1, cout: 4, h: 64, w: 70, pad: 1, bias: true),
+        Config(n: 1, cin: 2, cout: 3, h: 5, w: 300, pad: 1, bias: false),
+        Config(n: 5, cin: 32, cout: 3, h: 4, w: 3, pad: 0, bias: true),
+    ]
+
+    func shape(_ c: Config) -> sk_conv_shape {
+        var s = sk_conv_shape()
+        s.n = c.n; s.c = c.cin; s.h = c.h; s.w = c.w; s.cout = c.cout; s.kh = 3; s.kw = 3
+        s.sh = 1; s.sw = 1; s.ph = c.pad; s.pw = c.pad; s.dh = 1; s.dw = 1; s.groups = 1
+        s.oh = c.h + 2 * c.pad - 2; s.ow = c.w + 2 * c.pad - 2
+        return s
+    }
+
+    /// Output, input, weight and bias gradients of one convolution with Winograd on or off.
+    func run(_ c: Config, x: Tensor, w: Tensor, b: Tensor?, g: (([Int]) -> Tensor), winograd: Bool) -> [[Float]] {
+        sk_winograd_force(winograd ? 1 : 0)
+        defer { sk_winograd_force(-1) }
+        var s = shape(c)
+        XCTAssertEqual(sk_winograd_applies(&s) != 0, winograd && s.oh >= 2 && s.ow >= 2)
+        let y = conv2d(x, weight: w, bias: b, padding: Size2(c.pad, c.pad))
+        y.backward(g(y.shape))
+        var out = [y.scalars, x.grad!.scalars, w.grad!.scalars]
+        if let b { out.append(b.grad!.scalars); b.grad = nil }
+        x.grad = nil; w.grad = nil
+        return out
+    }
+
+    func relativeError(_ a: [Float], _ ref: [Float]) -> Double {
+        var diff = 0.0, scale = 0.0
+        for (p, q) in zip(a, ref) {
+            diff = Swift.max(diff, Swift.abs(Double(p) - Double(q)))
+            scale = Swift.max(scale, Swift.abs(Double(q)))
+        }
+        return scale > 0 ? diff / scale : diff
+    }
+
+    func integerTensor(_ shape: [Int], seed: Int, range: Float = 3) -> Tensor {
+        Tensor(Tensor.randn(shape, seed: seed).scalars.map { Swift.max(-range, Swift.min(range, ($0 * range / 1.5).rounded())) }, shape: shape)
+    }
+
+    /// Random normal data: every result within the bound of the direct path's, on each ISA and
+    /// thread count. Prints the worst relative error seen per result.
+    func testMatchesDirectConvolutionWithinBound() {
+        let names = ["output", "input gradient", "weight gradient", "bias gradient"]
+        var worst = [Double](repeating: 0, count: 4)
+        for isa in Self.isas {
+            Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
+            XCTAssertEqual(Strata.cpuKernel, isa)
+            for threads in [1, 2] {
+                Strata.numThreads = threads
+                for (i, c) in Self.configs.enumerated() {
+                    var x = Tensor.randn([c.n, c.cin, c.h, c.w], seed: 100 + i), w = Tensor.randn([c.cout, c.cin, 3, 3], seed: 200 + i)
+                    var b = c.bias ? Tensor.randn([c.cout], seed: 300 + i) : nil
+                    x.requiresGrad = true; w.requiresGrad = true; b?.requiresGrad = true
+                    let gy = { (s: [Int]) in Tensor.randn(s, seed: 400 + i) }
+                    let direct = run(c, x: x, w: w, b: b, g: gy, winograd: false)
+                    let wino = run(c, x: x, w: w, b: b, g: gy, winograd: true)
+                    for k in direct.indices {
+                        XCTAssertEqual(wino[k].count, direct[k].count)
+                        let e = relativeError(wino[k], direct[k])
+                        worst[k] = Swift.max(worst[k], e)
+                        XCTAssertLessThanOrEqual(e, Self.bound, "\(isa) threads \(threads) config \(i) \(c): \(names[k]) relative error \(e)")
+                    }
+                }
+            }
+        }
+        Strata.restrictKernels(to: nil)
+        print("Winograd F(2x2,3x3) worst relative error vs direct (bound \(Self.bound)): " +
+              zip(names, worst).map { "\($0) \($1)" }.joined(separator: ", "))
+    }
+
+    /// Whole numbers: Winograd's intermediates are exact, so every result equals the direct
+    /// path's bit for bit (this pins down every index of the transforms and the tiling).
+    func testExactOnWholeNumbers() {
+        for isa in Self.isas {
+            Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
+            for threads in [1, 2] {
+                Strata.numThreads = threads
+                for (i, c) in Self.configs.enumerated() {
+                    var x = integerTensor([c.n, c.cin, c.h, c.w], seed: 500 + i), w = integerTensor([c.cout, c.cin, 3, 3], seed: 600 + i)
+                    var b = c.bias ? integerTensor([c.cout], seed: 700 + i) : nil
+                    x.requiresGrad = true; w.requiresGrad = true; b?.requiresGrad = true
+                    let gy = { (s: [Int]) in self.integerTensor(s, seed: 800 + i) }
+                    let direct = run(c, x: x, w: w, b: b, g: gy, winograd: false)
+                    let wino = run(c, x: x, w: w, b: b, g: gy, winograd: true)
+                    for k in direct.indices {
+                        let bad = direct[k].indices.filter { direct[k][$0] != wino[k][$0] }
+                        if let j = bad.first {
+                            XCTFail("\(isa) threads \(threads) config \(i) \(c): result \(k): \(bad.count) differ, first at \(j): \(wino[k][j]) instead of \(direct[k][j])")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fused convolution + 2x2 max pooling with Winograd on equals it with Winograd off:
+    /// bit for bit on whole numbers, within the bound on normal data.
+    func testFusedConvPoolWithWinograd() throws {
+        let configs: [Config] = [
+            Config(n: 8, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true),
+            Config(n: 6, cin: 1, cout: 32, h: 28, w: 28, pad: 1, bias: true),
+            Config(n: 4, cin: 3, cout: 8, h: 11, w: 9, pad: 0, bias: false),
+            Config(n: 5, cin: 4, cout: 6, h: 7, w: 10, pad: 2, bias: true),
+        ]
+        var ran = 0
+        for isa in Self.isas {
+            Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
+            for threads in [1, 2] {
+                Strata.numThreads = threads
+                for (i, c) in configs.enumerated() {
+                    for whole in [true, false] {
+                        var x = whole ? integerTensor([c.n, c.cin, c.h, c.w], seed: 900 + i) : Tensor.randn([c.n, c.cin, c.h, c.w], seed: 900 + i)
+                        var w = whole ? integerTensor([c.cout, c.cin, 3, 3], seed: 910 + i) : Tensor.randn([c.cout, c.cin, 3, 3], seed: 910 + i)
+                        var b = c.bias ? (whole ? integerTensor([c.cout], seed: 920 + i) : Tensor.randn([c.cout], seed: 920 + i)) : nil
+                        x.requiresGrad = true; w.requiresGrad = true; b?.requiresGrad = true
+                        var results: [[[Float]]] = []
+                        for on in [false, true] {
+                            sk_winograd_force(on ? 1 : 0)
+                            guard let y = conv2dMaxPool2d(x, weight: w, bias: b, padding: Size2(c.pad, c.pad)) else {
+                                XCTAssertEqual(isa, "generic", "no fused kernel on \(isa)")
+                                break
+                            }
+                            let g = whole ? integerTensor(y.shape, seed: 930 + i) : Tensor.randn(y.shape, seed: 930 + i)
+                            y.backward(g)
+                            var r = [y.scalars, x.grad!.scalars, w.grad!.scalars]
+                            if let b { r.append(b.grad!.scalars); b.grad = nil }
+                            x.grad = nil; w.grad = nil
+                            results.append(r)
+                        }
+                        sk_winograd_force(-1)
+                        guard results.count == 2 else { continue }
+                        ran += 1
+                        for k in results[0].indices {
+                            let tag = "\(isa) threads \(threads) \(c) whole \(whole) result \(k)"
+                            if whole {
+                                XCTAssertEqual(results[1][k], results[0][k], tag)
+                            } else {
+                                XCTAssertLessThanOrEqual(relativeError(results[1][k], results[0][k]), Self.bound, tag)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if ran == 0 { throw XCTSkip("the fused kernel needs AVX2 or AVX-512") }
+    }
+
+    /// The conv2d rows of the gradient-check table, against finite differences, with Winograd
+    /// forced on (rows of other shapes take the direct path as before).
+    func testGradientCheckRowsWithWinograd() {
+        sk_winograd_force(1)
+        defer { sk_winograd_force(-1) }
+        let checker = GradCheckTests(name: "winograd rows", testClosure: { _ in })
+        var failures: [String] = []
+        for c in gradCases where c.name.hasPrefix("conv2d") {
+            for seed in 0..<2 { failures += checker.check(c, seed: seed) }
+        }
+        XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+    }
+
+    /// Only 3x3, stride 1, dilation 1, one group, outputs of at least 2x2; the switch follows
+    /// sk_winograd_force and falls back to STRATA_WINOGRAD (default off).
+    func testDispatchRules() {
+        var s = shape(Config(n: 2, cin: 3, cout: 4, h: 8, w: 8, pad: 1, bias: false))
+        XCTAssertEqual(sk_winograd_shape_ok(&s), 1)
+        sk_winograd_force(1)
+        XCTAssertEqual(sk_winograd_applies(&s), 1)
+        sk_winograd_force(0)
+        XCTAssertEqual(sk_winograd_applies(&s), 0)
+        sk_winograd_force(-1)
+        let env = ProcessInfo.processInfo.environment["STRATA_WINOGRAD"]
+        XCTAssertEqual(sk_winograd_enabled(), env?.hasPrefix("1") == true ? 1 : 0)
+        var t = s; t.sh = 2; t.oh = 4
+        XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
+        t = s; t.dh = 2; t.oh = 6
+        XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
+        t = s; t.groups = 3; t.c = 3; t.cout = 3
+        XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
+        t = s; t.kh = 5; t.kw = 5; t.oh = 6; t.ow = 6
+        XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
+        t = s; t.ow = 1
+        XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
+    }
+}
