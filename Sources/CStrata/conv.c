@@ -622,6 +622,10 @@ static void conv_backward_task(void *ctx, long t) {
     long n0 = t * j->per, n1 = n0 + j->per < s->n ? n0 + j->per : s->n;
     long b = chunk_images(s);
     long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2;
+    if (j->wino) {   // Winograd blocks its tiles itself: larger chunks (a pooled one's gradient up to 4 MB)
+        long cap = j->pooled ? (1L << 20) / (s->cout * P) : n1 - n0;
+        if (cap > b) b = cap;
+    }
     for (long n = n0; n < n1; n += b) {
         long nb = n1 - n < b ? n1 - n : b;
         const float *gyb = j->gy + n * s->cout * P;

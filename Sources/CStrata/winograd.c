@@ -28,10 +28,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Off until measured on a quiet machine; turning it on by default is this one line.
+// Off until measured on a quiet machine; turning it on by default is this one line (1).
 #define WINOGRAD_DEFAULT 0
+// Mode 1 ("where it pays") leaves convolutions with fewer input or output channels than this on
+// the direct path: with 1 input channel (a network's first layer) the 16 products have K = 1 or
+// N = 1 and the weight-gradient pass measured several times slower than im2col.
+#define WINOGRAD_MIN_CHANNELS 16
 
 // ---- switch -------------------------------------------------------------------------------------
+// Modes: 0 off, 1 on where it pays (3x3/stride 1/dilation 1/1 group, outputs of at least 2x2,
+// at least WINOGRAD_MIN_CHANNELS in and out), 2 on for every such shape whatever its channels
+// (tests). STRATA_WINOGRAD=0/1/2, read once; sk_winograd_force overrides it (-1: back to it).
 
 static int env_setting = WINOGRAD_DEFAULT;
 static int forced = -1;
@@ -39,8 +46,7 @@ static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
 static void read_env(void) {
     const char *e = getenv("STRATA_WINOGRAD");
-    if (e && e[0] == '1') env_setting = 1;
-    else if (e && e[0] == '0') env_setting = 0;
+    if (e && e[0] >= '0' && e[0] <= '2' && e[1] == 0) env_setting = e[0] - '0';
 }
 
 int sk_winograd_enabled(void) {
@@ -50,18 +56,22 @@ int sk_winograd_enabled(void) {
     return env_setting;
 }
 
-void sk_winograd_force(int on) { __atomic_store_n(&forced, on < 0 ? -1 : (on != 0), __ATOMIC_RELAXED); }
+void sk_winograd_force(int mode) { __atomic_store_n(&forced, mode < 0 ? -1 : mode > 2 ? 2 : mode, __ATOMIC_RELAXED); }
 
 int sk_winograd_shape_ok(const sk_conv_shape *s) {
     return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 &&
            s->oh >= 2 && s->ow >= 2 && s->c > 0 && s->cout > 0;
 }
 
-int sk_winograd_applies(const sk_conv_shape *s) { return sk_winograd_shape_ok(s) && sk_winograd_enabled(); }
+int sk_winograd_applies(const sk_conv_shape *s) {
+    int mode = sk_winograd_enabled();
+    if (mode == 0 || !sk_winograd_shape_ok(s)) return 0;
+    return mode == 2 || (s->c >= WINOGRAD_MIN_CHANNELS && s->cout >= WINOGRAD_MIN_CHANNELS);
+}
 
-// ---- per-thread scratch (slot 0: packed weights, 1: V, 2: M or Z, 3: S) --------------------------
+// ---- per-thread scratch (0: packed weights, 1: V, 2: M or Z, 3: S, 4: gathered tiles) ---------
 
-#define WSLOTS 4
+#define WSLOTS 5
 typedef struct { float *p; size_t n; } wbuf;
 static pthread_key_t wkey;
 static pthread_once_t wkey_once = PTHREAD_ONCE_INIT;
@@ -111,142 +121,136 @@ static long block_tiles(const wgeom *g, long T) {
     return tb < T ? tb : T;
 }
 
-#define SEG 128   // tiles of one row handled at once (stack arrays)
 #define INLINE static inline __attribute__((always_inline))
 
-// e[q] = row[col0 + 2q], o[q] = row[col0 + 2q + 1] for q < m, zero outside [0, w) and for rows
-// outside [0, h).
-INLINE void fetch_row(const float *plane, long h, long w, long row, long col0, long m, float *e, float *o) {
+#define RUN_MAX 256   // tiles of one row handled at once
+
+// dst[0, m) = plane[row][col0, col0 + m), zero outside the plane's h x w. One select loop (no
+// memcpy/memset calls: the rows are short, 2 * 7 + 2 floats for a 14x14 output).
+INLINE void padded_row(const float *plane, long h, long w, long row, long col0, long m, float *dst) {
     if (row < 0 || row >= h) {
-        for (long q = 0; q < m; q++) { e[q] = 0.0f; o[q] = 0.0f; }
+        for (long x = 0; x < m; x++) dst[x] = 0.0f;
         return;
     }
     const float *r = plane + row * w;
-    long qa = 0, qb = m;
-    while (qa < m && col0 + 2 * qa < 0) qa++;
-    while (qb > qa && col0 + 2 * (qb - 1) + 1 >= w) qb--;
-    for (long q = 0; q < qa; q++) {
-        long c = col0 + 2 * q;
-        e[q] = c >= 0 && c < w ? r[c] : 0.0f;
-        o[q] = c + 1 >= 0 && c + 1 < w ? r[c + 1] : 0.0f;
-    }
-    const float *rc = r + col0;
-    for (long q = qa; q < qb; q++) { e[q] = rc[2 * q]; o[q] = rc[2 * q + 1]; }
-    for (long q = qb; q < m; q++) {
-        long c = col0 + 2 * q;
-        e[q] = c >= 0 && c < w ? r[c] : 0.0f;
-        o[q] = c + 1 >= 0 && c + 1 < w ? r[c + 1] : 0.0f;
+    for (long x = 0; x < m; x++) {
+        long c = col0 + x;
+        dst[x] = c >= 0 && c < w ? r[c] : 0.0f;
     }
 }
 
-// Splits tiles [t, end) at row and segment boundaries: image b, tile row i, columns [j0, j0 + n).
-INLINE long next_run(const wgeom *g, long t, long end, long *b, long *i, long *j0) {
-    long per = g->th * g->tw, r = t % per;
-    *b = t / per;
-    *i = r / g->tw;
-    *j0 = r % g->tw;
-    long n = g->tw - *j0;
-    if (n > end - t) n = end - t;
-    if (n > SEG) n = SEG;
-    return n;
-}
+// Visits the tiles [t0, t0 + tb) row by row: image b, tile row i, tiles (i, j0 .. j0 + n) at
+// offset off in the block.
+#define FOR_TILE_RUNS(g, t0, tb, ...)                                                   \
+    for (long t_ = (t0), end_ = (t0) + (tb); t_ < end_;) {                              \
+        long per_ = (g)->th * (g)->tw, r_ = t_ % per_;                                  \
+        long b = t_ / per_, i = r_ / (g)->tw, j0 = r_ % (g)->tw;                        \
+        long n = (g)->tw - j0 < end_ - t_ ? (g)->tw - j0 : end_ - t_, off = t_ - (t0);  \
+        if (n > RUN_MAX) n = RUN_MAX;                                                   \
+        __VA_ARGS__                                                                     \
+        t_ += n;                                                                        \
+    }
 
 // ---- transforms (bodies; compiled per ISA below) ----------------------------------------------------
+// Each gathers the block's tiles of one channel into 16 (or 4) arrays P[element][tile], so the
+// arithmetic runs over all tiles of the block at once whatever the image width (a 14x14 output
+// has rows of only 7 tiles), then scatters or stores the results.
 
 // V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb long.
-INLINE void input_transform_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V) {
-    size_t xs = (size_t)g->cin * tb;
-    float e[4][SEG + 1], o[4][SEG + 1], te[4][SEG + 1], to[4][SEG + 1];
-    for (long t = t0, end = t0 + tb; t < end;) {
-        long b, i, j0, n = next_run(g, t, end, &b, &i, &j0);
+// P: 16 * tb floats of scratch.
+INLINE void input_transform_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
+    float rows[4][2 * RUN_MAX + 2];
+    FOR_TILE_RUNS(g, t0, tb, {
         const float *plane = in + (b * g->cin + c) * g->h * g->w;
-        for (int a = 0; a < 4; a++) fetch_row(plane, g->h, g->w, 2 * i - g->ph + a, 2 * j0 - g->pw, n + 1, e[a], o[a]);
-        // Columns: B^T d (rows combined), on even and odd columns alike.
-        for (long q = 0; q <= n; q++) {
-            te[0][q] = e[0][q] - e[2][q];
-            te[1][q] = e[1][q] + e[2][q];
-            te[2][q] = e[2][q] - e[1][q];
-            te[3][q] = e[1][q] - e[3][q];
-            to[0][q] = o[0][q] - o[2][q];
-            to[1][q] = o[1][q] + o[2][q];
-            to[2][q] = o[2][q] - o[1][q];
-            to[3][q] = o[1][q] - o[3][q];
+        for (int a = 0; a < 4; a++) padded_row(plane, g->h, g->w, 2 * i - g->ph + a, 2 * j0 - g->pw, 2 * n + 2, rows[a]);
+        float *pt = P + off;
+        for (long q = 0; q < n; q++)
+            for (int a = 0; a < 4; a++)
+                for (int k = 0; k < 4; k++) pt[(4 * a + k) * tb + q] = rows[a][2 * q + k];
+    })
+    size_t xs = (size_t)g->cin * tb;
+    float *restrict v = V + c * tb;
+    const float *restrict p = P;
+    // The 16 rows of v are disjoint (tb <= xs apart); clang cannot prove it with runtime checks.
+#pragma clang loop vectorize(assume_safety)
+    for (long t = 0; t < tb; t++) {
+        float d[4][4], u[4][4];
+        for (int a = 0; a < 4; a++)
+            for (int k = 0; k < 4; k++) d[a][k] = p[(4 * a + k) * tb + t];
+        for (int k = 0; k < 4; k++) {   // B^T d: rows combined
+            u[0][k] = d[0][k] - d[2][k];
+            u[1][k] = d[1][k] + d[2][k];
+            u[2][k] = d[2][k] - d[1][k];
+            u[3][k] = d[1][k] - d[3][k];
         }
-        // Rows: (.) B. Tile q's columns are te[q], to[q], te[q + 1], to[q + 1].
-        float *v = V + c * tb + (t - t0);
-        for (int k = 0; k < 4; k++) {
-            float *restrict v0 = v + (4 * k) * xs, *restrict v1 = v0 + xs, *restrict v2 = v1 + xs, *restrict v3 = v2 + xs;
-            // E1, O1: the next tile's columns as separate (read-only) arrays; written as E[q + 1],
-            // clang turns the reuse into a recurrence and does not vectorise the loop.
-            const float *restrict E = te[k], *restrict O = to[k], *restrict E1 = te[k] + 1, *restrict O1 = to[k] + 1;
-            for (long q = 0; q < n; q++) {
-                float e0 = E[q], e1 = E1[q], o0 = O[q], o1 = O1[q];
-                v0[q] = e0 - e1;
-                v1[q] = o0 + e1;
-                v2[q] = e1 - o0;
-                v3[q] = o0 - o1;
-            }
+        for (int a = 0; a < 4; a++) {   // (.) B: columns combined
+            v[(4 * a) * xs + t] = u[a][0] - u[a][2];
+            v[(4 * a + 1) * xs + t] = u[a][1] + u[a][2];
+            v[(4 * a + 2) * xs + t] = u[a][2] - u[a][1];
+            v[(4 * a + 3) * xs + t] = u[a][1] - u[a][3];
         }
-        t += n;
     }
 }
 
 // out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb); the parts of edge tiles past oh x ow
-// are dropped.
-INLINE void output_transform_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out) {
+// are dropped. Y: 4 * tb floats of scratch.
+INLINE void output_transform_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y) {
     size_t xs = (size_t)g->cout * tb;
-    float y[4][SEG];
-    for (long t = t0, end = t0 + tb; t < end;) {
-        long b, i, j0, n = next_run(g, t, end, &b, &i, &j0);
-        const float *m = Mb + co * tb + (t - t0);
-        for (long q = 0; q < n; q++) {
-            float s0[4], s1[4];
-            for (int l = 0; l < 4; l++) {
-                float m0 = m[l * xs + q], m1 = m[(4 + l) * xs + q], m2 = m[(8 + l) * xs + q], m3 = m[(12 + l) * xs + q];
-                s0[l] = m0 + m1 + m2;
-                s1[l] = m1 - m2 - m3;
-            }
-            y[0][q] = s0[0] + s0[1] + s0[2] + bias;
-            y[1][q] = s0[1] - s0[2] - s0[3] + bias;
-            y[2][q] = s1[0] + s1[1] + s1[2] + bias;
-            y[3][q] = s1[1] - s1[2] - s1[3] + bias;
+    const float *restrict m = Mb + co * tb;
+    float *restrict y = Y;
+    for (long t = 0; t < tb; t++) {
+        float s0[4], s1[4];
+        for (int l = 0; l < 4; l++) {
+            float m0 = m[l * xs + t], m1 = m[(4 + l) * xs + t], m2 = m[(8 + l) * xs + t], m3 = m[(12 + l) * xs + t];
+            s0[l] = m0 + m1 + m2;
+            s1[l] = m1 - m2 - m3;
         }
+        y[t] = s0[0] + s0[1] + s0[2] + bias;
+        y[tb + t] = s0[1] - s0[2] - s0[3] + bias;
+        y[2 * tb + t] = s1[0] + s1[1] + s1[2] + bias;
+        y[3 * tb + t] = s1[1] - s1[2] - s1[3] + bias;
+    }
+    FOR_TILE_RUNS(g, t0, tb, {
         float *plane = out + (b * g->cout + co) * g->oh * g->ow;
-        long full = n;   // tiles whose two columns are both inside
-        if (2 * (j0 + n) > g->ow) full = n - 1;
+        long full = 2 * (j0 + n) > g->ow ? n - 1 : n;   // tiles whose two columns are both inside
         for (int r = 0; r < 2; r++) {
             long row = 2 * i + r;
             if (row >= g->oh) break;
             float *dst = plane + row * g->ow + 2 * j0;
-            const float *ya = y[2 * r], *yb = y[2 * r + 1];
+            const float *ya = Y + (2 * r) * tb + off, *yb = Y + (2 * r + 1) * tb + off;
             for (long q = 0; q < full; q++) { dst[2 * q] = ya[q]; dst[2 * q + 1] = yb[q]; }
             if (full < n) dst[2 * full] = ya[full];
         }
-        t += n;
-    }
+    })
 }
 
 // Z[xi][co][t - t0] = (A dy A^T)[xi] of the 2x2 output-gradient tiles (zero past oh x ow).
-INLINE void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z) {
-    size_t xs = (size_t)g->cout * tb;
-    float e[2][SEG], o[2][SEG];
-    for (long t = t0, end = t0 + tb; t < end;) {
-        long b, i, j0, n = next_run(g, t, end, &b, &i, &j0);
+// P: 4 * tb floats of scratch.
+INLINE void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
+    float rows[2][2 * RUN_MAX];
+    FOR_TILE_RUNS(g, t0, tb, {
         const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
-        for (int a = 0; a < 2; a++) fetch_row(plane, g->oh, g->ow, 2 * i + a, 2 * j0, n, e[a], o[a]);
-        float *z = Z + co * tb + (t - t0);
-        // A dy: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row (u, v) -> (u, u + v, u - v, -v).
-        for (long q = 0; q < n; q++) {
-            float a = e[0][q], bb = o[0][q], c = e[1][q], d = o[1][q];
-            float u[4] = {a, a + c, a - c, -c}, v[4] = {bb, bb + d, bb - d, -d};
-            for (int k = 0; k < 4; k++) {
-                z[(4 * k) * xs + q] = u[k];
-                z[(4 * k + 1) * xs + q] = u[k] + v[k];
-                z[(4 * k + 2) * xs + q] = u[k] - v[k];
-                z[(4 * k + 3) * xs + q] = -v[k];
-            }
+        for (int a = 0; a < 2; a++) padded_row(plane, g->oh, g->ow, 2 * i + a, 2 * j0, 2 * n, rows[a]);
+        float *pt = P + off;
+        for (long q = 0; q < n; q++)
+            for (int a = 0; a < 2; a++)
+                for (int k = 0; k < 2; k++) pt[(2 * a + k) * tb + q] = rows[a][2 * q + k];
+    })
+    size_t xs = (size_t)g->cout * tb;
+    float *restrict z = Z + co * tb;
+    const float *restrict p = P;
+    // A dy: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row (u, v) -> (u, u + v, u - v, -v).
+    // The 16 rows of z are disjoint.
+#pragma clang loop vectorize(assume_safety)
+    for (long t = 0; t < tb; t++) {
+        float a = p[t], bb = p[tb + t], c = p[2 * tb + t], d = p[3 * tb + t];
+        float u[4] = {a, a + c, a - c, -c}, v[4] = {bb, bb + d, bb - d, -d};
+        for (int k = 0; k < 4; k++) {
+            z[(4 * k) * xs + t] = u[k];
+            z[(4 * k + 1) * xs + t] = u[k] + v[k];
+            z[(4 * k + 2) * xs + t] = u[k] - v[k];
+            z[(4 * k + 3) * xs + t] = -v[k];
         }
-        t += n;
     }
 }
 
@@ -288,10 +292,12 @@ INLINE void weight_grad_inverse_body(long cin, long cout, const float *S, long c
         else name##_generic args;                                                             \
     }
 
-ISA_VARIANTS(input_transform, (const wgeom *g, const float *in, long c, long t0, long tb, float *V), (g, in, c, t0, tb, V))
-ISA_VARIANTS(output_transform, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out),
-             (g, Mb, co, t0, tb, bias, out))
-ISA_VARIANTS(grad_transform, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z), (g, gy, co, t0, tb, Z))
+ISA_VARIANTS(input_transform, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
+             (g, in, c, t0, tb, V, P))
+ISA_VARIANTS(output_transform, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
+             (g, Mb, co, t0, tb, bias, out, Y))
+ISA_VARIANTS(grad_transform, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
+             (g, gy, co, t0, tb, Z, P))
 ISA_VARIANTS(weight_grad_inverse, (long cin, long cout, const float *S, long co, float *gwt, int first),
              (cin, cout, S, co, gwt, first))
 
@@ -350,7 +356,7 @@ static void run_phase(long n, strata_task_fn fn, void *ctx, int threaded) {
 
 static void input_task(void *ctx, long c) {
     const wjob *j = ctx;
-    input_transform(j->g, j->in, c, j->t0, j->tb, j->V);
+    input_transform(j->g, j->in, c, j->t0, j->tb, j->V, wscratch(4, (size_t)16 * j->tb));
 }
 
 static void forward_gemm_task(void *ctx, long xi) {
@@ -362,12 +368,12 @@ static void forward_gemm_task(void *ctx, long xi) {
 
 static void output_task(void *ctx, long co) {
     const wjob *j = ctx;
-    output_transform(j->g, j->M, co, j->t0, j->tb, j->bias ? j->bias[co] : 0.0f, j->out);
+    output_transform(j->g, j->M, co, j->t0, j->tb, j->bias ? j->bias[co] : 0.0f, j->out, wscratch(4, (size_t)4 * j->tb));
 }
 
 static void grad_task(void *ctx, long co) {
     const wjob *j = ctx;
-    grad_transform(j->g, j->gy, co, j->t0, j->tb, j->M);
+    grad_transform(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)4 * j->tb));
 }
 
 static void weight_gemm_task(void *ctx, long xi) {

@@ -61,7 +61,7 @@ final class WinogradTests: XCTestCase {
 
     /// Output, input, weight and bias gradients of one convolution with Winograd on or off.
     func run(_ c: Config, x: Tensor, w: Tensor, b: Tensor?, g: (([Int]) -> Tensor), winograd: Bool) -> [[Float]] {
-        sk_winograd_force(winograd ? 1 : 0)
+        sk_winograd_force(winograd ? 2 : 0)
         defer { sk_winograd_force(-1) }
         var s = shape(c)
         XCTAssertEqual(sk_winograd_applies(&s) != 0, winograd && s.oh >= 2 && s.ow >= 2)
@@ -164,7 +164,7 @@ final class WinogradTests: XCTestCase {
                         x.requiresGrad = true; w.requiresGrad = true; b?.requiresGrad = true
                         var results: [[[Float]]] = []
                         for on in [false, true] {
-                            sk_winograd_force(on ? 1 : 0)
+                            sk_winograd_force(on ? 2 : 0)
                             guard let y = conv2dMaxPool2d(x, weight: w, bias: b, padding: Size2(c.pad, c.pad)) else {
                                 XCTAssertEqual(isa, "generic", "no fused kernel on \(isa)")
                                 break
@@ -197,7 +197,7 @@ final class WinogradTests: XCTestCase {
     /// The conv2d rows of the gradient-check table, against finite differences, with Winograd
     /// forced on (rows of other shapes take the direct path as before).
     func testGradientCheckRowsWithWinograd() {
-        sk_winograd_force(1)
+        sk_winograd_force(2)
         defer { sk_winograd_force(-1) }
         let checker = GradCheckTests(name: "winograd rows", testClosure: { _ in })
         var failures: [String] = []
@@ -207,27 +207,36 @@ final class WinogradTests: XCTestCase {
         XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
     }
 
-    /// Only 3x3, stride 1, dilation 1, one group, outputs of at least 2x2; the switch follows
-    /// sk_winograd_force and falls back to STRATA_WINOGRAD (default off).
+    /// Only 3x3, stride 1, dilation 1, one group, outputs of at least 2x2; mode 1 also wants 16
+    /// channels in and out, mode 2 takes every such shape; the switch follows sk_winograd_force and
+    /// falls back to STRATA_WINOGRAD (default off).
     func testDispatchRules() {
-        var s = shape(Config(n: 2, cin: 3, cout: 4, h: 8, w: 8, pad: 1, bias: false))
-        XCTAssertEqual(sk_winograd_shape_ok(&s), 1)
+        var small = shape(Config(n: 2, cin: 3, cout: 4, h: 8, w: 8, pad: 1, bias: false))
+        var wide = shape(Config(n: 2, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: false))
+        XCTAssertEqual(sk_winograd_shape_ok(&small), 1)
+        XCTAssertEqual(sk_winograd_shape_ok(&wide), 1)
+        sk_winograd_force(2)
+        XCTAssertEqual(sk_winograd_applies(&small), 1)
+        XCTAssertEqual(sk_winograd_applies(&wide), 1)
         sk_winograd_force(1)
-        XCTAssertEqual(sk_winograd_applies(&s), 1)
+        XCTAssertEqual(sk_winograd_applies(&small), 0)
+        XCTAssertEqual(sk_winograd_applies(&wide), 1)
+        var first = shape(Config(n: 64, cin: 1, cout: 32, h: 28, w: 28, pad: 1, bias: true))
+        XCTAssertEqual(sk_winograd_applies(&first), 0)
         sk_winograd_force(0)
-        XCTAssertEqual(sk_winograd_applies(&s), 0)
+        XCTAssertEqual(sk_winograd_applies(&wide), 0)
         sk_winograd_force(-1)
         let env = ProcessInfo.processInfo.environment["STRATA_WINOGRAD"]
-        XCTAssertEqual(sk_winograd_enabled(), env?.hasPrefix("1") == true ? 1 : 0)
-        var t = s; t.sh = 2; t.oh = 4
+        XCTAssertEqual(sk_winograd_enabled(), ["1": 1, "2": 2][env ?? ""] ?? 0)
+        var t = small; t.sh = 2; t.oh = 4
         XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
-        t = s; t.dh = 2; t.oh = 6
+        t = small; t.dh = 2; t.oh = 6
         XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
-        t = s; t.groups = 3; t.c = 3; t.cout = 3
+        t = small; t.groups = 3; t.c = 3; t.cout = 3
         XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
-        t = s; t.kh = 5; t.kw = 5; t.oh = 6; t.ow = 6
+        t = small; t.kh = 5; t.kw = 5; t.oh = 6; t.ow = 6
         XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
-        t = s; t.ow = 1
+        t = small; t.ow = 1
         XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
     }
 }
