@@ -173,11 +173,23 @@ public final class FaceNet: Module, BuildableModule {
         guard let lossName = s["loss"] as? String, let loss = FaceLoss(rawValue: lossName) else {
             throw StrataError("architecture: FaceNet needs a \"loss\" (softmax, cosface, arcface or triplet)")
         }
-        let input = (s["input"] as? [Int]) ?? [56, 46]
-        return FaceNet(classes: try ModuleRegistry.int(s, "classes"), loss: loss, embedding: try ModuleRegistry.int(s, "embedding", 128),
-                       widths: (s["widths"] as? [Int]) ?? [16, 32, 64], inputSize: (input[0], input[1]),
+        // Read from a file: every size is checked before the network is built from it.
+        let input = try ModuleRegistry.ints(s, "input", [56, 46])
+        let widths = try ModuleRegistry.ints(s, "widths", [16, 32, 64])
+        let blocks = s["blocks"] == nil || (s["blocks"] as? [Any])?.isEmpty == true ? [] : try ModuleRegistry.ints(s, "blocks", [])
+        let (classes, embedding) = (try ModuleRegistry.int(s, "classes"), try ModuleRegistry.int(s, "embedding", 128))
+        let channels = try ModuleRegistry.int(s, "channels", 1)
+        let stages = blocks.isEmpty ? widths.count : blocks.count
+        guard input.count == 2, blocks.isEmpty || blocks.count == widths.count, stages <= 12,
+              input[0] >> stages >= 1, input[1] >> stages >= 1, blocks.allSatisfy({ $0 <= 64 }) else {
+            throw StrataError("architecture: FaceNet with input \(input), widths \(widths) and blocks \(blocks) does not fit together")
+        }
+        for (a, b) in zip([channels] + widths, widths) { try ModuleRegistry.weights(s, [b, a, 3, 3]) }
+        try ModuleRegistry.weights(s, [widths.last!, input[0] >> stages, input[1] >> stages, embedding])
+        try ModuleRegistry.weights(s, [classes, embedding])
+        return FaceNet(classes: classes, loss: loss, embedding: embedding, widths: widths, inputSize: (input[0], input[1]),
                        scale: ModuleRegistry.float(s, "s", 16), margin: ModuleRegistry.float(s, "m", 0.2),
-                       channels: try ModuleRegistry.int(s, "channels", 1), blocks: (s["blocks"] as? [Int]) ?? [])
+                       channels: channels, blocks: blocks)
     }
 }
 

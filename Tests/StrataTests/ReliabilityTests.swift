@@ -421,4 +421,28 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(status, 1, out)
         XCTAssertTrue(err.contains("training stopped: the loss diverged"), err)
     }
+
+    /// Architecture entries the fuzzer found trapping (a dropout rate of 5.3) and their kin: every
+    /// builder checks what it reads before a layer's own preconditions see it.
+    func testArchitectureValuesFromFilesAreChecked() {
+        let bad: [[String: Any]] = [
+            ["type": "Dropout", "p": 5.3],
+            ["type": "Dropout", "p": -0.1],
+            ["type": "GCN", "features": 10, "classes": 3, "dropout": 1.0],
+            ["type": "FaceNet", "loss": "cosface", "classes": 5, "input": [5]],
+            ["type": "FaceNet", "loss": "cosface", "classes": 5, "input": [8, 8], "widths": [8, 8, 8, 8]],
+            ["type": "FaceNet", "loss": "cosface", "classes": 5, "widths": [8, 16], "blocks": [1]],
+            ["type": "FaceNet", "loss": "cosface", "classes": 5, "widths": [0, 16]],
+            ["type": "FaceNet", "loss": "cosface", "classes": 5, "input": [16000000, 16000000], "widths": [8]],
+            ["type": "TextClassifier", "kind": "gru", "vocabulary": 16000000, "classes": 2, "dim": 16000000],
+            ["type": "TextClassifier", "kind": "transformer", "vocabulary": 100, "classes": 2, "dim": 30],
+            ["type": "TfIdfClassifier", "vocabulary": 16000000, "classes": 1000],
+            ["type": "ResidualBlock", "in": 100000, "out": 100000],
+        ]
+        for spec in bad {
+            XCTAssertThrowsError(try ModuleRegistry.build(spec), "\(spec)") { XCTAssertTrue("\($0)".hasPrefix("architecture: "), "\(spec): \($0)") }
+        }
+        XCTAssertNoThrow(try ModuleRegistry.build(["type": "FaceNet", "loss": "cosface", "classes": 5, "input": [64, 64], "widths": [8, 16, 32], "channels": 3]))
+        XCTAssertNoThrow(try ModuleRegistry.build(["type": "Dropout", "p": 0.25]))
+    }
 }

@@ -81,8 +81,10 @@ public final class GCN: Module, BuildableModule {
 
     /// Rebuilds the layer from its architecture entry (its `config`); found by `ModuleRegistry` by name.
     public static func build(_ s: [String: Any]) throws -> Module {
-        GCN(features: try ModuleRegistry.int(s, "features"), hidden: try ModuleRegistry.int(s, "hidden", 16),
-            classes: try ModuleRegistry.int(s, "classes"), dropout: ModuleRegistry.float(s, "dropout", 0.5))
+        let (f, h, c) = (try ModuleRegistry.int(s, "features"), try ModuleRegistry.int(s, "hidden", 16), try ModuleRegistry.int(s, "classes"))
+        try ModuleRegistry.weights(s, [f, h])
+        try ModuleRegistry.weights(s, [h, c])
+        return GCN(features: f, hidden: h, classes: c, dropout: try ModuleRegistry.probability(s, "dropout", 0.5))
     }
 }
 

@@ -75,8 +75,11 @@ public final class TextClassifier: Module, BuildableModule {
     /// Rebuilds the layer from its architecture entry (its `config`); found by `ModuleRegistry` by name.
     public static func build(_ s: [String: Any]) throws -> Module {
         guard let k = (s["kind"] as? String).flatMap(Kind.init) else { throw StrataError("architecture: TextClassifier needs a \"kind\"") }
-        return TextClassifier(kind: k, vocabulary: try ModuleRegistry.int(s, "vocabulary"), classes: try ModuleRegistry.int(s, "classes"),
-                              dim: try ModuleRegistry.int(s, "dim", 64), maxLength: try ModuleRegistry.int(s, "max_length", 64))
+        let (v, c) = (try ModuleRegistry.int(s, "vocabulary"), try ModuleRegistry.int(s, "classes"))
+        let (d, t) = (try ModuleRegistry.int(s, "dim", 64), try ModuleRegistry.int(s, "max_length", 64))
+        for dims in [[v, d], [t, d], [4 * d, d], [d, c], [64 * 3, c], [64, d, 5]] { try ModuleRegistry.weights(s, dims) }
+        if k == .transformer, d % 4 != 0 { throw StrataError("architecture: TextClassifier transformer needs \"dim\" divisible by its 4 heads, got \(d)") }
+        return TextClassifier(kind: k, vocabulary: v, classes: c, dim: d, maxLength: t)
     }
 }
 

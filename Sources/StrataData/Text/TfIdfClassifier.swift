@@ -36,7 +36,9 @@ public final class TfIdfClassifier: Module, BuildableModule {
     public override var config: [String: Any] { ["vocabulary": idf.shape[0], "classes": fc.weight.shape[0]] }
 
     public static func build(_ s: [String: Any]) throws -> Module {
-        TfIdfClassifier(vocabulary: try ModuleRegistry.int(s, "vocabulary"), classes: try ModuleRegistry.int(s, "classes"))
+        let (v, c) = (try ModuleRegistry.int(s, "vocabulary"), try ModuleRegistry.int(s, "classes"))
+        try ModuleRegistry.weights(s, [v, c])
+        return TfIdfClassifier(vocabulary: v, classes: c)
     }
 
     /// One token per position, as the other text models take them.

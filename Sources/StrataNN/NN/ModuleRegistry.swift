@@ -148,8 +148,26 @@ public enum ModuleRegistry {
         return value
     }
 
+    /// A list of sizes of an architecture entry (widths, an input size): 1...64 entries, each in
+    /// 1...`maxSize`; `def` when the key is missing.
+    public static func ints(_ s: [String: Any], _ key: String, _ def: [Int]) throws -> [Int] {
+        guard let v = s[key] else { return def }
+        let values = (v as? [Int]) ?? (v as? [Double])?.compactMap { $0 == $0.rounded() && Swift.abs($0) < 1e15 ? Int($0) : nil }
+        guard let values, values.count == (v as? [Any])?.count, (1...64).contains(values.count), values.allSatisfy({ (1...maxSize).contains($0) }) else {
+            throw StrataError("architecture: \(s["type"] ?? "layer") has \"\(key)\" \(v), not a list of 1 to 64 sizes in 1...\(maxSize)")
+        }
+        return values
+    }
+
+    /// A probability of an architecture entry (a dropout rate), in [0, 1).
+    public static func probability(_ s: [String: Any], _ key: String, _ def: Float) throws -> Float {
+        let p = float(s, key, def)
+        guard p >= 0 && p < 1 else { throw StrataError("architecture: \(s["type"] ?? "layer") has \"\(key)\" \(p), not in [0, 1)") }
+        return p
+    }
+
     /// Refuses a layer whose weights (the product of `dims`) would pass `maxWeights`.
-    static func weights(_ s: [String: Any], _ dims: [Int]) throws {
+    public static func weights(_ s: [String: Any], _ dims: [Int]) throws {
         guard let n = checkedProduct(dims), n <= maxWeights else {
             throw StrataError("architecture: \(s["type"] ?? "layer") of sizes \(dims) would hold over \(maxWeights) weights")
         }
@@ -164,7 +182,7 @@ public enum ModuleRegistry {
     public static func size2(_ s: [String: Any], _ key: String, _ def: Size2) throws -> Size2 {
         guard let v = s[key] else { return def }
         if let a = v as? [Int], a.count == 2 { return Size2(a[0], a[1]) }
-        if let a = v as? [Double], a.count == 2 { return Size2(Int(a[0]), Int(a[1])) }
+        if let a = v as? [Double], a.count == 2, a.allSatisfy({ $0 == $0.rounded() && Swift.abs($0) <= 1e9 }) { return Size2(Int(a[0]), Int(a[1])) }
         if let i = v as? Int { return Size2(i, i) }
         throw StrataError("architecture: \"\(key)\" of \(s["type"] ?? "layer") must be [h, w]")
     }
@@ -205,12 +223,12 @@ public enum ModuleRegistry {
             "Tanh": { _ in Tanh() },
             "Softmax": { Softmax(axis: try int($0, "axis", -1)) },
             "LogSoftmax": { LogSoftmax(axis: try int($0, "axis", -1)) },
-            "Dropout": { Dropout(float($0, "p", 0.5)) },
+            "Dropout": { Dropout(try probability($0, "p", 0.5)) },
             "BatchNorm1d": { BatchNorm1d(try int($0, "features"), eps: float($0, "eps", 1e-5), momentum: float($0, "momentum", 0.1)) },
             "BatchNorm2d": { BatchNorm2d(try int($0, "features"), eps: float($0, "eps", 1e-5), momentum: float($0, "momentum", 0.1)) },
             "LayerNorm": { s in
-                let shape = (s["shape"] as? [Int]) ?? (s["shape"] as? [Double])?.map { Int($0) } ?? []
-                guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 }), (checkedProduct(shape) ?? .max) <= maxSize else {
+                let shape = try ints(s, "shape", [])
+                guard !shape.isEmpty, (checkedProduct(shape) ?? .max) <= maxSize else {
                     throw StrataError("architecture: LayerNorm needs a \"shape\" of positive sizes, got \(shape)")
                 }
                 return LayerNorm(shape, eps: float(s, "eps", 1e-5))
@@ -220,7 +238,11 @@ public enum ModuleRegistry {
                 try weights(s, [c, d])
                 return Embedding(c, d)
             },
-            "ResidualBlock": { ResidualBlock(try int($0, "in"), try int($0, "out"), stride: try int($0, "stride", 1)) },
+            "ResidualBlock": { s in
+                let (i, o, stride) = (try int(s, "in"), try int(s, "out"), try int(s, "stride", 1))
+                try weights(s, [o, Swift.max(i, o), 3, 3])
+                return ResidualBlock(i, o, stride: stride)
+            },
             "Residual": { s in
                 guard let body = s["body"] as? [String: Any] else { throw StrataError("architecture: Residual needs a \"body\"") }
                 return Residual(try build(body))
