@@ -402,7 +402,8 @@ typedef struct {
     int weights_as_a;         // forward orientation: W as the A operand (output in NCHW directly)
     int pooled;               // fused 2x2 max pooling: y and gy are the pooled tensors
     uint8_t *codes;           // fused pooling: winner position per pooled output
-    int wino;                 // Winograd F(2x2, 3x3) (winograd.c); wpack holds its transformed filters
+    int wino;                 // Winograd F(2x2, 3x3) (winograd.c) for the forward and weight gradient
+    int wino_gx;              // ... for the input gradient; wpack then holds its transformed filters
 } conv_job;
 
 // Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
@@ -554,11 +555,10 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
     long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
     long ld = nb * P;
     int tg = j->threaded_gemm, point = is_pointwise(s);
-    if (j->wino) {
-        if (gwt) sk_winograd_backward_weights(s, j->x + n0 * s->c * HW, gyb, nb, gwt, first, tg);
-        if (j->gx) sk_winograd_backward_data(s, gyb, nb, j->wpack, j->wpack_group, j->gx + n0 * s->c * HW, tg);
-    }
-    for (long g = 0; g < G && !j->wino; g++) {
+    if (j->wino && gwt) sk_winograd_backward_weights(s, j->x + n0 * s->c * HW, gyb, nb, gwt, first, tg);
+    if (j->wino_gx && j->gx) sk_winograd_backward_data(s, gyb, nb, j->wpack, j->wpack_group, j->gx + n0 * s->c * HW, tg);
+    int direct_gw = gwt && !j->wino, direct_gx = j->gx && !j->wino_gx;
+    for (long g = 0; g < G && (direct_gw || direct_gx); g++) {
         // gy of the chunk side by side: [Cog, nb*P].
         const float *gyc;
         if (nb == 1) {
@@ -570,7 +570,7 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
                     memcpy(buf + co * ld + b * P, gyb + b * s->cout * P + (g * cog + co) * P, (size_t)P * sizeof(float));
             gyc = buf;
         }
-        if (gwt) {
+        if (direct_gw) {
             const float *col;
             if (point && nb == 1) {
                 col = j->x + n0 * s->c * HW + g * cg * HW;
@@ -587,7 +587,7 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
             sk_gemm_operand a = {col, ld, 0, 0}, b = {gyc, ld, 1, 0};
             strata_sgemm_ex(K, cog, ld, 1.0f, &a, &b, first ? 0.0f : 1.0f, gwt + g * K * cog, cog, tg);
         }
-        if (j->gx) {
+        if (direct_gx) {
             // dcol[K, nb*P] = W^T[K, Cog] @ gy[Cog, nb*P]; gx = col2im(dcol) per image
             sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {gyc, ld, 0, 0};
             float *gcol = sk_scratch(1, (size_t)K * ld);
@@ -622,7 +622,7 @@ static void conv_backward_task(void *ctx, long t) {
     long n0 = t * j->per, n1 = n0 + j->per < s->n ? n0 + j->per : s->n;
     long b = chunk_images(s);
     long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2;
-    if (j->wino) {   // Winograd blocks its tiles itself: larger chunks (a pooled one's gradient up to 4 MB)
+    if (j->wino && (j->wino_gx || !j->gx)) {   // Winograd blocks its tiles itself: larger chunks (a pooled one's gradient up to 4 MB)
         long cap = j->pooled ? (1L << 20) / (s->cout * P) : n1 - n0;
         if (cap > b) b = cap;
     }
@@ -657,7 +657,8 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
     long wsize = s->cout * K;
     j.wino = sk_winograd_applies(s);
-    if (gx && j.wino) {
+    j.wino_gx = gx && sk_winograd_applies_input_grad(s);
+    if (j.wino_gx) {
         j.wpack_group = sk_winograd_pack_weights(s, w, 1, &j.wpack);
     } else if (gx) {
         float *wp;

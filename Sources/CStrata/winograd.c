@@ -34,11 +34,15 @@
 // the direct path: with 1 input channel (a network's first layer) the 16 products have K = 1 or
 // N = 1 and the weight-gradient pass measured several times slower than im2col.
 #define WINOGRAD_MIN_CHANNELS 16
+// The input gradient's direct path (one GEMM with K = Cout, then col2im) is the cheapest of the
+// three; Winograd's measured faster there with 64 channels in and out, not with 32 -> 64 (the
+// transform of the output gradient runs over the larger channel count).
+#define WINOGRAD_MIN_CHANNELS_INPUT_GRAD 64
 
 // ---- switch -------------------------------------------------------------------------------------
 // Modes: 0 off, 1 on where it pays (3x3/stride 1/dilation 1/1 group, outputs of at least 2x2,
-// at least WINOGRAD_MIN_CHANNELS in and out), 2 on for every such shape whatever its channels
-// (tests). STRATA_WINOGRAD=0/1/2, read once; sk_winograd_force overrides it (-1: back to it).
+// at least WINOGRAD_MIN_CHANNELS in and out; the input gradient WINOGRAD_MIN_CHANNELS_INPUT_GRAD),
+// 2 on for every such shape and pass whatever its channels (tests). STRATA_WINOGRAD=0/1/2, read once; sk_winograd_force overrides it (-1: back to it).
 
 static int env_setting = WINOGRAD_DEFAULT;
 static int forced = -1;
@@ -67,6 +71,12 @@ int sk_winograd_applies(const sk_conv_shape *s) {
     int mode = sk_winograd_enabled();
     if (mode == 0 || !sk_winograd_shape_ok(s)) return 0;
     return mode == 2 || (s->c >= WINOGRAD_MIN_CHANNELS && s->cout >= WINOGRAD_MIN_CHANNELS);
+}
+
+int sk_winograd_applies_input_grad(const sk_conv_shape *s) {
+    int mode = sk_winograd_enabled();
+    if (mode == 0 || !sk_winograd_shape_ok(s)) return 0;
+    return mode == 2 || (s->c >= WINOGRAD_MIN_CHANNELS_INPUT_GRAD && s->cout >= WINOGRAD_MIN_CHANNELS_INPUT_GRAD);
 }
 
 // ---- per-thread scratch (0: packed weights, 1: V, 2: M or Z, 3: S, 4: gathered tiles) ---------

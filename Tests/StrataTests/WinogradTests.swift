@@ -59,12 +59,13 @@ final class WinogradTests: XCTestCase {
         return s
     }
 
-    /// Output, input, weight and bias gradients of one convolution with Winograd on or off.
-    func run(_ c: Config, x: Tensor, w: Tensor, b: Tensor?, g: (([Int]) -> Tensor), winograd: Bool) -> [[Float]] {
-        sk_winograd_force(winograd ? 2 : 0)
+    /// Output, input, weight and bias gradients of one convolution with Winograd on (every shape,
+    /// or `mode`) or off.
+    func run(_ c: Config, x: Tensor, w: Tensor, b: Tensor?, g: (([Int]) -> Tensor), winograd: Bool, mode: Int32 = 2) -> [[Float]] {
+        sk_winograd_force(winograd ? mode : 0)
         defer { sk_winograd_force(-1) }
         var s = shape(c)
-        XCTAssertEqual(sk_winograd_applies(&s) != 0, winograd && s.oh >= 2 && s.ow >= 2)
+        if mode == 2 { XCTAssertEqual(sk_winograd_applies(&s) != 0, winograd && s.oh >= 2 && s.ow >= 2) }
         let y = conv2d(x, weight: w, bias: b, padding: Size2(c.pad, c.pad))
         y.backward(g(y.shape))
         var out = [y.scalars, x.grad!.scalars, w.grad!.scalars]
@@ -135,6 +136,44 @@ final class WinogradTests: XCTestCase {
                         let bad = direct[k].indices.filter { direct[k][$0] != wino[k][$0] }
                         if let j = bad.first {
                             XCTFail("\(isa) threads \(threads) config \(i) \(c): result \(k): \(bad.count) differ, first at \(j): \(wino[k][j]) instead of \(direct[k][j])")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Mode 1 (where it pays) mixes the paths: Winograd forward and weight gradient with the direct
+    /// input gradient at 32 -> 64 channels, all three at 64 -> 64, none under 16 channels. Each
+    /// mix against the direct path, within the bound and bit for bit on whole numbers.
+    func testWhereItPaysModeMixesPaths() {
+        let configs: [(Config, forward: Bool, inputGrad: Bool)] = [
+            (Config(n: 5, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true), true, false),
+            (Config(n: 3, cin: 64, cout: 64, h: 9, w: 8, pad: 1, bias: false), true, true),
+            (Config(n: 2, cin: 8, cout: 64, h: 6, w: 6, pad: 0, bias: true), false, false),
+        ]
+        for isa in Self.isas {
+            Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
+            for threads in [1, 2] {
+                Strata.numThreads = threads
+                for (i, (c, forward, inputGrad)) in configs.enumerated() {
+                    var s = shape(c)
+                    sk_winograd_force(1)
+                    XCTAssertEqual(sk_winograd_applies(&s) != 0, forward)
+                    XCTAssertEqual(sk_winograd_applies_input_grad(&s) != 0, inputGrad)
+                    sk_winograd_force(-1)
+                    for whole in [true, false] {
+                        let make = { (shape: [Int], seed: Int) in whole ? self.integerTensor(shape, seed: seed) : Tensor.randn(shape, seed: seed) }
+                        var x = make([c.n, c.cin, c.h, c.w], 1000 + i), w = make([c.cout, c.cin, 3, 3], 1010 + i)
+                        var b = c.bias ? make([c.cout], 1020 + i) : nil
+                        x.requiresGrad = true; w.requiresGrad = true; b?.requiresGrad = true
+                        let gy = { (s: [Int]) in make(s, 1030 + i) }
+                        let direct = run(c, x: x, w: w, b: b, g: gy, winograd: false)
+                        let mixed = run(c, x: x, w: w, b: b, g: gy, winograd: true, mode: 1)
+                        for k in direct.indices {
+                            let tag = "\(isa) threads \(threads) \(c) whole \(whole) result \(k)"
+                            if whole { XCTAssertEqual(mixed[k], direct[k], tag) }
+                            else { XCTAssertLessThanOrEqual(relativeError(mixed[k], direct[k]), Self.bound, tag) }
                         }
                     }
                 }
