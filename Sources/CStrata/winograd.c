@@ -12,17 +12,25 @@
 //   weight grad    S[xi][Cout, Cin] = Z[xi][Cout, T] @ V[xi][Cin, T]^T, Z = A dy A^T of each 2x2
 //                  output-gradient tile (zero past the edge), then dW = G^T S G (the transpose of
 //                  the forward's linear map, i.e. F(3x3, 2x2))
-// T counts the 2x2 output tiles of a chunk of images, taken in blocks that keep V and M (or Z)
-// near L2. The transforms are plain loops over a row of tiles, on deinterleaved (even/odd
-// column) rows so every access is contiguous and the compiler vectorises them; they are compiled
-// for AVX-512, AVX2 and generic x86-64 and chosen by strata_cpu_isa() like the other kernels.
-// The GEMMs are strata_sgemm_ex, the transformed weights packed once per call.
+// T counts the 2x2 output tiles of a chunk of images (edge tiles past an odd size read zeros and
+// drop the extra outputs), taken in blocks of nearly equal size that keep V and M (or Z) near L2.
+// Per block and channel, the tiles' 4x4 (or 2x2) patches are first gathered into 16 (or 4) arrays
+// indexed by tile, so the transforms are plain loops over every tile of the block that the
+// compiler vectorises whatever the image width (a 14x14 output has rows of only 7 tiles); they
+// are compiled for AVX-512, AVX2 and generic x86-64 and chosen by strata_cpu_isa() like the other
+// kernels. The 16 GEMMs are strata_sgemm_ex, the transformed filters packed once per call. With a
+// thread pool job per chunk of images (conv.c's batch split) everything runs on the task's thread;
+// for batches too small to split, each step of a block (transforms per channel, GEMMs per xi) is
+// spread over the pool.
 //
 // Error: the transforms use only +, - and multiplies by 1/2, so besides the GEMM's rounding the
-// only extra error is the rounding of transformed values (about 4x the magnitude of the inputs);
-// the tests bound it at 1e-5 relative to the output's largest magnitude in float.
+// only extra error is the rounding of the transformed values (sums of up to 9 terms); measured at
+// most about 1e-6 of the result's largest magnitude (WinogradTests), which bounds it at 1e-5.
+// On small whole numbers every intermediate is exact (multiples of 1/4), so Winograd and the
+// direct path agree bit for bit there (the conv tests on integers still hold with it on).
 //
-// Called from conv.c (forward, fused conv+pool, both backward passes) when sk_winograd_applies.
+// Called from conv.c (forward, fused conv+pool, both backward passes) when sk_winograd_applies /
+// sk_winograd_applies_input_grad (see the modes below).
 #include "strata_kernels.h"
 #include <pthread.h>
 #include <stdlib.h>
