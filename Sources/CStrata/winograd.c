@@ -46,11 +46,15 @@
 // three; Winograd's measured faster there with 64 channels in and out, not with 32 -> 64 (the
 // transform of the output gradient runs over the larger channel count).
 #define WINOGRAD_MIN_CHANNELS_INPUT_GRAD 64
+// ... and at least this many 2x2 output tiles per thread in the batch: with a few hundred tiles the
+// 16 small GEMMs' fixed costs and the filter transform dominate (batch 1 at 14x14 and 28x28, and
+// batch 2 at 14x14 with 128 channels, measured slower than the direct path).
+#define WINOGRAD_MIN_TILES 256
 
 // ---- switch -------------------------------------------------------------------------------------
 // Modes: 0 off, 1 on where it pays (3x3/stride 1/dilation 1/1 group, outputs of at least 2x2,
-// at least WINOGRAD_MIN_CHANNELS in and out; the input gradient WINOGRAD_MIN_CHANNELS_INPUT_GRAD),
-// 2 on for every such shape and pass whatever its channels (tests). STRATA_WINOGRAD=0/1/2, read once; sk_winograd_force overrides it (-1: back to it).
+// at least WINOGRAD_MIN_CHANNELS in and out, the input gradient WINOGRAD_MIN_CHANNELS_INPUT_GRAD,
+// and WINOGRAD_MIN_TILES per thread), 2 on for every such shape and pass (tests). STRATA_WINOGRAD=0/1/2, read once; sk_winograd_force overrides it (-1: back to it).
 
 static int env_setting = WINOGRAD_DEFAULT;
 static int forced = -1;
@@ -75,16 +79,22 @@ int sk_winograd_shape_ok(const sk_conv_shape *s) {
            s->oh >= 2 && s->ow >= 2 && s->c > 0 && s->cout > 0;
 }
 
+// Mode 1's rule: enough channels in and out, enough tiles per thread.
+static int pays(const sk_conv_shape *s, long min_channels) {
+    long tiles = s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
+    return s->c >= min_channels && s->cout >= min_channels && tiles >= WINOGRAD_MIN_TILES * (long)strata_get_num_threads();
+}
+
 int sk_winograd_applies(const sk_conv_shape *s) {
     int mode = sk_winograd_enabled();
     if (mode == 0 || !sk_winograd_shape_ok(s)) return 0;
-    return mode == 2 || (s->c >= WINOGRAD_MIN_CHANNELS && s->cout >= WINOGRAD_MIN_CHANNELS);
+    return mode == 2 || pays(s, WINOGRAD_MIN_CHANNELS);
 }
 
 int sk_winograd_applies_input_grad(const sk_conv_shape *s) {
     int mode = sk_winograd_enabled();
     if (mode == 0 || !sk_winograd_shape_ok(s)) return 0;
-    return mode == 2 || (s->c >= WINOGRAD_MIN_CHANNELS_INPUT_GRAD && s->cout >= WINOGRAD_MIN_CHANNELS_INPUT_GRAD);
+    return mode == 2 || pays(s, WINOGRAD_MIN_CHANNELS_INPUT_GRAD);
 }
 
 // ---- per-thread scratch (0: packed weights, 1: V, 2: M or Z, 3: S, 4: gathered tiles) ---------

@@ -144,13 +144,15 @@ final class WinogradTests: XCTestCase {
     }
 
     /// Mode 1 (where it pays) mixes the paths: Winograd forward and weight gradient with the direct
-    /// input gradient at 32 -> 64 channels, all three at 64 -> 64, none under 16 channels. Each
-    /// mix against the direct path, within the bound and bit for bit on whole numbers.
+    /// input gradient at 32 -> 64 channels, all three at 64 -> 64, none under 16 channels or under
+    /// 256 tiles per thread. Each mix against the direct path, within the bound and bit for bit on
+    /// whole numbers.
     func testWhereItPaysModeMixesPaths() {
         let configs: [(Config, forward: Bool, inputGrad: Bool)] = [
-            (Config(n: 5, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true), true, false),
-            (Config(n: 3, cin: 64, cout: 64, h: 9, w: 8, pad: 1, bias: false), true, true),
-            (Config(n: 2, cin: 8, cout: 64, h: 6, w: 6, pad: 0, bias: true), false, false),
+            (Config(n: 12, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true), true, false),
+            (Config(n: 8, cin: 64, cout: 64, h: 24, w: 23, pad: 1, bias: false), true, true),
+            (Config(n: 12, cin: 8, cout: 64, h: 14, w: 14, pad: 1, bias: true), false, false),
+            (Config(n: 1, cin: 64, cout: 64, h: 14, w: 14, pad: 1, bias: true), false, false),
         ]
         for isa in Self.isas {
             Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
@@ -247,11 +249,11 @@ final class WinogradTests: XCTestCase {
     }
 
     /// Only 3x3, stride 1, dilation 1, one group, outputs of at least 2x2; mode 1 also wants 16
-    /// channels in and out, mode 2 takes every such shape; the switch follows sk_winograd_force and
+    /// channels in and out and 256 tiles per thread, mode 2 takes every such shape; the switch follows sk_winograd_force and
     /// falls back to STRATA_WINOGRAD (default off).
     func testDispatchRules() {
         var small = shape(Config(n: 2, cin: 3, cout: 4, h: 8, w: 8, pad: 1, bias: false))
-        var wide = shape(Config(n: 2, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: false))
+        var wide = shape(Config(n: 64, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: false))
         XCTAssertEqual(sk_winograd_shape_ok(&small), 1)
         XCTAssertEqual(sk_winograd_shape_ok(&wide), 1)
         sk_winograd_force(2)
