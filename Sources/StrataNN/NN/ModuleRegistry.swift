@@ -189,8 +189,12 @@ public enum ModuleRegistry {
 
     /// A pooling layer from its kernel (2 by default), stride (the kernel) and padding (0).
     private static func pool(_ s: [String: Any], _ make: (Size2, Size2?, Size2) -> Pool2D) throws -> Module {
-        let kernel = try size2(s, "kernel", 2)
-        return make(kernel, try size2(s, "stride", kernel), try size2(s, "padding", 0))
+        let kernel = try size2(s, "kernel", 2), stride = try size2(s, "stride", kernel), padding = try size2(s, "padding", 0)
+        guard kernel.h >= 1, kernel.w >= 1, stride.h >= 1, stride.w >= 1, padding.h >= 0, padding.w >= 0,
+              [kernel.h, kernel.w, stride.h, stride.w].allSatisfy({ $0 <= 4096 }), padding.h * 2 <= kernel.h, padding.w * 2 <= kernel.w else {
+            throw StrataError("architecture: \(s["type"] ?? "pooling") has kernel \(kernel), stride \(stride), padding \(padding): out of range")
+        }
+        return make(kernel, stride, padding)
     }
 
     private static func builtins() -> [String: Builder] {

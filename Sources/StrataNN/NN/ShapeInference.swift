@@ -31,12 +31,14 @@ public enum ShapeInference {
             return shape.dropLast() + [l.outFeatures]
         case let c as Conv2D:
             try need(shape.count == 4 && shape[1] == c.inChannels, "takes [N, \(c.inChannels), H, W], gets input \(shape)")
+            try need(c.stride.h > 0 && c.stride.w > 0, "has stride \(c.stride); it must be positive")
             let oh = (shape[2] + 2 * c.padding.h - c.dilation.h * (c.kernelSize.h - 1) - 1) / c.stride.h + 1
             let ow = (shape[3] + 2 * c.padding.w - c.dilation.w * (c.kernelSize.w - 1) - 1) / c.stride.w + 1
             try need(oh > 0 && ow > 0, "kernel \(c.kernelSize) does not fit input \(shape)")
             return [shape[0], c.outChannels, oh, ow]
         case let p as Pool2D:
             try need(shape.count == 4, "takes [N, C, H, W], gets input \(shape)")
+            try need(p.kernelSize.h > 0 && p.kernelSize.w > 0 && p.stride.h > 0 && p.stride.w > 0, "has kernel \(p.kernelSize) and stride \(p.stride); both must be positive")
             try need(p.padding.h * 2 <= p.kernelSize.h && p.padding.w * 2 <= p.kernelSize.w, "padding \(p.padding) is over half the kernel \(p.kernelSize)")
             let oh = (shape[2] + 2 * p.padding.h - p.kernelSize.h) / p.stride.h + 1
             let ow = (shape[3] + 2 * p.padding.w - p.kernelSize.w) / p.stride.w + 1
@@ -47,7 +49,8 @@ public enum ShapeInference {
             return [shape[0], shape[1]]
         case is Flatten:
             try need(shape.count >= 2, "takes a batch, gets input \(shape)")
-            return [shape[0], shape.dropFirst().reduce(1, *)]
+            guard let n = checkedProduct(Array(shape.dropFirst())) else { throw StrataError("Flatten: input \(shape) is too large") }
+            return [shape[0], n]
         case let b as BatchNorm:
             try need(shape.count >= 2 && shape[1] == b.features, "takes \(b.features) channels, gets input \(shape)")
             return shape
