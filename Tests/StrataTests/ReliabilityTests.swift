@@ -11,7 +11,18 @@ final class ReliabilityTests: XCTestCase {
         let dir = testTemp("folder-photo.jpg")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         XCTAssertThrowsError(try Image.load(dir)) { XCTAssertTrue("\($0)".contains("is a folder"), "\($0)") }
-        for args in [["faces", "detect", dir], ["faces", "verify", "--no-detect", dir, dir], ["faces", "embed", dir]] {
+        // An image model for predict and inspect, a gallery for identify.
+        let net = Sequential(Flatten(), Linear(12, 3))
+        let model = testTemp("folder-photo-model.safetensors"), gallery = testTemp("folder-photo-gallery.json")
+        try SavedModel(model: net, info: ModelInfo(model: net, classNames: ["a", "b", "c"], inputShape: [1, 4, 3])).save(to: model)
+        let photo = testTemp("folder-photo-face.png")
+        var rng = RandomGenerator(seed: 4)
+        try Image(width: 64, height: 64, channels: 3, pixels: (0..<(64 * 64 * 3)).map { _ in UInt8(rng.nextInt(256)) }).savePNG(photo)
+        let (enrolled, _, enrolError) = try runStrata(["faces", "enroll", "--no-detect", "--gallery", gallery, "--name", "B", photo])
+        XCTAssertEqual(enrolled, 0, enrolError)
+        for args in [["faces", "detect", dir], ["faces", "verify", "--no-detect", dir, dir], ["faces", "embed", dir],
+                     ["predict", "--model", model, dir], ["inspect", "--model", model, "--image", dir, "--out", testTemp("folder-report")],
+                     ["faces", "enroll", "--gallery", gallery, "--name", "A", dir], ["faces", "identify", "--gallery", gallery, dir]] {
             let (status, _, err) = try runStrata(args)
             XCTAssertEqual(status, 1, "\(args): \(err)")
             XCTAssertTrue(err.contains("\(dir): is a folder"), "\(args): \(err)")
