@@ -240,44 +240,25 @@ pack_b_trans_avx512(const float *B, long ldb, long N, long j0, long nc, long k0,
 
 // ---- AVX2 transposing packs (8x8 in-register transposes) ----------------------------------------
 
-// r[i] holds row i (8 floats); afterwards r[c] holds column c.
-__attribute__((target("avx2"))) static inline void transpose8_avx2(__m256 r[8]) {
-    __m256 t[8], u[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);       // r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5]
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);   // columns 2, 3 | 6, 7
-    }
-    for (int i = 0; i < 2; i++) {
-        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);       // column 0 | 4 of rows 4i..4i+3
-        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);       // column 1 | 5
-        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);   // column 2 | 6
-        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);   // column 3 | 7
-    }
-    for (int c = 0; c < 4; c++) {
-        r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
-        r[c + 4] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
-    }
-}
-
-// Lanes [0, n) of 8 (n in 0..8) as a maskload/maskstore mask.
-__attribute__((target("avx2"))) static inline __m256i lanes8(long n) {
+// Lane mask of the first n (0..8) lanes, for _mm256_maskload_ps / _mm256_maskstore_ps.
+__attribute__((target("avx2"))) static inline __m256i first_lanes(long n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 // The AVX2 twin of pack_a_rows_avx512, for mr <= 8.
 __attribute__((target("avx2"))) static void
 pack_a_rows_avx2(const float *A, long lda, long M, long i0, long mc, long k0, long kc, int mr, float *dst) {
-    const __m256i store_mask = lanes8(mr);
+    const __m256i store_mask = first_lanes(mr);
     for (long p = 0; p < mc; p += mr) {
         long rows = (i0 + p + mr <= M) ? mr : M - (i0 + p);
         if (rows > mc - p) rows = mc - p;
         for (long k = 0; k < kc; k += 8) {
             long w = kc - k < 8 ? kc - k : 8;
-            __m256i lm = lanes8(w);
+            __m256i lm = first_lanes(w);
             __m256 r[8];
             for (int i = 0; i < 8; i++)
                 r[i] = i < rows ? _mm256_maskload_ps(A + (i0 + p + i) * lda + k0 + k, lm) : _mm256_setzero_ps();
-            transpose8_avx2(r);
+            transpose8(r);
             for (long c = 0; c < w; c++) _mm256_maskstore_ps(dst + (k + c) * mr, store_mask, r[c]);
         }
         dst += mr * kc;
@@ -293,11 +274,11 @@ pack_b_trans_avx2(const float *B, long ldb, long N, long j0, long nc, long k0, l
         for (int h = 0; h < nr; h += 8) {
             for (long k = 0; k < kc; k += 8) {
                 long w = kc - k < 8 ? kc - k : 8;
-                __m256i lm = lanes8(w);
+                __m256i lm = first_lanes(w);
                 __m256 r[8];
                 for (int i = 0; i < 8; i++)
                     r[i] = h + i < cols ? _mm256_maskload_ps(B + (j0 + p + h + i) * ldb + k0 + k, lm) : _mm256_setzero_ps();
-                transpose8_avx2(r);
+                transpose8(r);
                 for (long c = 0; c < w; c++) _mm256_storeu_ps(dst + (k + c) * nr + h, r[c]);
             }
         }
@@ -501,10 +482,6 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Lane mask of the first n (0..8) lanes, for _mm256_maskload_ps / _mm256_maskstore_ps.
-__attribute__((target("avx2"))) static inline __m256i first_lanes(long n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // The AVX2 twin of gemm_small_m_avx512: 8-wide vectors, 8 dot products at once for transposed
 // B; for plain B, 64 columns of C (8 vectors) kept in registers across all of K.

@@ -4,21 +4,11 @@ import StrataCore
 /// Kernels with one variant per instruction set, run on every variant the machine has and
 /// compared with a double-precision reference.
 final class KernelISATests: XCTestCase {
-    /// The ISAs this CPU can run, best first.
-    static var isas: [String] {
-        Strata.restrictKernels(to: nil)
-        switch Strata.cpuKernel {
-        case "avx512": return ["avx512", "avx2", "generic"]
-        case "avx2": return ["avx2", "generic"]
-        default: return ["generic"]
-        }
-    }
-
     /// The batch-of-one-or-two GEMM (linear layers at batch 1): plain and transposed B, widths
     /// and depths that are not multiples of the vector width, beta 0 and 1, 1 and 2 threads.
     func testSmallBatchGEMMOnEveryISA() {
         var rng = RandomGenerator(seed: 21)
-        for isa in Self.isas {
+        for isa in machineISAs {
             Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
             defer { Strata.restrictKernels(to: nil) }
             XCTAssertEqual(Strata.cpuKernel, isa)
@@ -50,7 +40,7 @@ final class KernelISATests: XCTestCase {
     /// The blocked GEMM (packing, micro-kernel, edges) with every transpose, on every ISA.
     func testBlockedGEMMOnEveryISA() {
         var rng = RandomGenerator(seed: 22)
-        for isa in Self.isas {
+        for isa in machineISAs {
             Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
             defer { Strata.restrictKernels(to: nil) }
             for (m, n, k) in [(37, 45, 300), (100, 129, 70), (7, 33, 9), (64, 64, 64), (13, 200, 517)] {

@@ -285,9 +285,9 @@ final class OpsTests: XCTestCase {
             ([6, 2, 13, 21], [7, 2, 5, 5], 1, 2, 1),
         ]
         defer { Strata.numThreads = 2; Strata.restrictKernels(to: nil) }
-        let vector = Self.machineISAs.filter { $0 != "generic" }
+        let vector = machineISAs.filter { $0 != "generic" }
         if vector.isEmpty { throw XCTSkip("the fused kernel needs AVX2 or AVX-512") }
-        for isa in Self.machineISAs {
+        for isa in machineISAs {
         Strata.restrictKernels(to: isa)
         XCTAssertEqual(Strata.cpuKernel, isa)
         for threads in [1, 2] { for (xs, ws, stride, pad, groups) in configs {
@@ -312,27 +312,6 @@ final class OpsTests: XCTestCase {
             XCTAssert(gw.allClose(w.grad!, rtol: 1e-4, atol: 1e-4), "\(xs) weight gradient")
             XCTAssert(gb.allClose(b.grad!, rtol: 1e-4, atol: 1e-4), "\(xs) bias gradient")
         } }
-        }
-    }
-
-    /// The instruction sets this machine can run, best first: "avx512", "avx2", "generic"
-    /// (as lowered by STRATA_ISA, if set).
-    static let machineISAs: [String] = {
-        Strata.restrictKernels(to: nil)
-        switch Strata.cpuKernel {
-        case "avx512": return ["avx512", "avx2", "generic"]
-        case "avx2": return ["avx2", "generic"]
-        default: return ["generic"]
-        }
-    }()
-
-    /// `body` once per instruction set of the machine, with the kernels held to it.
-    func forEachISA(_ body: (String) throws -> Void) rethrows {
-        defer { Strata.restrictKernels(to: nil) }
-        for isa in Self.machineISAs {
-            Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
-            XCTAssertEqual(Strata.cpuKernel, isa)
-            try body(isa)
         }
     }
 

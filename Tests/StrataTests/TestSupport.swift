@@ -90,3 +90,24 @@ func writePeopleFolder(_ root: String, people: Int, photos: Int, width: Int, hei
         }
     }
 }
+
+/// The instruction sets this machine can run, best first: "avx512", "avx2", "generic" (as
+/// lowered by STRATA_ISA, if set).
+let machineISAs: [String] = {
+    Strata.restrictKernels(to: nil)
+    switch Strata.cpuKernel {
+    case "avx512": return ["avx512", "avx2", "generic"]
+    case "avx2": return ["avx2", "generic"]
+    default: return ["generic"]
+    }
+}()
+
+/// `body` once per instruction set of the machine, with the kernels held to it.
+func forEachISA(_ body: (String) throws -> Void) rethrows {
+    defer { Strata.restrictKernels(to: nil) }
+    for isa in machineISAs {
+        Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
+        XCTAssertEqual(Strata.cpuKernel, isa)
+        try body(isa)
+    }
+}

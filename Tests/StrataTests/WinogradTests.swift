@@ -11,15 +11,6 @@ import CStrata
 /// output, the input gradient and the weight gradient. On small whole numbers every intermediate
 /// value is a multiple of 1/4 and exact, so there the two paths must agree bit for bit.
 final class WinogradTests: XCTestCase {
-    static var isas: [String] {
-        Strata.restrictKernels(to: nil)
-        switch Strata.cpuKernel {
-        case "avx512": return ["avx512", "avx2", "generic"]
-        case "avx2": return ["avx2", "generic"]
-        default: return ["generic"]
-        }
-    }
-
     static let bound: Double = 1e-5
 
     override func tearDown() {
@@ -92,7 +83,7 @@ final class WinogradTests: XCTestCase {
     func testMatchesDirectConvolutionWithinBound() {
         let names = ["output", "input gradient", "weight gradient", "bias gradient"]
         var worst = [Double](repeating: 0, count: 4)
-        for isa in Self.isas {
+        for isa in machineISAs {
             Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
             XCTAssertEqual(Strata.cpuKernel, isa)
             for threads in [1, 2] {
@@ -121,7 +112,7 @@ final class WinogradTests: XCTestCase {
     /// Whole numbers: Winograd's intermediates are exact, so every result equals the direct
     /// path's bit for bit (this pins down every index of the transforms and the tiling).
     func testExactOnWholeNumbers() {
-        for isa in Self.isas {
+        for isa in machineISAs {
             Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
             for threads in [1, 2] {
                 Strata.numThreads = threads
@@ -154,7 +145,7 @@ final class WinogradTests: XCTestCase {
             (Config(n: 12, cin: 8, cout: 64, h: 14, w: 14, pad: 1, bias: true), false, false),
             (Config(n: 1, cin: 64, cout: 64, h: 14, w: 14, pad: 1, bias: true), false, false),
         ]
-        for isa in Self.isas {
+        for isa in machineISAs {
             Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
             for threads in [1, 2] {
                 Strata.numThreads = threads
@@ -193,7 +184,7 @@ final class WinogradTests: XCTestCase {
             Config(n: 5, cin: 4, cout: 6, h: 7, w: 10, pad: 2, bias: true),
         ]
         var ran = 0
-        for isa in Self.isas {
+        for isa in machineISAs {
             Strata.restrictKernels(to: isa == "avx512" ? nil : isa)
             for threads in [1, 2] {
                 Strata.numThreads = threads
