@@ -37,7 +37,8 @@ public enum FileIO {
     /// Writes `data` to a temporary file beside `path`, then renames it over `path`, so a run
     /// killed mid-write never leaves a half-written file. The temporary file is removed on
     /// failure and, in the command line, on SIGINT and SIGTERM; those that SIGKILL left behind
-    /// (`.NAME.tmp-PID` of a process no longer running) are swept here at the next write.
+    /// (`.NAME.tmp-PID` of a process no longer running) are swept at this process's first write
+    /// into their folder.
     public static func writeAtomically(_ data: Data, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
@@ -63,13 +64,19 @@ public enum FileIO {
         }
     }
 
-    /// Removes `.NAME.tmp-PID` files beside `path` whose process is gone (killed mid-write).
+    /// Folders already swept by this process: one sweep a folder is enough (listing the folder
+    /// before every write made writing n files into it cost n listings).
+    nonisolated(unsafe) private static var sweptFolders = Set<String>()
+    private static let sweepLock = NSLock()
+
+    /// Removes `.NAME.tmp-PID` files in `path`'s folder whose process is gone (killed
+    /// mid-write), once per folder and process.
     static func sweepStaleTemporaries(of path: String) {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path, prefix = ".\(url.lastPathComponent).tmp-"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for name in names where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0 else { continue }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let first = sweepLock.withLock { sweptFolders.insert(dir).inserted }
+        guard first, let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(".") {
+            guard let r = name.range(of: ".tmp-", options: .backwards), let pid = Int32(name[r.upperBound...]), pid > 0 else { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
         }
     }
