@@ -87,11 +87,10 @@ enum FuzzTargets {
         for (k, v) in zip(keys, lines) { meta[k] = String(v) }
         var tensors: [String: Tensor] = [:]
         if let spec = (try? JSONSerialization.jsonObject(with: Data((meta["architecture"] ?? "").utf8))) as? [String: Any] {
-            let built = try ModuleRegistry.build(spec)
             // Weights are written only for small models: the harness must not spend its time
-            // (or libFuzzer's memory limits) writing large files; load still builds the rest.
-            let state = built.stateDict()
-            if state.values.reduce(0, { $0 + $1.count }) <= 1 << 18 { tensors = state }
+            // (or libFuzzer's memory limits) drawing or writing large ones; load still builds the rest.
+            let sized = try Tensor.withoutRandomInit { try ModuleRegistry.build(spec) }
+            if sized.stateDict().values.reduce(0, { $0 + $1.count }) <= 1 << 18 { tensors = try ModuleRegistry.build(spec).stateDict() }
         }
         let path = try file(try Safetensors.encode(tensors, metadata: meta))
         let saved = try SavedModel.load(path)

@@ -456,4 +456,32 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertNoThrow(try ModuleRegistry.build(["type": "FaceNet", "loss": "cosface", "classes": 5, "input": [64, 64], "widths": [8, 16, 32], "channels": 3]))
         XCTAssertNoThrow(try ModuleRegistry.build(["type": "Dropout", "p": 0.25]))
     }
+
+    /// A model file whose architecture asks for a gigabyte of weights it does not hold (the
+    /// fuzzer's FaceNet of input [16777, 74] took over 10 s drawing 155 M random weights): the
+    /// layers are built without drawing any, and loading stops at the missing tensors.
+    func testWeightsAFileLacksAreNotDrawn() throws {
+        let before = ProcessStats.currentRSSMiB()
+        let big = Tensor.withoutRandomInit { Linear(1 << 14, 1 << 14) }   // 2^28 weights, 1 GiB
+        XCTAssertEqual(big.weight.value.count, 1 << 28)
+        XCTAssertLessThan(ProcessStats.currentRSSMiB() - before, 256, "unfilled weights should not be resident")
+        let drawn = Linear(3, 2)   // outside the block, drawing is back: uniform in ±1/sqrt(3)
+        XCTAssertTrue(drawn.weight.value.scalars.allSatisfy { $0 != 0 && Swift.abs($0) <= 1 / Float(3).squareRoot() })
+
+        let dir = testTemp("undrawn-weights")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let small = Sequential(Flatten(), Linear(12, 3))
+        let good = "\(dir)/good.safetensors", bad = "\(dir)/huge.safetensors"
+        try SavedModel(model: small, info: ModelInfo(model: small, classNames: ["a", "b", "c"], inputShape: [1, 4, 3])).save(to: good)
+        var (tensors, meta) = try Safetensors.read(good)
+        meta["architecture"] = #"{"type":"Sequential","layers":[{"type":"Flatten"},{"type":"Linear","in":16384,"out":16384}]}"#
+        tensors = [:]
+        try Safetensors.write(tensors, metadata: meta, to: bad)
+        let started = ProcessStats.now()
+        XCTAssertThrowsError(try SavedModel.load(bad)) { XCTAssertTrue("\($0)".contains("missing tensors"), "\($0)") }
+        XCTAssertLessThan(ProcessStats.now() - started, 5)
+        let (status, _, err) = try runStrata(["summary", "--model", bad])
+        XCTAssertEqual(status, 1, err)
+        XCTAssertTrue(err.hasPrefix("error: \(bad): ") && err.contains("missing tensors"), err)
+    }
 }

@@ -1,4 +1,5 @@
 import CStrata
+import Foundation
 
 extension Tensor {
     /// A tensor filled with `value`.
@@ -42,6 +43,7 @@ extension Tensor {
     /// one it draws from `RandomGenerator.global`.
     public static func randn(_ shape: [Int], mean: Float = 0, std: Float = 1, seed: Int? = nil) -> Tensor {
         let t = Tensor(uninitializedShape: shape)
+        if randomInitSkipped { return t }
         func fill(_ rng: inout RandomGenerator) {
             for i in 0..<t.count { t.data[i] = mean + std * rng.nextNormal() }
         }
@@ -52,6 +54,7 @@ extension Tensor {
     /// Samples uniformly from [low, high).
     public static func rand(_ shape: [Int], low: Float = 0, high: Float = 1, seed: Int? = nil) -> Tensor {
         let t = Tensor(uninitializedShape: shape)
+        if randomInitSkipped { return t }
         func fill(_ rng: inout RandomGenerator) {
             for i in 0..<t.count { t.data[i] = low + (high - low) * rng.nextFloat() }
         }
@@ -62,6 +65,7 @@ extension Tensor {
     /// Same as `randn`, drawing from the given generator.
     public static func randn(_ shape: [Int], using rng: inout RandomGenerator, mean: Float = 0, std: Float = 1) -> Tensor {
         let t = Tensor(uninitializedShape: shape)
+        if randomInitSkipped { return t }
         for i in 0..<t.count { t.data[i] = mean + std * rng.nextNormal() }
         return t
     }
@@ -69,9 +73,30 @@ extension Tensor {
     /// Same as `rand`, drawing from the given generator.
     public static func rand(_ shape: [Int], using rng: inout RandomGenerator, low: Float = 0, high: Float = 1) -> Tensor {
         let t = Tensor(uninitializedShape: shape)
+        if randomInitSkipped { return t }
         for i in 0..<t.count { t.data[i] = low + (high - low) * rng.nextFloat() }
         return t
     }
+
+    /// Runs `body` with random initialisation skipped on this thread: `rand` and `randn` return
+    /// their tensors unfilled (untouched pages cost neither time nor memory). For building a model
+    /// whose every weight is then loaded from a file: an architecture read from a hostile file may
+    /// ask for a gigabyte of weights, and drawing them would take seconds before the file is found
+    /// to lack them.
+    ///
+    /// ```swift
+    /// let model = try Tensor.withoutRandomInit { try ModuleRegistry.build(spec) }
+    /// try model.loadStateDict(weights)   // every tensor must be there
+    /// ```
+    public static func withoutRandomInit<T>(_ body: () throws -> T) rethrows -> T {
+        let key = "strata.skipRandomInit", dict = Thread.current.threadDictionary
+        let before = dict[key]
+        dict[key] = true
+        defer { dict[key] = before }
+        return try body()
+    }
+
+    static var randomInitSkipped: Bool { Thread.current.threadDictionary["strata.skipRandomInit"] as? Bool == true }
 
     /// The identity matrix.
     public static func eye(_ n: Int) -> Tensor {

@@ -147,7 +147,8 @@ public struct SavedModel {
             model = zoo.build()
             info = zoo.info(model)
         } else if let spec = try parse(Key.architecture, [String: Any].self) {
-            do { model = try ModuleRegistry.build(spec) } catch let e as StrataError { throw StrataError("\(path): \(e.message)") }
+            // Every weight comes from the file (loadStateDict requires them all), so none is drawn.
+            do { model = try Tensor.withoutRandomInit { try ModuleRegistry.build(spec) } } catch let e as StrataError { throw StrataError("\(path): \(e.message)") }
             info = ModelInfo(architecture: spec, classNames: [], inputShape: [])
         } else {
             throw StrataError("\(path): holds weights only (no architecture in its metadata); name its architecture (\(ModelZoo.names.joined(separator: " or ")))")
