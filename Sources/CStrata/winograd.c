@@ -36,8 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Off until measured on a quiet machine; turning it on by default is this one line (1).
-#define WINOGRAD_DEFAULT 0
+// On where it pays by default (mode 1): measured faster in training (BENCHMARKS.md); STRATA_WINOGRAD=0 turns it off.
+#define WINOGRAD_DEFAULT 1
 // Mode 1 ("where it pays") leaves convolutions with fewer input or output channels than this on
 // the direct path: with 1 input channel (a network's first layer) the 16 products have K = 1 or
 // N = 1 and the weight-gradient pass measured several times slower than im2col.

@@ -28,7 +28,7 @@ struct BenchFaces: ParsableCommand {
         if Profiler.isEnabled { FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!) }
         let result: [String: Any] = [
             "benchmark": "faces_train_strata", "images_per_s": round1(r.imagesPerSecond), "steps": r.timedSteps, "threads": Strata.numThreads,
-            "kernel": Strata.cpuKernel, "loss_last50": (r.lossLast50 * 10000).rounded() / 10000, "peak_rss_mib": ProcessStats.peakRSSMiB(),
+            "kernel": Strata.cpuKernel, "winograd": Strata.winograd, "loss_last50": (r.lossLast50 * 10000).rounded() / 10000, "peak_rss_mib": ProcessStats.peakRSSMiB(),
             "people": r.people, "photos": r.photos, "load_s": round1(r.loadSeconds), "foreign_cpu": r.foreignCPU,
         ]
         if !json {

@@ -46,7 +46,7 @@ struct BenchTrain: ParsableCommand {
         var result: [String: Any] = ["benchmark": "fashion_mnist_strata", "model": model, "train_samples_per_s": round1(r.trainSamplesPerSecond),
                                      "epoch_s": r.epochSeconds, "epoch_train_loss": r.epochLoss, "foreign_cpu_train": r.foreignTrain]
         guard let acc = r.testAccuracy, let infer = r.inferSamplesPerSecond, let latency = r.latencyMs else { return print(jsonLine(result)) }
-        result.merge(["threads": Strata.numThreads, "kernel": Strata.cpuKernel, "params": r.parameters, "steps": r.steps, "test_accuracy": acc,
+        result.merge(["threads": Strata.numThreads, "kernel": Strata.cpuKernel, "winograd": Strata.winograd, "params": r.parameters, "steps": r.steps, "test_accuracy": acc,
                       "infer_b1000_samples_per_s": round1(infer), "latency_b1_ms_median": (latency * 10000).rounded() / 10000,
                       "peak_rss_mib": ProcessStats.peakRSSMiB(), "rss_after_setup_mib": r.rssAfterSetupMiB, "foreign_cpu_infer": r.foreignInfer ?? 0]) { a, _ in a }
         if !json {

@@ -241,7 +241,7 @@ final class WinogradTests: XCTestCase {
 
     /// Only 3x3, stride 1, dilation 1, one group, outputs of at least 2x2; mode 1 also wants 16
     /// channels in and out and 256 tiles per thread, mode 2 takes every such shape; the switch follows sk_winograd_force and
-    /// falls back to STRATA_WINOGRAD (default off).
+    /// falls back to STRATA_WINOGRAD (default 1, where it pays).
     func testDispatchRules() {
         var small = shape(Config(n: 2, cin: 3, cout: 4, h: 8, w: 8, pad: 1, bias: false))
         var wide = shape(Config(n: 64, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: false))
@@ -259,7 +259,8 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(sk_winograd_applies(&wide), 0)
         sk_winograd_force(-1)
         let env = ProcessInfo.processInfo.environment["STRATA_WINOGRAD"]
-        XCTAssertEqual(sk_winograd_enabled(), ["1": 1, "2": 2][env ?? ""] ?? 0)
+        // The default (no STRATA_WINOGRAD) is 1: where it pays.
+        XCTAssertEqual(sk_winograd_enabled(), ["0": 0, "1": 1, "2": 2][env ?? ""] ?? 1)
         var t = small; t.sh = 2; t.oh = 4
         XCTAssertEqual(sk_winograd_shape_ok(&t), 0)
         t = small; t.dh = 2; t.oh = 6

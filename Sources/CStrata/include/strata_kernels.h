@@ -130,8 +130,8 @@ void sk_conv2d_maxpool_backward(const sk_conv_shape *s, const float *x, const fl
 
 // Winograd F(2x2, 3x3) for 3x3, stride 1, dilation 1, groups 1 convolutions with outputs of at
 // least 2x2 (winograd.c): sk_conv2d_forward/backward and the fused conv+pool use it when
-// sk_winograd_applies (forward, weight gradient) / sk_winograd_applies_input_grad. Mode 0 off (the
-// default), 1 on where it pays (16+ channels in and out, 64+ for the input gradient, 256+ output
+// sk_winograd_applies (forward, weight gradient) / sk_winograd_applies_input_grad. Mode 0 off, 1 on
+// where it pays (the default: 16+ channels in and out, 64+ for the input gradient, 256+ output
 // tiles per thread), 2 on for every such shape (tests): STRATA_WINOGRAD=0/1/2 (read once) or sk_winograd_force (-1: back to
 // the environment/default).
 int sk_winograd_enabled(void);
