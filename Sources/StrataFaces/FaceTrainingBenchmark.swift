@@ -68,21 +68,27 @@ public struct FaceTrainingBenchmark {
             losses.append(Double(l.item))
             return l
         }
-        var timedFrom = 0.0, timedImages = 0
+        // Timed: steps warmup+1 ... warmup+steps, as the reference; the rest of the last epoch runs untimed.
+        var timedFrom = 0.0, timedUntil = 0.0, timedImages = 0
         let load = ForeignLoad()
+        let last = warmup + steps
         trainer.onStep = { [warmup] step, n in
-            if step == warmup { timedFrom = ProcessStats.now() } else if step > warmup { timedImages += n; r.timedSteps += 1 }
+            if step == warmup { timedFrom = ProcessStats.now() } else if step > warmup && step <= last {
+                timedImages += n
+                r.timedSteps += 1
+                if step == last { timedUntil = ProcessStats.now(); r.foreignCPU = load.value() }
+            }
         }
         trainer.onEpochEnd = { [log] e in log(String(format: "epoch %d: %.1f s, mean loss %.4f", e.epoch, e.seconds, e.trainLoss)) }
-        // Whole epochs over a seeded shuffle, as many as the steps need (the last may run past them).
+        // Whole epochs over a seeded shuffle, as many as the steps need.
         let perEpoch = (all.count + batchSize - 1) / batchSize
         var options = FitOptions(epochs: (warmup + steps + perEpoch - 1) / perEpoch, batchSize: batchSize, seed: 0)
         options.progress = .none
         let source = AugmentedFaces(images: all, augmentation: Self.referenceAugmentation, size: 64, seed: 0)
         try trainer.fit(source, options: options)
-        r.imagesPerSecond = Double(timedImages) / (ProcessStats.now() - timedFrom)
-        r.lossLast50 = losses.suffix(50).reduce(0, +) / Double(min(50, losses.count))
-        r.foreignCPU = load.value()
+        r.imagesPerSecond = Double(timedImages) / (timedUntil - timedFrom)
+        let counted = losses.prefix(last).suffix(50)
+        r.lossLast50 = counted.reduce(0, +) / Double(max(counted.count, 1))
         return r
     }
 }
