@@ -23,6 +23,8 @@ func seeded(rank: Int, index: Int) -> Float {
     Float((index &* 31 &+ rank &* 17) % 251 + rank)
 }
 
+func floats(_ n: Int) -> String { n == 1 ? "1 float" : "\(n) floats" }
+
 do {
     let world = try ProcessGroup.world()
     guard world.size >= 2 else { fail("needs at least 2 processes, got \(world.size) (mpirun -np 2 strata-mpi-check)") }
@@ -62,7 +64,7 @@ do {
     // here in integers, for sizes from 1 to 10^7, odd ones included.
     let expectedSum = { (i: Int) -> Float in Float((0..<world.size).reduce(0) { $0 + Int(seeded(rank: $1, index: i)) }) }
     for count in [1, 2, 3, 7, 1000, 4097, 65537, 1_000_003, 10_000_000] {
-        try check("all-reduce (sum) of \(count) floats") {
+        try check("all-reduce (sum) of \(floats(count))") {
             var buffer = (0..<count).map { seeded(rank: world.rank, index: $0) }
             try world.allReduceSum(&buffer)
             return firstDifference(buffer, expectedSum)
@@ -81,7 +83,7 @@ do {
     for (count, root, perCall) in [(1, 0, ProcessGroup.maxElementsPerCall), (65537, 0, ProcessGroup.maxElementsPerCall),
                                    (1_000_003, world.size - 1, ProcessGroup.maxElementsPerCall), (4097, 0, 1000)] {
         let calls = perCall == ProcessGroup.maxElementsPerCall ? "" : " in calls of \(perCall)"
-        try check("broadcast of \(count) floats from rank \(root)\(calls)") {
+        try check("broadcast of \(floats(count)) from rank \(root)\(calls)") {
             var buffer = (0..<count).map { seeded(rank: world.rank, index: $0) }
             try world.broadcast(&buffer, root: root, maxElementsPerCall: perCall)
             return firstDifference(buffer) { seeded(rank: root, index: $0) }
@@ -90,7 +92,7 @@ do {
 
     // All-gather: every process's values, in rank order.
     for count in [1, 7, 65537] {
-        try check("all-gather of \(count) floats from each process") {
+        try check("all-gather of \(floats(count)) from each process") {
             let mine = (0..<count).map { seeded(rank: world.rank, index: $0) }
             let all = try world.allGather(mine)
             guard all.count == count * world.size else { return "got \(all.count) floats, expected \(count * world.size)" }
