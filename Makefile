@@ -4,11 +4,14 @@
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo)
 BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev
+# Open MPI, for StrataDistributed and strata-mpi-check alone: `make build` (the strata command)
+# does not need it; `swift test` builds every target and so does.
+MPI_PACKAGES := openmpi-bin libopenmpi-dev
 DEMO_PACKAGES := dataset-fashion-mnist
 STRATA := .build/release/strata
 
 .PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check clean \
-	fuzz fuzz-smoke fuzz-build sanitize
+	fuzz fuzz-smoke fuzz-build sanitize mpi-deps test-distributed
 
 # Installs the Debian packages in $(1) that are not installed yet.
 define apt_install
@@ -22,17 +25,36 @@ endef
 deps:
 	$(call apt_install,$(BUILD_PACKAGES))
 
+mpi-deps:
+	$(call apt_install,$(MPI_PACKAGES))
+
 demo-deps: deps
 	$(call apt_install,$(DEMO_PACKAGES))
 
 build: deps
 	$(SWIFT) build -c release --product strata
 
-test: demo-deps examples-check
+test: demo-deps mpi-deps examples-check
 	python3 Tools/check_layering.py
 	$(SWIFT) build -c release --product strata
 	$(SWIFT) test -c release
 	$(MAKE) fuzz-smoke
+	$(MAKE) test-distributed
+
+# StrataDistributed's collectives on two real processes (strata-mpi-check: all-reduce sums of
+# 1 to 10^7 floats, broadcast, all-gather, MPI errors), once over Open MPI's shared memory and
+# once over TCP alone on the loopback interface, as between machines (README "Distributed
+# training (Open MPI)"). Runs as root in CI (--allow-run-as-root); --oversubscribe lets 2
+# processes start where Open MPI counts fewer slots; containers forbid the shared-memory
+# transport's single-copy mechanism (CMA), hence OMPI_MCA_btl_vader_single_copy_mechanism=none.
+# A hung run is killed after 5 minutes (each takes about a second).
+MPIRUN := OMPI_MCA_btl_vader_single_copy_mechanism=none timeout --kill-after=10 300 \
+	mpirun --allow-run-as-root --oversubscribe -np 2
+MPI_CHECK := .build/release/strata-mpi-check
+test-distributed: mpi-deps
+	$(SWIFT) build -c release --product strata-mpi-check
+	$(MPIRUN) $(MPI_CHECK)
+	$(MPIRUN) --mca btl tcp,self --mca btl_tcp_if_include lo $(MPI_CHECK)
 
 # Fuzzing (docs/FUZZING.md): one libFuzzer executable holds every parser's target, built with
 # AddressSanitizer in its own scratch folder. `make fuzz RUNS=N` runs each target N times from
@@ -93,7 +115,7 @@ SANITIZE_TESTS ?=
 SANITIZE_SKIP ?= testKilledWritesLeaveNoTemporaryFiles
 SANITIZE_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/lsan-xctest.supp
-sanitize: deps
+sanitize: deps mpi-deps
 	$(SANITIZE_ENV) nice $(SWIFT) test -c release --scratch-path $(SANITIZE_SCRATCH) \
 		--sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined \
 		$(if $(SANITIZE_TESTS),--filter '$(SANITIZE_TESTS)') $(if $(SANITIZE_SKIP),--skip '$(SANITIZE_SKIP)')

@@ -5,15 +5,18 @@ import PackageDescription
 // Tests/StrataTests/LayeringTests.swift; docs/ARCHITECTURE.md draws it):
 //
 //   strata (CLI)           argument parsing and printing
+//   strata-mpi-check       checks StrataDistributed's collectives under mpirun
 //   StrataFaces            face recognition: crops, face nets, training, galleries, pairs
 //   Strata                 umbrella: re-exports the general-purpose targets below
 //   StrataInspect          probes, saliency, charts, the HTML report
+//   StrataDistributed      Open MPI process groups and collectives (not in the umbrella)
 //   StrataClassic          hand-made features and subspace methods (Eigenfaces, Fisherfaces)
 //   StrataData             images and codecs, augmentation, IDX, WAV, text, graphs, and the
 //                          models made for each kind of data
 //   StrataNN               modules and layers, losses, optimizers, batches, Trainer, model files
 //   StrataCore             tensors, storage, autograd, ops, linear algebra
 //   CStrata, CStrataIO     C kernels; zlib, libpng, libjpeg-turbo, libexif
+//   CStrataMPI, COpenMPI   a C shim over Open MPI's mpi.h; Open MPI through pkg-config
 let package = Package(
     name: "Strata",
     products: [
@@ -22,6 +25,9 @@ let package = Package(
         .executable(name: "strata", targets: ["strata"]),
         // libFuzzer targets for every parser (docs/FUZZING.md; `make fuzz`).
         .executable(name: "strata-fuzz", targets: ["StrataFuzz"]),
+        // Data-parallel training over Open MPI (README "Distributed training (Open MPI)").
+        .library(name: "StrataDistributed", targets: ["StrataDistributed"]),
+        .executable(name: "strata-mpi-check", targets: ["StrataMPICheck"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -35,6 +41,16 @@ let package = Package(
         .target(name: "CStrataIO", linkerSettings: [
             .linkedLibrary("z"), .linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("exif"),
         ]),
+        // Open MPI (Debian: openmpi-bin libopenmpi-dev) through pkg-config's ompi-c, whose
+        // include folder is not on the default path; the C shim holds the calls that need mpi.h's
+        // macros (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE).
+        //
+        // Only StrataDistributed and strata-mpi-check need mpi.h. The `strata` executable does not
+        // depend on them, so `swift build --product strata` (and a package that uses the Strata or
+        // StrataFaces products) builds without Open MPI; `swift build` and `swift test`, which build
+        // every target, need it (`make test` installs it).
+        .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "CStrataMPI", dependencies: ["COpenMPI"]),
         .target(name: "StrataCore", dependencies: ["CStrata"]),
         .target(name: "StrataNN", dependencies: ["StrataCore"]),
         .target(name: "StrataData", dependencies: ["StrataNN", "StrataCore", "CStrataIO"]),
@@ -46,6 +62,8 @@ let package = Package(
         .target(name: "StrataFaces", dependencies: ["Strata", "StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"],
                 resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md"),
                             .copy("Resources/face-detector.safetensors"), .copy("Resources/face-detector.md")]),
+        .target(name: "StrataDistributed", dependencies: ["CStrataMPI"]),
+        .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed"]),
         .executableTarget(
             name: "strata",
             dependencies: ["StrataFaces", "Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

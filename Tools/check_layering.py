@@ -4,6 +4,8 @@
 Reads `swift package describe --type json` (the targets SwiftPM builds and their declared
 dependencies) and every `import` in the targets' sources. The levels are the module stack of
 docs/ARCHITECTURE.md; a target missing from them fails too, so a new one must be placed.
+Also fails when the `strata` command, or a library product a user builds it with, depends even
+indirectly on Open MPI (COpenMPI): those build on machines without it.
 """
 import json
 import os
@@ -12,17 +14,35 @@ import subprocess
 import sys
 
 LEVELS = [
-    ["CStrata", "CStrataIO"],
+    ["CStrata", "CStrataIO", "COpenMPI"],
+    ["CStrataMPI"],
     ["StrataCore"],
     ["StrataNN"],
     ["StrataData"],
-    ["StrataClassic", "StrataInspect"],
+    ["StrataClassic", "StrataInspect", "StrataDistributed"],
     ["Strata"],
     ["StrataFaces"],
-    ["strata", "StrataFuzz"],
+    ["strata", "StrataFuzz", "StrataMPICheck"],
     ["StrataTests"],
 ]
 LEVEL = {name: i for i, names in enumerate(LEVELS) for name in names}
+# Targets that must build without Open MPI, and the system library that needs it.
+WITHOUT_MPI = ["strata", "Strata", "StrataFaces", "StrataFuzz"]
+MPI_TARGET = "COpenMPI"
+
+
+def reaches(targets, start, goal):
+    """Whether `start` depends on `goal` through target dependencies."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name == goal:
+            return True
+        if name in seen or name not in targets:
+            continue
+        seen.add(name)
+        todo.extend(targets[name].get("target_dependencies", []))
+    return False
 
 
 def main():
@@ -49,6 +69,9 @@ def main():
                     m = re.match(r"\s*(?:@\w+\s+)*import\s+(?:\w+\s+)?(\w+)", line)
                     if m and m.group(1) in LEVEL and m.group(1) != name and LEVEL[m.group(1)] >= LEVEL[name]:
                         problems.append(f"{os.path.relpath(src, root)}:{n}: {name} imports {m.group(1)}, which is not below it")
+    for name in WITHOUT_MPI:
+        if name in targets and reaches(targets, name, MPI_TARGET):
+            problems.append(f"{name} depends on {MPI_TARGET}: it must build without Open MPI (Package.swift)")
     for p in problems:
         print(p, file=sys.stderr)
     checked = len(targets)

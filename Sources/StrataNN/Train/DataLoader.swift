@@ -11,6 +11,14 @@ import StrataCore
 /// let loader = DataLoader(train, batchSize: 64, shuffle: true, seed: 0)
 /// for batch in loader.epoch(0) { ... }     // 938 batches, the last one holds 32 images
 /// ```
+///
+/// For data-parallel training each of `worldSize` processes makes its loader with its own `rank`
+/// (as PyTorch's `DistributedSampler`): every process draws the same seeded order, and process
+/// `rank` takes its positions `rank`, `rank + worldSize`, `rank + 2 * worldSize`, ... of it, in
+/// batches of `batchSize`. So batch `b` of all the processes together holds the examples of batch
+/// `b` of one process with a batch `worldSize` times larger. Every process gets the same number of
+/// examples, and so of batches: the order is padded by repeating its first examples up to a
+/// multiple of `worldSize` or, with `dropLast`, cut down to one.
 public final class DataLoader<Source: BatchSource> {
     public let source: Source
     public let batchSize: Int
@@ -19,15 +27,30 @@ public final class DataLoader<Source: BatchSource> {
     public let dropLast: Bool
     /// Batches assembled ahead of the consumer.
     public let prefetch: Int
+    /// This process's index among `worldSize` processes that share the data (0 and 1 alone).
+    public let rank: Int
+    public let worldSize: Int
 
-    public init(_ source: Source, batchSize: Int, shuffle: Bool = false, seed: Int = 0, dropLast: Bool = false, prefetch: Int = 2) {
+    public init(_ source: Source, batchSize: Int, shuffle: Bool = false, seed: Int = 0, dropLast: Bool = false, prefetch: Int = 2,
+                rank: Int = 0, worldSize: Int = 1) {
         precondition(batchSize > 0, "DataLoader: batch size must be positive, got \(batchSize)")
+        precondition(worldSize > 0 && rank >= 0 && rank < worldSize,
+                     "DataLoader: rank \(rank) is not one of \(worldSize) processes (0 ..< worldSize)")
         (self.source, self.batchSize, self.shuffle) = (source, batchSize, shuffle)
         (self.seed, self.dropLast, self.prefetch) = (seed, dropLast, prefetch)
+        (self.rank, self.worldSize) = (rank, worldSize)
     }
 
-    /// Batches per epoch.
-    public var batchCount: Int { dropLast ? source.count / batchSize : (source.count + batchSize - 1) / batchSize }
+    /// Examples this process takes per epoch: all of them in one process; across processes their
+    /// count divided by `worldSize`, rounded up (the padded order) or, with `dropLast`, down.
+    public var shardCount: Int {
+        let n = source.count
+        guard worldSize > 1 else { return n }
+        return dropLast ? n / worldSize : (n + worldSize - 1) / worldSize
+    }
+
+    /// Batches per epoch (of this process).
+    public var batchCount: Int { dropLast ? shardCount / batchSize : (shardCount + batchSize - 1) / batchSize }
 
     /// The example order of epoch `e`.
     public func order(epoch: Int) -> [Int] {
@@ -36,11 +59,21 @@ public final class DataLoader<Source: BatchSource> {
         return rng.permutation(source.count)
     }
 
-    /// The batches of epoch `e`, prefetched in the background. A `transform` (augmentation, say)
-    /// is applied to each batch on the same background thread, one batch after the other in
-    /// order, so a transform that draws from a shared generator draws the same numbers each run.
-    public func epoch(_ e: Int, transform: ((Batch) -> Batch)? = nil) -> Epoch {
+    /// This process's examples of epoch `e`, in order: the positions `rank`, `rank + worldSize`,
+    /// ... of `order(epoch: e)`, which is the same on every process; past its end the positions
+    /// wrap to its start. In one process, the order itself.
+    public func shard(epoch e: Int) -> [Int] {
         let order = order(epoch: e)
+        guard worldSize > 1, !order.isEmpty else { return order }
+        return (0..<shardCount).map { order[(rank + $0 * worldSize) % order.count] }
+    }
+
+    /// The batches of epoch `e` (of this process's shard), prefetched in the background. A
+    /// `transform` (augmentation, say) is applied to each batch on the same background thread, one
+    /// batch after the other in order, so a transform that draws from a shared generator draws the
+    /// same numbers each run.
+    public func epoch(_ e: Int, transform: ((Batch) -> Batch)? = nil) -> Epoch {
+        let order = shard(epoch: e)
         let ranges = (0..<batchCount).map { b in Array(order[(b * batchSize)..<Swift.min((b + 1) * batchSize, order.count)]) }
         return Epoch(source: source, batches: ranges, prefetch: prefetch, transform: transform)
     }
