@@ -82,7 +82,7 @@ public struct FaceTrainingBenchmark {
         trainer.onEpochEnd = { [log] e in log(String(format: "epoch %d: %.1f s, mean loss %.4f", e.epoch, e.seconds, e.trainLoss)) }
         // Whole epochs over a seeded shuffle, as many as the steps need.
         let perEpoch = (all.count + batchSize - 1) / batchSize
-        var options = FitOptions(epochs: (warmup + steps + perEpoch - 1) / perEpoch, batchSize: batchSize, seed: 0)
+        var options = FitOptions(epochs: (last + perEpoch - 1) / perEpoch, batchSize: batchSize, seed: 0)
         options.progress = .none
         let source = AugmentedFaces(images: all, augmentation: Self.referenceAugmentation, size: 64, seed: 0)
         try trainer.fit(source, options: options)
