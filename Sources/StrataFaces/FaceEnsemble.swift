@@ -18,13 +18,13 @@ import StrataInspect
 public final class FaceEnsemble: Module, BuildableModule {
     public let members: [Module]
 
-    public init(_ members: [FaceNet]) {
+    public init(_ members: [any FaceEmbeddingNetwork]) {
         precondition(!members.isEmpty, "FaceEnsemble: needs at least one network")
         self.members = members
         super.init()
     }
 
-    public var nets: [FaceNet] { members.map { $0 as! FaceNet } }
+    public var nets: [any FaceEmbeddingNetwork] { members.map { $0 as! any FaceEmbeddingNetwork } }
 
     /// Joined unit embeddings of one batch (all members must take its shape).
     public override func forward(_ x: Tensor) -> Tensor {
@@ -39,7 +39,7 @@ public final class FaceEnsemble: Module, BuildableModule {
     /// Each network on its own input, its rows named `members.K.*`.
     public override func summaryRows(inputShape: [Int]) -> [LayerSummary] {
         nets.enumerated().flatMap { k, net in
-            net.summary(inputShape: [net.channels, net.inputSize.0, net.inputSize.1]).map {
+            net.summary(inputShape: net.inputShape).map {
                 LayerSummary(name: "members.\(k).\($0.name)", type: $0.type, outputShape: $0.outputShape, parameters: $0.parameters)
             }
         }
@@ -52,8 +52,8 @@ public final class FaceEnsemble: Module, BuildableModule {
         guard let specs = s["members"] as? [[String: Any]], !specs.isEmpty else {
             throw StrataError("architecture: FaceEnsemble needs a non-empty \"members\" list")
         }
-        let nets = try specs.map { spec -> FaceNet in
-            guard let n = try ModuleRegistry.build(spec) as? FaceNet else { throw StrataError("architecture: FaceEnsemble members must be FaceNet") }
+        let nets = try specs.map { spec -> any FaceEmbeddingNetwork in
+            guard let n = try ModuleRegistry.build(spec) as? any FaceEmbeddingNetwork else { throw StrataError("architecture: FaceEnsemble members must be face networks") }
             return n
         }
         return FaceEnsemble(nets)

@@ -13,7 +13,7 @@ import StrataInspect
 /// let e = try fm.embed([try Image.load("me.jpg")])      // [1, 128], unit length
 /// ```
 public struct FaceModel {
-    public let net: FaceNet
+    public let net: any FaceEmbeddingNetwork
     public var info: ModelInfo
     /// Cosine distance below which two faces count as the same person.
     public var threshold: Float
@@ -34,7 +34,7 @@ public struct FaceModel {
     /// network. `net` is then the first member's.
     public var members: [FaceModel] = []
 
-    public init(net: FaceNet, info: ModelInfo, threshold: Float) {
+    public init(net: any FaceEmbeddingNetwork, info: ModelInfo, threshold: Float) {
         self.net = net
         self.info = info
         self.threshold = threshold
@@ -104,7 +104,7 @@ public struct FaceModel {
             fm.info = saved.info
             return fm
         }
-        guard let net = saved.model as? FaceNet else {
+        guard let net = saved.model as? any FaceEmbeddingNetwork else {
             throw StrataError("\(path): not a face model (its architecture is \(saved.model.typeName)), not one trained as a face model")
         }
         guard let t = saved.info.extra["face_threshold"].flatMap(Float.init) else {

@@ -193,6 +193,10 @@ public final class FaceNet: Module, BuildableModule {
     }
 }
 
+extension FaceNet: FaceEmbeddingNetwork {
+    public var inputShape: [Int] { [channels, inputSize.0, inputSize.1] }
+}
+
 /// Rows divided by their L2 norm.
 public func l2Normalized(_ x: Tensor, eps: Float = 1e-12) -> Tensor {
     x / (x.square().sum(axes: [-1], keepDims: true) + eps).sqrt()

@@ -94,8 +94,8 @@ extension FaceModel {
     /// rows normalised, an ensemble's members side by side over sqrt(count). Nil when members
     /// were trained on different people.
     public var classCentres: Tensor? {
-        let nets = networks.map(\.net)
-        guard Set(nets.map(\.classes)).count == 1 else { return nil }
+        let nets = networks.compactMap { $0.net as? FaceNet }
+        guard nets.count == networks.count, Set(nets.map(\.classes)).count == 1 else { return nil }
         return FaceEnsemble.join(nets.map { l2Normalized($0.head.weight.value.detached()) })
     }
 

@@ -117,6 +117,7 @@ public struct FaceTrainingRun {
         var initial: [FaceModel] = []
         if let initModel, let path = initFrom {
             initial = initModel.networks
+            guard initial.allSatisfy({ $0.net is FaceNet }) else { throw StrataError("\(path): fine-tuning needs a face model trained by Strata; this one holds a pretrained network of another kind") }
             guard initial.allSatisfy({ $0.crop != nil }) else { throw StrataError("\(path): fine-tuning needs a model with a face box (one trained on face crops)") }
             recipes = initial.map { FaceMemberRecipe(crop: $0.crop, channels: $0.info.inputShape[0], epochs: members.first?.epochs ?? options.epochs) }
         }
@@ -132,7 +133,7 @@ public struct FaceTrainingRun {
                 log("member \(k + 1)/\(recipes.count): crop \(box.centerX),\(box.centerY),\(box.side) size \(box.size) channels \(recipe.channels) seed \(options.seed + k)")
             }
             let model = try train(trainSet, imageShape: all.imageShape, normalization: all.normalization, recipe: recipe,
-                                  seed: options.seed + k, member: recipes.count > 1 ? k : nil, initial: initial.isEmpty ? nil : initial[k].net)
+                                  seed: options.seed + k, member: recipes.count > 1 ? k : nil, initial: initial.isEmpty ? nil : initial[k].net as? FaceNet)
             // Held-out people (or the training people) set the threshold at the equal error rate;
             // with a given threshold and nobody held out there is nothing to measure.
             held = heldIdx.isEmpty ? trainSet : all.classes(heldIdx)

@@ -290,7 +290,7 @@ extension CLITests {
         let tunedModel = try FaceModel.load(tuned), startModel = try FaceModel.load(model)
         XCTAssertEqual(tunedModel.crop, startModel.crop)
         XCTAssertEqual(tunedModel.info.classNames.count, 3)
-        XCTAssertEqual(tunedModel.net.widths, startModel.net.widths)
+        XCTAssertEqual((tunedModel.net as? FaceNet)?.widths, (startModel.net as? FaceNet)?.widths)
         XCTAssertNotEqual(tunedModel.fingerprint, startModel.fingerprint)
         try assertFails(["faces", "train", "--data", root, "--init", model, "--crop", "0.5,0.5,0.8"], mentions: ["--init"])
         try assertFails(["faces", "train", "--data", root, "--init", root + "/none.safetensors"], mentions: ["none.safetensors"])

@@ -229,7 +229,7 @@ final class WildFaceTests: XCTestCase {
         try model.save(to: path)
         let back = try FaceModel.load(path)
         XCTAssertEqual(back.crop, model.crop)
-        XCTAssertEqual(back.net.blocks, [1, 2])
+        XCTAssertEqual((back.net as? FaceNet)?.blocks, [1, 2])
         XCTAssert(back.net(x).allClose(net(x), atol: 1e-5))
         // embed() cuts the box: a 32x32 photo whose centre 16x16 is the input gives the input's embedding.
         let photo = Image(width: 32, height: 32, channels: 3, pixels: (0..<(32 * 32 * 3)).map { UInt8(($0 * 7) % 256) })
@@ -395,7 +395,7 @@ extension WildFaceTests {
         XCTAssertEqual(one.score, .cosine)
         XCTAssertNil(one.scorer.centres)
         one.score = .snorm
-        let w = one.net.head.weight.value.scalars
+        let w = (one.net as! FaceNet).head.weight.value.scalars
         let c = one.classCentres!
         XCTAssertEqual(c.shape, [6, 8])
         let row0 = unit(Array(w[0..<8]).map(Double.init))
