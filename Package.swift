@@ -10,6 +10,7 @@ import PackageDescription
 //   Strata                 umbrella: re-exports the general-purpose targets below
 //   StrataInspect          probes, saliency, charts, the HTML report
 //   StrataDistributed      Open MPI process groups and collectives (not in the umbrella)
+//   StrataONNX             ONNX export (and import) through swift-protobuf (not in the umbrella)
 //   StrataClassic          hand-made features and subspace methods (Eigenfaces, Fisherfaces)
 //   StrataData             images and codecs, augmentation, IDX, WAV, text, graphs, and the
 //                          models made for each kind of data
@@ -31,6 +32,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // Hot kernels in C: compiled per CPU feature level with target attributes and
@@ -63,13 +65,16 @@ let package = Package(
                 resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md"),
                             .copy("Resources/face-detector.safetensors"), .copy("Resources/face-detector.md")]),
         .target(name: "StrataDistributed", dependencies: ["CStrataMPI"]),
+        // ONNX models: Generated/onnx.pb.swift is made once from ONNX's onnx.proto
+        // (Tools/generate_onnx_proto.sh) and committed; the build runs no protoc.
+        .target(name: "StrataONNX", dependencies: ["StrataNN", "StrataCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed"]),
         .executableTarget(
             name: "strata",
-            dependencies: ["StrataFaces", "Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["StrataFaces", "Strata", "StrataONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // One executable holding every fuzz target, chosen by its first argument. Built with
         // -DSTRATA_FUZZ and the fuzzer sanitizer it runs libFuzzer; built plainly it replays files.
         .executableTarget(name: "StrataFuzz", dependencies: ["StrataFaces", "Strata"]),
-        .testTarget(name: "StrataTests", dependencies: ["StrataFaces", "Strata"], exclude: ["Fixtures"]),
+        .testTarget(name: "StrataTests", dependencies: ["StrataFaces", "Strata", "StrataONNX"], exclude: ["Fixtures"]),
     ]
 )

@@ -19,7 +19,7 @@ LEVELS = [
     ["StrataCore"],
     ["StrataNN"],
     ["StrataData"],
-    ["StrataClassic", "StrataInspect", "StrataDistributed"],
+    ["StrataClassic", "StrataInspect", "StrataDistributed", "StrataONNX"],
     ["Strata"],
     ["StrataFaces"],
     ["strata", "StrataFuzz", "StrataMPICheck"],

@@ -1,0 +1,180 @@
+import Foundation
+import SwiftProtobuf
+import StrataCore
+import StrataNN
+
+/// ONNX files of Strata models, for onnxruntime and every other ONNX runtime.
+///
+/// ```swift
+/// let saved = try SavedModel.load("fashion-cnn.safetensors")
+/// try Onnx.export(saved.model, info: saved.info, to: "fashion-cnn.onnx")
+/// ```
+///
+/// The graph is the model in evaluation mode (dropout left out, batch norm with its running
+/// statistics) at opset 17, with a symbolic batch dimension `N`. The class names, input shape and
+/// pixel normalisation go into the file's `metadata_props` (`strata.class_names`,
+/// `strata.input_shape`, `strata.normalization`, as JSON).
+public enum Onnx {
+    /// The opset the exporter writes.
+    public static let exportOpset = 17
+    /// ONNX's IR version for opset 17 (ONNX 1.12).
+    static let irVersion: Int64 = 8
+
+    /// The ONNX model of `model` as bytes.
+    public static func export(_ model: Module, info: ModelInfo) throws -> Data {
+        try modelProto(model, info: info).serializedData()
+    }
+
+    /// Writes the ONNX model of `model` to `path` (atomically).
+    public static func export(_ model: Module, info: ModelInfo, to path: String) throws {
+        try FileIO.writeAtomically(try export(model, info: info), to: path)
+    }
+
+    static func modelProto(_ model: Module, info: ModelInfo) throws -> Onnx_ModelProto {
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { model.train(wasTraining) }
+        let b = OnnxGraphBuilder()
+        let input = b.name("input")
+        let output = try OnnxLayers.emit(model, b, input, path: model.typeName)
+        var g = Onnx_GraphProto()
+        g.name = "strata"
+        g.node = b.nodes
+        g.initializer = b.initializers
+        g.input = [valueInfo(input, dims: info.inputShape)]
+        // The output's name is the last node's; a model with no node (Identity) gets one.
+        var out = output
+        if out == input { out = b.op("Identity", [input], base: "output"); g.node = b.nodes }
+        let outShape = noGrad { model(Tensor.zeros([1] + info.inputShape)) }.shape
+        g.output = [valueInfo(out, dims: Array(outShape.dropFirst()))]
+        var m = Onnx_ModelProto()
+        m.irVersion = irVersion
+        m.producerName = "Strata"
+        m.producerVersion = "1"
+        var opset = Onnx_OperatorSetIdProto()
+        opset.domain = ""
+        opset.version = Int64(exportOpset)
+        m.opsetImport = [opset]
+        m.graph = g
+        m.metadataProps = metadata(info)
+        return m
+    }
+
+    /// A float32 value of shape [N] + `dims`, N symbolic.
+    static func valueInfo(_ name: String, dims: [Int]) -> Onnx_ValueInfoProto {
+        var shape = Onnx_TensorShapeProto()
+        var batch = Onnx_TensorShapeProto.Dimension()
+        batch.dimParam = "N"
+        shape.dim = [batch] + dims.map { d in
+            var x = Onnx_TensorShapeProto.Dimension()
+            x.dimValue = Int64(d)
+            return x
+        }
+        var tt = Onnx_TypeProto.Tensor()
+        tt.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        tt.shape = shape
+        var type = Onnx_TypeProto()
+        type.tensorType = tt
+        var v = Onnx_ValueInfoProto()
+        v.name = name
+        v.type = type
+        return v
+    }
+
+    static func metadata(_ info: ModelInfo) -> [Onnx_StringStringEntryProto] {
+        func json(_ v: some Encodable) -> String { (try? JSONEncoder().encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        let pairs = [("strata.class_names", json(info.classNames)), ("strata.input_shape", json(info.inputShape)),
+                     ("strata.normalization", json(info.normalization))]
+        return pairs.map { k, v in
+            var e = Onnx_StringStringEntryProto()
+            e.key = k
+            e.value = v
+            return e
+        }
+    }
+}
+
+/// The export rule of every layer kind: the ONNX nodes a Strata layer becomes, in one table.
+enum OnnxLayers {
+    /// Adds `module`'s nodes reading `x`; returns the name of its output. `path` names the layer
+    /// in errors.
+    static func emit(_ module: Module, _ b: OnnxGraphBuilder, _ x: String, path: String) throws -> String {
+        switch module {
+        case let s as Sequential:
+            var h = x
+            for (i, layer) in s.layers.enumerated() { h = try emit(layer, b, h, path: "\(path).\(i)") }
+            return h
+        case let l as Linear:
+            // y = x W^T + b on [N, in]: Gemm with transB.
+            var inputs = [x, b.weight(l.weight.value, "linear.weight")]
+            if let bias = l.bias { inputs.append(b.weight(bias.value, "linear.bias")) }
+            return b.op("Gemm", inputs, [OnnxAttribute.int("transB", 1)], base: "linear")
+        case let c as Conv2D:
+            var inputs = [x, b.weight(c.weight.value, "conv.weight")]
+            if let bias = c.bias { inputs.append(b.weight(bias.value, "conv.bias")) }
+            return b.op("Conv", inputs, [
+                OnnxAttribute.ints("kernel_shape", [c.kernelSize.h, c.kernelSize.w]),
+                OnnxAttribute.ints("strides", [c.stride.h, c.stride.w]),
+                OnnxAttribute.ints("pads", [c.padding.h, c.padding.w, c.padding.h, c.padding.w]),
+                OnnxAttribute.ints("dilations", [c.dilation.h, c.dilation.w]),
+                OnnxAttribute.int("group", c.groups),
+            ], base: "conv")
+        case let p as MaxPool2D:
+            return b.op("MaxPool", [x], poolAttributes(p), base: "maxpool")
+        case let p as AvgPool2D:
+            // Strata divides by the whole window, padding included (PyTorch's default).
+            return b.op("AveragePool", [x], poolAttributes(p) + [OnnxAttribute.int("count_include_pad", 1)], base: "avgpool")
+        case is GlobalAvgPool:
+            // [N, C, H, W] -> [N, C]
+            let pooled = b.op("GlobalAveragePool", [x], base: "gap")
+            return b.op("Flatten", [pooled], [OnnxAttribute.int("axis", 1)], base: "gap_flat")
+        case is Flatten:
+            return b.op("Flatten", [x], [OnnxAttribute.int("axis", 1)], base: "flatten")
+        case is Identity, is Dropout:
+            return x
+        case let n as BatchNorm:
+            // BatchNorm1d on [N, C] and BatchNorm2d on [N, C, H, W] alike: ONNX's takes (N, C, ...).
+            return b.op("BatchNormalization", [x, b.weight(n.weight.value, "bn.weight"), b.weight(n.bias.value, "bn.bias"),
+                                               b.weight(n.runningMean.value, "bn.running_mean"), b.weight(n.runningVar.value, "bn.running_var")],
+                        [OnnxAttribute.float("epsilon", n.eps)], base: "bn")
+        case is ReLU:
+            return b.op("Relu", [x], base: "relu")
+        case let l as LeakyReLU:
+            return b.op("LeakyRelu", [x], [OnnxAttribute.float("alpha", l.slope)], base: "leaky_relu")
+        case is Sigmoid:
+            return b.op("Sigmoid", [x], base: "sigmoid")
+        case is Tanh:
+            return b.op("Tanh", [x], base: "tanh")
+        case is GELU:
+            // Opset 17 has no Gelu: x * 0.5 * (1 + erf(x / sqrt 2)), the exact form Strata computes.
+            let scaled = b.op("Mul", [x, b.weight(Tensor([Float(0.5).squareRoot()], shape: [1]), "gelu.inv_sqrt2")], base: "gelu")
+            let e = b.op("Erf", [scaled], base: "gelu")
+            let onePlus = b.op("Add", [e, b.weight(Tensor([1], shape: [1]), "gelu.one")], base: "gelu")
+            let half = b.op("Mul", [x, b.weight(Tensor([0.5], shape: [1]), "gelu.half")], base: "gelu")
+            return b.op("Mul", [half, onePlus], base: "gelu")
+        case let s as Softmax:
+            return b.op("Softmax", [x], [OnnxAttribute.int("axis", s.axis)], base: "softmax")
+        case let s as LogSoftmax:
+            return b.op("LogSoftmax", [x], [OnnxAttribute.int("axis", s.axis)], base: "log_softmax")
+        case let r as ResidualBlock:
+            // relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+            var h = try emit(r.conv1, b, x, path: path + ".conv1")
+            h = try emit(r.bn1, b, h, path: path + ".bn1")
+            h = b.op("Relu", [h], base: "relu")
+            h = try emit(r.conv2, b, h, path: path + ".conv2")
+            h = try emit(r.bn2, b, h, path: path + ".bn2")
+            let skip = try r.downsample.map { try emit($0, b, x, path: path + ".downsample") } ?? x
+            return b.op("Relu", [b.op("Add", [h, skip], base: "residual")], base: "relu")
+        case let r as Residual:
+            return b.op("Add", [try emit(r.body, b, x, path: path + ".body"), x], base: "residual")
+        default:
+            throw StrataError("ONNX export: layer \(path) (\(module.typeName)) has no ONNX form yet")
+        }
+    }
+
+    static func poolAttributes(_ p: Pool2D) -> [Onnx_AttributeProto] {
+        [OnnxAttribute.ints("kernel_shape", [p.kernelSize.h, p.kernelSize.w]),
+         OnnxAttribute.ints("strides", [p.stride.h, p.stride.w]),
+         OnnxAttribute.ints("pads", [p.padding.h, p.padding.w, p.padding.h, p.padding.w])]
+    }
+}

@@ -1,0 +1,97 @@
+import XCTest
+import SwiftProtobuf
+@testable import StrataONNX
+import StrataCore
+import StrataNN
+
+/// The ONNX exporter's graphs, read back with swift-protobuf. (onnxruntime runs them in
+/// Tools/onnx_check.py, outside `make test`: README "ONNX".)
+final class OnnxExportTests: XCTestCase {
+    func roundTrip(_ model: Module, inputShape: [Int]) throws -> Onnx_ModelProto {
+        let info = ModelInfo(model: model, classNames: (0..<3).map { "class \($0)" }, inputShape: inputShape)
+        return try Onnx_ModelProto(serializedBytes: try Onnx.export(model, info: info))
+    }
+
+    func testCNNBecomesConvPoolGemmWithItsWeights() throws {
+        RandomGenerator.manualSeed(3)
+        let model = Sequential(Conv2D(1, 4, kernelSize: 3, stride: 1, padding: 1), BatchNorm2d(4), ReLU(), MaxPool2D(2),
+                               Flatten(), Dropout(0.5), Linear(4 * 4 * 4, 3), LogSoftmax())
+        let m = try roundTrip(model, inputShape: [1, 8, 8])
+        XCTAssertEqual(m.opsetImport.first?.version, 17)
+        XCTAssertEqual(m.graph.node.map(\.opType), ["Conv", "BatchNormalization", "Relu", "MaxPool", "Flatten", "Gemm", "LogSoftmax"])
+        let conv = m.graph.node[0]
+        XCTAssertEqual(conv.attribute.first { $0.name == "pads" }?.ints, [1, 1, 1, 1])
+        // The weights are the model's, bit for bit, in PyTorch's layouts.
+        let w = try XCTUnwrap(m.graph.initializer.first { $0.name == conv.input[1] })
+        XCTAssertEqual(w.dims, [4, 1, 3, 3])
+        let values = w.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(values, (model.layers[0] as! Conv2D).weight.value.scalars)
+        let gemm = m.graph.node[5]
+        XCTAssertEqual(gemm.attribute.first { $0.name == "transB" }?.i, 1)
+        XCTAssertEqual(m.graph.initializer.first { $0.name == gemm.input[1] }?.dims, [3, 64])
+        // Symbolic batch, the model's input and output shapes, metadata for preprocessing.
+        XCTAssertEqual(m.graph.input[0].type.tensorType.shape.dim.map(\.dimParam), ["N", "", "", ""])
+        XCTAssertEqual(m.graph.input[0].type.tensorType.shape.dim.dropFirst().map(\.dimValue), [1, 8, 8])
+        XCTAssertEqual(m.graph.output[0].type.tensorType.shape.dim.dropFirst().map(\.dimValue), [3])
+        XCTAssertEqual(m.graph.output[0].name, m.graph.node.last?.output[0])
+        let meta = Dictionary(uniqueKeysWithValues: m.metadataProps.map { ($0.key, $0.value) })
+        XCTAssertEqual(meta["strata.class_names"], #"["class 0","class 1","class 2"]"#)
+        XCTAssertEqual(meta["strata.input_shape"], "[1,8,8]")
+        // Every node reads values that exist: the input, an initializer or an earlier output.
+        var known = Set([m.graph.input[0].name] + m.graph.initializer.map(\.name))
+        for n in m.graph.node {
+            for i in n.input { XCTAssertTrue(known.contains(i), "\(n.opType) reads unknown \(i)") }
+            known.formUnion(n.output)
+        }
+    }
+
+    func testResidualBlocksAndGELUUseOnlyOpset17Ops() throws {
+        let model = Sequential(Conv2D(3, 8, kernelSize: 3, padding: 1), ResidualBlock(8, 16, stride: 2), GlobalAvgPool(), Linear(16, 4), GELU(), Linear(4, 3))
+        let ops = try roundTrip(model, inputShape: [3, 8, 8]).graph.node.map(\.opType)
+        XCTAssertEqual(ops.filter { $0 == "Add" }.count, 2)              // the residual sum and GELU's 1 + erf
+        XCTAssertTrue(ops.contains("Erf") && !ops.contains("Gelu"))     // Gelu is opset 20
+        XCTAssertTrue(ops.contains("GlobalAveragePool"))
+    }
+
+    func testALayerWithoutAnONNXFormIsNamed() {
+        let model = Sequential(Linear(4, 4), GRU(4, 4))
+        let info = ModelInfo(model: model, classNames: ["a"], inputShape: [4])
+        XCTAssertThrowsError(try Onnx.export(model, info: info)) { e in
+            XCTAssertTrue("\(e)".contains("Sequential.1") && "\(e)".contains("GRU"), "\(e)")
+        }
+    }
+}
+
+extension OnnxExportTests {
+    /// `strata export --model ... --format onnx` writes the model and ONNX test data whose outputs
+    /// are the model's own; bad requests exit 1 naming the flag.
+    func testExportCommand() throws {
+        let model = Sequential(Flatten(), Linear(12, 5), ReLU(), Linear(5, 3))
+        let path = testTemp("onnx-cli.safetensors")
+        try SavedModel(model: model, info: ModelInfo(model: model, classNames: ["a", "b", "c"], inputShape: [1, 3, 4])).save(to: path)
+        let out = testTemp("onnx-cli.onnx")
+        let (code, stdout, err) = try runStrata(["export", "--model", path, "--format", "onnx", "--out", out, "--test-data", "4"])
+        XCTAssertEqual(code, 0, err)
+        XCTAssertTrue(stdout.contains("opset 17"), stdout)
+        let m = try Onnx_ModelProto(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: out)))
+        XCTAssertEqual(m.graph.node.map(\.opType), ["Flatten", "Gemm", "Relu", "Gemm"])
+        let x = try Onnx_TensorProto(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: out + ".test/test_data_set_0/input_0.pb")))
+        let y = try Onnx_TensorProto(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: out + ".test/test_data_set_0/output_0.pb")))
+        XCTAssertEqual(x.dims, [4, 1, 3, 4])
+        XCTAssertEqual(y.dims, [4, 3])
+        let xs = x.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let ys = y.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let loaded = try SavedModel.load(path).model
+        loaded.eval()
+        XCTAssertEqual(noGrad { loaded(Tensor(xs, shape: [4, 1, 3, 4])) }.scalars, ys)
+
+        for (args, flag) in [(["--format", "tflite"], "--format"), (["--test-data", "-1"], "--test-data")] {
+            let (c, _, e) = try runStrata(["export", "--model", path, "--out", out] + args)
+            XCTAssertEqual(c, 1, e)
+            XCTAssertTrue(e.contains(flag), e)
+        }
+        let (c, _, e) = try runStrata(["export", "--model", path, "--format", "onnx", "--out", path])
+        XCTAssertEqual(c, 1, e)
+        XCTAssertTrue(e.contains("not an .onnx file"), e)
+    }
+}
