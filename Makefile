@@ -66,7 +66,7 @@ FUZZ_SCRATCH := .build-fuzz
 FUZZ_BUILD := -c release --scratch-path $(FUZZ_SCRATCH) -Xswiftc -DSTRATA_FUZZ \
 	-Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
 FUZZ_BIN := $(FUZZ_SCRATCH)/release/strata-fuzz
-FUZZ_TARGETS := safetensors model metadata png jpeg pgm wav idx gzip text pairs cora gallery
+FUZZ_TARGETS := safetensors model metadata png jpeg pgm wav idx gzip text pairs cora gallery onnx
 FUZZ_LIMITS := -malloc_limit_mb=1024 -rss_limit_mb=2048 -timeout=10
 FUZZ_SEED ?= 1
 # Foundation's known leak on empty files is suppressed (Fuzz/lsan.supp); a trap is left to

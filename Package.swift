@@ -74,7 +74,7 @@ let package = Package(
             dependencies: ["StrataFaces", "Strata", "StrataONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // One executable holding every fuzz target, chosen by its first argument. Built with
         // -DSTRATA_FUZZ and the fuzzer sanitizer it runs libFuzzer; built plainly it replays files.
-        .executableTarget(name: "StrataFuzz", dependencies: ["StrataFaces", "Strata"]),
+        .executableTarget(name: "StrataFuzz", dependencies: ["StrataFaces", "Strata", "StrataONNX"]),
         .testTarget(name: "StrataTests", dependencies: ["StrataFaces", "Strata", "StrataONNX"], exclude: ["Fixtures"]),
     ]
 )

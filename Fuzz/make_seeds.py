@@ -255,9 +255,35 @@ def seeds_gallery():
     put("gallery", "empty.json", json.dumps(dict(g, people=[]), separators=(",", ":")))
 
 
+def seeds_onnx():
+    """Two tiny graphs (Gemm, Relu, Softmax; Conv, MaxPool, Reshape, Concat); needs `pip install onnx`."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto
+
+    def save(name, nodes, inits, shape, out):
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"] + shape)],
+                              [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, ["N"] + out)], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        put("onnx", name, m.SerializeToString())
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "w")
+    b = numpy_helper.from_array(np.zeros(3, np.float32), "b")
+    save("gemm.onnx", [helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1), helper.make_node("Relu", ["y"], ["z"]),
+                       helper.make_node("Softmax", ["z"], ["s"], axis=-1)], [w, b], [4], [3])
+    cw = numpy_helper.from_array(rng.standard_normal((2, 1, 3, 3)).astype(np.float32), "cw")
+    shape = numpy_helper.from_array(np.array([1, -1], np.int64), "shape")
+    save("conv.onnx", [helper.make_node("Conv", ["x", "cw"], ["c"], pads=[1, 1, 1, 1]),
+                       helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+                       helper.make_node("Reshape", ["p", "shape"], ["r"]), helper.make_node("Concat", ["r", "r"], ["o"], axis=1)],
+         [cw, shape], [1, 4, 4], [16])
+
+
 if __name__ == "__main__":
     only = set(sys.argv[1:])
     for name, fn in [("safetensors", seeds_safetensors), ("images", seeds_images), ("data", seeds_data),
-                     ("text", seeds_text), ("gallery", seeds_gallery)]:
+                     ("text", seeds_text), ("gallery", seeds_gallery), ("onnx", seeds_onnx)]:
         if not only or name in only:
             fn()

@@ -1,6 +1,7 @@
 import Foundation
 import Strata
 import StrataFaces
+import StrataONNX
 
 /// The fuzz targets: each one hands its input to the entry point the `strata` command uses for
 /// that kind of file. Those entry points read paths, so the input is written to a file first (one
@@ -12,11 +13,11 @@ enum FuzzTargets {
     static let all: [String: Target] = [
         "safetensors": safetensors, "model": model, "metadata": metadata,
         "png": image, "jpeg": jpeg, "pgm": image, "wav": wav, "idx": idx, "gzip": gzip,
-        "text": text, "pairs": pairs, "cora": cora, "gallery": gallery,
+        "text": text, "pairs": pairs, "cora": cora, "gallery": gallery, "onnx": onnx,
     ]
     /// In the order `make fuzz` runs them.
     static let names = ["safetensors", "model", "metadata", "png", "jpeg", "pgm", "wav", "idx", "gzip",
-                        "text", "pairs", "cora", "gallery"]
+                        "text", "pairs", "cora", "gallery", "onnx"]
 
     nonisolated(unsafe) static var selected: Target?
 
@@ -95,6 +96,16 @@ enum FuzzTargets {
         let path = try file(try Safetensors.encode(tensors, metadata: meta))
         let saved = try SavedModel.load(path)
         _ = try Preprocessing(saved.info)
+    }
+
+    /// `OnnxModel(path:)` as `strata predict --model M.onnx` loads it, then one run on an input of
+    /// the graph's declared shape (when that is small), with a small cap on every tensor.
+    static func onnx(_ input: Data) throws {
+        let m = try OnnxModel(path: try file(input, "model.onnx"))
+        let shape = [1] + m.inputShape
+        guard shape.allSatisfy({ $0 >= 1 && $0 <= 4096 }), shape.reduce(1, *) <= 1 << 16 else { return }
+        m.maxElements = 1 << 20
+        _ = try m.run(Tensor.zeros(shape))
     }
 
     // MARK: images, recordings, arrays

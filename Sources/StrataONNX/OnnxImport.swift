@@ -29,6 +29,9 @@ public final class OnnxModel: Module {
     /// The error of the last `forward` that failed (it then returns an empty tensor); `run`
     /// throws instead.
     public private(set) var lastError: Error?
+    /// The most values any tensor of a run may hold; a node that would make more stops the run
+    /// with an error before it allocates (a hostile file cannot size memory).
+    public var maxElements = OnnxFile.maxElements
 
     public init(path: String) throws {
         let m = try OnnxFile.read(path)
@@ -73,7 +76,7 @@ public final class OnnxModel: Module {
                     throw StrataError("\(source): node \(node.name) (\(node.opType)) reads \(name), which nothing before it makes")
                 }
                 let outs: [OnnxValue]
-                do { outs = try OnnxOps.run(node, inputs, opset: opset, source: source, folder: (source as NSString).deletingLastPathComponent) } catch let e as StrataError {
+                do { outs = try OnnxOps.run(node, inputs, opset: opset, source: source, folder: (source as NSString).deletingLastPathComponent, limit: maxElements) } catch let e as StrataError {
                     throw StrataError("\(source): node \(node.name.isEmpty ? "(unnamed)" : node.name) (\(node.opType)): \(e.message)")
                 }
                 for (name, v) in zip(node.output, outs) where !name.isEmpty { values[name] = v }
@@ -139,8 +142,17 @@ enum OnnxOps {
         return true
     }
 
-    static func run(_ node: Onnx_NodeProto, _ x: [OnnxValue?], opset: Int, source: String, folder: String) throws -> [OnnxValue] {
+    static func run(_ node: Onnx_NodeProto, _ x: [OnnxValue?], opset: Int, source: String, folder: String, limit: Int) throws -> [OnnxValue] {
         let at = Attributes(list: node.attribute)
+        /// Throws unless a tensor of `shape` stays within the run's limit.
+        func fits(_ shape: [Int]) throws {
+            var n = 1
+            for d in shape {
+                let (p, o) = n.multipliedReportingOverflow(by: Swift.max(d, 0))
+                guard !o, p <= limit else { throw fail("its output \(shape) would hold more than \(limit) values") }
+                n = p
+            }
+        }
         func input(_ i: Int) -> OnnxValue? { i < x.count ? x[i] : nil }
         func binary(_ f: (Tensor, Tensor) -> Tensor, intOp: ((Int, Int) -> Int)?) throws -> [OnnxValue] {
             if let intOp, case .int64(let a, let sa)? = input(0), case .int64(let b, let sb)? = input(1) {
@@ -149,6 +161,9 @@ enum OnnxOps {
             }
             let a = try float(input(0), "A"), b = try float(input(1), "B")
             guard broadcastable(a.shape, b.shape) else { throw fail("shapes \(a.shape) and \(b.shape) do not broadcast") }
+            let r = Swift.max(a.rank, b.rank)
+            let pa = [Int](repeating: 1, count: r - a.rank) + a.shape, pb = [Int](repeating: 1, count: r - b.rank) + b.shape
+            try fits(zip(pa, pb).map { Swift.max($0, $1) })
             return [.float(f(a, b))]
         }
         switch node.opType {
@@ -187,6 +202,7 @@ enum OnnxOps {
             let transB = at.int("transB", 0) != 0
             let (k, kb, n) = (a.shape[1], transB ? b.shape[1] : b.shape[0], transB ? b.shape[0] : b.shape[1])
             guard k == kb else { throw fail("A \(a.shape) and B \(b.shape)\(transB ? " (transposed)" : "") do not multiply") }
+            try fits([a.shape[0], n])
             let alpha = at.float("alpha", 1), beta = at.float("beta", 1)
             var y = transB ? linear(a, weight: b) : a.matmul(b)
             if alpha != 1 { y = y * alpha }
@@ -204,6 +220,9 @@ enum OnnxOps {
             if a.rank > 2 || b.rank > 2 {
                 guard broadcastable(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))) else { throw fail("batch dimensions of \(a.shape) and \(b.shape) do not broadcast") }
             }
+            let batch = zip([Int](repeating: 1, count: Swift.max(0, b.rank - a.rank)) + a.shape.dropLast(2),
+                            [Int](repeating: 1, count: Swift.max(0, a.rank - b.rank)) + b.shape.dropLast(2)).map { Swift.max($0, $1) }
+            try fits(batch + [a.rank >= 2 ? a.shape[a.rank - 2] : 1, b.rank >= 2 ? b.shape[b.rank - 1] : 1])
             // [.., K] x [K, N] with a plain weight: one GEMM through linear (no transposed copy of A).
             if b.rank == 2 && a.rank >= 2 { return [.float(linear(a, weight: b.transposed()))] }
             return [.float(a.matmul(b))]
@@ -219,15 +238,18 @@ enum OnnxOps {
             guard at.string("auto_pad").map({ $0 == "NOTSET" }) ?? true else { throw fail("auto_pad is not read; export with explicit pads") }
             let strides = at.ints("strides") ?? [1, 1], dil = at.ints("dilations") ?? [1, 1]
             var pads = at.ints("pads") ?? [0, 0, 0, 0]
-            guard strides.count == 2, dil.count == 2, pads.count == 4, strides.allSatisfy({ $0 >= 1 }), dil.allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 && $0 < 1 << 16 }) else {
+            guard strides.count == 2, dil.count == 2, pads.count == 4, strides.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }),
+                  dil.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.allSatisfy({ $0 >= 0 && $0 < 1 << 16 }) else {
                 throw fail("strides \(strides), dilations \(dil), pads \(pads) are not valid 2-D ones")
             }
             if pads[0] != pads[2] || pads[1] != pads[3] {   // uneven padding: pad first, then convolve unpadded
+                try fits([xt.shape[0], xt.shape[1], xt.shape[2] + pads[0] + pads[2], xt.shape[3] + pads[1] + pads[3]])
                 xt = xt.pad([(pads[0], pads[2]), (pads[1], pads[3])])
                 pads = [0, 0, 0, 0]
             }
             let eh = (w.shape[2] - 1) * dil[0] + 1, ew = (w.shape[3] - 1) * dil[1] + 1
             guard xt.shape[2] + 2 * pads[0] >= eh, xt.shape[3] + 2 * pads[1] >= ew else { throw fail("input \(xt.shape) is smaller than the kernel") }
+            try fits([xt.shape[0], w.shape[0], (xt.shape[2] + 2 * pads[0] - eh) / strides[0] + 1, (xt.shape[3] + 2 * pads[1] - ew) / strides[1] + 1])
             var bias: Tensor?
             if let bv = input(2) {
                 bias = try float(bv, "B")
@@ -238,14 +260,15 @@ enum OnnxOps {
         case "MaxPool", "AveragePool":
             let t = try float(input(0), "X")
             guard t.rank == 4 else { throw fail("Strata runs 2-D pooling, got X \(t.shape)") }
-            guard let k = at.ints("kernel_shape"), k.count == 2, k.allSatisfy({ $0 >= 1 }) else { throw fail("kernel_shape must give 2 sizes") }
+            guard let k = at.ints("kernel_shape"), k.count == 2, k.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else { throw fail("kernel_shape must give 2 sizes of at most 65536") }
             let s = at.ints("strides") ?? [1, 1], pads = at.ints("pads") ?? [0, 0, 0, 0]
-            guard s.count == 2, s.allSatisfy({ $0 >= 1 }), pads.count == 4, pads[0] == pads[2], pads[1] == pads[3], pads.allSatisfy({ $0 >= 0 && $0 <= k.max()! }) else {
+            guard s.count == 2, s.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.count == 4, pads[0] == pads[2], pads[1] == pads[3], pads.allSatisfy({ $0 >= 0 && $0 <= k.max()! }) else {
                 throw fail("strides \(s) and pads \(pads): Strata pools with even padding of at most the kernel")
             }
             guard at.int("ceil_mode", 0) == 0 else { throw fail("ceil_mode is not read") }
             guard (at.ints("dilations") ?? [1, 1]) == [1, 1] else { throw fail("dilated pooling is not read") }
             guard t.shape[2] + 2 * pads[0] >= k[0], t.shape[3] + 2 * pads[1] >= k[1] else { throw fail("input \(t.shape) is smaller than the window \(k)") }
+            try fits([t.shape[0], t.shape[1], (t.shape[2] + 2 * pads[0] - k[0]) / s[0] + 1, (t.shape[3] + 2 * pads[1] - k[1]) / s[1] + 1])
             if node.opType == "MaxPool" {
                 guard node.output.count < 2 || node.output[1].isEmpty else { throw fail("MaxPool's indices output is not made") }
                 return [.float(maxPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1])))]
@@ -277,12 +300,13 @@ enum OnnxOps {
             let target = try ints(input(1), "shape")
             let allowZero = at.int("allowzero", 0) != 0
             var out = target.enumerated().map { i, d in d == 0 && !allowZero && i < v.shape.count ? v.shape[i] : d }
-            let known = out.filter { $0 != -1 }.reduce(1, *), total = v.shape.reduce(1, *)
+            let total = v.shape.reduce(1, *)
+            guard out.allSatisfy({ $0 >= -1 }), let known = product(out.filter { $0 != -1 }) else { throw fail("shape \(target) does not fit \(v.shape)") }
             if let i = out.firstIndex(of: -1) {
                 guard out.filter({ $0 == -1 }).count == 1, known > 0, total % known == 0 else { throw fail("shape \(target) does not fit \(v.shape)") }
                 out[i] = total / known
             }
-            guard out.allSatisfy({ $0 >= 0 }), out.reduce(1, *) == total else { throw fail("shape \(target) does not fit \(v.shape)") }
+            guard product(out) == total else { throw fail("shape \(target) does not fit \(v.shape)") }
             return [try reshaped(v, out)]
         case "Transpose":
             let t = try float(input(0), "X")
@@ -297,6 +321,9 @@ enum OnnxOps {
             guard vs.allSatisfy({ $0.shape.count == r && zip($0.shape, vs[0].shape).enumerated().allSatisfy { $0.offset == a || $0.element.0 == $0.element.1 } }) else {
                 throw fail("shapes \(vs.map(\.shape)) do not join along axis \(a)")
             }
+            var joined = vs[0].shape
+            if !joined.isEmpty { joined[a] = vs.map { $0.shape.isEmpty ? 1 : $0.shape[a] }.reduce(0, +) }
+            try fits(joined)
             if vs.allSatisfy({ if case .int64 = $0 { return true } else { return false } }), r == 1 {
                 return [.int64(try vs.flatMap { try ints($0, "input") }, shape: [vs.map { $0.shape[0] }.reduce(0, +)])]
             }
@@ -312,6 +339,7 @@ enum OnnxOps {
             guard idx.allSatisfy({ $0 >= -n && $0 < n }) else { throw fail("indices outside 0..<\(n)") }
             let fixed = idx.map { $0 < 0 ? $0 + n : $0 }
             let outShape = Array(data.shape.prefix(a)) + idxShape + Array(data.shape.dropFirst(a + 1))
+            try fits(outShape)
             switch data {
             case .int64(let v, let s):
                 guard s.count == 1 else { throw fail("integer gathers are read on vectors") }
@@ -335,6 +363,18 @@ enum OnnxOps {
         default:
             throw fail("an op Strata does not run")
         }
+    }
+
+    /// The product of sizes read from a file, nil when one is negative or it overflows.
+    static func product(_ dims: [Int]) -> Int? {
+        var n = 1
+        for d in dims {
+            guard d >= 0 else { return nil }
+            let (p, o) = n.multipliedReportingOverflow(by: d)
+            if o { return nil }
+            n = p
+        }
+        return n
     }
 
     static func reshaped(_ v: OnnxValue, _ shape: [Int]) throws -> OnnxValue {
