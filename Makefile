@@ -7,7 +7,7 @@ BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev
 # Open MPI, for StrataDistributed and strata-mpi-check alone: `make build` (the strata command)
 # does not need it; `swift test` builds every target and so does.
 MPI_PACKAGES := openmpi-bin libopenmpi-dev
-DEMO_PACKAGES := dataset-fashion-mnist
+DEMO_PACKAGES := dataset-fashion-mnist libonnx-testdata
 STRATA := .build/release/strata
 
 .PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check faces-dlib clean \

@@ -24,8 +24,9 @@ enum OnnxFile {
     static let maxElements = 1 << 28
     /// ONNX files larger than this are refused before being read (2 GiB: protobuf's own limit).
     static let maxFileBytes = Int(Int32.max)
-    /// The opsets of the default domain that the importer's op rules follow.
-    static let opsets = 13...20
+    /// The opsets of the default domain the importer reads: each op follows its rule of the
+    /// file's opset (Softmax's before 13, Squeeze's and Unsqueeze's axes, Shape's start and end).
+    static let opsets = 7...20
 
     static func read(_ path: String) throws -> Onnx_ModelProto {
         var isDir: ObjCBool = false

@@ -22,6 +22,8 @@ public final class OnnxModel: Module {
     /// The graph's input that data feeds (its other inputs have initializers) and its shape
     /// without the batch dimension, where the file states it (0: not stated).
     public let inputName: String
+    /// Every data input (`forward` and `run(_:)` feed the first; `run(feeds:)` all of them).
+    public let inputNames: [String]
     public let inputShape: [Int]
     public let outputName: String
     /// The file's `metadata_props`.
@@ -43,11 +45,9 @@ public final class OnnxModel: Module {
         for t in m.graph.initializer { c[t.name] = try OnnxFile.value(t, source: path, folder: folder.isEmpty ? "." : folder) }
         constants = c
         let feeds = m.graph.input.filter { c[$0.name] == nil }
-        guard feeds.count == 1 else {
-            throw StrataError("\(path): the graph has \(feeds.count) data inputs (\(feeds.map(\.name).joined(separator: ", "))); Strata runs graphs with one")
-        }
-        inputName = feeds[0].name
-        inputShape = feeds[0].type.tensorType.shape.dim.dropFirst().map { Int($0.dimValue) }
+        inputNames = feeds.map(\.name)
+        inputName = feeds.first?.name ?? ""
+        inputShape = feeds.first?.type.tensorType.shape.dim.dropFirst().map { Int($0.dimValue) } ?? []
         guard let out = m.graph.output.first?.name else { throw StrataError("\(path): the graph has no output") }
         outputName = out
         metadata = Dictionary(m.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -67,8 +67,20 @@ public final class OnnxModel: Module {
 
     /// Runs the graph on `x`; errors name the node.
     public func run(_ x: Tensor) throws -> Tensor {
+        guard inputNames.count == 1 else { throw StrataError("\(source): the graph has \(inputNames.count) data inputs (\(inputNames.joined(separator: ", "))); give each") }
+        let values = try run(feeds: [inputName: .float(x)])
+        guard case .float(let y)? = values[outputName] else { throw StrataError("\(source): the graph's output \(outputName) is not a float tensor") }
+        return y
+    }
+
+    /// Runs the graph on every data input and returns every value it made (the graph's outputs
+    /// under their names among them).
+    func run(feeds: [String: OnnxValue]) throws -> [String: OnnxValue] {
         var values = constants
-        values[inputName] = .float(x)
+        for name in inputNames {
+            guard let v = feeds[name] else { throw StrataError("\(source): no value for the graph's input \(name)") }
+            values[name] = v
+        }
         try noGrad {
             for node in graph.node {
                 let inputs = node.input.map { $0.isEmpty ? nil : values[$0] }
@@ -82,8 +94,7 @@ public final class OnnxModel: Module {
                 for (name, v) in zip(node.output, outs) where !name.isEmpty { values[name] = v }
             }
         }
-        guard case .float(let y)? = values[outputName] else { throw StrataError("\(source): the graph's output \(outputName) is not a float tensor") }
-        return y
+        return values
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
@@ -193,6 +204,12 @@ enum OnnxOps {
         case "Div": return try binary(/, intOp: { a, b in b == 0 ? 0 : a / b })
         case "Softmax", "LogSoftmax":
             let t = try float(input(0), "X")
+            guard t.rank >= 1 else { throw fail("input is a scalar") }
+            if opset < 13 {   // before 13: over every dimension from axis on, as one (default axis 1)
+                let a = try axis(at.int("axis", 1), rank: t.rank)
+                let flat = t.reshape([t.shape.prefix(a).reduce(1, *), t.shape.dropFirst(a).reduce(1, *)])
+                return [.float((node.opType == "Softmax" ? flat.softmax(axis: 1) : flat.logSoftmax(axis: 1)).reshape(t.shape))]
+            }
             let a = try axis(at.int("axis", -1), rank: t.rank)
             return [.float(node.opType == "Softmax" ? t.softmax(axis: a) : t.logSoftmax(axis: a))]
         case "Gemm":
@@ -258,23 +275,32 @@ enum OnnxOps {
             return [.float(conv2d(xt, weight: w, bias: bias, stride: Size2(strides[0], strides[1]), padding: Size2(pads[0], pads[1]),
                                   dilation: Size2(dil[0], dil[1]), groups: group))]
         case "MaxPool", "AveragePool":
-            let t = try float(input(0), "X")
+            var t = try float(input(0), "X")
             guard t.rank == 4 else { throw fail("Strata runs 2-D pooling, got X \(t.shape)") }
             guard let k = at.ints("kernel_shape"), k.count == 2, k.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else { throw fail("kernel_shape must give 2 sizes of at most 65536") }
-            let s = at.ints("strides") ?? [1, 1], pads = at.ints("pads") ?? [0, 0, 0, 0]
-            guard s.count == 2, s.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.count == 4, pads[0] == pads[2], pads[1] == pads[3], pads.allSatisfy({ $0 >= 0 && $0 <= k.max()! }) else {
-                throw fail("strides \(s) and pads \(pads): Strata pools with even padding of at most the kernel")
+            let s = at.ints("strides") ?? [1, 1]
+            var pads = at.ints("pads") ?? [0, 0, 0, 0]
+            guard s.count == 2, s.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.count == 4, pads.allSatisfy({ $0 >= 0 && $0 < k.max()! }) else {
+                throw fail("strides \(s) and pads \(pads) for kernel \(k): pads must be smaller than the kernel")
             }
+            guard at.string("auto_pad").map({ $0 == "NOTSET" }) ?? true else { throw fail("auto_pad is not read; export with explicit pads") }
             guard at.int("ceil_mode", 0) == 0 else { throw fail("ceil_mode is not read") }
             guard (at.ints("dilations") ?? [1, 1]) == [1, 1] else { throw fail("dilated pooling is not read") }
-            guard t.shape[2] + 2 * pads[0] >= k[0], t.shape[3] + 2 * pads[1] >= k[1] else { throw fail("input \(t.shape) is smaller than the window \(k)") }
-            try fits([t.shape[0], t.shape[1], (t.shape[2] + 2 * pads[0] - k[0]) / s[0] + 1, (t.shape[3] + 2 * pads[1] - k[1]) / s[1] + 1])
-            if node.opType == "MaxPool" {
+            let isMax = node.opType == "MaxPool"
+            if !isMax && pads.contains(where: { $0 > 0 }) && at.int("count_include_pad", 0) == 0 {
+                throw fail("average pooling that leaves padding out of the count is not read")
+            }
+            guard t.shape[2] + pads[0] + pads[2] >= k[0], t.shape[3] + pads[1] + pads[3] >= k[1] else { throw fail("input \(t.shape) is smaller than the window \(k)") }
+            try fits([t.shape[0], t.shape[1], (t.shape[2] + pads[0] + pads[2] - k[0]) / s[0] + 1, (t.shape[3] + pads[1] + pads[3] - k[1]) / s[1] + 1])
+            // Strata pools with even padding of at most half the window; other padding is made
+            // explicit (-inf for max, 0 for an average that counts it).
+            if pads[0] != pads[2] || pads[1] != pads[3] || 2 * pads[0] > k[0] || 2 * pads[1] > k[1] {
+                t = t.pad([(pads[0], pads[2]), (pads[1], pads[3])], value: isMax ? -.infinity : 0)
+                pads = [0, 0, 0, 0]
+            }
+            if isMax {
                 guard node.output.count < 2 || node.output[1].isEmpty else { throw fail("MaxPool's indices output is not made") }
                 return [.float(maxPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1])))]
-            }
-            guard at.int("count_include_pad", 0) == 1 || pads.allSatisfy({ $0 == 0 }) else {
-                throw fail("average pooling that leaves padding out of the count is not read")
             }
             return [.float(avgPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1])))]
         case "GlobalAveragePool":
@@ -292,7 +318,9 @@ enum OnnxOps {
         case "Flatten":
             guard let v = input(0) else { throw fail("missing input") }
             let shape = v.shape
-            let a = try axis(at.int("axis", 1), rank: shape.count + 1)
+            let r = shape.count, given = at.int("axis", 1)
+            guard given >= -r && given <= r else { throw fail("axis \(given) for rank \(r)") }
+            let a = given < 0 ? given + r : given
             let outer = shape.prefix(a).reduce(1, *), inner = shape.dropFirst(a).reduce(1, *)
             return [try reshaped(v, [outer, inner])]
         case "Reshape":
@@ -330,7 +358,12 @@ enum OnnxOps {
             return [.float(Tensor.concat(try vs.map { try float($0, "input") }, axis: a))]
         case "Shape":
             guard let v = input(0) else { throw fail("missing input") }
-            return [.int64(v.shape, shape: [v.shape.count])]
+            // start and end (opset 15) slice the shape, clamped as Python's slices are.
+            let r = v.shape.count
+            func clamp(_ i: Int) -> Int { Swift.min(Swift.max(i < 0 ? i + r : i, 0), r) }
+            let lo = clamp(at.int("start", 0)), hi = clamp(at.int("end", r))
+            let dims = lo < hi ? Array(v.shape[lo..<hi]) : []
+            return [.int64(dims, shape: [dims.count])]
         case "Gather":
             guard let data = input(0) else { throw fail("missing data") }
             let idx = try ints(input(1), "indices"), idxShape = input(1)!.shape
