@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "StrataFaces", dependencies: ["Strata", "StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"],
                 resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md"),
                             .copy("Resources/face-detector.safetensors"), .copy("Resources/face-detector.md")]),
-        .target(name: "StrataDistributed", dependencies: ["CStrataMPI"]),
+        .target(name: "StrataDistributed", dependencies: ["StrataNN", "CStrataMPI"]),
         .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed"]),
         .executableTarget(
             name: "strata",
