@@ -63,7 +63,7 @@ let package = Package(
                 resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md"),
                             .copy("Resources/face-detector.safetensors"), .copy("Resources/face-detector.md")]),
         .target(name: "StrataDistributed", dependencies: ["StrataNN", "CStrataMPI"]),
-        .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed"]),
+        .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed", "StrataNN", "StrataCore"]),
         .executableTarget(
             name: "strata",
             dependencies: ["StrataFaces", "Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
