@@ -4,8 +4,10 @@ import PackageDescription
 // The module stack, each target importing only those below it (checked by
 // Tests/StrataTests/LayeringTests.swift; docs/ARCHITECTURE.md draws it):
 //
-//   strata (CLI)           argument parsing and printing
+//   strata (CLI)           the command line's main (StrataCommands without Open MPI)
+//   strata-mpi             the same command line with Open MPI (`--distributed` under mpirun)
 //   strata-mpi-check       checks StrataDistributed's collectives under mpirun
+//   StrataCommands         the command line's commands: argument parsing and printing
 //   StrataFaces            face recognition: crops, face nets, training, galleries, pairs
 //   Strata                 umbrella: re-exports the general-purpose targets below
 //   StrataInspect          probes, saliency, charts, the HTML report
@@ -28,6 +30,7 @@ let package = Package(
         // Data-parallel training over Open MPI (README "Distributed training (Open MPI)").
         .library(name: "StrataDistributed", targets: ["StrataDistributed"]),
         .executable(name: "strata-mpi-check", targets: ["StrataMPICheck"]),
+        .executable(name: "strata-mpi", targets: ["StrataMPICommand"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -64,9 +67,13 @@ let package = Package(
                             .copy("Resources/face-detector.safetensors"), .copy("Resources/face-detector.md")]),
         .target(name: "StrataDistributed", dependencies: ["StrataNN", "CStrataMPI"]),
         .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed", "StrataNN", "StrataCore"]),
-        .executableTarget(
-            name: "strata",
+        // The commands live in a library so that two executables run them: `strata`, without Open
+        // MPI, and `strata-mpi`, which installs StrataDistributed's process group for --distributed.
+        .target(
+            name: "StrataCommands",
             dependencies: ["StrataFaces", "Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "strata", dependencies: ["StrataCommands"]),
+        .executableTarget(name: "StrataMPICommand", dependencies: ["StrataCommands", "StrataDistributed"]),
         // One executable holding every fuzz target, chosen by its first argument. Built with
         // -DSTRATA_FUZZ and the fuzzer sanitizer it runs libFuzzer; built plainly it replays files.
         .executableTarget(name: "StrataFuzz", dependencies: ["StrataFaces", "Strata"]),

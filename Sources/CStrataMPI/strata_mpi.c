@@ -137,8 +137,11 @@ static void on_stop(int sig) {
     int j = 0;
     while (k > 0) rank[j++] = digits[--k];
     rank[j] = '\0';
-    put(stop_program);
-    put(": error: rank ");
+    if (stop_program[0]) {
+        put(stop_program);
+        put(": ");
+    }
+    put("error: rank ");
     put(rank);
     put(" stopped: another process of the run died or failed during ");
     put(stop_activity);

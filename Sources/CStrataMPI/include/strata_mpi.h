@@ -45,7 +45,8 @@ int strata_mpi_allreduce_sum_float_deadline(float *buffer, int64_t count, int64_
 // 255 bytes) for the message of the stop handler.
 void strata_mpi_set_activity(const char *activity);
 // On SIGTERM (what mpirun sends the other processes when one of them dies or fails) writes
-// "<program>: error: rank R stopped: ... during <activity> ..." on stderr, then runs the handler
+// "<program>: error: rank R stopped: ... during <activity> ..." on stderr (without "<program>: "
+// when program is empty), then runs the handler
 // that was installed before (if any) or exits with status 1. Async-signal-safe.
 void strata_mpi_install_stop_handler(const char *program, int rank);
 
