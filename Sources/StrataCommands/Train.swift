@@ -9,13 +9,13 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a classifier on a known data set and save it as .safetensors.",
         discussion: """
-        fashion-mnist, mnist: mlp or cnn. cora: gcn. fsdd: cnn (spectrograms). sms-spam, sentiment: cnn, gru,
+        fashion-mnist, mnist: cnn, mlp or cnn-bn (the cnn with BatchNorm). cora: gcn. fsdd: cnn (spectrograms). sms-spam, sentiment: cnn, gru,
         lstm, transformer, or tfidf (TF-IDF + softmax regression). Face folders: `strata faces train`.
         """)
 
     @Option(help: "Data set: \(KnownDataset.allCases.map(\.rawValue).joined(separator: ", ")).") var data: KnownDataset = .fashionMNIST
     @Option(help: "Folder of the data (default: \(FashionMNIST.defaultDirectory) for fashion-mnist, ../shared/data/<name> for the others; needed for mnist).") var dataDir: String?
-    @Option(help: "Model: mlp or cnn (images); gcn (cora); cnn (fsdd); cnn, gru, lstm, transformer or tfidf (sms-spam, sentiment). Default: the first.") var model: String?
+    @Option(help: "Model: cnn, mlp or cnn-bn (images); gcn (cora); cnn (fsdd); cnn, gru, lstm, transformer or tfidf (sms-spam, sentiment). Default: the first.") var model: String?
     @Option(help: "Train with seeds S, S+1, ..., S+N-1 and report the mean and std of the test accuracy (the model of the first is saved).") var seeds: Int = 1
     @Option(help: "Epochs (default: 5 mlp, 3 cnn on images; 200 gcn; 10 fsdd and sms-spam; 20 sentiment).") var epochs: Int?
     @Option(help: "Batch size (default: 64; 32 for fsdd and text).") var batchSize: Int?

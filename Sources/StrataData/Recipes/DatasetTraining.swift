@@ -9,7 +9,7 @@ public enum KnownDataset: String, CaseIterable, Sendable {
     /// The model kinds it trains; the first is the default.
     public var models: [String] {
         switch self {
-        case .fashionMNIST, .mnist: return ["cnn", "mlp"]
+        case .fashionMNIST, .mnist: return ["cnn", "mlp", "cnn-bn"]
         case .cora: return ["gcn"]
         case .fsdd: return ["cnn"]
         case .smsSpam, .sentiment: return ["cnn", "gru", "lstm", "transformer", "tfidf"]
