@@ -3,6 +3,8 @@
 # mpirun with a checkpoint after every epoch; once the first checkpoint is written, rank 1 gets
 # kill -9. The surviving rank must print Strata's own one-line error and the run end with a
 # non-zero status within 60 s; then the checkpoint resumes on one process, and on two.
+# Then a rank that hangs without dying (kill -STOP) with STRATA_MPI_TIMEOUT=5: rank 0's all-reduce
+# must give up with its one-line error and the run end within 60 s. About 15 s in all.
 # Usage: Tools/mpi_kill_test.sh [build folder, default .build/release]. Needs the fashion-mnist data.
 set -u
 BIN=${1:-.build/release}
@@ -20,21 +22,28 @@ for _ in $(seq 600); do [ -f "$DIR/ck.safetensors" ] && break; sleep 0.1; done
 [ -f "$DIR/ck.safetensors" ] || { kill $RUN; fail "no checkpoint after 60 s"; }
 sleep 0.5
 # Rank 1: the child of mpirun whose environment says OMPI_COMM_WORLD_RANK=1.
-VICTIM=""
-for pid in $(pgrep -P $RUN); do
-    if tr '\0' '\n' </proc/$pid/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then VICTIM=$pid; fi
-done
+rank1() {
+    local found=""
+    for pid in $(pgrep -P $RUN); do
+        if tr '\0' '\n' </proc/$pid/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then found=$pid; fi
+    done
+    echo "$found"
+}
+# Waits (60 s at most) for the run to end by itself; sets STATUS and ENDED (seconds since KILLED).
+wait_run() {
+    for _ in $(seq 600); do kill -0 $RUN 2>/dev/null || break; sleep 0.1; done
+    if kill -0 $RUN 2>/dev/null; then for p in $(pgrep -P $RUN); do kill -9 $p; done; kill -9 $RUN; fail "still running 60 s after rank 1 was $1 (a hang)"; fi
+    wait $RUN
+    STATUS=$?
+    ENDED=$(( $(date +%s) - KILLED ))
+}
+VICTIM=$(rank1)
 [ -n "$VICTIM" ] || { kill $RUN; fail "rank 1 not found among mpirun's children"; }
 KILLED=$(date +%s)
 kill -9 "$VICTIM"
-# The run must end by itself within 60 s.
-for _ in $(seq 600); do kill -0 $RUN 2>/dev/null || break; sleep 0.1; done
-if kill -0 $RUN 2>/dev/null; then kill -9 $RUN; fail "still running 60 s after rank 1 was killed (a hang)"; fi
-wait $RUN
-STATUS=$?
-ENDED=$(( $(date +%s) - KILLED ))
+wait_run killed
 [ $STATUS -ne 0 ] || fail "mpirun exited 0 after rank 1 was killed"
-LINE=$(grep -a "error: rank 0 stopped" "$DIR/out" | head -1)
+LINE=$(tr '\r' '\n' <"$DIR/out" | grep -ao "error: rank 0 stopped.*" | head -1)
 [ -n "$LINE" ] || fail "no one-line error from rank 0"
 echo "mpi_kill_test: rank 1 killed; the run ended after ${ENDED} s with status $STATUS; rank 0 said:"
 echo "  $LINE"
@@ -50,4 +59,21 @@ echo "mpi_kill_test: resumed after epoch $EPOCH on 1 process: $(tail -1 "$DIR/ou
     || fail "resuming on two processes failed"
 grep -q "resumed from .* after epoch $EPOCH on 2 processes" "$DIR/out" || fail "two processes did not say they resumed after epoch $EPOCH"
 echo "mpi_kill_test: resumed after epoch $EPOCH on 2 processes: $(tail -1 "$DIR/out")"
+
+# A rank that stops answering without dying: rank 0's all-reduce gives up after 5 s.
+rm -f "$DIR/ck.safetensors"
+STRATA_MPI_TIMEOUT=5 "${MPIRUN[@]}" -np 2 "$STRATA" "${TRAIN[@]}" --distributed --epochs 50 --checkpoint "$DIR/ck.safetensors" >"$DIR/out" 2>&1 &
+RUN=$!
+for _ in $(seq 600); do [ -f "$DIR/ck.safetensors" ] && break; sleep 0.1; done
+[ -f "$DIR/ck.safetensors" ] || { kill $RUN; fail "no checkpoint after 60 s (second run)"; }
+VICTIM=$(rank1)
+[ -n "$VICTIM" ] || { kill $RUN; fail "rank 1 not found among mpirun's children (second run)"; }
+KILLED=$(date +%s)
+kill -STOP "$VICTIM"
+wait_run stopped
+[ $STATUS -ne 0 ] || fail "mpirun exited 0 after rank 1 was stopped"
+LINE=$(tr '\r' '\n' <"$DIR/out" | grep -ao "error: rank 0: no answer from the other processes for 5 s.*" | head -1)
+[ -n "$LINE" ] || fail "no one-line timeout error from rank 0"
+echo "mpi_kill_test: rank 1 stopped (kill -STOP); the run ended after ${ENDED} s with status $STATUS; rank 0 said:"
+echo "  $LINE"
 echo "mpi_kill_test: PASS"
