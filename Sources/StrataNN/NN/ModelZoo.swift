@@ -39,6 +39,8 @@ public enum ModelZoo {
     }
 
     public static let names = ["mlp", "cnn", "cnn-bn"]
+    /// The names as a choice in a sentence: "mlp, cnn or cnn-bn".
+    public static var namesInWords: String { names.dropLast().joined(separator: ", ") + " or " + names.last! }
 
     public static func entry(_ name: String) -> Entry? {
         switch name {
