@@ -39,6 +39,10 @@ public final class DataParallel {
     /// Every parameter and buffer, in `namedStates` order.
     private let states: [(String, Parameter)]
 
+    /// Time spent in `averageGradients` (filling the buckets, the all-reduces, copying back), in
+    /// seconds, and its calls: the cost of data parallelism per step.
+    public private(set) var gradientSeconds = 0.0, gradientCalls = 0
+
     public var rank: Int { communicator.rank }
     public var size: Int { communicator.size }
 
@@ -93,6 +97,8 @@ public final class DataParallel {
     /// gradient counts as zeros; it keeps no gradient when no process has one), in fused buckets.
     /// `sums` (losses, counts, flags) are summed over the processes in the same all-reduce.
     public func averageGradients(summing sums: inout [Double]) throws {
+        let started = ProcessInfo.processInfo.systemUptime
+        defer { (gradientSeconds, gradientCalls) = (gradientSeconds + ProcessInfo.processInfo.systemUptime - started, gradientCalls + 1) }
         let scale = 1 / Float(size)
         for (k, bucket) in buckets.enumerated() {
             let last = k == buckets.count - 1
