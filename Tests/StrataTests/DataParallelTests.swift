@@ -278,3 +278,37 @@ final class DataParallelTests: XCTestCase {
         XCTAssertEqual(DataParallel.threadsPerProcess(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "\(cores * 4)"]), 1)
     }
 }
+
+/// `--distributed` on the `strata` command, without MPI: what it says when not started by mpirun,
+/// and when strata-mpi is missing beside it (the run under mpirun is `make test-distributed`'s).
+final class DistributedCLITests: XCTestCase {
+    func testDistributedWithoutMPIRunSaysHowToLaunch() throws {
+        for args in [["train", "--distributed", "--epochs", "1"], ["faces", "train", "--data", "/nonexistent", "--distributed"],
+                     ["bench", "train", "--distributed"]] {
+            let (code, _, err) = try runStrata(args)
+            XCTAssertEqual(code, 1, err)
+            XCTAssertTrue(err.contains("--distributed trains over processes started by Open MPI: run it as `mpirun -np 2 strata \(args.joined(separator: " "))`"), err)
+            XCTAssertEqual(err.split(separator: "\n").count, 1, err)
+        }
+        let (code, _, err) = try runStrata(["train", "--distributed", "--data", "cora"])
+        XCTAssertEqual(code, 1, err)
+        XCTAssertTrue(err.contains("--distributed trains fashion-mnist and mnist, not cora"), err)
+    }
+
+    /// A copy of strata alone in a folder, "started by mpirun" (OMPI_COMM_WORLD_SIZE set): it
+    /// looks for strata-mpi beside itself and says how to build it.
+    func testDistributedWithoutStrataMPISaysHowToBuildIt() throws {
+        guard FileManager.default.isExecutableFile(atPath: strataBinary) else { throw XCTSkip("\(strataBinary) is not built") }
+        let folder = testTemp("lone-strata")
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let lone = (folder as NSString).appendingPathComponent("strata")
+        try FileManager.default.copyItem(atPath: strataBinary, toPath: lone)
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_COMM_WORLD_SIZE"] = "2"
+        let (code, _, err) = try runProcess(URL(fileURLWithPath: lone), ["train", "--distributed"], environment: env)
+        XCTAssertEqual(code, 1, err)
+        XCTAssertTrue(err.contains("--distributed needs strata-mpi (the strata command with Open MPI) beside \(lone)"), err)
+        XCTAssertTrue(err.contains("make build-mpi"), err)
+    }
+}
