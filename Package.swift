@@ -48,10 +48,11 @@ let package = Package(
         // include folder is not on the default path; the C shim holds the calls that need mpi.h's
         // macros (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE).
         //
-        // Only StrataDistributed and strata-mpi-check need mpi.h. The `strata` executable does not
-        // depend on them, so `swift build --product strata` (and a package that uses the Strata or
-        // StrataFaces products) builds without Open MPI; `swift build` and `swift test`, which build
-        // every target, need it (`make test` installs it).
+        // Only StrataDistributed, strata-mpi and strata-mpi-check need mpi.h. The `strata`
+        // executable and the StrataCommands library do not depend on them, so `swift build
+        // --product strata` (and a package that uses the Strata or StrataFaces products) builds
+        // without Open MPI; `swift build` and `swift test`, which build every target, need it
+        // (`make test` installs it).
         .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CStrataMPI", dependencies: ["COpenMPI"]),
         .target(name: "StrataCore", dependencies: ["CStrata"]),
