@@ -227,6 +227,83 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    /// A checkpoint written by 2 ranks resumes on 1 process (and one written by 1 process on 2
+    /// ranks): the weights after the next epoch are those of an unbroken run, up to rounding.
+    func testACheckpointOfTwoRanksResumesOnOneProcessAndBack() throws {
+        let train = data(96, seed: 12), validation = data(20, seed: 13)
+        func options(_ epochs: Int, checkpoint: String? = nil, resume: String? = nil) -> FitOptions {
+            var o = FitOptions(epochs: epochs, batchSize: 16, seed: 2)
+            (o.progress, o.checkpointPath, o.resumeFrom) = (.none, checkpoint, resume)
+            return o
+        }
+        func trainer(_ net: Module) -> Trainer {
+            Trainer(model: net, optimizer: SGD(net.parameters(), lr: 0.1, momentum: 0.9),
+                    info: ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: ["a", "b", "c"], inputShape: [6]))
+        }
+        let unbroken = smallNet(seed: 21)
+        try trainer(unbroken).fit(train, validation: validation, options: options(2))
+        let want = unbroken.stateDict()
+        func assertClose(_ got: [String: Tensor], _ what: String) {
+            for (name, t) in got {
+                let w = want[name]!.scalars
+                let diff = zip(w, t.scalars).map { abs($0 - $1) }.max()!
+                XCTAssertLessThanOrEqual(diff, 1e-5 * w.map(abs).max()!, "\(what) \(name)")
+            }
+        }
+        // 2 ranks write epoch 1; 1 process resumes for epoch 2.
+        let ck2 = testTemp("dp-ck2.safetensors"), ck1 = testTemp("dp-ck1.safetensors")
+        let nets = (0..<2).map { _ in smallNet(seed: 21) }
+        for r in ThreadCommunicator.run(size: 2, { c -> Void in
+            let t = trainer(nets[c.rank])
+            t.dataParallel = try DataParallel(nets[c.rank], communicator: c)
+            try t.fit(train, validation: validation, options: options(1, checkpoint: ck2))
+        }) { try r.get() }
+        let resumed = smallNet(seed: 99)
+        let history = try trainer(resumed).fit(train, validation: validation, options: options(2, resume: ck2))
+        XCTAssertEqual(history.count, 2)
+        assertClose(resumed.stateDict(), "2 ranks -> 1 process")
+        // 1 process writes epoch 1; 2 ranks resume for epoch 2.
+        try trainer(smallNet(seed: 21)).fit(train, validation: validation, options: options(1, checkpoint: ck1))
+        let nets2 = (0..<2).map { smallNet(seed: 50 + $0) }
+        for r in ThreadCommunicator.run(size: 2, { c -> Void in
+            let t = trainer(nets2[c.rank])
+            t.dataParallel = try DataParallel(nets2[c.rank], communicator: c)
+            try t.fit(train, validation: validation, options: options(2, resume: ck1))
+        }) { try r.get() }
+        assertClose(nets2[0].stateDict(), "1 process -> 2 ranks, rank 0")
+        assertClose(nets2[1].stateDict(), "1 process -> 2 ranks, rank 1")
+    }
+
+    /// A trainer's own batch order (face training's) is shared batch by batch: 2 ranks with
+    /// half of each batch take one process's steps.
+    func testABatchOrderIsSharedBatchByBatch() throws {
+        XCTAssertEqual(Trainer.share(of: [5, 6, 7, 8, 9], rank: 0, world: 2), [5, 7, 9])
+        XCTAssertEqual(Trainer.share(of: [5, 6, 7, 8, 9], rank: 1, world: 2), [6, 8, 5])
+        XCTAssertEqual(Trainer.share(of: [5, 6], rank: 1, world: 1), [5, 6])
+        let train = data(60, seed: 14)
+        var options = FitOptions(epochs: 2, batchSize: 999, seed: 4)
+        options.progress = .none
+        func trainer(_ net: Module) -> Trainer {
+            let t = Trainer(model: net, optimizer: SGD(net.parameters(), lr: 0.1), info: ModelInfo(architecture: [:], classNames: ["a", "b", "c"], inputShape: [6]))
+            // Batches of 12 in a drawn order: even sizes, so the shares are equal.
+            t.batchOrder = { _, rng in let p = rng.permutation(60); return stride(from: 0, to: 60, by: 12).map { Array(p[$0..<($0 + 12)]) } }
+            t.generator = RandomGenerator(seed: 8)
+            return t
+        }
+        let single = smallNet(seed: 31)
+        try trainer(single).fit(train, options: options)
+        let nets = (0..<2).map { _ in smallNet(seed: 31) }
+        for r in ThreadCommunicator.run(size: 2, { c -> Void in
+            let t = trainer(nets[c.rank])
+            t.dataParallel = try DataParallel(nets[c.rank], communicator: c)
+            try t.fit(train, options: options)
+        }) { try r.get() }
+        for (name, w) in single.stateDict() {
+            let diff = zip(w.scalars, nets[1].stateDict()[name]!.scalars).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(diff, 1e-5 * w.scalars.map(abs).max()!, name)
+        }
+    }
+
     /// BatchNorm's running statistics (per rank during the epoch) are averaged before validation,
     /// so both ranks end with the same buffers, which are the mean of what each would hold.
     func testBatchNormRunningStatisticsAreAveraged() throws {
