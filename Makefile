@@ -11,7 +11,7 @@ DEMO_PACKAGES := dataset-fashion-mnist
 STRATA := .build/release/strata
 
 .PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check clean \
-	fuzz fuzz-smoke fuzz-build sanitize mpi-deps test-distributed build-mpi
+	fuzz fuzz-smoke fuzz-build sanitize mpi-deps test-distributed build-mpi test-netns
 
 # Installs the Debian packages in $(1) that are not installed yet.
 define apt_install
@@ -68,6 +68,17 @@ test-distributed: mpi-deps demo-deps
 	$(SWIFT) build -c release --product strata
 	$(SWIFT) build -c release --product strata-mpi
 	timeout --kill-after=10 300 Tools/mpi_kill_test.sh .build/release
+
+# Two machines on this one (not part of `make test`: it needs root with CAP_NET_ADMIN): two
+# network namespaces on a bridge, Open MPI starting one rank in each through Tools/netns_agent.sh
+# (`ip netns exec`), TCP alone between them; strata-mpi-check and `strata train --distributed`
+# across them (about 10 s). Tools/mpi_netns_test.sh removes the namespaces and links it made.
+test-netns: mpi-deps demo-deps
+	$(call apt_install,iproute2)
+	$(SWIFT) build -c release --product strata-mpi-check
+	$(SWIFT) build -c release --product strata
+	$(SWIFT) build -c release --product strata-mpi
+	Tools/mpi_netns_test.sh .build/release
 
 # Fuzzing (docs/FUZZING.md): one libFuzzer executable holds every parser's target, built with
 # AddressSanitizer in its own scratch folder. `make fuzz RUNS=N` runs each target N times from
