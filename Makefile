@@ -11,7 +11,7 @@ DEMO_PACKAGES := dataset-fashion-mnist libonnx-testdata
 STRATA := .build/release/strata
 
 .PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check faces-dlib clean \
-	fuzz fuzz-smoke fuzz-build sanitize mpi-deps test-distributed
+	fuzz fuzz-smoke fuzz-build sanitize mpi-deps test-distributed build-mpi test-netns
 
 # Installs the Debian packages in $(1) that are not installed yet.
 define apt_install
@@ -34,6 +34,12 @@ demo-deps: deps
 build: deps
 	$(SWIFT) build -c release --product strata
 
+# strata-mpi: the strata command with Open MPI, which `mpirun -np N strata train --distributed`
+# runs (found beside strata; README "Distributed training (Open MPI)").
+build-mpi: deps mpi-deps
+	$(SWIFT) build -c release --product strata
+	$(SWIFT) build -c release --product strata-mpi
+
 test: demo-deps mpi-deps examples-check
 	python3 Tools/check_layering.py
 	$(SWIFT) build -c release --product strata
@@ -50,11 +56,29 @@ test: demo-deps mpi-deps examples-check
 # A hung run is killed after 5 minutes (each takes about a second).
 MPIRUN := OMPI_MCA_btl_vader_single_copy_mechanism=none timeout --kill-after=10 300 \
 	mpirun --allow-run-as-root --oversubscribe -np 2
+# Then Tools/mpi_kill_test.sh: `mpirun -np 2 strata train --distributed` with rank 1 killed
+# (kill -9) after its first checkpoint; rank 0 must print its one-line error and the run end
+# within 60 s; the checkpoint then resumes on 1 and on 2 processes; and rank 1 stopped (kill
+# -STOP) with STRATA_MPI_TIMEOUT=5: rank 0 gives up with its one-line error (about 12 s in all).
 MPI_CHECK := .build/release/strata-mpi-check
-test-distributed: mpi-deps
+test-distributed: mpi-deps demo-deps
 	$(SWIFT) build -c release --product strata-mpi-check
 	$(MPIRUN) $(MPI_CHECK)
 	$(MPIRUN) --mca btl tcp,self --mca btl_tcp_if_include lo $(MPI_CHECK)
+	$(SWIFT) build -c release --product strata
+	$(SWIFT) build -c release --product strata-mpi
+	timeout --kill-after=10 300 Tools/mpi_kill_test.sh .build/release
+
+# Two machines on this one (not part of `make test`: it needs root with CAP_NET_ADMIN): two
+# network namespaces on a bridge, Open MPI starting one rank in each through Tools/netns_agent.sh
+# (`ip netns exec`), TCP alone between them; strata-mpi-check and `strata train --distributed`
+# across them (about 10 s). Tools/mpi_netns_test.sh removes the namespaces and links it made.
+test-netns: mpi-deps demo-deps
+	$(call apt_install,iproute2)
+	$(SWIFT) build -c release --product strata-mpi-check
+	$(SWIFT) build -c release --product strata
+	$(SWIFT) build -c release --product strata-mpi
+	Tools/mpi_netns_test.sh .build/release
 
 # Fuzzing (docs/FUZZING.md): one libFuzzer executable holds every parser's target, built with
 # AddressSanitizer in its own scratch folder. `make fuzz RUNS=N` runs each target N times from

@@ -4,8 +4,10 @@ import PackageDescription
 // The module stack, each target importing only those below it (checked by
 // Tests/StrataTests/LayeringTests.swift; docs/ARCHITECTURE.md draws it):
 //
-//   strata (CLI)           argument parsing and printing
+//   strata (CLI)           the command line's main (StrataCommands without Open MPI)
+//   strata-mpi             the same command line with Open MPI (`--distributed` under mpirun)
 //   strata-mpi-check       checks StrataDistributed's collectives under mpirun
+//   StrataCommands         the command line's commands: argument parsing and printing
 //   StrataFaces            face recognition: crops, face nets, training, galleries, pairs
 //   Strata                 umbrella: re-exports the general-purpose targets below
 //   StrataInspect          probes, saliency, charts, the HTML report
@@ -29,6 +31,7 @@ let package = Package(
         // Data-parallel training over Open MPI (README "Distributed training (Open MPI)").
         .library(name: "StrataDistributed", targets: ["StrataDistributed"]),
         .executable(name: "strata-mpi-check", targets: ["StrataMPICheck"]),
+        .executable(name: "strata-mpi", targets: ["StrataMPICommand"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -47,10 +50,11 @@ let package = Package(
         // include folder is not on the default path; the C shim holds the calls that need mpi.h's
         // macros (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE).
         //
-        // Only StrataDistributed and strata-mpi-check need mpi.h. The `strata` executable does not
-        // depend on them, so `swift build --product strata` (and a package that uses the Strata or
-        // StrataFaces products) builds without Open MPI; `swift build` and `swift test`, which build
-        // every target, need it (`make test` installs it).
+        // Only StrataDistributed, strata-mpi and strata-mpi-check need mpi.h. The `strata`
+        // executable and the StrataCommands library do not depend on them, so `swift build
+        // --product strata` (and a package that uses the Strata or StrataFaces products) builds
+        // without Open MPI; `swift build` and `swift test`, which build every target, need it
+        // (`make test` installs it).
         .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CStrataMPI", dependencies: ["COpenMPI"]),
         .target(name: "StrataCore", dependencies: ["CStrata"]),
@@ -64,14 +68,18 @@ let package = Package(
         .target(name: "StrataFaces", dependencies: ["Strata", "StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"],
                 resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md"),
                             .copy("Resources/face-detector.safetensors"), .copy("Resources/face-detector.md")]),
-        .target(name: "StrataDistributed", dependencies: ["CStrataMPI"]),
+        .target(name: "StrataDistributed", dependencies: ["StrataNN", "CStrataMPI"]),
         // ONNX models: Generated/onnx.pb.swift is made once from ONNX's onnx.proto
         // (Tools/generate_onnx_proto.sh) and committed; the build runs no protoc.
         .target(name: "StrataONNX", dependencies: ["StrataNN", "StrataCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed"]),
-        .executableTarget(
-            name: "strata",
+        .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed", "StrataNN", "StrataCore"]),
+        // The commands live in a library so that two executables run them: `strata`, without Open
+        // MPI, and `strata-mpi`, which installs StrataDistributed's process group for --distributed.
+        .target(
+            name: "StrataCommands",
             dependencies: ["StrataFaces", "Strata", "StrataONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "strata", dependencies: ["StrataCommands"]),
+        .executableTarget(name: "StrataMPICommand", dependencies: ["StrataCommands", "StrataDistributed"]),
         // One executable holding every fuzz target, chosen by its first argument. Built with
         // -DSTRATA_FUZZ and the fuzzer sanitizer it runs libFuzzer; built plainly it replays files.
         .executableTarget(name: "StrataFuzz", dependencies: ["StrataFaces", "Strata", "StrataONNX"]),

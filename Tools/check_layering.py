@@ -22,12 +22,13 @@ LEVELS = [
     ["StrataClassic", "StrataInspect", "StrataDistributed", "StrataONNX"],
     ["Strata"],
     ["StrataFaces"],
-    ["strata", "StrataFuzz", "StrataMPICheck"],
+    ["StrataCommands"],
+    ["strata", "StrataFuzz", "StrataMPICheck", "StrataMPICommand"],
     ["StrataTests"],
 ]
 LEVEL = {name: i for i, names in enumerate(LEVELS) for name in names}
 # Targets that must build without Open MPI, and the system library that needs it.
-WITHOUT_MPI = ["strata", "Strata", "StrataFaces", "StrataFuzz"]
+WITHOUT_MPI = ["strata", "StrataCommands", "Strata", "StrataFaces", "StrataFuzz"]
 MPI_TARGET = "COpenMPI"
 
 

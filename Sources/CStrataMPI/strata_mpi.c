@@ -1,7 +1,11 @@
 #include "strata_mpi.h"
 
 #include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <mpi.h>
 
 int strata_mpi_init(int *funneled_granted) {
@@ -58,6 +62,114 @@ int strata_mpi_allreduce_sum_float(float *buffer, int64_t count, int64_t max_per
         if (rc != MPI_SUCCESS) return rc;
     }
     return MPI_SUCCESS;
+}
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int strata_mpi_allreduce_sum_float_deadline(float *buffer, int64_t count, int64_t max_per_call,
+                                            double timeout_seconds, int *timed_out) {
+    if (timed_out) *timed_out = 0;
+    if (timeout_seconds <= 0) return strata_mpi_allreduce_sum_float(buffer, count, max_per_call);
+    if (count < 0) return MPI_ERR_COUNT;
+    int64_t limit = call_limit(max_per_call);
+    for (int64_t start = 0; start < count; start += limit) {
+        int64_t n = count - start < limit ? count - start : limit;
+        MPI_Request request;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buffer + start, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &request);
+        if (rc != MPI_SUCCESS) return rc;
+        double deadline = now_seconds() + timeout_seconds;
+        for (long polls = 0;; polls++) {
+            int done = 0;
+            rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+            if (rc != MPI_SUCCESS) return rc;
+            if (done) break;
+            // The clock is read every 256 polls; after a second of waiting the poll also sleeps
+            // a little, leaving the core to a process that is still computing.
+            if ((polls & 255) == 255) {
+                double t = now_seconds();
+                if (t > deadline) {
+                    if (timed_out) *timed_out = 1;
+                    return MPI_ERR_OTHER;
+                }
+                if (t > deadline - timeout_seconds + 1) {
+                    struct timespec nap = {0, 200000};
+                    nanosleep(&nap, NULL);
+                }
+            }
+        }
+    }
+    return MPI_SUCCESS;
+}
+
+// The stop handler's state: written before it is installed or with plain stores it reads whole.
+static char stop_activity[256] = "the start";
+static char stop_program[64] = "strata";
+static int stop_rank = -1;
+static struct sigaction previous_term;
+
+void strata_mpi_set_activity(const char *activity) {
+    if (!activity) return;
+    size_t n = strlen(activity);
+    if (n > sizeof stop_activity - 1) n = sizeof stop_activity - 1;
+    memcpy(stop_activity, activity, n);
+    stop_activity[n] = '\0';
+}
+
+static void put(const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w <= 0) return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void on_stop(int sig) {
+    char rank[24];
+    int r = stop_rank < 0 ? 0 : stop_rank, k = 0;
+    char digits[16];
+    do { digits[k++] = (char)('0' + r % 10); r /= 10; } while (r > 0 && k < 15);
+    int j = 0;
+    while (k > 0) rank[j++] = digits[--k];
+    rank[j] = '\0';
+    if (stop_program[0]) {
+        put(stop_program);
+        put(": ");
+    }
+    put("error: rank ");
+    put(rank);
+    put(" stopped: another process of the run died or failed during ");
+    put(stop_activity);
+    put(" (mpirun ended the others); resume from the last checkpoint (--resume), on any number of processes\n");
+    if (previous_term.sa_handler != SIG_DFL && previous_term.sa_handler != SIG_IGN && previous_term.sa_handler != NULL) {
+        sigaction(sig, &previous_term, NULL);
+        raise(sig);
+        return;
+    }
+    _exit(1);
+}
+
+void strata_mpi_install_stop_handler(const char *program, int rank) {
+    static int installed = 0;
+    if (program) {
+        size_t n = strlen(program);
+        if (n > sizeof stop_program - 1) n = sizeof stop_program - 1;
+        memcpy(stop_program, program, n);
+        stop_program[n] = '\0';
+    }
+    stop_rank = rank;
+    if (installed) return;
+    installed = 1;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_stop;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &previous_term);
 }
 
 int strata_mpi_allgather_float(const float *input, int64_t count, float *output) {

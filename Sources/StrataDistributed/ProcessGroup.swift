@@ -1,5 +1,6 @@
 import CStrataMPI
 import Foundation
+import StrataNN
 
 /// A failed MPI call, or MPI used in a state where it cannot work (initialised after it was
 /// finalised, say). The message is one line: what Strata asked for, then MPI's own error text.
@@ -7,10 +8,14 @@ public struct MPIError: Error, CustomStringConvertible, Equatable {
     public let message: String
     /// The MPI error code, or nil when the error was found before calling MPI.
     public let code: Int32?
+    /// True when a collective gave up waiting (`ProcessGroup.timeout`): its request is still
+    /// pending, so the process must exit without `finalize()`.
+    public let timedOut: Bool
 
-    public init(_ message: String, code: Int32? = nil) {
+    public init(_ message: String, code: Int32? = nil, timedOut: Bool = false) {
         self.message = message
         self.code = code
+        self.timedOut = timedOut
     }
 
     public var description: String { message }
@@ -39,7 +44,12 @@ public struct MPIError: Error, CustomStringConvertible, Equatable {
 /// Every MPI call is made from the thread that initialised MPI (MPI_THREAD_FUNNELED); a failing
 /// call throws an `MPIError` (the world communicator's error handler is MPI_ERRORS_RETURN), it
 /// does not abort the processes.
-public final class ProcessGroup: @unchecked Sendable {
+///
+/// `ProcessGroup` is StrataNN's `Communicator`, so `DataParallel` and `Trainer.fit` train over it.
+/// Its all-reduce gives up after `timeout` seconds without an answer (a process that stopped
+/// responding), and `installStopHandler()` turns the SIGTERM that `mpirun` sends the surviving
+/// processes when one dies into one line naming what they were doing.
+public final class ProcessGroup: Communicator, @unchecked Sendable {
     /// This process's index, 0 ..< size.
     public let rank: Int
     /// The number of processes.
@@ -49,9 +59,30 @@ public final class ProcessGroup: @unchecked Sendable {
     /// 32-bit, so larger buffers go in several calls.
     public static let maxElementsPerCall = Int(Int32.max)
 
+    /// Seconds an all-reduce waits for the other processes before it throws an `MPIError` with
+    /// `timedOut` (0: forever). Default: `STRATA_MPI_TIMEOUT`, else 120.
+    public var timeout: Double
+
+    /// What the collectives are doing now, named by their errors (see `setActivity`).
+    public private(set) var activity = "a collective"
+
     private init(rank: Int, size: Int) {
         self.rank = rank
         self.size = size
+        timeout = ProcessInfo.processInfo.environment["STRATA_MPI_TIMEOUT"].flatMap(Double.init) ?? 120
+    }
+
+    public func setActivity(_ activity: String) {
+        self.activity = activity
+        strata_mpi_set_activity(activity)
+    }
+
+    /// On SIGTERM, which `mpirun` sends every other process when one of them dies or exits with
+    /// an error, writes `<program>: error: rank R stopped: another process of the run died or
+    /// failed during <activity> ...` on stderr, then lets the handler installed before it run
+    /// (removing temporary files, say) or exits with status 1.
+    public func installStopHandler(program: String = "strata") {
+        strata_mpi_install_stop_handler(program, Int32(rank))
     }
 
     /// True when this process was started by Open MPI's `mpirun` (or `mpiexec`), which sets
@@ -92,8 +123,12 @@ public final class ProcessGroup: @unchecked Sendable {
     }
 
     /// Copies `root`'s buffer into every process's buffer (all of the same count).
-    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0,
-                          maxElementsPerCall: Int = ProcessGroup.maxElementsPerCall) throws {
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws {
+        try broadcast(buffer, root: root, maxElementsPerCall: ProcessGroup.maxElementsPerCall)
+    }
+
+    /// `broadcast(_:root:)` in MPI calls of at most `maxElementsPerCall` floats.
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int, maxElementsPerCall: Int) throws {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
         guard let root32 = Int32(exactly: root) else {
             throw MPIError("broadcast from root \(root) of \(size) processes: the root is not a process")
@@ -108,13 +143,22 @@ public final class ProcessGroup: @unchecked Sendable {
         try values.withUnsafeMutableBufferPointer { try broadcast($0, root: root, maxElementsPerCall: maxElementsPerCall) }
     }
 
-    /// Replaces each element by its sum over all processes, in place (MPI_Allreduce with
-    /// MPI_IN_PLACE and MPI_SUM). Every process passes the same count.
-    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>,
-                             maxElementsPerCall: Int = ProcessGroup.maxElementsPerCall) throws {
+    /// Replaces each element by its sum over all processes, in place (MPI_Iallreduce with
+    /// MPI_IN_PLACE and MPI_SUM, waited for at most `timeout` seconds). Every process passes the
+    /// same count.
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try allReduceSum(buffer, maxElementsPerCall: ProcessGroup.maxElementsPerCall)
+    }
+
+    /// `allReduceSum(_:)` in MPI calls of at most `maxElementsPerCall` floats.
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, maxElementsPerCall: Int) throws {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
-        try MPIError.check(strata_mpi_allreduce_sum_float(base, Int64(buffer.count), Int64(maxElementsPerCall)),
-                           "all-reduce (sum) of \(buffer.count) floats over \(size) processes")
+        var timedOut: Int32 = 0
+        let rc = strata_mpi_allreduce_sum_float_deadline(base, Int64(buffer.count), Int64(maxElementsPerCall), timeout, &timedOut)
+        if timedOut != 0 {
+            throw MPIError("rank \(rank): no answer from the other processes for \(Int(timeout)) s during \(activity) (all-reduce of \(buffer.count) floats over \(size) processes): a process stopped responding", code: rc, timedOut: true)
+        }
+        try MPIError.check(rc, "rank \(rank): \(activity) (all-reduce of \(buffer.count) floats over \(size) processes)")
     }
 
     /// Replaces each value by its sum over all processes. Every process passes the same count.

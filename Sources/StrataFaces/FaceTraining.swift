@@ -14,6 +14,10 @@ public struct FaceTrainingOptions {
     public var weightDecay: Float = 5e-4
     public var seed = 0
     public var tripletMargin: Float = 0.2
+    /// Data-parallel training over these processes (`batchSize` is the batch of all of them
+    /// together; rank 0 prints and writes checkpoints). Augmentation draws per example from the
+    /// seed (`fit`) or from each process's own stream (`train`).
+    public var communicator: Communicator?
     /// Rotation ±10°, zoom 0.9–1.1, shift ±6 %, mirror.
     public var augmentation: Augmentation = {
         var a = Augmentation()
@@ -74,6 +78,7 @@ public enum FaceTraining {
         let info = ModelInfo(architecture: ModuleRegistry.spec(of: net), classNames: data.classNames, inputShape: data.imageShape,
                              normalization: data.normalization)
         let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: o.lr, weightDecay: o.weightDecay), info: info)
+        trainer.dataParallel = try o.communicator.map { try DataParallel(net, communicator: $0) }
         trainer.generator = RandomGenerator(seed: o.seed &+ 101)
         trainer.batchOrder = { _, rng in batches(data, o, &rng) }
         trainer.batchTransform = { [augmentation = o.augmentation] b, rng in
@@ -116,6 +121,7 @@ public enum FaceTraining {
         var info = info
         info.architecture = ModuleRegistry.spec(of: net)
         let trainer = Trainer(model: net, optimizer: optimizer, info: info)
+        trainer.dataParallel = try o.communicator.map { try DataParallel(net, communicator: $0) }
         trainer.loss = { net.marginLoss(scores: $0, labels: $1) }
         var raw = data
         raw.normalization = Normalization(scale: 1 / 255)

@@ -3,7 +3,9 @@
 // Every process checks its own results; the failure counts are summed over the processes, rank 0
 // prints one line per check, and every process exits 1 when any check failed anywhere.
 import Foundation
+import StrataCore
 import StrataDistributed
+import StrataNN
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("strata-mpi-check: error: \(message)\n".utf8))
@@ -120,6 +122,57 @@ do {
             return "no error"
         } catch let error as MPIError {
             return error.message.contains("needs room for \(2 * world.size) floats, got 3") ? nil : "unexpected error: \(error)"
+        }
+    }
+
+    // Data-parallel training: 20 steps with batch B / size on each process take one process's
+    // 20 steps with batch B (the reference, trained by rank 0 alone on the same data), per tensor
+    // within 1e-5 of its largest value. Synthetic images (Gaussian pixels, seeded labels) of
+    // Fashion-MNIST's shape; the check is about the arithmetic, not the accuracy.
+    if let t = DataParallel.threadsPerProcess() { Strata.numThreads = t }
+    let perRank = 16, batch = perRank * world.size, steps = 20
+    var rng = RandomGenerator(seed: 2024)
+    let n = batch * steps
+    let images = TensorDataset(Tensor((0..<(n * 784)).map { _ in rng.nextNormal() }, shape: [n, 1, 28, 28]), labels: (0..<n).map { _ in rng.nextInt(10) })
+    for (name, build) in [("MLP", ModelZoo.fashionMLP), ("CNN", ModelZoo.fashionCNN)] {
+        for adam in [false, true] {
+            let what = adam ? "\(steps) steps of the Fashion-MNIST \(name) with Adam, batch \(perRank) on each of \(world.size) processes, against one process's with batch \(batch) (reported, not judged)"
+                : "\(steps) steps of the Fashion-MNIST \(name) with SGD with momentum, batch \(perRank) on each of \(world.size) processes, equal one process's with batch \(batch) within 1e-5"
+            try check(what) {
+                func train(_ dp: Bool) throws -> Module {
+                    // Each rank draws its own weights; data parallelism starts from rank 0's.
+                    RandomGenerator.manualSeed(dp ? 7 + world.rank : 7)
+                    let net = build()
+                    let opt: Optimizer = adam ? Adam(net.parameters(), lr: 1e-3) : SGD(net.parameters(), lr: 0.05, momentum: 0.9)
+                    let trainer = Trainer(model: net, optimizer: opt, info: ModelZoo.fashionInfo(net))
+                    if dp { trainer.dataParallel = try DataParallel(net, communicator: world) }
+                    var options = FitOptions(epochs: 1, batchSize: batch, seed: 11)
+                    options.progress = .none
+                    var taken = 0
+                    trainer.onStep = { step, _ in taken = step }
+                    try trainer.fit(images, options: options)
+                    guard taken == steps else { throw MPIError("rank \(world.rank) took \(taken) steps, expected \(steps)") }
+                    return net
+                }
+                let parallel = try train(true)
+                guard world.rank == 0 else { return nil }
+                let single = try train(false).stateDict()
+                var worst = 0.0, worstName = ""
+                for (key, p) in parallel.stateDict() {
+                    let a = p.scalars, b = single[key]!.scalars
+                    let scale = Double(b.map(abs).max() ?? 0)
+                    let diff = Double(zip(a, b).map { abs($0 - $1) }.max() ?? 0)
+                    if diff / max(scale, 1e-30) > worst { (worst, worstName) = (diff / max(scale, 1e-30), key) }
+                }
+                print(String(format: "  (largest difference %.2g of the tensor's largest value, in %@)", worst, worstName))
+                // Adam is reported, not judged: its first steps move every weight by ±lr whatever
+                // the gradient's size, so a gradient that is a near-cancelling sum (its rounding,
+                // which depends on the order of the additions, as large as itself) moves its
+                // weight by up to 2 lr one way or the other. That is float arithmetic, not the
+                // averaging: SGD, whose step is proportional to the gradient, holds to 1e-5.
+                if adam { return nil }
+                return worst <= 1e-5 ? nil : String(format: "%@ differs by %.3g of its largest value (allowed 1e-5)", worstName, worst)
+            }
         }
     }
 

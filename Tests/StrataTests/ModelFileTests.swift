@@ -35,7 +35,7 @@ final class ModelFileTests: XCTestCase {
 
     func testWeightsOnlyFileWithoutArchSaysWhatToPass() {
         XCTAssertThrowsError(try SavedModel.load(Self.fixtures.appendingPathComponent("torch_mlp.safetensors").path)) { e in
-            XCTAssert("\(e)".contains("name its architecture (mlp or cnn)"), "\(e)")
+            XCTAssert("\(e)".contains("name its architecture (mlp, cnn or cnn-bn)"), "\(e)")
             XCTAssert("\(e)".contains("torch_mlp.safetensors"), "\(e)")
         }
     }

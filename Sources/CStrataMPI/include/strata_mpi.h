@@ -34,6 +34,22 @@ int strata_mpi_allreduce_sum_float(float *buffer, int64_t count, int64_t max_per
 // count must be at most INT_MAX (MPI_ERR_COUNT otherwise).
 int strata_mpi_allgather_float(const float *input, int64_t count, float *output);
 
+// In-place sum as strata_mpi_allreduce_sum_float, through MPI_Iallreduce and MPI_Test, giving up
+// after timeout_seconds (<= 0: never) without an answer: then *timed_out is set to 1 and
+// MPI_ERR_OTHER returned. The request of a timed-out call stays pending: the process cannot
+// take part in collectives any more and should exit without MPI_Finalize.
+int strata_mpi_allreduce_sum_float_deadline(float *buffer, int64_t count, int64_t max_per_call,
+                                            double timeout_seconds, int *timed_out);
+
+// What the collectives are doing now ("gradient all-reduce at epoch 1, step 17"), copied (at most
+// 255 bytes) for the message of the stop handler.
+void strata_mpi_set_activity(const char *activity);
+// On SIGTERM (what mpirun sends the other processes when one of them dies or fails) writes
+// "<program>: error: rank R stopped: ... during <activity> ..." on stderr (without "<program>: "
+// when program is empty), then runs the handler
+// that was installed before (if any) or exits with status 1. Async-signal-safe.
+void strata_mpi_install_stop_handler(const char *program, int rank);
+
 // MPI's own text for an error code (MPI_Error_string), e.g. "MPI_ERR_ROOT: invalid root".
 void strata_mpi_error_string(int code, char *out, size_t capacity);
 

@@ -9,7 +9,7 @@ public enum KnownDataset: String, CaseIterable, Sendable {
     /// The model kinds it trains; the first is the default.
     public var models: [String] {
         switch self {
-        case .fashionMNIST, .mnist: return ["cnn", "mlp"]
+        case .fashionMNIST, .mnist: return ["cnn", "mlp", "cnn-bn"]
         case .cora: return ["gcn"]
         case .fsdd: return ["cnn"]
         case .smsSpam, .sentiment: return ["cnn", "gru", "lstm", "transformer", "tfidf"]
@@ -75,6 +75,10 @@ public struct DatasetTraining {
     public var progress: ProgressStyle = .auto
     public var progressToStderr = false
     public var log: (String) -> Void = { _ in }
+    /// Fashion-MNIST and MNIST: data-parallel training over these processes (`batchSize` is the
+    /// batch of all of them together). Rank 0 writes the model and scores it on the test split;
+    /// the other ranks' reports hold no test figures (NaN).
+    public var communicator: Communicator?
 
     public init(_ dataset: KnownDataset, model: String? = nil) {
         self.dataset = dataset
@@ -87,6 +91,9 @@ public struct DatasetTraining {
     public func run() throws -> DatasetTrainingReport {
         guard dataset.models.contains(model) else {
             throw StrataError("\(dataset.rawValue) trains \(dataset.models.joined(separator: ", ")), not \(model)")
+        }
+        if communicator != nil && dataset != .fashionMNIST && dataset != .mnist {
+            throw StrataError("data-parallel training takes fashion-mnist and mnist, not \(dataset.rawValue)")
         }
         switch dataset {
         case .fashionMNIST, .mnist: return try trainImages()
@@ -149,17 +156,21 @@ public struct DatasetTraining {
             let e = epochs ?? (model == "mlp" ? 5 : 3), lr = self.lr ?? 1e-3
             info.recipe = "strata train --data \(dataset.rawValue) --model \(model) --epochs \(e) --batch-size \(batchSize ?? 64) --lr \(lr) --seed \(seed)"
             let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: lr), info: info)
+            trainer.dataParallel = try communicator.map { try DataParallel(net, communicator: $0) }
+            let rank = communicator?.rank ?? 0
             var options = fitOptions(epochs: e, batchSize: 64, seed: seed)
             // Every seed keeps its best epoch; seeds after the first in a temporary file.
             let best = save ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("strata-seed-\(getpid())-\(seed).safetensors")
             defer { if save == nil { try? FileManager.default.removeItem(atPath: best) } }
             (options.bestModelPath, options.patience) = (best, patience)
             if save != nil { (options.checkpointPath, options.resumeFrom) = (checkpoint, resume) }
-            if save != nil { log("training \(model) (\(net.parameterCount) parameters) on \(train.count) \(dataset.rawValue) images, validating on \(validation.count) (\(valSplit > 0 ? "held out" : "test split")), \(Strata.numThreads) threads") }
+            let threads = communicator.map { "\($0.size) processes of \(Strata.numThreads) thread\(Strata.numThreads == 1 ? "" : "s")" } ?? "\(Strata.numThreads) threads"
+            if save != nil { log("training \(model) (\(net.parameterCount) parameters) on \(train.count) \(dataset.rawValue) images, validating on \(validation.count) (\(valSplit > 0 ? "held out" : "test split")), \(threads)") }
             let started = Date()
             let history = try trainer.fit(train, validation: validation, options: options)
             let seconds = Date().timeIntervalSince(started)
-            let (testLoss, testAcc) = Trainer.evaluate(try SavedModel.load(best).model, test)   // the best epoch on the test split
+            // The best epoch on the test split (rank 0 wrote it, and scores it alone).
+            let (testLoss, testAcc) = rank == 0 ? Trainer.evaluate(try SavedModel.load(best).model, test) : (Double.nan, Double.nan)
             if save != nil { (firstHistory, firstLoss, parameters) = (history, testLoss, net.parameterCount) }
             if seeds > 1 { log(String(format: "seed %d: test accuracy %.4f, test loss %.4f (%.1f s)", seed, testAcc, testLoss, seconds)) }
             return SeedRun(seed: seed, accuracy: testAcc, seconds: seconds, extra: ["test_loss": testLoss])

@@ -14,6 +14,9 @@ public struct TrainingBenchmark {
     public var inference = true
     /// Lines of progress (one per epoch).
     public var log: (String) -> Void = { _ in }
+    /// Data-parallel training over these processes: batch 64 in all, each process its share;
+    /// samples/s count every process's examples.
+    public var communicator: Communicator?
 
     public init(model: String) { self.model = model }
 
@@ -24,6 +27,10 @@ public struct TrainingBenchmark {
         public var testAccuracy: Double?, inferSamplesPerSecond: Double?, latencyMs: Double?
         public var rssAfterSetupMiB = 0.0
         public var foreignTrain = 0.0, foreignInfer: Double?
+        /// Data-parallel runs: the processes, and the mean time per step spent averaging the
+        /// gradients (buckets and all-reduce), in milliseconds, over the timed steps.
+        public var processes = 1
+        public var gradientMsPerStep: Double?
     }
 
     public func run() throws -> Result {
@@ -32,12 +39,21 @@ public struct TrainingBenchmark {
         RandomGenerator.manualSeed(0)
         let net = entry.build()
         let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: 1e-3), info: entry.info(net))
+        let dp = try communicator.map { try DataParallel(net, communicator: $0) }
+        trainer.dataParallel = dp
         var r = Result()
+        r.processes = communicator?.size ?? 1
+        var gradientAtWarm = 0.0
         r.rssAfterSetupMiB = ProcessStats.currentRSSMiB()
         r.parameters = net.parameterCount
         var tWarm = 0.0, seen = 0
         trainer.onStep = { step, n in
-            if step == 50 { tWarm = ProcessStats.now() } else if step > 50 { seen += n }
+            if step == 50 {
+                tWarm = ProcessStats.now()
+                gradientAtWarm = dp?.gradientSeconds ?? 0
+            } else if step > 50 {
+                seen += n * r.processes
+            }
         }
         trainer.onEpochEnd = { [log] e in
             r.epochSeconds.append((e.seconds * 100).rounded() / 100)
@@ -51,6 +67,7 @@ public struct TrainingBenchmark {
         r.trainSamplesPerSecond = Double(seen) / (ProcessStats.now() - tWarm)
         r.steps = options.epochs * ((train.count + 63) / 64)
         r.foreignTrain = load.value()
+        if let dp { r.gradientMsPerStep = (dp.gradientSeconds - gradientAtWarm) * 1e3 / Double(max(dp.gradientCalls - 50, 1)) }
         guard inference else { return r }
         net.eval()
         let inferLoad = ForeignLoad()

@@ -151,7 +151,7 @@ public struct SavedModel {
             do { model = try Tensor.withoutRandomInit { try ModuleRegistry.build(spec) } } catch let e as StrataError { throw StrataError("\(path): \(e.message)") }
             info = ModelInfo(architecture: spec, classNames: [], inputShape: [])
         } else {
-            throw StrataError("\(path): holds weights only (no architecture in its metadata); name its architecture (\(ModelZoo.names.joined(separator: " or ")))")
+            throw StrataError("\(path): holds weights only (no architecture in its metadata); name its architecture (\(ModelZoo.namesInWords))")
         }
         if let names = try parse(Key.classNames, [String].self) { info.classNames = names }
         if let shape = try parse(Key.inputShape, [Int].self) { info.inputShape = shape }

@@ -25,17 +25,28 @@ public enum ModelZoo {
                    Flatten(), Linear(3136, 128), ReLU(), Linear(128, 10))
     }
 
+    /// `fashionCNN` with a BatchNorm after each convolution (Conv, BatchNorm, ReLU, MaxPool, twice):
+    /// the model that data-parallel training's BatchNorm handling is checked on.
+    public static func fashionCNNBatchNorm() -> Sequential {
+        Sequential(Conv2D(1, 32, kernelSize: 3, padding: 1), BatchNorm2d(32), ReLU(), MaxPool2D(2),
+                   Conv2D(32, 64, kernelSize: 3, padding: 1), BatchNorm2d(64), ReLU(), MaxPool2D(2),
+                   Flatten(), Linear(3136, 128), ReLU(), Linear(128, 10))
+    }
+
     public static func fashionInfo(_ m: Module) -> ModelInfo {
         ModelInfo(architecture: ModuleRegistry.spec(of: m), classNames: fashionClassNames, inputShape: [1, 28, 28],
                   normalization: Normalization(scale: 1 / 255, mean: [0], std: [1]), extra: ["dataset": "fashion-mnist"])
     }
 
-    public static let names = ["mlp", "cnn"]
+    public static let names = ["mlp", "cnn", "cnn-bn"]
+    /// The names as a choice in a sentence: "mlp, cnn or cnn-bn".
+    public static var namesInWords: String { names.dropLast().joined(separator: ", ") + " or " + names.last! }
 
     public static func entry(_ name: String) -> Entry? {
         switch name {
         case "mlp": return Entry(name: name, build: fashionMLP, info: fashionInfo)
         case "cnn": return Entry(name: name, build: fashionCNN, info: fashionInfo)
+        case "cnn-bn": return Entry(name: name, build: fashionCNNBatchNorm, info: fashionInfo)
         default: return nil
         }
     }

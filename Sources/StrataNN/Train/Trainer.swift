@@ -89,6 +89,12 @@ public final class Trainer {
     /// (benchmarks time from a given step on).
     public var onStep: ((_ step: Int, _ batchSize: Int) -> Void)?
     public private(set) var history: [EpochRecord] = []
+    /// Data-parallel training over several processes (nil: this process alone). Every process
+    /// calls `fit` with the same data and options; `FitOptions.batchSize` is the batch of all the
+    /// processes together, each taking its share of it (so N processes take the steps one process
+    /// takes). Only rank 0 prints progress and writes the best model and checkpoints; metrics are
+    /// summed over the processes; a non-finite loss on any process stops every process.
+    public var dataParallel: DataParallel?
     /// Training stops when a batch's loss exceeds this many times the first epoch's mean loss
     /// and `divergenceFloor`.
     public static let divergenceFactor = 100.0, divergenceFloor = 100.0
@@ -111,8 +117,12 @@ public final class Trainer {
         // Parents first, so restoring each module's flag in this order restores them all.
         let modes = model.namedModules().map { ($0.1, $0.1.isTraining) }
         defer { for (m, on) in modes { m.train(on) } }
-        let reporter = ProgressReporter(style: options.progress, toStderr: options.progressToStderr)
-        let loader = DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
+        let dp = dataParallel
+        let (rank, world) = (dp?.rank ?? 0, dp?.size ?? 1)
+        let reporter = ProgressReporter(style: rank == 0 ? options.progress : .none, toStderr: options.progressToStderr)
+        // Under data parallelism each process takes its share of every batch of the whole.
+        let loader = DataLoader(train, batchSize: (options.batchSize + world - 1) / world, shuffle: true, seed: options.seed,
+                                rank: rank, worldSize: world)
         let baseLR = optimizer.learningRate
         var startEpoch = 0
         var bestLoss = Double.infinity
@@ -122,9 +132,13 @@ public final class Trainer {
         if let path = options.resumeFrom {
             let oldLR: Float?
             (startEpoch, bestLoss, badEpochs, resumedStep, oldLR) = try resume(from: path)
-            reporter.message("resumed from \(path) after epoch \(startEpoch)")
+            reporter.message("resumed from \(path) after epoch \(startEpoch)\(world > 1 ? " on \(world) processes" : "")")
             if let oldLR, oldLR != baseLR { reporter.message("learning rate \(baseLR) from now on; the checkpoint trained with \(oldLR)") }
+            // Every process read the file; this checks they hold the same weights.
+            try dp?.synchronizeStates()
         }
+        // Dropout draws from each process's own stream, rank 0's the one of a single process.
+        if rank > 0 { RandomGenerator.global = RandomGenerator(seed: DataParallel.seed(RandomGenerator.global.next(), rank: rank)) }
         var step = resumedStep ?? startEpoch * loader.batchCount
         var firstLoss: Double?
         // The transform runs on the loader's thread while this one trains: the box hands the
@@ -135,9 +149,17 @@ public final class Trainer {
             model.train()
             let started = ProcessInfo.processInfo.systemUptime
             var lossSum = 0.0, correct = 0, scored = 0, seen = 0
-            let batches = batchOrder.map { loader.epoch(batches: $0(epoch, &stream.rng), transform: transform) }
-                ?? loader.epoch(epoch, transform: transform)
-            let total = batches.exampleCount, batchCount = batches.count
+            // Under data parallelism the order (the same on every process) and the transform (each
+            // process its own stream, from the epoch's seed and the rank) draw from two streams.
+            var epochTransform = transform
+            let order = batchOrder.map { f in f(epoch, &stream.rng).map { Trainer.share(of: $0, rank: rank, world: world) } }
+            if world > 1, let batchTransform {
+                let own = GeneratorBox(RandomGenerator(seed: DataParallel.seed(stream.rng.next(), rank: rank)))
+                epochTransform = { batchTransform($0, &own.rng) }
+            }
+            let batches = order.map { loader.epoch(batches: $0, transform: epochTransform) } ?? loader.epoch(epoch, transform: epochTransform)
+            let total = batches.exampleCount * world, batchCount = batches.count
+            var stepCounts: (Int, Int, Int)?
             for (b, batch) in batches.enumerated() {
                 if let schedule = options.schedule { optimizer.learningRate = schedule.learningRate(at: step, base: baseLR) }
                 // The class scores are counted here and let go, so the backward pass can reuse
@@ -150,7 +172,24 @@ public final class Trainer {
                     let out = model(batch.inputs)
                     (l, hits) = (loss(out, batch.labels), Trainer.hits(out, batch.labels))
                 }
-                let value = l.item
+                var value = l.item
+                let n = batch.labels.count
+                if let dp {
+                    // The gradients are averaged, and the loss, counts and a non-finite flag summed,
+                    // in the same all-reduce: every process then takes the same decision below.
+                    optimizer.zeroGrad()
+                    if value.isFinite { l.backward() }
+                    dp.communicator.setActivity("gradient all-reduce at epoch \(epoch + 1), step \(b + 1)")
+                    var sums = [value.isFinite ? Double(value) * Double(n) : 0, Double(n), value.isFinite ? 0 : 1,
+                                Double(hits ?? 0), Double(hits == nil ? 0 : n)]
+                    try dp.averageGradients(summing: &sums)
+                    if sums[2] > 0 {
+                        let place = value.isFinite ? "on \(Int(sums[2])) of \(world) processes" : "on this process (rank \(rank))"
+                        throw StrataError("training stopped: the loss became NaN or infinite \(place) at epoch \(epoch + 1), step \(b + 1) (learning rate \(optimizer.learningRate)); a lower learning rate may help")
+                    }
+                    value = Float(sums[0] / Swift.max(sums[1], 1))
+                    stepCounts = (Int(sums[1]), Int(sums[3]), Int(sums[4]))
+                }
                 guard value.isFinite else {
                     throw StrataError("training stopped: the loss became \(value.isNaN ? "NaN" : "infinite") at epoch \(epoch + 1), step \(b + 1) (learning rate \(optimizer.learningRate)); a lower learning rate may help")
                 }
@@ -163,8 +202,10 @@ public final class Trainer {
                     throw StrataError(String(format: "training stopped: the loss diverged to %.3g at epoch %d, step %d, over %.0f times its start (%.3g; learning rate %g); a lower learning rate may help",
                                              Double(value), epoch + 1, b + 1, Trainer.divergenceFactor, reference, Double(optimizer.learningRate)))
                 }
-                optimizer.zeroGrad()
-                l.backward()
+                if dp == nil {
+                    optimizer.zeroGrad()
+                    l.backward()
+                }
                 // Every 16th step (a pass over every gradient costs a tenth of a small MLP's step);
                 // a non-finite gradient in between shows in the next loss.
                 let gradNorm = step % 16 != 0 ? 0 : optimizer.parameters.reduce(0.0) { acc, p in p.grad.map { acc + sk_sum_squares($0.count, $0.data) } ?? acc }
@@ -175,10 +216,16 @@ public final class Trainer {
                 optimizer.step()
                 step += 1
                 onStep?(step, batch.labels.count)
-                let n = batch.labels.count
-                lossSum += Double(value) * Double(n)
-                seen += n
-                if let hits { (correct, scored) = (correct + hits, scored + n) }
+                if let (all, h, s) = stepCounts {
+                    // The whole batch of every process.
+                    lossSum += Double(value) * Double(all)
+                    seen += all
+                    (correct, scored) = (correct + h, scored + s)
+                } else {
+                    lossSum += Double(value) * Double(n)
+                    seen += n
+                    if let hits { (correct, scored) = (correct + hits, scored + n) }
+                }
                 reporter.update(epoch: epoch + 1, epochs: options.epochs, done: seen, total: total,
                                 loss: lossSum / Double(seen), started: started, force: b == batchCount - 1)
             }
@@ -186,8 +233,12 @@ public final class Trainer {
             let seconds = ProcessInfo.processInfo.systemUptime - started
             var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(scored, 1)),
                                      seconds: seconds, samplesPerSecond: Double(seen) / max(seconds, 1e-9), learningRate: Double(optimizer.learningRate))
+            // Every process validates and saves the same model: BatchNorm's running statistics,
+            // gathered by each process on its own share, are averaged first.
+            try dp?.averageBuffers()
             if let validation {
-                let (vl, va) = Trainer.evaluate(model, validation, loss: loss)
+                let (vl, va) = try dp.map { try Trainer.evaluate(model, validation, loss: loss, dataParallel: $0) }
+                    ?? Trainer.evaluate(model, validation, loss: loss)
                 record.valLoss = vl
                 record.valAccuracy = va
             }
@@ -196,14 +247,28 @@ public final class Trainer {
             reporter.epochLine(record, epochs: options.epochs)
             onEpochEnd?(record)
             let monitored = record.valLoss ?? record.trainLoss
-            if monitored < bestLoss {
-                bestLoss = monitored
-                badEpochs = 0
-                if let p = options.bestModelPath { try SavedModel(model: model, info: info).save(to: p) }
-            } else {
-                badEpochs += 1
+            var saveError: Error?
+            do {
+                // Rank 0 writes; the others learn whether it could (a failed write stops them all).
+                if monitored < bestLoss {
+                    bestLoss = monitored
+                    badEpochs = 0
+                    if let p = options.bestModelPath, rank == 0 { try SavedModel(model: model, info: info).save(to: p) }
+                } else {
+                    badEpochs += 1
+                }
+                if let p = options.checkpointPath, rank == 0 { try saveCheckpoint(p, epoch: epoch + 1, step: step, bestLoss: bestLoss, badEpochs: badEpochs, baseLR: baseLR) }
+            } catch {
+                saveError = error
             }
-            if let p = options.checkpointPath { try saveCheckpoint(p, epoch: epoch + 1, step: step, bestLoss: bestLoss, badEpochs: badEpochs, baseLR: baseLR) }
+            if let dp {
+                dp.communicator.setActivity("the end of epoch \(epoch + 1) (rank 0 writing the model)")
+                let failed = try dp.allReduceSum([saveError == nil ? 0 : 1])[0]
+                if let saveError { throw saveError }
+                if failed > 0 { throw StrataError("training stopped: rank 0 could not write the model or checkpoint after epoch \(epoch + 1)") }
+            } else if let saveError {
+                throw saveError
+            }
             if let patience = options.patience, badEpochs >= patience {
                 reporter.message("early stopping: no improvement of the validation loss for \(patience) epochs")
                 break
@@ -231,6 +296,36 @@ public final class Trainer {
             }
         }
         return (lossSum / Double(max(data.count, 1)), Double(correct) / Double(max(data.count, 1)))
+    }
+
+    /// Mean loss and accuracy over a dataset split between the processes of `dataParallel`:
+    /// process `rank` evaluates examples `rank`, `rank + size`, ... and the sums are all-reduced,
+    /// so every process returns the figures of the whole dataset.
+    public static func evaluate<S: BatchSource>(_ model: Module, _ data: S, batchSize: Int = 1000, loss: (Tensor, [Int]) -> Tensor = { crossEntropy($0, $1) },
+                                                dataParallel dp: DataParallel) throws -> (loss: Double, accuracy: Double) {
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { model.train(wasTraining) }
+        var lossSum = 0.0, correct = 0
+        let mine = Array(stride(from: dp.rank, to: data.count, by: dp.size))
+        noGrad {
+            for start in stride(from: 0, to: mine.count, by: batchSize) {
+                let batch = data.batch(Array(mine[start..<Swift.min(start + batchSize, mine.count)]))
+                let out = model(batch.inputs)
+                lossSum += Double(loss(out, batch.labels).item) * Double(batch.labels.count)
+                correct += hits(out, batch.labels)
+            }
+        }
+        dp.communicator.setActivity("the validation metrics' all-reduce")
+        let sums = try dp.allReduceSum([lossSum, Double(correct)])
+        return (sums[0] / Double(max(data.count, 1)), sums[1] / Double(max(data.count, 1)))
+    }
+
+    /// Process `rank`'s share of a batch of all `world` processes: its positions `rank`,
+    /// `rank + world`, ... (wrapping to the start, so every process gets as many).
+    static func share(of batch: [Int], rank: Int, world: Int) -> [Int] {
+        guard world > 1, !batch.isEmpty else { return batch }
+        return (0..<((batch.count + world - 1) / world)).map { batch[(rank + $0 * world) % batch.count] }
     }
 
     /// Rows of `scores` whose largest entry is the label.

@@ -53,7 +53,7 @@ struct ThreadOptions: ParsableArguments {
 /// `--model` and `--arch`: the model file a command works on.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model file (.safetensors).") var model: String
-    @Option(help: "Architecture of a weights-only file: \(ModelZoo.names.joined(separator: " or ")).") var arch: String?
+    @Option(help: "Architecture of a weights-only file: \(ModelZoo.namesInWords).") var arch: String?
 
     func validate() throws {
         if let arch, ModelZoo.entry(arch) == nil { throw ValidationError("--arch \(arch): unknown architecture (known: \(ModelZoo.names.joined(separator: ", ")))") }

@@ -9,13 +9,13 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a classifier on a known data set and save it as .safetensors.",
         discussion: """
-        fashion-mnist, mnist: mlp or cnn. cora: gcn. fsdd: cnn (spectrograms). sms-spam, sentiment: cnn, gru,
+        fashion-mnist, mnist: cnn, mlp or cnn-bn (the cnn with BatchNorm). cora: gcn. fsdd: cnn (spectrograms). sms-spam, sentiment: cnn, gru,
         lstm, transformer, or tfidf (TF-IDF + softmax regression). Face folders: `strata faces train`.
         """)
 
     @Option(help: "Data set: \(KnownDataset.allCases.map(\.rawValue).joined(separator: ", ")).") var data: KnownDataset = .fashionMNIST
     @Option(help: "Folder of the data (default: \(FashionMNIST.defaultDirectory) for fashion-mnist, ../shared/data/<name> for the others; needed for mnist).") var dataDir: String?
-    @Option(help: "Model: mlp or cnn (images); gcn (cora); cnn (fsdd); cnn, gru, lstm, transformer or tfidf (sms-spam, sentiment). Default: the first.") var model: String?
+    @Option(help: "Model: cnn, mlp or cnn-bn (images); gcn (cora); cnn (fsdd); cnn, gru, lstm, transformer or tfidf (sms-spam, sentiment). Default: the first.") var model: String?
     @Option(help: "Train with seeds S, S+1, ..., S+N-1 and report the mean and std of the test accuracy (the model of the first is saved).") var seeds: Int = 1
     @Option(help: "Epochs (default: 5 mlp, 3 cnn on images; 200 gcn; 10 fsdd and sms-spam; 20 sentiment).") var epochs: Int?
     @Option(help: "Batch size (default: 64; 32 for fsdd and text).") var batchSize: Int?
@@ -28,6 +28,7 @@ struct Train: ParsableCommand {
     @Option(help: "Images: continue from this checkpoint.") var resume: String?
     @Option(help: "Images: train on the first N training images only (quick runs).") var limit: Int?
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var distributedOptions: DistributedOptions
     @Flag(help: "Print one JSON line at the end (progress goes to stderr).") var json = false
 
     func validate() throws {
@@ -40,19 +41,27 @@ struct Train: ParsableCommand {
         if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1, got \(l)") }
         if let p = patience, p < 1 { throw ValidationError("--patience must be at least 1, got \(p)") }
         if data == .mnist && dataDir == nil { throw ValidationError("--data mnist needs --data-dir DIR with the MNIST IDX files") }
+        if distributedOptions.distributed && data != .fashionMNIST && data != .mnist {
+            throw ValidationError("--distributed trains fashion-mnist and mnist, not \(data.rawValue)")
+        }
     }
 
     func run() throws {
         // Before any work: a bad --out used to surface only after training.
         if let out { try FileIO.checkModelOutput(out) }
         if let checkpoint { try FileIO.checkModelOutput(checkpoint, option: "--checkpoint") }
+        let world = try distributedOptions.communicator()
         threadOptions.apply()
+        // Under mpirun only rank 0 speaks (errors aside).
+        let quiet = (world?.rank ?? 0) != 0
         var t = DatasetTraining(data, model: model)
+        t.communicator = world
         (t.dataDir, t.epochs, t.batchSize, t.lr, t.seed, t.seeds, t.out) = (dataDir, epochs, batchSize, lr, seed, seeds, out)
         (t.valSplit, t.patience, t.checkpoint, t.resume, t.limit) = (valSplit, patience, checkpoint, resume, limit)
         (t.progress, t.progressToStderr) = (json && data != .fashionMNIST && data != .mnist ? .none : .auto, json)
-        t.log = { [json] line in if !json { print(line) } }
+        t.log = { [json] line in if !json && !quiet { print(line) } }
         let r = try t.run()
+        if quiet { return }
         let accs = r.runs.map(\.accuracy)
         let (m, s) = meanStd(accs)
         if json, let loss = r.testLoss, seeds == 1 {

@@ -54,6 +54,7 @@ struct FacesTrain: ParsableCommand {
     @Option(help: "Checkpoint written after every epoch.") var checkpoint: String?
     @Option(help: "Checkpoint to resume from.") var resume: String?
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var distributedOptions: DistributedOptions
     @Flag(help: "Print one JSON line.") var json = false
 
     var wild: Bool { !crop.isEmpty || initFrom != nil }
@@ -117,10 +118,17 @@ struct FacesTrain: ParsableCommand {
         // Before any work: a bad --out used to surface only after training.
         try FileIO.checkModelOutput(out)
         if let checkpoint { try FileIO.checkModelOutput(checkpoint, option: "--checkpoint") }
+        let world = try distributedOptions.communicator()
         threadOptions.apply()
         Profiler.isEnabled = ProcessInfo.processInfo.environment["STRATA_PROFILE"] != nil
         defer { if Profiler.isEnabled { FileHandle.standardError.write((Profiler.report() + "\n").data(using: .utf8)!) } }
-        let r = try trainingRun.run()
+        var run = trainingRun
+        run.options.communicator = world
+        // Under mpirun only rank 0 speaks (errors aside) and writes the model.
+        let quiet = (world?.rank ?? 0) != 0
+        if quiet { run.log = { _ in } }
+        let r = try run.run()
+        if quiet { return }
         try r.model.save(to: out, half: half)
         let t = r.model.threshold
         if json {
