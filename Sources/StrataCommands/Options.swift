@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StrataONNX
 import Strata
 import StrataFaces
 
@@ -52,7 +53,7 @@ struct ThreadOptions: ParsableArguments {
 
 /// `--model` and `--arch`: the model file a command works on.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model file (.safetensors).") var model: String
+    @Option(help: "Model file (.safetensors, or .onnx).") var model: String
     @Option(help: "Architecture of a weights-only file: \(ModelZoo.namesInWords).") var arch: String?
 
     func validate() throws {
@@ -60,6 +61,10 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load() throws -> SavedModel {
+        if model.hasSuffix(".onnx") {
+            guard arch == nil else { throw StrataError("--arch is for weights-only safetensors files, not ONNX models") }
+            return try OnnxModel(path: model).savedModel()
+        }
         do { return try SavedModel.load(model, arch: arch) } catch let e as StrataError where arch == nil && e.message.contains("weights only") {
             throw StrataError(e.message + ": pass --arch")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StrataONNX
 import Strata
 import StrataFaces
 
@@ -37,6 +38,8 @@ struct Predict: ParsableCommand {
             throw StrataError("\(modelOptions.model): \(e.message)")
         }
         let inputs = !node.isEmpty ? node : text.isEmpty ? images : text
+        // An imported graph's errors and output shape are checked on a first run.
+        if let onnx = saved.model as? OnnxModel { _ = try onnx.scores(x, classes: saved.info.classNames.count) }
         let predictions = saved.predict(x)
         if json {
             return printJSON(["model": modelOptions.model, "predictions": zip(inputs, predictions).map { input, p in

@@ -31,6 +31,8 @@ public final class OnnxModel: Module {
     /// The error of the last `forward` that failed (it then returns an empty tensor); `run`
     /// throws instead.
     public private(set) var lastError: Error?
+    /// The float initializers as (untrained) parameters, so summaries count them.
+    public let weights: [OnnxWeight]
     /// The most values any tensor of a run may hold; a node that would make more stops the run
     /// with an error before it allocates (a hostile file cannot size memory).
     public var maxElements = OnnxFile.maxElements
@@ -51,6 +53,9 @@ public final class OnnxModel: Module {
         guard let out = m.graph.output.first?.name else { throw StrataError("\(path): the graph has no output") }
         outputName = out
         metadata = Dictionary(m.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        weights = m.graph.initializer.compactMap { t in
+            if case .float(let v)? = c[t.name] { return OnnxWeight(name: t.name, v) } else { return nil }
+        }
         super.init()
         for n in m.graph.node {
             guard n.domain == "" || n.domain == "ai.onnx" else {
@@ -97,11 +102,33 @@ public final class OnnxModel: Module {
         return values
     }
 
+    /// One row per node: its op, the shape of its first output for one zero input of
+    /// `[1] + inputShape`, and the weights it reads.
+    public override func summaryRows(inputShape: [Int]) -> [LayerSummary] {
+        let values = (try? run(feeds: [inputName: .float(Tensor.zeros([1] + inputShape))])) ?? [:]
+        let sizes = Dictionary(weights.map { ($0.name, $0.value.count) }, uniquingKeysWith: { a, _ in a })
+        return graph.node.enumerated().map { i, n in
+            LayerSummary(name: n.name.isEmpty ? "node \(i)" : n.name, type: n.opType, outputShape: n.output.first.flatMap { values[$0]?.shape } ?? [],
+                         parameters: n.input.reduce(0) { $0 + (sizes[$1] ?? 0) })
+        }
+    }
+
     public override func forward(_ x: Tensor) -> Tensor {
         do { lastError = nil; return try run(x) } catch {
             lastError = error
             return Tensor.zeros([0])
         }
+    }
+}
+
+/// One weight of an imported graph, under its ONNX name.
+public final class OnnxWeight: Module {
+    public let value: Parameter
+    let name: String
+
+    init(name: String, _ t: Tensor) {
+        self.name = name
+        value = Parameter(t)
     }
 }
 

@@ -3,6 +3,7 @@ import SwiftProtobuf
 @testable import StrataONNX
 import StrataCore
 import StrataNN
+import StrataData
 
 /// The ONNX exporter's graphs, read back with swift-protobuf. (onnxruntime runs them in
 /// Tools/onnx_check.py, outside `make test`: README "ONNX".)
@@ -93,5 +94,43 @@ extension OnnxExportTests {
         let (c, _, e) = try runStrata(["export", "--model", path, "--format", "onnx", "--out", path])
         XCTAssertEqual(c, 1, e)
         XCTAssertTrue(e.contains("not an .onnx file"), e)
+    }
+}
+
+extension OnnxExportTests {
+    /// `strata predict` and `strata summary` take an .onnx file: Strata's own export predicts as
+    /// the model file does; PyTorch's (no metadata) gets numbered classes; a broken file exits 1.
+    func testPredictAndSummaryReadONNX() throws {
+        let model = Sequential(Flatten(), Linear(16, 6), ReLU(), Linear(6, 3))
+        let path = testTemp("onnx-predict.safetensors")
+        try SavedModel(model: model, info: ModelInfo(model: model, classNames: ["cat", "dog", "fox"], inputShape: [1, 4, 4])).save(to: path)
+        let onnx = testTemp("onnx-predict.onnx")
+        XCTAssertEqual(try runStrata(["export", "--model", path, "--format", "onnx", "--out", onnx]).0, 0)
+        let img = testTemp("onnx-predict.png")
+        try Image(width: 4, height: 4, channels: 1, pixels: (0..<16).map { UInt8($0 * 15) }).savePNG(img)
+        let (c1, a, e1) = try runStrata(["predict", "--model", path, img])
+        let (c2, b, e2) = try runStrata(["predict", "--model", onnx, img])
+        XCTAssertEqual(c1, 0, e1)
+        XCTAssertEqual(c2, 0, e2)
+        XCTAssertEqual(a.replacingOccurrences(of: path, with: "M"), b.replacingOccurrences(of: onnx, with: "M"))
+        let (c3, table, e3) = try runStrata(["summary", "--model", onnx])
+        XCTAssertEqual(c3, 0, e3)
+        let weights: Int = 16 * 6 + 6 + 6 * 3 + 3
+        XCTAssertTrue(table.contains("Gemm"), table)
+        XCTAssertTrue(table.contains("[1, 3]"), table)
+        XCTAssertTrue(table.contains("Trainable parameters: \(weights)"), table)
+
+        let torch = ModelFileTests.fixtures.appendingPathComponent("onnx/fashion_cnn_torchscript.onnx").path
+        let shirt = testTemp("onnx-predict-28.png")
+        try Image(width: 28, height: 28, channels: 1, pixels: [UInt8](repeating: 120, count: 784)).savePNG(shirt)
+        let (c4, out, e4) = try runStrata(["predict", "--model", torch, shirt])
+        XCTAssertEqual(c4, 0, e4)
+        XCTAssertTrue(out.contains("class "), out)
+
+        let broken = testTemp("broken.onnx")
+        try Data("not a model at all".utf8).write(to: URL(fileURLWithPath: broken))
+        let (c5, _, e5) = try runStrata(["predict", "--model", broken, shirt])
+        XCTAssertEqual(c5, 1, e5)
+        XCTAssertTrue(e5.contains(broken) && e5.contains("not an ONNX model"), e5)
     }
 }
