@@ -38,9 +38,9 @@ struct Predict: ParsableCommand {
             throw StrataError("\(modelOptions.model): \(e.message)")
         }
         let inputs = !node.isEmpty ? node : text.isEmpty ? images : text
-        // An imported graph's errors and output shape are checked on a first run.
-        if let onnx = saved.model as? OnnxModel { _ = try onnx.scores(x, classes: saved.info.classNames.count) }
-        let predictions = saved.predict(x)
+        // An imported graph's run throws its errors and has its output shape checked.
+        let predictions = try (saved.model as? OnnxModel).map { saved.predictions(scores: try $0.scores(x, classes: saved.info.classNames.count)) }
+            ?? saved.predict(x)
         if json {
             return printJSON(["model": modelOptions.model, "predictions": zip(inputs, predictions).map { input, p in
                 ["image": input, "predicted": p.label, "probability": Double(p.probability),

@@ -10,6 +10,8 @@ public protocol FaceEmbeddingNetwork: Module {
     var embeddingSize: Int { get }
     /// One example's shape, [C, H, W].
     var inputShape: [Int] { get }
+    /// The embedding before normalisation (default: the module's output).
+    func features(_ x: Tensor) -> Tensor
     /// L2-normalised embeddings of the images and their mirror images, summed (evaluation mode).
     func embedding(_ x: Tensor) -> Tensor
     /// The same over several views of the same images, all summed before normalising.
@@ -17,6 +19,8 @@ public protocol FaceEmbeddingNetwork: Module {
 }
 
 extension FaceEmbeddingNetwork {
+    public func features(_ x: Tensor) -> Tensor { self(x) }
+
     public func embedding(_ x: Tensor) -> Tensor { embedding(views: [x]) }
 
     public func embedding(views: [Tensor]) -> Tensor {
@@ -25,8 +29,8 @@ extension FaceEmbeddingNetwork {
         eval()
         defer { train(wasTraining) }
         return noGrad {
-            var sum = self(views[0]) + self(views[0].flippedHorizontally())
-            for v in views.dropFirst() { sum = sum + self(v) + self(v.flippedHorizontally()) }
+            var sum = features(views[0]) + features(views[0].flippedHorizontally())
+            for v in views.dropFirst() { sum = sum + features(v) + features(v.flippedHorizontally()) }
             return l2Normalized(sum)
         }
     }

@@ -141,28 +141,6 @@ public final class FaceNet: Module, BuildableModule {
         return crossEntropy(Tensor.where(Tensor.oneHot(labels, classes: classes), target, cos) * scale, labels)
     }
 
-    /// L2-normalised embeddings of the images and of their mirror images, summed (evaluation mode).
-    public func embedding(_ x: Tensor) -> Tensor {
-        let wasTraining = isTraining
-        eval()
-        defer { train(wasTraining) }
-        return noGrad { l2Normalized(embed(x) + embed(x.flippedHorizontally())) }
-    }
-
-    /// The same over several views of the same images (each `[N, C, H, W]`): all their
-    /// embeddings and those of their mirror images summed, then L2-normalised.
-    public func embedding(views: [Tensor]) -> Tensor {
-        precondition(!views.isEmpty, "FaceNet.embedding(views:): no views")
-        let wasTraining = isTraining
-        eval()
-        defer { train(wasTraining) }
-        return noGrad {
-            var sum = embed(views[0]) + embed(views[0].flippedHorizontally())
-            for v in views.dropFirst() { sum = sum + embed(v) + embed(v.flippedHorizontally()) }
-            return l2Normalized(sum)
-        }
-    }
-
     public override var config: [String: Any] {
         ["classes": classes, "embedding": embeddingSize, "widths": widths, "input": [inputSize.0, inputSize.1],
          "loss": loss.rawValue, "s": Double(scale), "m": Double(margin), "channels": channels, "blocks": blocks]
@@ -195,6 +173,8 @@ public final class FaceNet: Module, BuildableModule {
 
 extension FaceNet: FaceEmbeddingNetwork {
     public var inputShape: [Int] { [channels, inputSize.0, inputSize.1] }
+    /// The embedding layer's output (`forward` goes on to the class head).
+    public func features(_ x: Tensor) -> Tensor { embed(x) }
 }
 
 /// Rows divided by their L2 norm.

@@ -66,12 +66,9 @@ enum OnnxFile {
     /// The elements of a tensor of `dims`, checked: no negative dimension, no overflow, at most
     /// `maxElements`.
     static func count(_ dims: [Int64], name: String, source: String) throws -> Int {
-        var n = 1
-        for d in dims {
-            guard d >= 0, d <= Int64(maxElements) else { throw StrataError("\(source): tensor \(name) has dimension \(d)") }
-            let (p, o) = n.multipliedReportingOverflow(by: Int(d))
-            guard !o, p <= maxElements else { throw StrataError("\(source): tensor \(name) of shape \(dims) is larger than \(maxElements) values") }
-            n = p
+        for d in dims where d < 0 || d > Int64(maxElements) { throw StrataError("\(source): tensor \(name) has dimension \(d)") }
+        guard let n = checkedProduct(dims.map { Int($0) }), n <= maxElements else {
+            throw StrataError("\(source): tensor \(name) of shape \(dims) is larger than \(maxElements) values")
         }
         return n
     }

@@ -184,11 +184,8 @@ enum OnnxOps {
         let at = Attributes(list: node.attribute)
         /// Throws unless a tensor of `shape` stays within the run's limit.
         func fits(_ shape: [Int]) throws {
-            var n = 1
-            for d in shape {
-                let (p, o) = n.multipliedReportingOverflow(by: Swift.max(d, 0))
-                guard !o, p <= limit else { throw fail("its output \(shape) would hold more than \(limit) values") }
-                n = p
+            guard let n = checkedProduct(shape.map { Swift.max($0, 0) }), n <= limit else {
+                throw fail("its output \(shape) would hold more than \(limit) values")
             }
         }
         func input(_ i: Int) -> OnnxValue? { i < x.count ? x[i] : nil }
@@ -356,12 +353,12 @@ enum OnnxOps {
             let allowZero = at.int("allowzero", 0) != 0
             var out = target.enumerated().map { i, d in d == 0 && !allowZero && i < v.shape.count ? v.shape[i] : d }
             let total = v.shape.reduce(1, *)
-            guard out.allSatisfy({ $0 >= -1 }), let known = product(out.filter { $0 != -1 }) else { throw fail("shape \(target) does not fit \(v.shape)") }
+            guard out.allSatisfy({ $0 >= -1 }), let known = checkedProduct(out.filter { $0 != -1 }) else { throw fail("shape \(target) does not fit \(v.shape)") }
             if let i = out.firstIndex(of: -1) {
                 guard out.filter({ $0 == -1 }).count == 1, known > 0, total % known == 0 else { throw fail("shape \(target) does not fit \(v.shape)") }
                 out[i] = total / known
             }
-            guard product(out) == total else { throw fail("shape \(target) does not fit \(v.shape)") }
+            guard checkedProduct(out) == total else { throw fail("shape \(target) does not fit \(v.shape)") }
             return [try reshaped(v, out)]
         case "Transpose":
             let t = try float(input(0), "X")
@@ -423,18 +420,6 @@ enum OnnxOps {
         default:
             throw fail("an op Strata does not run")
         }
-    }
-
-    /// The product of sizes read from a file, nil when one is negative or it overflows.
-    static func product(_ dims: [Int]) -> Int? {
-        var n = 1
-        for d in dims {
-            guard d >= 0 else { return nil }
-            let (p, o) = n.multipliedReportingOverflow(by: d)
-            if o { return nil }
-            n = p
-        }
-        return n
     }
 
     static func reshaped(_ v: OnnxValue, _ shape: [Int]) throws -> OnnxValue {

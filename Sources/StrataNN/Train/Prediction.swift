@@ -16,7 +16,12 @@ extension SavedModel {
     /// ```
     public func predict(_ x: Tensor) -> [Prediction] {
         model.eval()
-        let probs = noGrad { model(x).softmax() }
+        return predictions(scores: noGrad { model(x) })
+    }
+
+    /// The same from class scores already computed (`[N, classes]`).
+    public func predictions(scores: Tensor) -> [Prediction] {
+        let probs = noGrad { scores.softmax() }
         let names = info.classNames, n = probs.shape[0], k = probs.shape[1], v = probs.scalars
         precondition(k == names.count, "predict: the model gives \(k) outputs for \(names.count) class names")
         return (0..<n).map { i in
