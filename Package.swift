@@ -65,13 +65,13 @@ let package = Package(
         .target(name: "Strata", dependencies: ["StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"]),
         // The face model that ships (trained on LFW photos; recipe in Resources/faces-lfw.md)
         // belongs to this product alone.
-        .target(name: "StrataFaces", dependencies: ["Strata", "StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"],
+        .target(name: "StrataFaces", dependencies: ["Strata", "StrataONNX", "StrataInspect", "StrataClassic", "StrataData", "StrataNN", "StrataCore"],
                 resources: [.copy("Resources/faces-lfw.safetensors"), .copy("Resources/faces-lfw.md"),
                             .copy("Resources/face-detector.safetensors"), .copy("Resources/face-detector.md")]),
         .target(name: "StrataDistributed", dependencies: ["StrataNN", "CStrataMPI"]),
         // ONNX models: Generated/onnx.pb.swift is made once from ONNX's onnx.proto
         // (Tools/generate_onnx_proto.sh) and committed; the build runs no protoc.
-        .target(name: "StrataONNX", dependencies: ["StrataNN", "StrataCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "StrataONNX", dependencies: ["StrataData", "StrataNN", "StrataCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(name: "StrataMPICheck", dependencies: ["StrataDistributed", "StrataNN", "StrataCore"]),
         // The commands live in a library so that two executables run them: `strata`, without Open
         // MPI, and `strata-mpi`, which installs StrataDistributed's process group for --distributed.

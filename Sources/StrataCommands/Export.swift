@@ -53,11 +53,13 @@ struct Export: ParsableCommand {
         }
         let saved = try SavedModel.load(path)
         try Onnx.export(saved.model, info: saved.info, to: out)
-        print("\(out): ONNX opset \(Onnx.exportOpset), input [N, \(saved.info.inputShape.map(String.init).joined(separator: ", "))]")
+        let inputs = Onnx.inputs(of: saved.model, info: saved.info).map { i in
+            "\(i.name) [\(i.dims.map { $0.map(String.init) ?? "N" }.joined(separator: ", "))]\(i.int64 ? " int64" : "")"
+        }
+        print("\(out): ONNX opset \(Onnx.exportOpset), input \(inputs.joined(separator: ", "))")
         if testData > 0 {
-            let x = Tensor.randn([testData] + saved.info.inputShape, seed: 0)
             let folder = out + ".test"
-            let y = try Onnx.writeTestData(saved.model, inputs: x, folder: folder)
+            let y = try Onnx.writeTestData(saved.model, info: saved.info, count: testData, folder: folder).output
             print("\(folder)/test_data_set_0: \(testData) inputs and Strata's outputs \(y.shape)")
         }
     }

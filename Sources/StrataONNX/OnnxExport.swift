@@ -30,23 +30,57 @@ public enum Onnx {
         try FileIO.writeAtomically(try export(model, info: info), to: path)
     }
 
+    /// The inputs of `model`'s graph: its own where it writes its graph, else one float32
+    /// `input` of [N] + the model's input shape.
+    public static func inputs(of model: Module, info: ModelInfo) -> [OnnxInput] {
+        (model as? OnnxExportable)?.onnxInputs(info: info) ?? [OnnxInput(name: "input", dims: info.inputShape)]
+    }
+
+    /// What the exported graph computes, in Strata (evaluation mode, no gradients).
+    public static func reference(_ model: Module, _ inputs: [Tensor]) -> Tensor {
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { model.train(wasTraining) }
+        return noGrad {
+            if let m = model as? OnnxExportable { return m.onnxReference(inputs) }
+            return model(inputs[0])
+        }
+    }
+
+    /// `count` seeded example inputs for `model`'s graph, one tensor per graph input.
+    public static func sampleInputs(_ model: Module, info: ModelInfo, count: Int, seed: Int = 0) -> [Tensor] {
+        (model as? OnnxExportable)?.onnxSampleInputs(count: count, info: info, seed: seed) ?? [Tensor.randn([count] + info.inputShape, seed: seed)]
+    }
+
+    /// Adds the nodes of `module` (a layer of the table, or a model that writes its own graph)
+    /// reading `x`; returns its output's name. For models that write their own graph.
+    public static func emit(_ module: Module, _ b: OnnxGraphBuilder, _ x: String, path: String) throws -> String {
+        try OnnxLayers.emit(module, b, x, path: path)
+    }
+
     static func modelProto(_ model: Module, info: ModelInfo) throws -> Onnx_ModelProto {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
         let b = OnnxGraphBuilder()
-        let input = b.name("input")
-        let output = try OnnxLayers.emit(model, b, input, path: model.typeName)
+        let inputs = Onnx.inputs(of: model, info: info)
+        let names = inputs.map { b.name($0.name) }
+        let output: String
+        if let m = model as? OnnxExportable {
+            output = try m.emitOnnx(b, inputs: names, path: model.typeName)
+        } else {
+            output = try OnnxLayers.emit(model, b, names[0], path: model.typeName)
+        }
+        // The output's name is the last node's; a model with no node (Identity) gets one.
+        var out = output
+        if names.contains(out) { out = b.op("Identity", [out], base: "output") }
         var g = Onnx_GraphProto()
         g.name = "strata"
         g.node = b.nodes
         g.initializer = b.initializers
-        g.input = [valueInfo(input, dims: info.inputShape)]
-        // The output's name is the last node's; a model with no node (Identity) gets one.
-        var out = output
-        if out == input { out = b.op("Identity", [input], base: "output"); g.node = b.nodes }
-        let outShape = noGrad { model(Tensor.zeros([1] + info.inputShape)) }.shape
-        g.output = [valueInfo(out, dims: Array(outShape.dropFirst()))]
+        g.input = zip(inputs, names).map { valueInfo($1, dims: $0.dims, int64: $0.int64) }
+        let outShape = reference(model, sampleInputs(model, info: info, count: 1)).shape
+        g.output = [valueInfo(out, dims: [nil] + outShape.dropFirst().map { Optional($0) })]
         var m = Onnx_ModelProto()
         m.irVersion = irVersion
         m.producerName = "Strata"
@@ -56,22 +90,20 @@ public enum Onnx {
         opset.version = Int64(exportOpset)
         m.opsetImport = [opset]
         m.graph = g
-        m.metadataProps = metadata(info)
+        m.metadataProps = metadata(info, extra: (model as? OnnxExportable)?.onnxMetadata ?? [:])
         return m
     }
 
-    /// A float32 value of shape [N] + `dims`, N symbolic.
-    static func valueInfo(_ name: String, dims: [Int]) -> Onnx_ValueInfoProto {
+    /// A value of shape `dims` (nil: the symbolic size `N`), float32 or int64.
+    static func valueInfo(_ name: String, dims: [Int?], int64: Bool = false) -> Onnx_ValueInfoProto {
         var shape = Onnx_TensorShapeProto()
-        var batch = Onnx_TensorShapeProto.Dimension()
-        batch.dimParam = "N"
-        shape.dim = [batch] + dims.map { d in
+        shape.dim = dims.map { d in
             var x = Onnx_TensorShapeProto.Dimension()
-            x.dimValue = Int64(d)
+            if let d { x.dimValue = Int64(d) } else { x.dimParam = "N" }
             return x
         }
         var tt = Onnx_TypeProto.Tensor()
-        tt.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        tt.elemType = Int32((int64 ? Onnx_TensorProto.DataType.int64 : .float).rawValue)
         tt.shape = shape
         var type = Onnx_TypeProto()
         type.tensorType = tt
@@ -81,10 +113,11 @@ public enum Onnx {
         return v
     }
 
-    static func metadata(_ info: ModelInfo) -> [Onnx_StringStringEntryProto] {
+    static func metadata(_ info: ModelInfo, extra: [String: String]) -> [Onnx_StringStringEntryProto] {
         func json(_ v: some Encodable) -> String { (try? JSONEncoder().encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
         let pairs = [("strata.class_names", json(info.classNames)), ("strata.input_shape", json(info.inputShape)),
                      ("strata.normalization", json(info.normalization))]
+            + info.extra.sorted { $0.key < $1.key }.map { ("strata.\($0.key)", $0.value) } + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         return pairs.map { k, v in
             var e = Onnx_StringStringEntryProto()
             e.key = k
@@ -167,12 +200,25 @@ enum OnnxLayers {
             return b.op("Relu", [b.op("Add", [h, skip], base: "residual")], base: "relu")
         case let r as Residual:
             return b.op("Add", [try emit(r.body, b, x, path: path + ".body"), x], base: "residual")
+        case let e as Embedding:
+            return OnnxBlocks.embedding(e, b, x)
+        case let n as LayerNorm:
+            return OnnxBlocks.layerNorm(n, b, x)
+        case let r as RecurrentLayer:
+            // forward: the hidden state at every step [N, T, H].
+            return OnnxBlocks.recurrent(r, b, x, lengths: nil).outputs
+        case let a as MultiHeadAttention:
+            return OnnxBlocks.attention(a, b, x, maskBias: nil)
+        case let l as TransformerEncoderLayer:
+            return OnnxBlocks.encoderLayer(l, b, x, maskBias: nil)
+        case let m as OnnxExportable:
+            return try m.emitOnnx(b, inputs: [x], path: path)
         default:
             throw StrataError("ONNX export: layer \(path) (\(module.typeName)) has no ONNX form yet")
         }
     }
 
-    static func poolAttributes(_ p: Pool2D) -> [Onnx_AttributeProto] {
+    static func poolAttributes(_ p: Pool2D) -> [OnnxAttribute] {
         [OnnxAttribute.ints("kernel_shape", [p.kernelSize.h, p.kernelSize.w]),
          OnnxAttribute.ints("strides", [p.stride.h, p.stride.w]),
          OnnxAttribute.ints("pads", [p.padding.h, p.padding.w, p.padding.h, p.padding.w])]
