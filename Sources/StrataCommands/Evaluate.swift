@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Strata
 import StrataFaces
+import StrataONNX
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Test accuracy and loss of a model file.")
@@ -17,6 +18,10 @@ struct Evaluate: ParsableCommand {
         let test = dataOptions.isFolder ? try dataOptions.load(for: saved.info).test : try dataOptions.load(.test)
         guard saved.info.inputShape == test.imageShape else {
             throw StrataError("\(modelOptions.model): the model takes \(saved.info.inputShape) inputs, \(dataOptions.data) images are \(test.imageShape)")
+        }
+        if let onnx = saved.model as? OnnxModel, test.count > 0 {
+            // The graph's errors (an op it cannot run on these inputs) as one line, before the batches.
+            _ = try onnx.scores(test.batch([0]).inputs, classes: saved.info.classNames.count)
         }
         let (loss, acc) = Trainer.evaluate(saved.model, test)
         let perClass = Trainer.perClassAccuracy(saved.model, test, classes: test.classNames.count)

@@ -56,14 +56,46 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Model file (.safetensors, or .onnx).") var model: String
     @Option(help: "Architecture of a weights-only file: \(ModelZoo.namesInWords).") var arch: String?
 
+    @Option(help: "ONNX models without Strata's metadata: the per-channel mean subtracted from pixels scaled to [0, 1] (e.g. 0.485,0.456,0.406; default 0).") var mean: String?
+    @Option(help: "ONNX models without Strata's metadata: the per-channel standard deviation pixels are divided by after the mean (e.g. 0.229,0.224,0.225; default 1).") var std: String?
+    @Option(help: "ONNX models without Strata's metadata: the class names, comma-separated, in the order of the model's outputs (default: class 0, class 1, ...).") var classes: String?
+
     func validate() throws {
         if let arch, ModelZoo.entry(arch) == nil { throw ValidationError("--arch \(arch): unknown architecture (known: \(ModelZoo.names.joined(separator: ", ")))") }
+        if (mean != nil || std != nil || classes != nil) && !model.hasSuffix(".onnx") {
+            throw ValidationError("--mean, --std and --classes are for ONNX models; a Strata model file carries its own")
+        }
+        for (flag, value) in [("--mean", mean), ("--std", std)] {
+            guard let value else { continue }
+            guard let v = Self.floats(value), !v.isEmpty, v.count <= 4 else { throw ValidationError("\(flag) \(value): give 1 to 4 comma-separated numbers") }
+            if flag == "--std", v.contains(where: { $0 <= 0 }) { throw ValidationError("--std \(value): every value must be above 0") }
+        }
+        if let classes, classes.split(separator: ",", omittingEmptySubsequences: false).contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw ValidationError("--classes \(classes): a class name is empty")
+        }
+    }
+
+    static func floats(_ s: String) -> [Float]? {
+        let v = s.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        return v.contains(where: { $0 == nil || !$0!.isFinite }) ? nil : v.map { $0! }
     }
 
     func load() throws -> SavedModel {
         if model.hasSuffix(".onnx") {
             guard arch == nil else { throw StrataError("--arch is for weights-only safetensors files, not ONNX models") }
-            return try OnnxModel(path: model).savedModel()
+            var saved = try OnnxModel(path: model).savedModel()
+            if mean != nil || std != nil {
+                let m = mean.flatMap(Self.floats) ?? saved.info.normalization.mean, s = std.flatMap(Self.floats) ?? saved.info.normalization.std
+                saved.info.normalization = Normalization(scale: 1 / 255, mean: m, std: s)
+            }
+            if let classes {
+                let names = classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard names.count == saved.info.classNames.count else {
+                    throw StrataError("--classes: \(names.count) names, but \(model) gives \(saved.info.classNames.count) scores")
+                }
+                saved.info.classNames = names
+            }
+            return saved
         }
         do { return try SavedModel.load(model, arch: arch) } catch let e as StrataError where arch == nil && e.message.contains("weights only") {
             throw StrataError(e.message + ": pass --arch")
