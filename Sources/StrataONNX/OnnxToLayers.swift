@@ -1,0 +1,158 @@
+import Foundation
+import StrataCore
+import StrataNN
+
+extension OnnxModel {
+    /// The graph as Strata layers, where it is a chain of nodes that each map to one (Conv, Gemm,
+    /// MatMul + Add, BatchNormalization, pooling, Flatten or a flattening Reshape, activations;
+    /// Dropout and Identity dropped), so it trains and saves as a Strata model.
+    ///
+    /// ```swift
+    /// let onnx = try OnnxModel(path: "fashion_cnn.onnx")        // from torch.onnx.export
+    /// let model = try onnx.strataLayers()                      // Sequential(Conv2D, ReLU, ...)
+    /// ```
+    ///
+    /// A node that has no Strata layer, or a graph that branches (residual sums), is named in the
+    /// error: run such a file as it is (`OnnxModel`). The layers are checked against the graph on a
+    /// seeded input before they are returned.
+    public func strataLayers(tolerance: Float = 1e-4) throws -> Sequential {
+        guard inputNames.count == 1 else { throw StrataError("\(source): the graph has \(inputNames.count) data inputs; Strata layers take one") }
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw StrataError("\(source): the graph does not state a fixed input shape, so its layers cannot be sized")
+        }
+        // Every value's shape, from one run on a sample.
+        let sample = Tensor.randn([2] + inputShape, seed: 0)
+        let values = try run(feeds: [inputName: .float(sample)])
+        // Values only a shape computation reads (Reshape's target) need no layer.
+        var layers: [Module] = []
+        var current = inputName
+        var nodes = graph.node[...]
+        func name(_ n: Onnx_NodeProto) -> String { n.name.isEmpty ? n.opType : "\(n.name) (\(n.opType))" }
+        func constant(_ n: Onnx_NodeProto, _ i: Int) throws -> Tensor {
+            guard i < n.input.count, case .float(let t)? = constants[n.input[i]] else {
+                throw StrataError("\(source): node \(name(n)) reads \(i < n.input.count ? n.input[i] : "a missing input") as a weight, but it is not a stored float tensor")
+            }
+            return t
+        }
+        func shape(_ v: String) -> [Int] { values[v]?.shape ?? [] }
+        while let n = nodes.popFirst() {
+            let at = OnnxOps.Attributes(list: n.attribute)
+            if n.opType == "Constant" { continue }
+            guard n.input.first == current else {
+                throw StrataError("\(source): node \(name(n)) does not read the output of the node before it: the graph branches, and strata import converts chains of layers only (run the .onnx file itself instead)")
+            }
+            let out = n.output.first ?? ""
+            switch n.opType {
+            case "Conv":
+                let w = try constant(n, 1)
+                let pads = at.ints("pads") ?? [0, 0, 0, 0]
+                guard w.rank == 4, pads.count == 4, pads[0] == pads[2], pads[1] == pads[3], (at.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
+                    throw StrataError("\(source): node \(name(n)) is not a 2-D convolution with symmetric padding")
+                }
+                let s = at.ints("strides") ?? [1, 1], d = at.ints("dilations") ?? [1, 1], g = at.int("group", 1)
+                let c = Conv2D(w.shape[1] * g, w.shape[0], kernelSize: Size2(w.shape[2], w.shape[3]), stride: Size2(s[0], s[1]),
+                               padding: Size2(pads[0], pads[1]), dilation: Size2(d[0], d[1]), groups: g, bias: n.input.count > 2 && !n.input[2].isEmpty)
+                c.weight.assign(w)
+                if let bias = c.bias { bias.assign(try constant(n, 2)) }
+                layers.append(c)
+            case "Gemm":
+                guard at.int("transA", 0) == 0, at.float("alpha", 1) == 1, at.float("beta", 1) == 1 else {
+                    throw StrataError("\(source): node \(name(n)) scales or transposes its input, which a Linear layer does not")
+                }
+                var w = try constant(n, 1)
+                if at.int("transB", 0) == 0 { w = w.T }
+                let hasBias = n.input.count > 2 && !n.input[2].isEmpty
+                let l = Linear(w.shape[1], w.shape[0], bias: hasBias)
+                l.weight.assign(w)
+                if hasBias {
+                    let b = try constant(n, 2)
+                    guard b.count == w.shape[0] else { throw StrataError("\(source): node \(name(n)) has a bias of \(b.shape) for \(w.shape[0]) outputs") }
+                    l.bias!.assign(b.reshape([w.shape[0]]))
+                }
+                layers.append(l)
+            case "MatMul":
+                let w = try constant(n, 1)
+                guard w.rank == 2 else { throw StrataError("\(source): node \(name(n)) multiplies by a \(w.shape) tensor, not a weight matrix") }
+                // A following Add of a stored vector is the bias.
+                var bias: Tensor?
+                var last = out
+                if let next = nodes.first, next.opType == "Add", next.input.first == out, next.input.count == 2,
+                   case .float(let b)? = constants[next.input[1]], b.count == w.shape[1] {
+                    bias = b.reshape([w.shape[1]])
+                    last = next.output.first ?? ""
+                    nodes = nodes.dropFirst()
+                }
+                let l = Linear(w.shape[0], w.shape[1], bias: bias != nil)
+                l.weight.assign(w.T)
+                if let bias { l.bias!.assign(bias) }
+                layers.append(l)
+                current = last
+                continue
+            case "BatchNormalization":
+                let rank = shape(out).count
+                let (scale, b, mean, variance) = (try constant(n, 1), try constant(n, 2), try constant(n, 3), try constant(n, 4))
+                let bn: BatchNorm = rank == 2 ? BatchNorm1d(scale.count, eps: at.float("epsilon", 1e-5)) : BatchNorm2d(scale.count, eps: at.float("epsilon", 1e-5))
+                guard rank == 2 || rank == 4 else { throw StrataError("\(source): node \(name(n)) normalises a rank-\(rank) tensor") }
+                bn.weight.assign(scale); bn.bias.assign(b); bn.runningMean.assign(mean); bn.runningVar.assign(variance)
+                layers.append(bn)
+            case "MaxPool", "AveragePool":
+                let k = at.ints("kernel_shape") ?? []
+                let s = at.ints("strides") ?? [1, 1], pads = at.ints("pads") ?? [0, 0, 0, 0]
+                guard k.count == 2, pads.count == 4, pads[0] == pads[2], pads[1] == pads[3], at.int("ceil_mode", 0) == 0,
+                      (at.ints("dilations") ?? [1, 1]) == [1, 1], (at.string("auto_pad") ?? "NOTSET") == "NOTSET",
+                      n.opType == "MaxPool" || pads.allSatisfy({ $0 == 0 }) || at.int("count_include_pad", 0) == 1 else {
+                    throw StrataError("\(source): node \(name(n)) is a pooling Strata's layers do not have (ceil mode, dilation or uneven padding)")
+                }
+                let (ks, ss, ps) = (Size2(k[0], k[1]), Size2(s[0], s[1]), Size2(pads[0], pads[1]))
+                layers.append(n.opType == "MaxPool" ? MaxPool2D(ks, stride: ss, padding: ps) : AvgPool2D(ks, stride: ss, padding: ps))
+            case "GlobalAveragePool":
+                // Strata's GlobalAvgPool gives [N, C]: the Flatten or Reshape after it goes with it.
+                guard let next = nodes.first, ["Flatten", "Reshape"].contains(next.opType), next.input.first == out,
+                      shape(next.output.first ?? "").count == 2 else {
+                    throw StrataError("\(source): node \(name(n)) is not followed by a flattening node, as Strata's GlobalAvgPool needs")
+                }
+                layers.append(GlobalAvgPool())
+                current = next.output.first ?? ""
+                nodes = nodes.dropFirst()
+                continue
+            case "Flatten", "Reshape":
+                let s = shape(out)
+                guard s.count == 2, n.opType == "Reshape" || at.int("axis", 1) == 1 else {
+                    throw StrataError("\(source): node \(name(n)) reshapes to \(s), not to [N, features] as Flatten does")
+                }
+                layers.append(Flatten())
+            case "Relu": layers.append(ReLU())
+            case "Sigmoid": layers.append(Sigmoid())
+            case "Tanh": layers.append(Tanh())
+            case "LeakyRelu": layers.append(LeakyReLU(at.float("alpha", 0.01)))
+            case "Softmax", "LogSoftmax":
+                let r = shape(out).count, a = at.int("axis", -1)
+                guard r == 2, a == -1 || a == 1 else { throw StrataError("\(source): node \(name(n)) is a \(n.opType) over axis \(a) of a rank-\(r) tensor; Strata's layer takes the last axis of [N, classes]") }
+                layers.append(n.opType == "Softmax" ? Softmax() : LogSoftmax())
+            case "Dropout", "Identity":
+                break
+            default:
+                throw StrataError("\(source): node \(name(n)) (\(n.opType)) has no Strata layer; strata import converts \(Self.layerOps.joined(separator: ", ")) (run the .onnx file itself instead)")
+            }
+            current = out
+        }
+        guard current == outputName else {
+            throw StrataError("\(source): the chain of layers ends at \(current), not at the graph's output \(outputName)")
+        }
+        let model = Sequential(layers)
+        model.eval()
+        let y = noGrad { model(sample) }
+        guard case .float(let want)? = values[outputName], want.shape == y.shape else {
+            throw StrataError("\(source): Strata's layers give \(y.shape), the graph \(values[outputName]?.shape ?? [])")
+        }
+        let diff = zip(want.scalars, y.scalars).reduce(Float(0)) { Swift.max($0, Swift.abs($1.0 - $1.1)) }
+        guard diff <= tolerance * Swift.max(1, want.scalars.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }) else {
+            throw StrataError("\(source): Strata's layers differ from the graph by up to \(diff) on a sample input")
+        }
+        return model
+    }
+
+    /// The ops `strataLayers` maps to Strata layers.
+    public static let layerOps = ["AveragePool", "BatchNormalization", "Constant", "Conv", "Dropout", "Flatten", "Gemm", "GlobalAveragePool",
+                                  "Identity", "LeakyRelu", "LogSoftmax", "MatMul (+ Add)", "MaxPool", "Relu", "Reshape", "Sigmoid", "Softmax", "Tanh"]
+}
