@@ -43,3 +43,28 @@ extension OnnxModel {
         return y
     }
 }
+
+extension OnnxModel {
+    /// Each data input: its name, its shape without the batch dimension (0 where the file does
+    /// not fix a size) and whether it takes int64 values (token ids).
+    public var dataInputs: [OnnxInput] {
+        graph.input.filter { inputNames.contains($0.name) }.map { i in
+            let t = i.type.tensorType
+            return OnnxInput(name: i.name, dims: t.shape.dim.dropFirst().map { Int($0.dimValue) },
+                             int64: t.elemType == Int32(Onnx_TensorProto.DataType.int64.rawValue))
+        }
+    }
+
+    /// Runs the graph on one tensor per data input (in `dataInputs` order; whole numbers for
+    /// int64 inputs) and returns its output.
+    public func run(inputs: [Tensor]) throws -> Tensor {
+        let specs = dataInputs
+        guard inputs.count == specs.count else { throw StrataError("\(source): the graph takes \(specs.count) inputs, given \(inputs.count)") }
+        var feeds: [String: OnnxValue] = [:]
+        for (spec, t) in zip(specs, inputs) {
+            feeds[spec.name] = spec.int64 ? .int64(t.scalars.map { Int($0) }, shape: t.shape) : .float(t)
+        }
+        guard case .float(let y)? = try run(feeds: feeds)[outputName] else { throw StrataError("\(source): the graph's output \(outputName) is not a float tensor") }
+        return y
+    }
+}
