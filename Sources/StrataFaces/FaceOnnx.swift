@@ -67,15 +67,18 @@ extension DlibResNet: OnnxExportable {
             var skip = h
             if block.downsample {
                 skip = b.op("AveragePool", [h], [OnnxAttribute.ints("kernel_shape", [2, 2]), OnnxAttribute.ints("strides", [2, 2])], base: "avgpool")
+                // The shorter branch grows with zeros to the longer one (channels and sides), as
+                // Strata's zero-padded sum.
                 let convSize = (size - 3) / 2 + 1, poolSize = (size - 2) / 2 + 1
                 let grown = Swift.max(convSize, poolSize)
-                func pad(_ t: String, _ from: Int) -> String {
-                    guard from < grown else { return t }
-                    let extra = Int64(grown - from)
-                    return b.op("Pad", [t, b.int64s([0, 0, 0, 0, 0, 0, extra, extra], "pads"), b.weight(Tensor([0], shape: []), "pad.value")], base: "pad")
+                let (cin, cout) = (block.conv1.inChannels, block.conv1.outChannels)
+                func pad(_ t: String, channels: Int, side: Int) -> String {
+                    guard channels < Swift.max(cin, cout) || side < grown else { return t }
+                    let (dc, ds) = (Int64(Swift.max(cin, cout) - channels), Int64(grown - side))
+                    return b.op("Pad", [t, b.int64s([0, 0, 0, 0, 0, dc, ds, ds], "pads"), b.weight(Tensor([0], shape: []), "pad.value")], base: "pad")
                 }
-                y = pad(y, convSize)
-                skip = pad(skip, poolSize)
+                y = pad(y, channels: cout, side: convSize)
+                skip = pad(skip, channels: cin, side: poolSize)
                 size = grown
             }
             h = b.op("Relu", [b.op("Add", [y, skip], base: "residual")], base: "relu")
