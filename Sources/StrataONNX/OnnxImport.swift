@@ -25,6 +25,9 @@ public final class OnnxModel: Module {
     /// Every data input (`forward` and `run(_:)` feed the first; `run(feeds:)` all of them).
     public let inputNames: [String]
     public let inputShape: [Int]
+    /// Whether the first data input is int64 (token ids): `run(_:)` and `forward` then pass a
+    /// float tensor's whole numbers on as int64.
+    public let inputIsInt64: Bool
     public let outputName: String
     /// The file's `metadata_props`.
     public let metadata: [String: String]
@@ -50,6 +53,7 @@ public final class OnnxModel: Module {
         inputNames = feeds.map(\.name)
         inputName = feeds.first?.name ?? ""
         inputShape = feeds.first?.type.tensorType.shape.dim.dropFirst().map { Int($0.dimValue) } ?? []
+        inputIsInt64 = feeds.first?.type.tensorType.elemType == Int32(Onnx_TensorProto.DataType.int64.rawValue)
         guard let out = m.graph.output.first?.name else { throw StrataError("\(path): the graph has no output") }
         outputName = out
         metadata = Dictionary(m.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -73,7 +77,15 @@ public final class OnnxModel: Module {
     /// Runs the graph on `x`; errors name the node.
     public func run(_ x: Tensor) throws -> Tensor {
         guard inputNames.count == 1 else { throw StrataError("\(source): the graph has \(inputNames.count) data inputs (\(inputNames.joined(separator: ", "))); give each") }
-        let values = try run(feeds: [inputName: .float(x)])
+        var feed = OnnxValue.float(x)
+        if inputIsInt64 {   // ids arrive as floats in Strata's tensors
+            let s = x.scalars
+            guard s.allSatisfy({ $0 == $0.rounded() && Swift.abs($0) < 16_777_216 }) else {   // floats hold whole numbers exactly up to 2^24
+                throw StrataError("\(source): the graph's input \(inputName) is int64 (ids); the tensor holds values that are not whole numbers")
+            }
+            feed = .int64(s.map { Int($0) }, shape: x.shape)
+        }
+        let values = try run(feeds: [inputName: feed])
         guard case .float(let y)? = values[outputName] else { throw StrataError("\(source): the graph's output \(outputName) is not a float tensor") }
         return y
     }
@@ -134,11 +146,11 @@ public final class OnnxWeight: Module {
 
 /// How each ONNX op runs on Strata's ops: one rule per op, inputs checked first.
 enum OnnxOps {
-    static let supported: Set<String> = [
+    static let supported = Set<String>([
         "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "Conv", "Div", "Dropout", "Erf", "Flatten",
         "Gather", "Gemm", "GlobalAveragePool", "Identity", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Relu",
         "Reshape", "Shape", "Sigmoid", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
-    ]
+    ]).union(extraOps)
 
     struct Attributes {
         let list: [Onnx_AttributeProto]
@@ -212,6 +224,12 @@ enum OnnxOps {
             guard let v = input(0) else { throw fail("missing input") }
             let to = at.int("to", 1)
             if to == Onnx_TensorProto.DataType.float.rawValue { return [.float(try float(v, "input"))] }
+            if to == Onnx_TensorProto.DataType.bool.rawValue {   // booleans travel as int64 0 and 1
+                switch v {
+                case .int64(let i, let s): return [.int64(i.map { $0 != 0 ? 1 : 0 }, shape: s)]
+                case .float(let t): return [.int64(t.scalars.map { $0 != 0 ? 1 : 0 }, shape: t.shape)]
+                }
+            }
             if to == Onnx_TensorProto.DataType.int64.rawValue || to == Onnx_TensorProto.DataType.int32.rawValue { return [.int64(try ints(v, "input"), shape: v.shape)] }
             throw fail("casts to data type \(to) are not read")
         case "Relu": return [.float(try float(input(0), "X").relu())]
@@ -418,7 +436,7 @@ enum OnnxOps {
             }
             return [try reshaped(v, shape)]
         default:
-            throw fail("an op Strata does not run")
+            return try extra(node, x, at: at, opset: opset, source: source, folder: folder, limit: limit)
         }
     }
 
