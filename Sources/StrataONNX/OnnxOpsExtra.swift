@@ -409,6 +409,7 @@ extension OnnxOps {
         }
         let h = at.int("hidden_size", w.shape[1] / g)
         guard h == w.shape[1] / g else { throw fail("hidden_size \(h) does not fit W \(w.shape) (\(g) gates)") }
+        guard inSize > 0 else { throw fail("X \(xs.shape) has no input features") }
         guard r.shape == [dirs, g * h, h] else { throw fail("R \(r.shape) must be [\(dirs), \(g * h), \(h)]") }
         let b = try input(3).map { try float($0, "B") } ?? Tensor.zeros([dirs, 2 * g * h])
         guard b.shape == [dirs, 2 * g * h] else { throw fail("B \(b.shape) must be [\(dirs), \(2 * g * h)]") }
@@ -455,20 +456,20 @@ extension OnnxOps {
             let rd = r.indexSelect(axis: 0, indices: [d]).reshape([g * h, h])
             let bs = b.indexSelect(axis: 0, indices: [d]).scalars
             let wb = Array(bs[0..<(g * h)]), rb = Array(bs[(g * h)...])
-            let xw = linear(flatX, weight: wd).scalars   // [T * N, g * H]: every step's input part at once
+            let xw = tn * n == 0 ? [] : linear(flatX, weight: wd).scalars   // [T * N, g * H]: every step's input part at once
             let rh = lbr || lstm ? nil : rd.slice(axis: 0, start: 2 * h, end: 3 * h)   // GRU's candidate weights apply after the reset
             var hs = h0.map { Array($0[(d * n * h)..<((d + 1) * n * h)]) } ?? [Float](repeating: 0, count: n * h)
             var cs = c0.map { Array($0[(d * n * h)..<((d + 1) * n * h)]) } ?? [Float](repeating: 0, count: n * h)
             let pd = peep.map { $0.indexSelect(axis: 0, indices: [d]).scalars }
             let reverse = dirName == "reverse" || d == 1
             for s in 0..<tn {
-                let hr = linear(Tensor(hs, shape: [n, h]), weight: rd).scalars   // [N, g * H]
                 var active: [Int] = [], times: [Int] = []
                 for j in 0..<n where s < lens[j] {
                     active.append(j)
                     times.append(reverse ? lens[j] - 1 - s : s)
                 }
                 if active.isEmpty { break }
+                let hr = linear(Tensor(hs, shape: [n, h]), weight: rd).scalars   // [N, g * H]
                 if lstm {
                     for (j, t) in zip(active, times) {
                         let xo = (t * n + j) * g * h, ho = j * g * h
