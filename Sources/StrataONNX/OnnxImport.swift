@@ -379,10 +379,24 @@ enum OnnxOps {
             guard checkedProduct(out) == total else { throw fail("shape \(target) does not fit \(v.shape)") }
             return [try reshaped(v, out)]
         case "Transpose":
-            let t = try float(input(0), "X")
-            let perm = at.ints("perm") ?? Array((0..<t.rank).reversed())
-            guard perm.sorted() == Array(0..<t.rank) else { throw fail("perm \(perm) for rank \(t.rank)") }
-            return [.float(t.permute(perm))]
+            guard let v = input(0) else { throw fail("missing input") }
+            let r = v.shape.count
+            let perm = at.ints("perm") ?? Array((0..<r).reversed())
+            guard perm.sorted() == Array(0..<r) else { throw fail("perm \(perm) for rank \(r)") }
+            if case .int64(let i, let s) = v {   // integers moved as integers
+                var strides = [Int](repeating: 1, count: r)
+                for k in stride(from: r - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * s[k + 1] }
+                let outShape = perm.map { s[$0] }
+                var out: [Int] = []
+                out.reserveCapacity(i.count)
+                func walk(_ k: Int, _ base: Int) {
+                    if k == r { out.append(i[base]); return }
+                    for j in 0..<outShape[k] { walk(k + 1, base + j * strides[perm[k]]) }
+                }
+                walk(0, 0)
+                return [.int64(out, shape: outShape)]
+            }
+            return [.float(try float(v, "X").permute(perm))]
         case "Concat":
             let vs = x.compactMap { $0 }
             guard !vs.isEmpty, vs.count == x.count else { throw fail("missing input") }
@@ -394,8 +408,14 @@ enum OnnxOps {
             var joined = vs[0].shape
             if !joined.isEmpty { joined[a] = vs.map { $0.shape.isEmpty ? 1 : $0.shape[a] }.reduce(0, +) }
             try fits(joined)
-            if vs.allSatisfy({ if case .int64 = $0 { return true } else { return false } }), r == 1 {
-                return [.int64(try vs.flatMap { try ints($0, "input") }, shape: [vs.map { $0.shape[0] }.reduce(0, +)])]
+            if vs.allSatisfy({ if case .int64 = $0 { return true } else { return false } }), r >= 1 {
+                // Integers stay integers: each outer block joins the inputs' inner blocks in turn.
+                let outer = vs[0].shape.prefix(a).reduce(1, *)
+                let parts = try vs.map { (try ints($0, "input"), $0.shape.dropFirst(a).reduce(1, *)) }
+                var out: [Int] = []
+                out.reserveCapacity(joined.reduce(1, *))
+                for o in 0..<outer { for (v, inner) in parts { out += v[(o * inner)..<((o + 1) * inner)] } }
+                return [.int64(out, shape: joined)]
             }
             return [.float(Tensor.concat(try vs.map { try float($0, "input") }, axis: a))]
         case "Shape":
@@ -417,8 +437,11 @@ enum OnnxOps {
             try fits(outShape)
             switch data {
             case .int64(let v, let s):
-                guard s.count == 1 else { throw fail("integer gathers are read on vectors") }
-                return [.int64(fixed.map { v[$0] }, shape: idxShape)]
+                let outer = s.prefix(a).reduce(1, *), inner = s.dropFirst(a + 1).reduce(1, *)
+                var out: [Int] = []
+                out.reserveCapacity(outShape.reduce(1, *))
+                for o in 0..<outer { for i in fixed { out += v[((o * n + i) * inner)..<((o * n + i + 1) * inner)] } }
+                return [.int64(out, shape: outShape)]
             case .float(let t):
                 return [.float(t.indexSelect(axis: a, indices: fixed).reshape(outShape))]
             }

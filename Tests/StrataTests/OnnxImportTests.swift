@@ -159,6 +159,30 @@ final class OnnxImportTests: XCTestCase {
         XCTAssertEqual(g, [1, 0])
     }
 
+    /// int64 values (shapes, ids) through Concat, Gather and Transpose of any rank stay exact
+    /// integers (2^53 + 1 has no float32 or float64 form).
+    func testIntegersStayIntegers() throws {
+        let big = (1 << 53) + 1
+        func ints(_ name: String, _ v: [Int], _ shape: [Int64]) -> Onnx_TensorProto {
+            var p = Onnx_TensorProto()
+            (p.name, p.dataType, p.dims, p.int64Data) = (name, Int32(Onnx_TensorProto.DataType.int64.rawValue), shape, v.map(Int64.init))
+            return p
+        }
+        let path = try graph([("Concat", ["a", "b"], ["c"]), ("Gather", ["c", "i"], ["g"]), ("Transpose", ["g"], ["y"])],
+                             initializers: [ints("a", [big, 2, 3, 4], [2, 2]), ints("b", [5, 6], [2, 1]), ints("i", [2, 0], [2])])
+        var m = try OnnxFile.read(path)
+        m.graph.node[0].attribute = [OnnxAttribute.int("axis", 1)]
+        m.graph.node[1].attribute = [OnnxAttribute.int("axis", 1)]
+        try m.serializedData().write(to: URL(fileURLWithPath: path))
+        let values = try OnnxModel(path: path).run(feeds: ["x": .float(Tensor.zeros([4]))])
+        guard case .int64(let c, let sc)? = values["c"], case .int64(let g, let sg)? = values["g"], case .int64(let y, let sy)? = values["y"] else {
+            return XCTFail("integers became floats: \(values.mapValues(\.shape))")
+        }
+        XCTAssertEqual(sc, [2, 3]); XCTAssertEqual(c, [big, 2, 5, 3, 4, 6])
+        XCTAssertEqual(sg, [2, 2]); XCTAssertEqual(g, [5, big, 6, 3])
+        XCTAssertEqual(sy, [2, 2]); XCTAssertEqual(y, [5, 6, big, 3])
+    }
+
     /// Strata's export read back by Strata's import: the same outputs.
     func testStrataExportRoundTrips() throws {
         RandomGenerator.manualSeed(5)
