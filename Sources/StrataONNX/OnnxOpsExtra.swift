@@ -329,7 +329,7 @@ extension OnnxOps {
             guard let base = input(0), let e = input(1) else { throw fail("Pow takes X and Y") }
             if case .int64(let b, let sb) = base {   // the base's type is the output's
                 let p = try float(e, "Y")
-                let (v, s) = try zipped(b.map(Float.init), sb, p.scalars, p.shape, limit: limit) { Float(Foundation.pow(Double($0), Double($1))) }
+                let (v, s) = try zipped(b.map(Double.init), sb, p.scalars.map(Double.init), p.shape, limit: limit) { Foundation.pow($0, $1) }
                 guard v.allSatisfy({ $0.isFinite && Swift.abs($0) < 9e18 }) else { throw fail("integer powers overflow int64") }
                 return [.int64(v.map { Int($0.rounded(.towardZero)) }, shape: s)]
             }
