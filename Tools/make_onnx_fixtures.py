@@ -15,7 +15,7 @@ and a GRU text classifier (Embedding(1000, 64, padding_idx=0), GRU(64, 64, batch
 hidden state, Linear(64, 3)) on int64 token ids [8, 20] with some padded ends.
 OUT/ops/ holds one-node graphs (GRU and LSTM with sequence lengths, reverse and bidirectional
 directions (onnxruntime runs layout 0 only; ONNX's node tests cover layout 1); Slice flipping an axis; Split into unequal parts; opset-18 reductions;
-LayerNormalization) with outputs from onnxruntime, an implementation independent of Strata's.
+LayerNormalization; Pad's modes and cropping) with outputs from onnxruntime, an implementation independent of Strata's.
 `--full-resnet` writes only the full-width ResNet-18 (widths 64 to 512), for a local check through
 `STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed).
 
@@ -213,6 +213,8 @@ def op_cases(folder):
     case("layer_normalization_axis1", "LayerNormalization", f32(2, 3, 4), {"Scale": f32(3, 4), "B": f32(3, 4)}, ["Y"], axis=1, epsilon=1e-3)
     case("range_int", "Range", i64(3), {"limit": i64(-8), "delta": i64(-3)}, ["Y"])
     case("pad_constant", "Pad", f32(2, 3), {"pads": i64(1, 0, 0, 2), "value": np.array(1.5, np.float32)}, ["Y"])
+    case("pad_reflect", "Pad", f32(3, 4), {"pads": i64(2, 1, 1, 3)}, ["Y"], mode="reflect")
+    case("pad_edge_crop", "Pad", f32(3, 4), {"pads": i64(-1, 2, 1, -2)}, ["Y"], mode="edge")
     case("where_broadcast", "Where", np.array([[True], [False]]), {"A": f32(1, 3), "B": f32(2, 1)}, ["Y"], out_type=TensorProto.FLOAT)
 
 

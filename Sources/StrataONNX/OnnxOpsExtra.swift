@@ -372,18 +372,56 @@ extension OnnxOps {
             let hi = try opset >= 11 ? (input(2).map { try scalarFloat($0, "max") } ?? .infinity) : at.float("max", .infinity)
             return [.float(Tensor(t.scalars.map { $0.isNaN ? $0 : Swift.min(Swift.max($0, lo), hi) }, shape: t.shape))]
         case "Pad":
-            let t = try float(input(0), "data")
+            guard let v = input(0) else { throw fail("missing input data") }
+            let r = v.shape.count
             let mode = at.string("mode") ?? "constant"
-            guard mode == "constant" else { throw fail("pad mode \(mode) is not read (constant only)") }
+            guard ["constant", "edge", "reflect"].contains(mode) else { throw fail("pad mode \(mode) is not read (constant, edge and reflect are)") }
             let pads = try opset >= 11 ? ints(input(1), "pads") : (at.ints("pads") ?? [])
             let value = try opset >= 11 ? (input(2).map { try scalarFloat($0, "constant_value") } ?? 0) : at.float("value", 0)
-            let axes = try (input(3).map { try ints($0, "axes") } ?? Array(0..<t.rank)).map { try axis($0, rank: Swift.max(t.rank, 1)) }
-            guard pads.count == 2 * axes.count, Set(axes).count == axes.count else { throw fail("pads \(pads) for axes \(axes) of \(t.shape): need two per axis") }
-            guard pads.allSatisfy({ $0 >= 0 && $0 < 1 << 24 }) else { throw fail("pads \(pads): negative (cropping) pads are not read") }
-            var widths = [(Int, Int)](repeating: (0, 0), count: t.rank)
+            let axes = try (input(3).map { try ints($0, "axes") } ?? Array(0..<r)).map { try axis($0, rank: Swift.max(r, 1)) }
+            guard pads.count == 2 * axes.count, Set(axes).count == axes.count else { throw fail("pads \(pads) for axes \(axes) of \(v.shape): need two per axis") }
+            guard pads.allSatisfy({ Swift.abs($0) < 1 << 40 }) else { throw fail("pads \(pads) are out of range") }
+            var widths = [(Int, Int)](repeating: (0, 0), count: r)
             for (k, a) in axes.enumerated() { widths[a] = (pads[k], pads[k + axes.count]) }
-            try fits(zip(t.shape, widths).map { $0 + $1.0 + $1.1 }, limit)
-            return [.float(t.pad(widths, value: value))]
+            let outShape = zip(v.shape, widths).map { $0 + $1.0 + $1.1 }
+            guard outShape.allSatisfy({ $0 >= 0 }) else { throw fail("pads \(pads) crop more than \(v.shape) holds") }
+            try fits(outShape, limit)
+            // Per axis, the input index each output index reads (nil: the constant); negative
+            // pads crop, edge repeats the border, reflect mirrors without repeating it.
+            var maps: [[Int?]] = []
+            for a in 0..<r {
+                let d = v.shape[a], before = widths[a].0
+                guard d > 0 || mode == "constant" || outShape[a] == 0 else { throw fail("\(mode) padding of an empty axis") }
+                maps.append((0..<outShape[a]).map { j in
+                    let i = j - before
+                    if i >= 0 && i < d { return i }
+                    switch mode {
+                    case "edge": return Swift.min(Swift.max(i, 0), d - 1)
+                    case "reflect":
+                        guard d > 1 else { return 0 }
+                        let period = 2 * (d - 1), m = ((i % period) + period) % period
+                        return m < d ? m : period - m
+                    default: return nil
+                    }
+                })
+            }
+            var strides = [Int](repeating: 1, count: r)
+            for k in stride(from: r - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * v.shape[k + 1] }
+            var source: [Int?] = []   // per output element, the input element (nil: the constant)
+            source.reserveCapacity(outShape.reduce(1, *))
+            func walk(_ k: Int, _ base: Int?) {
+                if k == r { source.append(base); return }
+                for i in maps[k] { walk(k + 1, base.flatMap { b in i.map { b + $0 * strides[k] } }) }
+            }
+            walk(0, 0)
+            switch v {
+            case .float(let t):
+                let xs = t.scalars
+                return [.float(Tensor(source.map { $0.map { xs[$0] } ?? value }, shape: outShape))]
+            case .int64(let i, _):
+                guard value == value.rounded(), Swift.abs(value) < 9e18 else { throw fail("constant_value \(value) is not an integer") }
+                return [.int64(source.map { $0.map { i[$0] } ?? Int(value) }, shape: outShape)]
+            }
         default:
             throw fail("an op Strata does not run")
         }

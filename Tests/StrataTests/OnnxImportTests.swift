@@ -90,11 +90,11 @@ final class OnnxImportTests: XCTestCase {
     /// One-node graphs whose outputs onnxruntime computed: GRU and LSTM with sequence lengths in
     /// reverse and both directions (with initial states, peepholes, both linear_before_reset),
     /// Slice flipping axes with INT64_MIN ends, Split, opset-18 reductions, LayerNormalization,
-    /// Range, Pad, Where.
+    /// Range, Pad (constant, reflect, edge with cropping), Where.
     func testOpsAgainstOnnxruntime() throws {
         let dir = "\(Self.folder)/ops"
         let cases = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") }.sorted()
-        XCTAssertEqual(cases.count, 14)
+        XCTAssertEqual(cases.count, 16)
         for c in cases {
             let worst = try worstDifference("\(dir)/\(c)")
             XCTAssertLessThan(worst, 1e-5, c)
