@@ -19,7 +19,7 @@ LayerNormalization; Pad's modes and cropping) with outputs from onnxruntime, an 
 `--full-resnet` writes only the full-width ResNet-18 (widths 64 to 512), for a local check through
 `STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed).
 
-    pip install torch onnx onnxscript numpy
+    pip install torch onnx onnxscript onnxruntime numpy
     python3 Tools/make_onnx_fixtures.py Tests/StrataTests/Fixtures/onnx
 
 Commit the result; `make test` needs neither torch nor onnx.
