@@ -8,7 +8,18 @@ untrained (the import must reproduce any weights); each goes through both export
 torch.onnx: the TorchScript one (`dynamo=False, opset_version=17`) and the default dynamo one.
 Weights are inline (the dynamo exporter's external-data file is folded back in for small models).
 
-    pip install torch onnx onnxscript numpy
+Also a ResNet-18-shaped network at 64x64 (conv7x7/2, BN, ReLU, maxpool 3x3/2, four stages of two
+BasicBlocks, average pool, fc to 10; random weights and random BN running statistics so BN
+handling matters), committed channel-reduced (widths 16, 32, 64, 128: the full one is ~45 MB),
+and a GRU text classifier (Embedding(1000, 64, padding_idx=0), GRU(64, 64, batch_first), the last
+hidden state, Linear(64, 3)) on int64 token ids [8, 20] with some padded ends.
+OUT/ops/ holds one-node graphs (GRU and LSTM with sequence lengths, reverse and bidirectional
+directions (onnxruntime runs layout 0 only; ONNX's node tests cover layout 1); Slice flipping an axis; Split into unequal parts; opset-18 reductions;
+LayerNormalization; Pad's modes and cropping) with outputs from onnxruntime, an implementation independent of Strata's.
+`--full-resnet` writes only the full-width ResNet-18 (widths 64 to 512), for a local check through
+`STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed).
+
+    pip install torch onnx onnxscript onnxruntime numpy
     python3 Tools/make_onnx_fixtures.py Tests/StrataTests/Fixtures/onnx
 
 Commit the result; `make test` needs neither torch nor onnx.
@@ -32,6 +43,65 @@ def cnn():
                          nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + (x if self.down is None else self.down(x)))
+
+
+class ResNet18(nn.Module):
+    """torchvision's resnet18 layout, written out (torchvision is not needed)."""
+    def __init__(self, widths=(64, 128, 256, 512), classes=10):
+        super().__init__()
+        w0 = widths[0]
+        self.stem = nn.Sequential(nn.Conv2d(3, w0, 7, 2, 3, bias=False), nn.BatchNorm2d(w0), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        blocks, cin = [], w0
+        for i, w in enumerate(widths):
+            blocks += [BasicBlock(cin, w, 1 if i == 0 else 2), BasicBlock(w, w, 1)]
+            cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+
+
+def randomize_bn(model):
+    # Non-trivial running statistics and affine terms, so BN is not the identity.
+    g = torch.Generator().manual_seed(7)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(c, generator=g) * 0.2)
+
+
+class GRUClassifier(nn.Module):
+    def __init__(self, vocab=1000, dim=64, hidden=64, classes=3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        self.gru = nn.GRU(dim, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, ids):
+        _, h = self.gru(self.embed(ids))
+        return self.fc(h[-1])
+
+
 def write(model, x, path, dynamo):
     model.eval()
     with torch.no_grad():
@@ -43,6 +113,9 @@ def write(model, x, path, dynamo):
         torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
     m = onnx.load(path)
+    if dynamo and os.path.exists(path + ".data"):   # large models: keep the weights inline
+        os.remove(path + ".data")
+        onnx.save(m, path)
     onnx.checker.check_model(m)
     folder = os.path.join(path + ".test", "test_data_set_0")
     os.makedirs(folder, exist_ok=True)
@@ -55,8 +128,17 @@ def write(model, x, path, dynamo):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
+    ap.add_argument("--full-resnet", action="store_true", help="write only the full-width ResNet-18 (not committed)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    torch.manual_seed(2)
+    images = torch.randn(8, 3, 64, 64)
+    if a.full_resnet:
+        torch.manual_seed(3)
+        model = ResNet18()
+        randomize_bn(model)
+        exporters(model, images, os.path.join(a.out, "resnet18_full"))
+        return
     torch.manual_seed(0)
     x = torch.randn(8, 1, 28, 28)
     for name, make in [("fashion_mlp", mlp), ("fashion_cnn", cnn)]:
@@ -64,6 +146,85 @@ def main():
         model = make()
         write(model, x, os.path.join(a.out, f"{name}_torchscript.onnx"), dynamo=False)
         write(model, x, os.path.join(a.out, f"{name}_dynamo.onnx"), dynamo=True)
+    torch.manual_seed(3)
+    model = ResNet18(widths=(16, 32, 64, 128))
+    randomize_bn(model)
+    exporters(model, images, os.path.join(a.out, "resnet18_narrow"))
+    torch.manual_seed(4)
+    ids = torch.randint(1, 1000, (8, 20))
+    for n, length in enumerate([20, 20, 15, 9, 20, 3, 12, 18]):
+        ids[n, length:] = 0                         # padding at the end, as a batch of texts has
+    torch.manual_seed(5)
+    exporters(GRUClassifier(), ids, os.path.join(a.out, "gru_text"))
+    op_cases(os.path.join(a.out, "ops"))
+
+
+def op_cases(folder):
+    """One-node graphs, each run by onnxruntime on seeded inputs for the expected outputs."""
+    import onnxruntime
+    from onnx import helper, TensorProto
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(11)
+
+    def f32(*shape):
+        return rng.standard_normal(shape).astype(np.float32) * 0.7
+
+    def case(name, op, x, consts, outs, opset=17, out_type=None, **attrs):
+        inits = [numpy_helper.from_array(v, k) for k, v in consts.items()]
+        names = ["X"] + list(consts.keys()) if op not in ("GRU", "LSTM") else ["X"] + [k if k in consts else "" for k in attrs.pop("order")]
+        while names and names[-1] == "":
+            names.pop()
+        node = helper.make_node(op, names, outs, **attrs)
+        vi = [helper.make_tensor_value_info("X", helper.np_dtype_to_tensor_dtype(x.dtype), list(x.shape))]
+        g = helper.make_graph([node], name, vi, [helper.make_tensor_value_info(o, out_type or vi[0].type.tensor_type.elem_type, None) for o in outs], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        m.ir_version = 8
+        path = os.path.join(folder, name + ".onnx")
+        onnx.save(m, path)
+        got = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"X": x})
+        d = os.path.join(path + ".test", "test_data_set_0")
+        os.makedirs(d, exist_ok=True)
+        onnx.save_tensor(numpy_helper.from_array(x, "X"), os.path.join(d, "input_0.pb"))
+        for k, y in enumerate(got):
+            onnx.save_tensor(numpy_helper.from_array(y, outs[k]), os.path.join(d, f"output_{k}.pb"))
+        print(f"{path}: {op}, outputs {[y.shape for y in got]}")
+
+    rnn = ["W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
+    T, N, I, H = 5, 3, 4, 3
+    case("gru_bidirectional_lengths", "GRU", f32(T, N, I),
+         {"W": f32(2, 3 * H, I), "R": f32(2, 3 * H, H), "B": f32(2, 6 * H), "sequence_lens": np.array([5, 2, 4], np.int32),
+          "initial_h": f32(2, N, H)}, ["Y", "Y_h"], hidden_size=H, direction="bidirectional", order=rnn)
+    case("gru_reverse_linear_before_reset", "GRU", f32(T, N, I),
+         {"W": f32(1, 3 * H, I), "R": f32(1, 3 * H, H), "B": f32(1, 6 * H), "sequence_lens": np.array([5, 1, 3], np.int32)},
+         ["Y", "Y_h"], hidden_size=H, direction="reverse", linear_before_reset=1, order=rnn)
+    case("lstm_bidirectional_lengths", "LSTM", f32(T, N, I),
+         {"W": f32(2, 4 * H, I), "R": f32(2, 4 * H, H), "B": f32(2, 8 * H), "sequence_lens": np.array([3, 5, 1], np.int32),
+          "initial_h": f32(2, N, H), "initial_c": f32(2, N, H)}, ["Y", "Y_h", "Y_c"], hidden_size=H, direction="bidirectional", order=rnn)
+    case("lstm_reverse_peepholes", "LSTM", f32(T, N, I),
+         {"W": f32(1, 4 * H, I), "R": f32(1, 4 * H, H), "B": f32(1, 8 * H), "P": f32(1, 3 * H)},
+         ["Y", "Y_h", "Y_c"], hidden_size=H, direction="reverse", order=rnn)
+    i64 = lambda *v: np.array(v, np.int64)
+    case("slice_flip", "Slice", f32(3, 4), {"starts": i64(-1, -1), "ends": i64(-(2 ** 63), -(2 ** 63)), "axes": i64(1, 0), "steps": i64(-1, -2)}, ["Y"])
+    case("split_unequal_opset18", "Split", f32(7, 2), {}, ["A", "B", "C"], opset=18, num_outputs=3)
+    case("split_sizes", "Split", f32(2, 7), {"split": i64(2, 0, 5)}, ["A", "B", "C"], axis=1)
+    case("reduce_max_axes_input_opset18", "ReduceMax", f32(2, 3, 4), {"axes": i64(-1, 0)}, ["Y"], opset=18, keepdims=0)
+    case("reduce_mean_axes_input_opset18", "ReduceMean", f32(2, 3, 4), {"axes": i64(1)}, ["Y"], opset=18)
+    case("reduce_sum_noop", "ReduceSum", f32(2, 3), {"axes": np.zeros(0, np.int64)}, ["Y"], noop_with_empty_axes=1)
+    case("layer_normalization_axis1", "LayerNormalization", f32(2, 3, 4), {"Scale": f32(3, 4), "B": f32(3, 4)}, ["Y"], axis=1, epsilon=1e-3)
+    case("range_int", "Range", i64(3), {"limit": i64(-8), "delta": i64(-3)}, ["Y"])
+    case("pad_constant", "Pad", f32(2, 3), {"pads": i64(1, 0, 0, 2), "value": np.array(1.5, np.float32)}, ["Y"])
+    case("pad_reflect", "Pad", f32(3, 4), {"pads": i64(2, 1, 1, 3)}, ["Y"], mode="reflect")
+    case("pad_edge_crop", "Pad", f32(3, 4), {"pads": i64(-1, 2, 1, -2)}, ["Y"], mode="edge")
+    case("where_broadcast", "Where", np.array([[True], [False]]), {"A": f32(1, 3), "B": f32(2, 1)}, ["Y"], out_type=TensorProto.FLOAT)
+
+
+def exporters(model, x, base):
+    """Both exporters; one that fails is reported and the other still written."""
+    for kind, dynamo in [("torchscript", False), ("dynamo", True)]:
+        try:
+            write(model, x, f"{base}_{kind}.onnx", dynamo=dynamo)
+        except Exception as e:
+            print(f"{base}_{kind}.onnx: the {kind} exporter failed: {type(e).__name__}: {str(e)[:300]}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import SwiftProtobuf
 import StrataCore
 
 /// A value flowing through an imported ONNX graph: float32 data as a Strata tensor, or int64
-/// data (shapes, axes, indices) as plain integers.
+/// data (shapes, axes, indices; int32 and bool read as it, bool as 0 and 1) as plain integers.
 enum OnnxValue {
     case float(Tensor)
     case int64([Int], shape: [Int])
@@ -108,8 +108,15 @@ enum OnnxFile {
                 guard ints.count == n else { throw StrataError("\(source): tensor \(name) of shape \(shape) needs \(n) integers, it holds \(ints.count)") }
             }
             return .int64(ints, shape: shape)
+        case .bool:   // as int64 0 and 1, the form comparisons make
+            if !raw.isEmpty || t.dataLocation == .external {
+                guard raw.count == n else { throw StrataError("\(source): tensor \(name) of shape \(shape) needs \(n) bytes, its data holds \(raw.count)") }
+                return .int64(raw.map { $0 != 0 ? 1 : 0 }, shape: shape)
+            }
+            guard t.int32Data.count == n else { throw StrataError("\(source): tensor \(name) of shape \(shape) needs \(n) booleans, it holds \(t.int32Data.count)") }
+            return .int64(t.int32Data.map { $0 != 0 ? 1 : 0 }, shape: shape)
         default:
-            throw StrataError("\(source): tensor \(name) is \(type), Strata reads float32 and int64 tensors")
+            throw StrataError("\(source): tensor \(name) is \(type), Strata reads float32, int64, int32 and bool tensors")
         }
     }
 

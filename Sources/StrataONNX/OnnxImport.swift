@@ -25,6 +25,9 @@ public final class OnnxModel: Module {
     /// Every data input (`forward` and `run(_:)` feed the first; `run(feeds:)` all of them).
     public let inputNames: [String]
     public let inputShape: [Int]
+    /// Whether the first data input is int64 (token ids): `run(_:)` and `forward` then pass a
+    /// float tensor's whole numbers on as int64.
+    public let inputIsInt64: Bool
     public let outputName: String
     /// The file's `metadata_props`.
     public let metadata: [String: String]
@@ -50,6 +53,7 @@ public final class OnnxModel: Module {
         inputNames = feeds.map(\.name)
         inputName = feeds.first?.name ?? ""
         inputShape = feeds.first?.type.tensorType.shape.dim.dropFirst().map { Int($0.dimValue) } ?? []
+        inputIsInt64 = feeds.first?.type.tensorType.elemType == Int32(Onnx_TensorProto.DataType.int64.rawValue)
         guard let out = m.graph.output.first?.name else { throw StrataError("\(path): the graph has no output") }
         outputName = out
         metadata = Dictionary(m.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -73,7 +77,15 @@ public final class OnnxModel: Module {
     /// Runs the graph on `x`; errors name the node.
     public func run(_ x: Tensor) throws -> Tensor {
         guard inputNames.count == 1 else { throw StrataError("\(source): the graph has \(inputNames.count) data inputs (\(inputNames.joined(separator: ", "))); give each") }
-        let values = try run(feeds: [inputName: .float(x)])
+        var feed = OnnxValue.float(x)
+        if inputIsInt64 {   // ids arrive as floats in Strata's tensors
+            let s = x.scalars
+            guard s.allSatisfy({ $0 == $0.rounded() && Swift.abs($0) < 16_777_216 }) else {   // floats hold whole numbers exactly up to 2^24
+                throw StrataError("\(source): the graph's input \(inputName) is int64 (ids); the tensor holds values that are not whole numbers")
+            }
+            feed = .int64(s.map { Int($0) }, shape: x.shape)
+        }
+        let values = try run(feeds: [inputName: feed])
         guard case .float(let y)? = values[outputName] else { throw StrataError("\(source): the graph's output \(outputName) is not a float tensor") }
         return y
     }
@@ -134,11 +146,11 @@ public final class OnnxWeight: Module {
 
 /// How each ONNX op runs on Strata's ops: one rule per op, inputs checked first.
 enum OnnxOps {
-    static let supported: Set<String> = [
+    static let supported = Set<String>([
         "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "Conv", "Div", "Dropout", "Erf", "Flatten",
         "Gather", "Gemm", "GlobalAveragePool", "Identity", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Relu",
         "Reshape", "Shape", "Sigmoid", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
-    ]
+    ]).union(extraOps)
 
     struct Attributes {
         let list: [Onnx_AttributeProto]
@@ -212,6 +224,12 @@ enum OnnxOps {
             guard let v = input(0) else { throw fail("missing input") }
             let to = at.int("to", 1)
             if to == Onnx_TensorProto.DataType.float.rawValue { return [.float(try float(v, "input"))] }
+            if to == Onnx_TensorProto.DataType.bool.rawValue {   // booleans travel as int64 0 and 1
+                switch v {
+                case .int64(let i, let s): return [.int64(i.map { $0 != 0 ? 1 : 0 }, shape: s)]
+                case .float(let t): return [.int64(t.scalars.map { $0 != 0 ? 1 : 0 }, shape: t.shape)]
+                }
+            }
             if to == Onnx_TensorProto.DataType.int64.rawValue || to == Onnx_TensorProto.DataType.int32.rawValue { return [.int64(try ints(v, "input"), shape: v.shape)] }
             throw fail("casts to data type \(to) are not read")
         case "Relu": return [.float(try float(input(0), "X").relu())]
@@ -361,10 +379,24 @@ enum OnnxOps {
             guard checkedProduct(out) == total else { throw fail("shape \(target) does not fit \(v.shape)") }
             return [try reshaped(v, out)]
         case "Transpose":
-            let t = try float(input(0), "X")
-            let perm = at.ints("perm") ?? Array((0..<t.rank).reversed())
-            guard perm.sorted() == Array(0..<t.rank) else { throw fail("perm \(perm) for rank \(t.rank)") }
-            return [.float(t.permute(perm))]
+            guard let v = input(0) else { throw fail("missing input") }
+            let r = v.shape.count
+            let perm = at.ints("perm") ?? Array((0..<r).reversed())
+            guard perm.sorted() == Array(0..<r) else { throw fail("perm \(perm) for rank \(r)") }
+            if case .int64(let i, let s) = v {   // integers moved as integers
+                var strides = [Int](repeating: 1, count: r)
+                for k in stride(from: r - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * s[k + 1] }
+                let outShape = perm.map { s[$0] }
+                var out: [Int] = []
+                out.reserveCapacity(i.count)
+                func walk(_ k: Int, _ base: Int) {
+                    if k == r { out.append(i[base]); return }
+                    for j in 0..<outShape[k] { walk(k + 1, base + j * strides[perm[k]]) }
+                }
+                walk(0, 0)
+                return [.int64(out, shape: outShape)]
+            }
+            return [.float(try float(v, "X").permute(perm))]
         case "Concat":
             let vs = x.compactMap { $0 }
             guard !vs.isEmpty, vs.count == x.count else { throw fail("missing input") }
@@ -376,8 +408,14 @@ enum OnnxOps {
             var joined = vs[0].shape
             if !joined.isEmpty { joined[a] = vs.map { $0.shape.isEmpty ? 1 : $0.shape[a] }.reduce(0, +) }
             try fits(joined)
-            if vs.allSatisfy({ if case .int64 = $0 { return true } else { return false } }), r == 1 {
-                return [.int64(try vs.flatMap { try ints($0, "input") }, shape: [vs.map { $0.shape[0] }.reduce(0, +)])]
+            if vs.allSatisfy({ if case .int64 = $0 { return true } else { return false } }), r >= 1 {
+                // Integers stay integers: each outer block joins the inputs' inner blocks in turn.
+                let outer = vs[0].shape.prefix(a).reduce(1, *)
+                let parts = try vs.map { (try ints($0, "input"), $0.shape.dropFirst(a).reduce(1, *)) }
+                var out: [Int] = []
+                out.reserveCapacity(joined.reduce(1, *))
+                for o in 0..<outer { for (v, inner) in parts { out += v[(o * inner)..<((o + 1) * inner)] } }
+                return [.int64(out, shape: joined)]
             }
             return [.float(Tensor.concat(try vs.map { try float($0, "input") }, axis: a))]
         case "Shape":
@@ -399,8 +437,11 @@ enum OnnxOps {
             try fits(outShape)
             switch data {
             case .int64(let v, let s):
-                guard s.count == 1 else { throw fail("integer gathers are read on vectors") }
-                return [.int64(fixed.map { v[$0] }, shape: idxShape)]
+                let outer = s.prefix(a).reduce(1, *), inner = s.dropFirst(a + 1).reduce(1, *)
+                var out: [Int] = []
+                out.reserveCapacity(outShape.reduce(1, *))
+                for o in 0..<outer { for i in fixed { out += v[((o * n + i) * inner)..<((o * n + i + 1) * inner)] } }
+                return [.int64(out, shape: outShape)]
             case .float(let t):
                 return [.float(t.indexSelect(axis: a, indices: fixed).reshape(outShape))]
             }
@@ -418,7 +459,7 @@ enum OnnxOps {
             }
             return [try reshaped(v, shape)]
         default:
-            throw fail("an op Strata does not run")
+            return try extra(node, x, at: at, opset: opset, source: source, folder: folder, limit: limit)
         }
     }
 

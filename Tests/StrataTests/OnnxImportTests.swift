@@ -33,6 +33,156 @@ final class OnnxImportTests: XCTestCase {
         }
     }
 
+    func value(_ path: String) throws -> OnnxValue {
+        let p = try Onnx_TensorProto(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: path)))
+        return try OnnxFile.value(p, source: path, folder: ".")
+    }
+
+    /// Runs `path` on its `path.test/test_data_set_0` inputs (float or int64, one per data input)
+    /// and returns the largest difference from every expected output (int64 outputs must be
+    /// equal; a shape or kind that differs is infinite).
+    func worstDifference(_ path: String) throws -> Float {
+        let m = try OnnxModel(path: path)
+        let folder = "\(path).test/test_data_set_0"
+        var feeds: [String: OnnxValue] = [:]
+        for (k, name) in m.inputNames.enumerated() { feeds[name] = try value("\(folder)/input_\(k).pb") }
+        let values = try m.run(feeds: feeds)
+        var worst: Float = 0
+        for (k, out) in m.graph.output.enumerated() {
+            let want = try value("\(folder)/output_\(k).pb")
+            switch (values[out.name], want) {
+            case (.float(let a)?, .float(let b)) where a.shape == b.shape:
+                worst = Swift.max(worst, zip(a.scalars, b.scalars).map { Swift.abs($0 - $1) }.max() ?? 0)
+            case (.int64(let a, let sa)?, .int64(let b, let sb)) where sa == sb && a == b:
+                break
+            default:
+                XCTFail("\(path): output \(k) (\(out.name)) is \(String(describing: values[out.name]?.shape)), expected \(want.shape)")
+                return .infinity
+            }
+        }
+        return worst
+    }
+
+    /// A ResNet-18 (channel-reduced to widths 16 to 128; same depth, strides, BN with random
+    /// running statistics) at 64x64, and a GRU text classifier on int64 token ids (padded ends),
+    /// through both of PyTorch's exporters: PyTorch's outputs within 1e-4 over 8 inputs.
+    func testPyTorchResNetAndGRUClassifier() throws {
+        for name in ["resnet18_narrow_torchscript", "resnet18_narrow_dynamo", "gru_text_torchscript", "gru_text_dynamo"] {
+            let path = "\(Self.folder)/\(name).onnx"
+            let worst = try worstDifference(path)
+            print("\(name): largest difference from PyTorch \(worst)")
+            XCTAssertLessThan(worst, 1e-4, name)
+        }
+        // The classifier through forward: ids arrive as a float tensor and go in as int64.
+        let path = "\(Self.folder)/gru_text_torchscript.onnx"
+        let m = try OnnxModel(path: path)
+        XCTAssertTrue(m.inputIsInt64)
+        guard case .int64(let ids, let shape) = try value("\(path).test/test_data_set_0/input_0.pb"),
+              case .float(let want) = try value("\(path).test/test_data_set_0/output_0.pb") else { return XCTFail("fixture kinds") }
+        XCTAssertEqual(shape, [8, 20])
+        let got = m(Tensor(ids.map(Float.init), shape: shape))
+        XCTAssertNil(m.lastError)
+        XCTAssertEqual(got.shape, [8, 3])
+        XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max() ?? .infinity, 1e-4)
+        XCTAssertThrowsError(try m.run(Tensor([0.5], shape: [1, 1]))) { XCTAssertTrue("\($0)".contains("whole numbers"), "\($0)") }
+    }
+
+    /// One-node graphs whose outputs onnxruntime computed: GRU and LSTM with sequence lengths in
+    /// reverse and both directions (with initial states, peepholes, both linear_before_reset),
+    /// Slice flipping axes with INT64_MIN ends, Split, opset-18 reductions, LayerNormalization,
+    /// Range, Pad (constant, reflect, edge with cropping), Where.
+    func testOpsAgainstOnnxruntime() throws {
+        let dir = "\(Self.folder)/ops"
+        let cases = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") }.sorted()
+        XCTAssertEqual(cases.count, 16)
+        for c in cases {
+            let worst = try worstDifference("\(dir)/\(c)")
+            XCTAssertLessThan(worst, 1e-5, c)
+        }
+    }
+
+    /// Every `*.onnx` with its `.onnx.test` folder in $STRATA_ONNX_EXTRA (e.g. the full-width
+    /// ResNet-18 of `make_onnx_fixtures.py --full-resnet`, too big to commit), within 1e-4.
+    func testExtraFolder() throws {
+        guard let dir = ProcessInfo.processInfo.environment["STRATA_ONNX_EXTRA"], !dir.isEmpty else {
+            throw XCTSkip("STRATA_ONNX_EXTRA is not set: no extra ONNX files to run")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") }.sorted()
+        XCTAssertFalse(files.isEmpty, "no .onnx file in \(dir)")
+        for f in files {
+            let start = Date()
+            let worst = try worstDifference("\(dir)/\(f)")
+            print("\(f): largest difference \(worst) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+            XCTAssertLessThan(worst, 1e-4, f)
+        }
+    }
+
+    /// Checked refusals of the recurrent and indexing ops: the node and the problem are named.
+    func testNewOpsRefuseBadInputs() throws {
+        func model(_ op: String, _ inputs: [String], _ inits: [Onnx_TensorProto], _ attrs: [Onnx_AttributeProto] = []) throws -> String {
+            let path = try graph([(op, inputs, ["y"])], initializers: inits)
+            var m = try OnnxFile.read(path)
+            m.graph.node[0].attribute = attrs
+            try m.serializedData().write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        func floats(_ name: String, _ shape: [Int]) -> Onnx_TensorProto { OnnxTensors.proto(Tensor.zeros(shape), name: name) }
+        func ints(_ name: String, _ v: [Int64]) -> Onnx_TensorProto {
+            var p = Onnx_TensorProto()
+            (p.name, p.dataType, p.dims, p.int64Data) = (name, Int32(Onnx_TensorProto.DataType.int64.rawValue), [Int64(v.count)], v)
+            return p
+        }
+        func run(_ path: String, _ x: Tensor) -> String {
+            do { _ = try OnnxModel(path: path).run(feeds: ["x": .float(x)]); return "" } catch { return "\(error)" }
+        }
+        // GRU: X must be rank 3; W must fit 3 gates of hidden_size; other activations are refused.
+        let w = floats("W", [1, 6, 4]), r = floats("R", [1, 6, 2])
+        XCTAssertTrue(run(try model("GRU", ["x", "W", "R"], [w, r]), Tensor.zeros([4])).contains("must be [seq, batch, input]"))
+        XCTAssertEqual(run(try model("GRU", ["x", "W", "R"], [w, r]), Tensor.zeros([3, 1, 4])), "")
+        XCTAssertTrue(run(try model("GRU", ["x", "W", "R"], [floats("W", [1, 7, 4]), r]), Tensor.zeros([3, 1, 4])).contains("W [1, 7, 4]"))
+        var act = Onnx_AttributeProto()
+        (act.name, act.type, act.strings) = ("activations", .strings, [Data("Relu".utf8), Data("Tanh".utf8)])
+        XCTAssertTrue(run(try model("GRU", ["x", "W", "R"], [w, r], [act]), Tensor.zeros([3, 1, 4])).contains("activations"))
+        XCTAssertTrue(run(try model("GRU", ["x", "W", "R", "", "L"], [w, r, ints("L", [9])]), Tensor.zeros([3, 1, 4])).contains("sequence_lens"))
+        // LSTM's B must be [D, 8H]; Slice's steps nonzero; Split's sizes must add up; Expand must broadcast.
+        XCTAssertTrue(run(try model("LSTM", ["x", "W", "R", "B"], [floats("W", [1, 8, 4]), floats("R", [1, 8, 2]), floats("B", [1, 8])]), Tensor.zeros([3, 1, 4])).contains("B [1, 8] must be [1, 16]"))
+        XCTAssertTrue(run(try model("Slice", ["x", "s", "e", "a", "t"], [ints("s", [0]), ints("e", [2]), ints("a", [0]), ints("t", [0])]), Tensor.zeros([4])).contains("nonzero"))
+        XCTAssertTrue(run(try model("Split", ["x", "s"], [ints("s", [1, 2])]), Tensor.zeros([4])).contains("does not add up"))
+        XCTAssertTrue(run(try model("Expand", ["x", "s"], [ints("s", [3])]), Tensor.zeros([4])).contains("do not broadcast"))
+        XCTAssertTrue(run(try model("ConstantOfShape", ["s"], [ints("s", [1 << 20, 1 << 20])]), Tensor.zeros([4])).contains("more than"))
+        XCTAssertTrue(run(try model("LayerNormalization", ["x", "s"], [floats("s", [3])]), Tensor.zeros([2, 4])).contains("Scale [3]"))
+        // Greater and Max on int64 stay exact (2^53 + 1 is not a float).
+        let big = Int64(1) << 53
+        let cmp = try model("Greater", ["a", "b"], [ints("a", [big + 1, 2]), ints("b", [big, 3])])
+        let values = try OnnxModel(path: cmp).run(feeds: ["x": .float(Tensor.zeros([4]))])
+        guard case .int64(let g, _)? = values["y"] else { return XCTFail("Greater made no int64") }
+        XCTAssertEqual(g, [1, 0])
+    }
+
+    /// int64 values (shapes, ids) through Concat, Gather and Transpose of any rank stay exact
+    /// integers (2^53 + 1 has no float32 or float64 form).
+    func testIntegersStayIntegers() throws {
+        let big = (1 << 53) + 1
+        func ints(_ name: String, _ v: [Int], _ shape: [Int64]) -> Onnx_TensorProto {
+            var p = Onnx_TensorProto()
+            (p.name, p.dataType, p.dims, p.int64Data) = (name, Int32(Onnx_TensorProto.DataType.int64.rawValue), shape, v.map(Int64.init))
+            return p
+        }
+        let path = try graph([("Concat", ["a", "b"], ["c"]), ("Gather", ["c", "i"], ["g"]), ("Transpose", ["g"], ["y"])],
+                             initializers: [ints("a", [big, 2, 3, 4], [2, 2]), ints("b", [5, 6], [2, 1]), ints("i", [2, 0], [2])])
+        var m = try OnnxFile.read(path)
+        m.graph.node[0].attribute = [OnnxAttribute.int("axis", 1)]
+        m.graph.node[1].attribute = [OnnxAttribute.int("axis", 1)]
+        try m.serializedData().write(to: URL(fileURLWithPath: path))
+        let values = try OnnxModel(path: path).run(feeds: ["x": .float(Tensor.zeros([4]))])
+        guard case .int64(let c, let sc)? = values["c"], case .int64(let g, let sg)? = values["g"], case .int64(let y, let sy)? = values["y"] else {
+            return XCTFail("integers became floats: \(values.mapValues(\.shape))")
+        }
+        XCTAssertEqual(sc, [2, 3]); XCTAssertEqual(c, [big, 2, 5, 3, 4, 6])
+        XCTAssertEqual(sg, [2, 2]); XCTAssertEqual(g, [5, big, 6, 3])
+        XCTAssertEqual(sy, [2, 2]); XCTAssertEqual(y, [5, 6, big, 3])
+    }
+
     /// Strata's export read back by Strata's import: the same outputs.
     func testStrataExportRoundTrips() throws {
         RandomGenerator.manualSeed(5)
