@@ -9,7 +9,7 @@ extension OnnxOps {
     static let extraOps: Set<String> = [
         "GRU", "LSTM", "LayerNormalization", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
         "Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual", "Where", "Max", "Min", "Range", "Split", "Slice",
-        "Pow", "Neg", "Exp", "Log", "Expand", "ConstantOfShape", "Clip", "Pad",
+        "Pow", "Neg", "Exp", "Log", "Expand", "ConstantOfShape", "Clip", "Pad", "OneHot",
     ]
 
     static func fits(_ shape: [Int], _ limit: Int) throws {
@@ -245,6 +245,33 @@ extension OnnxOps {
                 acc = try pairwise(acc, v, limit: limit, int: isMax ? Swift.max : Swift.min, float: pick)
             }
             return [acc]
+        case "OneHot":
+            // indices (any shape), depth (one value), values [off, on] -> indices' shape with a
+            // new axis of depth; indices outside [-depth, depth) give all-off rows.
+            guard let idx = input(0) else { throw fail("missing indices") }
+            let depthValue = isInt(input(1)) ? Double(try scalarInts(input(1), "depth")) : Double(try scalarFloat(input(1), "depth"))
+            guard depthValue.isFinite, depthValue < Double(limit) else { throw fail("depth \(depthValue) is not a size") }
+            let depth = Int(depthValue)
+            guard depth >= 1 else { throw fail("depth \(depth) must be at least 1") }
+            let values = try float(input(2), "values")
+            guard values.count == 2 else { throw fail("values must hold off and on, got \(values.shape)") }
+            let r = idx.shape.count
+            let a = try axis(at.int("axis", -1), rank: r + 1)
+            var out = idx.shape
+            out.insert(depth, at: a)
+            try fits(out, limit)
+            let (off, on) = (values.scalars[0], values.scalars[1])
+            let ids = try ints(idx, "indices")
+            let inner = idx.shape[a...].reduce(1, *), outer = idx.shape[..<a].reduce(1, *)
+            var y = [Float](repeating: off, count: outer * depth * inner)
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    var k = ids[o * inner + i]
+                    if k < 0 { k += depth }
+                    if k >= 0 && k < depth { y[(o * depth + k) * inner + i] = on }
+                }
+            }
+            return [.float(Tensor(y, shape: out))]
         case "Range":
             if isInt(input(0)) && isInt(input(1)) && isInt(input(2)) {
                 let s = try scalarInts(input(0), "start"), l = try scalarInts(input(1), "limit"), d = try scalarInts(input(2), "delta")

@@ -171,8 +171,8 @@ final class OnnxImportTests: XCTestCase {
         let path = try graph([("Concat", ["a", "b"], ["c"]), ("Gather", ["c", "i"], ["g"]), ("Transpose", ["g"], ["y"])],
                              initializers: [ints("a", [big, 2, 3, 4], [2, 2]), ints("b", [5, 6], [2, 1]), ints("i", [2, 0], [2])])
         var m = try OnnxFile.read(path)
-        m.graph.node[0].attribute = [OnnxAttribute.int("axis", 1)]
-        m.graph.node[1].attribute = [OnnxAttribute.int("axis", 1)]
+        m.graph.node[0].attribute = [OnnxAttribute.int("axis", 1).proto]
+        m.graph.node[1].attribute = [OnnxAttribute.int("axis", 1).proto]
         try m.serializedData().write(to: URL(fileURLWithPath: path))
         let values = try OnnxModel(path: path).run(feeds: ["x": .float(Tensor.zeros([4]))])
         guard case .int64(let c, let sc)? = values["c"], case .int64(let g, let sg)? = values["g"], case .int64(let y, let sy)? = values["y"] else {
