@@ -49,7 +49,15 @@ public enum Onnx {
 
     /// `count` seeded example inputs for `model`'s graph, one tensor per graph input.
     public static func sampleInputs(_ model: Module, info: ModelInfo, count: Int, seed: Int = 0) -> [Tensor] {
-        (model as? OnnxExportable)?.onnxSampleInputs(count: count, info: info, seed: seed) ?? [Tensor.randn([count] + info.inputShape, seed: seed)]
+        if let m = model as? OnnxExportable { return m.onnxSampleInputs(count: count, info: info, seed: seed) }
+        // A model that starts with an embedding takes ids in its table.
+        var first = model
+        while let s = first as? Sequential, let f = s.layers.first { first = f }
+        if let e = first as? Embedding {
+            let u = Tensor.rand([count] + info.inputShape, low: 0, high: Float(e.count), seed: seed)
+            return [Tensor(u.scalars.map { Swift.min(Float(e.count - 1), $0.rounded(.down)) }, shape: u.shape)]
+        }
+        return [Tensor.randn([count] + info.inputShape, seed: seed)]
     }
 
     /// Adds the nodes of `module` (a layer of the table, or a model that writes its own graph)

@@ -53,14 +53,6 @@ final class OnnxExportTests: XCTestCase {
         XCTAssertTrue(ops.contains("Erf") && !ops.contains("Gelu"))     // Gelu is opset 20
         XCTAssertTrue(ops.contains("GlobalAveragePool"))
     }
-
-    func testALayerWithoutAnONNXFormIsNamed() {
-        let model = Sequential(Linear(4, 4), GRU(4, 4))
-        let info = ModelInfo(model: model, classNames: ["a"], inputShape: [4])
-        XCTAssertThrowsError(try Onnx.export(model, info: info)) { e in
-            XCTAssertTrue("\(e)".contains("Sequential.1") && "\(e)".contains("GRU"), "\(e)")
-        }
-    }
 }
 
 extension OnnxExportTests {
