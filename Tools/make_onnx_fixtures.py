@@ -3,8 +3,9 @@
 
 For each model it writes OUT/NAME.onnx and OUT/NAME.onnx.test/test_data_set_0/{input_0,output_0}.pb
 (ONNX's test-data layout): 8 seeded inputs and what PyTorch computes for them. The Fashion-MNIST
-MLP and CNN are the reference script's (../shared/bench/reference/train_fashion.py), seeded and
-untrained (the import must reproduce any weights); each goes through both exporters of
+MLP and CNN are the reference script's (../shared/bench/reference/train_fashion.py), trained as it
+trains them (5 and 3 epochs, Adam, seed 0) on Debian's dataset-fashion-mnist; PyTorch's own test
+accuracy goes to OUT/fashion_accuracy.json, which the import must reproduce. Each goes through both exporters of
 torch.onnx: the TorchScript one (`dynamo=False, opset_version=17`) and the default dynamo one.
 Weights are inline (the dynamo exporter's external-data file is folded back in for small models).
 
@@ -24,7 +25,7 @@ LayerNormalization; Pad's modes and cropping) with outputs from onnxruntime, an 
 
 Commit the result; `make test` needs neither torch nor onnx.
 """
-import argparse, os, sys
+import argparse, gzip, json, os, struct, sys
 
 import numpy as np
 import onnx
@@ -125,6 +126,41 @@ def write(model, x, path, dynamo):
     print(f"{path}: opset {m.opset_import[0].version}, {os.path.getsize(path):,} bytes, ops {', '.join(ops)}")
 
 
+FASHION = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+
+
+def fashion(name):
+    """An IDX file of Debian's dataset-fashion-mnist as a numpy array."""
+    with gzip.open(os.path.join(FASHION, name + ".gz")) as f:
+        raw = f.read()
+    dims = struct.unpack(f">{raw[3]}I", raw[4:4 + 4 * raw[3]])
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3]).reshape(dims)
+
+
+def train_fashion(model, epochs):
+    """Trains as ../shared/bench/reference/train_fashion.py does (pixels / 255, Adam 1e-3, batch
+    64, seed 0) and returns PyTorch's own test accuracy and count of right answers."""
+    torch.set_num_threads(2)
+    xtr = torch.from_numpy(fashion("train-images-idx3-ubyte").astype(np.float32)[:, None] / 255)
+    ytr = torch.from_numpy(fashion("train-labels-idx1-ubyte").astype(np.int64))
+    xte = torch.from_numpy(fashion("t10k-images-idx3-ubyte").astype(np.float32)[:, None] / 255)
+    yte = torch.from_numpy(fashion("t10k-labels-idx1-ubyte").astype(np.int64))
+    opt, loss_fn, rng = torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss(), np.random.default_rng(0)
+    model.train()
+    for _ in range(epochs):
+        perm = torch.from_numpy(rng.permutation(len(xtr)))
+        for i in range(0, len(xtr), 64):
+            idx = perm[i:i + 64]
+            loss = loss_fn(model(xtr[idx]), ytr[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        correct = int(sum((model(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum() for i in range(0, len(xte), 1000)))
+    return {"epochs": epochs, "correct": correct, "images": len(xte), "test_accuracy": correct / len(xte)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
@@ -141,11 +177,16 @@ def main():
         return
     torch.manual_seed(0)
     x = torch.randn(8, 1, 28, 28)
-    for name, make in [("fashion_mlp", mlp), ("fashion_cnn", cnn)]:
+    accuracy = {}
+    for name, make, epochs in [("fashion_mlp", mlp, 5), ("fashion_cnn", cnn, 3)]:
         torch.manual_seed(1)
         model = make()
+        accuracy[name] = train_fashion(model, epochs)
+        print(f"{name}: PyTorch test accuracy {accuracy[name]['test_accuracy']:.4f}", flush=True)
         write(model, x, os.path.join(a.out, f"{name}_torchscript.onnx"), dynamo=False)
         write(model, x, os.path.join(a.out, f"{name}_dynamo.onnx"), dynamo=True)
+    with open(os.path.join(a.out, "fashion_accuracy.json"), "w") as f:
+        json.dump(accuracy, f, indent=1, sort_keys=True)
     torch.manual_seed(3)
     model = ResNet18(widths=(16, 32, 64, 128))
     randomize_bn(model)

@@ -3,6 +3,7 @@ import SwiftProtobuf
 @testable import StrataONNX
 import StrataCore
 import StrataNN
+import StrataData
 
 /// ONNX files from PyTorch (both exporters; Tools/make_onnx_fixtures.py made them) and from
 /// Strata's own exporter, run by the importer; and bad files refused with their names.
@@ -275,5 +276,29 @@ final class OnnxImportTests: XCTestCase {
         let path = dir + "/m.onnx"
         try FileManager.default.moveItem(atPath: inner, toPath: path)
         XCTAssertEqual(try OnnxModel(path: path).run(Tensor([10, 20, 30, 40], shape: [1, 4])).scalars, [11, 22, 33, 44])
+    }
+}
+
+extension OnnxImportTests {
+    /// PyTorch's Fashion-MNIST MLP and CNN, trained as the reference script trains them and
+    /// exported by both exporters, give PyTorch's own test accuracy (fashion_accuracy.json,
+    /// written by Tools/make_onnx_fixtures.py) on the 10,000 test images.
+    func testPyTorchFashionModelsKeepTheirTestAccuracy() throws {
+        guard haveFashion else { throw XCTSkip("dataset-fashion-mnist is not installed (make demo-deps)") }
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(Self.folder)/fashion_accuracy.json"))) as! [String: [String: Any]]
+        let test = try FashionMNIST.load(.test)
+        let batches = stride(from: 0, to: test.count, by: 1000).map { test.batch(Array($0..<Swift.min($0 + 1000, test.count))) }
+        for (name, record) in json.sorted(by: { $0.key < $1.key }) {
+            let torchCorrect = try XCTUnwrap(record["correct"] as? Int)
+            for exporter in ["torchscript", "dynamo"] {
+                let m = try OnnxModel(path: "\(Self.folder)/\(name)_\(exporter).onnx")
+                let correct = try batches.reduce(0) { sum, b in
+                    sum + zip(try m.run(b.inputs).argmaxIndices(), b.labels).filter { $0 == $1 }.count
+                }
+                print("\(name) (\(exporter)): Strata \(correct) right of \(test.count), PyTorch \(torchCorrect)")
+                // Near-ties may flip an argmax between float orders; none did when this was written.
+                XCTAssertLessThanOrEqual(Swift.abs(correct - torchCorrect), 2, "\(name) \(exporter)")
+            }
+        }
     }
 }
