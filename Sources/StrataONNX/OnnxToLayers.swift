@@ -20,6 +20,9 @@ extension OnnxModel {
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
             throw StrataError("\(source): the graph does not state a fixed input shape, so its layers cannot be sized")
         }
+        if dataInputs.first?.int64 == true {
+            throw StrataError("\(source): the graph takes int64 ids (a text model); strata import converts chains of layers over float inputs only (run the .onnx file itself instead)")
+        }
         // Every value's shape, from one run on a sample.
         let sample = Tensor.randn([2] + inputShape, seed: 0)
         let values = try run(feeds: [inputName: .float(sample)])
@@ -27,7 +30,7 @@ extension OnnxModel {
         var layers: [Module] = []
         var current = inputName
         var nodes = graph.node[...]
-        func name(_ n: Onnx_NodeProto) -> String { n.name.isEmpty ? n.opType : "\(n.name) (\(n.opType))" }
+        func name(_ n: Onnx_NodeProto) -> String { n.name.isEmpty ? n.opType : n.name == n.opType ? n.name : "\(n.name) (\(n.opType))" }
         func constant(_ n: Onnx_NodeProto, _ i: Int) throws -> Tensor {
             guard i < n.input.count, case .float(let t)? = constants[n.input[i]] else {
                 throw StrataError("\(source): node \(name(n)) reads \(i < n.input.count ? n.input[i] : "a missing input") as a weight, but it is not a stored float tensor")
@@ -39,7 +42,7 @@ extension OnnxModel {
             let at = OnnxOps.Attributes(list: n.attribute)
             if n.opType == "Constant" { continue }
             guard n.input.first == current else {
-                throw StrataError("\(source): node \(name(n)) does not read the output of the node before it: the graph branches, and strata import converts chains of layers only (run the .onnx file itself instead)")
+                throw StrataError("\(source): node \(name(n)) does not take the output of the node before it as its first input (the graph branches or has no layer form there); strata import converts chains of layers only (run the .onnx file itself instead)")
             }
             let out = n.output.first ?? ""
             switch n.opType {
@@ -132,7 +135,10 @@ extension OnnxModel {
             case "Dropout", "Identity":
                 break
             default:
-                throw StrataError("\(source): node \(name(n)) (\(n.opType)) has no Strata layer; strata import converts \(Self.layerOps.joined(separator: ", ")) (run the .onnx file itself instead)")
+                if n.input.dropFirst().contains(where: { !$0.isEmpty && constants[$0] == nil }) {
+                    throw StrataError("\(source): node \(name(n)) joins two branches of the graph; strata import converts chains of layers only (run the .onnx file itself instead)")
+                }
+                throw StrataError("\(source): node \(name(n)) has no Strata layer; strata import converts \(Self.layerOps.joined(separator: ", ")) (run the .onnx file itself instead)")
             }
             current = out
         }

@@ -126,3 +126,63 @@ extension OnnxExportTests {
         XCTAssertTrue(e5.contains(broken) && e5.contains("not an ONNX model"), e5)
     }
 }
+
+extension OnnxExportTests {
+    /// `strata import --onnx` turns PyTorch's chain of layers into a Strata model file that gives
+    /// PyTorch's outputs; a graph with branches or an op without a layer is refused by name.
+    func testImportCommandConvertsChainsOfLayers() throws {
+        let folder = OnnxImportTests.folder
+        for name in ["fashion_cnn_torchscript", "fashion_mlp_dynamo"] {
+            let out = testTemp("import-\(name).safetensors")
+            let (code, stdout, err) = try runStrata(["import", "--onnx", "\(folder)/\(name).onnx", "--out", out, "--classes", "a,b,c,d,e,f,g,h,i,j"])
+            XCTAssertEqual(code, 0, err)
+            XCTAssertTrue(stdout.contains("Linear"), stdout)
+            let saved = try SavedModel.load(out)
+            XCTAssertEqual(saved.info.classNames.first, "a")
+            saved.model.eval()
+            let x = try OnnxImportTests.value("\(folder)/\(name).onnx.test/test_data_set_0/input_0.pb")
+            let want = try OnnxImportTests.value("\(folder)/\(name).onnx.test/test_data_set_0/output_0.pb")
+            guard case .float(let xs) = x, case .float(let ys) = want else { return XCTFail("float test data") }
+            let y = noGrad { saved.model(xs) }
+            XCTAssertLessThan(zip(y.scalars, ys.scalars).map { Swift.abs($0 - $1) }.max() ?? 1, 1e-4, name)
+        }
+        for (name, says) in [("resnet18_narrow_torchscript", "joins two branches"), ("gru_text_torchscript", "int64 ids")] {
+            let (code, _, err) = try runStrata(["import", "--onnx", "\(folder)/\(name).onnx", "--out", testTemp("import-bad.safetensors")])
+            XCTAssertEqual(code, 1, err)
+            XCTAssertTrue(err.contains(says) && err.contains("chains of layers"), err)
+        }
+        let (code, _, err) = try runStrata(["import", "--onnx", "\(folder)/fashion_mlp_dynamo.onnx", "--out", testTemp("x.onnx")])
+        XCTAssertEqual(code, 1, err)
+        XCTAssertTrue(err.contains("--out"), err)
+    }
+
+    /// An ONNX file without Strata's metadata takes its normalisation and class names from flags;
+    /// the flags are refused for Strata's own model files, and bad values name the flag.
+    func testNormalisationFlagsForForeignONNX() throws {
+        let model = Sequential(Flatten(), Linear(16, 3))
+        let onnx = testTemp("foreign.onnx")
+        var proto = try Onnx.modelProto(model, info: ModelInfo(model: model, classNames: ["x", "y", "z"], inputShape: [1, 4, 4]))
+        proto.metadataProps = []   // as PyTorch writes it
+        try proto.serializedData().write(to: URL(fileURLWithPath: onnx))
+        let img = testTemp("foreign.png")
+        try Image(width: 4, height: 4, channels: 1, pixels: (0..<16).map { UInt8($0 * 15) }).savePNG(img)
+        let (c0, plain, e0) = try runStrata(["predict", "--model", onnx, img, "--top", "3"])
+        XCTAssertEqual(c0, 0, e0)
+        XCTAssertTrue(plain.contains("class 0"), plain)
+        let (c1, named, e1) = try runStrata(["predict", "--model", onnx, img, "--top", "3", "--mean", "0.5", "--std", "0.25", "--classes", "cat,dog,fox"])
+        XCTAssertEqual(c1, 0, e1)
+        XCTAssertTrue(named.contains("cat") && named.contains("fox"), named)
+        // The normalisation reaches the model: (p / 255 - 0.5) / 0.25 scores differ from p / 255.
+        XCTAssertNotEqual(plain.replacingOccurrences(of: "class 0", with: "cat").replacingOccurrences(of: "class 1", with: "dog").replacingOccurrences(of: "class 2", with: "fox"), named)
+        for (args, flag) in [(["--std", "0"], "--std"), (["--mean", "a,b"], "--mean"), (["--classes", "a,,c"], "--classes"), (["--classes", "a,b"], "--classes")] {
+            let (c, _, e) = try runStrata(["predict", "--model", onnx, img] + args)
+            XCTAssertEqual(c, 1, e)
+            XCTAssertTrue(e.contains(flag), e)
+        }
+        let saved = testTemp("foreign.safetensors")
+        try SavedModel(model: model, info: ModelInfo(model: model, classNames: ["x", "y", "z"], inputShape: [1, 4, 4])).save(to: saved)
+        let (c, _, e) = try runStrata(["predict", "--model", saved, img, "--mean", "0.5"])
+        XCTAssertEqual(c, 1, e)
+        XCTAssertTrue(e.contains("for ONNX models"), e)
+    }
+}

@@ -34,7 +34,9 @@ final class OnnxImportTests: XCTestCase {
         }
     }
 
-    func value(_ path: String) throws -> OnnxValue {
+    func value(_ path: String) throws -> OnnxValue { try Self.value(path) }
+
+    static func value(_ path: String) throws -> OnnxValue {
         let p = try Onnx_TensorProto(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: path)))
         return try OnnxFile.value(p, source: path, folder: ".")
     }
