@@ -25,13 +25,15 @@ extension FaceEmbeddingNetwork {
 
     public func embedding(views: [Tensor]) -> Tensor {
         precondition(!views.isEmpty, "embedding(views:): no views")
+        // Switching modes walks every submodule: only when the network is not in evaluation mode.
         let wasTraining = isTraining
-        eval()
-        defer { train(wasTraining) }
+        if wasTraining { eval() }
+        defer { if wasTraining { train(true) } }
+        // Every view and its mirror image in one batch: one pass through the network.
         return noGrad {
-            var sum = features(views[0]) + features(views[0].flippedHorizontally())
-            for v in views.dropFirst() { sum = sum + features(v) + features(v.flippedHorizontally()) }
-            return l2Normalized(sum)
+            let n = views[0].shape[0]
+            let f = features(Tensor.concat(views + views.map { $0.flippedHorizontally() }, axis: 0))   // [2V*N, D]
+            return l2Normalized(f.reshape([2 * views.count, n, f.shape[1]]).sum(axis: 0))
         }
     }
 }

@@ -85,21 +85,28 @@ public final class OnnxModel: Module {
             }
             feed = .int64(s.map { Int($0) }, shape: x.shape)
         }
-        let values = try run(feeds: [inputName: feed])
+        let values = try run(feeds: [inputName: feed], keepAll: false)
         guard case .float(let y)? = values[outputName] else { throw StrataError("\(source): the graph's output \(outputName) is not a float tensor") }
         return y
     }
 
     /// Runs the graph on every data input and returns every value it made (the graph's outputs
     /// under their names among them).
-    func run(feeds: [String: OnnxValue]) throws -> [String: OnnxValue] {
+    /// With `keepAll` false, each value is dropped after the last node that reads it (the
+    /// graph's outputs stay), so a run holds only the live activations.
+    func run(feeds: [String: OnnxValue], keepAll: Bool = true) throws -> [String: OnnxValue] {
+        var lastUse: [String: Int] = [:]
+        if !keepAll {
+            for (i, n) in graph.node.enumerated() { for name in n.input where constants[name] == nil { lastUse[name] = i } }
+            for o in graph.output { lastUse[o.name] = nil }
+        }
         var values = constants
         for name in inputNames {
             guard let v = feeds[name] else { throw StrataError("\(source): no value for the graph's input \(name)") }
             values[name] = v
         }
         try noGrad {
-            for node in graph.node {
+            for (index, node) in graph.node.enumerated() {
                 let inputs = node.input.map { $0.isEmpty ? nil : values[$0] }
                 for (i, name) in node.input.enumerated() where !name.isEmpty && inputs[i] == nil {
                     throw StrataError("\(source): node \(node.name) (\(node.opType)) reads \(name), which nothing before it makes")
@@ -109,6 +116,7 @@ public final class OnnxModel: Module {
                     throw StrataError("\(source): node \(node.name.isEmpty ? "(unnamed)" : node.name) (\(node.opType)): \(e.message)")
                 }
                 for (name, v) in zip(node.output, outs) where !name.isEmpty { values[name] = v }
+                if !keepAll { for name in node.input where lastUse[name] == index { values[name] = nil } }
             }
         }
         return values

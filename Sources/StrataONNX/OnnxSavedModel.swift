@@ -64,7 +64,7 @@ extension OnnxModel {
         for (spec, t) in zip(specs, inputs) {
             feeds[spec.name] = spec.int64 ? .int64(t.scalars.map { Int($0) }, shape: t.shape) : .float(t)
         }
-        guard case .float(let y)? = try run(feeds: feeds)[outputName] else { throw StrataError("\(source): the graph's output \(outputName) is not a float tensor") }
+        guard case .float(let y)? = try run(feeds: feeds, keepAll: false)[outputName] else { throw StrataError("\(source): the graph's output \(outputName) is not a float tensor") }
         return y
     }
 }

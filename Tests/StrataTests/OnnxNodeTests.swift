@@ -19,7 +19,7 @@ final class OnnxNodeTests: XCTestCase {
         "Greater": (2, 2), "GreaterOrEqual": (2, 2), "Identity": (1, 3), "LSTM": (4, 4), "LayerNormalization": (19, 19),
         "LeakyRelu": (3, 3), "Less": (2, 2), "LessOrEqual": (2, 2), "Log": (2, 2), "LogSoftmax": (7, 7),
         "MatMul": (3, 3), "Max": (6, 14), "MaxPool": (5, 15), "Min": (6, 14), "Mul": (3, 4),
-        "Neg": (2, 2), "Pad": (3, 3), "Pow": (12, 14), "Range": (2, 2), "ReduceMax": (8, 8),
+        "Neg": (2, 2), "OneHot": (3, 4), "Pad": (3, 3), "Pow": (12, 14), "Range": (2, 2), "ReduceMax": (8, 8),
         "ReduceMean": (8, 8), "ReduceMin": (8, 8), "ReduceSum": (10, 10), "Relu": (1, 1), "Reshape": (10, 10),
         "Shape": (10, 10), "Sigmoid": (2, 2), "Slice": (8, 8), "Softmax": (7, 7), "Split": (7, 7),
         "Sqrt": (2, 2), "Squeeze": (2, 2), "Sub": (3, 4), "Tanh": (2, 2), "Transpose": (7, 7),
