@@ -59,28 +59,34 @@ public final class TextEncoder {
         try encode(texts, batchSize: batchSize).embeddings
     }
 
-    /// Embeds `texts` in batches of `batchSize`. A text with no tokens (empty, only spaces or
-    /// control characters) throws an error naming it; longer texts are truncated to `maxLength`
-    /// tokens and listed in the result.
+    /// Embeds `texts` in batches of `batchSize`, longest first so that a batch holds texts of
+    /// similar lengths (as sentence-transformers does: less padding; each text's embedding does
+    /// not depend on its batch). A text with no tokens (empty, only spaces or control
+    /// characters) throws an error naming it; longer texts are truncated to `maxLength` tokens
+    /// and listed in the result.
     public func encode(_ texts: [String], batchSize: Int = 64) throws -> TextEmbeddings {
         guard batchSize > 0 else { throw StrataError("batch size must be positive, got \(batchSize)") }
         guard !texts.isEmpty else { throw StrataError("no texts to embed") }
-        if let i = texts.firstIndex(where: { tokenizer.basicWords($0).isEmpty }) {
+        let pieces = texts.map(tokenizer.tokenIds)
+        if let i = pieces.firstIndex(where: \.isEmpty) {
             throw StrataError("text \(i + 1) of \(texts.count) is empty (no tokens after removing spaces and control characters)")
         }
+        let order = texts.indices.sorted { pieces[$0].count > pieces[$1].count }
         let out = Tensor(uninitializedShape: [texts.count, dimension])
         var truncated: [Int] = []
         try noGrad {
             for start in stride(from: 0, to: texts.count, by: batchSize) {
-                let end = min(start + batchSize, texts.count)
-                let batch = tokenizer.encode(Array(texts[start..<end]), maxLength: maxLength)
-                truncated += batch.truncated.indices.filter { batch.truncated[$0] }.map { $0 + start }
+                let rows = Array(order[start..<min(start + batchSize, texts.count)])
+                let batch = tokenizer.batch(pieces: rows.map { pieces[$0] }, maxLength: maxLength)
+                truncated += rows.indices.filter { batch.truncated[$0] }.map { rows[$0] }
                 let e = BertEncoder.meanPool(bert.hidden(ids: batch.ids, mask: batch.mask), mask: batch.mask, normalize: normalize)
-                guard e.shape == [end - start, dimension] else { throw StrataError("text encoder: pooled shape \(e.shape)") }
-                e.withUnsafeBufferPointer { (out.data + start * dimension).update(from: $0.baseAddress!, count: $0.count) }
+                guard e.shape == [rows.count, dimension] else { throw StrataError("text encoder: pooled shape \(e.shape)") }
+                e.withUnsafeBufferPointer { src in
+                    for (j, i) in rows.enumerated() { (out.data + i * dimension).update(from: src.baseAddress! + j * dimension, count: dimension) }
+                }
             }
         }
-        return TextEmbeddings(embeddings: out, truncated: truncated, maxLength: maxLength)
+        return TextEmbeddings(embeddings: out, truncated: truncated.sorted(), maxLength: maxLength)
     }
 }
 

@@ -93,10 +93,14 @@ public struct WordPieceTokenizer {
     /// Encodes texts as `[CLS] pieces [SEP]`, truncated to `maxLength` (default the tokenizer's)
     /// and padded with [PAD] to the longest in the batch.
     public func encode(_ texts: [String], maxLength: Int? = nil) -> WordPieceBatch {
+        batch(pieces: texts.map(tokenIds), maxLength: maxLength)
+    }
+
+    /// Like `encode`, from the texts' `tokenIds`.
+    public func batch(pieces texts: [[Int]], maxLength: Int? = nil) -> WordPieceBatch {
         let limit = Swift.max(maxLength ?? self.maxLength, 2)
         var rows: [[Int]] = [], truncated: [Bool] = []
-        for text in texts {
-            let pieces = tokenIds(text)
+        for pieces in texts {
             truncated.append(pieces.count > limit - 2)
             rows.append([clsId] + pieces.prefix(limit - 2) + [sepId])
         }
