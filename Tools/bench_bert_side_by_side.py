@@ -1,6 +1,6 @@
 """Times all-MiniLM-L6-v2 in transformers (PyTorch) on the 3,000 sentiment sentences, as
 Strata's TextEncoder embeds them: batches of 64, longest texts first, tokenising included,
-mean pooling and L2 normalisation, 2 threads. Also prints the time in the file's order.
+mean pooling and L2 normalisation, 2 threads. Also prints the time in the file's order and the batch-1 latency on the first 100 sentences.
 
   cpulock nice -n 10 python3 Tools/bench_bert_side_by_side.py
 
@@ -37,3 +37,10 @@ run(list(range(64)))   # warm-up
 for name, order in [("longest first", sorted(range(len(texts)), key=lambda i: -lengths[i])), ("file order", list(range(len(texts))))]:
     s = run(order)
     print(f"transformers {torch.__version__}, 2 threads, batch 64, {name}: {len(texts)} sentences in {s:.1f} s ({len(texts) / s:.0f}/s)")
+
+with torch.inference_mode():
+    t0 = time.time()
+    for text in texts[:100]:
+        enc = tok([text], truncation=True, max_length=256, return_tensors="pt")
+        mean_pool(model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state, enc["attention_mask"])
+    print(f"transformers, batch 1: {(time.time() - t0) * 10:.1f} ms per sentence (first 100 sentiment sentences)")

@@ -177,5 +177,9 @@ final class BertTests: XCTestCase {
             print("\(name): embedded \(n) texts in \(String(format: "%.1f", seconds)) s (batch 64, \(r.truncated.count) truncated); max abs difference from transformers \(diff)")
             XCTAssertLessThan(diff, 1e-4)
         }
+        // Batch-1 latency on the first 100 sentiment sentences, one at a time.
+        let t0 = Date()
+        for text in sets[0].1.prefix(100) { _ = try enc.embed([text]) }
+        print("batch 1: \(String(format: "%.1f", Date().timeIntervalSince(t0) * 10)) ms per sentence (first 100 sentiment sentences)")
     }
 }
