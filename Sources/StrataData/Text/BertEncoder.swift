@@ -1,0 +1,213 @@
+import Foundation
+import StrataCore
+import StrataNN
+
+/// The shape of a BERT encoder, read from Hugging Face's `config.json`.
+public struct BertConfig: Equatable {
+    public var vocabSize: Int, hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int
+    public var maxPositions: Int, typeVocabSize: Int
+    public var layerNormEps: Float
+
+    public init(vocabSize: Int, hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int,
+                maxPositions: Int = 512, typeVocabSize: Int = 2, layerNormEps: Float = 1e-12) {
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.layers = layers
+        self.heads = heads
+        self.intermediateSize = intermediateSize
+        self.maxPositions = maxPositions
+        self.typeVocabSize = typeVocabSize
+        self.layerNormEps = layerNormEps
+    }
+
+    /// Reads `config.json` (hidden_size, num_hidden_layers, num_attention_heads,
+    /// intermediate_size, max_position_embeddings, type_vocab_size, vocab_size, layer_norm_eps;
+    /// hidden_act must be "gelu").
+    public init(file path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StrataError("\(path): \(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file (a BERT encoder needs its config.json)")")
+        }
+        guard let obj = try? JSONSerialization.jsonObject(with: data), let c = obj as? [String: Any] else {
+            throw StrataError("\(path): not a JSON object")
+        }
+        func int(_ key: String, default d: Int? = nil) throws -> Int {
+            if let v = c[key] as? Int, v > 0 { return v }
+            if c[key] == nil, let d { return d }
+            throw StrataError("\(path): \(key) \(c[key] == nil ? "is missing" : "must be a positive integer")")
+        }
+        if let act = c["hidden_act"], act as? String != "gelu" {
+            throw StrataError("\(path): hidden_act \(act) is not supported (only \"gelu\", the erf form)")
+        }
+        if let kind = c["position_embedding_type"] as? String, kind != "absolute" {
+            throw StrataError("\(path): position_embedding_type \(kind) is not supported (only \"absolute\")")
+        }
+        let eps = (c["layer_norm_eps"] as? Double) ?? 1e-12
+        self.init(vocabSize: try int("vocab_size"), hiddenSize: try int("hidden_size"), layers: try int("num_hidden_layers"),
+                  heads: try int("num_attention_heads"), intermediateSize: try int("intermediate_size"),
+                  maxPositions: try int("max_position_embeddings", default: 512), typeVocabSize: try int("type_vocab_size", default: 2),
+                  layerNormEps: Float(eps))
+        guard hiddenSize % heads == 0 else {
+            throw StrataError("\(path): num_attention_heads \(heads) does not divide hidden_size \(hiddenSize)")
+        }
+    }
+}
+
+/// A BERT encoder (Hugging Face's `BertModel` without the pooler): word, position and
+/// token-type embeddings with LayerNorm, then post-norm Transformer layers with GELU. Its
+/// parameters carry Hugging Face's names, so `stateDict()` and `load(safetensors:)` speak them.
+///
+/// ```swift
+/// let bert = try BertEncoder(config: BertConfig(file: "model/config.json"))
+/// try bert.load(safetensors: "model/model.safetensors")
+/// let batch = tokenizer.encode(["a sentence"])
+/// let h = bert.hidden(ids: batch.ids, mask: batch.mask)         // [1, T, hidden]
+/// let e = BertEncoder.meanPool(h, mask: batch.mask)              // [1, hidden], unit length
+/// ```
+public final class BertEncoder: Module {
+    public let bertConfig: BertConfig
+    public let embeddings: BertEmbeddings
+    public let layers: [BertLayer]
+
+    public init(config: BertConfig) {
+        bertConfig = config
+        embeddings = BertEmbeddings(config)
+        layers = (0..<config.layers).map { _ in BertLayer(config) }
+    }
+
+    public override func namedChildren() -> [(String, Module)] {
+        [("embeddings", embeddings)] + layers.enumerated().map { ("encoder.layer.\($0.offset)", $0.element) }
+    }
+
+    /// Last hidden states `[N, T, hidden]` for token ids `[N, T]` and mask `[N, T]` (1 = token).
+    public func hidden(ids: Tensor, mask: Tensor) -> Tensor {
+        precondition(ids.rank == 2 && ids.shape == mask.shape, "BertEncoder: ids \(ids.shape) and mask \(mask.shape) must both be [N, T]")
+        var x = embeddings(ids)
+        let (n, t) = (ids.shape[0], ids.shape[1])
+        // Padding keys get a large negative score: their softmax weight underflows to exactly 0.
+        let keyBias = ((mask - 1) * 1e9).reshape([n, 1, 1, t])
+        for layer in layers { x = layer.encode(x, keyBias: keyBias) }
+        return x
+    }
+
+    /// Hidden states without a mask (every position a token).
+    public override func forward(_ ids: Tensor) -> Tensor { hidden(ids: ids, mask: Tensor.ones(ids.shape)) }
+
+    /// Loads weights by Hugging Face's names (with or without a `bert.` prefix; the pooler,
+    /// `position_ids` and pre-training heads are ignored). A missing tensor, a shape that does
+    /// not follow the config, or a tensor of an unknown layer throws an error naming it.
+    public func load(safetensors path: String) throws {
+        let (raw, _) = try Safetensors.read(path)
+        var tensors: [String: Tensor] = [:]
+        for (name, t) in raw {
+            let key = name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name
+            if key.hasPrefix("pooler.") || key.hasPrefix("cls.") || key == "embeddings.position_ids" { continue }
+            tensors[key] = t
+        }
+        let c = bertConfig
+        let shapes = "hidden_size \(c.hiddenSize), intermediate_size \(c.intermediateSize), vocab_size \(c.vocabSize), max_position_embeddings \(c.maxPositions), type_vocab_size \(c.typeVocabSize)"
+        let states = namedStates()
+        for (name, p) in states {
+            guard let t = tensors[name] else {
+                throw StrataError("\(path): tensor '\(name)' is missing (config.json asks for \(c.layers) layers of hidden size \(c.hiddenSize))")
+            }
+            guard t.shape == p.shape else {
+                throw StrataError("\(path): tensor '\(name)' has shape \(t.shape) but config.json (\(shapes)) gives \(p.shape)")
+            }
+        }
+        let known = Set(states.map(\.0))
+        if let extra = tensors.keys.sorted().first(where: { !known.contains($0) }) {
+            throw StrataError("\(path): tensor '\(extra)' does not belong to a BERT encoder of \(c.layers) layers as config.json describes")
+        }
+        for (name, p) in states { p.assign(tensors[name]!) }
+    }
+
+    /// Mean of `hidden` `[N, T, H]` over the positions where `mask` `[N, T]` is 1, scaled to
+    /// unit length (sentence-transformers' mean pooling and Normalize) unless `normalize` is false.
+    public static func meanPool(_ hidden: Tensor, mask: Tensor, normalize: Bool = true) -> Tensor {
+        let (n, t) = (hidden.shape[0], hidden.shape[1])
+        let m = mask.reshape([n, t, 1])
+        let counts = mask.sum(axis: 1, keepDims: true).maximum(Tensor(1e-9))   // [N, 1]
+        let mean = (hidden * m).sum(axis: 1) / counts
+        guard normalize else { return mean }
+        let norm = mean.square().sum(axis: 1, keepDims: true).sqrt().maximum(Tensor(1e-12))
+        return mean / norm
+    }
+
+    public override var config: [String: Any] {
+        let c = bertConfig
+        return ["vocab": c.vocabSize, "hidden": c.hiddenSize, "layers": c.layers, "heads": c.heads, "intermediate": c.intermediateSize,
+                "positions": c.maxPositions, "types": c.typeVocabSize, "eps": Double(c.layerNormEps)]
+    }
+}
+
+/// BERT's embeddings: word + position + token type (always type 0 here), then LayerNorm.
+public final class BertEmbeddings: Module {
+    public let word: Embedding, position: Embedding, tokenType: Embedding
+    public let norm: LayerNorm
+
+    init(_ c: BertConfig) {
+        word = Embedding(c.vocabSize, c.hiddenSize)
+        position = Embedding(c.maxPositions, c.hiddenSize)
+        tokenType = Embedding(c.typeVocabSize, c.hiddenSize)
+        norm = LayerNorm(c.hiddenSize, eps: c.layerNormEps)
+    }
+
+    public override func namedChildren() -> [(String, Module)] {
+        [("word_embeddings", word), ("position_embeddings", position), ("token_type_embeddings", tokenType), ("LayerNorm", norm)]
+    }
+
+    /// `[N, T]` ids -> `[N, T, hidden]`.
+    public override func forward(_ ids: Tensor) -> Tensor {
+        let t = ids.shape[1]
+        precondition(t <= position.count, "BertEmbeddings: \(t) tokens but only \(position.count) positions")
+        let pos = position.weight.value.indexSelect(axis: 0, indices: Array(0..<t))      // [T, H]
+        let type0 = tokenType.weight.value.indexSelect(axis: 0, indices: [0])           // [1, H]
+        return norm(word(ids) + pos + type0)
+    }
+}
+
+/// One post-norm BERT layer: self-attention (separate query, key and value projections) with
+/// a residual LayerNorm, then dense + GELU + dense with a residual LayerNorm.
+public final class BertLayer: Module {
+    public let query: Linear, key: Linear, value: Linear
+    public let attentionOutput: Linear, attentionNorm: LayerNorm
+    public let intermediate: Linear, output: Linear, outputNorm: LayerNorm
+    public let heads: Int
+    /// The attention weights `[N, heads, T, T]` of the last forward pass (for inspection).
+    public internal(set) var lastWeights: Tensor?
+
+    init(_ c: BertConfig) {
+        let h = c.hiddenSize
+        heads = c.heads
+        query = Linear(h, h)
+        key = Linear(h, h)
+        value = Linear(h, h)
+        attentionOutput = Linear(h, h)
+        attentionNorm = LayerNorm(h, eps: c.layerNormEps)
+        intermediate = Linear(h, c.intermediateSize)
+        output = Linear(c.intermediateSize, h)
+        outputNorm = LayerNorm(h, eps: c.layerNormEps)
+    }
+
+    public override func namedChildren() -> [(String, Module)] {
+        [("attention.self.query", query), ("attention.self.key", key), ("attention.self.value", value),
+         ("attention.output.dense", attentionOutput), ("attention.output.LayerNorm", attentionNorm),
+         ("intermediate.dense", intermediate), ("output.dense", output), ("output.LayerNorm", outputNorm)]
+    }
+
+    /// `x` `[N, T, H]`; `keyBias` `[N, 1, 1, T]` added to the attention scores (0 or very negative).
+    public func encode(_ x: Tensor, keyBias: Tensor?) -> Tensor {
+        let (n, t, h) = (x.shape[0], x.shape[1], x.shape[2]), dh = h / heads
+        func split(_ y: Tensor) -> Tensor { y.reshape([n, t, heads, dh]).permute(0, 2, 1, 3) }   // [N, heads, T, dh]
+        let (q, k, v) = (split(query(x)), split(key(x)), split(value(x)))
+        var scores = q.matmul(k.transposed()) * (1 / Float(dh).squareRoot())
+        if let keyBias { scores = scores + keyBias }
+        let w = scores.softmax()
+        lastWeights = w.detached()
+        let context = w.matmul(v).permute(0, 2, 1, 3).reshape([n, t, h])
+        let a = attentionNorm(x + attentionOutput(context))
+        return outputNorm(a + output(intermediate(a).gelu()))
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor { encode(x, keyBias: nil) }
+}
