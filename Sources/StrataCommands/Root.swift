@@ -7,7 +7,7 @@ struct StrataCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "Strata: deep learning in Swift.",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Summary.self, Inspect.self, Faces.self, Classic.self, Export.self, Import.self, Bench.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Summary.self, Inspect.self, Faces.self, Classic.self, Export.self, Import.self, Embed.self, Bench.self])
 }
 
 struct Bench: ParsableCommand {

@@ -183,3 +183,29 @@ final class BertTests: XCTestCase {
         print("batch 1: \(String(format: "%.1f", Date().timeIntervalSince(t0) * 10)) ms per sentence (first 100 sentiment sentences)")
     }
 }
+
+extension BertTests {
+    /// `strata embed` prints Hugging Face's embedding of each text (the tiny BERT's fixtures), warns
+    /// once about truncation on standard error, and refuses a folder without vocab.txt.
+    func testEmbedCommandPrintsHuggingFaceEmbeddings() throws {
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tiny + "/expected.json"))) as! [String: Any]
+        let texts = expected["texts"] as! [String], want = expected["embeddings"] as! [[Double]]
+        let truncated = expected["truncated"] as! [Bool]
+        let picks = Array(0..<Swift.min(4, texts.count)) + (truncated.firstIndex(of: true).map { [$0] } ?? [])
+        let (code, out, err) = try runStrata(["embed", "--encoder", tiny] + picks.flatMap { ["--text", texts[$0]] })
+        XCTAssertEqual(code, 0, err)
+        let lines = out.split(separator: "\n")
+        XCTAssertEqual(lines.count, picks.count)
+        for (line, k) in zip(lines, picks) {
+            let row = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            XCTAssertEqual(row["text"] as? String, texts[k])
+            let e = row["embedding"] as! [Double]
+            XCTAssertEqual(e.count, want[k].count)
+            XCTAssertLessThan(zip(e, want[k]).map { Swift.abs($0 - $1) }.max() ?? 1, 1e-5, texts[k])
+        }
+        if truncated.contains(true) { XCTAssertEqual(err.components(separatedBy: "truncated").count - 1, 1, err) }
+        let (c, _, e) = try runStrata(["embed", "--encoder", testTemp("no-encoder-here"), "--text", "x"])
+        XCTAssertEqual(c, 1, e)
+        XCTAssertTrue(e.contains("no-encoder-here"), e)
+    }
+}
