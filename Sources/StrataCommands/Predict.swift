@@ -33,6 +33,7 @@ struct Predict: ParsableCommand {
                 x = try Preprocessing.graphNodes(node, folder: dataDir ?? "../shared/data/cora", model: saved.model)
             } else {
                 x = text.isEmpty ? try prep.tensor(files: images) : try prep.tensor(texts: text)
+                if let w = prep.truncationWarning(texts: text) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
             }
         } catch let e as StrataError {
             throw StrataError("\(modelOptions.model): \(e.message)")

@@ -87,6 +87,14 @@ public enum Preprocessing {
         }
         return tok.batch(texts, length: length)
     }
+
+    /// One line saying how many texts are longer than a pretrained encoder's maximum length
+    /// and so cut (nil when none is, or for other models, which were trained on cut texts).
+    public func truncationWarning(texts: [String]) -> String? {
+        guard case let .text(tok, length) = self else { return nil }
+        let n = tok.truncatedCount(texts, length: length)
+        return n == 0 ? nil : "\(n) text\(n == 1 ? " was" : "s were") longer than \(length) tokens and truncated"
+    }
 }
 
 extension Image {

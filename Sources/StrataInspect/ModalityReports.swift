@@ -31,9 +31,7 @@ extension Inspector {
     public static func textReport(_ saved: SavedModel, text: String, outDir: String) throws -> [String] {
         guard case let .text(tok, length) = try Preprocessing(saved.info) else { throw StrataError("not a text model (no tokenizer in its metadata)") }
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw StrataError("the text is empty") }
-        var words = WordTokenizer.words(text)
-        if words.isEmpty { words = ["<unk>"] }
-        return try textReport(saved, tokens: Array(words.prefix(length)), ids: tok.batch([text], length: length), outDir: outDir)
+        return try textReport(saved, tokens: tok.tokens(text, length: length), ids: tok.batch([text], length: length), outDir: outDir)
     }
 
     /// The audio report of an audio model for one WAV recording.
@@ -67,10 +65,11 @@ extension Inspector {
         let probs = noGrad { model(ids).softmax() }.scalars
         html.section("Prediction", "<p>\(HTMLPage.escape(tokens.joined(separator: " ")))</p>"
             + HTMLPage.table(["Class", "Probability"], saved.info.classNames.enumerated().map { [$1, String(format: "%.4f", probs[$0])] }))
-        if let text = model as? TextClassifier, text.kind == .transformer {
+        let maps = (model as? EncoderClassifier)?.attentionMaps ?? ((model as? TextClassifier).flatMap { $0.kind == .transformer ? $0.attentionMaps : nil }) ?? []
+        if !maps.isEmpty {
             var body = "<p>Rows are query tokens, columns the tokens they attend to (padding is never attended to and not shown).</p>"
             let n = tokens.count, t = ids.shape[1]
-            for (l, map) in text.attentionMaps.enumerated() {
+            for (l, map) in maps.enumerated() {
                 let heads = map.shape[1]
                 body += "<h3>layer \(l + 1)</h3><div class=\"row\">"
                 for hd in 0..<heads {

@@ -12,7 +12,7 @@ public enum KnownDataset: String, CaseIterable, Sendable {
         case .fashionMNIST, .mnist: return ["cnn", "mlp", "cnn-bn"]
         case .cora: return ["gcn"]
         case .fsdd: return ["cnn"]
-        case .smsSpam, .sentiment: return ["cnn", "gru", "lstm", "transformer", "tfidf"]
+        case .smsSpam, .sentiment: return ["cnn", "gru", "lstm", "transformer", "tfidf", "encoder"]
         }
     }
 
@@ -79,6 +79,12 @@ public struct DatasetTraining {
     /// batch of all of them together). Rank 0 writes the model and scores it on the test split;
     /// the other ranks' reports hold no test figures (NaN).
     public var communicator: Communicator?
+    /// Text, `--model encoder`: the pretrained encoder's folder (all-MiniLM-L6-v2's layout), and
+    /// whether the whole encoder trains with the head (else only the head, on frozen embeddings).
+    public var encoderDir: String?
+    public var finetune = false
+    /// Warnings that always reach the user (a truncated text), whatever `log` does.
+    public var warn: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
 
     public init(_ dataset: KnownDataset, model: String? = nil) {
         self.dataset = dataset
@@ -99,7 +105,7 @@ public struct DatasetTraining {
         case .fashionMNIST, .mnist: return try trainImages()
         case .cora: return try trainCora()
         case .fsdd: return try trainFSDD()
-        case .smsSpam, .sentiment: return model == "tfidf" ? try trainTfIdf() : try trainText()
+        case .smsSpam, .sentiment: return model == "tfidf" ? try trainTfIdf() : model == "encoder" ? try trainEncoder() : try trainText()
         }
     }
 
@@ -291,5 +297,89 @@ public struct DatasetTraining {
             log(String(format: "seed %d: test accuracy %.4f (%.1f s)", seed, acc, seconds))
             return SeedRun(seed: seed, accuracy: acc, seconds: seconds)
         }
+    }
+
+    /// A pretrained encoder (`encoderDir`) on the same stratified, seeded 80/20 splits: every
+    /// text embedded once, then a softmax-regression head fitted on the training embeddings
+    /// (scikit-learn's logistic regression, C = 1). With `finetune` the head, so started, trains
+    /// on with the whole encoder through the `Trainer`: AdamW (lr 2e-5, weight decay 0.01), a
+    /// linear warm-up over the first 10% of steps then linear decay, gradients clipped at norm
+    /// 1, batches of 16 texts of similar lengths, 3 epochs.
+    func trainEncoder() throws -> DatasetTrainingReport {
+        guard let encoderDir else {
+            throw StrataError("--model encoder needs --encoder DIR, a BERT folder (`make bert-model` installs all-MiniLM-L6-v2 and prints its folder)")
+        }
+        let data = try loadText()
+        let enc = try TextEncoder(folder: encoderDir)
+        let folder = URL(fileURLWithPath: encoderDir).standardizedFileURL.path
+        log("embedding \(data.texts.count) \(dataset.rawValue) texts with the encoder in \(encoderDir) (\(enc.bert.parameterCount) parameters)")
+        let started = Date()
+        let embedded = try enc.encode(data.texts)
+        if let w = embedded.truncationWarning { warn(w) }
+        log(String(format: "embedded in %.1f s", Date().timeIntervalSince(started)))
+        let tokens = enc.tokenizer.batch(pieces: data.texts.map(enc.tokenizer.tokenIds), maxLength: enc.maxLength)
+        let classes = data.classNames.count
+        let what = "\(dataset.rawValue) \(finetune ? "fine-tuned" : "frozen") encoder + softmax regression"
+        let name = out ?? (finetune ? "\(dataset.rawValue)-encoder-finetuned.safetensors" : defaultOut)
+        return try overSeeds(what, out: name) { seed, save in
+            let (trIdx, teIdx) = data.stratifiedSplit(seed: seed)
+            let (trY, teY) = (trIdx.map { data.labels[$0] }, teIdx.map { data.labels[$0] })
+            let started = Date()
+            let e = embedded.embeddings
+            let head = SoftmaxRegression(features: e.indexSelect(axis: 0, indices: trIdx), labels: trY, classes: classes, c: 1, epochs: 1000)
+            let bert: BertEncoder
+            if finetune {
+                bert = Tensor.withoutRandomInit { BertEncoder(config: enc.bert.bertConfig) }
+                try bert.loadStateDict(enc.bert.stateDict(), source: encoderDir)
+            } else {
+                bert = enc.bert
+            }
+            let model = EncoderClassifier(bert: bert, classes: classes, normalize: enc.normalize, padId: enc.tokenizer.padId,
+                                          encoderFolder: finetune ? nil : folder)
+            model.classifier.weight.assign(head.weight.value)
+            model.classifier.bias!.assign(head.bias.value)
+            let (ep, b, rate) = (epochs ?? 3, batchSize ?? 16, lr ?? 2e-5)
+            let recipe = "strata train --data \(dataset.rawValue) --model encoder --encoder \(encoderDir)"
+                + (finetune ? " --finetune --epochs \(ep) --batch-size \(b) --lr \(rate)" : "") + " --seed \(seed)"
+            var info = ModelInfo(architecture: ModuleRegistry.spec(of: model), classNames: data.classNames, inputShape: [enc.maxLength],
+                                 extra: ["dataset": dataset.rawValue, "recipe": recipe])
+            try info.setSection(TextTokenizer.wordPiece(enc.tokenizer))
+            let acc: Double
+            if finetune {
+                let train = TensorDataset(tokens.ids.indexSelect(axis: 0, indices: trIdx), labels: trY)
+                let test = TensorDataset(tokens.ids.indexSelect(axis: 0, indices: teIdx), labels: teY)
+                let lengths = trIdx.map { tokens.lengths[$0] }
+                let steps = ep * ((train.count + b - 1) / b), warm = max(1, steps / 10)
+                let trainer = Trainer(model: model, optimizer: AdamW(model.parameters(), lr: rate, weightDecay: 0.01), info: info)
+                trainer.generator = RandomGenerator(seed: seed)
+                trainer.batchOrder = { _, rng in DatasetTraining.similarLengthBatches(lengths, batchSize: b, rng: &rng) }
+                var options = fitOptions(epochs: ep, batchSize: b, seed: seed)
+                options.schedule = LinearWarmup(steps: warm, then: LinearDecay(totalSteps: max(1, steps - warm)))
+                options.clipNorm = 1
+                if save != nil { log("fine-tuning all \(model.parameterCount) parameters on \(train.count) texts, \(ep) epochs of batches of \(b)") }
+                try trainer.fit(train, options: options)
+                info = trainer.info
+                acc = Trainer.evaluate(model, test, batchSize: 64).accuracy
+            } else {
+                acc = head.accuracy(features: e.indexSelect(axis: 0, indices: teIdx), labels: teY)
+            }
+            let seconds = Date().timeIntervalSince(started)
+            if let save { try SavedModel(model: model, info: info).save(to: save) }
+            log(String(format: "seed %d: test accuracy %.4f (%.1f s)", seed, acc, seconds))
+            return SeedRun(seed: seed, accuracy: acc, seconds: seconds)
+        }
+    }
+
+    /// Batches of `batchSize` texts of similar token counts, in random order: the texts are
+    /// shuffled, each run of 50 batches' worth is sorted by length and cut, then the batches
+    /// are shuffled. Less padding than random batches, still a different mix every epoch.
+    static func similarLengthBatches(_ lengths: [Int], batchSize: Int, rng: inout RandomGenerator) -> [[Int]] {
+        let order = rng.permutation(lengths.count), run = batchSize * 50
+        var batches: [[Int]] = []
+        for start in stride(from: 0, to: order.count, by: run) {
+            let part = order[start..<min(start + run, order.count)].sorted { lengths[$0] > lengths[$1] }
+            for s in stride(from: 0, to: part.count, by: batchSize) { batches.append(Array(part[s..<min(s + batchSize, part.count)])) }
+        }
+        return rng.permutation(batches.count).map { batches[$0] }
     }
 }

@@ -67,17 +67,47 @@ public struct ByteTokenizer: Codable {
     }
 }
 
-/// Either tokenizer, as stored in a model file.
+/// Any of the tokenizers, as stored in a model file.
 public enum TextTokenizer: Codable {
     case words(WordTokenizer)
     case bytes(ByteTokenizer)
+    /// A pretrained encoder's WordPiece vocabulary: `[CLS] pieces [SEP]`, padded with [PAD].
+    case wordPiece(WordPieceTokenizer)
 
     public var size: Int {
-        switch self { case .words(let w): return w.size; case .bytes(let b): return b.size }
+        switch self {
+        case .words(let w): return w.size
+        case .bytes(let b): return b.size
+        case .wordPiece(let w): return w.vocabulary.count
+        }
     }
 
     public func encode(_ text: String, length: Int) -> [Int] {
-        switch self { case .words(let w): return w.encode(text, length: length); case .bytes(let b): return b.encode(text, length: length) }
+        switch self {
+        case .words(let w): return w.encode(text, length: length)
+        case .bytes(let b): return b.encode(text, length: length)
+        case .wordPiece(let w):
+            let ids = [w.clsId] + w.tokenIds(text).prefix(max(length - 2, 0)) + [w.sepId]
+            return ids + [Int](repeating: w.padId, count: max(length - ids.count, 0))
+        }
+    }
+
+    /// The tokens a model sees for `text` (padding left out), for display.
+    public func tokens(_ text: String, length: Int) -> [String] {
+        switch self {
+        case .wordPiece(let w):
+            return encode(text, length: length).filter { $0 != w.padId }.map { w.vocabulary[$0] }
+        case .words, .bytes:
+            let words = WordTokenizer.words(text)
+            return words.isEmpty ? ["<unk>"] : Array(words.prefix(length))
+        }
+    }
+
+    /// How many of `texts` are longer than `length` tokens and so are cut (WordPiece only: the
+    /// other tokenizers cut silently, as their models were trained).
+    public func truncatedCount(_ texts: [String], length: Int) -> Int {
+        guard case .wordPiece(let w) = self else { return 0 }
+        return texts.filter { w.tokenIds($0).count > length - 2 }.count
     }
 
     /// `[texts, length]` ids as a tensor.

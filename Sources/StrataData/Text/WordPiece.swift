@@ -214,6 +214,35 @@ public struct WordPieceTokenizer {
     }
 }
 
+extension WordPieceTokenizer: Codable {
+    enum CodingKeys: String, CodingKey { case vocabulary, lowercase, stripAccents = "strip_accents", splitCJK = "split_cjk", maxLength = "max_length" }
+
+    /// Decodes a stored tokenizer; a vocabulary without the special tokens is refused.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let maxLength = try c.decode(Int.self, forKey: .maxLength)
+        guard maxLength >= 2 && maxLength <= 1 << 20 else {
+            throw DecodingError.dataCorruptedError(forKey: .maxLength, in: c, debugDescription: "max_length \(maxLength) out of range")
+        }
+        do {
+            try self.init(vocabulary: try c.decode([String].self, forKey: .vocabulary), lowercase: try c.decode(Bool.self, forKey: .lowercase),
+                          stripAccents: try c.decode(Bool.self, forKey: .stripAccents), splitCJK: try c.decode(Bool.self, forKey: .splitCJK),
+                          maxLength: maxLength)
+        } catch let e as StrataError {
+            throw DecodingError.dataCorruptedError(forKey: .vocabulary, in: c, debugDescription: e.message)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(vocabulary, forKey: .vocabulary)
+        try c.encode(lowercase, forKey: .lowercase)
+        try c.encode(stripAccents, forKey: .stripAccents)
+        try c.encode(splitCJK, forKey: .splitCJK)
+        try c.encode(maxLength, forKey: .maxLength)
+    }
+}
+
 /// A batch of encoded texts (see `WordPieceTokenizer.encode`).
 public struct WordPieceBatch {
     /// `[N, T]` token ids (as Floats, for `Embedding`).

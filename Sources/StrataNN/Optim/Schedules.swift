@@ -42,6 +42,16 @@ public struct CosineAnnealing: LRSchedule {
     }
 }
 
+/// Falls linearly from the base rate to 0 over `totalSteps`, then stays at 0 (the schedule
+/// Hugging Face fine-tunes BERT with, after its warm-up).
+public struct LinearDecay: LRSchedule {
+    public let totalSteps: Int
+    public init(totalSteps: Int) { self.totalSteps = positive(totalSteps, "LinearDecay: totalSteps") }
+    public func learningRate(at step: Int, base: Float) -> Float {
+        base * Float(Swift.max(totalSteps - step, 0)) / Float(totalSteps)
+    }
+}
+
 /// Rises linearly from `startFactor * base` to `base` over `steps`, then follows `then`
 /// (counted from the end of the warm-up).
 public struct LinearWarmup: LRSchedule {
