@@ -40,12 +40,15 @@ build-mpi: deps mpi-deps
 	$(SWIFT) build -c release --product strata
 	$(SWIFT) build -c release --product strata-mpi
 
+# One release build of every target, tests included: `swift test` compiles the library with
+# testability, so a `swift build --product strata` before or after it (without) would compile the
+# whole library again. The CLI tests and test-distributed-run use the executables of this build.
 test: demo-deps mpi-deps examples-check
 	python3 Tools/check_layering.py
-	$(SWIFT) build -c release --product strata
-	$(SWIFT) test -c release
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	$(SWIFT) test -c release --skip-build
 	$(MAKE) fuzz-smoke
-	$(MAKE) test-distributed
+	$(MAKE) test-distributed-run
 
 # StrataDistributed's collectives on two real processes (strata-mpi-check: all-reduce sums of
 # 1 to 10^7 floats, broadcast, all-gather, MPI errors), once over Open MPI's shared memory and
@@ -63,10 +66,15 @@ MPIRUN := OMPI_MCA_btl_vader_single_copy_mechanism=none timeout --kill-after=10 
 MPI_CHECK := .build/release/strata-mpi-check
 test-distributed: mpi-deps demo-deps
 	$(SWIFT) build -c release --product strata-mpi-check
-	$(MPIRUN) $(MPI_CHECK)
-	$(MPIRUN) --mca btl tcp,self --mca btl_tcp_if_include lo $(MPI_CHECK)
 	$(SWIFT) build -c release --product strata
 	$(SWIFT) build -c release --product strata-mpi
+	$(MAKE) test-distributed-run
+
+# The same on executables already built (`make test` builds them with the tests).
+.PHONY: test-distributed-run
+test-distributed-run:
+	$(MPIRUN) $(MPI_CHECK)
+	$(MPIRUN) --mca btl tcp,self --mca btl_tcp_if_include lo $(MPI_CHECK)
 	timeout --kill-after=10 300 Tools/mpi_kill_test.sh .build/release
 
 # Two machines on this one (not part of `make test`: it needs root with CAP_NET_ADMIN): two
@@ -90,7 +98,7 @@ FUZZ_SCRATCH := .build-fuzz
 FUZZ_BUILD := -c release --scratch-path $(FUZZ_SCRATCH) -Xswiftc -DSTRATA_FUZZ \
 	-Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
 FUZZ_BIN := $(FUZZ_SCRATCH)/release/strata-fuzz
-FUZZ_TARGETS := safetensors model metadata png jpeg pgm wav idx gzip text pairs cora gallery onnx
+FUZZ_TARGETS := safetensors model metadata png jpeg pgm wav idx gzip text pairs cora gallery onnx bert
 FUZZ_LIMITS := -malloc_limit_mb=1024 -rss_limit_mb=2048 -timeout=10
 FUZZ_SEED ?= 1
 # Foundation's known leak on empty files is suppressed (Fuzz/lsan.supp); a trap is left to

@@ -13,11 +13,11 @@ enum FuzzTargets {
     static let all: [String: Target] = [
         "safetensors": safetensors, "model": model, "metadata": metadata,
         "png": image, "jpeg": jpeg, "pgm": image, "wav": wav, "idx": idx, "gzip": gzip,
-        "text": text, "pairs": pairs, "cora": cora, "gallery": gallery, "onnx": onnx,
+        "text": text, "pairs": pairs, "cora": cora, "gallery": gallery, "onnx": onnx, "bert": bert,
     ]
     /// In the order `make fuzz` runs them.
     static let names = ["safetensors", "model", "metadata", "png", "jpeg", "pgm", "wav", "idx", "gzip",
-                        "text", "pairs", "cora", "gallery", "onnx"]
+                        "text", "pairs", "cora", "gallery", "onnx", "bert"]
 
     nonisolated(unsafe) static var selected: Target?
 
@@ -157,6 +157,25 @@ enum FuzzTargets {
         if let d = try? TextDataset.sentiment([path]) { texts += d.texts }
         let tokenizer = WordTokenizer(fitting: texts, minCount: 1)
         for t in texts.prefix(4) { _ = tokenizer.encode(t, length: 16) }
+    }
+
+    /// A text encoder folder (`embed --encoder`, `train --encoder`): the input's NUL-separated
+    /// parts are vocab.txt, config.json, tokenizer_config.json and a text to tokenise. The folder
+    /// holds no weights, so loading it must stop with an error after reading both files.
+    static func bert(_ input: Data) throws {
+        let parts = input.split(separator: 0, maxSplits: 3, omittingEmptySubsequences: false)
+        let names = ["vocab.txt", "config.json", "tokenizer_config.json"]
+        for (i, name) in names.enumerated() {
+            let path = (folder as NSString).appendingPathComponent(name)
+            if i < parts.count { _ = try file(Data(parts[i]), name) } else { try? FileManager.default.removeItem(atPath: path) }
+        }
+        try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent("model.safetensors"))
+        if let tok = try? WordPieceTokenizer(folder: folder) {
+            let text = parts.count > 3 ? String(decoding: parts[3], as: UTF8.self) : "Hello, wörld! 你好"
+            _ = tok.encode([text, "a second text"], maxLength: 16)
+        }
+        _ = try? BertConfig(file: (folder as NSString).appendingPathComponent("config.json"))
+        _ = try TextEncoder(folder: folder)
     }
 
     /// LFW pairs files (`faces evaluate --pairs`).

@@ -138,3 +138,63 @@ extension GCN: OnnxExportable {
         return layer(conv2, b.op("Relu", [layer(conv1, inputs[0])], base: "gcn"))
     }
 }
+
+extension EncoderClassifier: OnnxExportable {
+    public func onnxInputs(info: ModelInfo) -> [OnnxInput] { tokenInputs(info) }
+
+    /// Seeded ids with padding ([PAD] is id 0 in BERT vocabularies) at most 32 wide: the graph
+    /// takes any width up to the encoder's positions.
+    public func onnxSampleInputs(count: Int, info: ModelInfo, seed: Int) -> [Tensor] {
+        let ids = sampleTokens(count: count, length: Swift.min(info.inputShape.first ?? 32, 32), vocabulary: bert.bertConfig.vocabSize, seed: seed)
+        guard padId != 0 else { return [ids] }
+        return [Tensor(ids.scalars.map { $0 == 0 ? Float(padId) : ($0 == Float(padId) ? 0 : $0) }, shape: ids.shape)]
+    }
+
+    public var onnxMetadata: [String: String] {
+        ["strata.input": "WordPiece token ids [N, T], int64: [CLS] pieces [SEP], then [PAD] (id \(padId)) after the text"]
+    }
+
+    /// ids [N, T] -> embeddings + LayerNorm -> BERT layers -> masked mean pool (-> L2 norm) ->
+    /// class scores [N, classes], as `forward` (which cuts the padding off first; masked
+    /// positions change nothing).
+    public func emitOnnx(_ b: OnnxGraphBuilder, inputs: [String], path: String) throws -> String {
+        let ids = inputs[0], emb = bert.embeddings
+        let isPad = b.op("Cast", [b.op("Equal", [ids, b.int64s([Int64(padId)], shape: [], "pad_id")], base: "mask")],
+                         [OnnxAttribute.int("to", Int(Onnx_TensorProto.DataType.float.rawValue))], base: "mask")
+        let mask = b.op("Sub", [b.scalar(1, "one_f"), isPad], base: "mask")                    // [N, T], 1 for tokens
+        let t = b.op("Gather", [b.op("Shape", [ids], base: "length"), b.int64Scalar(1, "one")], [OnnxAttribute.int("axis", 0)], base: "length")
+        let steps = b.op("Range", [b.int64Scalar(0, "zero"), t, b.int64Scalar(1, "one")], base: "positions")
+        let typeRow = b.weight(emb.tokenType.weight.value.indexSelect(axis: 0, indices: [0]), "token_type_0")   // [1, H]
+        var x = b.op("Add", [b.op("Add", [OnnxBlocks.embedding(emb.word, b, ids), OnnxBlocks.embedding(emb.position, b, steps)], base: "embedded"), typeRow],
+                     base: "embedded")
+        x = OnnxBlocks.layerNorm(emb.norm, b, x)
+        let bias = b.op("Unsqueeze", [b.op("Mul", [b.op("Sub", [mask, b.scalar(1, "one_f")], base: "mask_bias"), b.scalar(1e9, "big")], base: "mask_bias"),
+                                      b.int64s([1, 2], "axes")], base: "mask_bias")            // [N, 1, 1, T]
+        for layer in bert.layers { x = try bertLayer(layer, b, x, maskBias: bias) }
+        let mask3 = b.op("Unsqueeze", [mask, b.int64s([2], "axes")], base: "mask")              // [N, T, 1]
+        let sum = b.op("ReduceSum", [b.op("Mul", [x, mask3], base: "pool"), b.int64s([1], "axes")], [OnnxAttribute.int("keepdims", 0)], base: "pool")
+        let counts = b.op("Max", [b.op("ReduceSum", [mask, b.int64s([1], "axes")], [OnnxAttribute.int("keepdims", 1)], base: "pool"), b.scalar(1e-9, "tiny")], base: "pool")
+        var pooled = b.op("Div", [sum, counts], base: "pool")                                    // [N, H]
+        if normalize { pooled = OnnxBlocks.l2Normalized(b, pooled) }
+        return OnnxBlocks.linear(classifier, b, pooled)
+    }
+
+    /// One post-norm BERT layer: separate query, key and value projections, masked attention,
+    /// then dense + GELU (erf) + dense, each with a residual LayerNorm.
+    private func bertLayer(_ l: BertLayer, _ b: OnnxGraphBuilder, _ x: String, maskBias: String) throws -> String {
+        let h = bert.bertConfig.hiddenSize, dh = h / l.heads
+        let headShape = b.int64s([0, 0, Int64(l.heads), Int64(dh)], "attn.head_shape")
+        func heads4(_ p: Linear, _ perm: [Int]) -> String {
+            b.op("Transpose", [b.op("Reshape", [OnnxBlocks.linear(p, b, x), headShape], base: "attn")], [OnnxAttribute.ints("perm", perm)], base: "attn")
+        }
+        let q = heads4(l.query, [0, 2, 1, 3]), k = heads4(l.key, [0, 2, 3, 1]), v = heads4(l.value, [0, 2, 1, 3])
+        let scores = b.op("Add", [b.op("Mul", [b.op("MatMul", [q, k], base: "attn"), b.scalar(1 / Float(dh).squareRoot(), "attn.scale")], base: "attn"), maskBias],
+                          base: "attn")
+        let w = b.op("Softmax", [scores], [OnnxAttribute.int("axis", -1)], base: "attn")            // [N, heads, T, T]
+        let context = b.op("Reshape", [b.op("Transpose", [b.op("MatMul", [w, v], base: "attn")], [OnnxAttribute.ints("perm", [0, 2, 1, 3])], base: "attn"),
+                                       b.int64s([0, 0, Int64(h)], "attn.shape")], base: "attn")     // [N, T, H]
+        let a = OnnxBlocks.layerNorm(l.attentionNorm, b, b.op("Add", [x, OnnxBlocks.linear(l.attentionOutput, b, context)], base: "bert"))
+        let inner = try Onnx.emit(GELU(), b, OnnxBlocks.linear(l.intermediate, b, a), path: "gelu")
+        return OnnxBlocks.layerNorm(l.outputNorm, b, b.op("Add", [a, OnnxBlocks.linear(l.output, b, inner)], base: "bert"))
+    }
+}

@@ -49,6 +49,18 @@ final class OnnxExportModelTests: XCTestCase {
         XCTAssertTrue(ops.contains("OneHot"), "\(ops.sorted())")
     }
 
+    /// A pretrained BERT with its head (the tiny random BERT of the fixtures): attention with
+    /// padded keys masked, GELU as Erf, masked mean pooling and L2 normalisation.
+    func testEncoderClassifierExports() throws {
+        let enc = try TextEncoder(folder: BertTests.fixtures.appendingPathComponent("tiny").path)
+        for normalize in [true, false] {
+            let model = EncoderClassifier(bert: enc.bert, classes: 3, normalize: normalize, padId: enc.tokenizer.padId, encoderFolder: nil)
+            let (worst, ops) = try roundTrip(model, inputShape: [32], name: "bert-\(normalize)")
+            XCTAssertLessThan(worst, 1e-4)
+            XCTAssertTrue(ops.isSuperset(of: ["Erf", "LayerNormalization", "Softmax", "Gather"]), "\(ops.sorted())")
+        }
+    }
+
     func testStandaloneSequenceLayersExport() throws {
         RandomGenerator.manualSeed(12)
         let model = Sequential(Embedding(30, 8), LayerNorm([8]), GRU(8, 8), LSTM(8, 8), MultiHeadAttention(dim: 8, heads: 2),

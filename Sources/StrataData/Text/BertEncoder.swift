@@ -52,6 +52,40 @@ public struct BertConfig: Equatable {
     }
 }
 
+extension BertConfig {
+    /// Weights of an encoder of this shape (nil when the count overflows).
+    public var parameterCount: Int? {
+        let (h, i) = (hiddenSize, intermediateSize)
+        let terms: [[Int]] = [[vocabSize + maxPositions + typeVocabSize + 2, h],
+                              [layers, 4 * h * h + 2 * h * i + 9 * h + i]]
+        var total = 0
+        for t in terms {
+            var p = 1
+            for f in t {
+                let (m, o) = p.multipliedReportingOverflow(by: f)
+                guard !o else { return nil }
+                p = m
+            }
+            let (s, o) = total.addingReportingOverflow(p)
+            guard !o else { return nil }
+            total = s
+        }
+        return total
+    }
+
+    /// Throws unless the safetensors file at `path` is large enough to hold this encoder's
+    /// Float32 weights (16-bit files at least half that): a config read from a file must not
+    /// size an allocation before the weights it describes are known to exist.
+    public func checkFits(weightsFile path: String) throws {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
+            throw StrataError("\(path): no such file (the encoder's weights)")
+        }
+        guard let n = parameterCount, n <= size / 2 else {
+            throw StrataError("\(path): \(size) bytes cannot hold the \(parameterCount.map(String.init) ?? "too many") weights config.json describes (\(layers) layers of hidden size \(hiddenSize), vocabulary \(vocabSize))")
+        }
+    }
+}
+
 /// A BERT encoder (Hugging Face's `BertModel` without the pooler): word, position and
 /// token-type embeddings with LayerNorm, then post-norm Transformer layers with GELU. Its
 /// parameters carry Hugging Face's names, so `stateDict()` and `load(safetensors:)` speak them.

@@ -25,6 +25,9 @@ public final class EncoderClassifier: Module, BuildableModule {
     /// The folder the frozen encoder's weights come from; nil when they are part of this model.
     public let encoderFolder: String?
 
+    /// Most weights an encoder of a model file may hold (4 GiB of Float32; BERT-large has 0.34 G).
+    public static let maxEncoderWeights = 1 << 30
+
     public init(bert: BertEncoder, classes: Int, normalize: Bool, padId: Int = 0, encoderFolder: String?) {
         self.bert = bert
         self.classifier = Linear(bert.bertConfig.hiddenSize, classes)
@@ -96,7 +99,9 @@ public final class EncoderClassifier: Module, BuildableModule {
         let eps = Float((b["eps"] as? Double) ?? 1e-12)
         let config = BertConfig(vocabSize: v, hiddenSize: h, layers: layers, heads: heads, intermediateSize: inner,
                                 maxPositions: positions, typeVocabSize: types, layerNormEps: eps)
-        let bert = BertEncoder(config: config)
+        guard let total = config.parameterCount, total <= EncoderClassifier.maxEncoderWeights else {
+            throw StrataError("architecture: EncoderClassifier's encoder would hold more than \(EncoderClassifier.maxEncoderWeights) weights")
+        }
         let folder = s["encoder"] as? String
         if let folder {
             let configPath = (folder as NSString).appendingPathComponent("config.json")
@@ -107,8 +112,10 @@ public final class EncoderClassifier: Module, BuildableModule {
             guard found == config else {
                 throw StrataError("the encoder in \(folder) is not the one the model was trained on (config.json differs)")
             }
-            try bert.load(safetensors: (folder as NSString).appendingPathComponent("model.safetensors"))
+            try config.checkFits(weightsFile: (folder as NSString).appendingPathComponent("model.safetensors"))
         }
+        let bert = BertEncoder(config: config)
+        if let folder { try bert.load(safetensors: (folder as NSString).appendingPathComponent("model.safetensors")) }
         return EncoderClassifier(bert: bert, classes: classes, normalize: s["normalize"] as? Bool ?? true, padId: padId, encoderFolder: folder)
     }
 

@@ -34,8 +34,10 @@ public final class TextEncoder {
         guard config.vocabSize >= tokenizer.vocabulary.count else {
             throw StrataError("\(folder): vocab.txt has \(tokenizer.vocabulary.count) tokens but config.json's vocab_size is \(config.vocabSize)")
         }
+        let weights = (folder as NSString).appendingPathComponent("model.safetensors")
+        try config.checkFits(weightsFile: weights)
         bert = BertEncoder(config: config)
-        try bert.load(safetensors: (folder as NSString).appendingPathComponent("model.safetensors"))
+        try bert.load(safetensors: weights)
         bert.eval()
         if let pooling = try readJSONObject((folder as NSString).appendingPathComponent("1_Pooling"), "config.json") {
             let other = ["pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens"].filter { pooling[$0] as? Bool == true }
