@@ -54,7 +54,7 @@ struct Export: ParsableCommand {
         let saved = try SavedModel.load(path)
         try Onnx.export(saved.model, info: saved.info, to: out)
         let inputs = Onnx.inputs(of: saved.model, info: saved.info).map { i in
-            "\(i.name) [\(i.dims.map { $0.map(String.init) ?? "N" }.joined(separator: ", "))]\(i.int64 ? " int64" : "")"
+            "\(i.name) [\(i.dims.enumerated().map { k, d in d.map(String.init) ?? Onnx.symbolicDimension(k) }.joined(separator: ", "))]\(i.int64 ? " int64" : "")"
         }
         print("\(out): ONNX opset \(Onnx.exportOpset), input \(inputs.joined(separator: ", "))")
         if testData > 0 {

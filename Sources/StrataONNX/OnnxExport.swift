@@ -102,12 +102,17 @@ public enum Onnx {
         return m
     }
 
-    /// A value of shape `dims` (nil: the symbolic size `N`), float32 or int64.
+    /// The name of a symbolic size at `index` of a shape: `N` for the batch, `T` for a
+    /// sequence's length, then `D2`, `D3`, ...
+    public static func symbolicDimension(_ index: Int) -> String { index == 0 ? "N" : index == 1 ? "T" : "D\(index)" }
+
+    /// A value of shape `dims` (nil: a symbolic size, `N` for the batch, `T` for a sequence's
+    /// length), float32 or int64.
     static func valueInfo(_ name: String, dims: [Int?], int64: Bool = false) -> Onnx_ValueInfoProto {
         var shape = Onnx_TensorShapeProto()
-        shape.dim = dims.map { d in
+        shape.dim = dims.enumerated().map { i, d in
             var x = Onnx_TensorShapeProto.Dimension()
-            if let d { x.dimValue = Int64(d) } else { x.dimParam = "N" }
+            if let d { x.dimValue = Int64(d) } else { x.dimParam = Onnx.symbolicDimension(i) }
             return x
         }
         var tt = Onnx_TypeProto.Tensor()

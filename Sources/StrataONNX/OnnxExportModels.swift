@@ -140,7 +140,8 @@ extension GCN: OnnxExportable {
 }
 
 extension EncoderClassifier: OnnxExportable {
-    public func onnxInputs(info: ModelInfo) -> [OnnxInput] { tokenInputs(info) }
+    /// Ids of any length up to the encoder's positions (the symbolic `T`).
+    public func onnxInputs(info: ModelInfo) -> [OnnxInput] { [OnnxInput(name: "token_ids", shape: [nil, nil], int64: true)] }
 
     /// Seeded ids with padding ([PAD] is id 0 in BERT vocabularies) at most 32 wide: the graph
     /// takes any width up to the encoder's positions.
