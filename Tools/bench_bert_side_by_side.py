@@ -4,9 +4,9 @@ mean pooling and L2 normalisation, 2 threads. Also prints the time in the file's
 
   cpulock nice -n 10 python3 Tools/bench_bert_side_by_side.py
 
-Strata's side is printed by BertTests.testAllMiniLMOnAllDatasetTexts:
+Strata's side is `strata bench embed` (same workload); Tools/bench_bert_series.sh alternates the two:
 
-  STRATA_BERT_DIR=$(make -s bert-model) cpulock nice -n 10 swift test -c release --filter BertTests/testAllMiniLMOnAllDatasetTexts
+  cpulock nice -n 10 .build/release/strata bench embed --encoder $(make -s bert-model)
 """
 import time
 

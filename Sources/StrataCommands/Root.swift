@@ -13,7 +13,7 @@ struct StrataCLI: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks, measured like the reference scripts in ../shared/bench/reference.",
-        subcommands: [BenchGemm.self, BenchTrain.self, BenchFaces.self, BenchInfer.self])
+        subcommands: [BenchGemm.self, BenchTrain.self, BenchFaces.self, BenchInfer.self, BenchEmbed.self])
 }
 
 /// The `strata` command line, run by the `strata` executable and by `strata-mpi` (the same

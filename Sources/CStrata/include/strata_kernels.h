@@ -166,6 +166,18 @@ void sk_maxpool2d_backward_codes(const sk_pool_shape *s, const uint8_t *codes, c
 void sk_avgpool2d_forward(const sk_pool_shape *s, const float *x, float *y);
 void sk_avgpool2d_backward(const sk_pool_shape *s, const float *gy, float *gx);
 
+// ---- Transformer inference (attention.c) ----------------------------------------------------------
+// Multi-head attention of n sequences packed without padding: sequence b holds lengths[b] >= 1
+// tokens at rows starts[b]...; head h of its token i reads q/k/v at
+// [(starts[b] + i) * ldqkv + h * dh] and ctx gets softmax(scale q k^T) v at
+// [(starts[b] + i) * ldctx + h * dh]. weights, when not NULL, is [n, heads, t, t] (t >= every
+// length), zeroed by the caller; the valid query rows and key columns are written.
+void sk_attention(long n, long t, long heads, long dh, const float *q, const float *k, const float *v, long ldqkv,
+                  const long *lengths, const long *starts, float scale, float *ctx, long ldctx, float *weights);
+// out[r] = LayerNorm(x[r] + res[r]) * gamma + beta over rows of h (res may be NULL; out may be x).
+void sk_add_layernorm(long rows, long h, const float *x, const float *res, const float *gamma, const float *beta,
+                      float eps, float *out);
+
 // Per-thread scratch buffer that only grows. Slots 0-2 are used by the conv kernels.
 float *sk_scratch(int slot, size_t floats);
 

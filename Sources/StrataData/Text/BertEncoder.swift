@@ -1,3 +1,4 @@
+import CStrata
 import Foundation
 import StrataCore
 import StrataNN
@@ -112,15 +113,64 @@ public final class BertEncoder: Module {
         [("embeddings", embeddings)] + layers.enumerated().map { ("encoder.layer.\($0.offset)", $0.element) }
     }
 
+    /// With gradients off (`noGrad`) and a padding-at-the-end mask, `hidden` runs fused
+    /// inference kernels on the tokens alone (padding rows dropped from every product; attention
+    /// reading the projections in place; residual + LayerNorm in one pass), and the hidden states
+    /// of padding positions are 0 (the op-by-op path computes values there that pooling ignores).
+    /// False forces the op-by-op path, which is always used while gradients are recorded.
+    public var fusedInference = true
+    /// Whether the fused path fills each layer's `lastWeights` (the op-by-op path always does);
+    /// when false it leaves them nil. `TextEncoder.encode` turns it off while it embeds.
+    public var keepsAttentionWeights = true
+
     /// Last hidden states `[N, T, hidden]` for token ids `[N, T]` and mask `[N, T]` (1 = token).
     public func hidden(ids: Tensor, mask: Tensor) -> Tensor {
         precondition(ids.rank == 2 && ids.shape == mask.shape, "BertEncoder: ids \(ids.shape) and mask \(mask.shape) must both be [N, T]")
+        if fusedInference && !GradMode.isEnabled, ids.shape[0] > 0, let lengths = Self.prefixLengths(mask) {
+            return fusedHidden(ids: ids, lengths: lengths)
+        }
         var x = embeddings(ids)
         let (n, t) = (ids.shape[0], ids.shape[1])
         // Padding keys get a large negative score: their softmax weight underflows to exactly 0.
         let keyBias = ((mask - 1) * 1e9).reshape([n, 1, 1, t])
         for layer in layers { x = layer.encode(x, keyBias: keyBias) }
         return x
+    }
+
+    /// `hidden` for inference: the tokens of all rows packed as [tokens, H] through every layer,
+    /// then put back in place with zeros at the padding.
+    func fusedHidden(ids: Tensor, lengths: [Int]) -> Tensor {
+        let e = embeddings.fusedForward(ids)
+        let (n, t, h) = (e.shape[0], e.shape[1], e.shape[2])
+        var starts = [Int](repeating: 0, count: n)
+        for b in 1..<max(n, 1) { starts[b] = starts[b - 1] + lengths[b - 1] }
+        let tokens = starts[n - 1] + lengths[n - 1]
+        var x = tokens == n * t ? e.reshape([tokens, h]) : Tensor(uninitializedShape: [tokens, h])
+        if tokens < n * t {
+            for b in 0..<n { (x.data + starts[b] * h).update(from: e.data + b * t * h, count: lengths[b] * h) }
+        }
+        for layer in layers { x = layer.encodeFused(x, lengths: lengths, starts: starts, width: t, keepWeights: keepsAttentionWeights) }
+        if tokens == n * t { return x.reshape([n, t, h]) }
+        let out = Tensor.zeros([n, t, h])
+        for b in 0..<n { (out.data + b * t * h).update(from: x.data + starts[b] * h, count: lengths[b] * h) }
+        return out
+    }
+
+    /// Tokens per row when every row of `mask` is ones then zeros with at least one token (what
+    /// the tokenizer's batches give); nil otherwise.
+    static func prefixLengths(_ mask: Tensor) -> [Int]? {
+        let (n, t) = (mask.shape[0], mask.shape[1])
+        return mask.withUnsafeBufferPointer { m -> [Int]? in
+            var lengths = [Int](repeating: 0, count: n)
+            for r in 0..<n {
+                var len = 0
+                while len < t && m[r * t + len] == 1 { len += 1 }
+                for c in len..<t where m[r * t + c] != 0 { return nil }
+                if len == 0 { return nil }
+                lengths[r] = len
+            }
+            return lengths
+        }
     }
 
     /// Hidden states without a mask (every position a token).
@@ -198,6 +248,18 @@ public final class BertEmbeddings: Module {
         let type0 = tokenType.weight.value.indexSelect(axis: 0, indices: [0])           // [1, H]
         return norm(word(ids) + pos + type0)
     }
+
+    /// `forward` without recording, with LayerNorm as one kernel.
+    func fusedForward(_ ids: Tensor) -> Tensor {
+        let t = ids.shape[1]
+        precondition(t <= position.count, "BertEmbeddings: \(t) tokens but only \(position.count) positions")
+        let pos = position.weight.value.indexSelect(axis: 0, indices: Array(0..<t))
+        let type0 = tokenType.weight.value.indexSelect(axis: 0, indices: [0])
+        let x = word(ids) + pos + type0
+        let h = x.shape[2]
+        sk_add_layernorm(x.count / h, h, x.data, nil, norm.weight.value.data, norm.bias.value.data, norm.eps, x.data)
+        return x
+    }
 }
 
 /// One post-norm BERT layer: self-attention (separate query, key and value projections) with
@@ -207,7 +269,9 @@ public final class BertLayer: Module {
     public let attentionOutput: Linear, attentionNorm: LayerNorm
     public let intermediate: Linear, output: Linear, outputNorm: LayerNorm
     public let heads: Int
-    /// The attention weights `[N, heads, T, T]` of the last forward pass (for inspection).
+    /// The attention weights `[N, heads, T, T]` of the last forward pass (for inspection). After a
+    /// fused inference pass the rows of padding queries are 0, and it is nil when the encoder's
+    /// `keepsAttentionWeights` is false.
     public internal(set) var lastWeights: Tensor?
 
     init(_ c: BertConfig) {
@@ -244,4 +308,51 @@ public final class BertLayer: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor { encode(x, keyBias: nil) }
+
+    /// `encode` for inference (no recording) on `x` [tokens, H], the tokens of sequence b at rows
+    /// `starts[b]..<starts[b] + lengths[b]` (no padding rows; `width` is the padded length, for
+    /// `lastWeights` [N, heads, width, width]). The query, key and value projections land side by
+    /// side in one [tokens, 3H] buffer that the attention kernel reads per head in place (no
+    /// permutes, no score tensor), and each residual + LayerNorm is one pass. Same arithmetic as
+    /// `encode` on the tokens up to rounding order.
+    func encodeFused(_ x: Tensor, lengths: [Int], starts: [Int], width t: Int, keepWeights: Bool) -> Tensor {
+        let (rows, h) = (x.shape[0], x.shape[1]), n = lengths.count, dh = h / heads
+        let profile = Profiler.isEnabled
+        var t0 = profile ? Profiler.now() : 0
+        func lap(_ name: String) {
+            guard profile else { return }
+            let now = Profiler.now()
+            Profiler.add("bert fused \(name)", now - t0)
+            t0 = now
+        }
+        let qkv = Tensor(uninitializedShape: [rows, 3 * h])
+        for (j, lin) in [query, key, value].enumerated() {
+            let out = qkv.data + j * h
+            if let b = lin.bias?.value.data {
+                for r in 0..<rows { (out + r * 3 * h).update(from: b, count: h) }
+            }
+            strata_sgemm(0, 1, rows, h, h, 1, x.data, h, lin.weight.value.data, h, lin.bias == nil ? 0 : 1, out, 3 * h)
+        }
+        lap("qkv")
+        let context = Tensor(uninitializedShape: [rows, h])
+        let weights = keepWeights ? Tensor.zeros([n, heads, t, t]) : nil
+        lengths.withUnsafeBufferPointer { lens in
+            starts.withUnsafeBufferPointer { st in
+                sk_attention(n, t, heads, dh, qkv.data, qkv.data + h, qkv.data + 2 * h, 3 * h, lens.baseAddress!, st.baseAddress!,
+                             1 / Float(dh).squareRoot(), context.data, h, weights?.data)
+            }
+        }
+        lastWeights = weights
+        lap("attention")
+        let a = attentionOutput(context)
+        sk_add_layernorm(rows, h, a.data, x.data, attentionNorm.weight.value.data, attentionNorm.bias.value.data, attentionNorm.eps, a.data)
+        lap("attention output + norm")
+        // Out of place: in place, the vectorised GELU loop fails its overlap check and runs scalar.
+        let f = intermediate(a).gelu()
+        lap("intermediate + gelu")
+        let o = output(f)
+        sk_add_layernorm(rows, h, o.data, a.data, outputNorm.weight.value.data, outputNorm.bias.value.data, outputNorm.eps, o.data)
+        lap("output + norm")
+        return o
+    }
 }

@@ -65,7 +65,7 @@ public final class TextEncoder {
     /// similar lengths (as sentence-transformers does: less padding; each text's embedding does
     /// not depend on its batch). A text with no tokens (empty, only spaces or control
     /// characters) throws an error naming it; longer texts are truncated to `maxLength` tokens
-    /// and listed in the result.
+    /// and listed in the result. Runs without recording and leaves the layers' `lastWeights` nil.
     public func encode(_ texts: [String], batchSize: Int = 64) throws -> TextEmbeddings {
         guard batchSize > 0 else { throw StrataError("batch size must be positive, got \(batchSize)") }
         guard !texts.isEmpty else { throw StrataError("no texts to embed") }
@@ -76,6 +76,10 @@ public final class TextEncoder {
         let order = texts.indices.sorted { pieces[$0].count > pieces[$1].count }
         let out = Tensor(uninitializedShape: [texts.count, dimension])
         var truncated: [Int] = []
+        // The attention maps of the last batch are of no use here; not writing them saves time.
+        let keep = bert.keepsAttentionWeights
+        bert.keepsAttentionWeights = false
+        defer { bert.keepsAttentionWeights = keep }
         try noGrad {
             for start in stride(from: 0, to: texts.count, by: batchSize) {
                 let rows = Array(order[start..<min(start + batchSize, texts.count)])
