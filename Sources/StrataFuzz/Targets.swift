@@ -160,8 +160,9 @@ enum FuzzTargets {
     }
 
     /// A text encoder folder (`embed --encoder`, `train --encoder`): the input's NUL-separated
-    /// parts are vocab.txt, config.json, tokenizer_config.json and a text to tokenise. The folder
-    /// holds no weights, so loading it must stop with an error after reading both files.
+    /// parts are vocab.txt, config.json, tokenizer_config.json and a text to tokenise; then the
+    /// config's sizes are checked against a weights file of 16 bytes, as `TextEncoder` does
+    /// before it builds the encoder (which must be refused, whatever the config says).
     static func bert(_ input: Data) throws {
         let parts = input.split(separator: 0, maxSplits: 3, omittingEmptySubsequences: false)
         let names = ["vocab.txt", "config.json", "tokenizer_config.json"]
@@ -169,13 +170,14 @@ enum FuzzTargets {
             let path = (folder as NSString).appendingPathComponent(name)
             if i < parts.count { _ = try file(Data(parts[i]), name) } else { try? FileManager.default.removeItem(atPath: path) }
         }
-        try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent("model.safetensors"))
         if let tok = try? WordPieceTokenizer(folder: folder) {
             let text = parts.count > 3 ? String(decoding: parts[3], as: UTF8.self) : "Hello, wörld! 你好"
             _ = tok.encode([text, "a second text"], maxLength: 16)
         }
-        _ = try? BertConfig(file: (folder as NSString).appendingPathComponent("config.json"))
-        _ = try TextEncoder(folder: folder)
+        let config = try BertConfig(file: (folder as NSString).appendingPathComponent("config.json"))
+        let weights = try file(Data(count: 16), "model.safetensors")
+        try config.checkFits(weightsFile: weights)
+        fatalError("strata-fuzz: a config of \(config.parameterCount ?? -1) weights passed the check against a 16-byte file (every config holds at least 21)")
     }
 
     /// LFW pairs files (`faces evaluate --pairs`).
