@@ -150,3 +150,24 @@ final class EncoderClassifierTests: XCTestCase {
         }
     }
 }
+
+/// Packed weights give what `linear` gives, at batch 1 and at a batch of rows, and the encoder
+/// drops its packs when a pass records gradients.
+final class PackedLinearTests: XCTestCase {
+    func testPackedLinearMatchesLinear() throws {
+        let w = Tensor.randn([37, 19], seed: 1), b = Tensor.randn([37], seed: 2)
+        let packed = PackedLinear(weight: w, bias: b), bare = PackedLinear(weight: w, bias: nil)
+        for rows in [1, 5, 130] {
+            let x = Tensor.randn([rows, 19], seed: rows)
+            let want = noGrad { linear(x, weight: w, bias: b) }, got = packed(x)
+            XCTAssertEqual(got.shape, want.shape)
+            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4)
+            let wantBare = noGrad { linear(x, weight: w) }
+            XCTAssertLessThan(zip(bare(x).scalars, wantBare.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4)
+        }
+        let enc = try TextEncoder(folder: BertTests.fixtures.appendingPathComponent("tiny").path)
+        XCTAssertNotNil(enc.bert.layers[0].packed, "TextEncoder packs its encoder at load")
+        _ = enc.bert.hidden(ids: Tensor([2, 40, 3], shape: [1, 3]), mask: Tensor.ones([1, 3]))   // records gradients
+        XCTAssertNil(enc.bert.layers[0].packed, "a pass that records gradients drops the packs")
+    }
+}

@@ -129,6 +129,8 @@ public final class BertEncoder: Module {
         if fusedInference && !GradMode.isEnabled, ids.shape[0] > 0, let lengths = Self.prefixLengths(mask) {
             return fusedHidden(ids: ids, lengths: lengths)
         }
+        // A pass that records gradients is training: the weights are about to change.
+        if GradMode.isEnabled { dropPackedWeights() }
         var x = embeddings(ids)
         let (n, t) = (ids.shape[0], ids.shape[1])
         // Padding keys get a large negative score: their softmax weight underflows to exactly 0.
@@ -176,10 +178,25 @@ public final class BertEncoder: Module {
     /// Hidden states without a mask (every position a token).
     public override func forward(_ ids: Tensor) -> Tensor { hidden(ids: ids, mask: Tensor.ones(ids.shape)) }
 
+    /// Packs every layer's weights once for the fused inference path (`TextEncoder` does at
+    /// load): each product then reads packed panels instead of packing its weights again, which
+    /// at batch 1 costs as much as the product. The packs are copies of the weights, dropped by
+    /// `load(safetensors:)`, by any pass that records gradients, and by `dropPackedWeights()`;
+    /// after changing weights another way, call this again.
+    public func packForInference() {
+        for layer in layers { layer.packed = noGrad { PackedBertLayer(layer) } }
+    }
+
+    /// Drops the packed weights: the fused path packs per product again.
+    public func dropPackedWeights() {
+        for layer in layers { layer.packed = nil }
+    }
+
     /// Loads weights by Hugging Face's names (with or without a `bert.` prefix; the pooler,
     /// `position_ids` and pre-training heads are ignored). A missing tensor, a shape that does
     /// not follow the config, or a tensor of an unknown layer throws an error naming it.
     public func load(safetensors path: String) throws {
+        dropPackedWeights()
         let (raw, _) = try Safetensors.read(path)
         var tensors: [String: Tensor] = [:]
         for (name, t) in raw {
@@ -273,6 +290,8 @@ public final class BertLayer: Module {
     /// fused inference pass the rows of padding queries are 0, and it is nil when the encoder's
     /// `keepsAttentionWeights` is false.
     public internal(set) var lastWeights: Tensor?
+    /// The layer's weights packed for the fused path (`BertEncoder.packForInference`).
+    var packed: PackedBertLayer?
 
     init(_ c: BertConfig) {
         let h = c.hiddenSize
@@ -325,8 +344,10 @@ public final class BertLayer: Module {
             Profiler.add("bert fused \(name)", now - t0)
             t0 = now
         }
-        let qkv = Tensor(uninitializedShape: [rows, 3 * h])
-        for (j, lin) in [query, key, value].enumerated() {
+        let p: PackedBertLayer? = packed
+        // With packed weights one product gives [rows, 3H].
+        let qkv: Tensor = p?.qkv(x) ?? Tensor(uninitializedShape: [rows, 3 * h])
+        for (j, lin) in [query, key, value].enumerated() where p == nil {
             let out = qkv.data + j * h
             if let b = lin.bias?.value.data {
                 for r in 0..<rows { (out + r * 3 * h).update(from: b, count: h) }
@@ -344,15 +365,33 @@ public final class BertLayer: Module {
         }
         lastWeights = weights
         lap("attention")
-        let a = attentionOutput(context)
+        let a: Tensor = p?.attentionOutput(context) ?? attentionOutput(context)
         sk_add_layernorm(rows, h, a.data, x.data, attentionNorm.weight.value.data, attentionNorm.bias.value.data, attentionNorm.eps, a.data)
         lap("attention output + norm")
         // Out of place: in place, the vectorised GELU loop fails its overlap check and runs scalar.
-        let f = intermediate(a).gelu()
+        let inner: Tensor = p?.intermediate(a) ?? intermediate(a)
+        let f = inner.gelu()
         lap("intermediate + gelu")
-        let o = output(f)
+        let o: Tensor = p?.output(f) ?? output(f)
         sk_add_layernorm(rows, h, o.data, a.data, outputNorm.weight.value.data, outputNorm.bias.value.data, outputNorm.eps, o.data)
         lap("output + norm")
         return o
+    }
+}
+
+/// A BERT layer's linear maps packed once for inference (query, key and value as one [3H, H]
+/// product); nil when only some of the three projections have a bias.
+final class PackedBertLayer {
+    let qkv: PackedLinear, attentionOutput: PackedLinear, intermediate: PackedLinear, output: PackedLinear
+
+    init?(_ l: BertLayer) {
+        let biases: [Tensor] = [l.query.bias, l.key.bias, l.value.bias].compactMap { $0?.value }
+        guard biases.isEmpty || biases.count == 3 else { return nil }
+        let weight: Tensor = Tensor.concat([l.query.weight.value, l.key.weight.value, l.value.weight.value], axis: 0)   // [3H, H]
+        let bias: Tensor? = biases.isEmpty ? nil : Tensor.concat(biases, axis: 0)
+        qkv = PackedLinear(weight: weight, bias: bias)
+        attentionOutput = PackedLinear(weight: l.attentionOutput.weight.value, bias: l.attentionOutput.bias?.value)
+        intermediate = PackedLinear(weight: l.intermediate.weight.value, bias: l.intermediate.bias?.value)
+        output = PackedLinear(weight: l.output.weight.value, bias: l.output.bias?.value)
     }
 }

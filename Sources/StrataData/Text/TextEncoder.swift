@@ -38,6 +38,7 @@ public final class TextEncoder {
         try config.checkFits(weightsFile: weights)
         bert = BertEncoder(config: config)
         try bert.load(safetensors: weights)
+        bert.packForInference()
         bert.eval()
         if let pooling = try readJSONObject((folder as NSString).appendingPathComponent("1_Pooling"), "config.json") {
             let other = ["pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens"].filter { pooling[$0] as? Bool == true }
