@@ -165,6 +165,25 @@ final class PackedLinearTests: XCTestCase {
             let wantBare = noGrad { linear(x, weight: w) }
             XCTAssertLessThan(zip(bare(x).scalars, wantBare.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4)
         }
+        // The GEMM's epilogue (bias, then GELU, per finished tile), on every ISA: edge tiles (rows
+        // not a multiple of the micro-kernel's, 37 columns), K over one KC block (300), one row
+        // and enough rows for the threaded split.
+        try forEachISA { isa in
+            for (rows, inF) in [(1, 19), (2, 300), (13, 300), (200, 19), (250, 300)] {
+                let w = Tensor.randn([37, inF], seed: inF), b = Tensor.randn([37], seed: 3)
+                let x = Tensor.randn([rows, inF], seed: rows)
+                let packed = PackedLinear(weight: w, bias: b), bare = PackedLinear(weight: w, bias: nil)
+                let cases: [(Tensor, Tensor)] = [
+                    (packed(x, activation: .gelu), noGrad { linear(x, weight: w, bias: b).gelu() }),
+                    (bare(x, activation: .gelu), noGrad { linear(x, weight: w).gelu() }),
+                    (packed(x), noGrad { linear(x, weight: w, bias: b) }),
+                ]
+                for (got, want) in cases {
+                    let err = zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!
+                    XCTAssertLessThan(err, 1e-4, "\(isa): rows \(rows), in \(inF)")
+                }
+            }
+        }
         let enc = try TextEncoder(folder: BertTests.fixtures.appendingPathComponent("tiny").path)
         XCTAssertNotNil(enc.bert.layers[0].packed, "TextEncoder packs its encoder at load")
         _ = enc.bert.hidden(ids: Tensor([2, 40, 3], shape: [1, 3]), mask: Tensor.ones([1, 3]))   // records gradients

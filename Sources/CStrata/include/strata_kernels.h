@@ -52,6 +52,13 @@ void strata_gemm_pack_a(int transA, long M, long K, const float *A, long lda, fl
 void strata_gemm_pack_b(int transB, long N, long K, const float *B, long ldb, float *dst);
 void strata_sgemm_ex(long M, long N, long K, float alpha, const sk_gemm_operand *A,
                      const sk_gemm_operand *B, float beta, float *C, long ldc, int threaded);
+// strata_sgemm_ex, then C[i, j] = act(C[i, j] + bias[j]) on each tile as it is finished (while it
+// is in cache): a linear layer's bias and activation without another pass over C. bias: N
+// floats or NULL.
+enum { SK_GEMM_NONE = 0, SK_GEMM_GELU = 1 };
+void strata_sgemm_epilogue(long M, long N, long K, float alpha, const sk_gemm_operand *A,
+                           const sk_gemm_operand *B, float beta, float *C, long ldc, int threaded,
+                           const float *bias, int act);
 
 // ---- batch normalisation ---------------------------------------------------------------------------
 // x, y: [N, C, HW]; per channel y = (x - mean) / sqrt(var + eps) * w + b. training: mean and

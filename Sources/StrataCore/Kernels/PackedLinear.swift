@@ -7,9 +7,13 @@ import CStrata
 ///
 /// ```swift
 /// let packed = PackedLinear(weight: fc.weight.value, bias: fc.bias?.value)
-/// let y = packed(x)          // x [..., in] -> [..., out], as linear(x, weight:, bias:) without autograd
+/// let y = packed(x)                       // x [..., in] -> [..., out], as linear(x, weight:, bias:) without autograd
+/// let h = packed(x, activation: .gelu)    // the same, then GELU, in one pass over the output
 /// ```
 public final class PackedLinear: @unchecked Sendable {
+    /// Applied to each output tile as the GEMM finishes it, after the bias.
+    public enum Activation { case none, gelu }
+
     public let outFeatures: Int, inFeatures: Int
     let panels: UnsafeMutableRawPointer
     let bias: [Float]?
@@ -27,15 +31,19 @@ public final class PackedLinear: @unchecked Sendable {
 
     deinit { panels.deallocate() }
 
-    /// `x` `[..., in]` to `[..., out]`: `x Wᵀ + b`, recording no gradient.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// `x` `[..., in]` to `[..., out]`: `activation(x Wᵀ + b)`, recording no gradient.
+    public func callAsFunction(_ x: Tensor, activation: Activation = .none) -> Tensor {
         precondition(x.rank >= 1 && x.shape[x.rank - 1] == inFeatures, "PackedLinear: input \(x.shape) does not match weight [\(outFeatures), \(inFeatures)]")
         let rows = x.count / Swift.max(inFeatures, 1)
         let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
-        if let bias { for r in 0..<rows { (y.data + r * outFeatures).update(from: bias, count: outFeatures) } }
         var a = sk_gemm_operand(data: x.data, ld: inFeatures, trans: 0, packed: nil)
         var b = sk_gemm_operand(data: nil, ld: inFeatures, trans: 1, packed: UnsafePointer(panels.assumingMemoryBound(to: Float.self)))
-        strata_sgemm_ex(rows, outFeatures, inFeatures, 1, &a, &b, bias == nil ? 0 : 1, y.data, outFeatures, 1)
+        let act = activation == .gelu ? Int32(SK_GEMM_GELU) : Int32(SK_GEMM_NONE)
+        if let bias {
+            bias.withUnsafeBufferPointer { strata_sgemm_epilogue(rows, outFeatures, inFeatures, 1, &a, &b, 0, y.data, outFeatures, 1, $0.baseAddress, act) }
+        } else {
+            strata_sgemm_epilogue(rows, outFeatures, inFeatures, 1, &a, &b, 0, y.data, outFeatures, 1, nil, act)
+        }
         return y
     }
 }

@@ -369,8 +369,7 @@ public final class BertLayer: Module {
         sk_add_layernorm(rows, h, a.data, x.data, attentionNorm.weight.value.data, attentionNorm.bias.value.data, attentionNorm.eps, a.data)
         lap("attention output + norm")
         // Out of place: in place, the vectorised GELU loop fails its overlap check and runs scalar.
-        let inner: Tensor = p?.intermediate(a) ?? intermediate(a)
-        let f = inner.gelu()
+        let f: Tensor = p?.intermediate(a, activation: .gelu) ?? intermediate(a).gelu()
         lap("intermediate + gelu")
         let o: Tensor = p?.output(f) ?? output(f)
         sk_add_layernorm(rows, h, o.data, a.data, outputNorm.weight.value.data, outputNorm.bias.value.data, outputNorm.eps, o.data)
