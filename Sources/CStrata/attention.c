@@ -4,6 +4,8 @@
 // chosen by strata_cpu_isa() (so STRATA_ISA and tests can force the lower ones).
 #include "strata_kernels.h"
 #include "mathfun.h"
+#include "simd_transpose.h"
+#include <pthread.h>
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,71 +62,114 @@ static void attn_generic(const attn_job *j, long b, long h, float *s) {
     }
 }
 
-// Vector body, instantiated per ISA. Keys are transposed into kt[dh][lpad] so a query's scores
-// are a sum over d of q[d] * kt[d][:] (VL keys per vector); four queries share each kt load.
-// The context row is sum_c p[c] v[c][:] with dh/VL accumulators (dh is a multiple of VL).
-#define ATTN_VECTOR_BODY(NAME, TARGET, V, VL, LOAD, STORE, SET1, FMA, ZERO, MUL)               \
+// Vector body, instantiated per ISA. Keys are transposed (in register blocks) into kt[dh][lpad],
+// so a query's scores are a sum over d of q[d] * kt[d][:] (VL keys per vector); G = 8 queries
+// share each kt load and give 8 independent FMA chains. The context rows are sum_c p[c] v[c][:],
+// PR rows at a time sharing each load of v, two vectors of dh per pass. dh is a multiple of VL.
+// Query rows past the sequence's end repeat its first row and are computed but never stored.
+#define ATTN_G 8
+#define ATTN_VECTOR_BODY(NAME, TARGET, V, VL, PR, TRANSPOSE_KEYS, LOAD, STORE, SET1, FMA, ZERO, MUL) \
     __attribute__((target(TARGET))) static void NAME(const attn_job *j, long b, long h, float *s, float *kt) { \
-        long len = j->lengths[b], t = len, dh = j->dh, ld = j->ldqkv, row0 = j->starts[b];      \
+        long len = j->lengths[b], dh = j->dh, ld = j->ldqkv, row0 = j->starts[b];              \
         long lpad = (len + VL - 1) / VL * VL;                                                    \
         const float *q = j->q + row0 * ld + h * dh, *k = j->k + row0 * ld + h * dh,             \
                     *v = j->v + row0 * ld + h * dh;                                              \
-        for (long d = 0; d < dh; d++) {                                                          \
-            float *row = kt + d * lpad;                                                          \
-            for (long c = 0; c < len; c++) row[c] = k[c * ld + d];                               \
-            for (long c = len; c < lpad; c++) row[c] = 0;                                        \
-        }                                                                                        \
+        TRANSPOSE_KEYS(k, ld, len, lpad, dh, kt);                                                \
         V vs = SET1(j->scale);                                                                   \
-        for (long i0 = 0; i0 < t; i0 += 4) {                                                     \
-            long qn = t - i0 < 4 ? t - i0 : 4;                                                   \
-            const float *q0 = q + i0 * ld, *q1 = q0 + (qn > 1 ? ld : 0), *q2 = q0 + (qn > 2 ? 2 * ld : 0), \
-                        *q3 = q0 + (qn > 3 ? 3 * ld : 0);                                        \
-            float *s0 = s, *s1 = s + lpad, *s2 = s + 2 * lpad, *s3 = s + 3 * lpad;               \
+        for (long i0 = 0; i0 < len; i0 += ATTN_G) {                                              \
+            long qn = len - i0 < ATTN_G ? len - i0 : ATTN_G;                                     \
+            const float *qr[ATTN_G];                                                             \
+            for (int r = 0; r < ATTN_G; r++) qr[r] = q + (i0 + (r < qn ? r : 0)) * ld;           \
             for (long c = 0; c < lpad; c += VL) {                                                \
-                V a0 = ZERO(), a1 = ZERO(), a2 = ZERO(), a3 = ZERO();                            \
+                V a[ATTN_G];                                                                     \
+                for (int r = 0; r < ATTN_G; r++) a[r] = ZERO();                                  \
                 for (long d = 0; d < dh; d++) {                                                  \
                     V kv = LOAD(kt + d * lpad + c);                                              \
-                    a0 = FMA(SET1(q0[d]), kv, a0);                                               \
-                    a1 = FMA(SET1(q1[d]), kv, a1);                                               \
-                    a2 = FMA(SET1(q2[d]), kv, a2);                                               \
-                    a3 = FMA(SET1(q3[d]), kv, a3);                                               \
+                    for (int r = 0; r < ATTN_G; r++) a[r] = FMA(SET1(qr[r][d]), kv, a[r]);       \
                 }                                                                                \
-                STORE(s0 + c, MUL(a0, vs));                                                      \
-                STORE(s1 + c, MUL(a1, vs));                                                      \
-                STORE(s2 + c, MUL(a2, vs));                                                      \
-                STORE(s3 + c, MUL(a3, vs));                                                      \
+                for (int r = 0; r < ATTN_G; r++) STORE(s + r * lpad + c, MUL(a[r], vs));         \
             }                                                                                    \
-            for (long r = 0; r < qn; r++) {                                                      \
-                long i = i0 + r;                                                                 \
+            float inv[ATTN_G];                                                                   \
+            for (int r = 0; r < ATTN_G; r++) {                                                   \
                 float *sr = s + r * lpad;                                                        \
-                float inv = SOFTMAX_ROW(sr, len);                                                \
-                store_weights(j, b, h, i, sr, inv, len);                                         \
-                float *o = j->ctx + (row0 + i) * j->ldctx + h * dh;                              \
-                for (long d0 = 0; d0 < dh; d0 += 4 * VL) {                                       \
-                    long dn = dh - d0 < 4 * VL ? (dh - d0) / VL : 4;                             \
-                    V c0 = ZERO(), c1 = ZERO(), c2 = ZERO(), c3 = ZERO();                        \
+                inv[r] = SOFTMAX_ROW(sr, len);                                                   \
+                if (r < qn) store_weights(j, b, h, i0 + r, sr, inv[r], len);                     \
+            }                                                                                    \
+            for (long r0 = 0; r0 < qn; r0 += PR) {                                               \
+                const float *sp = s + r0 * lpad;                                                 \
+                for (long d0 = 0; d0 < dh; d0 += 2 * VL) {                                       \
+                    int two = d0 + VL < dh;                                                      \
+                    V c0[PR], c1[PR];                                                            \
+                    for (int r = 0; r < PR; r++) c0[r] = c1[r] = ZERO();                         \
                     for (long c = 0; c < len; c++) {                                             \
-                        V p = SET1(sr[c]);                                                       \
                         const float *vr = v + c * ld + d0;                                       \
-                        c0 = FMA(p, LOAD(vr), c0);                                               \
-                        if (dn > 1) c1 = FMA(p, LOAD(vr + VL), c1);                              \
-                        if (dn > 2) c2 = FMA(p, LOAD(vr + 2 * VL), c2);                          \
-                        if (dn > 3) c3 = FMA(p, LOAD(vr + 3 * VL), c3);                          \
+                        V v0 = LOAD(vr), v1 = two ? LOAD(vr + VL) : ZERO();                      \
+                        for (int r = 0; r < PR; r++) {                                           \
+                            V p = SET1(sp[r * lpad + c]);                                        \
+                            c0[r] = FMA(p, v0, c0[r]);                                           \
+                            c1[r] = FMA(p, v1, c1[r]);                                           \
+                        }                                                                        \
                     }                                                                            \
-                    V vi = SET1(inv);                                                            \
-                    STORE(o + d0, MUL(c0, vi));                                                  \
-                    if (dn > 1) STORE(o + d0 + VL, MUL(c1, vi));                                 \
-                    if (dn > 2) STORE(o + d0 + 2 * VL, MUL(c2, vi));                             \
-                    if (dn > 3) STORE(o + d0 + 3 * VL, MUL(c3, vi));                             \
+                    for (int r = 0; r < PR && r0 + r < qn; r++) {                                \
+                        float *o = j->ctx + (row0 + i0 + r0 + r) * j->ldctx + h * dh + d0;       \
+                        V vi = SET1(inv[r0 + r]);                                                \
+                        STORE(o, MUL(c0[r], vi));                                                \
+                        if (two) STORE(o + VL, MUL(c1[r], vi));                                  \
+                    }                                                                            \
                 }                                                                                \
             }                                                                                    \
         }                                                                                        \
     }
 
-ATTN_VECTOR_BODY(attn_avx512, "avx512f,fma", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
-                 _mm512_fmadd_ps, _mm512_setzero_ps, _mm512_mul_ps)
-ATTN_VECTOR_BODY(attn_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
-                 _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_mul_ps)
+// kt[d][c] = k[c][d] for c < len, 0 up to lpad: VL x VL blocks transposed in registers.
+__attribute__((target("avx512f"))) static void transpose_keys_avx512(const float *k, long ld, long len, long lpad, long dh, float *kt) {
+    for (long c0 = 0; c0 < lpad; c0 += 16)
+        for (long d0 = 0; d0 < dh; d0 += 16) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) r[i] = c0 + i < len ? _mm512_loadu_ps(k + (c0 + i) * ld + d0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int i = 0; i < 16; i++) _mm512_storeu_ps(kt + (d0 + i) * lpad + c0, r[i]);
+        }
+}
+
+__attribute__((target("avx2"))) static void transpose_keys_avx2(const float *k, long ld, long len, long lpad, long dh, float *kt) {
+    for (long c0 = 0; c0 < lpad; c0 += 8)
+        for (long d0 = 0; d0 < dh; d0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = c0 + i < len ? _mm256_loadu_ps(k + (c0 + i) * ld + d0) : _mm256_setzero_ps();
+            transpose8(r);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(kt + (d0 + i) * lpad + c0, r[i]);
+        }
+}
+
+ATTN_VECTOR_BODY(attn_avx512, "avx512f,fma", __m512, 16, 8, transpose_keys_avx512, _mm512_loadu_ps, _mm512_storeu_ps,
+                 _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps, _mm512_mul_ps)
+ATTN_VECTOR_BODY(attn_avx2, "avx2,fma", __m256, 8, 4, transpose_keys_avx2, _mm256_loadu_ps, _mm256_storeu_ps,
+                 _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_mul_ps)
+
+// Per-thread scratch for the scores and transposed keys, grown as needed (freed at thread exit).
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+typedef struct { float *p; size_t floats; } scratch_t;
+static void scratch_free(void *x) { scratch_t *s = x; free(s->p); free(s); }
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+static float *scratch(size_t floats) {
+    pthread_once(&scratch_once, scratch_init);
+    scratch_t *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) abort();
+        pthread_setspecific(scratch_key, s);
+    }
+    if (s->floats < floats) {
+        free(s->p);
+        s->p = aligned_alloc(64, (floats + 15) / 16 * 16 * sizeof(float));
+        if (!s->p) abort();
+        s->floats = floats;
+    }
+    return s->p;
+}
 
 static void attn_task(void *ctx, long index) {
     const attn_job *j = ctx;
@@ -134,15 +179,15 @@ static void attn_task(void *ctx, long index) {
     int isa = strata_cpu_isa();
     long vl = isa >= 2 ? 16 : (isa == 1 ? 8 : 0);
     long lpad = (len + 15) / 16 * 16;
-    // Scores of four queries, then the transposed keys.
-    float *s = aligned_alloc(64, (size_t)(4 * lpad + j->dh * lpad) * sizeof(float));
+    // Scores of a group of queries, then the transposed keys (dh rounded up for the blocks).
+    long dpad = (j->dh + 15) / 16 * 16;
+    float *s = scratch((size_t)(ATTN_G * lpad + dpad * lpad));
     if (vl && j->dh % vl == 0) {
-        if (isa >= 2) attn_avx512(j, b, h, s, s + 4 * lpad);
-        else attn_avx2(j, b, h, s, s + 4 * lpad);
+        if (isa >= 2) attn_avx512(j, b, h, s, s + ATTN_G * lpad);
+        else attn_avx2(j, b, h, s, s + ATTN_G * lpad);
     } else {
         attn_generic(j, b, h, s);
     }
-    free(s);
 }
 
 void sk_attention(long n, long t, long heads, long dh, const float *q, const float *k, const float *v, long ldqkv,
