@@ -17,6 +17,8 @@ import StrataNN
 public final class OnnxModel: Module {
     let graph: Onnx_GraphProto
     let constants: [String: OnnxValue]
+    /// The index of the last node that reads each value (made once: `run` frees values there).
+    let lastUse: [String: Int]
     public let source: String
     public let opset: Int
     /// The graph's input that data feeds (its other inputs have initializers) and its shape
@@ -60,6 +62,10 @@ public final class OnnxModel: Module {
         weights = m.graph.initializer.compactMap { t in
             if case .float(let v)? = c[t.name] { return OnnxWeight(name: t.name, v) } else { return nil }
         }
+        var last: [String: Int] = [:]
+        for (i, n) in m.graph.node.enumerated() { for name in n.input where c[name] == nil { last[name] = i } }
+        for o in m.graph.output { last[o.name] = nil }
+        lastUse = last
         super.init()
         for n in m.graph.node {
             guard n.domain == "" || n.domain == "ai.onnx" else {
@@ -95,11 +101,6 @@ public final class OnnxModel: Module {
     /// With `keepAll` false, each value is dropped after the last node that reads it (the
     /// graph's outputs stay), so a run holds only the live activations.
     func run(feeds: [String: OnnxValue], keepAll: Bool = true) throws -> [String: OnnxValue] {
-        var lastUse: [String: Int] = [:]
-        if !keepAll {
-            for (i, n) in graph.node.enumerated() { for name in n.input where constants[name] == nil { lastUse[name] = i } }
-            for o in graph.output { lastUse[o.name] = nil }
-        }
         var values = constants
         for name in inputNames {
             guard let v = feeds[name] else { throw StrataError("\(source): no value for the graph's input \(name)") }

@@ -317,7 +317,8 @@ public struct DatasetTraining {
         let embedded = try enc.encode(data.texts)
         if let w = embedded.truncationWarning { warn(w) }
         log(String(format: "embedded in %.1f s", Date().timeIntervalSince(started)))
-        let tokens = enc.tokenizer.batch(pieces: data.texts.map(enc.tokenizer.tokenIds), maxLength: enc.maxLength)
+        // Only fine-tuning needs the ids again (a frozen encoder's head sees the embeddings).
+        let tokens = finetune ? enc.tokenizer.batch(pieces: data.texts.map(enc.tokenizer.tokenIds), maxLength: enc.maxLength) : nil
         let classes = data.classNames.count
         let what = "\(dataset.rawValue) \(finetune ? "fine-tuned" : "frozen") encoder + softmax regression"
         let name = out ?? (finetune ? "\(dataset.rawValue)-encoder-finetuned.safetensors" : defaultOut)
@@ -345,7 +346,7 @@ public struct DatasetTraining {
                                  extra: ["dataset": dataset.rawValue, "recipe": recipe])
             try info.setSection(TextTokenizer.wordPiece(enc.tokenizer))
             let acc: Double
-            if finetune {
+            if finetune, let tokens {
                 let train = TensorDataset(tokens.ids.indexSelect(axis: 0, indices: trIdx), labels: trY)
                 let test = TensorDataset(tokens.ids.indexSelect(axis: 0, indices: teIdx), labels: teY)
                 let lengths = trIdx.map { tokens.lengths[$0] }
