@@ -166,10 +166,11 @@ final class PackedLinearTests: XCTestCase {
             XCTAssertLessThan(zip(bare(x).scalars, wantBare.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4)
         }
         // The GEMM's epilogue (bias, then GELU, per finished tile), on every ISA: edge tiles (rows
-        // not a multiple of the micro-kernel's, 37 columns), K over one KC block (300), one row
-        // and enough rows for the threaded split.
+        // not a multiple of the micro-kernel's, 37 columns), K of one block on AVX-512 but two on
+        // AVX2 (300) and several blocks everywhere (700), one row and enough rows for the
+        // threaded split.
         try forEachISA { isa in
-            for (rows, inF) in [(1, 19), (2, 300), (13, 300), (200, 19), (250, 300)] {
+            for (rows, inF) in [(1, 19), (2, 300), (13, 300), (200, 19), (250, 300), (30, 700)] {
                 let w = Tensor.randn([37, inF], seed: inF), b = Tensor.randn([37], seed: 3)
                 let x = Tensor.randn([rows, inF], seed: rows)
                 let packed = PackedLinear(weight: w, bias: b), bare = PackedLinear(weight: w, bias: nil)
