@@ -5,7 +5,6 @@
 #include "strata_kernels.h"
 #include "mathfun.h"
 #include "simd_transpose.h"
-#include <pthread.h>
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,30 +146,6 @@ ATTN_VECTOR_BODY(attn_avx512, "avx512f,fma", __m512, 16, 8, transpose_keys_avx51
 ATTN_VECTOR_BODY(attn_avx2, "avx2,fma", __m256, 8, 4, transpose_keys_avx2, _mm256_loadu_ps, _mm256_storeu_ps,
                  _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps, _mm256_mul_ps)
 
-// Per-thread scratch for the scores and transposed keys, grown as needed (freed at thread exit).
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-typedef struct { float *p; size_t floats; } scratch_t;
-static void scratch_free(void *x) { scratch_t *s = x; free(s->p); free(s); }
-static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
-
-static float *scratch(size_t floats) {
-    pthread_once(&scratch_once, scratch_init);
-    scratch_t *s = pthread_getspecific(scratch_key);
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s) abort();
-        pthread_setspecific(scratch_key, s);
-    }
-    if (s->floats < floats) {
-        free(s->p);
-        s->p = aligned_alloc(64, (floats + 15) / 16 * 16 * sizeof(float));
-        if (!s->p) abort();
-        s->floats = floats;
-    }
-    return s->p;
-}
-
 static void attn_task(void *ctx, long index) {
     const attn_job *j = ctx;
     long b = index / j->heads, h = index % j->heads;
@@ -181,7 +156,7 @@ static void attn_task(void *ctx, long index) {
     long lpad = (len + 15) / 16 * 16;
     // Scores of a group of queries, then the transposed keys (dh rounded up for the blocks).
     long dpad = (j->dh + 15) / 16 * 16;
-    float *s = scratch((size_t)(ATTN_G * lpad + dpad * lpad));
+    float *s = sk_scratch(SK_SCRATCH_ATTENTION, (size_t)(ATTN_G * lpad + dpad * lpad));
     if (vl && j->dh % vl == 0) {
         if (isa >= 2) attn_avx512(j, b, h, s, s + ATTN_G * lpad);
         else attn_avx2(j, b, h, s, s + ATTN_G * lpad);

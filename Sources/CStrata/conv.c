@@ -17,7 +17,7 @@
 
 // ---- per-thread scratch that only grows (no allocation in steady state) -------------------------
 
-#define SCRATCH_SLOTS 6
+#define SCRATCH_SLOTS 7
 typedef struct { float *p; size_t n; } scratch_t;
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;

@@ -185,7 +185,9 @@ void sk_attention(long n, long t, long heads, long dh, const float *q, const flo
 void sk_add_layernorm(long rows, long h, const float *x, const float *res, const float *gamma, const float *beta,
                       float eps, float *out);
 
-// Per-thread scratch buffer that only grows. Slots 0-2 are used by the conv kernels.
+// Per-thread scratch buffer that only grows. Slots 0-5 are used by the conv kernels, slot
+// SK_SCRATCH_ATTENTION by sk_attention.
+enum { SK_SCRATCH_ATTENTION = 6 };
 float *sk_scratch(int slot, size_t floats);
 
 // ---- autograd mode (thread-local) --------------------------------------------------------------
