@@ -382,6 +382,7 @@ typedef struct {
     int threaded_gemm;        // 1: one image at a time, GEMMs use the pool
     int weights_as_a;         // forward orientation: W as the A operand (output in NCHW directly)
     int pooled;               // fused 2x2 max pooling: y and gy are the pooled tensors
+    int relu;                 // ... followed by ReLU (dead outputs get code 4)
     uint8_t *codes;           // fused pooling: winner position per pooled output
     int wino;                 // Winograd F(2x2, 3x3) (winograd.c) for the forward and weight gradient
     int wino_gx;              // ... for the input gradient; wpack then holds its transformed filters
@@ -447,6 +448,18 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) 
     }
 }
 
+// ReLU on pooled outputs: those it zeroes (not NaN) keep no winner (code 4), so the backward
+// expansion writes zero gradient for their whole window.
+// (restrict and selects, no branches: so it vectorises.)
+CLONES static void relu_pooled(long n, float *restrict y, uint8_t *restrict code) {
+    for (long i = 0; i < n; i++) {
+        float v = y[i];
+        uint8_t c = code[i];
+        y[i] = v <= 0.0f ? 0.0f : v;   // NaN compares false: stays NaN
+        code[i] = v > 0.0f ? c : (uint8_t)4;
+    }
+}
+
 static void conv_forward_task(void *ctx, long t) {
     const conv_job *j = ctx;
     long n0 = t * j->per, n1 = n0 + j->per < j->s->n ? n0 + j->per : j->s->n;
@@ -461,6 +474,7 @@ static void conv_forward_task(void *ctx, long t) {
         conv_forward_chunk(j, n, nb, tmp);
         for (long pl = 0; pl < nb * s->cout; pl++)
             maxpool_2x2_codes(s->oh, s->ow, PH, PW, tmp + pl * P, j->y + (n * s->cout + pl) * PH * PW, j->codes + (n * s->cout + pl) * PH * PW);
+        if (j->relu) relu_pooled(nb * s->cout * PH * PW, j->y + n * s->cout * PH * PW, j->codes + n * s->cout * PH * PW);
     }
 }
 
@@ -682,9 +696,9 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
 int sk_conv2d_maxpool_supported(const sk_conv_shape *s);
 
 void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
-                               float *y, uint8_t *codes) {
+                               float *y, uint8_t *codes, int relu) {
     conv_job j = {0};
-    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.pooled = 1; j.codes = codes;
+    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.pooled = 1; j.codes = codes; j.relu = relu;
     conv_forward_run(&j);
 }
 
@@ -771,7 +785,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void maxpool_2x2_avx
     }
 }
 
-// Backward of 2x2/stride-2 max pooling from the stored winner codes. Writes every element of gx.
+// Backward of 2x2/stride-2 max pooling from the stored winner codes (4: none, the whole window gets
+// zero). Writes every element of gx.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static void maxpool_2x2_backward_codes_avx512(long H, long W, long OH, long OW, const uint8_t *code,
                                                                                   const float *gy, float *gx) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -909,6 +924,7 @@ static void maxpool_2x2_backward_codes_generic(long H, long W, long OH, long OW,
     for (long oh = 0; oh < OH; oh++)
         for (long ow = 0; ow < OW; ow++) {
             int c = code[oh * OW + ow];
+            if (c > 3) continue;   // no winner (a fused ReLU zeroed the output)
             gx[(2 * oh + (c >> 1)) * W + 2 * ow + (c & 1)] = gy[oh * OW + ow];
         }
 }

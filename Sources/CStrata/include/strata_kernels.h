@@ -129,9 +129,11 @@ void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, 
 // Convolution fused with 2x2/stride-2 max pooling of its output (floor of odd sizes): the
 // unpooled output only ever lives in per-thread scratch. y is [n, cout, oh/2, ow/2]; codes (one
 // byte per pooled output) record the winners for the backward pass. AVX-512BW/VL or AVX2.
+// With relu, y = relu(pool(conv)) and a pooled output that ReLU zeroes gets code 4 (no winner,
+// so no gradient); NaN stays NaN, as in the separate ReLU.
 int sk_conv2d_maxpool_supported(const sk_conv_shape *s);
 void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
-                               float *y, uint8_t *codes);
+                               float *y, uint8_t *codes, int relu);
 void sk_conv2d_maxpool_backward(const sk_conv_shape *s, const float *x, const float *w, const uint8_t *codes,
                                 const float *gy, float *gx, float *gw, float *gb);
 

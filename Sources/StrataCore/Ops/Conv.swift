@@ -70,16 +70,23 @@ func convShape(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ stride: Size2, 
 
 /// `maxPool2d(conv2d(x, ...), kernelSize: 2)` in one op: each chunk of images is convolved into
 /// per-thread scratch and pooled at once, so the full-size convolution output is never stored.
+/// With `relu`, it also applies ReLU to the pooled values (the same as ReLU before pooling, which
+/// commutes with max), and the backward pass drops the gradient of the outputs it zeroed.
 /// Returns nil where the fused kernel is unavailable or slower (no AVX-512BW or AVX2, an output under
 /// 2x2, or fewer images than twice the thread count).
-/// Results and gradients equal those of the two separate ops.
+/// Results and gradients equal those of the separate ops.
+///
+/// ```swift
+/// let y = conv2dMaxPool2d(x, weight: w, bias: b, padding: 1, relu: true)   // [N, 32, 28, 28] -> [N, 64, 14, 14]
+///     ?? maxPool2d(conv2d(x, weight: w, bias: b, padding: 1), kernelSize: 2).relu()
+/// ```
 public func conv2dMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Size2 = 1,
-                            padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1) -> Tensor? {
+                            padding: Size2 = 0, dilation: Size2 = 1, groups: Int = 1, relu: Bool = false) -> Tensor? {
     var s = convShape(x, weight, bias, stride, padding, dilation, groups, "conv2dMaxPool2d")
     guard sk_conv2d_maxpool_supported(&s) != 0 else { return nil }
     let y = Tensor(uninitializedShape: [s.n, s.cout, s.oh / 2, s.ow / 2])
     let (codes, cp) = winnerBuffer(UInt8.self, y.count)
-    withUnsafePointer(to: &s) { sk_conv2d_maxpool_forward($0, x.data, weight.data, bias?.data, y.data, cp) }
+    withUnsafePointer(to: &s) { sk_conv2d_maxpool_forward($0, x.data, weight.data, bias?.data, y.data, cp, relu ? 1 : 0) }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     let xc = x.constant(), wc = weight.constant()
     return y.recorded("conv2dMaxPool2d", inputs) { g, needs in

@@ -29,9 +29,10 @@ public final class Conv2D: Module {
         conv2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
-    /// This layer followed by 2x2/stride-2 max pooling, fused (nil where unsupported).
-    func forwardMaxPooled(_ x: Tensor) -> Tensor? {
-        conv2dMaxPool2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    /// This layer followed by 2x2/stride-2 max pooling (and ReLU), fused (nil where unsupported).
+    func forwardMaxPooled(_ x: Tensor, relu: Bool = false) -> Tensor? {
+        conv2dMaxPool2d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation,
+                        groups: groups, relu: relu)
     }
 
     public override var config: [String: Any] {

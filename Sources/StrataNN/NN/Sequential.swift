@@ -23,13 +23,15 @@ public final class Sequential: Module {
         while i < layers.count {
             let l = layers[i]
             // Conv2D [monotone activation] MaxPool2D(2): convolution and pooling fused, then the
-            // activation on the pooled values.
+            // activation on the pooled values (ReLU inside the same kernel).
             if !tracing, let conv = l as? Conv2D {
                 let act = i + 1 < layers.count && layers[i + 1].isMonotoneElementwise ? layers[i + 1] : nil
                 let p = i + (act == nil ? 1 : 2)
-                if p < layers.count, let pool = layers[p] as? MaxPool2D, pool.isHalving, let y = conv.forwardMaxPooled(h) {
+                let fusedReLU = act is ReLU
+                if p < layers.count, let pool = layers[p] as? MaxPool2D, pool.isHalving,
+                   let y = conv.forwardMaxPooled(h, relu: fusedReLU) {
                     h = y
-                    if let act, !act.forwardInPlace(&h) { h = act(h) }
+                    if let act, !fusedReLU, !act.forwardInPlace(&h) { h = act(h) }
                     i = p + 1
                     continue
                 }
