@@ -14,38 +14,50 @@ typedef struct {
     int training;
 } bn_job;
 
-// Sum of x[i] and of (x[i] - m)^2 over one channel's N rows of HW floats.
-CLONES static void channel_moments(const bn_job *j, long ch, double *sum, double *sq, float m, int second) {
-    double total = 0;
-    for (long i = 0; i < j->n; i++) {
+// Sums of d = x - k and of d^2 over one channel's rows [i0, i1) of HW floats.
+CLONES static void channel_sums(const bn_job *j, long ch, long i0, long i1, float k, double *sum, double *sq) {
+    double t1 = 0, t2 = 0;
+    for (long i = i0; i < i1; i++) {
         const float *x = j->x + (i * j->c + ch) * j->hw;
-        float acc[16] = {0};
+        float a1[16] = {0}, a2[16] = {0};
         long p = 0;
-        if (second) {
-            for (; p + 16 <= j->hw; p += 16)
-                for (int u = 0; u < 16; u++) { float d = x[p + u] - m; acc[u] += d * d; }
-        } else {
-            for (; p + 16 <= j->hw; p += 16)
-                for (int u = 0; u < 16; u++) acc[u] += x[p + u];
-        }
-        float s = 0;
-        for (int u = 0; u < 16; u++) s += acc[u];
-        for (; p < j->hw; p++) { float d = second ? x[p] - m : x[p]; s += second ? d * d : d; }
-        total += s;
+        // Two loops over the row (in L1 by the second) vectorise better than one with both sums.
+        for (; p + 16 <= j->hw; p += 16)
+            for (int u = 0; u < 16; u++) a1[u] += x[p + u] - k;
+        for (long q = 0; q + 16 <= j->hw; q += 16)
+            for (int u = 0; u < 16; u++) { float d = x[q + u] - k; a2[u] += d * d; }
+        float s1 = 0, s2 = 0;
+        for (int u = 0; u < 16; u++) { s1 += a1[u]; s2 += a2[u]; }
+        for (; p < j->hw; p++) { float d = x[p] - k; s1 += d; s2 += d * d; }
+        t1 += s1;
+        t2 += s2;
     }
-    if (second) *sq = total; else *sum = total;
+    *sum = t1;
+    if (sq) *sq = t2;
+}
+
+// Mean and (biased) variance of one channel in one pass over x: var = E[d^2] - E[d]^2 with
+// d = x - k, where the shift k is the mean of the channel's first images (at least 256 values),
+// so E[d] is a small fraction of the spread and the subtraction loses almost nothing. (Two
+// passes, mean then squared deviations, read x once more.)
+static void channel_moments(const bn_job *j, long ch, float *mean, float *var) {
+    long first = (256 + j->hw - 1) / j->hw;
+    if (first > j->n) first = j->n;
+    double s0;
+    channel_sums(j, ch, 0, first, 0.0f, &s0, NULL);
+    float k = (float)(s0 / (double)(first * j->hw));
+    double s1, s2, count = (double)(j->n * j->hw);
+    channel_sums(j, ch, 0, j->n, k, &s1, &s2);
+    double md = s1 / count, v = s2 / count - md * md;
+    *mean = (float)(k + md);
+    *var = v < 0 ? 0.0f : (float)v;   // rounding can go just below 0; NaN stays NaN
 }
 
 CLONES static void bn_forward_task(void *ctx, long ch) {
     bn_job *j = ctx;
-    double count = (double)(j->n * j->hw);
     float mean, var;
     if (j->training) {
-        double s = 0, q = 0;
-        channel_moments(j, ch, &s, NULL, 0, 0);
-        mean = (float)(s / count);
-        channel_moments(j, ch, NULL, &q, mean, 1);
-        var = (float)(q / count);
+        channel_moments(j, ch, &mean, &var);
         j->mean[ch] = mean;
         j->var[ch] = var;
     } else {
