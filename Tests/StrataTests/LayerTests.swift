@@ -164,6 +164,12 @@ final class LayerTests: XCTestCase {
         let y = d(x).scalars
         XCTAssert(y.allSatisfy { $0 == 0 || $0 == 2 }, "kept values are scaled by 1/(1-p)")
         XCTAssertEqual(Double(y.filter { $0 == 0 }.count) / 1000, 0.5, accuracy: 0.06)
+        // The mask follows the generator's stream: kept exactly where nextFloat() < 1 - p.
+        RandomGenerator.manualSeed(7)
+        let y3 = Dropout(0.3)(Tensor.ones([4096])).scalars
+        var rng = RandomGenerator(seed: 7)
+        let keep: Float = 1 - 0.3
+        XCTAssertEqual(y3, (0..<4096).map { _ in rng.nextFloat() < keep ? 1 / keep : 0 })
         d.eval()
         XCTAssertEqual(d(x).scalars, x.scalars)
         // BatchNorm: training updates running statistics (unbiased variance, momentum 0.1).

@@ -15,11 +15,16 @@ public final class Dropout: Module {
         guard isTraining, p > 0 else { return x }
         let mask = Tensor(uninitializedShape: x.shape)
         let keep = 1 - p, scale = 1 / keep
-        // A local copy of the generator (the same stream): the global's access checks per element
-        // cost ten times the drawing itself.
+        // Keep where rng.nextFloat() < keep, i.e. where its 24 random bits are below ceil(keep * 2^24).
+        // Branch-free (a coin flip mispredicts half the time), on a local copy of the generator
+        // (the global's access checks per element cost more than the drawing).
         var rng = RandomGenerator.global
+        let threshold = UInt64((keep * 16_777_216).rounded(.up)), scaleBits = scale.bitPattern
         let m = mask.data
-        for i in 0..<mask.count { m[i] = rng.nextFloat() < keep ? scale : 0 }
+        for i in 0..<mask.count {
+            let below = UInt32(truncatingIfNeeded: ((rng.next() >> 40) &- threshold) >> 63)   // 1 or 0
+            m[i] = Float(bitPattern: scaleBits & (0 &- below))
+        }
         RandomGenerator.global = rng
         return x * mask
     }
