@@ -52,6 +52,36 @@ final class WildFaceTests: XCTestCase {
         XCTAssertFalse(y.allClose(x, atol: 1e-3))
     }
 
+    /// Rotated, zoomed, shifted and mirrored warps against PyTorch's definition written out pixel by
+    /// pixel (affine_grid + grid_sample, bilinear, border padding, align_corners false), on images
+    /// wider than one 64-pixel run of the kernel and with a window smaller than the input.
+    func testWarpMatchesGridSampleDefinition() {
+        for (h, w, oh, ow) in [(10, 10, 6, 6), (37, 90, 31, 70), (64, 64, 64, 64)] {
+            let x = Tensor.randn([1, 3, h, w], seed: h), xs = x.scalars
+            for warp in [Warp(rotation: 0.3, scale: 1.1, shiftX: 0.1, shiftY: -0.05, flip: true),
+                         Warp(rotation: -0.7, scale: 0.8, shiftX: -0.3, shiftY: 0.2), Warp(rotation: 2.5, scale: 1.3)] {
+                let got = warp.apply(x, outputSize: (oh, ow)).scalars
+                let (c, s) = (Foundation.cos(Double(warp.rotation)), Foundation.sin(Double(warp.rotation)))
+                let f = warp.flip ? -1.0 : 1.0, k = Double(warp.scale)
+                let (cx, cy) = (Double(ow) / Double(w), Double(oh) / Double(h))
+                var worst = 0.0
+                for ch in 0..<3 { for y in 0..<oh { for xx in 0..<ow {
+                    let xn = (2 * Double(xx) + 1) / Double(ow) - 1, yn = (2 * Double(y) + 1) / Double(oh) - 1
+                    let u = (c / k * f * xn - s / k * yn + Double(warp.shiftX)) * cx
+                    let v = (s / k * f * xn + c / k * yn + Double(warp.shiftY)) * cy
+                    let sx = Swift.min(Swift.max(((u + 1) * Double(w) - 1) / 2, 0), Double(w - 1))
+                    let sy = Swift.min(Swift.max(((v + 1) * Double(h) - 1) / 2, 0), Double(h - 1))
+                    let (x0, y0) = (Int(sx), Int(sy)), (x1, y1) = (Swift.min(Int(sx) + 1, w - 1), Swift.min(Int(sy) + 1, h - 1))
+                    let (fx, fy) = (sx - Double(x0), sy - Double(y0))
+                    func px(_ yy: Int, _ xq: Int) -> Double { Double(xs[(ch * h + yy) * w + xq]) }
+                    let expected = px(y0, x0) * (1 - fx) * (1 - fy) + px(y0, x1) * fx * (1 - fy) + px(y1, x0) * (1 - fx) * fy + px(y1, x1) * fx * fy
+                    worst = Swift.max(worst, abs(Double(got[(ch * oh + y) * ow + xx]) - expected))
+                } } }
+                XCTAssertLessThan(worst, 1e-4, "\(warp) on \(w)x\(h) -> \(ow)x\(oh)")
+            }
+        }
+    }
+
     func testFixedWarpsAndTestTimeViews() throws {
         let x = Tensor.arange(2 * 100).reshape([1, 2, 10, 10])
         // Identity: the centred window; a shift of 2/6 of the half-window moves it one pixel right.

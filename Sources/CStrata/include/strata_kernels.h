@@ -187,6 +187,11 @@ void sk_attention(long n, long t, long heads, long dh, const float *q, const flo
 void sk_add_layernorm(long rows, long h, const float *x, const float *res, const float *gamma, const float *beta,
                       float eps, float *out);
 
+// Bilinear affine warp with edge clamping (warp.c): out[k][y][x] samples plane k of `in` (h x w)
+// at (x0 + dxdx x + dxdy y, y0 + dydx x + dydy y), for `planes` planes; out is planes x oh x ow.
+void sk_warp_bilinear(const float *in, long w, long h, float *out, long ow, long oh, long planes,
+                      float x0, float y0, float dxdx, float dxdy, float dydx, float dydy);
+
 // Per-thread scratch buffer that only grows. Slots 0-5 are used by the conv kernels, slot
 // SK_SCRATCH_ATTENTION by sk_attention.
 enum { SK_SCRATCH_ATTENTION = 6 };

@@ -1,3 +1,4 @@
+import CStrata
 import Foundation
 import StrataCore
 import StrataNN
@@ -66,9 +67,7 @@ public struct Augmentation {
                     o.update(from: plainCrop.map { $0.data + (i * c + ch) * oh * ow } ?? plane, count: oh * ow)
                 }
                 if b != 0 || k != 1 {
-                    var mean: Float = 0
-                    for p in 0..<(oh * ow) { mean += o[p] }
-                    mean /= Float(oh * ow)
+                    let mean = sk_sum(oh * ow, o) / Float(oh * ow)
                     for p in 0..<(oh * ow) { o[p] = (o[p] - mean) * k + mean + b }
                 }
             }
@@ -165,25 +164,7 @@ public struct Warp: Equatable {
         let dydx = t10 * 2 / Float(ow) * hy, dydy = t11 * 2 / Float(oh) * hy
         let x0 = (t00 * (1 / Float(ow) - 1) + t01 * (1 / Float(oh) - 1) + shiftX) * hx + Float(w) / 2 - 0.5
         let y0 = (t10 * (1 / Float(ow) - 1) + t11 * (1 / Float(oh) - 1) + shiftY) * hy + Float(h) / 2 - 0.5
-        let maxX = Float(w - 1), maxY = Float(h - 1)
-        let inPlane = w * h, outPlane = ow * oh
-        for y in 0..<oh {
-            var sx = x0 + dxdy * Float(y), sy = y0 + dydy * Float(y)
-            for xx in 0..<ow {
-                let xc = Swift.min(Swift.max(sx, 0), maxX), yc = Swift.min(Swift.max(sy, 0), maxY)
-                let xi = Int(xc), yi = Int(yc)
-                let x1 = Swift.min(xi + 1, w - 1), y1 = Swift.min(yi + 1, h - 1)
-                let fx = xc - Float(xi), fy = yc - Float(yi)
-                let (i00, i01, i10, i11) = (yi * w + xi, yi * w + x1, y1 * w + xi, y1 * w + x1)
-                let (w00, w01, w10, w11) = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
-                for k in 0..<planes {
-                    let p = plane + k * inPlane
-                    o[k * outPlane + y * ow + xx] = p[i00] * w00 + p[i01] * w01 + p[i10] * w10 + p[i11] * w11
-                }
-                sx += dxdx
-                sy += dydx
-            }
-        }
+        sk_warp_bilinear(plane, w, h, o, ow, oh, planes, x0, y0, dxdx, dxdy, dydx, dydy)
     }
 }
 
