@@ -1,9 +1,9 @@
 // Batch normalisation over the channel axis of x [N, C, HW] (HW = 1 for [N, C]), forward and
 // backward as a pair. One task per channel; sums use 16 partial lanes so they vectorise.
 #include "strata_kernels.h"
+#include "multi_isa.h"
 #include <math.h>
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 typedef struct {
     long n, c, hw;
@@ -15,7 +15,7 @@ typedef struct {
 } bn_job;
 
 // Sums of d = x - k and of d^2 over one channel's rows [i0, i1) of HW floats.
-CLONES static void channel_sums(const bn_job *j, long ch, long i0, long i1, float k, double *sum, double *sq) {
+SK_BODY void channel_sums_body(const bn_job *j, long ch, long i0, long i1, float k, double *sum, double *sq) {
     double t1 = 0, t2 = 0;
     for (long i = i0; i < i1; i++) {
         const float *x = j->x + (i * j->c + ch) * j->hw;
@@ -35,6 +35,7 @@ CLONES static void channel_sums(const bn_job *j, long ch, long i0, long i1, floa
     *sum = t1;
     if (sq) *sq = t2;
 }
+SK_MULTI_ISA_VOID(static, channel_sums, (const bn_job *j, long ch, long i0, long i1, float k, double *sum, double *sq), (j, ch, i0, i1, k, sum, sq))
 
 // Mean and (biased) variance of one channel in one pass over x: var = E[d^2] - E[d]^2 with
 // d = x - k, where the shift k is the mean of the channel's first images (at least 256 values),
@@ -53,7 +54,7 @@ static void channel_moments(const bn_job *j, long ch, float *mean, float *var) {
     *var = v < 0 ? 0.0f : (float)v;   // rounding can go just below 0; NaN stays NaN
 }
 
-CLONES static void bn_forward_task(void *ctx, long ch) {
+SK_BODY void bn_forward_task_body(void *ctx, long ch) {
     bn_job *j = ctx;
     float mean, var;
     if (j->training) {
@@ -71,6 +72,7 @@ CLONES static void bn_forward_task(void *ctx, long ch) {
         for (long p = 0; p < j->hw; p++) y[p] = x[p] * scale + shift;
     }
 }
+SK_MULTI_ISA_VOID(static, bn_forward_task, (void *ctx, long ch), (ctx, ch))
 
 void sk_batchnorm_forward(long n, long c, long hw, const float *x, const float *w, const float *b, float *y,
                           float *mean, float *var, float eps, int training) {
@@ -80,7 +82,7 @@ void sk_batchnorm_forward(long n, long c, long hw, const float *x, const float *
 
 // Per channel, with xhat = (x - mean) * inv and M = N * HW:
 //   gb = sum(gy), gw = sum(gy * xhat), gx = w * inv * (gy - gb / M - xhat * gw / M).
-CLONES static void bn_backward_task(void *ctx, long ch) {
+SK_BODY void bn_backward_task_body(void *ctx, long ch) {
     bn_job *j = ctx;
     float mean = j->mean[ch], inv = 1 / sqrtf(j->var[ch] + j->eps);
     double sg = 0, sgx = 0;
@@ -110,6 +112,7 @@ CLONES static void bn_backward_task(void *ctx, long ch) {
         for (long p = 0; p < j->hw; p++) gx[p] = k1 * g[p] + k2 * x[p] + k3;
     }
 }
+SK_MULTI_ISA_VOID(static, bn_backward_task, (void *ctx, long ch), (ctx, ch))
 
 void sk_batchnorm_backward(long n, long c, long hw, const float *x, const float *w, const float *mean, const float *var,
                            const float *gy, float eps, float *gx, float *gw, float *gb) {

@@ -8,12 +8,12 @@
 //   gcol    = w[g]^T @ gy[n, g];  gx[n, g] = col2im(gcol)
 //   gb     += sum_P gy[n, g]
 #include "strata_kernels.h"
+#include "multi_isa.h"
 #include "simd_transpose.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // ---- per-thread scratch that only grows (no allocation in steady state) -------------------------
 
@@ -249,7 +249,7 @@ __attribute__((target("avx2,fma"))) static void col2im_s1_avx2(const sk_conv_sha
 }
 
 // col rows are `ld` floats apart (OH*OW for one image; more when several images share a buffer).
-CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float *col, long ld) {
+SK_BODY void im2col_body(const sk_conv_shape *s, long cg, const float *x, float *col, long ld) {
     if (s->sw == 1 && s->kw <= MAXTAP && s->ow <= 16 * MAXCHUNK && strata_cpu_isa() >= 2) { im2col_s1_avx512(s, cg, x, col, ld); return; }
     if (s->sw == 1 && strata_cpu_isa() >= 1) { im2col_s1_avx2(s, cg, x, col, ld); return; }
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
@@ -275,9 +275,10 @@ CLONES static void im2col(const sk_conv_shape *s, long cg, const float *x, float
                 }
             }
 }
+SK_MULTI_ISA_VOID(static, im2col, (const sk_conv_shape *s, long cg, const float *x, float *col, long ld), (s, cg, x, col, ld))
 
 // gx[Cg, H, W] += col2im(gcol[Cg*KH*KW, OH*OW])
-CLONES static void col2im(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
+SK_BODY void col2im_body(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
     if (s->sw == 1 && s->kw <= MAXTAP && s->w <= 16 * MAXCHUNK && strata_cpu_isa() >= 2) { col2im_s1_avx512(s, cg, gcol, gx, ld); return; }
     if (s->sw == 1 && s->kw <= MAXTAP && s->w <= 8 * MAXSTEP8 && strata_cpu_isa() >= 1) { col2im_s1_avx2(s, cg, gcol, gx, ld); return; }
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow;
@@ -300,14 +301,16 @@ CLONES static void col2im(const sk_conv_shape *s, long cg, const float *gcol, fl
                 }
             }
 }
+SK_MULTI_ISA_VOID(static, col2im, (const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld), (s, cg, gcol, gx, ld))
 
 static int is_pointwise(const sk_conv_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
 }
 
-CLONES static void add_scalar(long n, float v, float *x) {
+SK_BODY void add_scalar_body(long n, float v, float *x) {
     for (long i = 0; i < n; i++) x[i] += v;
 }
+SK_MULTI_ISA_VOID(static, add_scalar, (long n, float v, float *x), (n, v, x))
 
 
 static void maxpool_2x2_codes(long H, long W, long OH, long OW, const float *x, float *y, uint8_t *code);
@@ -451,7 +454,7 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) 
 // ReLU on pooled outputs: those it zeroes (not NaN) keep no winner (code 4), so the backward
 // expansion writes zero gradient for their whole window.
 // (restrict and selects, no branches: so it vectorises.)
-CLONES static void relu_pooled(long n, float *restrict y, uint8_t *restrict code) {
+SK_BODY void relu_pooled_body(long n, float *restrict y, uint8_t *restrict code) {
     for (long i = 0; i < n; i++) {
         float v = y[i];
         uint8_t c = code[i];
@@ -459,6 +462,7 @@ CLONES static void relu_pooled(long n, float *restrict y, uint8_t *restrict code
         code[i] = v > 0.0f ? c : (uint8_t)4;
     }
 }
+SK_MULTI_ISA_VOID(static, relu_pooled, (long n, float *restrict y, uint8_t *restrict code), (n, y, code))
 
 static void conv_forward_task(void *ctx, long t) {
     const conv_job *j = ctx;
@@ -720,7 +724,7 @@ typedef struct {
 } pool_job;
 
 // 2x2 windows, stride 2, no padding: the common case, branch-free so it vectorises.
-CLONES static void maxpool_2x2(long H, long W, long OH, long OW, const float *x, float *y, int32_t *id) {
+SK_BODY void maxpool_2x2_body(long H, long W, long OH, long OW, const float *x, float *y, int32_t *id) {
     for (long oh = 0; oh < OH; oh++) {
         const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
         float *yo = y + oh * OW;
@@ -747,6 +751,7 @@ CLONES static void maxpool_2x2(long H, long W, long OH, long OW, const float *x,
     }
     (void)H;
 }
+SK_MULTI_ISA_VOID(static, maxpool_2x2, (long H, long W, long OH, long OW, const float *x, float *y, int32_t *id), (H, W, OH, OW, x, y, id))
 
 // AVX-512 2x2/stride-2 pooling rows: 16 outputs from 32 inputs of each of two input rows;
 // permutes split even and odd columns. With `code`, also writes which window position won

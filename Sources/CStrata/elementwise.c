@@ -1,10 +1,10 @@
 // Elementwise kernels: broadcasting binary ops, unary ops and their backward rules, strided copy.
-// Each loop is written once and compiled for AVX-512, AVX2 and generic x86-64 (target_clones).
+// Each loop is written once and compiled for AVX-512, AVX2 and generic x86-64 (multi_isa.h).
 #include "strata_kernels.h"
+#include "multi_isa.h"
 #include "mathfun.h"
 #include <string.h>
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define PAR_MIN 32768   // below this many elements a loop runs on one thread
 
 // ---- binary ------------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ static inline float apply_binary(int op, float a, float b) {
     else if (sa == 0 && sb == 1) { float x = a[0]; for (long i = 0; i < n; i++) { float y = b[i]; o[i] = (EXPR); } } \
     else { for (long i = 0; i < n; i++) { float x = a[i * sa], y = b[i * sb]; o[i] = (EXPR); } }
 
-CLONES static void binary_row(int op, long n, float *o, const float *a, long sa, const float *b,
+SK_BODY void binary_row_body(int op, long n, float *o, const float *a, long sa, const float *b,
                               long sb) {
     switch (op) {
     case SK_ADD: ROW_LOOP(x + y) break;
@@ -54,6 +54,7 @@ CLONES static void binary_row(int op, long n, float *o, const float *a, long sa,
     default: for (long i = 0; i < n; i++) o[i] = apply_binary(op, a[i * sa], b[i * sb]); break;
     }
 }
+SK_MULTI_ISA_VOID(static, binary_row, (int op, long n, float *o, const float *a, long sa, const float *b, long sb), (op, n, o, a, sa, b, sb))
 
 typedef struct {
     int op, ndim;
@@ -119,7 +120,7 @@ void sk_binary(int op, int ndim, const long *shape, float *out, const float *a, 
 
 static inline float gelu(float x) { return 0.5f * x * (1.0f + sf_erf(x * 0.70710678118654752f)); }
 
-CLONES static void unary_range(int op, long n, const float *x, float *y, float p) {
+SK_BODY void unary_range_body(int op, long n, const float *x, float *y, float p) {
     switch (op) {
     case SK_NEG: for (long i = 0; i < n; i++) y[i] = -x[i]; break;
     case SK_EXP: for (long i = 0; i < n; i++) y[i] = sf_exp(x[i]); break;
@@ -139,9 +140,10 @@ CLONES static void unary_range(int op, long n, const float *x, float *y, float p
     case SK_SIGN: for (long i = 0; i < n; i++) y[i] = x[i] > 0 ? 1.0f : (x[i] < 0 ? -1.0f : 0.0f); break;
     }
 }
+SK_MULTI_ISA_VOID(static, unary_range, (int op, long n, const float *x, float *y, float p), (op, n, x, y, p))
 
 // dx = g * f'(x); `x` is the op's input and `y` its output (whichever the rule needs).
-CLONES static void unary_backward_range(int op, long n, const float *x, const float *y,
+SK_BODY void unary_backward_range_body(int op, long n, const float *x, const float *y,
                                         const float *g, float *dx, float p) {
     switch (op) {
     case SK_NEG: for (long i = 0; i < n; i++) dx[i] = -g[i]; break;
@@ -169,6 +171,7 @@ CLONES static void unary_backward_range(int op, long n, const float *x, const fl
     case SK_SIGN: for (long i = 0; i < n; i++) dx[i] = 0.0f; break;
     }
 }
+SK_MULTI_ISA_VOID(static, unary_backward_range, (int op, long n, const float *x, const float *y, const float *g, float *dx, float p), (op, n, x, y, g, dx, p))
 
 typedef struct {
     int op;
@@ -259,24 +262,27 @@ void sk_transpose2d(long batch, long rows, long cols, const float *src, float *d
 
 // ---- small helpers used by optimizers and losses --------------------------------------------------
 
-CLONES void sk_axpy(long n, float a, const float *x, float *y) {
+SK_BODY void sk_axpy_body(long n, float a, const float *x, float *y) {
     for (long i = 0; i < n; i++) y[i] += a * x[i];
 }
+SK_MULTI_ISA_VOID(, sk_axpy, (long n, float a, const float *x, float *y), (n, a, x, y))
 
-CLONES void sk_fill(long n, float v, float *y) {
+SK_BODY void sk_fill_body(long n, float v, float *y) {
     for (long i = 0; i < n; i++) y[i] = v;
 }
+SK_MULTI_ISA_VOID(, sk_fill, (long n, float v, float *y), (n, v, y))
 
 // where(c != 0, a, b) on contiguous, same-shape inputs.
-CLONES void sk_where(long n, const float *c, const float *a, const float *b, float *out) {
+SK_BODY void sk_where_body(long n, const float *c, const float *a, const float *b, float *out) {
     for (long i = 0; i < n; i++) out[i] = c[i] != 0.0f ? a[i] : b[i];
 }
+SK_MULTI_ISA_VOID(, sk_where, (long n, const float *c, const float *a, const float *b, float *out), (n, c, a, b, out))
 
 // ---- optimizer steps (one pass over each parameter) -----------------------------------------------
 
 // Adam / AdamW. m, v are the moment estimates; bc1 = 1 - beta1^t, bc2 = 1 - beta2^t.
 // L2 weight decay (Adam) adds wd*p to the gradient; decoupled decay (AdamW) shrinks p by lr*wd.
-CLONES void sk_adam_step(long n, float *p, const float *g, float *m, float *v, float lr, float beta1,
+SK_BODY void sk_adam_step_body(long n, float *p, const float *g, float *m, float *v, float lr, float beta1,
                          float beta2, float eps, float bc1, float bc2, float wd, int decoupled) {
     float step = lr / bc1, inv_sqrt_bc2 = 1.0f / SK_SQRT_F(bc2);
     float shrink = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
@@ -289,9 +295,10 @@ CLONES void sk_adam_step(long n, float *p, const float *g, float *m, float *v, f
         p[i] = p[i] * shrink - step * mi / (SK_SQRT_F(vi) * inv_sqrt_bc2 + eps);
     }
 }
+SK_MULTI_ISA_VOID(, sk_adam_step, (long n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2, float eps, float bc1, float bc2, float wd, int decoupled), (n, p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, wd, decoupled))
 
 // SGD with momentum (PyTorch semantics: buf = momentum*buf + (1-dampening)*g, first step buf = g).
-CLONES void sk_sgd_step(long n, float *p, const float *g, float *buf, float lr, float momentum,
+SK_BODY void sk_sgd_step_body(long n, float *p, const float *g, float *buf, float lr, float momentum,
                         float dampening, float wd, int nesterov, int first) {
     for (long i = 0; i < n; i++) {
         float gi = g[i] + wd * p[i];
@@ -303,9 +310,10 @@ CLONES void sk_sgd_step(long n, float *p, const float *g, float *buf, float lr, 
         p[i] -= lr * gi;
     }
 }
+SK_MULTI_ISA_VOID(, sk_sgd_step, (long n, float *p, const float *g, float *buf, float lr, float momentum, float dampening, float wd, int nesterov, int first), (n, p, g, buf, lr, momentum, dampening, wd, nesterov, first))
 
 // Sum of squares in double (for gradient-norm clipping).
-CLONES double sk_sum_squares(long n, const float *x) {
+SK_BODY double sk_sum_squares_body(long n, const float *x) {
     double acc[8] = {0};
     long i = 0;
     for (; i + 8 <= n; i += 8)
@@ -315,11 +323,13 @@ CLONES double sk_sum_squares(long n, const float *x) {
     for (; i < n; i++) s += (double)x[i] * x[i];
     return s;
 }
+SK_MULTI_ISA(, double, sk_sum_squares, (long n, const float *x), (n, x))
 
 // In-place ReLU (one pointer, so it vectorises; NaN stays NaN).
-CLONES static void relu_inplace_range(long n, float *x) {
+SK_BODY void relu_inplace_range_body(long n, float *x) {
     for (long i = 0; i < n; i++) x[i] = (x[i] > 0 || x[i] != x[i]) ? x[i] : 0.0f;
 }
+SK_MULTI_ISA_VOID(static, relu_inplace_range, (long n, float *x), (n, x))
 
 static void relu_inplace_task(void *ctx, long t) {
     unary_job *j = ctx;

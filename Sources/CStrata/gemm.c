@@ -8,6 +8,7 @@
 // Three micro-kernels: AVX-512 (12x32), AVX2+FMA (6x16) and portable C (4x16), chosen at run time.
 // Threads split C into column (or row) blocks that run the whole loop nest independently.
 #include "strata_kernels.h"
+#include "multi_isa.h"
 #include "simd_transpose.h"
 #include <immintrin.h>
 #include <pthread.h>
@@ -257,8 +258,7 @@ static kernel_info pick_kernel(void) {
 // ---- packing ------------------------------------------------------------------------------------
 
 // op(A)[i0:i0+mc, k0:k0+kc] -> panels of mr rows; rows past M are zero.
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-pack_a(int transA, const float *A, long lda, long M, long i0, long mc, long k0, long kc, int mr,
+SK_BODY void pack_a_body(int transA, const float *A, long lda, long M, long i0, long mc, long k0, long kc, int mr,
        float *dst) {
     for (long p = 0; p < mc; p += mr) {
         long rows = (i0 + p + mr <= M) ? mr : M - (i0 + p);
@@ -280,10 +280,10 @@ pack_a(int transA, const float *A, long lda, long M, long i0, long mc, long k0, 
         dst += mr * kc;
     }
 }
+SK_MULTI_ISA_VOID(static, pack_a, (int transA, const float *A, long lda, long M, long i0, long mc, long k0, long kc, int mr, float *dst), (transA, A, lda, M, i0, mc, k0, kc, mr, dst))
 
 // op(B)[k0:k0+kc, j0:j0+nc] -> panels of nr columns; columns past N are zero.
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-pack_b(int transB, const float *B, long ldb, long N, long j0, long nc, long k0, long kc, int nr,
+SK_BODY void pack_b_body(int transB, const float *B, long ldb, long N, long j0, long nc, long k0, long kc, int nr,
        float *dst) {
     for (long p = 0; p < nc; p += nr) {
         long cols = (j0 + p + nr <= N) ? nr : N - (j0 + p);
@@ -308,6 +308,7 @@ pack_b(int transB, const float *B, long ldb, long N, long j0, long nc, long k0, 
         dst += nr * kc;
     }
 }
+SK_MULTI_ISA_VOID(static, pack_b, (int transB, const float *B, long ldb, long N, long j0, long nc, long k0, long kc, int nr, float *dst), (transB, B, ldb, N, j0, nc, k0, kc, nr, dst))
 
 // ---- AVX-512 transposing packs ----------------------------------------------------------------
 // The two packing cases that transpose (A row-major into MR-tall panels, B^T into NR-wide
@@ -415,8 +416,7 @@ pack_b_trans_avx2(const float *B, long ldb, long N, long j0, long nc, long k0, l
 // For tiles the micro-kernel cannot finish itself (edges, tiny products): C[i, j] =
 // act(C[i, j] + bias[j]) on a tile still in L1.
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-epilogue_tile(float *c, long ldc, long rows, long cols, const float *bias, int act) {
+SK_BODY void epilogue_tile_body(float *c, long ldc, long rows, long cols, const float *bias, int act) {
     for (long i = 0; i < rows; i++) {
         float *r = c + i * ldc;
         if (bias)
@@ -425,6 +425,7 @@ epilogue_tile(float *c, long ldc, long rows, long cols, const float *bias, int a
             for (long j = 0; j < cols; j++) r[j] = gelu_as(r[j]);
     }
 }
+SK_MULTI_ISA_VOID(static, epilogue_tile, (float *c, long ldc, long rows, long cols, const float *bias, int act), (c, ldc, rows, cols, bias, act))
 
 // ---- per-thread packing buffers ------------------------------------------------------------------
 
@@ -533,8 +534,7 @@ static void gemm_serial(kernel_info ki, long M, long N, long K, float alpha, ope
 // Small M (a batch of one or two rows): C[i,:] = alpha * op(A)[i,:] @ op(B) + beta C[i,:] without
 // packing, since packing B would cost as much as the product. Columns [j0, j1) only, so threads
 // can split N.
-__attribute__((target_clones("avx2", "default"))) static void
-gemm_small_m_generic(int transA, int transB, long M, long N, long K, float alpha, const float *A,
+SK_BODY void gemm_small_m_generic_body(int transA, int transB, long M, long N, long K, float alpha, const float *A,
                      long lda, const float *B, long ldb, float beta, float *C, long ldc, long j0, long j1) {
     for (long i = 0; i < M; i++) {
         float *c = C + i * ldc;
@@ -555,6 +555,7 @@ gemm_small_m_generic(int transA, int transB, long M, long N, long K, float alpha
         }
     }
 }
+SK_MULTI_ISA_VOID(static, gemm_small_m_generic, (int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc, long j0, long j1), (transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, j0, j1))
 
 __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 

@@ -1,12 +1,12 @@
 // Reductions over the middle axis of an (outer, r, inner) view, and softmax along that axis.
 #include "strata_kernels.h"
+#include "multi_isa.h"
 #include "mathfun.h"
 #include <string.h>
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // Sum of n contiguous floats with 16 independent partial sums (vectorises; fixed order).
-CLONES float sk_sum(long n, const float *x) {
+SK_BODY float sk_sum_body(long n, const float *x) {
     float acc[16] = {0};
     long i = 0;
     for (; i + 16 <= n; i += 16)
@@ -16,9 +16,10 @@ CLONES float sk_sum(long n, const float *x) {
     for (; i < n; i++) s += x[i];
     return s;
 }
+SK_MULTI_ISA(, float, sk_sum, (long n, const float *x), (n, x))
 
 // Max (or min) of n contiguous floats; NaN if any element is NaN. 16 lanes so it vectorises.
-CLONES static float max_contig(long n, const float *x, int want_min) {
+SK_BODY float max_contig_body(long n, const float *x, int want_min) {
     float acc[16];
     int nan[16] = {0};
     for (int u = 0; u < 16; u++) acc[u] = x[0];
@@ -36,6 +37,7 @@ CLONES static float max_contig(long n, const float *x, int want_min) {
     for (; i < n; i++) { float v = x[i]; m = want_min ? (v < m ? v : m) : (v > m ? v : m); any |= v != v; }
     return any ? __builtin_nanf("") : m;
 }
+SK_MULTI_ISA(static, float, max_contig, (long n, const float *x, int want_min), (n, x, want_min))
 
 // out[o, i] = reduce_j x[o, j, i]
 typedef struct {
@@ -45,7 +47,7 @@ typedef struct {
     float *out;
 } reduce_job;
 
-CLONES static void reduce_one(const reduce_job *j, long o) {
+SK_BODY void reduce_one_body(const reduce_job *j, long o) {
     const float *x = j->x + o * j->r * j->inner;
     float *out = j->out + o * j->inner;
     long r = j->r, inner = j->inner;
@@ -97,6 +99,7 @@ CLONES static void reduce_one(const reduce_job *j, long o) {
         break;
     }
 }
+SK_MULTI_ISA_VOID(static, reduce_one, (const reduce_job *j, long o), (j, o))
 
 static void reduce_task(void *ctx, long o) { reduce_one(ctx, o); }
 
@@ -151,7 +154,7 @@ typedef struct {
     int log;
 } softmax_job;
 
-CLONES static void softmax_row(long r, const float *x, float *y, int log) {
+SK_BODY void softmax_row_body(long r, const float *x, float *y, int log) {
     float m = max_contig(r, x, 0);
     float s = 0;
     if (log) {
@@ -164,8 +167,9 @@ CLONES static void softmax_row(long r, const float *x, float *y, int log) {
         for (long k = 0; k < r; k++) y[k] *= inv;
     }
 }
+SK_MULTI_ISA_VOID(static, softmax_row, (long r, const float *x, float *y, int log), (r, x, y, log))
 
-CLONES static void softmax_one(const softmax_job *j, long o) {
+SK_BODY void softmax_one_body(const softmax_job *j, long o) {
     long r = j->r, inner = j->inner;
     const float *x = j->x + o * r * inner;
     float *y = j->out + o * r * inner;
@@ -185,9 +189,10 @@ CLONES static void softmax_one(const softmax_job *j, long o) {
         }
     }
 }
+SK_MULTI_ISA_VOID(static, softmax_one, (const softmax_job *j, long o), (j, o))
 
 // softmax: dx = y * (g - sum(g * y));  log-softmax: dx = g - exp(y) * sum(g)
-CLONES static void softmax_backward_one(const softmax_job *j, long o) {
+SK_BODY void softmax_backward_one_body(const softmax_job *j, long o) {
     long r = j->r, inner = j->inner;
     const float *y = j->y + o * r * inner, *g = j->g + o * r * inner;
     float *dx = j->out + o * r * inner;
@@ -202,6 +207,7 @@ CLONES static void softmax_backward_one(const softmax_job *j, long o) {
         }
     }
 }
+SK_MULTI_ISA_VOID(static, softmax_backward_one, (const softmax_job *j, long o), (j, o))
 
 static void softmax_task(void *ctx, long o) { softmax_one(ctx, o); }
 static void softmax_backward_task(void *ctx, long o) { softmax_backward_one(ctx, o); }

@@ -3,11 +3,11 @@
 // pixels repeat. Per run of up to 64 output pixels of a row, the four source indices and weights
 // are computed once (a loop that vectorises), then each plane is gathered with them.
 #include "strata_kernels.h"
+#include "multi_isa.h"
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define RUN 64
 
-CLONES void sk_warp_bilinear(const float *in, long w, long h, float *out, long ow, long oh, long planes,
+SK_BODY void sk_warp_bilinear_body(const float *in, long w, long h, float *out, long ow, long oh, long planes,
                              float x0, float y0, float dxdx, float dxdy, float dydx, float dydy) {
     int i00[RUN], i01[RUN], i10[RUN], i11[RUN];
     float w00[RUN], w01[RUN], w10[RUN], w11[RUN];
@@ -37,3 +37,4 @@ CLONES void sk_warp_bilinear(const float *in, long w, long h, float *out, long o
         }
     }
 }
+SK_MULTI_ISA_VOID(, sk_warp_bilinear, (const float *in, long w, long h, float *out, long ow, long oh, long planes, float x0, float y0, float dxdx, float dxdy, float dydx, float dydy), (in, w, h, out, ow, oh, planes, x0, y0, dxdx, dxdy, dydx, dydy))
