@@ -9,7 +9,8 @@ machine conditions, then prints best/median of every field and the ratios.
     python3 Tools/bench_train_side_by_side.py [--repeats 3] [--models mlp cnn faces] [--isa avx2]
 
 --isa avx2 holds both sides to AVX2 on an AVX-512 machine: STRATA_ISA=avx2 for Strata, and
-ATEN_CPU_CAPABILITY=avx2 with ONEDNN_MAX_CPU_ISA=AVX2 for PyTorch.
+ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2 for PyTorch
+(its linear layers run MKL's sgemm, which only the last one holds).
 """
 import argparse, json, os, statistics, subprocess, sys
 
@@ -35,7 +36,7 @@ def main():
     env = dict(os.environ, OMP_NUM_THREADS="2")
     strata_env = dict(os.environ)
     if args.isa == "avx2":
-        env.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2")
+        env.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2")
         strata_env["STRATA_ISA"] = "avx2"
     summary = {}
     for model in args.models:
