@@ -4,7 +4,6 @@
 #include "multi_isa.h"
 #include <math.h>
 
-
 typedef struct {
     long n, c, hw;
     const float *x, *w, *b, *gy;

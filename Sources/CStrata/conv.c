@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 // ---- per-thread scratch that only grows (no allocation in steady state) -------------------------
 
 #define SCRATCH_SLOTS 7

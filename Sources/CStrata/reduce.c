@@ -4,7 +4,6 @@
 #include "mathfun.h"
 #include <string.h>
 
-
 // Sum of n contiguous floats with 16 independent partial sums (vectorises; fixed order).
 SK_BODY float sk_sum_body(long n, const float *x) {
     float acc[16] = {0};

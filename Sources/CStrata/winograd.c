@@ -32,6 +32,7 @@
 // Called from conv.c (forward, fused conv+pool, both backward passes) when sk_winograd_applies /
 // sk_winograd_applies_input_grad (see the modes below).
 #include "strata_kernels.h"
+#include "multi_isa.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,13 +150,11 @@ static long block_tiles(const wgeom *g, long T) {
     return tb < T ? tb : T;
 }
 
-#define INLINE static inline __attribute__((always_inline))
-
 #define RUN_MAX 256   // tiles of one row handled at once
 
 // dst[0, m) = plane[row][col0, col0 + m), zero outside the plane's h x w. One select loop (no
 // memcpy/memset calls: the rows are short, 2 * 7 + 2 floats for a 14x14 output).
-INLINE void padded_row(const float *plane, long h, long w, long row, long col0, long m, float *dst) {
+SK_BODY void padded_row(const float *plane, long h, long w, long row, long col0, long m, float *dst) {
     if (row < 0 || row >= h) {
         for (long x = 0; x < m; x++) dst[x] = 0.0f;
         return;
@@ -186,7 +185,7 @@ INLINE void padded_row(const float *plane, long h, long w, long row, long col0, 
 
 // V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb long.
 // P: 16 * tb floats of scratch.
-INLINE void input_transform_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
+SK_BODY void input_transform_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
     float rows[4][2 * RUN_MAX + 2];
     FOR_TILE_RUNS(g, t0, tb, {
         const float *plane = in + (b * g->cin + c) * g->h * g->w;
@@ -222,7 +221,7 @@ INLINE void input_transform_body(const wgeom *g, const float *in, long c, long t
 
 // out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb); the parts of edge tiles past oh x ow
 // are dropped. Y: 4 * tb floats of scratch.
-INLINE void output_transform_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y) {
+SK_BODY void output_transform_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y) {
     size_t xs = (size_t)g->cout * tb;
     const float *restrict m = Mb + co * tb;
     float *restrict y = Y;
@@ -254,7 +253,7 @@ INLINE void output_transform_body(const wgeom *g, const float *Mb, long co, long
 
 // Z[xi][co][t - t0] = (A dy A^T)[xi] of the 2x2 output-gradient tiles (zero past oh x ow).
 // P: 4 * tb floats of scratch.
-INLINE void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
+SK_BODY void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
     float rows[2][2 * RUN_MAX];
     FOR_TILE_RUNS(g, t0, tb, {
         const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
@@ -284,7 +283,7 @@ INLINE void grad_transform_body(const wgeom *g, const float *gy, long co, long t
 
 // gwt[(ci*9 + a*3 + b) * cout + co] (=, or += when !first) (G^T S G)[a][b] for each ci of output
 // channel co: the [K, Cout] layout conv.c's weight-gradient partials use.
-INLINE void weight_grad_inverse_body(long cin, long cout, const float *S, long co, float *gwt, int first) {
+SK_BODY void weight_grad_inverse_body(long cin, long cout, const float *S, long co, float *gwt, int first) {
     size_t xs = (size_t)cout * cin;
     for (long ci = 0; ci < cin; ci++) {
         float s[4][4], r[3][4];
@@ -308,26 +307,15 @@ INLINE void weight_grad_inverse_body(long cin, long cout, const float *S, long c
     }
 }
 
-// Per-ISA copies of the transform bodies, chosen at run time like the other kernels.
-#define ISA_VARIANTS(name, params, args)                                                     \
-    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; } \
-    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; }  \
-    static void name##_generic params { name##_body args; }                                   \
-    static void name params {                                                                 \
-        int isa = strata_cpu_isa();                                                           \
-        if (isa >= 2) name##_avx512 args;                                                     \
-        else if (isa == 1) name##_avx2 args;                                                  \
-        else name##_generic args;                                                             \
-    }
-
-ISA_VARIANTS(input_transform, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
-             (g, in, c, t0, tb, V, P))
-ISA_VARIANTS(output_transform, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
-             (g, Mb, co, t0, tb, bias, out, Y))
-ISA_VARIANTS(grad_transform, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
-             (g, gy, co, t0, tb, Z, P))
-ISA_VARIANTS(weight_grad_inverse, (long cin, long cout, const float *S, long co, float *gwt, int first),
-             (cin, cout, S, co, gwt, first))
+// Per-ISA copies of the transform bodies (multi_isa.h).
+SK_MULTI_ISA_VOID(static, input_transform, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
+                  (g, in, c, t0, tb, V, P))
+SK_MULTI_ISA_VOID(static, output_transform, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
+                  (g, Mb, co, t0, tb, bias, out, Y))
+SK_MULTI_ISA_VOID(static, grad_transform, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
+                  (g, gy, co, t0, tb, Z, P))
+SK_MULTI_ISA_VOID(static, weight_grad_inverse, (long cin, long cout, const float *S, long co, float *gwt, int first),
+                  (cin, cout, S, co, gwt, first))
 
 // ---- weights ----------------------------------------------------------------------------------------
 
