@@ -388,6 +388,7 @@ typedef struct {
     uint8_t *codes;           // fused pooling: winner position per pooled output
     int wino;                 // Winograd F(2x2, 3x3) (winograd.c) for the forward and weight gradient
     int wino_gx;              // ... for the input gradient; wpack then holds its transformed filters
+    int winners_gx;           // fused pooling: input gradient from the winners (wpack: channels-last weights)
 } conv_job;
 
 // Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
@@ -540,6 +541,131 @@ void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, c
     conv_forward_run(&j);
 }
 
+// ---- fused pooling's input gradient, from the winners only ---------------------------------------
+// A pooled output's gradient g reaches one convolution output, its window's winner (oh, ow), and
+// from there the winner's KH x KW input window: gx[ci][oh - ph + kh*dh][ow - pw + kw*dw] +=
+// g * w[co][ci][kh][kw] (stride 1). At most a quarter of the outputs win (none where ReLU zeroed
+// them), so this is at most a quarter of the dense product's multiply-adds, with no unpooled
+// gradient, column buffer or col2im. It runs as a gather: the winners are first listed per
+// convolution output (channel and gradient, in channel order), then each input pixel sums the
+// lists of the outputs its taps reach, a block of channels at a time in registers (a scatter into
+// memory measured 3x slower: every update a load and a store). wr holds the weights as
+// [Cout][KH][KW][Cin]. Groups = 1.
+
+typedef struct { int32_t off; float g; } winner_t;   // off: the channel's first weight in wr
+
+// list[o * Cout .. o * Cout + count[o]): the winners at convolution output o = oh * OW + ow, in
+// channel order. Branch-free: a window without a winner (code 4) writes its entry without
+// counting it.
+static void list_winners(const sk_conv_shape *s, const float *gy, const uint8_t *codes, int32_t *count, winner_t *list) {
+    long OW = s->ow, PH = s->oh / 2, PW = s->ow / 2, taps = s->kh * s->kw;
+    memset(count, 0, (size_t)s->oh * OW * sizeof(int32_t));
+    for (long co = 0; co < s->cout; co++) {
+        int32_t off = (int32_t)(co * taps * s->c);
+        for (long ph = 0; ph < PH; ph++)
+            for (long pw = 0; pw < PW; pw++) {
+                long p = (co * PH + ph) * PW + pw;
+                int c = codes[p];
+                long o = (2 * ph + ((c >> 1) & 1)) * OW + 2 * pw + (c & 1);
+                list[o * s->cout + count[o]] = (winner_t){off, gy[p]};
+                count[o] += c < 4;
+            }
+    }
+}
+
+// gx[ci0 .. ci0 + CB) of every input pixel: the sum over its taps of their outputs' winners.
+// CB and NS are constants, so the NS sets of sums stay in registers; NS independent sets hide
+// the multiply-add's latency.
+SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restrict count, const winner_t *restrict list,
+                                  const float *restrict wr, long ci0, const int CB, const int NS, float *restrict gx) {
+    long H = s->h, W = s->w, OH = s->oh, OW = s->ow, cin = s->c;
+    for (long h = 0; h < H; h++)
+        for (long w = 0; w < W; w++) {
+            float a[NS][CB];
+            for (int k = 0; k < NS; k++)
+                for (int i = 0; i < CB; i++) a[k][i] = 0.0f;
+            for (long kh = 0; kh < s->kh; kh++) {
+                long oh = h + s->ph - kh * s->dh;
+                if (oh < 0 || oh >= OH) continue;
+                for (long kw = 0; kw < s->kw; kw++) {
+                    long ow = w + s->pw - kw * s->dw;
+                    if (ow < 0 || ow >= OW) continue;
+                    const float *wt = wr + (kh * s->kw + kw) * cin + ci0;
+                    long e = (oh * OW + ow) * s->cout, e1 = e + count[oh * OW + ow];
+                    for (; e + NS <= e1; e += NS)
+                        for (int k = 0; k < NS; k++) {
+                            float g = list[e + k].g;
+                            const float *wv = wt + list[e + k].off;
+                            for (int i = 0; i < CB; i++) a[k][i] += g * wv[i];
+                        }
+                    for (; e < e1; e++) {
+                        float g = list[e].g;
+                        const float *wv = wt + list[e].off;
+                        for (int i = 0; i < CB; i++) a[0][i] += g * wv[i];
+                    }
+                }
+            }
+            for (int k = 1; k < NS; k++)
+                for (int i = 0; i < CB; i++) a[0][i] += a[k][i];
+            for (int i = 0; i < CB; i++) gx[(ci0 + i) * H * W + h * W + w] = a[0][i];
+        }
+}
+
+SK_BODY void winners_input_grad_body(const sk_conv_shape *s, const int32_t *restrict count, const winner_t *restrict list,
+                                     const float *restrict wr, float *restrict gx) {
+    // Blocks of at most 4 AVX-512 or AVX2 registers per set (a set each of 64 and 32 floats on
+    // AVX2 fill its 16 registers).
+    long ci0 = 0;
+    if (strata_cpu_isa() >= 2) {
+        for (; ci0 + 64 <= s->c; ci0 += 64) gather_winners_block(s, count, list, wr, ci0, 64, 2, gx);
+        for (; ci0 + 32 <= s->c; ci0 += 32) gather_winners_block(s, count, list, wr, ci0, 32, 4, gx);
+    } else {
+        for (; ci0 + 32 <= s->c; ci0 += 32) gather_winners_block(s, count, list, wr, ci0, 32, 2, gx);
+    }
+    for (; ci0 + 16 <= s->c; ci0 += 16) gather_winners_block(s, count, list, wr, ci0, 16, 4, gx);
+    for (; ci0 + 8 <= s->c; ci0 += 8) gather_winners_block(s, count, list, wr, ci0, 8, 4, gx);
+    for (; ci0 < s->c; ci0++) gather_winners_block(s, count, list, wr, ci0, 1, 4, gx);
+}
+SK_MULTI_ISA_VOID(static, winners_input_grad,
+                  (const sk_conv_shape *s, const int32_t *restrict count, const winner_t *restrict list, const float *restrict wr,
+                   float *restrict gx),
+                  (s, count, list, wr, gx))
+
+// The input gradient of image n of a fused conv + pooling, from its pooled gradient and codes.
+static void winners_input_grad_image(const conv_job *j, long n) {
+    const sk_conv_shape *s = j->s;
+    long PP = (s->oh / 2) * (s->ow / 2), outs = s->oh * s->ow;
+    int32_t *count = (int32_t *)sk_scratch(0, (size_t)outs);
+    winner_t *list = (winner_t *)sk_scratch(1, (size_t)2 * outs * s->cout);
+    list_winners(s, j->gy + n * s->cout * PP, j->codes + n * s->cout * PP, count, list);
+    winners_input_grad(s, count, list, j->wpack, j->gx + n * s->c * s->h * s->w);
+}
+
+// wr[co][kh][kw][ci] = w[co][ci][kh][kw], for winners_input_grad.
+static const float *weights_channels_last(const sk_conv_shape *s, const float *w) {
+    long taps = s->kh * s->kw;
+    float *wr = sk_scratch(3, (size_t)s->cout * taps * s->c);
+    for (long co = 0; co < s->cout; co++)
+        for (long ci = 0; ci < s->c; ci++)
+            for (long t = 0; t < taps; t++) wr[(co * taps + t) * s->c + ci] = w[(co * s->c + ci) * taps + t];
+    return wr;
+}
+
+// Sum over the pooled gradient's winners of each channel: the bias gradient of images
+// [n0, n0 + nb) (= when first, else +=).
+static void winners_bias_grad(const conv_job *j, long n0, long nb, float *gb, int first) {
+    const sk_conv_shape *s = j->s;
+    long PP = (s->oh / 2) * (s->ow / 2);
+    for (long b = 0; b < nb; b++)
+        for (long co = 0; co < s->cout; co++) {
+            const float *g = j->gy + ((n0 + b) * s->cout + co) * PP;
+            const uint8_t *c = j->codes + ((n0 + b) * s->cout + co) * PP;
+            float acc = 0.0f;
+            for (long p = 0; p < PP; p++) acc += c[p] < 4 ? g[p] : 0.0f;
+            gb[co] = (first && b == 0) ? acc : gb[co] + acc;
+        }
+}
+
 // ---- backward ------------------------------------------------------------------------------------
 //   dW^T[K, Cog] += col[K, P] @ gy^T          (per-task partials, summed in a fixed order)
 //   dcol[K, P]    = W^T[K, Cog] @ gy[Cog, P];  gx = col2im(dcol)   (W packed once per call)
@@ -553,9 +679,8 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
     long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
     long ld = nb * P;
     int tg = j->threaded_gemm, point = is_pointwise(s);
-    if (j->wino && gwt) sk_winograd_backward_weights(s, j->x + n0 * s->c * HW, gyb, nb, gwt, first, tg);
     if (j->wino_gx && j->gx) sk_winograd_backward_data(s, gyb, nb, j->wpack, j->wpack_group, j->gx + n0 * s->c * HW, tg);
-    int direct_gw = gwt && !j->wino, direct_gx = j->gx && !j->wino_gx;
+    int direct_gw = gwt && !j->wino, direct_gx = j->gx && !j->wino_gx && !j->winners_gx;
     for (long g = 0; g < G && (direct_gw || direct_gx); g++) {
         // gy of the chunk side by side: [Cog, nb*P].
         const float *gyc;
@@ -618,23 +743,41 @@ static void conv_backward_task(void *ctx, long t) {
     float *gwt = j->gw ? j->partials + t * (wsize + s->cout) : 0;
     float *gb = j->gb ? j->partials + t * (wsize + s->cout) + wsize : 0;
     long n0 = t * j->per, n1 = n0 + j->per < s->n ? n0 + j->per : s->n;
-    long b = chunk_images(s);
-    long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2;
-    if (j->wino && (j->wino_gx || !j->gx)) {   // Winograd blocks its tiles itself: larger chunks (a pooled one's gradient up to 4 MB)
+    long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2, HW = s->h * s->w;
+    // Chunks of b images for the direct products (see chunk_images); Winograd blocks its tiles
+    // itself, so its weight gradient takes chunks of up to bw (a pooled one's gradient up to 4 MB)
+    // and transforms its filter sums back once per chunk.
+    long b = chunk_images(s), bw = b;
+    if (j->wino) {
         long cap = j->pooled ? (1L << 20) / (s->cout * P) : n1 - n0;
-        if (cap > b) b = cap;
+        if (cap > bw) bw = cap;
+        if (j->wino_gx || !j->gx) b = bw;
     }
-    for (long n = n0; n < n1; n += b) {
-        long nb = n1 - n < b ? n1 - n : b;
-        const float *gyb = j->gy + n * s->cout * P;
-        if (j->pooled) {   // expand the pooled gradient of this chunk into scratch
-            float *tmp = sk_scratch(5, (size_t)nb * s->cout * P);
-            for (long pl = 0; pl < nb * s->cout; pl++)
-                maxpool_2x2_backward_codes(s->oh, s->ow, PH, PW, j->codes + (n * s->cout + pl) * PH * PW,
-                                           j->gy + (n * s->cout + pl) * PH * PW, tmp + pl * P);
-            gyb = tmp;
+    long PP = j->pooled ? PH * PW : P;   // floats per channel of gy
+    for (long n = n0; n < n1; n += bw) {
+        long nb = n1 - n < bw ? n1 - n : bw;
+        if (j->wino && gwt)   // a pooled gradient goes in as it is (its tiles are the pooling windows)
+            sk_winograd_backward_weights(s, j->x + n * s->c * HW, j->gy + n * s->cout * PP,
+                                         j->pooled ? j->codes + n * s->cout * PP : 0, nb, gwt, n == n0, j->threaded_gemm);
+        for (long m = n; m < n + nb; m += b) {
+            long mb = n + nb - m < b ? n + nb - m : b;
+            const float *gyb = j->gy + m * s->cout * P;
+            if (j->winners_gx) {
+                for (long i = m; i < m + mb; i++) winners_input_grad_image(j, i);
+                if (!(gwt && !j->wino)) {   // nothing else needs the unpooled gradient
+                    if (gb) winners_bias_grad(j, m, mb, gb, m == n0);
+                    continue;
+                }
+            }
+            if (j->pooled) {   // expand the pooled gradient of these images into scratch
+                float *tmp = sk_scratch(5, (size_t)mb * s->cout * P);
+                for (long pl = 0; pl < mb * s->cout; pl++)
+                    maxpool_2x2_backward_codes(s->oh, s->ow, PH, PW, j->codes + (m * s->cout + pl) * PP,
+                                               j->gy + (m * s->cout + pl) * PP, tmp + pl * P);
+                gyb = tmp;
+            }
+            conv_backward_chunk(j, m, mb, gyb, gwt, gb, m == n0);
         }
-        conv_backward_chunk(j, n, nb, gyb, gwt, gb, n == n0);
     }
 }
 
@@ -655,8 +798,12 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
     long wsize = s->cout * K;
     j.wino = sk_winograd_applies(s);
-    j.wino_gx = gx && sk_winograd_applies_input_grad(s);
-    if (j.wino_gx) {
+    // A fused pooling's input gradient: from the winners (a quarter of the products or less).
+    j.winners_gx = gx && codes && G == 1 && s->sh == 1 && s->sw == 1;
+    j.wino_gx = gx && !j.winners_gx && sk_winograd_applies_input_grad(s);
+    if (j.winners_gx) {
+        j.wpack = weights_channels_last(s, w);
+    } else if (j.wino_gx) {
         j.wpack_group = sk_winograd_pack_weights(s, w, 1, &j.wpack);
     } else if (gx) {
         float *wp;

@@ -283,6 +283,8 @@ final class OpsTests: XCTestCase {
             ([4, 8, 14, 14], [16, 8, 3, 3], 1, 1, 1),
             ([2, 3, 6, 6], [5, 3, 1, 1], 1, 0, 1),
             ([6, 2, 13, 21], [7, 2, 5, 5], 1, 2, 1),
+            ([4, 80, 8, 9], [16, 80, 3, 3], 1, 1, 1),   // input gradient in blocks of 64 and 16 channels
+            ([4, 45, 7, 6], [9, 45, 3, 3], 1, 1, 1),    // ... 32, 8 and single channels
         ]
         defer { Strata.numThreads = 2; Strata.restrictKernels(to: nil) }
         let vector = machineISAs.filter { $0 != "generic" }
@@ -403,19 +405,22 @@ final class OpsTests: XCTestCase {
     /// the separate ops on the portable path (values and all three gradients; many outputs are
     /// exactly 0, where ReLU passes no gradient).
     func testFusedConvPoolExactAcrossISAs() {
-        let configs: [([Int], [Int], Size2, Int)] = [
-            ([4, 3, 13, 19], [6, 3, 3, 3], 1, 1),
-            ([6, 2, 9, 9], [5, 2, 5, 5], 2, 1),
-            ([4, 4, 16, 34], [8, 2, 3, 3], 1, 2),
-            ([8, 1, 6, 7], [3, 1, 3, 3], 0, 1),
+        let configs: [([Int], [Int], Size2, Size2, Int)] = [
+            ([4, 3, 13, 19], [6, 3, 3, 3], 1, 1, 1),
+            ([6, 2, 9, 9], [5, 2, 5, 5], 2, 1, 1),
+            ([4, 4, 16, 34], [8, 2, 3, 3], 1, 1, 2),
+            ([8, 1, 6, 7], [3, 1, 3, 3], 0, 1, 1),
+            ([4, 73, 7, 10], [5, 73, 3, 3], 1, 1, 1),   // input gradient in blocks of 64, 8 and 1 channels
+            ([4, 40, 6, 6], [7, 40, 3, 3], 1, 1, 1),    // ... 32 and 8
+            ([4, 3, 11, 12], [4, 3, 3, 3], [2, 1], [2, 1], 1),   // dilation
         ]
         defer { Strata.numThreads = 2 }
-        for threads in [1, 2] { for (i, (xs, ws, pad, groups)) in configs.enumerated() { for relu in [false, true] {
+        for threads in [1, 2] { for (i, (xs, ws, pad, dil, groups)) in configs.enumerated() { for relu in [false, true] {
             Strata.numThreads = threads
             var x = integerTensor(xs, seed: 50 + i), w = integerTensor(ws, seed: 60 + i), b = integerTensor([ws[0]], seed: 70 + i)
             x.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
             Strata.restrictKernels(to: "generic")
-            let pooled = maxPool2d(conv2d(x, weight: w, bias: b, padding: pad, groups: groups), kernelSize: 2)
+            let pooled = maxPool2d(conv2d(x, weight: w, bias: b, padding: pad, dilation: dil, groups: groups), kernelSize: 2)
             let plain = relu ? pooled.relu() : pooled
             let g = integerTensor(plain.shape, seed: 80 + i)
             plain.backward(g)
@@ -423,7 +428,7 @@ final class OpsTests: XCTestCase {
             x.grad = nil; w.grad = nil; b.grad = nil
             forEachISA { isa in
                 guard isa != "generic" else { return }
-                guard let fused = conv2dMaxPool2d(x, weight: w, bias: b, padding: pad, groups: groups, relu: relu) else {
+                guard let fused = conv2dMaxPool2d(x, weight: w, bias: b, padding: pad, dilation: dil, groups: groups, relu: relu) else {
                     return XCTFail("no fused kernel on \(isa) for \(xs)")
                 }
                 fused.backward(g)
