@@ -388,7 +388,7 @@ typedef struct {
     uint8_t *codes;           // fused pooling: winner position per pooled output
     int wino;                 // Winograd F(2x2, 3x3) (winograd.c) for the forward and weight gradient
     int wino_gx;              // ... for the input gradient; wpack then holds its transformed filters
-    int winners_gx;           // fused pooling: input gradient from the winners (wpack: channels-last weights)
+    int winners;              // fused pooling: the backward from the winners (wpack: channels-last weights)
 } conv_job;
 
 // Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
@@ -573,6 +573,29 @@ static void list_winners(const sk_conv_shape *s, const float *gy, const uint8_t 
     }
 }
 
+// acc[0 .. RB) += e.g * src[e.off .. e.off + RB) for one winner e.
+#define ADD_WINNER(acc, e, src, RB)                                   \
+    do {                                                              \
+        float g_ = (e).g;                                             \
+        const float *x_ = (src) + (e).off;                            \
+        for (int i_ = 0; i_ < (RB); i_++) (acc)[i_] += g_ * x_[i_];   \
+    } while (0)
+
+// acc0 += the winners list[e .. e1) of one output, in NS (1, 2 or 4, a constant) interleaved sets
+// acc0..acc3 that hide the multiply-add's latency. (A loop over the sets, even one asked to
+// unroll, left them in memory: 3x slower.)
+#define ADD_WINNERS(acc0, acc1, acc2, acc3, list, e, e1, src, RB, NS)                                                      \
+    do {                                                                                                                   \
+        if ((NS) == 4)                                                                                                     \
+            for (; e + 4 <= e1; e += 4) {                                                                                  \
+                ADD_WINNER(acc0, list[e], src, RB); ADD_WINNER(acc1, list[e + 1], src, RB);                                \
+                ADD_WINNER(acc2, list[e + 2], src, RB); ADD_WINNER(acc3, list[e + 3], src, RB);                            \
+            }                                                                                                              \
+        if ((NS) == 2)                                                                                                     \
+            for (; e + 2 <= e1; e += 2) { ADD_WINNER(acc0, list[e], src, RB); ADD_WINNER(acc1, list[e + 1], src, RB); }    \
+        for (; e < e1; e++) ADD_WINNER(acc0, list[e], src, RB);                                                            \
+    } while (0)
+
 // gx[ci0 .. ci0 + CB) of every input pixel: the sum over its taps of their outputs' winners.
 // CB and NS are constants, so the NS sets of sums stay in registers; NS independent sets hide
 // the multiply-add's latency.
@@ -581,9 +604,8 @@ SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restric
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow, cin = s->c;
     for (long h = 0; h < H; h++)
         for (long w = 0; w < W; w++) {
-            float a[NS][CB];
-            for (int k = 0; k < NS; k++)
-                for (int i = 0; i < CB; i++) a[k][i] = 0.0f;
+            float a0[CB], a1[CB], a2[CB], a3[CB];
+            for (int i = 0; i < CB; i++) { a0[i] = 0.0f; a1[i] = 0.0f; a2[i] = 0.0f; a3[i] = 0.0f; }
             for (long kh = 0; kh < s->kh; kh++) {
                 long oh = h + s->ph - kh * s->dh;
                 if (oh < 0 || oh >= OH) continue;
@@ -592,22 +614,10 @@ SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restric
                     if (ow < 0 || ow >= OW) continue;
                     const float *wt = wr + (kh * s->kw + kw) * cin + ci0;
                     long e = (oh * OW + ow) * s->cout, e1 = e + count[oh * OW + ow];
-                    for (; e + NS <= e1; e += NS)
-                        for (int k = 0; k < NS; k++) {
-                            float g = list[e + k].g;
-                            const float *wv = wt + list[e + k].off;
-                            for (int i = 0; i < CB; i++) a[k][i] += g * wv[i];
-                        }
-                    for (; e < e1; e++) {
-                        float g = list[e].g;
-                        const float *wv = wt + list[e].off;
-                        for (int i = 0; i < CB; i++) a[0][i] += g * wv[i];
-                    }
+                    ADD_WINNERS(a0, a1, a2, a3, list, e, e1, wt, CB, NS);
                 }
             }
-            for (int k = 1; k < NS; k++)
-                for (int i = 0; i < CB; i++) a[0][i] += a[k][i];
-            for (int i = 0; i < CB; i++) gx[(ci0 + i) * H * W + h * W + w] = a[0][i];
+            for (int i = 0; i < CB; i++) gx[(ci0 + i) * H * W + h * W + w] = (a0[i] + a1[i]) + (a2[i] + a3[i]);
         }
 }
 
@@ -651,19 +661,111 @@ static const float *weights_channels_last(const sk_conv_shape *s, const float *w
     return wr;
 }
 
-// Sum over the pooled gradient's winners of each channel: the bias gradient of images
-// [n0, n0 + nb) (= when first, else +=).
-static void winners_bias_grad(const conv_job *j, long n0, long nb, float *gb, int first) {
-    const sk_conv_shape *s = j->s;
-    long PP = (s->oh / 2) * (s->ow / 2);
-    for (long b = 0; b < nb; b++)
-        for (long co = 0; co < s->cout; co++) {
-            const float *g = j->gy + ((n0 + b) * s->cout + co) * PP;
-            const uint8_t *c = j->codes + ((n0 + b) * s->cout + co) * PP;
-            float acc = 0.0f;
-            for (long p = 0; p < PP; p++) acc += c[p] < 4 ? g[p] : 0.0f;
-            gb[co] = (first && b == 0) ? acc : gb[co] + acc;
+// The weight gradient from the winners: dW[co][ci][kh][kw] = the sum over co's winners (oh, ow)
+// of g * x[ci][oh - ph + kh*dh][ow - pw + kw] (stride 1, column dilation 1). With x channels-last
+// and padded, xt[H + 2ph][W + 2pw][Cin], a winner's taps of row kh are one run of KW * Cin floats,
+// xt[oh + kh*dh][ow .. ow + KW), so dW (kept as dwr[Cout][KH][KW][Cin]) gains g times that run:
+// again a quarter of the dense product's multiply-adds at most, and no transforms or packing.
+
+// The winners of each output channel of one image: list[co * PP ..][0 .. count[co]) holds
+// (offset of the winner's patch in xt, g) in window order; gb (when not NULL) gets their sum
+// (= when first, else +=). Branch-free, like list_winners.
+static void list_channel_winners(const sk_conv_shape *s, const float *gy, const uint8_t *codes, long rs, int32_t *count,
+                                 winner_t *list, float *gb, int first) {
+    long PH = s->oh / 2, PW = s->ow / 2, PP = PH * PW;
+    for (long co = 0; co < s->cout; co++) {
+        winner_t *l = list + co * PP;
+        int32_t n = 0;
+        float sum = 0.0f;
+        for (long ph = 0; ph < PH; ph++)
+            for (long pw = 0; pw < PW; pw++) {
+                long p = (co * PH + ph) * PW + pw;
+                int c = codes[p];
+                float g = gy[p];
+                l[n] = (winner_t){(int32_t)((2 * ph + ((c >> 1) & 1)) * rs + (2 * pw + (c & 1)) * s->c), g};
+                n += c < 4;
+                sum += c < 4 ? g : 0.0f;
+            }
+        count[co] = n;
+        if (gb) gb[co] = first ? sum : gb[co] + sum;
+    }
+}
+
+// dst[0 .. RB) += the sum over the n winners e of e.g * src[e.off .. e.off + RB), with RB and NS
+// constants so that the sums stay in registers.
+SK_BODY void winner_runs_block(long n, const winner_t *restrict list, const float *restrict src, const int RB, const int NS,
+                               float *restrict dst) {
+    float a0[RB], a1[RB], a2[RB], a3[RB];
+    for (int i = 0; i < RB; i++) { a0[i] = dst[i]; a1[i] = 0.0f; a2[i] = 0.0f; a3[i] = 0.0f; }
+    long e = 0;
+    ADD_WINNERS(a0, a1, a2, a3, list, e, n, src, RB, NS);
+    for (int i = 0; i < RB; i++) dst[i] = (a0[i] + a1[i]) + (a2[i] + a3[i]);
+}
+
+// dwr += one image's weight gradient, from its channels' winner lists and its xt (rows rs apart).
+SK_BODY void winners_weight_grad_body(const sk_conv_shape *s, const int32_t *restrict count, const winner_t *restrict list,
+                                      const float *restrict xt, long rs, float *restrict dwr) {
+    long R = s->kw * s->c, PP = (s->oh / 2) * (s->ow / 2);
+    // Runs in blocks of up to 8 AVX-512 or AVX2 registers of sums.
+    int wide = strata_cpu_isa() >= 2;
+    for (long co = 0; co < s->cout; co++) {
+        long n = count[co];
+        const winner_t *l = list + co * PP;
+        for (long kh = 0; kh < s->kh; kh++) {
+            const float *src = xt + kh * s->dh * rs;
+            float *dst = dwr + (co * s->kh + kh) * R;
+            long r = 0;
+            if (wide) {
+                for (; r + 128 <= R; r += 128) winner_runs_block(n, l, src + r, 128, 1, dst + r);
+                for (; r + 64 <= R; r += 64) winner_runs_block(n, l, src + r, 64, 2, dst + r);
+            }
+            for (; r + 32 <= R; r += 32) winner_runs_block(n, l, src + r, 32, wide ? 4 : 2, dst + r);
+            for (; r + 8 <= R; r += 8) winner_runs_block(n, l, src + r, 8, 4, dst + r);
+            for (; r < R; r++) winner_runs_block(n, l, src + r, 1, 4, dst + r);
         }
+    }
+}
+SK_MULTI_ISA_VOID(static, winners_weight_grad,
+                  (const sk_conv_shape *s, const int32_t *restrict count, const winner_t *restrict list, const float *restrict xt,
+                   long rs, float *restrict dwr),
+                  (s, count, list, xt, rs, dwr))
+
+// xt[h + ph][w + pw][ci] = x[ci][h][w], zero in the padding; rows rs floats apart.
+static void padded_channels_last(const sk_conv_shape *s, const float *x, long rs, float *xt) {
+    long H = s->h, W = s->w, C = s->c;
+    memset(xt, 0, (size_t)(H + 2 * s->ph) * rs * sizeof(float));
+    for (long h = 0; h < H; h++)
+        for (long w = 0; w < W; w++) {
+            float *d = xt + (h + s->ph) * rs + (w + s->pw) * C;
+            for (long c = 0; c < C; c++) d[c] = x[(c * H + h) * W + w];
+        }
+}
+
+// The whole backward of images [n0, n1) from their winners: gx per image, and the task's weight
+// gradient gwt (conv.c's [K, Cout] layout, =) and bias gradient gb (=).
+static void winners_backward_task(const conv_job *j, long n0, long n1, float *gwt, float *gb) {
+    const sk_conv_shape *s = j->s;
+    long PP = (s->oh / 2) * (s->ow / 2), taps = s->kh * s->kw, rs = (s->w + 2 * s->pw) * s->c;
+    float *dwr = 0, *xt = 0;
+    if (gwt) {
+        dwr = sk_scratch(6, (size_t)s->cout * taps * s->c);
+        memset(dwr, 0, (size_t)s->cout * taps * s->c * sizeof(float));
+        xt = sk_scratch(5, (size_t)(s->h + 2 * s->ph) * rs);
+    }
+    for (long n = n0; n < n1; n++) {
+        if (j->gx) winners_input_grad_image(j, n);
+        if (!gwt && !gb) continue;
+        int32_t *count = (int32_t *)sk_scratch(4, (size_t)s->cout + 2 * (size_t)s->cout * PP);
+        winner_t *list = (winner_t *)(count + s->cout);
+        list_channel_winners(s, j->gy + n * s->cout * PP, j->codes + n * s->cout * PP, rs, count, list, gb, n == n0);
+        if (!gwt) continue;
+        padded_channels_last(s, j->x + n * s->c * s->h * s->w, rs, xt);
+        winners_weight_grad(s, count, list, xt, rs, dwr);
+    }
+    if (gwt)
+        for (long co = 0; co < s->cout; co++)
+            for (long t = 0; t < taps; t++)
+                for (long ci = 0; ci < s->c; ci++) gwt[(ci * taps + t) * s->cout + co] = dwr[(co * taps + t) * s->c + ci];
 }
 
 // ---- backward ------------------------------------------------------------------------------------
@@ -680,7 +782,7 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
     long ld = nb * P;
     int tg = j->threaded_gemm, point = is_pointwise(s);
     if (j->wino_gx && j->gx) sk_winograd_backward_data(s, gyb, nb, j->wpack, j->wpack_group, j->gx + n0 * s->c * HW, tg);
-    int direct_gw = gwt && !j->wino, direct_gx = j->gx && !j->wino_gx && !j->winners_gx;
+    int direct_gw = gwt && !j->wino, direct_gx = j->gx && !j->wino_gx;
     for (long g = 0; g < G && (direct_gw || direct_gx); g++) {
         // gy of the chunk side by side: [Cog, nb*P].
         const float *gyc;
@@ -743,6 +845,7 @@ static void conv_backward_task(void *ctx, long t) {
     float *gwt = j->gw ? j->partials + t * (wsize + s->cout) : 0;
     float *gb = j->gb ? j->partials + t * (wsize + s->cout) + wsize : 0;
     long n0 = t * j->per, n1 = n0 + j->per < s->n ? n0 + j->per : s->n;
+    if (j->winners) { winners_backward_task(j, n0, n1, gwt, gb); return; }
     long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2, HW = s->h * s->w;
     // Chunks of b images for the direct products (see chunk_images); Winograd blocks its tiles
     // itself, so its weight gradient takes chunks of up to bw (a pooled one's gradient up to 4 MB)
@@ -753,30 +856,20 @@ static void conv_backward_task(void *ctx, long t) {
         if (cap > bw) bw = cap;
         if (j->wino_gx || !j->gx) b = bw;
     }
-    long PP = j->pooled ? PH * PW : P;   // floats per channel of gy
     for (long n = n0; n < n1; n += bw) {
         long nb = n1 - n < bw ? n1 - n : bw;
-        if (j->wino && gwt)   // a pooled gradient goes in as it is (its tiles are the pooling windows)
-            sk_winograd_backward_weights(s, j->x + n * s->c * HW, j->gy + n * s->cout * PP,
-                                         j->pooled ? j->codes + n * s->cout * PP : 0, nb, gwt, n == n0, j->threaded_gemm);
+        const float *gyb = j->gy + n * s->cout * P;
+        if (j->pooled) {   // expand the pooled gradient of this chunk into scratch
+            float *tmp = sk_scratch(5, (size_t)nb * s->cout * P);
+            for (long pl = 0; pl < nb * s->cout; pl++)
+                maxpool_2x2_backward_codes(s->oh, s->ow, PH, PW, j->codes + (n * s->cout + pl) * PH * PW,
+                                           j->gy + (n * s->cout + pl) * PH * PW, tmp + pl * P);
+            gyb = tmp;
+        }
+        if (j->wino && gwt) sk_winograd_backward_weights(s, j->x + n * s->c * HW, gyb, nb, gwt, n == n0, j->threaded_gemm);
         for (long m = n; m < n + nb; m += b) {
             long mb = n + nb - m < b ? n + nb - m : b;
-            const float *gyb = j->gy + m * s->cout * P;
-            if (j->winners_gx) {
-                for (long i = m; i < m + mb; i++) winners_input_grad_image(j, i);
-                if (!(gwt && !j->wino)) {   // nothing else needs the unpooled gradient
-                    if (gb) winners_bias_grad(j, m, mb, gb, m == n0);
-                    continue;
-                }
-            }
-            if (j->pooled) {   // expand the pooled gradient of these images into scratch
-                float *tmp = sk_scratch(5, (size_t)mb * s->cout * P);
-                for (long pl = 0; pl < mb * s->cout; pl++)
-                    maxpool_2x2_backward_codes(s->oh, s->ow, PH, PW, j->codes + (m * s->cout + pl) * PP,
-                                               j->gy + (m * s->cout + pl) * PP, tmp + pl * P);
-                gyb = tmp;
-            }
-            conv_backward_chunk(j, m, mb, gyb, gwt, gb, m == n0);
+            conv_backward_chunk(j, m, mb, gyb + (m - n) * s->cout * P, gwt, gb, m == n0);
         }
     }
 }
@@ -797,12 +890,14 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
     j.pooled = codes != 0; j.codes = (uint8_t *)codes;
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
     long wsize = s->cout * K;
-    j.wino = sk_winograd_applies(s);
-    // A fused pooling's input gradient: from the winners (a quarter of the products or less).
-    j.winners_gx = gx && codes && G == 1 && s->sh == 1 && s->sw == 1;
-    j.wino_gx = gx && !j.winners_gx && sk_winograd_applies_input_grad(s);
-    if (j.winners_gx) {
-        j.wpack = weights_channels_last(s, w);
+    // A fused pooling's gradients come from the winners (a quarter of the products or less), where
+    // a winner's row of taps is at least 16 floats: shorter runs (a first layer's single channel)
+    // measured slower than the dense products.
+    j.winners = codes && G == 1 && s->sh == 1 && s->sw == 1 && s->dw == 1 && s->kw * s->c >= 16;
+    j.wino = !j.winners && sk_winograd_applies(s);
+    j.wino_gx = gx && !j.winners && sk_winograd_applies_input_grad(s);
+    if (j.winners) {
+        if (gx) j.wpack = weights_channels_last(s, w);
     } else if (j.wino_gx) {
         j.wpack_group = sk_winograd_pack_weights(s, w, 1, &j.wpack);
     } else if (gx) {

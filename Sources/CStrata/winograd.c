@@ -252,33 +252,16 @@ SK_BODY void output_transform_body(const wgeom *g, const float *Mb, long co, lon
 }
 
 // Z[xi][co][t - t0] = (A dy A^T)[xi] of the 2x2 output-gradient tiles (zero past oh x ow).
-// With codes, gy is pooled ([cout, oh/2, ow/2] per image): a tile is its pooling window, whose
-// gradient is the pooled value at the winner (code 2 * row + column; 4: none) and zero elsewhere.
 // P: 4 * tb floats of scratch.
-SK_BODY void grad_transform_body(const wgeom *g, const float *gy, const uint8_t *codes, long co, long t0, long tb, float *Z,
-                                 float *P) {
+SK_BODY void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
     float rows[2][2 * RUN_MAX];
-    long PH = g->oh / 2, PW = g->ow / 2;
     FOR_TILE_RUNS(g, t0, tb, {
+        const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
+        for (int a = 0; a < 2; a++) padded_row(plane, g->oh, g->ow, 2 * i + a, 2 * j0, 2 * n, rows[a]);
         float *pt = P + off;
-        if (codes) {
-            long m = i < PH && j0 < PW ? (PW - j0 < n ? PW - j0 : n) : 0;   // tiles that are whole windows
-            const float *gp = gy + ((b * g->cout + co) * PH + i) * PW + j0;
-            const uint8_t *cp = codes + ((b * g->cout + co) * PH + i) * PW + j0;
-            for (long q = 0; q < m; q++) {
-                float v = gp[q];
-                int c = cp[q];
-                for (int k = 0; k < 4; k++) pt[k * tb + q] = c == k ? v : 0.0f;
-            }
-            for (long q = m; q < n; q++)
-                for (int k = 0; k < 4; k++) pt[k * tb + q] = 0.0f;
-        } else {
-            const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
-            for (int a = 0; a < 2; a++) padded_row(plane, g->oh, g->ow, 2 * i + a, 2 * j0, 2 * n, rows[a]);
-            for (long q = 0; q < n; q++)
-                for (int a = 0; a < 2; a++)
-                    for (int k = 0; k < 2; k++) pt[(2 * a + k) * tb + q] = rows[a][2 * q + k];
-        }
+        for (long q = 0; q < n; q++)
+            for (int a = 0; a < 2; a++)
+                for (int k = 0; k < 2; k++) pt[(2 * a + k) * tb + q] = rows[a][2 * q + k];
     })
     size_t xs = (size_t)g->cout * tb;
     float *restrict z = Z + co * tb;
@@ -329,9 +312,8 @@ SK_MULTI_ISA_VOID(static, input_transform, (const wgeom *g, const float *in, lon
                   (g, in, c, t0, tb, V, P))
 SK_MULTI_ISA_VOID(static, output_transform, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
                   (g, Mb, co, t0, tb, bias, out, Y))
-SK_MULTI_ISA_VOID(static, grad_transform,
-                  (const wgeom *g, const float *gy, const uint8_t *codes, long co, long t0, long tb, float *Z, float *P),
-                  (g, gy, codes, co, t0, tb, Z, P))
+SK_MULTI_ISA_VOID(static, grad_transform, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
+                  (g, gy, co, t0, tb, Z, P))
 SK_MULTI_ISA_VOID(static, weight_grad_inverse, (long cin, long cout, const float *S, long co, float *gwt, int first),
                   (cin, cout, S, co, gwt, first))
 
@@ -377,7 +359,6 @@ size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int inpu
 typedef struct {
     const wgeom *g;
     const float *in, *gy, *U, *bias;
-    const uint8_t *codes;   // weight gradient: gy pooled (see grad_transform)
     size_t uper;
     float *out, *V, *M, *S, *gwt;
     long t0, tb;
@@ -408,7 +389,7 @@ static void output_task(void *ctx, long co) {
 
 static void grad_task(void *ctx, long co) {
     const wjob *j = ctx;
-    grad_transform(j->g, j->gy, j->codes, co, j->t0, j->tb, j->M, wscratch(4, (size_t)4 * j->tb));
+    grad_transform(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)4 * j->tb));
 }
 
 static void weight_gemm_task(void *ctx, long xi) {
@@ -428,7 +409,7 @@ static void inverse_task(void *ctx, long co) {
 static void wino_correlate(const wgeom *g, const float *in, long nb, const float *U, size_t uper, const float *bias,
                            float *out, int threaded) {
     long T = nb * g->th * g->tw, tbmax = block_tiles(g, T);
-    wjob j = {g, in, 0, U, bias, 0, uper, out, 0, 0, 0, 0, 0, 0, 0};
+    wjob j = {g, in, 0, U, bias, uper, out, 0, 0, 0, 0, 0, 0, 0};
     j.V = wscratch(1, (size_t)16 * g->cin * tbmax);
     j.M = wscratch(2, (size_t)16 * g->cout * tbmax);
     for (long t0 = 0; t0 < T; t0 += tbmax) {
@@ -454,11 +435,11 @@ void sk_winograd_backward_data(const sk_conv_shape *s, const float *gy, long nb,
 }
 
 // gwt [c*9, cout] (= when first, else +=) the weight gradient of nb images, in conv.c's dW^T layout.
-void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, const uint8_t *codes, long nb,
-                                  float *gwt, int first, int threaded) {
+void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt, int first,
+                                  int threaded) {
     wgeom g = make_geom(s->c, s->h, s->w, s->cout, s->ph, s->pw, s->oh, s->ow);
     long T = nb * g.th * g.tw, tbmax = block_tiles(&g, T);
-    wjob j = {&g, x, gy, 0, 0, codes, 0, 0, 0, 0, 0, gwt, 0, 0, 0};
+    wjob j = {&g, x, gy, 0, 0, 0, 0, 0, 0, 0, gwt, 0, 0, 0};
     j.V = wscratch(1, (size_t)16 * g.cin * tbmax);
     j.M = wscratch(2, (size_t)16 * g.cout * tbmax);
     j.S = wscratch(3, (size_t)16 * g.cout * g.cin);

@@ -157,10 +157,8 @@ void sk_winograd_forward(const sk_conv_shape *s, const float *x, long nb, const 
                          const float *bias, float *y, int threaded);
 void sk_winograd_backward_data(const sk_conv_shape *s, const float *gy, long nb, const float *packed, size_t per,
                                float *gx, int threaded);
-// With codes, gy is the pooled gradient of a fused 2x2 max pooling (sk_conv2d_maxpool_forward's
-// codes): each output-gradient tile is that window's one winner, so it is never expanded.
-void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, const uint8_t *codes, long nb,
-                                  float *gwt, int first, int threaded);
+void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt,
+                                  int first, int threaded);
 
 typedef struct {
     long n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
