@@ -549,17 +549,30 @@ void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, c
 // gradient, column buffer or col2im. It runs as a gather: the winners are first listed per
 // convolution output (channel and gradient, in channel order), then each input pixel sums the
 // lists of the outputs its taps reach, a block of channels at a time in registers (a scatter into
-// memory measured 3x slower: every update a load and a store). wr holds the weights as
+// memory measured over 2x slower: every update a load and a store). wr holds the weights as
 // [Cout][KH][KW][Cin]. Groups = 1.
 
 typedef struct { int32_t off; float g; } winner_t;   // off: the channel's first weight in wr
 
-// list[o * Cout .. o * Cout + count[o]): the winners at convolution output o = oh * OW + ow, in
-// channel order. Branch-free: a window without a winner (code 4) writes its entry without
-// counting it.
-static void list_winners(const sk_conv_shape *s, const float *gy, const uint8_t *codes, int32_t *count, winner_t *list) {
-    long OW = s->ow, PH = s->oh / 2, PW = s->ow / 2, taps = s->kh * s->kw;
-    memset(count, 0, (size_t)s->oh * OW * sizeof(int32_t));
+// list[start[o] .. start[o + 1]): the winners at convolution output o = oh * OW + ow, in channel
+// order: a counting sort, so the lists take one entry per winner. Branch-free: a window without a
+// winner (code 4) writes its entry to a spare slot past the end. cursor: OH * OW ints of scratch.
+static void list_winners(const sk_conv_shape *s, const float *gy, const uint8_t *codes, int32_t *start, int32_t *cursor,
+                         winner_t *list) {
+    long OW = s->ow, PH = s->oh / 2, PW = s->ow / 2, taps = s->kh * s->kw, outs = s->oh * OW;
+    memset(cursor, 0, (size_t)outs * sizeof(int32_t));
+    for (long co = 0; co < s->cout; co++)
+        for (long ph = 0; ph < PH; ph++)
+            for (long pw = 0; pw < PW; pw++) {
+                int c = codes[(co * PH + ph) * PW + pw];
+                cursor[(2 * ph + ((c >> 1) & 1)) * OW + 2 * pw + (c & 1)] += c < 4;
+            }
+    start[0] = 0;
+    for (long o = 0; o < outs; o++) {
+        start[o + 1] = start[o] + cursor[o];
+        cursor[o] = start[o];
+    }
+    int32_t spare = start[outs];
     for (long co = 0; co < s->cout; co++) {
         int32_t off = (int32_t)(co * taps * s->c);
         for (long ph = 0; ph < PH; ph++)
@@ -567,8 +580,8 @@ static void list_winners(const sk_conv_shape *s, const float *gy, const uint8_t 
                 long p = (co * PH + ph) * PW + pw;
                 int c = codes[p];
                 long o = (2 * ph + ((c >> 1) & 1)) * OW + 2 * pw + (c & 1);
-                list[o * s->cout + count[o]] = (winner_t){off, gy[p]};
-                count[o] += c < 4;
+                list[c < 4 ? cursor[o] : spare] = (winner_t){off, gy[p]};
+                cursor[o] += c < 4;
             }
     }
 }
@@ -583,7 +596,7 @@ static void list_winners(const sk_conv_shape *s, const float *gy, const uint8_t 
 
 // acc0 += the winners list[e .. e1) of one output, in NS (1, 2 or 4, a constant) interleaved sets
 // acc0..acc3 that hide the multiply-add's latency. (A loop over the sets, even one asked to
-// unroll, left them in memory: 3x slower.)
+// unroll, left them in memory: the weight gradient 1.7x slower.)
 #define ADD_WINNERS(acc0, acc1, acc2, acc3, list, e, e1, src, RB, NS)                                                      \
     do {                                                                                                                   \
         if ((NS) == 4)                                                                                                     \
@@ -599,7 +612,7 @@ static void list_winners(const sk_conv_shape *s, const float *gy, const uint8_t 
 // gx[ci0 .. ci0 + CB) of every input pixel: the sum over its taps of their outputs' winners.
 // CB and NS are constants, so the NS sets of sums stay in registers; NS independent sets hide
 // the multiply-add's latency.
-SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restrict count, const winner_t *restrict list,
+SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restrict start, const winner_t *restrict list,
                                   const float *restrict wr, long ci0, const int CB, const int NS, float *restrict gx) {
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow, cin = s->c;
     for (long h = 0; h < H; h++)
@@ -613,7 +626,7 @@ SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restric
                     long ow = w + s->pw - kw * s->dw;
                     if (ow < 0 || ow >= OW) continue;
                     const float *wt = wr + (kh * s->kw + kw) * cin + ci0;
-                    long e = (oh * OW + ow) * s->cout, e1 = e + count[oh * OW + ow];
+                    long e = start[oh * OW + ow], e1 = start[oh * OW + ow + 1];
                     ADD_WINNERS(a0, a1, a2, a3, list, e, e1, wt, CB, NS);
                 }
             }
@@ -621,34 +634,34 @@ SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restric
         }
 }
 
-SK_BODY void winners_input_grad_body(const sk_conv_shape *s, const int32_t *restrict count, const winner_t *restrict list,
+SK_BODY void winners_input_grad_body(const sk_conv_shape *s, const int32_t *restrict start, const winner_t *restrict list,
                                      const float *restrict wr, float *restrict gx) {
     // Blocks of at most 4 AVX-512 or AVX2 registers per set (a set each of 64 and 32 floats on
     // AVX2 fill its 16 registers).
     long ci0 = 0;
     if (strata_cpu_isa() >= 2) {
-        for (; ci0 + 64 <= s->c; ci0 += 64) gather_winners_block(s, count, list, wr, ci0, 64, 2, gx);
-        for (; ci0 + 32 <= s->c; ci0 += 32) gather_winners_block(s, count, list, wr, ci0, 32, 4, gx);
+        for (; ci0 + 64 <= s->c; ci0 += 64) gather_winners_block(s, start, list, wr, ci0, 64, 2, gx);
+        for (; ci0 + 32 <= s->c; ci0 += 32) gather_winners_block(s, start, list, wr, ci0, 32, 4, gx);
     } else {
-        for (; ci0 + 32 <= s->c; ci0 += 32) gather_winners_block(s, count, list, wr, ci0, 32, 2, gx);
+        for (; ci0 + 32 <= s->c; ci0 += 32) gather_winners_block(s, start, list, wr, ci0, 32, 2, gx);
     }
-    for (; ci0 + 16 <= s->c; ci0 += 16) gather_winners_block(s, count, list, wr, ci0, 16, 4, gx);
-    for (; ci0 + 8 <= s->c; ci0 += 8) gather_winners_block(s, count, list, wr, ci0, 8, 4, gx);
-    for (; ci0 < s->c; ci0++) gather_winners_block(s, count, list, wr, ci0, 1, 4, gx);
+    for (; ci0 + 16 <= s->c; ci0 += 16) gather_winners_block(s, start, list, wr, ci0, 16, 4, gx);
+    for (; ci0 + 8 <= s->c; ci0 += 8) gather_winners_block(s, start, list, wr, ci0, 8, 4, gx);
+    for (; ci0 < s->c; ci0++) gather_winners_block(s, start, list, wr, ci0, 1, 4, gx);
 }
 SK_MULTI_ISA_VOID(static, winners_input_grad,
-                  (const sk_conv_shape *s, const int32_t *restrict count, const winner_t *restrict list, const float *restrict wr,
+                  (const sk_conv_shape *s, const int32_t *restrict start, const winner_t *restrict list, const float *restrict wr,
                    float *restrict gx),
-                  (s, count, list, wr, gx))
+                  (s, start, list, wr, gx))
 
 // The input gradient of image n of a fused conv + pooling, from its pooled gradient and codes.
 static void winners_input_grad_image(const conv_job *j, long n) {
     const sk_conv_shape *s = j->s;
     long PP = (s->oh / 2) * (s->ow / 2), outs = s->oh * s->ow;
-    int32_t *count = (int32_t *)sk_scratch(0, (size_t)outs);
-    winner_t *list = (winner_t *)sk_scratch(1, (size_t)2 * outs * s->cout);
-    list_winners(s, j->gy + n * s->cout * PP, j->codes + n * s->cout * PP, count, list);
-    winners_input_grad(s, count, list, j->wpack, j->gx + n * s->c * s->h * s->w);
+    int32_t *start = (int32_t *)sk_scratch(0, (size_t)2 * outs + 1);
+    winner_t *list = (winner_t *)sk_scratch(1, (size_t)2 * (s->cout * PP + 1));
+    list_winners(s, j->gy + n * s->cout * PP, j->codes + n * s->cout * PP, start, start + outs + 1, list);
+    winners_input_grad(s, start, list, j->wpack, j->gx + n * s->c * s->h * s->w);
 }
 
 // wr[co][kh][kw][ci] = w[co][ci][kh][kw], for winners_input_grad.
@@ -734,11 +747,9 @@ SK_MULTI_ISA_VOID(static, winners_weight_grad,
 static void padded_channels_last(const sk_conv_shape *s, const float *x, long rs, float *xt) {
     long H = s->h, W = s->w, C = s->c;
     memset(xt, 0, (size_t)(H + 2 * s->ph) * rs * sizeof(float));
-    for (long h = 0; h < H; h++)
-        for (long w = 0; w < W; w++) {
-            float *d = xt + (h + s->ph) * rs + (w + s->pw) * C;
-            for (long c = 0; c < C; c++) d[c] = x[(c * H + h) * W + w];
-        }
+    // Row h is a transpose of its W x C block: transpose_bias's out[c' * P + p] = in[p * ld + c']
+    // with p = c and c' = w.
+    for (long h = 0; h < H; h++) transpose_bias(C, W, x + h * W, H * W, 0, xt + (h + s->ph) * rs + s->pw * C);
 }
 
 // The whole backward of images [n0, n1) from their winners: gx per image, and the task's weight
@@ -893,7 +904,9 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
     // A fused pooling's gradients come from the winners (a quarter of the products or less), where
     // a winner's row of taps is at least 16 floats: shorter runs (a first layer's single channel)
     // measured slower than the dense products.
-    j.winners = codes && G == 1 && s->sh == 1 && s->sw == 1 && s->dw == 1 && s->kw * s->c >= 16;
+    // The lists' offsets are 32-bit.
+    j.winners = codes && G == 1 && s->sh == 1 && s->sw == 1 && s->dw == 1 && s->kw * s->c >= 16 &&
+                (s->h + 2 * s->ph) * (s->w + 2 * s->pw) * s->c < INT32_MAX && s->cout * s->kh * s->kw * s->c < INT32_MAX;
     j.wino = !j.winners && sk_winograd_applies(s);
     j.wino_gx = gx && !j.winners && sk_winograd_applies_input_grad(s);
     if (j.winners) {
