@@ -29,8 +29,9 @@
 // On small whole numbers every intermediate is exact (multiples of 1/4), so Winograd and the
 // direct path agree bit for bit there (the conv tests on integers still hold with it on).
 //
-// Called from conv.c (forward, fused conv+pool, both backward passes) when sk_winograd_applies /
-// sk_winograd_applies_input_grad (see the modes below).
+// Called from conv.c (forward, fused conv+pool forward, both backward passes) when
+// sk_winograd_applies / sk_winograd_applies_input_grad (see the modes below). A fused conv+pool's
+// backward takes its gradients from the pooling winners instead (conv.c), where that applies.
 #include "strata_kernels.h"
 #include "multi_isa.h"
 #include <pthread.h>

@@ -285,6 +285,7 @@ final class OpsTests: XCTestCase {
             ([6, 2, 13, 21], [7, 2, 5, 5], 1, 2, 1),
             ([4, 80, 8, 9], [16, 80, 3, 3], 1, 1, 1),   // input gradient in blocks of 64 and 16 channels
             ([4, 45, 7, 6], [9, 45, 3, 3], 1, 1, 1),    // ... 32, 8 and single channels
+            ([4, 4, 12, 11], [6, 4, 5, 5], 1, 2, 1),    // 5x5 taps from the winners
         ]
         defer { Strata.numThreads = 2; Strata.restrictKernels(to: nil) }
         let vector = machineISAs.filter { $0 != "generic" }
@@ -412,7 +413,7 @@ final class OpsTests: XCTestCase {
             ([8, 1, 6, 7], [3, 1, 3, 3], 0, 1, 1),
             ([4, 73, 7, 10], [5, 73, 3, 3], 1, 1, 1),   // input gradient in blocks of 64, 8 and 1 channels
             ([4, 40, 6, 6], [7, 40, 3, 3], 1, 1, 1),    // ... 32 and 8
-            ([4, 3, 11, 12], [4, 3, 3, 3], [2, 1], [2, 1], 1),   // dilation
+            ([4, 6, 11, 12], [4, 6, 3, 3], [2, 1], [2, 1], 1),   // row dilation, from the winners
         ]
         defer { Strata.numThreads = 2 }
         for threads in [1, 2] { for (i, (xs, ws, pad, dil, groups)) in configs.enumerated() { for relu in [false, true] {
