@@ -610,8 +610,9 @@ static void list_winners(const sk_conv_shape *s, const float *gy, const uint8_t 
     } while (0)
 
 // gx[ci0 .. ci0 + CB) of every input pixel: the sum over its taps of their outputs' winners.
-// CB and NS are constants, so the NS sets of sums stay in registers; NS independent sets hide
-// the multiply-add's latency.
+// CB and NS are constants, so the NS sets of sums stay in registers; with NS independent sets,
+// successive winners' multiply-adds do not wait on each other (1, 2 and 4 sets measured the same
+// on Zen 5, whose bound here is elsewhere).
 SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restrict start, const winner_t *restrict list,
                                   const float *restrict wr, long ci0, const int CB, const int NS, float *restrict gx) {
     long H = s->h, W = s->w, OH = s->oh, OW = s->ow, cin = s->c;
@@ -636,8 +637,8 @@ SK_BODY void gather_winners_block(const sk_conv_shape *s, const int32_t *restric
 
 SK_BODY void winners_input_grad_body(const sk_conv_shape *s, const int32_t *restrict start, const winner_t *restrict list,
                                      const float *restrict wr, float *restrict gx) {
-    // Blocks of at most 4 AVX-512 or AVX2 registers per set (a set each of 64 and 32 floats on
-    // AVX2 fill its 16 registers).
+    // Channel blocks whose sets of sums take 8 registers: on AVX-512, 64 channels in 2 sets or 32
+    // in 4; AVX2 has 16 registers, so 32 channels in 2 sets. Smaller blocks for the rest.
     long ci0 = 0;
     if (strata_cpu_isa() >= 2) {
         for (; ci0 + 64 <= s->c; ci0 += 64) gather_winners_block(s, start, list, wr, ci0, 64, 2, gx);
