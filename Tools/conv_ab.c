@@ -7,6 +7,8 @@
 //   gcc -O2 -I Sources/CStrata/include Tools/conv_ab.c -ldl -o /tmp/conv_ab
 //   /tmp/conv_ab /tmp/old/lib.so /tmp/new/lib.so           # the CNN's second convolution
 //   SHAPE=32,64,128,28 REPS=40 /tmp/conv_ab ...             # N, Cin, Cout, H (= W), 3x3, padding 1
+//   OP=conv SHAPE=64,3,32,64 /tmp/conv_ab ...               # the plain convolution (no pooling)
+//   OP=conv GX=0 ...                                         # ... without the input gradient (a first layer)
 //
 // Each library has its own thread pool, whose workers spin a little after each job; the builds
 // alternate, so each pays the same for the other's.
@@ -14,11 +16,15 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 typedef void (*forward_fn)(const sk_conv_shape *, const float *, const float *, const float *, float *, uint8_t *, int);
 typedef void (*backward_fn)(const sk_conv_shape *, const float *, const float *, const uint8_t *, const float *, float *,
                             float *, float *);
+typedef void (*conv_forward_fn)(const sk_conv_shape *, const float *, const float *, const float *, float *);
+typedef void (*conv_backward_fn)(const sk_conv_shape *, const float *, const float *, const float *, float *, float *,
+                                 float *);
 
 static double now(void) {
     struct timespec t;
@@ -50,8 +56,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "SHAPE and REPS must be positive (H at least 2)\n");
         return 1;
     }
+    int plain = getenv("OP") && strcmp(getenv("OP"), "conv") == 0;
+    int want_gx = !getenv("GX") || atoi(getenv("GX")) != 0;
     forward_fn fwd[MAX_BUILDS];
     backward_fn bwd[MAX_BUILDS];
+    conv_forward_fn cfwd[MAX_BUILDS];
+    conv_backward_fn cbwd[MAX_BUILDS];
     for (int v = 0; v < builds; v++) {
         void *h = dlopen(argv[v + 1], RTLD_NOW | RTLD_LOCAL);
         if (!h) {
@@ -60,7 +70,9 @@ int main(int argc, char **argv) {
         }
         fwd[v] = (forward_fn)dlsym(h, "sk_conv2d_maxpool_forward");
         bwd[v] = (backward_fn)dlsym(h, "sk_conv2d_maxpool_backward");
-        if (!fwd[v] || !bwd[v]) {
+        cfwd[v] = (conv_forward_fn)dlsym(h, "sk_conv2d_forward");
+        cbwd[v] = (conv_backward_fn)dlsym(h, "sk_conv2d_backward");
+        if (!fwd[v] || !bwd[v] || !cfwd[v] || !cbwd[v]) {
             fprintf(stderr, "%s: no fused convolution + pooling kernels\n", argv[v + 1]);
             return 1;
         }
@@ -68,7 +80,7 @@ int main(int argc, char **argv) {
     sk_conv_shape s = {0};
     s.n = N; s.c = C; s.h = H; s.w = H; s.cout = CO; s.kh = 3; s.kw = 3; s.sh = 1; s.sw = 1;
     s.ph = 1; s.pw = 1; s.dh = 1; s.dw = 1; s.groups = 1; s.oh = H; s.ow = H;
-    long xs = N * C * H * H, ws = CO * C * 9, ys = N * CO * (H / 2) * (H / 2);
+    long xs = N * C * H * H, ws = CO * C * 9, ys = plain ? N * CO * H * H : N * CO * (H / 2) * (H / 2);
     float *x = malloc(xs * sizeof(float)), *w = malloc(ws * sizeof(float)), *b = malloc(CO * sizeof(float));
     float *y = malloc(ys * sizeof(float)), *gy = malloc(ys * sizeof(float)), *gx = malloc(xs * sizeof(float));
     float *gw = malloc(ws * sizeof(float)), *gb = malloc(CO * sizeof(float));
@@ -86,9 +98,11 @@ int main(int argc, char **argv) {
     for (int r = -3; r < reps; r++)   // three rounds of warm-up
         for (int v = 0; v < builds; v++) {
             double t0 = now();
-            fwd[v](&s, x, w, b, y, codes, 1);
+            if (plain) cfwd[v](&s, x, w, b, y);
+            else fwd[v](&s, x, w, b, y, codes, 1);
             double t1 = now();
-            bwd[v](&s, x, w, codes, gy, gx, gw, gb);
+            if (plain) cbwd[v](&s, x, w, gy, want_gx ? gx : 0, gw, gb);
+            else bwd[v](&s, x, w, codes, gy, want_gx ? gx : 0, gw, gb);
             double t2 = now();
             if (r >= 0) {
                 tf[v * reps + r] = t1 - t0;

@@ -389,6 +389,7 @@ typedef struct {
     int wino;                 // Winograd F(2x2, 3x3) (winograd.c) for the forward and weight gradient
     int wino_gx;              // ... for the input gradient; wpack then holds its transformed filters
     int winners;              // fused pooling: the backward from the winners (wpack: channels-last weights)
+    int direct;               // few input channels: conv_direct.c for the forward and weight gradient
 } conv_job;
 
 // Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
@@ -411,6 +412,10 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) 
     int point = is_pointwise(s);
     if (j->wino) {
         sk_winograd_forward(s, j->x + n0 * s->c * HW, nb, j->wpack, j->wpack_group, j->bias, out, j->threaded_gemm);
+        return;
+    }
+    if (j->direct) {
+        sk_direct_conv_forward(s, j->x + n0 * s->c * HW, nb, j->w, j->bias, out);
         return;
     }
     for (long g = 0; g < G; g++) {
@@ -515,9 +520,10 @@ static void conv_forward_run(conv_job *j) {
     // Many output pixels per channel: W as A writes NCHW directly and skips the transpose.
     j->weights_as_a = P >= 8 * cog;
     j->wino = sk_winograd_applies(s);
+    j->direct = !j->wino && sk_direct_conv_applies(s, 0);
     if (j->wino) {
         j->wpack_group = sk_winograd_pack_weights(s, j->w, 0, &j->wpack);
-    } else {
+    } else if (!j->direct) {
         float *wp;
         j->wpack_group = j->weights_as_a ? pack_weights_a_plain(s, j->w, &wp) : pack_weights(s, j->w, 0, &wp);
         j->wpack = wp;
@@ -794,8 +800,9 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
     long ld = nb * P;
     int tg = j->threaded_gemm, point = is_pointwise(s);
     if (j->wino_gx && j->gx) sk_winograd_backward_data(s, gyb, nb, j->wpack, j->wpack_group, j->gx + n0 * s->c * HW, tg);
-    int direct_gw = gwt && !j->wino, direct_gx = j->gx && !j->wino_gx;
-    for (long g = 0; g < G && (direct_gw || direct_gx); g++) {
+    if (gwt && j->direct) sk_direct_conv_weight_grad(s, j->x + n0 * s->c * HW, gyb, nb, gwt, first);
+    int gemm_gw = gwt && !j->wino && !j->direct, gemm_gx = j->gx && !j->wino_gx;
+    for (long g = 0; g < G && (gemm_gw || gemm_gx); g++) {
         // gy of the chunk side by side: [Cog, nb*P].
         const float *gyc;
         if (nb == 1) {
@@ -807,7 +814,7 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
                     memcpy(buf + co * ld + b * P, gyb + b * s->cout * P + (g * cog + co) * P, (size_t)P * sizeof(float));
             gyc = buf;
         }
-        if (direct_gw) {
+        if (gemm_gw) {
             const float *col;
             if (point && nb == 1) {
                 col = j->x + n0 * s->c * HW + g * cg * HW;
@@ -824,7 +831,7 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
             sk_gemm_operand a = {col, ld, 0, 0}, b = {gyc, ld, 1, 0};
             strata_sgemm_ex(K, cog, ld, 1.0f, &a, &b, first ? 0.0f : 1.0f, gwt + g * K * cog, cog, tg);
         }
-        if (direct_gx) {
+        if (gemm_gx) {
             // dcol[K, nb*P] = W^T[K, Cog] @ gy[Cog, nb*P]; gx = col2im(dcol) per image
             sk_gemm_operand a = {0, 0, 0, j->wpack + g * j->wpack_group}, b = {gyc, ld, 0, 0};
             float *gcol = sk_scratch(1, (size_t)K * ld);
@@ -859,7 +866,7 @@ static void conv_backward_task(void *ctx, long t) {
     long n0 = t * j->per, n1 = n0 + j->per < s->n ? n0 + j->per : s->n;
     if (j->winners) { winners_backward_task(j, n0, n1, gwt, gb); return; }
     long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2, HW = s->h * s->w;
-    // Chunks of b images for the direct products (see chunk_images); Winograd blocks its tiles
+    // Chunks of b images for the im2col products (see chunk_images); Winograd blocks its tiles
     // itself, so its weight gradient takes chunks of up to bw (a pooled one's gradient up to 4 MB)
     // and transforms its filter sums back once per chunk.
     long b = chunk_images(s), bw = b;
@@ -910,6 +917,7 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
                 (s->h + 2 * s->ph) * (s->w + 2 * s->pw) * s->c < INT32_MAX && s->cout * s->kh * s->kw * s->c < INT32_MAX;
     j.wino = !j.winners && sk_winograd_applies(s);
     j.wino_gx = gx && !j.winners && sk_winograd_applies_input_grad(s);
+    j.direct = !j.winners && !j.wino && sk_direct_conv_applies(s, 1);
     if (j.winners) {
         if (gx) j.wpack = weights_channels_last(s, w);
     } else if (j.wino_gx) {

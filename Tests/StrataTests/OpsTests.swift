@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CStrata
 @testable import StrataCore
 @testable import StrataNN
 @testable import StrataData
@@ -368,6 +369,13 @@ final class OpsTests: XCTestCase {
             ([1, 2, 4, 270], [3, 2, 3, 5], 1, [1, 2], 1, 1),
             ([1, 2, 3, 1], [2, 2, 3, 1], 1, 1, 1, 1),
             ([3, 1, 5, 2], [2, 1, 3, 3], 1, 1, 1, 1),
+            // The direct kernels for few input channels (conv_direct.c): the face network's first
+            // layer; 7 output channels and rows of 21 (channel blocks and segments cut short); K = 144
+            // (the limit) with dilation and padding 2; rows of 12 (forward direct, weight gradient not).
+            ([2, 3, 64, 64], [32, 3, 3, 3], 1, 1, 1, 1),
+            ([3, 2, 13, 21], [7, 2, 3, 3], 1, 1, 1, 1),
+            ([2, 16, 9, 17], [8, 16, 3, 3], 1, 2, [1, 2], 1),
+            ([2, 4, 6, 12], [5, 4, 3, 3], 1, 1, 1, 1),
         ]
         defer { Strata.numThreads = 2 }
         for threads in [1, 2] {
@@ -399,6 +407,38 @@ final class OpsTests: XCTestCase {
                                        dil: (c.dil.h, c.dil.w), groups: c.groups)
                 assertSame(reference, direct.map { Float($0) }, "\(tag) against the direct convolution")
             }
+        }
+    }
+
+    /// The direct kernels (conv_direct.c) take stride-1, one-group convolutions with K = Cin*KH*KW from
+    /// 2 taps up to 144 and rows of at least 8 outputs (16 for the weight gradient), on AVX2 and
+    /// AVX-512 only: the first layers of the face network and the Fashion-MNIST CNN.
+    func testDirectConvolutionDispatchRules() {
+        func shape(c: Int, cout: Int = 32, k: Int = 3, hw: Int, stride: Int = 1, groups: Int = 1) -> sk_conv_shape {
+            var s = sk_conv_shape()
+            s.n = 4; s.c = c; s.h = hw; s.w = hw; s.cout = cout; s.kh = k; s.kw = k
+            s.sh = stride; s.sw = stride; s.ph = k / 2; s.pw = k / 2; s.dh = 1; s.dw = 1; s.groups = groups
+            s.oh = (hw + 2 * (k / 2) - k) / stride + 1; s.ow = s.oh
+            return s
+        }
+        forEachISA { isa in
+            let on: Int32 = isa == "generic" ? 0 : 1
+            var faces = shape(c: 3, hw: 64), fashion = shape(c: 1, hw: 28), widest = shape(c: 16, cout: 8, hw: 20)
+            for weights in [Int32(0), 1] {
+                XCTAssertEqual(sk_direct_conv_applies(&faces, weights), on, isa)
+                XCTAssertEqual(sk_direct_conv_applies(&fashion, weights), on, isa)
+                XCTAssertEqual(sk_direct_conv_applies(&widest, weights), on, "K = 144 on \(isa)")
+            }
+            let others = [("K = 153", shape(c: 17, hw: 20)), ("stride 2", shape(c: 3, hw: 64, stride: 2)),
+                          ("2 groups", shape(c: 4, hw: 32, groups: 2)), ("1x1", shape(c: 3, k: 1, hw: 32))]
+            for (name, s) in others {
+                var s = s
+                XCTAssertEqual(sk_direct_conv_applies(&s, 0), 0, "\(name) on \(isa)")
+            }
+            var narrow = shape(c: 3, hw: 12), tiny = shape(c: 3, hw: 7)
+            XCTAssertEqual(sk_direct_conv_applies(&narrow, 0), on, isa)
+            XCTAssertEqual(sk_direct_conv_applies(&narrow, 1), 0, isa)
+            XCTAssertEqual(sk_direct_conv_applies(&tiny, 0), 0, isa)
         }
     }
 

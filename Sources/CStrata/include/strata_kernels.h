@@ -162,6 +162,14 @@ void sk_winograd_backward_data(const sk_conv_shape *s, const float *gy, long nb,
 void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt,
                                   int first, int threaded);
 
+// Direct convolution for few input channels (conv_direct.c): K = Cin*KH*KW from 2 taps up to 144,
+// stride 1, groups 1, rows of 8+ outputs (16+ for the weight gradient), AVX2 or AVX-512. nb
+// images; w as stored [Cout, K]; gwt [K, Cout] is the weight gradient transposed (= when first,
+// else +=). Runs on the calling thread.
+int sk_direct_conv_applies(const sk_conv_shape *s, int weight_grad);
+void sk_direct_conv_forward(const sk_conv_shape *s, const float *x, long nb, const float *w, const float *bias, float *y);
+void sk_direct_conv_weight_grad(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt, int first);
+
 typedef struct {
     long n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
 } sk_pool_shape;
