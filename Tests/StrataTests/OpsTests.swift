@@ -410,6 +410,72 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// Training-mode batch norm fused with 2x2 max pooling (and ReLU) on every ISA: the same outputs
+    /// and batch statistics as the separate ops bit for bit (the same per-element arithmetic), and
+    /// the same gradients up to the order of the backward's sums. Odd heights and widths (a last row
+    /// and column outside every window still get BN's gradient), a negative scale (the window's
+    /// minimum of x wins), batch 1, ties.
+    func testBatchNormMaxPoolMatchesSeparateOps() {
+        let shapes: [[Int]] = [[4, 3, 8, 10], [2, 5, 7, 9], [1, 2, 6, 33], [3, 4, 5, 2], [6, 16, 16, 16]]
+        defer { Strata.numThreads = 2 }
+        for threads in [1, 2] { for (i, shape) in shapes.enumerated() { for relu in [false, true] {
+            Strata.numThreads = threads
+            let c = shape[1]
+            var x = Tensor.randn(shape, seed: 110 + i)
+            if i == 3 { x = integerTensor(shape, seed: 110 + i, range: 1) }   // many ties
+            let wv = (0..<c).map { Float($0 % 3 == 1 ? -0.7 : 1.3) + Float($0) * 0.1 }
+            var w = Tensor(wv, shape: [c]), b = Tensor.randn([c], seed: 120 + i)
+            x.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
+            let tag = "\(shape) relu \(relu) threads \(threads)"
+            forEachISA { isa in
+                let (fused, fm, fv) = batchNormMaxPool2d(x, weight: w, bias: b, relu: relu)
+                let (bn, m, v) = batchNorm(x, weight: w, bias: b)
+                let pooled = maxPool2d(bn, kernelSize: 2)
+                let plain = relu ? pooled.relu() : pooled
+                assertSame(fused.scalars, plain.scalars, "\(tag) output on \(isa)")
+                assertSame(fm.scalars, m.scalars, "\(tag) mean on \(isa)")
+                assertSame(fv.scalars, v.scalars, "\(tag) variance on \(isa)")
+                let g = Tensor.randn(fused.shape, seed: 130 + i)
+                fused.backward(g)
+                let (gx, gw, gb) = (x.grad!, w.grad!, b.grad!)
+                x.grad = nil; w.grad = nil; b.grad = nil
+                plain.backward(g)
+                XCTAssert(gx.allClose(x.grad!, rtol: 1e-4, atol: 1e-5), "\(tag) input gradient on \(isa)")
+                XCTAssert(gw.allClose(w.grad!, rtol: 1e-4, atol: 1e-5), "\(tag) weight gradient on \(isa)")
+                XCTAssert(gb.allClose(b.grad!, rtol: 1e-4, atol: 1e-5), "\(tag) bias gradient on \(isa)")
+                if shape[2] % 2 == 1 {   // the last row has no pooled gradient, but BN's own is not zero
+                    let last = Array(x.grad!.scalars[(shape[2] - 1) * shape[3]..<(shape[2] * shape[3])])
+                    XCTAssert(last.contains { $0 != 0 }, "\(tag): the row outside the windows has BN's gradient")
+                }
+                x.grad = nil; w.grad = nil; b.grad = nil
+            }
+        } } }
+    }
+
+    /// A Sequential in training mode runs BatchNorm2d, ReLU, MaxPool2D(2) as the fused op, with the
+    /// same outputs, gradients and running statistics as the layers one by one.
+    func testSequentialFusesBatchNormReLUPool() {
+        RandomGenerator.manualSeed(7)
+        let conv = Conv2D(3, 6, kernelSize: 3, padding: 1, bias: false), bn = BatchNorm2d(6)
+        let net = Sequential(conv, bn, ReLU(), MaxPool2D(2))
+        let x = Tensor.randn([4, 3, 10, 12], seed: 140)
+        net.train()
+        let fused = net(x)
+        let gFused = Tensor.randn(fused.shape, seed: 141)
+        fused.backward(gFused)
+        let (gwFused, ggFused) = (conv.weight.value.grad!, bn.weight.value.grad!)
+        let (meanFused, varFused) = (bn.runningMean.value.scalars, bn.runningVar.value.scalars)
+        conv.weight.value.grad = nil; bn.weight.value.grad = nil; bn.bias.value.grad = nil
+        bn.runningMean.assign(Tensor.zeros([6])); bn.runningVar.assign(Tensor.ones([6]))
+        let plain = maxPool2d(bn(conv(x)).relu(), kernelSize: 2)
+        XCTAssertEqual(fused.scalars, plain.scalars)
+        plain.backward(gFused)
+        XCTAssert(gwFused.allClose(conv.weight.value.grad!, rtol: 1e-4, atol: 1e-5), "conv weight gradient")
+        XCTAssert(ggFused.allClose(bn.weight.value.grad!, rtol: 1e-4, atol: 1e-5), "BN weight gradient")
+        XCTAssertEqual(meanFused, bn.runningMean.value.scalars)
+        XCTAssertEqual(varFused, bn.runningVar.value.scalars)
+    }
+
     /// The direct kernels (conv_direct.c) take stride-1, one-group convolutions with K = Cin*KH*KW from
     /// 2 taps up to 144 and rows of at least 8 outputs (16 for the weight gradient), on AVX2 and
     /// AVX-512 only: the first layers of the face network and the Fashion-MNIST CNN.

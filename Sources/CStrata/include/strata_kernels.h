@@ -68,6 +68,15 @@ void sk_batchnorm_forward(long n, long c, long hw, const float *x, const float *
 // Gradients of the training-mode forward (batch statistics mean, var); any output may be NULL.
 void sk_batchnorm_backward(long n, long c, long hw, const float *x, const float *w, const float *mean, const float *var,
                            const float *gy, float eps, float *gx, float *gw, float *gb);
+// Training-mode batch normalisation of x [N, C, H, W] fused with 2x2/stride-2 max pooling (floor of
+// odd sizes) and, with relu, ReLU: y [N, C, H/2, W/2]; code (winner position, 4 where ReLU zeroed
+// it) and xw (the winner's x) per pooled output are for the backward, which takes the pooled
+// gradient gy. The same results as the separate kernels; the normalised full-size tensor is never made.
+void sk_batchnorm_maxpool_forward(long n, long c, long h, long w, const float *x, const float *weight, const float *bias,
+                                  float *y, uint8_t *code, float *xw, float *mean, float *var, float eps, int relu);
+void sk_batchnorm_maxpool_backward(long n, long c, long h, long w, const float *x, const float *weight, const float *mean,
+                                   const float *var, const uint8_t *code, const float *xw, const float *gy, float eps,
+                                   float *gx, float *gw, float *gb);
 
 // ---- elementwise ---------------------------------------------------------------------------------
 #define SK_MAX_DIMS 16

@@ -39,3 +39,38 @@ public func batchNorm(_ x: Tensor, weight: Tensor, bias: Tensor, statistics: (me
     }
     return (out, mean, variance)
 }
+
+/// Training-mode `batchNorm` followed by 2x2/stride-2 `maxPool2d` (and, with `relu`, ReLU) in one
+/// op: the normalised full-size tensor is never made, and the backward pass takes the channel sums
+/// from the pooling winners alone. Values, gradients and batch statistics are those of the separate
+/// ops (up to the order of the backward's sums). Needs `[N, C, H, W]` with H and W at least 2.
+///
+/// ```swift
+/// let (y, mean, variance) = batchNormMaxPool2d(x, weight: gamma, bias: beta, relu: true)   // [N, C, 32, 32] -> [N, C, 16, 16]
+/// ```
+public func batchNormMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e-5,
+                               relu: Bool = false) -> (y: Tensor, mean: Tensor, variance: Tensor) {
+    shapeCheck(x.rank == 4 && x.shape[2] >= 2 && x.shape[3] >= 2, "batchNormMaxPool2d",
+               "input must be [N, C, H, W] with H and W at least 2, got \(fmt(x.shape))")
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    shapeCheck(weight.shape == [c] && bias.shape == [c], "batchNormMaxPool2d",
+               "weight \(fmt(weight.shape)) and bias \(fmt(bias.shape)) must be [\(c)] for input \(fmt(x.shape))")
+    let y = Tensor(uninitializedShape: [n, c, h / 2, w / 2])
+    let xw = Tensor(uninitializedShape: y.shape)
+    let (codes, cp) = winnerBuffer(UInt8.self, y.count)
+    let (mean, variance) = (Tensor(uninitializedShape: [c]), Tensor(uninitializedShape: [c]))
+    sk_batchnorm_maxpool_forward(n, c, h, w, x.data, weight.data, bias.data, y.data, cp, xw.data, mean.data, variance.data,
+                                 eps, relu ? 1 : 0)
+    let xc = x.constant(), wc = weight.constant()
+    let out = y.recorded("batchNormMaxPool2d", [x, weight, bias]) { g, needs in
+        let gx = needs[0] ? Tensor(uninitializedShape: xc.shape) : nil
+        let gw = needs[1] ? Tensor(uninitializedShape: [c]) : nil
+        let gb = needs[2] ? Tensor(uninitializedShape: [c]) : nil
+        withExtendedLifetime(codes) {
+            sk_batchnorm_maxpool_backward(n, c, h, w, xc.data, wc.data, mean.data, variance.data, cp, xw.data, g.data, eps,
+                                          gx?.data, gw?.data, gb?.data)
+        }
+        return [gx, gw, gb]
+    }
+    return (out, mean, variance)
+}

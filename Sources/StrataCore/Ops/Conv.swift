@@ -101,7 +101,7 @@ public func conv2dMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
 /// A pooled buffer of one `T` per pooled output, in which max pooling records which input won
 /// (a byte code of the 2x2 window position, or an `Int32` input index) for the backward pass.
 /// The pointer is valid while the storage lives.
-private func winnerBuffer<T>(_: T.Type, _ count: Int) -> (TensorStorage, UnsafeMutablePointer<T>) {
+func winnerBuffer<T>(_: T.Type, _ count: Int) -> (TensorStorage, UnsafeMutablePointer<T>) {
     let storage = TensorStorage(count: (count * MemoryLayout<T>.stride + 3) / 4)
     return (storage, UnsafeMutableRawPointer(storage.base).bindMemory(to: T.self, capacity: count))
 }

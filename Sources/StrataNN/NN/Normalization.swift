@@ -24,11 +24,7 @@ public class BatchNorm: Module {
         precondition(x.rank >= 2 && x.shape[1] == features, "\(typeName): input \(x.shape) does not have \(features) channels on axis 1")
         if isTraining {   // one fused kernel pair; the batch's statistics update the running ones
             let (y, m, v) = batchNorm(x, weight: weight.value, bias: bias.value, eps: eps)
-            let n = Float(x.count / features)
-            noGrad {
-                runningMean.assign(runningMean.value * (1 - momentum) + m * momentum)
-                runningVar.assign(runningVar.value * (1 - momentum) + v * ((n / Swift.max(n - 1, 1)) * momentum))
-            }
+            updateRunningStatistics(m, v, values: x.count / features)
             return y
         }
         if !(GradMode.isEnabled && (x.requiresGrad || weight.value.requiresGrad || bias.value.requiresGrad)) {
@@ -39,6 +35,25 @@ public class BatchNorm: Module {
         bshape[1] = features
         let inv = (runningVar.value.reshape(bshape) + eps).sqrt().reciprocal()
         return (x - runningMean.value.reshape(bshape)) * (inv * weight.value.reshape(bshape)) + bias.value.reshape(bshape)
+    }
+
+    /// Training mode: this layer followed by 2x2/stride-2 max pooling (and ReLU), fused (nil in
+    /// evaluation mode or for inputs that are not `[N, C, H, W]` with H and W at least 2).
+    func forwardMaxPooled(_ x: Tensor, relu: Bool) -> Tensor? {
+        guard isTraining, x.rank == 4, x.shape[1] == features, x.shape[2] >= 2, x.shape[3] >= 2 else { return nil }
+        let (y, m, v) = batchNormMaxPool2d(x, weight: weight.value, bias: bias.value, eps: eps, relu: relu)
+        updateRunningStatistics(m, v, values: x.count / features)
+        return y
+    }
+
+    /// The running statistics move towards the batch's by `momentum` (the variance unbiased over
+    /// the `values` each channel had).
+    private func updateRunningStatistics(_ m: Tensor, _ v: Tensor, values: Int) {
+        let n = Float(values)
+        noGrad {
+            runningMean.assign(runningMean.value * (1 - momentum) + m * momentum)
+            runningVar.assign(runningVar.value * (1 - momentum) + v * ((n / Swift.max(n - 1, 1)) * momentum))
+        }
     }
 
     public override var config: [String: Any] { ["features": features, "eps": Double(eps), "momentum": Double(momentum)] }

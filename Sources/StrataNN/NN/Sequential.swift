@@ -36,6 +36,20 @@ public final class Sequential: Module {
                     continue
                 }
             }
+            // BatchNorm2d [monotone activation] MaxPool2D(2) in training: normalisation and pooling
+            // fused, then the activation on the pooled values (ReLU inside the same kernel).
+            if !tracing, let bn = l as? BatchNorm2d {
+                let act = i + 1 < layers.count && layers[i + 1].isMonotoneElementwise ? layers[i + 1] : nil
+                let p = i + (act == nil ? 1 : 2)
+                let fusedReLU = act is ReLU
+                if p < layers.count, let pool = layers[p] as? MaxPool2D, pool.isHalving,
+                   let y = bn.forwardMaxPooled(h, relu: fusedReLU) {
+                    h = y
+                    if let act, !fusedReLU, !act.forwardInPlace(&h) { h = act(h) }
+                    i = p + 1
+                    continue
+                }
+            }
             // activation then max pool == max pool then activation, on 4x less data.
             if !tracing, Sequential.poolsBeforeActivation, l.isMonotoneElementwise, i + 1 < layers.count, layers[i + 1] is MaxPool2D {
                 h = layers[i + 1](h)
