@@ -51,7 +51,8 @@ public struct Augmentation {
         let cropX = Float(ow) / Float(w), cropY = Float(oh) / Float(h)
         let out = Tensor(uninitializedShape: [n, c, oh, ow])
         let src = x.data, dst = out.data
-        let plainCrop = (oh, ow) == (h, w) ? nil : x.centerCrop(width: ow, height: oh)
+        // Only the non-geometric path copies the window as it is (the warp samples it itself).
+        let plainCrop = isGeometric || (oh, ow) == (h, w) ? nil : x.centerCrop(width: ow, height: oh)
         for i in 0..<n {
             let angle = Float.random(in: -maxRotation...maxRotation, using: &rng) * .pi / 180
             let s = Float.random(in: scale.0...scale.1, using: &rng)
