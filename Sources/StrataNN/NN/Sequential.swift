@@ -22,33 +22,15 @@ public final class Sequential: Module {
         var i = 0
         while i < layers.count {
             let l = layers[i]
-            // Conv2D [monotone activation] MaxPool2D(2): convolution and pooling fused, then the
-            // activation on the pooled values (ReLU inside the same kernel).
-            if !tracing, let conv = l as? Conv2D {
-                let act = i + 1 < layers.count && layers[i + 1].isMonotoneElementwise ? layers[i + 1] : nil
-                let p = i + (act == nil ? 1 : 2)
-                let fusedReLU = act is ReLU
-                if p < layers.count, let pool = layers[p] as? MaxPool2D, pool.isHalving,
-                   let y = conv.forwardMaxPooled(h, relu: fusedReLU) {
-                    h = y
-                    if let act, !fusedReLU, !act.forwardInPlace(&h) { h = act(h) }
-                    i = p + 1
-                    continue
-                }
+            // Conv2D, or BatchNorm2d in training, [monotone activation] MaxPool2D(2): the layer and
+            // the pooling fused, then the activation on the pooled values (ReLU inside the kernel).
+            if !tracing, let conv = l as? Conv2D, let (y, next) = pooled(after: i, { conv.forwardMaxPooled(h, relu: $0) }) {
+                (h, i) = (y, next)
+                continue
             }
-            // BatchNorm2d [monotone activation] MaxPool2D(2) in training: normalisation and pooling
-            // fused, then the activation on the pooled values (ReLU inside the same kernel).
-            if !tracing, let bn = l as? BatchNorm2d {
-                let act = i + 1 < layers.count && layers[i + 1].isMonotoneElementwise ? layers[i + 1] : nil
-                let p = i + (act == nil ? 1 : 2)
-                let fusedReLU = act is ReLU
-                if p < layers.count, let pool = layers[p] as? MaxPool2D, pool.isHalving,
-                   let y = bn.forwardMaxPooled(h, relu: fusedReLU) {
-                    h = y
-                    if let act, !fusedReLU, !act.forwardInPlace(&h) { h = act(h) }
-                    i = p + 1
-                    continue
-                }
+            if !tracing, let bn = l as? BatchNorm2d, let (y, next) = pooled(after: i, { bn.forwardMaxPooled(h, relu: $0) }) {
+                (h, i) = (y, next)
+                continue
             }
             // activation then max pool == max pool then activation, on 4x less data.
             if !tracing, Sequential.poolsBeforeActivation, l.isMonotoneElementwise, i + 1 < layers.count, layers[i + 1] is MaxPool2D {
@@ -62,6 +44,18 @@ public final class Sequential: Module {
             i += 1
         }
         return h
+    }
+
+    /// Where layer i is followed by [a monotone activation and] a halving MaxPool2D: the output of
+    /// `fused` (layer, pooling, and ReLU when that is the activation; nil where it cannot run) with
+    /// any other activation applied, and the index of the layer after the pooling.
+    private func pooled(after i: Int, _ fused: (_ relu: Bool) -> Tensor?) -> (Tensor, Int)? {
+        let act = i + 1 < layers.count && layers[i + 1].isMonotoneElementwise ? layers[i + 1] : nil
+        let p = i + (act == nil ? 1 : 2)
+        let fusedReLU = act is ReLU
+        guard p < layers.count, let pool = layers[p] as? MaxPool2D, pool.isHalving, var y = fused(fusedReLU) else { return nil }
+        if let act, !fusedReLU, !act.forwardInPlace(&y) { y = act(y) }
+        return (y, p + 1)
     }
 
     public override func namedChildren() -> [(String, Module)] {
