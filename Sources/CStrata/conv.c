@@ -386,7 +386,7 @@ typedef struct {
     int pooled;               // fused 2x2 max pooling: y and gy are the pooled tensors
     int relu;                 // ... followed by ReLU (dead outputs get code 4)
     uint8_t *codes;           // fused pooling: winner position per pooled output
-    int wino;                 // Winograd F(2x2, 3x3) (winograd.c) for the forward and weight gradient
+    int wino;                 // Winograd (winograd.c) tile size m for the forward or weight gradient, 0: not
     int wino_gx;              // ... for the input gradient; wpack then holds its transformed filters
     int winners;              // fused pooling: the backward from the winners (wpack: channels-last weights)
     int direct;               // few input channels: conv_direct.c for the forward and weight gradient
@@ -411,7 +411,7 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) 
     long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
     int point = is_pointwise(s);
     if (j->wino) {
-        sk_winograd_forward(s, j->x + n0 * s->c * HW, nb, j->wpack, j->wpack_group, j->bias, out, j->threaded_gemm);
+        sk_winograd_forward(s, j->wino, j->x + n0 * s->c * HW, nb, j->wpack, j->wpack_group, j->bias, out, j->threaded_gemm);
         return;
     }
     if (j->direct) {
@@ -469,6 +469,22 @@ SK_BODY void relu_pooled_body(long n, float *restrict y, uint8_t *restrict code)
 }
 SK_MULTI_ISA_VOID(static, relu_pooled, (long n, float *restrict y, uint8_t *restrict code), (n, y, code))
 
+// Images per forward chunk: chunk_images, or for Winograd enough images for WINO_CHUNK_TILES
+// output tiles, so its (m + 2)^2 GEMMs are not a few tiles wide (a 16x16 output has 16 4x4 tiles
+// an image; one image at a time measured 1.5x slower with 2 threads on AVX-512, whose kernel is
+// 32 columns wide).
+#define WINO_CHUNK_TILES 64
+static long forward_chunk_images(const conv_job *j) {
+    const sk_conv_shape *s = j->s;
+    long b = chunk_images(s);
+    if (j->wino) {
+        long tiles = ((s->oh + j->wino - 1) / j->wino) * ((s->ow + j->wino - 1) / j->wino);
+        long w = (WINO_CHUNK_TILES + tiles - 1) / tiles;
+        if (w > b) b = w;
+    }
+    return b;
+}
+
 static void conv_forward_task(void *ctx, long t) {
     const conv_job *j = ctx;
     long n0 = t * j->per, n1 = n0 + j->per < j->s->n ? n0 + j->per : j->s->n;
@@ -476,7 +492,7 @@ static void conv_forward_task(void *ctx, long t) {
     if (!j->pooled) { conv_forward_chunk(j, n0, n1 - n0, j->y + n0 * j->s->cout * j->s->oh * j->s->ow); return; }
     // Fused pooling: conv outputs of one chunk at a time stay in scratch, only pooled values leave.
     const sk_conv_shape *s = j->s;
-    long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2, b = chunk_images(s);
+    long P = s->oh * s->ow, PH = s->oh / 2, PW = s->ow / 2, b = forward_chunk_images(j);
     for (long n = n0; n < n1; n += b) {
         long nb = n1 - n < b ? n1 - n : b;
         float *tmp = sk_scratch(5, (size_t)nb * s->cout * P);
@@ -522,14 +538,14 @@ static void conv_forward_run(conv_job *j) {
     j->wino = sk_winograd_applies(s);
     j->direct = !j->wino && sk_direct_conv_applies(s, 0);
     if (j->wino) {
-        j->wpack_group = sk_winograd_pack_weights(s, j->w, 0, &j->wpack);
+        j->wpack_group = sk_winograd_pack_weights(s, j->w, 0, j->wino, &j->wpack);
     } else if (!j->direct) {
         float *wp;
         j->wpack_group = j->weights_as_a ? pack_weights_a_plain(s, j->w, &wp) : pack_weights(s, j->w, 0, &wp);
         j->wpack = wp;
     }
     int threads = strata_get_num_threads();
-    long b = chunk_images(s);
+    long b = forward_chunk_images(j);
     if (s->n >= 2 * threads && threads > 1) {
         // Chunks of up to b images, at least two per thread.
         j->per = b < (s->n + 2 * threads - 1) / (2 * threads) ? b : (s->n + 2 * threads - 1) / (2 * threads);
@@ -799,7 +815,7 @@ static void conv_backward_chunk(const conv_job *j, long n0, long nb, const float
     long K = cg * s->kh * s->kw, P = s->oh * s->ow, HW = s->h * s->w;
     long ld = nb * P;
     int tg = j->threaded_gemm, point = is_pointwise(s);
-    if (j->wino_gx && j->gx) sk_winograd_backward_data(s, gyb, nb, j->wpack, j->wpack_group, j->gx + n0 * s->c * HW, tg);
+    if (j->wino_gx && j->gx) sk_winograd_backward_data(s, j->wino_gx, gyb, nb, j->wpack, j->wpack_group, j->gx + n0 * s->c * HW, tg);
     if (gwt && j->direct) sk_direct_conv_weight_grad(s, j->x + n0 * s->c * HW, gyb, nb, gwt, first);
     int gemm_gw = gwt && !j->wino && !j->direct, gemm_gx = j->gx && !j->wino_gx;
     for (long g = 0; g < G && (gemm_gw || gemm_gx); g++) {
@@ -885,7 +901,7 @@ static void conv_backward_task(void *ctx, long t) {
                                            j->gy + (n * s->cout + pl) * PH * PW, tmp + pl * P);
             gyb = tmp;
         }
-        if (j->wino && gwt) sk_winograd_backward_weights(s, j->x + n * s->c * HW, gyb, nb, gwt, n == n0, j->threaded_gemm);
+        if (j->wino && gwt) sk_winograd_backward_weights(s, j->wino, j->x + n * s->c * HW, gyb, nb, gwt, n == n0, j->threaded_gemm);
         for (long m = n; m < n + nb; m += b) {
             long mb = n + nb - m < b ? n + nb - m : b;
             conv_backward_chunk(j, m, mb, gyb + (m - n) * s->cout * P, gwt, gb, m == n0);
@@ -915,13 +931,13 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
     // The lists' offsets are 32-bit.
     j.winners = codes && G == 1 && s->sh == 1 && s->sw == 1 && s->dw == 1 && s->kw * s->c >= 16 &&
                 (s->h + 2 * s->ph) * (s->w + 2 * s->pw) * s->c < INT32_MAX && s->cout * s->kh * s->kw * s->c < INT32_MAX;
-    j.wino = !j.winners && sk_winograd_applies(s);
-    j.wino_gx = gx && !j.winners && sk_winograd_applies_input_grad(s);
+    j.wino = j.winners ? 0 : sk_winograd_applies_weight_grad(s);   // tile sizes, not flags
+    j.wino_gx = gx && !j.winners ? sk_winograd_applies_input_grad(s) : 0;
     j.direct = !j.winners && !j.wino && sk_direct_conv_applies(s, 1);
     if (j.winners) {
         if (gx) j.wpack = weights_channels_last(s, w);
     } else if (j.wino_gx) {
-        j.wpack_group = sk_winograd_pack_weights(s, w, 1, &j.wpack);
+        j.wpack_group = sk_winograd_pack_weights(s, w, 1, j.wino_gx, &j.wpack);
     } else if (gx) {
         float *wp;
         j.wpack_group = pack_weights(s, w, 1, &wp);

@@ -1,37 +1,43 @@
-// Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015) for 3x3, stride 1, dilation 1, groups 1,
-// any padding: 16 multiplies per 2x2 output tile and channel pair instead of 36 (2.25x fewer).
+// Winograd convolution (Lavin & Gray 2015) for 3x3, stride 1, dilation 1, groups 1, any padding,
+// in m x m output tiles: F(2x2, 3x3) does 16 multiplies per tile and channel pair where the direct
+// path does 36 (2.25x fewer), F(4x4, 3x3) 36 where it does 144 (4x fewer).
 //
-// Transforms (d a 4x4 input tile at (2i - ph, 2j - pw), g a 3x3 filter, y the 2x2 output tile):
+// F(2x2, 3x3) (d a 4x4 input tile at (2i - ph, 2j - pw), g a 3x3 filter, y the 2x2 output tile):
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]     V = B^T d B
 //   G   = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]          U = G g G^T
 //   A^T = [1 1 1 0; 0 1 -1 -1]                         y = A^T (U . V) A
-// Element xi = 4k + l of a 4x4 tile (k its row) is one matrix of the batched product:
-//   forward        M[xi][Cout, T] = U[xi][Cout, Cin] @ V[xi][Cin, T]            (16 GEMMs)
+// F(4x4, 3x3) likewise with 6x6 input tiles at (4i - ph, 4j - pw) and the matrices given with its
+// transforms below. With al = m + 2, element xi = al*k + l of a tile (k its row) is one matrix of
+// the batched product (ne = al^2 of them: 16 or 36):
+//   forward        M[xi][Cout, T] = U[xi][Cout, Cin] @ V[xi][Cin, T]            (ne GEMMs)
 //   input grad     the forward on gy with 180-degree-rotated, channel-transposed weights and
 //                  padding 2 - p (a full correlation; p > 2 crops, which works the same way)
-//   weight grad    S[xi][Cout, Cin] = Z[xi][Cout, T] @ V[xi][Cin, T]^T, Z = A dy A^T of each 2x2
+//   weight grad    S[xi][Cout, Cin] = Z[xi][Cout, T] @ V[xi][Cin, T]^T, Z = A dy A^T of each m x m
 //                  output-gradient tile (zero past the edge), then dW = G^T S G (the transpose of
-//                  the forward's linear map, i.e. F(3x3, 2x2))
-// T counts the 2x2 output tiles of a chunk of images (edge tiles past an odd size read zeros and
-// drop the extra outputs), taken in blocks of nearly equal size that keep V and M (or Z) near L2.
-// Per block and channel, the tiles' 4x4 (or 2x2) patches are first gathered into 16 (or 4) arrays
-// indexed by tile, so the transforms are plain loops over every tile of the block that the
-// compiler vectorises whatever the image width (a 14x14 output has rows of only 7 tiles); they
-// are compiled for AVX-512, AVX2 and generic x86-64 and chosen by strata_cpu_isa() like the other
-// kernels. The 16 GEMMs are strata_sgemm_ex, the transformed filters packed once per call. With a
-// thread pool job per chunk of images (conv.c's batch split) everything runs on the task's thread;
-// for batches too small to split, each step of a block (transforms per channel, GEMMs per xi) is
-// spread over the pool.
+//                  the forward's linear map, i.e. F(3x3, m x m))
+// T counts the output tiles of a chunk of images (edge tiles past the size read zeros and drop
+// the extra outputs), taken in blocks of nearly equal size that keep V and M (or Z) near L2.
+// Per block and channel, runs of up to 64 tiles have their patches gathered into ne (or m^2)
+// arrays indexed by tile, so the transforms are plain loops over every tile of the run that the
+// compiler vectorises whatever the image width (a 14x14 output has rows of only 7 or 4 tiles);
+// they are compiled for AVX-512, AVX2 and generic x86-64 and chosen by strata_cpu_isa() like the
+// other kernels. The GEMMs are strata_sgemm_ex, the transformed filters packed once per call.
+// With a thread pool job per chunk of images (conv.c's batch split) everything runs on the task's
+// thread; for batches too small to split, each step of a block (transforms per channel, GEMMs per
+// xi) is spread over the pool.
 //
-// Error: the transforms use only +, - and multiplies by 1/2, so besides the GEMM's rounding the
-// only extra error is the rounding of the transformed values (sums of up to 9 terms); measured at
-// most about 1e-6 of the result's largest magnitude (WinogradTests), which bounds it at 1e-5.
-// On small whole numbers every intermediate is exact (multiples of 1/4), so Winograd and the
-// direct path agree bit for bit there (the conv tests on integers still hold with it on).
+// Error: F(2x2, 3x3)'s transforms use only +, - and multiplies by 1/2, so besides the GEMM's
+// rounding the only extra error is the rounding of the transformed values (sums of up to 9
+// terms); measured at most about 1e-6 of the result's largest magnitude (WinogradTests), which
+// bounds it at 1e-5. On small whole numbers every intermediate is exact (multiples of 1/4), so
+// F(2x2, 3x3) and the direct path agree bit for bit there. F(4x4, 3x3)'s transforms multiply by up
+// to 5 and divide by 6 and 24: measured up to about 5e-6, bound 5e-5, and not exact on whole
+// numbers.
 //
 // Called from conv.c (forward, fused conv+pool forward, both backward passes) when
-// sk_winograd_applies / sk_winograd_applies_input_grad (see the modes below). A fused conv+pool's
-// backward takes its gradients from the pooling winners instead (conv.c), where that applies.
+// sk_winograd_applies / _weight_grad / _input_grad (see the modes below), which give the tile
+// size. A fused conv+pool's backward takes its gradients from the pooling winners instead
+// (conv.c), where that applies.
 #include "strata_kernels.h"
 #include "multi_isa.h"
 #include <pthread.h>
@@ -56,7 +62,9 @@
 // ---- switch -------------------------------------------------------------------------------------
 // Modes: 0 off, 1 on where it pays (3x3/stride 1/dilation 1/1 group, outputs of at least 2x2,
 // at least WINOGRAD_MIN_CHANNELS in and out, the input gradient WINOGRAD_MIN_CHANNELS_INPUT_GRAD,
-// and WINOGRAD_MIN_TILES per thread), 2 on for every such shape and pass (tests). STRATA_WINOGRAD=0/1/2, read once; sk_winograd_force overrides it (-1: back to it).
+// and WINOGRAD_MIN_TILES per thread; the tile size per pass by tile_where_it_pays), 2 F(2x2, 3x3)
+// for every such shape and pass, 3 F(4x4, 3x3) likewise (tests). STRATA_WINOGRAD=0..3, read once;
+// sk_winograd_force overrides it (-1: back to it).
 
 static int env_setting = WINOGRAD_DEFAULT;
 static int forced = -1;
@@ -64,7 +72,7 @@ static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
 static void read_env(void) {
     const char *e = getenv("STRATA_WINOGRAD");
-    if (e && e[0] >= '0' && e[0] <= '2' && e[1] == 0) env_setting = e[0] - '0';
+    if (e && e[0] >= '0' && e[0] <= '3' && e[1] == 0) env_setting = e[0] - '0';
 }
 
 int sk_winograd_enabled(void) {
@@ -74,7 +82,7 @@ int sk_winograd_enabled(void) {
     return env_setting;
 }
 
-void sk_winograd_force(int mode) { __atomic_store_n(&forced, mode < 0 ? -1 : mode > 2 ? 2 : mode, __ATOMIC_RELAXED); }
+void sk_winograd_force(int mode) { __atomic_store_n(&forced, mode < 0 ? -1 : mode > 3 ? 3 : mode, __ATOMIC_RELAXED); }
 
 int sk_winograd_shape_ok(const sk_conv_shape *s) {
     return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 &&
@@ -87,16 +95,28 @@ static int pays(const sk_conv_shape *s, long min_channels) {
     return s->c >= min_channels && s->cout >= min_channels && tiles >= WINOGRAD_MIN_TILES * (long)strata_get_num_threads();
 }
 
-int sk_winograd_applies(const sk_conv_shape *s) {
+// Mode 1 takes F(4x4, 3x3) wherever it takes Winograd: measured faster than F(2x2, 3x3) on the
+// face network's 32 -> 64 (32x32) and 64 -> 128 (16x16) layers in all three passes on AVX-512
+// and AVX2 (1.3-1.5x), and level with it on the Fashion CNN's 32 -> 64 at 14x14.
+#define WINOGRAD_TILE 4
+
+static int applies(const sk_conv_shape *s, long min_channels) {
     int mode = sk_winograd_enabled();
     if (mode == 0 || !sk_winograd_shape_ok(s)) return 0;
-    return mode == 2 || pays(s, WINOGRAD_MIN_CHANNELS);
+    if (mode >= 2) return mode == 3 ? 4 : 2;
+    return pays(s, min_channels) ? WINOGRAD_TILE : 0;
 }
 
+int sk_winograd_applies(const sk_conv_shape *s) { return applies(s, WINOGRAD_MIN_CHANNELS); }
+int sk_winograd_applies_weight_grad(const sk_conv_shape *s) { return applies(s, WINOGRAD_MIN_CHANNELS); }
+
+// The input gradient also takes it at 32+ channels where the images have 32x32 outputs or more
+// (64+ tiles of 4x4 each): 1.2-1.35x faster than the direct path on the face network's 32 -> 64
+// layer, but slower at 14x14 (the Fashion CNN's), which keeps the direct path.
 int sk_winograd_applies_input_grad(const sk_conv_shape *s) {
-    int mode = sk_winograd_enabled();
-    if (mode == 0 || !sk_winograd_shape_ok(s)) return 0;
-    return mode == 2 || pays(s, WINOGRAD_MIN_CHANNELS_INPUT_GRAD);
+    int m = applies(s, WINOGRAD_MIN_CHANNELS_INPUT_GRAD);
+    if (m || sk_winograd_enabled() != 1 || !sk_winograd_shape_ok(s)) return m;
+    return s->oh * s->ow >= 1024 && applies(s, WINOGRAD_MIN_CHANNELS_INPUT_GRAD / 2) ? WINOGRAD_TILE : 0;
 }
 
 // ---- per-thread scratch (0: packed weights, 1: V, 2: M or Z, 3: S, 4: gathered tiles) ---------
@@ -130,20 +150,21 @@ static float *wscratch(int slot, size_t floats) {
 
 // ---- geometry -------------------------------------------------------------------------------------
 
-// A correlation of `in` [cin, h, w] per image with 3x3 filters into `out` [cout, oh, ow], the
-// input tile of output tile (i, j) starting at (2i - ph, 2j - pw); th x tw tiles per image.
-typedef struct { long cin, h, w, cout, ph, pw, oh, ow, th, tw; } wgeom;
+// A correlation of `in` [cin, h, w] per image with 3x3 filters into `out` [cout, oh, ow] in m x m
+// output tiles (m = 2 or 4): the (m + 2)^2 input tile of output tile (i, j) starts at
+// (m*i - ph, m*j - pw); th x tw tiles per image, ne = (m + 2)^2 transformed elements per tile.
+typedef struct { long cin, h, w, cout, ph, pw, oh, ow, th, tw; int m, al, ne; } wgeom;
 
-static wgeom make_geom(long cin, long h, long w, long cout, long ph, long pw, long oh, long ow) {
-    wgeom g = {cin, h, w, cout, ph, pw, oh, ow, (oh + 1) / 2, (ow + 1) / 2};
+static wgeom make_geom(int m, long cin, long h, long w, long cout, long ph, long pw, long oh, long ow) {
+    wgeom g = {cin, h, w, cout, ph, pw, oh, ow, (oh + m - 1) / m, (ow + m - 1) / m, m, m + 2, (m + 2) * (m + 2)};
     return g;
 }
 
 // Tiles per block for T tiles in all: V and M (or Z) of one block take up to about 1.5 MB (each
-// GEMM touches 1/16 of that), blocks of nearly equal size (a multiple of 16 but the last).
+// GEMM touches 1/ne of that), blocks of nearly equal size (a multiple of 16 but the last).
 #define BLOCK_FLOATS (384 * 1024)
 static long block_tiles(const wgeom *g, long T) {
-    long tb = BLOCK_FLOATS / (16 * (g->cin + g->cout));
+    long tb = BLOCK_FLOATS / (g->ne * (g->cin + g->cout));
     if (tb < 32) tb = 32;
     if (tb > 1024) tb = 1024;
     long blocks = (T + tb - 1) / tb;
@@ -179,26 +200,104 @@ SK_BODY void padded_row(const float *plane, long h, long w, long row, long col0,
         t_ += n;                                                                        \
     }
 
-// ---- transforms (bodies; compiled per ISA below) ----------------------------------------------------
-// Each gathers the block's tiles of one channel into 16 (or 4) arrays P[element][tile], so the
-// arithmetic runs over all tiles of the block at once whatever the image width (a 14x14 output
-// has rows of only 7 tiles), then scatters or stores the results.
+// dst[q] = src[4q] (src[2q]) for q < n: a copy the vectoriser turns into shuffles, 4 at a time
+// (rows of tiles are short: 8 tiles for a 32x32 output in 4x4 tiles).
+SK_BODY void every_fourth(const float *restrict src, long n, float *restrict dst) {
+#pragma clang loop vectorize(assume_safety) vectorize_width(4) interleave_count(1)
+    for (long q = 0; q < n; q++) dst[q] = src[4 * q];
+}
+SK_BODY void every_second(const float *restrict src, long n, float *restrict dst) {
+#pragma clang loop vectorize(assume_safety) vectorize_width(4) interleave_count(1)
+    for (long q = 0; q < n; q++) dst[q] = src[2 * q];
+}
 
-// V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb long.
-// P: 16 * tb floats of scratch.
-SK_BODY void input_transform_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
-    float rows[4][2 * RUN_MAX + 2];
+// P[(al*a + k) * tb + t] = element (a, k) of the al x al patch of `plane` [rows, cols] at
+// (m*i - ph + a, m*j - pw + k) for the block's tiles t = (b, i, j), zero outside the plane;
+// image b's plane is base + b * image_stride.
+SK_BODY void gather_patches(const wgeom *g, long rows, long cols, long ph, long pw, int al, long t0, long tb,
+                            const float *base, long image_stride, float *P) {
+    float buf[6][4 * RUN_MAX + 2];
+    int m = g->m;
     FOR_TILE_RUNS(g, t0, tb, {
-        const float *plane = in + (b * g->cin + c) * g->h * g->w;
-        for (int a = 0; a < 4; a++) padded_row(plane, g->h, g->w, 2 * i - g->ph + a, 2 * j0 - g->pw, 2 * n + 2, rows[a]);
+        const float *plane = base + b * image_stride;
+        for (int a = 0; a < al; a++) padded_row(plane, rows, cols, m * i - ph + a, m * j0 - pw, m * n + al - m, buf[a]);
         float *pt = P + off;
-        for (long q = 0; q < n; q++)
-            for (int a = 0; a < 4; a++)
-                for (int k = 0; k < 4; k++) pt[(4 * a + k) * tb + q] = rows[a][2 * q + k];
+        for (int a = 0; a < al; a++)   // contiguous stores; strided loads the vectoriser interleaves
+            for (int k = 0; k < al; k++) {
+                const float *src = buf[a] + k;
+                float *dst = pt + (al * a + k) * tb;
+                if (m == 4) every_fourth(src, n, dst);
+                else every_second(src, n, dst);
+            }
     })
-    size_t xs = (size_t)g->cin * tb;
-    float *restrict v = V + c * tb;
-    const float *restrict p = P;
+}
+
+// Y[(m*r + c) * tb + t] (row r, column c of tile t's m x m outputs) into image b's plane
+// base + b * image_stride [oh, ow]; the parts of edge tiles past oh x ow are dropped.
+SK_BODY void scatter_tiles(const wgeom *g, long t0, long tb, const float *Y, float *base, long image_stride) {
+    int m = g->m;
+    FOR_TILE_RUNS(g, t0, tb, {
+        float *plane = base + b * image_stride;
+        long cols = g->ow - m * j0;   // columns left in this row of tiles
+        for (int r = 0; r < m; r++) {
+            long row = m * i + r;
+            if (row >= g->oh) break;
+            float *dst = plane + row * g->ow + m * j0;
+            for (int c = 0; c < m; c++) {
+                const float *y = Y + (m * r + c) * tb + off;
+                long full = (cols - c + m - 1) / m < n ? (cols - c + m - 1) / m : n;   // tiles with column c inside
+                for (long q = 0; q < full; q++) dst[m * q + c] = y[q];
+            }
+        }
+    })
+}
+
+// ---- transforms (bodies; compiled per ISA below) ----------------------------------------------------
+// Each gathers the block's tiles of one channel into ne (or m^2) arrays P[element][tile], so the
+// arithmetic runs over all tiles of the block at once whatever the image width (a 14x14 output
+// has rows of only 7 tiles, or 4), then scatters or stores the results. F(4x4, 3x3) goes through
+// its 6x6 transforms in two passes, rows then columns, to keep the live values in registers.
+//
+// F(4x4, 3x3) (points 0, 1, -1, 2, -2, infinity):
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+
+// B^T of F(4x4, 3x3) applied to d0..d5 (strided by `ds`), results to o0..o5 (strided by `os`).
+#define BT6(d, ds, o, os)                                                                      \
+    do {                                                                                       \
+        float d0 = (d)[0], d1 = (d)[(ds)], d2 = (d)[2 * (ds)], d3 = (d)[3 * (ds)], d4 = (d)[4 * (ds)], \
+              d5 = (d)[5 * (ds)];                                                              \
+        float p1 = d1 + d2, m1 = d1 - d2, p2 = d4 - d2, m2 = d3 - d1;                          \
+        (o)[0] = 4.0f * d0 - 5.0f * d2 + d4;                                                   \
+        (o)[(os)] = (d3 + d4) - 4.0f * p1;                                                     \
+        (o)[2 * (os)] = (d4 - d3) + 4.0f * m1;                                                 \
+        (o)[3 * (os)] = p2 + 2.0f * m2;                                                        \
+        (o)[4 * (os)] = p2 - 2.0f * m2;                                                        \
+        (o)[5 * (os)] = 4.0f * d1 - 5.0f * d3 + d5;                                            \
+    } while (0)
+
+// v[xi * xs + t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of one input channel. P: ne * tb
+// floats of scratch.
+SK_BODY void input_tiles(const wgeom *g, const float *in, long c, long t0, long tb, size_t xs, float *restrict v, float *P) {
+    gather_patches(g, g->h, g->w, g->ph, g->pw, g->al, t0, tb, in + c * g->h * g->w, g->cin * g->h * g->w, P);
+    float *restrict p = P;
+    if (g->m == 4) {
+        // Rows of each patch in place (P[a][k] -> (d B)[a][k]), then columns into V; the loops
+        // over tiles innermost, so each vectorises.
+        for (int a = 0; a < 6; a++) {
+            float *row = p + 6 * a * tb;
+#pragma clang loop vectorize(assume_safety)
+            for (long t = 0; t < tb; t++) BT6(row + t, tb, row + t, tb);
+        }
+        for (int k = 0; k < 6; k++) {
+            const float *col = p + k * tb;
+            float *dst = v + k * xs;
+#pragma clang loop vectorize(assume_safety)
+            for (long t = 0; t < tb; t++) BT6(col + t, 6 * tb, dst + t, 6 * xs);
+        }
+        return;
+    }
     // The 16 rows of v are disjoint (tb <= xs apart); clang cannot prove it with runtime checks.
 #pragma clang loop vectorize(assume_safety)
     for (long t = 0; t < tb; t++) {
@@ -220,53 +319,96 @@ SK_BODY void input_transform_body(const wgeom *g, const float *in, long c, long 
     }
 }
 
-// out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb); the parts of edge tiles past oh x ow
-// are dropped. Y: 4 * tb floats of scratch.
-SK_BODY void output_transform_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y) {
-    size_t xs = (size_t)g->cout * tb;
-    const float *restrict m = Mb + co * tb;
+// out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb), M[xi] at m[xi * xs + t - t0]; the parts
+// of edge tiles past oh x ow are dropped. Y: 40 * tb floats of scratch (4 * tb for m = 2).
+SK_BODY void output_tiles(const wgeom *g, const float *restrict m, size_t xs, long co, long t0, long tb, float bias, float *out,
+                          float *Y) {
     float *restrict y = Y;
-    for (long t = 0; t < tb; t++) {
-        float s0[4], s1[4];
-        for (int l = 0; l < 4; l++) {
-            float m0 = m[l * xs + t], m1 = m[(4 + l) * xs + t], m2 = m[(8 + l) * xs + t], m3 = m[(12 + l) * xs + t];
-            s0[l] = m0 + m1 + m2;
-            s1[l] = m1 - m2 - m3;
+    if (g->m == 4) {
+        // A^T on each column l of the 6x6 tile: Q[r][l] (4 x 6), then on Q's rows: y[r][c].
+        float *restrict q = Y + 16 * tb;
+        for (int l = 0; l < 6; l++) {
+            const float *ml = m + l * xs;
+            float *ql = q + l * tb;
+#pragma clang loop vectorize(assume_safety)
+            for (long t = 0; t < tb; t++) {
+                float m0 = ml[t], m1 = ml[6 * xs + t], m2 = ml[12 * xs + t], m3 = ml[18 * xs + t], m4 = ml[24 * xs + t],
+                      m5 = ml[30 * xs + t];
+                float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
+                ql[t] = m0 + p1 + p2;
+                ql[6 * tb + t] = d1 + 2.0f * d2;
+                ql[12 * tb + t] = p1 + 4.0f * p2;
+                ql[18 * tb + t] = d1 + 8.0f * d2 + m5;
+            }
         }
-        y[t] = s0[0] + s0[1] + s0[2] + bias;
-        y[tb + t] = s0[1] - s0[2] - s0[3] + bias;
-        y[2 * tb + t] = s1[0] + s1[1] + s1[2] + bias;
-        y[3 * tb + t] = s1[1] - s1[2] - s1[3] + bias;
+        for (int r = 0; r < 4; r++) {
+            const float *qr = q + 6 * r * tb;
+            float *yr = y + 4 * r * tb;
+#pragma clang loop vectorize(assume_safety)
+            for (long t = 0; t < tb; t++) {
+                float m0 = qr[t], m1 = qr[tb + t], m2 = qr[2 * tb + t], m3 = qr[3 * tb + t], m4 = qr[4 * tb + t],
+                      m5 = qr[5 * tb + t];
+                float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
+                yr[t] = m0 + p1 + p2 + bias;
+                yr[tb + t] = d1 + 2.0f * d2 + bias;
+                yr[2 * tb + t] = p1 + 4.0f * p2 + bias;
+                yr[3 * tb + t] = d1 + 8.0f * d2 + m5 + bias;
+            }
+        }
+    } else {
+        for (long t = 0; t < tb; t++) {
+            float s0[4], s1[4];
+            for (int l = 0; l < 4; l++) {
+                float m0 = m[l * xs + t], m1 = m[(4 + l) * xs + t], m2 = m[(8 + l) * xs + t], m3 = m[(12 + l) * xs + t];
+                s0[l] = m0 + m1 + m2;
+                s1[l] = m1 - m2 - m3;
+            }
+            y[t] = s0[0] + s0[1] + s0[2] + bias;
+            y[tb + t] = s0[1] - s0[2] - s0[3] + bias;
+            y[2 * tb + t] = s1[0] + s1[1] + s1[2] + bias;
+            y[3 * tb + t] = s1[1] - s1[2] - s1[3] + bias;
+        }
     }
-    FOR_TILE_RUNS(g, t0, tb, {
-        float *plane = out + (b * g->cout + co) * g->oh * g->ow;
-        long full = 2 * (j0 + n) > g->ow ? n - 1 : n;   // tiles whose two columns are both inside
-        for (int r = 0; r < 2; r++) {
-            long row = 2 * i + r;
-            if (row >= g->oh) break;
-            float *dst = plane + row * g->ow + 2 * j0;
-            const float *ya = Y + (2 * r) * tb + off, *yb = Y + (2 * r + 1) * tb + off;
-            for (long q = 0; q < full; q++) { dst[2 * q] = ya[q]; dst[2 * q + 1] = yb[q]; }
-            if (full < n) dst[2 * full] = ya[full];
-        }
-    })
+    scatter_tiles(g, t0, tb, Y, out + co * g->oh * g->ow, g->cout * g->oh * g->ow);
 }
 
-// Z[xi][co][t - t0] = (A dy A^T)[xi] of the 2x2 output-gradient tiles (zero past oh x ow).
-// P: 4 * tb floats of scratch.
-SK_BODY void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
-    float rows[2][2 * RUN_MAX];
-    FOR_TILE_RUNS(g, t0, tb, {
-        const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
-        for (int a = 0; a < 2; a++) padded_row(plane, g->oh, g->ow, 2 * i + a, 2 * j0, 2 * n, rows[a]);
-        float *pt = P + off;
-        for (long q = 0; q < n; q++)
-            for (int a = 0; a < 2; a++)
-                for (int k = 0; k < 2; k++) pt[(2 * a + k) * tb + q] = rows[a][2 * q + k];
-    })
-    size_t xs = (size_t)g->cout * tb;
-    float *restrict z = Z + co * tb;
-    const float *restrict p = P;
+// A (6x4, the transpose of F(4x4, 3x3)'s A^T) applied to v0..v3 (strided by `vs`), results to
+// z0..z5 (strided by `zs`).
+#define A6(v, vs, z, zs)                                                                        \
+    do {                                                                                        \
+        float v0 = (v)[0], v1 = (v)[(vs)], v2 = (v)[2 * (vs)], v3 = (v)[3 * (vs)];              \
+        float e1 = v0 + v2, o1 = v1 + v3, e2 = v0 + 4.0f * v2, o2 = 2.0f * v1 + 8.0f * v3;      \
+        (z)[0] = v0;                                                                            \
+        (z)[(zs)] = e1 + o1;                                                                    \
+        (z)[2 * (zs)] = e1 - o1;                                                                \
+        (z)[3 * (zs)] = e2 + o2;                                                                \
+        (z)[4 * (zs)] = e2 - o2;                                                                \
+        (z)[5 * (zs)] = v3;                                                                     \
+    } while (0)
+
+// z[xi * xs + t - t0] = (A dy A^T)[xi] of the m x m tiles [t0, t0 + tb) of output-gradient
+// channel co (zero past oh x ow). P: 40 * tb floats of scratch (4 * tb for m = 2).
+SK_BODY void grad_tiles(const wgeom *g, const float *gy, long co, long t0, long tb, size_t xs, float *restrict z, float *P) {
+    int m = g->m;
+    gather_patches(g, g->oh, g->ow, 0, 0, m, t0, tb, gy + co * g->oh * g->ow, g->cout * g->oh * g->ow, P);
+    float *restrict p = P;
+    if (m == 4) {
+        // A on each row a of the 4x4 tile: Q[a][e] (4 x 6), then on Q's columns into Z.
+        float *restrict q = P + 16 * tb;
+        for (int a = 0; a < 4; a++) {
+            const float *src = p + 4 * a * tb;
+            float *dst = q + 6 * a * tb;
+#pragma clang loop vectorize(assume_safety)
+            for (long t = 0; t < tb; t++) A6(src + t, tb, dst + t, tb);
+        }
+        for (int e = 0; e < 6; e++) {
+            const float *src = q + e * tb;
+            float *dst = z + e * xs;
+#pragma clang loop vectorize(assume_safety)
+            for (long t = 0; t < tb; t++) A6(src + t, 6 * tb, dst + t, 6 * xs);
+        }
+        return;
+    }
     // A dy: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row (u, v) -> (u, u + v, u - v, -v).
     // The 16 rows of z are disjoint.
 #pragma clang loop vectorize(assume_safety)
@@ -282,29 +424,78 @@ SK_BODY void grad_transform_body(const wgeom *g, const float *gy, long co, long 
     }
 }
 
+// The block's tiles in runs of SUB_TILES, so each run's patches and partial sums (P, Y: up to 40
+// floats a tile) stay in L1 between the gather, the two transform passes and the scatter.
+#define SUB_TILES 64
+#define FOR_SUB_RUNS(tb, ...)                                   \
+    for (long s0 = 0; s0 < (tb); s0 += SUB_TILES) {             \
+        long n = (tb) - s0 < SUB_TILES ? (tb) - s0 : SUB_TILES; \
+        __VA_ARGS__                                             \
+    }
+
+// V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb
+// long. P: ne * SUB_TILES floats of scratch.
+SK_BODY void input_transform_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
+    FOR_SUB_RUNS(tb, input_tiles(g, in, c, t0 + s0, n, (size_t)g->cin * tb, V + c * tb + s0, P);)
+}
+
+// out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb). Y: 40 * SUB_TILES floats of scratch.
+SK_BODY void output_transform_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y) {
+    FOR_SUB_RUNS(tb, output_tiles(g, Mb + co * tb + s0, (size_t)g->cout * tb, co, t0 + s0, n, bias, out, Y);)
+}
+
+// Z[xi][co][t - t0] = (A dy A^T)[xi] for tiles [t0, t0 + tb). P: 40 * SUB_TILES floats of scratch.
+SK_BODY void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
+    FOR_SUB_RUNS(tb, grad_tiles(g, gy, co, t0 + s0, n, (size_t)g->cout * tb, Z + co * tb + s0, P);)
+}
+
+// G^T of F(4x4, 3x3) applied to s0..s5: three results.
+SK_BODY void gt6(const float *s, long ss, float *w) {
+    float p1 = s[ss] + s[2 * ss], d1 = s[ss] - s[2 * ss], p2 = s[3 * ss] + s[4 * ss], d2 = s[3 * ss] - s[4 * ss];
+    w[0] = 0.25f * s[0] - p1 * (1.0f / 6.0f) + p2 * (1.0f / 24.0f);
+    w[1] = -d1 * (1.0f / 6.0f) + d2 * (1.0f / 12.0f);
+    w[2] = (p2 - p1) * (1.0f / 6.0f) + s[5 * ss];
+}
+
 // gwt[(ci*9 + a*3 + b) * cout + co] (=, or += when !first) (G^T S G)[a][b] for each ci of output
 // channel co: the [K, Cout] layout conv.c's weight-gradient partials use.
-SK_BODY void weight_grad_inverse_body(long cin, long cout, const float *S, long co, float *gwt, int first) {
+SK_BODY void weight_grad_inverse_body(const wgeom *g, const float *S, long co, float *gwt, int first) {
+    long cin = g->cin, cout = g->cout;
     size_t xs = (size_t)cout * cin;
     for (long ci = 0; ci < cin; ci++) {
-        float s[4][4], r[3][4];
-        for (int k = 0; k < 4; k++)
-            for (int l = 0; l < 4; l++) s[k][l] = S[(4 * k + l) * xs + co * cin + ci];
-        // G^T on the rows: (s0 + (s1 + s2)/2, (s1 - s2)/2, (s1 + s2)/2 + s3)
-        for (int l = 0; l < 4; l++) {
-            float p = 0.5f * (s[1][l] + s[2][l]), m = 0.5f * (s[1][l] - s[2][l]);
-            r[0][l] = s[0][l] + p;
-            r[1][l] = m;
-            r[2][l] = p + s[3][l];
-        }
-        for (int a = 0; a < 3; a++) {
-            float p = 0.5f * (r[a][1] + r[a][2]), m = 0.5f * (r[a][1] - r[a][2]);
-            float w3[3] = {r[a][0] + p, m, p + r[a][3]};
-            for (int bcol = 0; bcol < 3; bcol++) {
-                float *dst = gwt + (ci * 9 + a * 3 + bcol) * cout + co;
-                *dst = first ? w3[bcol] : *dst + w3[bcol];
+        float w3[3][3];
+        if (g->m == 4) {
+            float s[6][6], r[3][6];
+            for (int k = 0; k < 36; k++) s[k / 6][k % 6] = S[k * xs + co * cin + ci];
+            float col[3];
+            for (int l = 0; l < 6; l++) {   // G^T on the rows
+                gt6(&s[0][l], 6, col);
+                for (int a = 0; a < 3; a++) r[a][l] = col[a];
+            }
+            for (int a = 0; a < 3; a++) gt6(r[a], 1, w3[a]);
+        } else {
+            float s[4][4], r[3][4];
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 4; l++) s[k][l] = S[(4 * k + l) * xs + co * cin + ci];
+            // G^T on the rows: (s0 + (s1 + s2)/2, (s1 - s2)/2, (s1 + s2)/2 + s3)
+            for (int l = 0; l < 4; l++) {
+                float p = 0.5f * (s[1][l] + s[2][l]), m = 0.5f * (s[1][l] - s[2][l]);
+                r[0][l] = s[0][l] + p;
+                r[1][l] = m;
+                r[2][l] = p + s[3][l];
+            }
+            for (int a = 0; a < 3; a++) {
+                float p = 0.5f * (r[a][1] + r[a][2]), m = 0.5f * (r[a][1] - r[a][2]);
+                w3[a][0] = r[a][0] + p;
+                w3[a][1] = m;
+                w3[a][2] = p + r[a][3];
             }
         }
+        for (int a = 0; a < 3; a++)
+            for (int bcol = 0; bcol < 3; bcol++) {
+                float *dst = gwt + (ci * 9 + a * 3 + bcol) * cout + co;
+                *dst = first ? w3[a][bcol] : *dst + w3[a][bcol];
+            }
     }
 }
 
@@ -315,42 +506,55 @@ SK_MULTI_ISA_VOID(static, output_transform, (const wgeom *g, const float *Mb, lo
                   (g, Mb, co, t0, tb, bias, out, Y))
 SK_MULTI_ISA_VOID(static, grad_transform, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
                   (g, gy, co, t0, tb, Z, P))
-SK_MULTI_ISA_VOID(static, weight_grad_inverse, (long cin, long cout, const float *S, long co, float *gwt, int first),
-                  (cin, cout, S, co, gwt, first))
+SK_MULTI_ISA_VOID(static, weight_grad_inverse, (const wgeom *g, const float *S, long co, float *gwt, int first),
+                  (g, S, co, gwt, first))
+
+// Scratch floats per tile of the output and gradient transforms.
+static long transform_scratch(const wgeom *g) { return g->m == 4 ? 40 : 4; }
 
 // ---- weights ----------------------------------------------------------------------------------------
 
-// U[xi] = G g G^T of every filter, packed as GEMM A operands [rows, cols]: forward rows = Cout,
-// cols = Cin; for the input gradient rows = Cin, cols = Cout and the filters rotated 180 degrees.
-// The packed buffer lives in the calling thread's scratch until its next call; returns the floats
-// per xi.
-size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, const float **packed) {
+// U[xi] = G g G^T of every filter for m x m tiles, packed as GEMM A operands [rows, cols]: forward
+// rows = Cout, cols = Cin; for the input gradient rows = Cin, cols = Cout and the filters rotated
+// 180 degrees. The packed buffer lives in the calling thread's scratch until its next call;
+// returns the floats per xi.
+size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, int m, const float **packed) {
     long rows = input_grad ? s->c : s->cout, cols = input_grad ? s->cout : s->c;
+    int al = m + 2, ne = al * al;
     size_t xs = (size_t)rows * cols;
-    float *U = wscratch(1, 16 * xs);
+    float *U = wscratch(1, ne * xs);
     for (long r = 0; r < rows; r++)
         for (long c = 0; c < cols; c++) {
-            float f[3][3], gg[4][3];
+            float f[3][3], gg[6][3];
             const float *src = input_grad ? w + (c * s->c + r) * 9 : w + (r * s->c + c) * 9;
             for (int a = 0; a < 3; a++)
                 for (int b = 0; b < 3; b++) f[a][b] = input_grad ? src[(2 - a) * 3 + (2 - b)] : src[a * 3 + b];
-            for (int b = 0; b < 3; b++) {   // G f
-                gg[0][b] = f[0][b];
-                gg[1][b] = 0.5f * (f[0][b] + f[1][b] + f[2][b]);
-                gg[2][b] = 0.5f * (f[0][b] - f[1][b] + f[2][b]);
-                gg[3][b] = f[2][b];
-            }
-            for (int k = 0; k < 4; k++) {   // (G f) G^T
-                float *u = U + (4 * k) * xs + r * cols + c;
-                u[0] = gg[k][0];
-                u[xs] = 0.5f * (gg[k][0] + gg[k][1] + gg[k][2]);
-                u[2 * xs] = 0.5f * (gg[k][0] - gg[k][1] + gg[k][2]);
-                u[3 * xs] = gg[k][2];
-            }
+            // G applied to v0, v1, v2 into o[0], o[os], ... (al values)
+#define G_APPLY(v0, v1, v2, o, os)                                                         \
+            do {                                                                           \
+                if (m == 4) {                                                              \
+                    float e_ = v0 * (1.0f / 24.0f) + v2 * (1.0f / 6.0f), h_ = v1 * (1.0f / 12.0f); \
+                    (o)[0] = 0.25f * v0;                                                   \
+                    (o)[(os)] = -(v0 + v1 + v2) * (1.0f / 6.0f);                           \
+                    (o)[2 * (os)] = -(v0 - v1 + v2) * (1.0f / 6.0f);                       \
+                    (o)[3 * (os)] = e_ + h_;                                               \
+                    (o)[4 * (os)] = e_ - h_;                                               \
+                    (o)[5 * (os)] = v2;                                                    \
+                } else {                                                                   \
+                    (o)[0] = v0;                                                           \
+                    (o)[(os)] = 0.5f * (v0 + v1 + v2);                                     \
+                    (o)[2 * (os)] = 0.5f * (v0 - v1 + v2);                                 \
+                    (o)[3 * (os)] = v2;                                                    \
+                }                                                                          \
+            } while (0)
+            for (int b = 0; b < 3; b++) G_APPLY(f[0][b], f[1][b], f[2][b], &gg[0][b], 3);   // G f
+            for (int k = 0; k < al; k++)                                                     // (G f) G^T
+                G_APPLY(gg[k][0], gg[k][1], gg[k][2], U + (al * k) * xs + r * cols + c, xs);
+#undef G_APPLY
         }
     size_t per = (strata_gemm_packed_size_a(rows, cols) + 15) & ~(size_t)15;
-    float *dst = wscratch(0, 16 * per);
-    for (int xi = 0; xi < 16; xi++) strata_gemm_pack_a(0, rows, cols, U + xi * xs, cols, dst + xi * per);
+    float *dst = wscratch(0, ne * per);
+    for (int xi = 0; xi < ne; xi++) strata_gemm_pack_a(0, rows, cols, U + xi * xs, cols, dst + xi * per);
     *packed = dst;
     return per;
 }
@@ -373,7 +577,7 @@ static void run_phase(long n, strata_task_fn fn, void *ctx, int threaded) {
 
 static void input_task(void *ctx, long c) {
     const wjob *j = ctx;
-    input_transform(j->g, j->in, c, j->t0, j->tb, j->V, wscratch(4, (size_t)16 * j->tb));
+    input_transform(j->g, j->in, c, j->t0, j->tb, j->V, wscratch(4, (size_t)j->g->ne * SUB_TILES));
 }
 
 static void forward_gemm_task(void *ctx, long xi) {
@@ -385,12 +589,13 @@ static void forward_gemm_task(void *ctx, long xi) {
 
 static void output_task(void *ctx, long co) {
     const wjob *j = ctx;
-    output_transform(j->g, j->M, co, j->t0, j->tb, j->bias ? j->bias[co] : 0.0f, j->out, wscratch(4, (size_t)4 * j->tb));
+    output_transform(j->g, j->M, co, j->t0, j->tb, j->bias ? j->bias[co] : 0.0f, j->out,
+                     wscratch(4, (size_t)transform_scratch(j->g) * SUB_TILES));
 }
 
 static void grad_task(void *ctx, long co) {
     const wjob *j = ctx;
-    grad_transform(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)4 * j->tb));
+    grad_transform(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)transform_scratch(j->g) * SUB_TILES));
 }
 
 static void weight_gemm_task(void *ctx, long xi) {
@@ -402,7 +607,7 @@ static void weight_gemm_task(void *ctx, long xi) {
 
 static void inverse_task(void *ctx, long co) {
     const wjob *j = ctx;
-    weight_grad_inverse(j->g->cin, j->g->cout, j->S, co, j->gwt, j->first);
+    weight_grad_inverse(j->g, j->S, co, j->gwt, j->first);
 }
 
 // out = correlation of nb images of `in` with the packed transformed filters (+ bias).
@@ -411,46 +616,46 @@ static void wino_correlate(const wgeom *g, const float *in, long nb, const float
                            float *out, int threaded) {
     long T = nb * g->th * g->tw, tbmax = block_tiles(g, T);
     wjob j = {g, in, 0, U, bias, uper, out, 0, 0, 0, 0, 0, 0, 0};
-    j.V = wscratch(1, (size_t)16 * g->cin * tbmax);
-    j.M = wscratch(2, (size_t)16 * g->cout * tbmax);
+    j.V = wscratch(1, (size_t)g->ne * g->cin * tbmax);
+    j.M = wscratch(2, (size_t)g->ne * g->cout * tbmax);
     for (long t0 = 0; t0 < T; t0 += tbmax) {
         j.t0 = t0;
         j.tb = T - t0 < tbmax ? T - t0 : tbmax;
         run_phase(g->cin, input_task, &j, threaded);
-        run_phase(16, forward_gemm_task, &j, threaded);
+        run_phase(g->ne, forward_gemm_task, &j, threaded);
         run_phase(g->cout, output_task, &j, threaded);
     }
 }
 
-void sk_winograd_forward(const sk_conv_shape *s, const float *x, long nb, const float *U, size_t uper, const float *bias,
-                         float *y, int threaded) {
-    wgeom g = make_geom(s->c, s->h, s->w, s->cout, s->ph, s->pw, s->oh, s->ow);
+void sk_winograd_forward(const sk_conv_shape *s, int m, const float *x, long nb, const float *U, size_t uper,
+                         const float *bias, float *y, int threaded) {
+    wgeom g = make_geom(m, s->c, s->h, s->w, s->cout, s->ph, s->pw, s->oh, s->ow);
     wino_correlate(&g, x, nb, U, uper, bias, y, threaded);
 }
 
-// gx [nb, c, h, w] (overwritten) from gy [nb, cout, oh, ow]; U from sk_winograd_pack_weights(.., 1, ..).
-void sk_winograd_backward_data(const sk_conv_shape *s, const float *gy, long nb, const float *U, size_t uper, float *gx,
-                               int threaded) {
-    wgeom g = make_geom(s->cout, s->oh, s->ow, s->c, 2 - s->ph, 2 - s->pw, s->h, s->w);
+// gx [nb, c, h, w] (overwritten) from gy [nb, cout, oh, ow]; U from sk_winograd_pack_weights(.., 1, m, ..).
+void sk_winograd_backward_data(const sk_conv_shape *s, int m, const float *gy, long nb, const float *U, size_t uper,
+                               float *gx, int threaded) {
+    wgeom g = make_geom(m, s->cout, s->oh, s->ow, s->c, 2 - s->ph, 2 - s->pw, s->h, s->w);
     wino_correlate(&g, gy, nb, U, uper, 0, gx, threaded);
 }
 
 // gwt [c*9, cout] (= when first, else +=) the weight gradient of nb images, in conv.c's dW^T layout.
-void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt, int first,
-                                  int threaded) {
-    wgeom g = make_geom(s->c, s->h, s->w, s->cout, s->ph, s->pw, s->oh, s->ow);
+void sk_winograd_backward_weights(const sk_conv_shape *s, int m, const float *x, const float *gy, long nb, float *gwt,
+                                  int first, int threaded) {
+    wgeom g = make_geom(m, s->c, s->h, s->w, s->cout, s->ph, s->pw, s->oh, s->ow);
     long T = nb * g.th * g.tw, tbmax = block_tiles(&g, T);
     wjob j = {&g, x, gy, 0, 0, 0, 0, 0, 0, 0, gwt, 0, 0, 0};
-    j.V = wscratch(1, (size_t)16 * g.cin * tbmax);
-    j.M = wscratch(2, (size_t)16 * g.cout * tbmax);
-    j.S = wscratch(3, (size_t)16 * g.cout * g.cin);
+    j.V = wscratch(1, (size_t)g.ne * g.cin * tbmax);
+    j.M = wscratch(2, (size_t)g.ne * g.cout * tbmax);
+    j.S = wscratch(3, (size_t)g.ne * g.cout * g.cin);
     for (long t0 = 0; t0 < T; t0 += tbmax) {
         j.t0 = t0;
         j.tb = T - t0 < tbmax ? T - t0 : tbmax;
         j.first = t0 == 0;
         run_phase(g.cin, input_task, &j, threaded);
         run_phase(g.cout, grad_task, &j, threaded);
-        run_phase(16, weight_gemm_task, &j, threaded);
+        run_phase(g.ne, weight_gemm_task, &j, threaded);
     }
     j.first = first;
     run_phase(g.cout, inverse_task, &j, threaded);

@@ -148,27 +148,32 @@ void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const flo
 void sk_conv2d_maxpool_backward(const sk_conv_shape *s, const float *x, const float *w, const uint8_t *codes,
                                 const float *gy, float *gx, float *gw, float *gb);
 
-// Winograd F(2x2, 3x3) for 3x3, stride 1, dilation 1, groups 1 convolutions with outputs of at
-// least 2x2 (winograd.c): sk_conv2d_forward/backward and the fused conv+pool use it when
-// sk_winograd_applies (forward, weight gradient) / sk_winograd_applies_input_grad. Mode 0 off, 1 on
-// where it pays (the default: 16+ channels in and out, 64+ for the input gradient, 256+ output
-// tiles per thread), 2 on for every such shape (tests): STRATA_WINOGRAD=0/1/2 (read once) or sk_winograd_force (-1: back to
-// the environment/default).
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3, stride 1, dilation 1, groups 1 convolutions with
+// outputs of at least 2x2 (winograd.c): sk_conv2d_forward/backward and the fused conv+pool use it
+// when sk_winograd_applies (forward) / _weight_grad / _input_grad. Mode 0 off, 1 F(4x4, 3x3) where
+// it pays (the default: 16+ channels in and out, for the input gradient 64+ or 32+ at 32x32 and
+// up, 256+ 2x2 output tiles per thread), 2 F(2x2, 3x3) for every such shape, 3 F(4x4, 3x3) for
+// every such shape (tests): STRATA_WINOGRAD=0..3 (read once) or sk_winograd_force (-1: back to the
+// environment/default).
 int sk_winograd_enabled(void);
 void sk_winograd_force(int mode);
 int sk_winograd_shape_ok(const sk_conv_shape *s);
+// Each returns the output tile size m to use for its pass (2: F(2x2, 3x3), 4: F(4x4, 3x3)), or 0.
 int sk_winograd_applies(const sk_conv_shape *s);
+int sk_winograd_applies_weight_grad(const sk_conv_shape *s);
 int sk_winograd_applies_input_grad(const sk_conv_shape *s);
-// The transformed filters packed for the 16 GEMMs (input_grad: rotated and channel-transposed,
-// for the input gradient); in the calling thread's scratch; returns floats per matrix.
-size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, const float **packed);
-// nb images: y [nb, cout, oh, ow] (+ bias); gx [nb, c, h, w] overwritten; gwt [c*9, cout] is the
-// weight gradient transposed (= when first, else +=). threaded: spread each step over the pool.
-void sk_winograd_forward(const sk_conv_shape *s, const float *x, long nb, const float *packed, size_t per,
+// The transformed filters packed for the (m + 2)^2 GEMMs (input_grad: rotated and
+// channel-transposed, for the input gradient); in the calling thread's scratch; returns floats per
+// matrix.
+size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, int m, const float **packed);
+// nb images in m x m tiles: y [nb, cout, oh, ow] (+ bias); gx [nb, c, h, w] overwritten; gwt
+// [c*9, cout] is the weight gradient transposed (= when first, else +=). threaded: spread each
+// step over the pool.
+void sk_winograd_forward(const sk_conv_shape *s, int m, const float *x, long nb, const float *packed, size_t per,
                          const float *bias, float *y, int threaded);
-void sk_winograd_backward_data(const sk_conv_shape *s, const float *gy, long nb, const float *packed, size_t per,
+void sk_winograd_backward_data(const sk_conv_shape *s, int m, const float *gy, long nb, const float *packed, size_t per,
                                float *gx, int threaded);
-void sk_winograd_backward_weights(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt,
+void sk_winograd_backward_weights(const sk_conv_shape *s, int m, const float *x, const float *gy, long nb, float *gwt,
                                   int first, int threaded);
 
 // Direct convolution for few input channels (conv_direct.c): K = Cin*KH*KW from 2 taps up to 144,

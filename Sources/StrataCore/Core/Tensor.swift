@@ -169,9 +169,9 @@ public enum Strata {
     /// The instruction set the kernels were dispatched to: "avx512", "avx2" or "generic".
     public static var cpuKernel: String { String(cString: strata_cpu_isa_name()) }
 
-    /// Winograd F(2x2, 3x3) for 3x3 convolutions: "off", "where it pays" (the default) or
-    /// "everywhere" (`STRATA_WINOGRAD=0/1/2`).
-    public static var winograd: String { ["off", "where it pays", "everywhere"][Int(min(max(sk_winograd_enabled(), 0), 2))] }
+    /// Winograd for 3x3 convolutions: "off", "where it pays" (the default: F(4x4, 3x3)), "everywhere"
+    /// (F(2x2, 3x3)) or "everywhere, 4x4 tiles" (`STRATA_WINOGRAD=0/1/2/3`).
+    public static var winograd: String { ["off", "where it pays", "everywhere", "everywhere, 4x4 tiles"][Int(min(max(sk_winograd_enabled(), 0), 3))] }
 
     /// Caps the GEMM micro-kernel at "avx2" or "generic" (nil: the best the CPU has). For tests
     /// and comparisons; `STRATA_ISA` does the same from the environment.
