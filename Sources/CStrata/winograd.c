@@ -200,56 +200,150 @@ SK_BODY void padded_row(const float *plane, long h, long w, long row, long col0,
         t_ += n;                                                                        \
     }
 
-// dst[q] = src[4q] (src[2q]) for q < n: a copy the vectoriser turns into shuffles, 4 at a time
+// dst[q] = src[4q] for q < n: a copy the vectoriser turns into shuffles, 4 at a time
 // (rows of tiles are short: 8 tiles for a 32x32 output in 4x4 tiles).
 SK_BODY void every_fourth(const float *restrict src, long n, float *restrict dst) {
 #pragma clang loop vectorize(assume_safety) vectorize_width(4) interleave_count(1)
     for (long q = 0; q < n; q++) dst[q] = src[4 * q];
 }
-SK_BODY void every_second(const float *restrict src, long n, float *restrict dst) {
-#pragma clang loop vectorize(assume_safety) vectorize_width(4) interleave_count(1)
-    for (long q = 0; q < n; q++) dst[q] = src[2 * q];
-}
 
-// P[(al*a + k) * tb + t] = element (a, k) of the al x al patch of `plane` [rows, cols] at
-// (m*i - ph + a, m*j - pw + k) for the block's tiles t = (b, i, j), zero outside the plane;
+// F(4x4, 3x3): P[(al*a + k) * tb + t] = element (a, k) of the al x al patch of `plane` [rows,
+// cols] at (4i - ph + a, 4j - pw + k) for the block's tiles t = (b, i, j), zero outside the plane;
 // image b's plane is base + b * image_stride.
-SK_BODY void gather_patches(const wgeom *g, long rows, long cols, long ph, long pw, int al, long t0, long tb,
-                            const float *base, long image_stride, float *P) {
+SK_BODY void gather_patches4(const wgeom *g, long rows, long cols, long ph, long pw, int al, long t0, long tb,
+                             const float *base, long image_stride, float *P) {
     float buf[6][4 * RUN_MAX + 2];
-    int m = g->m;
     FOR_TILE_RUNS(g, t0, tb, {
         const float *plane = base + b * image_stride;
-        for (int a = 0; a < al; a++) padded_row(plane, rows, cols, m * i - ph + a, m * j0 - pw, m * n + al - m, buf[a]);
+        for (int a = 0; a < al; a++) padded_row(plane, rows, cols, 4 * i - ph + a, 4 * j0 - pw, 4 * n + al - 4, buf[a]);
         float *pt = P + off;
         for (int a = 0; a < al; a++)   // contiguous stores; strided loads the vectoriser interleaves
-            for (int k = 0; k < al; k++) {
-                const float *src = buf[a] + k;
-                float *dst = pt + (al * a + k) * tb;
-                if (m == 4) every_fourth(src, n, dst);
-                else every_second(src, n, dst);
-            }
+            for (int k = 0; k < al; k++) every_fourth(buf[a] + k, n, pt + (al * a + k) * tb);
     })
 }
 
-// Y[(m*r + c) * tb + t] (row r, column c of tile t's m x m outputs) into image b's plane
-// base + b * image_stride [oh, ow]; the parts of edge tiles past oh x ow are dropped.
-SK_BODY void scatter_tiles(const wgeom *g, long t0, long tb, const float *Y, float *base, long image_stride) {
-    int m = g->m;
+// F(4x4, 3x3): Y[(4r + c) * tb + t] (row r, column c of tile t's 4x4 outputs) into image b's
+// plane base + b * image_stride [oh, ow]; the parts of edge tiles past oh x ow are dropped.
+SK_BODY void scatter_tiles4(const wgeom *g, long t0, long tb, const float *Y, float *base, long image_stride) {
     FOR_TILE_RUNS(g, t0, tb, {
         float *plane = base + b * image_stride;
-        long cols = g->ow - m * j0;   // columns left in this row of tiles
-        for (int r = 0; r < m; r++) {
-            long row = m * i + r;
+        long cols = g->ow - 4 * j0;                // columns left in this row of tiles
+        long full = cols / 4 < n ? cols / 4 : n;   // tiles whose 4 columns are all inside
+        for (int r = 0; r < 4; r++) {
+            long row = 4 * i + r;
             if (row >= g->oh) break;
-            float *dst = plane + row * g->ow + m * j0;
-            for (int c = 0; c < m; c++) {
-                const float *y = Y + (m * r + c) * tb + off;
-                long full = (cols - c + m - 1) / m < n ? (cols - c + m - 1) / m : n;   // tiles with column c inside
-                for (long q = 0; q < full; q++) dst[m * q + c] = y[q];
+            float *dst = plane + row * g->ow + 4 * j0;
+            const float *y = Y + 4 * r * tb + off;
+            for (long q = 0; q < full; q++) {
+                dst[4 * q] = y[q];
+                dst[4 * q + 1] = y[tb + q];
+                dst[4 * q + 2] = y[2 * tb + q];
+                dst[4 * q + 3] = y[3 * tb + q];
             }
+            if (full < n)   // the last tile, cut by the right edge
+                for (long c = 0; c < cols - 4 * full; c++) dst[4 * full + c] = y[c * tb + full];
         }
     })
+}
+
+// ---- F(2x2, 3x3) transforms ----
+
+// V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb long.
+// P: 16 * tb floats of scratch.
+SK_BODY void input2_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
+    float rows[4][2 * RUN_MAX + 2];
+    FOR_TILE_RUNS(g, t0, tb, {
+        const float *plane = in + (b * g->cin + c) * g->h * g->w;
+        for (int a = 0; a < 4; a++) padded_row(plane, g->h, g->w, 2 * i - g->ph + a, 2 * j0 - g->pw, 2 * n + 2, rows[a]);
+        float *pt = P + off;
+        for (long q = 0; q < n; q++)
+            for (int a = 0; a < 4; a++)
+                for (int k = 0; k < 4; k++) pt[(4 * a + k) * tb + q] = rows[a][2 * q + k];
+    })
+    size_t xs = (size_t)g->cin * tb;
+    float *restrict v = V + c * tb;
+    const float *restrict p = P;
+    // The 16 rows of v are disjoint (tb <= xs apart); clang cannot prove it with runtime checks.
+#pragma clang loop vectorize(assume_safety)
+    for (long t = 0; t < tb; t++) {
+        float d[4][4], u[4][4];
+        for (int a = 0; a < 4; a++)
+            for (int k = 0; k < 4; k++) d[a][k] = p[(4 * a + k) * tb + t];
+        for (int k = 0; k < 4; k++) {   // B^T d: rows combined
+            u[0][k] = d[0][k] - d[2][k];
+            u[1][k] = d[1][k] + d[2][k];
+            u[2][k] = d[2][k] - d[1][k];
+            u[3][k] = d[1][k] - d[3][k];
+        }
+        for (int a = 0; a < 4; a++) {   // (.) B: columns combined
+            v[(4 * a) * xs + t] = u[a][0] - u[a][2];
+            v[(4 * a + 1) * xs + t] = u[a][1] + u[a][2];
+            v[(4 * a + 2) * xs + t] = u[a][2] - u[a][1];
+            v[(4 * a + 3) * xs + t] = u[a][1] - u[a][3];
+        }
+    }
+}
+
+// out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb); the parts of edge tiles past oh x ow
+// are dropped. Y: 4 * tb floats of scratch.
+SK_BODY void output2_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y) {
+    size_t xs = (size_t)g->cout * tb;
+    const float *restrict m = Mb + co * tb;
+    float *restrict y = Y;
+    for (long t = 0; t < tb; t++) {
+        float s0[4], s1[4];
+        for (int l = 0; l < 4; l++) {
+            float m0 = m[l * xs + t], m1 = m[(4 + l) * xs + t], m2 = m[(8 + l) * xs + t], m3 = m[(12 + l) * xs + t];
+            s0[l] = m0 + m1 + m2;
+            s1[l] = m1 - m2 - m3;
+        }
+        y[t] = s0[0] + s0[1] + s0[2] + bias;
+        y[tb + t] = s0[1] - s0[2] - s0[3] + bias;
+        y[2 * tb + t] = s1[0] + s1[1] + s1[2] + bias;
+        y[3 * tb + t] = s1[1] - s1[2] - s1[3] + bias;
+    }
+    FOR_TILE_RUNS(g, t0, tb, {
+        float *plane = out + (b * g->cout + co) * g->oh * g->ow;
+        long full = 2 * (j0 + n) > g->ow ? n - 1 : n;   // tiles whose two columns are both inside
+        for (int r = 0; r < 2; r++) {
+            long row = 2 * i + r;
+            if (row >= g->oh) break;
+            float *dst = plane + row * g->ow + 2 * j0;
+            const float *ya = Y + (2 * r) * tb + off, *yb = Y + (2 * r + 1) * tb + off;
+            for (long q = 0; q < full; q++) { dst[2 * q] = ya[q]; dst[2 * q + 1] = yb[q]; }
+            if (full < n) dst[2 * full] = ya[full];
+        }
+    })
+}
+
+// Z[xi][co][t - t0] = (A dy A^T)[xi] of the 2x2 output-gradient tiles (zero past oh x ow).
+// P: 4 * tb floats of scratch.
+SK_BODY void grad2_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
+    float rows[2][2 * RUN_MAX];
+    FOR_TILE_RUNS(g, t0, tb, {
+        const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
+        for (int a = 0; a < 2; a++) padded_row(plane, g->oh, g->ow, 2 * i + a, 2 * j0, 2 * n, rows[a]);
+        float *pt = P + off;
+        for (long q = 0; q < n; q++)
+            for (int a = 0; a < 2; a++)
+                for (int k = 0; k < 2; k++) pt[(2 * a + k) * tb + q] = rows[a][2 * q + k];
+    })
+    size_t xs = (size_t)g->cout * tb;
+    float *restrict z = Z + co * tb;
+    const float *restrict p = P;
+    // A dy: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row (u, v) -> (u, u + v, u - v, -v).
+    // The 16 rows of z are disjoint.
+#pragma clang loop vectorize(assume_safety)
+    for (long t = 0; t < tb; t++) {
+        float a = p[t], bb = p[tb + t], c = p[2 * tb + t], d = p[3 * tb + t];
+        float u[4] = {a, a + c, a - c, -c}, v[4] = {bb, bb + d, bb - d, -d};
+        for (int k = 0; k < 4; k++) {
+            z[(4 * k) * xs + t] = u[k];
+            z[(4 * k + 1) * xs + t] = u[k] + v[k];
+            z[(4 * k + 2) * xs + t] = u[k] - v[k];
+            z[(4 * k + 3) * xs + t] = -v[k];
+        }
+    }
 }
 
 // ---- transforms (bodies; compiled per ISA below) ----------------------------------------------------
@@ -280,96 +374,59 @@ SK_BODY void scatter_tiles(const wgeom *g, long t0, long tb, const float *Y, flo
 // v[xi * xs + t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of one input channel. P: ne * tb
 // floats of scratch.
 SK_BODY void input_tiles(const wgeom *g, const float *in, long c, long t0, long tb, size_t xs, float *restrict v, float *P) {
-    gather_patches(g, g->h, g->w, g->ph, g->pw, g->al, t0, tb, in + c * g->h * g->w, g->cin * g->h * g->w, P);
+    gather_patches4(g, g->h, g->w, g->ph, g->pw, 6, t0, tb, in + c * g->h * g->w, g->cin * g->h * g->w, P);
     float *restrict p = P;
-    if (g->m == 4) {
-        // Rows of each patch in place (P[a][k] -> (d B)[a][k]), then columns into V; the loops
-        // over tiles innermost, so each vectorises.
-        for (int a = 0; a < 6; a++) {
-            float *row = p + 6 * a * tb;
+    // Rows of each patch in place (P[a][k] -> (d B)[a][k]), then columns into V; the loops
+    // over tiles innermost, so each vectorises.
+    for (int a = 0; a < 6; a++) {
+        float *row = p + 6 * a * tb;
 #pragma clang loop vectorize(assume_safety)
-            for (long t = 0; t < tb; t++) BT6(row + t, tb, row + t, tb);
-        }
-        for (int k = 0; k < 6; k++) {
-            const float *col = p + k * tb;
-            float *dst = v + k * xs;
-#pragma clang loop vectorize(assume_safety)
-            for (long t = 0; t < tb; t++) BT6(col + t, 6 * tb, dst + t, 6 * xs);
-        }
-        return;
+        for (long t = 0; t < tb; t++) BT6(row + t, tb, row + t, tb);
     }
-    // The 16 rows of v are disjoint (tb <= xs apart); clang cannot prove it with runtime checks.
+    for (int k = 0; k < 6; k++) {
+        const float *col = p + k * tb;
+        float *dst = v + k * xs;
 #pragma clang loop vectorize(assume_safety)
-    for (long t = 0; t < tb; t++) {
-        float d[4][4], u[4][4];
-        for (int a = 0; a < 4; a++)
-            for (int k = 0; k < 4; k++) d[a][k] = p[(4 * a + k) * tb + t];
-        for (int k = 0; k < 4; k++) {   // B^T d: rows combined
-            u[0][k] = d[0][k] - d[2][k];
-            u[1][k] = d[1][k] + d[2][k];
-            u[2][k] = d[2][k] - d[1][k];
-            u[3][k] = d[1][k] - d[3][k];
-        }
-        for (int a = 0; a < 4; a++) {   // (.) B: columns combined
-            v[(4 * a) * xs + t] = u[a][0] - u[a][2];
-            v[(4 * a + 1) * xs + t] = u[a][1] + u[a][2];
-            v[(4 * a + 2) * xs + t] = u[a][2] - u[a][1];
-            v[(4 * a + 3) * xs + t] = u[a][1] - u[a][3];
-        }
+        for (long t = 0; t < tb; t++) BT6(col + t, 6 * tb, dst + t, 6 * xs);
     }
 }
 
 // out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb), M[xi] at m[xi * xs + t - t0]; the parts
-// of edge tiles past oh x ow are dropped. Y: 40 * tb floats of scratch (4 * tb for m = 2).
+// of edge tiles past oh x ow are dropped. Y: 40 * tb floats of scratch.
 SK_BODY void output_tiles(const wgeom *g, const float *restrict m, size_t xs, long co, long t0, long tb, float bias, float *out,
                           float *Y) {
     float *restrict y = Y;
-    if (g->m == 4) {
-        // A^T on each column l of the 6x6 tile: Q[r][l] (4 x 6), then on Q's rows: y[r][c].
-        float *restrict q = Y + 16 * tb;
-        for (int l = 0; l < 6; l++) {
-            const float *ml = m + l * xs;
-            float *ql = q + l * tb;
+    // A^T on each column l of the 6x6 tile: Q[r][l] (4 x 6), then on Q's rows: y[r][c].
+    float *restrict q = Y + 16 * tb;
+    for (int l = 0; l < 6; l++) {
+        const float *ml = m + l * xs;
+        float *ql = q + l * tb;
 #pragma clang loop vectorize(assume_safety)
-            for (long t = 0; t < tb; t++) {
-                float m0 = ml[t], m1 = ml[6 * xs + t], m2 = ml[12 * xs + t], m3 = ml[18 * xs + t], m4 = ml[24 * xs + t],
-                      m5 = ml[30 * xs + t];
-                float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
-                ql[t] = m0 + p1 + p2;
-                ql[6 * tb + t] = d1 + 2.0f * d2;
-                ql[12 * tb + t] = p1 + 4.0f * p2;
-                ql[18 * tb + t] = d1 + 8.0f * d2 + m5;
-            }
-        }
-        for (int r = 0; r < 4; r++) {
-            const float *qr = q + 6 * r * tb;
-            float *yr = y + 4 * r * tb;
-#pragma clang loop vectorize(assume_safety)
-            for (long t = 0; t < tb; t++) {
-                float m0 = qr[t], m1 = qr[tb + t], m2 = qr[2 * tb + t], m3 = qr[3 * tb + t], m4 = qr[4 * tb + t],
-                      m5 = qr[5 * tb + t];
-                float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
-                yr[t] = m0 + p1 + p2 + bias;
-                yr[tb + t] = d1 + 2.0f * d2 + bias;
-                yr[2 * tb + t] = p1 + 4.0f * p2 + bias;
-                yr[3 * tb + t] = d1 + 8.0f * d2 + m5 + bias;
-            }
-        }
-    } else {
         for (long t = 0; t < tb; t++) {
-            float s0[4], s1[4];
-            for (int l = 0; l < 4; l++) {
-                float m0 = m[l * xs + t], m1 = m[(4 + l) * xs + t], m2 = m[(8 + l) * xs + t], m3 = m[(12 + l) * xs + t];
-                s0[l] = m0 + m1 + m2;
-                s1[l] = m1 - m2 - m3;
-            }
-            y[t] = s0[0] + s0[1] + s0[2] + bias;
-            y[tb + t] = s0[1] - s0[2] - s0[3] + bias;
-            y[2 * tb + t] = s1[0] + s1[1] + s1[2] + bias;
-            y[3 * tb + t] = s1[1] - s1[2] - s1[3] + bias;
+            float m0 = ml[t], m1 = ml[6 * xs + t], m2 = ml[12 * xs + t], m3 = ml[18 * xs + t], m4 = ml[24 * xs + t],
+                  m5 = ml[30 * xs + t];
+            float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
+            ql[t] = m0 + p1 + p2;
+            ql[6 * tb + t] = d1 + 2.0f * d2;
+            ql[12 * tb + t] = p1 + 4.0f * p2;
+            ql[18 * tb + t] = d1 + 8.0f * d2 + m5;
         }
     }
-    scatter_tiles(g, t0, tb, Y, out + co * g->oh * g->ow, g->cout * g->oh * g->ow);
+    for (int r = 0; r < 4; r++) {
+        const float *qr = q + 6 * r * tb;
+        float *yr = y + 4 * r * tb;
+#pragma clang loop vectorize(assume_safety)
+        for (long t = 0; t < tb; t++) {
+            float m0 = qr[t], m1 = qr[tb + t], m2 = qr[2 * tb + t], m3 = qr[3 * tb + t], m4 = qr[4 * tb + t],
+                  m5 = qr[5 * tb + t];
+            float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
+            yr[t] = m0 + p1 + p2 + bias;
+            yr[tb + t] = d1 + 2.0f * d2 + bias;
+            yr[2 * tb + t] = p1 + 4.0f * p2 + bias;
+            yr[3 * tb + t] = d1 + 8.0f * d2 + m5 + bias;
+        }
+    }
+    scatter_tiles4(g, t0, tb, Y, out + co * g->oh * g->ow, g->cout * g->oh * g->ow);
 }
 
 // A (6x4, the transpose of F(4x4, 3x3)'s A^T) applied to v0..v3 (strided by `vs`), results to
@@ -386,66 +443,50 @@ SK_BODY void output_tiles(const wgeom *g, const float *restrict m, size_t xs, lo
         (z)[5 * (zs)] = v3;                                                                     \
     } while (0)
 
-// z[xi * xs + t - t0] = (A dy A^T)[xi] of the m x m tiles [t0, t0 + tb) of output-gradient
-// channel co (zero past oh x ow). P: 40 * tb floats of scratch (4 * tb for m = 2).
+// z[xi * xs + t - t0] = (A dy A^T)[xi] of the 4x4 tiles [t0, t0 + tb) of output-gradient
+// channel co (zero past oh x ow). P: 40 * tb floats of scratch.
 SK_BODY void grad_tiles(const wgeom *g, const float *gy, long co, long t0, long tb, size_t xs, float *restrict z, float *P) {
-    int m = g->m;
-    gather_patches(g, g->oh, g->ow, 0, 0, m, t0, tb, gy + co * g->oh * g->ow, g->cout * g->oh * g->ow, P);
+    gather_patches4(g, g->oh, g->ow, 0, 0, 4, t0, tb, gy + co * g->oh * g->ow, g->cout * g->oh * g->ow, P);
     float *restrict p = P;
-    if (m == 4) {
-        // A on each row a of the 4x4 tile: Q[a][e] (4 x 6), then on Q's columns into Z.
-        float *restrict q = P + 16 * tb;
-        for (int a = 0; a < 4; a++) {
-            const float *src = p + 4 * a * tb;
-            float *dst = q + 6 * a * tb;
+    // A on each row a of the 4x4 tile: Q[a][e] (4 x 6), then on Q's columns into Z.
+    float *restrict q = P + 16 * tb;
+    for (int a = 0; a < 4; a++) {
+        const float *src = p + 4 * a * tb;
+        float *dst = q + 6 * a * tb;
 #pragma clang loop vectorize(assume_safety)
-            for (long t = 0; t < tb; t++) A6(src + t, tb, dst + t, tb);
-        }
-        for (int e = 0; e < 6; e++) {
-            const float *src = q + e * tb;
-            float *dst = z + e * xs;
-#pragma clang loop vectorize(assume_safety)
-            for (long t = 0; t < tb; t++) A6(src + t, 6 * tb, dst + t, 6 * xs);
-        }
-        return;
+        for (long t = 0; t < tb; t++) A6(src + t, tb, dst + t, tb);
     }
-    // A dy: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row (u, v) -> (u, u + v, u - v, -v).
-    // The 16 rows of z are disjoint.
+    for (int e = 0; e < 6; e++) {
+        const float *src = q + e * tb;
+        float *dst = z + e * xs;
 #pragma clang loop vectorize(assume_safety)
-    for (long t = 0; t < tb; t++) {
-        float a = p[t], bb = p[tb + t], c = p[2 * tb + t], d = p[3 * tb + t];
-        float u[4] = {a, a + c, a - c, -c}, v[4] = {bb, bb + d, bb - d, -d};
-        for (int k = 0; k < 4; k++) {
-            z[(4 * k) * xs + t] = u[k];
-            z[(4 * k + 1) * xs + t] = u[k] + v[k];
-            z[(4 * k + 2) * xs + t] = u[k] - v[k];
-            z[(4 * k + 3) * xs + t] = -v[k];
-        }
+        for (long t = 0; t < tb; t++) A6(src + t, 6 * tb, dst + t, 6 * xs);
     }
 }
 
-// The block's tiles in runs of SUB_TILES, so each run's patches and partial sums (P, Y: up to 40
-// floats a tile) stay in L1 between the gather, the two transform passes and the scatter.
+// F(4x4, 3x3) takes the block's tiles in runs of SUB_TILES, so each run's patches and partial
+// sums (P, Y: up to 40 floats a tile) stay in L1 between the gather, the two transform passes and
+// the scatter.
 #define SUB_TILES 64
-#define FOR_SUB_RUNS(tb, ...)                                   \
-    for (long s0 = 0; s0 < (tb); s0 += SUB_TILES) {             \
-        long n = (tb) - s0 < SUB_TILES ? (tb) - s0 : SUB_TILES; \
-        __VA_ARGS__                                             \
+#define FOR_SUB_RUNS(tb, ...)                                        \
+    for (long s0 = 0; s0 < (tb); s0 += SUB_TILES) {                  \
+        long n = (tb) - s0 < SUB_TILES ? (tb) - s0 : SUB_TILES;      \
+        __VA_ARGS__                                                  \
     }
 
 // V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb
-// long. P: ne * SUB_TILES floats of scratch.
-SK_BODY void input_transform_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
+// long. P: 36 * SUB_TILES floats of scratch.
+SK_BODY void input4_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
     FOR_SUB_RUNS(tb, input_tiles(g, in, c, t0 + s0, n, (size_t)g->cin * tb, V + c * tb + s0, P);)
 }
 
 // out[b][co] = A^T M A (+ bias) for tiles [t0, t0 + tb). Y: 40 * SUB_TILES floats of scratch.
-SK_BODY void output_transform_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y) {
+SK_BODY void output4_body(const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y) {
     FOR_SUB_RUNS(tb, output_tiles(g, Mb + co * tb + s0, (size_t)g->cout * tb, co, t0 + s0, n, bias, out, Y);)
 }
 
 // Z[xi][co][t - t0] = (A dy A^T)[xi] for tiles [t0, t0 + tb). P: 40 * SUB_TILES floats of scratch.
-SK_BODY void grad_transform_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
+SK_BODY void grad4_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
     FOR_SUB_RUNS(tb, grad_tiles(g, gy, co, t0 + s0, n, (size_t)g->cout * tb, Z + co * tb + s0, P);)
 }
 
@@ -500,17 +541,21 @@ SK_BODY void weight_grad_inverse_body(const wgeom *g, const float *S, long co, f
 }
 
 // Per-ISA copies of the transform bodies (multi_isa.h).
-SK_MULTI_ISA_VOID(static, input_transform, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
+SK_MULTI_ISA_VOID(static, input2, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
                   (g, in, c, t0, tb, V, P))
-SK_MULTI_ISA_VOID(static, output_transform, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
+SK_MULTI_ISA_VOID(static, output2, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
                   (g, Mb, co, t0, tb, bias, out, Y))
-SK_MULTI_ISA_VOID(static, grad_transform, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
+SK_MULTI_ISA_VOID(static, grad2, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
+                  (g, gy, co, t0, tb, Z, P))
+SK_MULTI_ISA_VOID(static, input4, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
+                  (g, in, c, t0, tb, V, P))
+SK_MULTI_ISA_VOID(static, output4, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
+                  (g, Mb, co, t0, tb, bias, out, Y))
+SK_MULTI_ISA_VOID(static, grad4, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
                   (g, gy, co, t0, tb, Z, P))
 SK_MULTI_ISA_VOID(static, weight_grad_inverse, (const wgeom *g, const float *S, long co, float *gwt, int first),
                   (g, S, co, gwt, first))
 
-// Scratch floats per tile of the output and gradient transforms.
-static long transform_scratch(const wgeom *g) { return g->m == 4 ? 40 : 4; }
 
 // ---- weights ----------------------------------------------------------------------------------------
 
@@ -577,7 +622,8 @@ static void run_phase(long n, strata_task_fn fn, void *ctx, int threaded) {
 
 static void input_task(void *ctx, long c) {
     const wjob *j = ctx;
-    input_transform(j->g, j->in, c, j->t0, j->tb, j->V, wscratch(4, (size_t)j->g->ne * SUB_TILES));
+    if (j->g->m == 4) input4(j->g, j->in, c, j->t0, j->tb, j->V, wscratch(4, (size_t)36 * SUB_TILES));
+    else input2(j->g, j->in, c, j->t0, j->tb, j->V, wscratch(4, (size_t)16 * j->tb));
 }
 
 static void forward_gemm_task(void *ctx, long xi) {
@@ -589,13 +635,15 @@ static void forward_gemm_task(void *ctx, long xi) {
 
 static void output_task(void *ctx, long co) {
     const wjob *j = ctx;
-    output_transform(j->g, j->M, co, j->t0, j->tb, j->bias ? j->bias[co] : 0.0f, j->out,
-                     wscratch(4, (size_t)transform_scratch(j->g) * SUB_TILES));
+    float bias = j->bias ? j->bias[co] : 0.0f;
+    if (j->g->m == 4) output4(j->g, j->M, co, j->t0, j->tb, bias, j->out, wscratch(4, (size_t)40 * SUB_TILES));
+    else output2(j->g, j->M, co, j->t0, j->tb, bias, j->out, wscratch(4, (size_t)4 * j->tb));
 }
 
 static void grad_task(void *ctx, long co) {
     const wjob *j = ctx;
-    grad_transform(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)transform_scratch(j->g) * SUB_TILES));
+    if (j->g->m == 4) grad4(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)40 * SUB_TILES));
+    else grad2(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)4 * j->tb));
 }
 
 static void weight_gemm_task(void *ctx, long xi) {
