@@ -17,9 +17,10 @@
 //                  the forward's linear map, i.e. F(3x3, m x m))
 // T counts the output tiles of a chunk of images (edge tiles past the size read zeros and drop
 // the extra outputs), taken in blocks of nearly equal size that keep V and M (or Z) near L2.
-// Per block and channel, runs of up to 64 tiles have their patches gathered into ne (or m^2)
-// arrays indexed by tile, so the transforms are plain loops over every tile of the run that the
-// compiler vectorises whatever the image width (a 14x14 output has rows of only 7 or 4 tiles);
+// Per block and channel, the tiles' patches (F(4x4): runs of up to 64 tiles at a time) are
+// gathered into ne (or m^2) arrays indexed by tile, so the transforms are plain loops over the
+// tiles that the compiler vectorises whatever the image width (a 14x14 output has rows of only
+// 7 or 4 tiles);
 // they are compiled for AVX-512, AVX2 and generic x86-64 and chosen by strata_cpu_isa() like the
 // other kernels. The GEMMs are strata_sgemm_ex, the transformed filters packed once per call.
 // With a thread pool job per chunk of images (conv.c's batch split) everything runs on the task's
