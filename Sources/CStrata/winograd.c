@@ -20,9 +20,8 @@
 // Per block and channel, the tiles' patches (F(4x4): runs of up to 64 tiles at a time) are
 // gathered into ne (or m^2) arrays indexed by tile, so the transforms are plain loops over the
 // tiles that the compiler vectorises whatever the image width (a 14x14 output has rows of only
-// 7 or 4 tiles);
-// they are compiled for AVX-512, AVX2 and generic x86-64 and chosen by strata_cpu_isa() like the
-// other kernels. The GEMMs are strata_sgemm_ex, the transformed filters packed once per call.
+// 7 or 4 tiles); they are compiled for AVX-512, AVX2 and generic x86-64 and chosen by
+// strata_cpu_isa() like the other kernels. The GEMMs are strata_sgemm_ex, the transformed filters packed once per call.
 // With a thread pool job per chunk of images (conv.c's batch split) everything runs on the task's
 // thread; for batches too small to split, each step of a block (transforms per channel, GEMMs per
 // xi) is spread over the pool.
@@ -63,7 +62,7 @@
 // ---- switch -------------------------------------------------------------------------------------
 // Modes: 0 off, 1 on where it pays (3x3/stride 1/dilation 1/1 group, outputs of at least 2x2,
 // at least WINOGRAD_MIN_CHANNELS in and out, the input gradient WINOGRAD_MIN_CHANNELS_INPUT_GRAD,
-// and WINOGRAD_MIN_TILES per thread; the tile size per pass by tile_where_it_pays), 2 F(2x2, 3x3)
+// and WINOGRAD_MIN_TILES per thread; tiles of WINOGRAD_TILE), 2 F(2x2, 3x3)
 // for every such shape and pass, 3 F(4x4, 3x3) likewise (tests). STRATA_WINOGRAD=0..3, read once;
 // sk_winograd_force overrides it (-1: back to it).
 
@@ -115,9 +114,7 @@ int sk_winograd_applies_weight_grad(const sk_conv_shape *s) { return applies(s, 
 // (64+ tiles of 4x4 each): 1.2-1.35x faster than the direct path on the face network's 32 -> 64
 // layer, but slower at 14x14 (the Fashion CNN's), which keeps the direct path.
 int sk_winograd_applies_input_grad(const sk_conv_shape *s) {
-    int m = applies(s, WINOGRAD_MIN_CHANNELS_INPUT_GRAD);
-    if (m || sk_winograd_enabled() != 1 || !sk_winograd_shape_ok(s)) return m;
-    return s->oh * s->ow >= 1024 && applies(s, WINOGRAD_MIN_CHANNELS_INPUT_GRAD / 2) ? WINOGRAD_TILE : 0;
+    return applies(s, s->oh * s->ow >= 1024 ? WINOGRAD_MIN_CHANNELS_INPUT_GRAD / 2 : WINOGRAD_MIN_CHANNELS_INPUT_GRAD);
 }
 
 // ---- per-thread scratch (0: packed weights, 1: V, 2: M or Z, 3: S, 4: gathered tiles) ---------
@@ -154,10 +151,10 @@ static float *wscratch(int slot, size_t floats) {
 // A correlation of `in` [cin, h, w] per image with 3x3 filters into `out` [cout, oh, ow] in m x m
 // output tiles (m = 2 or 4): the (m + 2)^2 input tile of output tile (i, j) starts at
 // (m*i - ph, m*j - pw); th x tw tiles per image, ne = (m + 2)^2 transformed elements per tile.
-typedef struct { long cin, h, w, cout, ph, pw, oh, ow, th, tw; int m, al, ne; } wgeom;
+typedef struct { long cin, h, w, cout, ph, pw, oh, ow, th, tw; int m, ne; } wgeom;
 
 static wgeom make_geom(int m, long cin, long h, long w, long cout, long ph, long pw, long oh, long ow) {
-    wgeom g = {cin, h, w, cout, ph, pw, oh, ow, (oh + m - 1) / m, (ow + m - 1) / m, m, m + 2, (m + 2) * (m + 2)};
+    wgeom g = {cin, h, w, cout, ph, pw, oh, ow, (oh + m - 1) / m, (ow + m - 1) / m, m, (m + 2) * (m + 2)};
     return g;
 }
 
@@ -201,53 +198,14 @@ SK_BODY void padded_row(const float *plane, long h, long w, long row, long col0,
         t_ += n;                                                                        \
     }
 
-// dst[q] = src[4q] for q < n: a copy the vectoriser turns into shuffles, 4 at a time
-// (rows of tiles are short: 8 tiles for a 32x32 output in 4x4 tiles).
-SK_BODY void every_fourth(const float *restrict src, long n, float *restrict dst) {
-#pragma clang loop vectorize(assume_safety) vectorize_width(4) interleave_count(1)
-    for (long q = 0; q < n; q++) dst[q] = src[4 * q];
-}
+// ---- transforms (bodies; compiled per ISA below) ----------------------------------------------------
+// Each gathers the block's tiles of one channel into ne (or m^2) arrays P[element][tile], so the
+// arithmetic runs over all tiles at once whatever the image width (a 14x14 output has rows of
+// only 7 tiles, or 4), then scatters or stores the results. F(2x2, 3x3) and F(4x4, 3x3) have
+// their own functions: one function for both, with the tile size a run-time value, made
+// F(2x2, 3x3) 18 % slower at 14x14.
 
-// F(4x4, 3x3): P[(al*a + k) * tb + t] = element (a, k) of the al x al patch of `plane` [rows,
-// cols] at (4i - ph + a, 4j - pw + k) for the block's tiles t = (b, i, j), zero outside the plane;
-// image b's plane is base + b * image_stride.
-SK_BODY void gather_patches4(const wgeom *g, long rows, long cols, long ph, long pw, int al, long t0, long tb,
-                             const float *base, long image_stride, float *P) {
-    float buf[6][4 * RUN_MAX + 2];
-    FOR_TILE_RUNS(g, t0, tb, {
-        const float *plane = base + b * image_stride;
-        for (int a = 0; a < al; a++) padded_row(plane, rows, cols, 4 * i - ph + a, 4 * j0 - pw, 4 * n + al - 4, buf[a]);
-        float *pt = P + off;
-        for (int a = 0; a < al; a++)   // contiguous stores; strided loads the vectoriser interleaves
-            for (int k = 0; k < al; k++) every_fourth(buf[a] + k, n, pt + (al * a + k) * tb);
-    })
-}
-
-// F(4x4, 3x3): Y[(4r + c) * tb + t] (row r, column c of tile t's 4x4 outputs) into image b's
-// plane base + b * image_stride [oh, ow]; the parts of edge tiles past oh x ow are dropped.
-SK_BODY void scatter_tiles4(const wgeom *g, long t0, long tb, const float *Y, float *base, long image_stride) {
-    FOR_TILE_RUNS(g, t0, tb, {
-        float *plane = base + b * image_stride;
-        long cols = g->ow - 4 * j0;                // columns left in this row of tiles
-        long full = cols / 4 < n ? cols / 4 : n;   // tiles whose 4 columns are all inside
-        for (int r = 0; r < 4; r++) {
-            long row = 4 * i + r;
-            if (row >= g->oh) break;
-            float *dst = plane + row * g->ow + 4 * j0;
-            const float *y = Y + 4 * r * tb + off;
-            for (long q = 0; q < full; q++) {
-                dst[4 * q] = y[q];
-                dst[4 * q + 1] = y[tb + q];
-                dst[4 * q + 2] = y[2 * tb + q];
-                dst[4 * q + 3] = y[3 * tb + q];
-            }
-            if (full < n)   // the last tile, cut by the right edge
-                for (long c = 0; c < cols - 4 * full; c++) dst[4 * full + c] = y[c * tb + full];
-        }
-    })
-}
-
-// ---- F(2x2, 3x3) transforms ----
+// -- F(2x2, 3x3)
 
 // V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb long.
 // P: 16 * tb floats of scratch.
@@ -347,16 +305,58 @@ SK_BODY void grad2_body(const wgeom *g, const float *gy, long co, long t0, long 
     }
 }
 
-// ---- transforms (bodies; compiled per ISA below) ----------------------------------------------------
-// Each gathers the block's tiles of one channel into ne (or m^2) arrays P[element][tile], so the
-// arithmetic runs over all tiles of the block at once whatever the image width (a 14x14 output
-// has rows of only 7 tiles, or 4), then scatters or stores the results. F(4x4, 3x3) goes through
-// its 6x6 transforms in two passes, rows then columns, to keep the live values in registers.
-//
-// F(4x4, 3x3) (points 0, 1, -1, 2, -2, infinity):
+// -- F(4x4, 3x3) (points 0, 1, -1, 2, -2, infinity), its 6x6 transforms in two passes, rows then
+// columns, to keep the live values in registers:
 //   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+
+// dst[q] = src[4q] for q < n: a copy the vectoriser turns into shuffles, 4 at a time
+// (rows of tiles are short: 8 tiles for a 32x32 output in 4x4 tiles).
+SK_BODY void every_fourth(const float *restrict src, long n, float *restrict dst) {
+#pragma clang loop vectorize(assume_safety) vectorize_width(4) interleave_count(1)
+    for (long q = 0; q < n; q++) dst[q] = src[4 * q];
+}
+
+// F(4x4, 3x3): P[(al*a + k) * tb + t] = element (a, k) of the al x al patch of `plane` [rows,
+// cols] at (4i - ph + a, 4j - pw + k) for the block's tiles t = (b, i, j), zero outside the plane;
+// image b's plane is base + b * image_stride.
+SK_BODY void gather_patches4(const wgeom *g, long rows, long cols, long ph, long pw, int al, long t0, long tb,
+                             const float *base, long image_stride, float *P) {
+    float buf[6][4 * RUN_MAX + 2];
+    FOR_TILE_RUNS(g, t0, tb, {
+        const float *plane = base + b * image_stride;
+        for (int a = 0; a < al; a++) padded_row(plane, rows, cols, 4 * i - ph + a, 4 * j0 - pw, 4 * n + al - 4, buf[a]);
+        float *pt = P + off;
+        for (int a = 0; a < al; a++)   // contiguous stores; strided loads the vectoriser interleaves
+            for (int k = 0; k < al; k++) every_fourth(buf[a] + k, n, pt + (al * a + k) * tb);
+    })
+}
+
+// F(4x4, 3x3): Y[(4r + c) * tb + t] (row r, column c of tile t's 4x4 outputs) into image b's
+// plane base + b * image_stride [oh, ow]; the parts of edge tiles past oh x ow are dropped.
+SK_BODY void scatter_tiles4(const wgeom *g, long t0, long tb, const float *Y, float *base, long image_stride) {
+    FOR_TILE_RUNS(g, t0, tb, {
+        float *plane = base + b * image_stride;
+        long cols = g->ow - 4 * j0;                // columns left in this row of tiles
+        long full = cols / 4 < n ? cols / 4 : n;   // tiles whose 4 columns are all inside
+        for (int r = 0; r < 4; r++) {
+            long row = 4 * i + r;
+            if (row >= g->oh) break;
+            float *dst = plane + row * g->ow + 4 * j0;
+            const float *y = Y + 4 * r * tb + off;
+            for (long q = 0; q < full; q++) {
+                dst[4 * q] = y[q];
+                dst[4 * q + 1] = y[tb + q];
+                dst[4 * q + 2] = y[2 * tb + q];
+                dst[4 * q + 3] = y[3 * tb + q];
+            }
+            if (full < n)   // the last tile, cut by the right edge
+                for (long c = 0; c < cols - 4 * full; c++) dst[4 * full + c] = y[c * tb + full];
+        }
+    })
+}
+
 
 // B^T of F(4x4, 3x3) applied to d0..d5 (strided by `ds`), results to o0..o5 (strided by `os`).
 #define BT6(d, ds, o, os)                                                                      \
@@ -556,7 +556,6 @@ SK_MULTI_ISA_VOID(static, grad4, (const wgeom *g, const float *gy, long co, long
                   (g, gy, co, t0, tb, Z, P))
 SK_MULTI_ISA_VOID(static, weight_grad_inverse, (const wgeom *g, const float *S, long co, float *gwt, int first),
                   (g, S, co, gwt, first))
-
 
 // ---- weights ----------------------------------------------------------------------------------------
 
