@@ -9,6 +9,7 @@
 //   SHAPE=32,64,128,28 REPS=40 /tmp/conv_ab ...             # N, Cin, Cout, H (= W), 3x3, padding 1
 //   OP=conv SHAPE=64,3,32,64 /tmp/conv_ab ...               # the plain convolution (no pooling)
 //   OP=conv GX=0 ...                                         # ... without the input gradient (a first layer)
+//   BWD=0 SHAPE=1,32,64,14 ...                               # the forward alone (inference, batch 1)
 //
 // Each library has its own thread pool, whose workers spin a little after each job; the builds
 // alternate, so each pays the same for the other's.
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
     }
     int plain = getenv("OP") && strcmp(getenv("OP"), "conv") == 0;
     int want_gx = !getenv("GX") || atoi(getenv("GX")) != 0;
+    int want_bwd = !getenv("BWD") || atoi(getenv("BWD")) != 0;
     forward_fn fwd[MAX_BUILDS];
     backward_fn bwd[MAX_BUILDS];
     conv_forward_fn cfwd[MAX_BUILDS];
@@ -101,7 +103,8 @@ int main(int argc, char **argv) {
             if (plain) cfwd[v](&s, x, w, b, y);
             else fwd[v](&s, x, w, b, y, codes, 1);
             double t1 = now();
-            if (plain) cbwd[v](&s, x, w, gy, want_gx ? gx : 0, gw, gb);
+            if (!want_bwd) {
+            } else if (plain) cbwd[v](&s, x, w, gy, want_gx ? gx : 0, gw, gb);
             else bwd[v](&s, x, w, codes, gy, want_gx ? gx : 0, gw, gb);
             double t2 = now();
             if (r >= 0) {

@@ -276,6 +276,136 @@ SK_BODY void im2col_body(const sk_conv_shape *s, long cg, const float *x, float 
 }
 SK_MULTI_ISA_VOID(static, im2col, (const sk_conv_shape *s, long cg, const float *x, float *col, long ld), (s, cg, x, col, ld))
 
+// ---- im2col straight into the GEMM's packed A ------------------------------------------------------
+// The forward's product Y^T[rows, Cog] = col^T @ W^T packs col^T into panels of mr output pixels
+// (strata_gemm_a_layout). For small products (a single image) this builds those panels from x
+// directly, with no column buffer: one pass instead of im2col's write, the packer's read and its
+// write. A panel's pixels fall into runs along output rows (at most mr of them); for each tap a
+// run is one masked load of an input row, lanes outside the image reading +0.0 as im2col's do.
+// Horizontal stride 1 only; rows = nb * P pixels of nb images (image stride istride floats).
+
+typedef struct { long off; int lo, hi; } pack_run;   // lanes [lo, hi) read x[c] + off + lane
+
+// The runs of the panel of rows [r0, r0 + mr) for tap (kh, kw); returns how many.
+static int panel_runs(const sk_conv_shape *s, long istride, long rows, long r0, int mr, long kh, long kw, pack_run *out) {
+    long P = s->oh * s->ow, shift = kw * s->dw - s->pw;
+    int n = 0;
+    for (long l = 0; l < mr && r0 + l < rows;) {
+        long r = r0 + l, b = r / P, pix = r % P, oh = pix / s->ow, ow = pix % s->ow;
+        long len = s->ow - ow;
+        if (len > mr - l) len = mr - l;
+        if (len > rows - r) len = rows - r;
+        long ih = oh * s->sh - s->ph + kh * s->dh;
+        if (ih >= 0 && ih < s->h) {
+            // lane q in [l, l + len) reads column ow + shift + (q - l), valid in [0, W)
+            long lo = l + (ow + shift < 0 ? -(ow + shift) : 0), hi = l + len;
+            if (hi > l + s->w - (ow + shift)) hi = l + s->w - (ow + shift);
+            if (hi > lo) out[n++] = (pack_run){b * istride + ih * s->w + ow + shift - l, (int)lo, (int)hi};
+        }
+        l += len;
+    }
+    return n;
+}
+
+#define PACK_MAX_TAPS 25
+#define PACK_MAX_FLOATS (1L << 17)   // packed A up to 512 KiB: it stays in L2 for the product
+
+static int im2col_packs(const sk_conv_shape *s, long rows, long K) {
+    return s->sw == 1 && s->kh * s->kw <= PACK_MAX_TAPS && rows * K <= PACK_MAX_FLOATS && strata_cpu_isa() >= 1;
+}
+
+
+__attribute__((target("avx512f"))) static void im2col_pack_a_avx512(const sk_conv_shape *s, long cg, const float *x, long istride,
+                                                                    long rows, int mr, long kcb, float *dst) {
+    long T = s->kh * s->kw, K = cg * T, HW = s->h * s->w, Mpad = (rows + mr - 1) / mr * mr;
+    pack_run run[PACK_MAX_TAPS][16];
+    __mmask16 m[PACK_MAX_TAPS][16];
+    int nr[PACK_MAX_TAPS];
+    const __mmask16 store = (__mmask16)((1u << mr) - 1);
+    const __m512i i0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19);
+    const __m512i i1 = _mm512_setr_epi32(4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i i2 = _mm512_setr_epi32(8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27);
+    for (long p0 = 0; p0 < rows; p0 += mr) {
+        int two = 1;   // every tap's lanes in at most two runs (output rows at least mr - 1 long)
+        for (long t = 0; t < T; t++) {
+            nr[t] = panel_runs(s, istride, rows, p0, mr, t / s->kw, t % s->kw, run[t]);
+            for (int i = 0; i < nr[t]; i++) m[t][i] = (__mmask16)(((1u << run[t][i].hi) - 1) & ~((1u << run[t][i].lo) - 1));
+            for (int i = nr[t]; i < 2; i++) { m[t][i] = 0; run[t][i].off = 0; }
+            two &= nr[t] <= 2;
+        }
+        // Columns k = c * T + t in order, block by block. Panels of 12 go four columns at a time,
+        // 4 x 12 floats as three whole aligned vectors (one unaligned 64-byte store per column
+        // measured slower), with two masked loads per column and no branches where runs are at
+        // most two; the rest column by column, masked.
+        long c = 0, t = 0;
+        for (long pc = 0; pc < K; pc += kcb) {
+            long kc = K - pc < kcb ? K - pc : kcb;
+            float *d = dst + Mpad * pc + p0 * kc;
+            long k = 0;
+            if (mr == 12 && two)
+                for (; k + 4 <= kc; k += 4, d += 48) {
+                    __m512 v[4];
+                    for (int q = 0; q < 4; q++) {
+                        const float *xc = x + c * HW;
+                        v[q] = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(m[t][0], xc + run[t][0].off), m[t][1], xc + run[t][1].off);
+                        if (++t == T) { t = 0; c++; }
+                    }
+                    _mm512_storeu_ps(d, _mm512_permutex2var_ps(v[0], i0, v[1]));
+                    _mm512_storeu_ps(d + 16, _mm512_permutex2var_ps(v[1], i1, v[2]));
+                    _mm512_storeu_ps(d + 32, _mm512_permutex2var_ps(v[2], i2, v[3]));
+                }
+            for (; k < kc; k++, d += mr) {
+                const float *xc = x + c * HW;
+                __m512 v = _mm512_setzero_ps();
+                for (int i = 0; i < nr[t]; i++) v = _mm512_mask_loadu_ps(v, m[t][i], xc + run[t][i].off);
+                _mm512_mask_storeu_ps(d, store, v);
+                if (++t == T) { t = 0; c++; }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void im2col_pack_a_avx2(const sk_conv_shape *s, long cg, const float *x, long istride,
+                                                                   long rows, int mr, long kcb, float *dst) {
+    long T = s->kh * s->kw, K = cg * T, HW = s->h * s->w, Mpad = (rows + mr - 1) / mr * mr;
+    pack_run run[PACK_MAX_TAPS][8];
+    __m256i m[PACK_MAX_TAPS][8];
+    int nr[PACK_MAX_TAPS];
+    const __m256i store = lanes8(0, mr);
+    for (long p0 = 0; p0 < rows; p0 += mr) {
+        for (long t = 0; t < T; t++) {
+            nr[t] = panel_runs(s, istride, rows, p0, mr, t / s->kw, t % s->kw, run[t]);
+            for (int i = 0; i < nr[t]; i++) m[t][i] = lanes8(run[t][i].lo, run[t][i].hi);
+        }
+        long c = 0, t = 0;   // as im2col_pack_a_avx512
+        for (long pc = 0; pc < K; pc += kcb) {
+            long kc = K - pc < kcb ? K - pc : kcb;
+            float *d = dst + Mpad * pc + p0 * kc;
+            for (long k = 0; k < kc; k++, d += mr) {
+                const float *xc = x + c * HW;
+                // runs cover disjoint lanes and masked loads read +0.0 elsewhere: OR keeps each bit
+                __m256 v = _mm256_setzero_ps();
+                for (int i = 0; i < nr[t]; i++) v = _mm256_or_ps(v, _mm256_maskload_ps(xc + run[t][i].off, m[t][i]));
+                if (k + 1 < kc && mr <= 8) _mm256_storeu_ps(d, v);
+                else _mm256_maskstore_ps(d, store, v);
+                if (++t == T) { t = 0; c++; }
+            }
+        }
+    }
+}
+
+// col^T of nb images (rows = nb * P) packed as strata_gemm_pack_a(1, rows, K, col, rows, ...)
+// would pack it, into per-thread scratch slot 0. Only where im2col_packs says so.
+static const float *im2col_pack_a(const sk_conv_shape *s, long cg, const float *x, long istride, long rows) {
+    int mr;
+    long kcb, K = cg * s->kh * s->kw;
+    strata_gemm_a_layout(K, &mr, &kcb);
+    float *dst = sk_scratch(0, strata_gemm_packed_size_a(rows, K));
+    if (strata_cpu_isa() >= 2 && mr <= 16) im2col_pack_a_avx512(s, cg, x, istride, rows, mr, kcb, dst);
+    else im2col_pack_a_avx2(s, cg, x, istride, rows, mr, kcb, dst);
+    return dst;
+}
+
 // gx[Cg, H, W] += col2im(gcol[Cg*KH*KW, OH*OW])
 SK_BODY void col2im_body(const sk_conv_shape *s, long cg, const float *gcol, float *gx, long ld) {
     if (s->sw == 1 && s->kw <= MAXTAP && s->w <= 16 * MAXCHUNK && strata_cpu_isa() >= 2) { col2im_s1_avx512(s, cg, gcol, gx, ld); return; }
@@ -390,6 +520,7 @@ typedef struct {
     int wino_gx;              // ... for the input gradient; wpack then holds its transformed filters
     int winners;              // fused pooling: the backward from the winners (wpack: channels-last weights)
     int direct;               // few input channels: conv_direct.c for the forward and weight gradient
+    int serial;               // forward: the calling thread only (one block of conv_forward_split_task)
 } conv_job;
 
 // Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
@@ -446,10 +577,16 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) 
         }
         // Y^T[nb*P, Cog] = col^T @ W^T for the whole chunk, then each image transposed back.
         long ld = nb * P;
-        float *col = sk_scratch(0, (size_t)K * ld);
-        for (long b = 0; b < nb; b++) im2col(s, cg, j->x + (n0 + b) * s->c * HW + g * cg * HW, col + b * P, ld);
+        const float *xg = j->x + n0 * s->c * HW + g * cg * HW;
+        sk_gemm_operand a = {0, ld, 1, 0}, bw = {0, 0, 0, j->wpack + g * j->wpack_group};
+        if (im2col_packs(s, ld, K)) {
+            a.packed = im2col_pack_a(s, cg, xg, s->c * HW, ld);
+        } else {
+            float *col = sk_scratch(0, (size_t)K * ld);
+            for (long b = 0; b < nb; b++) im2col(s, cg, xg + b * s->c * HW, col + b * P, ld);
+            a.data = col;
+        }
         float *yt = sk_scratch(4, (size_t)ld * cog);
-        sk_gemm_operand a = {col, ld, 1, 0}, bw = {0, 0, 0, j->wpack + g * j->wpack_group};
         strata_sgemm_ex(ld, cog, K, 1.0f, &a, &bw, 0.0f, yt, cog, j->threaded_gemm);
         for (long b = 0; b < nb; b++)
             transpose_bias(P, cog, yt + b * P * cog, cog, bias, out + b * s->cout * P + g * cog * P);
@@ -528,6 +665,44 @@ static size_t pack_weights_a_plain(const sk_conv_shape *s, const float *w, float
     return per;
 }
 
+// One image over several threads: each thread takes a block of output channels and runs the
+// single-thread path on it (its own im2col, packing and GEMM), so threads share only the input
+// and the weights and never hand a column buffer or product to each other. Handing them over
+// (threaded GEMMs on one shared column buffer) made batch-1 latency swing 0.10-0.23 ms on a host
+// whose two vCPUs sometimes pass cache lines slowly; the copies each thread makes instead are
+// small next to its share of the product.
+#define SPLIT_MIN_MACS (1L << 20)
+typedef struct {
+    const conv_job *j;
+    long per;   // output channels per task, a multiple of 16
+} split_job;
+
+static void conv_forward_run(conv_job *j);
+
+static void conv_forward_split_task(void *ctx, long t) {
+    const split_job *sj = ctx;
+    const conv_job *j = sj->j;
+    const sk_conv_shape *s = j->s;
+    long c0 = t * sj->per, c1 = c0 + sj->per < s->cout ? c0 + sj->per : s->cout;
+    if (c0 >= c1) return;
+    long K = s->c * s->kh * s->kw, P = s->oh * s->ow, out = j->pooled ? (s->oh / 2) * (s->ow / 2) : P;
+    sk_conv_shape sub = *s;
+    sub.cout = c1 - c0;
+    conv_job part = {0};
+    part.s = &sub; part.x = j->x; part.w = j->w + c0 * K; part.bias = j->bias ? j->bias + c0 : 0;
+    part.y = j->y + c0 * out; part.pooled = j->pooled; part.relu = j->relu;
+    part.codes = j->codes ? j->codes + c0 * out : 0;
+    part.serial = 1;
+    conv_forward_run(&part);
+}
+
+// Whether one image runs as output-channel blocks on the pool (see conv_forward_split_task).
+static int split_channels(const conv_job *j, int threads) {
+    const sk_conv_shape *s = j->s;
+    return !j->serial && threads > 1 && s->n == 1 && s->groups == 1 && !j->wino && !j->direct &&
+           s->cout >= 32 && s->cout * s->c * s->kh * s->kw * s->oh * s->ow >= SPLIT_MIN_MACS;
+}
+
 // Packs the weights for the chosen orientation, then runs chunks of images in parallel (or, for
 // small batches, one chunk at a time with threaded GEMMs).
 static void conv_forward_run(conv_job *j) {
@@ -537,6 +712,13 @@ static void conv_forward_run(conv_job *j) {
     j->weights_as_a = P >= 8 * cog;
     j->wino = sk_winograd_applies(s);
     j->direct = !j->wino && sk_direct_conv_applies(s, 0);
+    int threads = j->serial ? 1 : strata_get_num_threads();
+    if (split_channels(j, threads)) {
+        long per = ((s->cout + threads - 1) / threads + 15) & ~15L;
+        split_job sj = {j, per};
+        strata_parallel_for((s->cout + per - 1) / per, conv_forward_split_task, &sj);
+        return;
+    }
     if (j->wino) {
         j->wpack_group = sk_winograd_pack_weights(s, j->w, 0, j->wino, &j->wpack);
     } else if (!j->direct) {
@@ -544,14 +726,13 @@ static void conv_forward_run(conv_job *j) {
         j->wpack_group = j->weights_as_a ? pack_weights_a_plain(s, j->w, &wp) : pack_weights(s, j->w, 0, &wp);
         j->wpack = wp;
     }
-    int threads = strata_get_num_threads();
     long b = forward_chunk_images(j);
     if (s->n >= 2 * threads && threads > 1) {
         // Chunks of up to b images, at least two per thread.
         j->per = b < (s->n + 2 * threads - 1) / (2 * threads) ? b : (s->n + 2 * threads - 1) / (2 * threads);
         strata_parallel_for((s->n + j->per - 1) / j->per, conv_forward_task, j);
     } else {
-        j->threaded_gemm = 1;
+        j->threaded_gemm = threads > 1;
         j->per = s->n;
         conv_forward_task(j, 0);
     }
@@ -1349,11 +1530,13 @@ void sk_maxpool2d_backward(const sk_pool_shape *s, const int32_t *idx, const flo
 
 int sk_maxpool2d_uses_codes(const sk_pool_shape *s) { return is_pool_2x2(s) && strata_cpu_isa() >= 1; }
 
-// Worth it when images are spread over threads; a single image is faster through the separate
-// ops, whose GEMM and pooling each use every thread.
+// Worth it when images are spread over threads, or for a single image, whose output channels
+// are spread over threads (conv_forward_split_task: each pools its own channels). Two or three
+// images on two threads are faster through the separate ops, whose GEMM and pooling each use
+// every thread.
 int sk_conv2d_maxpool_supported(const sk_conv_shape *s) {
     int threads = strata_get_num_threads();
-    return strata_cpu_isa() >= 1 && s->oh >= 2 && s->ow >= 2 && (threads <= 1 || s->n >= 2 * threads);
+    return strata_cpu_isa() >= 1 && s->oh >= 2 && s->ow >= 2 && (threads <= 1 || s->n >= 2 * threads || s->n == 1);
 }
 
 void sk_maxpool2d_forward_codes(const sk_pool_shape *s, const float *x, float *y, uint8_t *codes) {

@@ -742,6 +742,12 @@ size_t strata_gemm_packed_size_a(long M, long K) {
     return (size_t)((M + ki.mr - 1) / ki.mr * ki.mr) * (size_t)K;
 }
 
+void strata_gemm_a_layout(long K, int *mr, long *kc_block) {
+    kernel_info ki = pick_kernel();
+    *mr = ki.mr;
+    *kc_block = kc_for(ki, K);
+}
+
 size_t strata_gemm_packed_size_b(long N, long K) {
     kernel_info ki = pick_kernel();
     return (size_t)((N + ki.nr - 1) / ki.nr * ki.nr) * (size_t)K;

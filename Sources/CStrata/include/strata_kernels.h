@@ -49,6 +49,10 @@ typedef struct {
 size_t strata_gemm_packed_size_a(long M, long K);
 size_t strata_gemm_packed_size_b(long N, long K);
 void strata_gemm_pack_a(int transA, long M, long K, const float *A, long lda, float *dst);
+// The packed A layout, for callers that pack it themselves: blocks of kc_block columns of op(A)
+// (the last one shorter); in each, panels of mr rows (rows padded to a multiple of mr), each
+// panel column by column, mr floats per column.
+void strata_gemm_a_layout(long K, int *mr, long *kc_block);
 void strata_gemm_pack_b(int transB, long N, long K, const float *B, long ldb, float *dst);
 void strata_sgemm_ex(long M, long N, long K, float alpha, const sk_gemm_operand *A,
                      const sk_gemm_operand *B, float beta, float *C, long ldc, int threaded);

@@ -73,7 +73,7 @@ func convShape(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ stride: Size2, 
 /// With `relu`, it also applies ReLU to the pooled values (the same as ReLU before pooling, which
 /// commutes with max), and the backward pass drops the gradient of the outputs it zeroed.
 /// Returns nil where the fused kernel is unavailable or slower (no AVX-512BW or AVX2, an output under
-/// 2x2, or fewer images than twice the thread count).
+/// 2x2, or two or more images but fewer than twice the thread count).
 /// Results and gradients equal those of the separate ops.
 ///
 /// ```swift
