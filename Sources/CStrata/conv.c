@@ -373,15 +373,26 @@ __attribute__((target("avx2,fma"))) static void im2col_pack_a_avx2(const sk_conv
     int nr[PACK_MAX_TAPS];
     const __m256i store = lanes8(0, mr);
     for (long p0 = 0; p0 < rows; p0 += mr) {
+        int two = 1;
         for (long t = 0; t < T; t++) {
             nr[t] = panel_runs(s, istride, rows, p0, mr, t / s->kw, t % s->kw, run[t]);
             for (int i = 0; i < nr[t]; i++) m[t][i] = lanes8(run[t][i].lo, run[t][i].hi);
+            for (int i = nr[t]; i < 2; i++) { m[t][i] = _mm256_setzero_si256(); run[t][i].off = 0; }
+            two &= nr[t] <= 2;
         }
         long c = 0, t = 0;   // as im2col_pack_a_avx512
         for (long pc = 0; pc < K; pc += kcb) {
             long kc = K - pc < kcb ? K - pc : kcb;
             float *d = dst + Mpad * pc + p0 * kc;
-            for (long k = 0; k < kc; k++, d += mr) {
+            long k = 0;
+            if (two && mr <= 8)   // a whole-vector store spills into the next column, written next
+                for (; k + 1 < kc; k++, d += mr) {
+                    const float *xc = x + c * HW;
+                    _mm256_storeu_ps(d, _mm256_or_ps(_mm256_maskload_ps(xc + run[t][0].off, m[t][0]),
+                                                     _mm256_maskload_ps(xc + run[t][1].off, m[t][1])));
+                    if (++t == T) { t = 0; c++; }
+                }
+            for (; k < kc; k++, d += mr) {
                 const float *xc = x + c * HW;
                 // runs cover disjoint lanes and masked loads read +0.0 elsewhere: OR keeps each bit
                 __m256 v = _mm256_setzero_ps();
