@@ -314,6 +314,18 @@ static int im2col_packs(const sk_conv_shape *s, long rows, long K) {
     return s->sw == 1 && s->kh * s->kw <= PACK_MAX_TAPS && rows * K <= PACK_MAX_FLOATS && strata_cpu_isa() >= 1;
 }
 
+// The runs of every tap of the panel at row p0 (nr[t] of them; a tap with fewer than two gets
+// empty ones, lanes [0, 0), up to two). Returns whether every tap has at most two runs (output
+// rows at least mr - 1 long), which the packers' branch-free loops need.
+static int panel_tap_runs(const sk_conv_shape *s, long istride, long rows, long p0, int mr, pack_run run[][16], int *nr) {
+    int two = 1;
+    for (long t = 0; t < s->kh * s->kw; t++) {
+        nr[t] = panel_runs(s, istride, rows, p0, mr, t / s->kw, t % s->kw, run[t]);
+        for (int i = nr[t]; i < 2; i++) run[t][i] = (pack_run){0, 0, 0};
+        two &= nr[t] <= 2;
+    }
+    return two;
+}
 
 __attribute__((target("avx512f"))) static void im2col_pack_a_avx512(const sk_conv_shape *s, long cg, const float *x, long istride,
                                                                     long rows, int mr, long kcb, float *dst) {
@@ -326,13 +338,10 @@ __attribute__((target("avx512f"))) static void im2col_pack_a_avx512(const sk_con
     const __m512i i1 = _mm512_setr_epi32(4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23);
     const __m512i i2 = _mm512_setr_epi32(8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27);
     for (long p0 = 0; p0 < rows; p0 += mr) {
-        int two = 1;   // every tap's lanes in at most two runs (output rows at least mr - 1 long)
-        for (long t = 0; t < T; t++) {
-            nr[t] = panel_runs(s, istride, rows, p0, mr, t / s->kw, t % s->kw, run[t]);
-            for (int i = 0; i < nr[t]; i++) m[t][i] = (__mmask16)(((1u << run[t][i].hi) - 1) & ~((1u << run[t][i].lo) - 1));
-            for (int i = nr[t]; i < 2; i++) { m[t][i] = 0; run[t][i].off = 0; }
-            two &= nr[t] <= 2;
-        }
+        int two = panel_tap_runs(s, istride, rows, p0, mr, run, nr);
+        for (long t = 0; t < T; t++)
+            for (int i = 0; i < (nr[t] > 2 ? nr[t] : 2); i++)
+                m[t][i] = (__mmask16)(((1u << run[t][i].hi) - 1) & ~((1u << run[t][i].lo) - 1));
         // Columns k = c * T + t in order, block by block. Panels of 12 go four columns at a time,
         // 4 x 12 floats as three whole aligned vectors (one unaligned 64-byte store per column
         // measured slower), with two masked loads per column and no branches where runs are at
@@ -368,18 +377,14 @@ __attribute__((target("avx512f"))) static void im2col_pack_a_avx512(const sk_con
 __attribute__((target("avx2,fma"))) static void im2col_pack_a_avx2(const sk_conv_shape *s, long cg, const float *x, long istride,
                                                                    long rows, int mr, long kcb, float *dst) {
     long T = s->kh * s->kw, K = cg * T, HW = s->h * s->w, Mpad = (rows + mr - 1) / mr * mr;
-    pack_run run[PACK_MAX_TAPS][8];
-    __m256i m[PACK_MAX_TAPS][8];
+    pack_run run[PACK_MAX_TAPS][16];
+    __m256i m[PACK_MAX_TAPS][16];
     int nr[PACK_MAX_TAPS];
     const __m256i store = lanes8(0, mr);
     for (long p0 = 0; p0 < rows; p0 += mr) {
-        int two = 1;
-        for (long t = 0; t < T; t++) {
-            nr[t] = panel_runs(s, istride, rows, p0, mr, t / s->kw, t % s->kw, run[t]);
-            for (int i = 0; i < nr[t]; i++) m[t][i] = lanes8(run[t][i].lo, run[t][i].hi);
-            for (int i = nr[t]; i < 2; i++) { m[t][i] = _mm256_setzero_si256(); run[t][i].off = 0; }
-            two &= nr[t] <= 2;
-        }
+        int two = panel_tap_runs(s, istride, rows, p0, mr, run, nr);
+        for (long t = 0; t < T; t++)
+            for (int i = 0; i < (nr[t] > 2 ? nr[t] : 2); i++) m[t][i] = lanes8(run[t][i].lo, run[t][i].hi);
         long c = 0, t = 0;   // as im2col_pack_a_avx512
         for (long pc = 0; pc < K; pc += kcb) {
             long kc = K - pc < kcb ? K - pc : kcb;
