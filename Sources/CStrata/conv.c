@@ -537,6 +537,7 @@ typedef struct {
     int winners;              // fused pooling: the backward from the winners (wpack: channels-last weights)
     int direct;               // few input channels: conv_direct.c for the forward and weight gradient
     int serial;               // forward: the calling thread only (one block of conv_forward_split_task)
+    sk_conv_prepared *prep;   // forward: weight forms kept across calls, or NULL
 } conv_job;
 
 // Images per GEMM: several images' columns side by side make taller products (fewer edge tiles,
@@ -671,13 +672,118 @@ static size_t pack_weights(const sk_conv_shape *s, const float *w, int as_a, flo
     return per;
 }
 
-// Each group's weights [Cog, K] packed as the A operand itself (not transposed).
-static size_t pack_weights_a_plain(const sk_conv_shape *s, const float *w, float **out) {
+// The forward's weight forms: W^T packed as B ([P, K] @ W^T), W packed as A (W @ [K, P], NCHW
+// out), or Winograd-transformed filters. Floats per group (per matrix for Winograd) and their
+// count; form_pack writes them all to dst.
+enum { FORM_B, FORM_A, FORM_WINO };
+static size_t form_size(const sk_conv_shape *s, int form, int m, long *count) {
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
-    size_t per = (strata_gemm_packed_size_a(cog, K) + 15) & ~(size_t)15;
-    float *buf = sk_scratch(3, per * (size_t)G);
-    for (long g = 0; g < G; g++) strata_gemm_pack_a(0, cog, K, w + g * cog * K, K, buf + g * per);
-    *out = buf;
+    *count = form == FORM_WINO ? (long)(m + 2) * (m + 2) : G;
+    if (form == FORM_WINO) return sk_winograd_packed_floats(s, 0);
+    size_t per = form == FORM_A ? strata_gemm_packed_size_a(cog, K) : strata_gemm_packed_size_b(cog, K);
+    return (per + 15) & ~(size_t)15;
+}
+
+static void form_pack(const sk_conv_shape *s, const float *w, int form, int m, float *dst) {
+    long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw, count;
+    size_t per = form_size(s, form, m, &count);
+    if (form == FORM_WINO) { sk_winograd_pack_weights_into(s, w, 0, m, dst); return; }
+    for (long g = 0; g < G; g++) {
+        if (form == FORM_A) strata_gemm_pack_a(0, cog, K, w + g * cog * K, K, dst + g * per);   // op(A) = W [Cog, K]
+        else strata_gemm_pack_b(1, cog, K, w + g * cog * K, K, dst + g * per);                // op(B) = W^T [K, Cog]
+    }
+}
+
+// ---- weight forms kept across calls (sk_conv_prepared) -------------------------------------------
+// A form depends on the weights (w: a split block's start differs), their shape, the form, the
+// Winograd tile and the ISA (the GEMM's panel widths); entries are never removed, so a returned
+// form stays valid until sk_conv_prepared_free.
+#define PREP_FORMS 8
+typedef struct {
+    const float *w;
+    long cout, c, kh, kw, groups;
+    int form, m, isa;
+    float *buf;
+    size_t per;
+} prep_form;
+struct sk_conv_prepared {
+    pthread_mutex_t lock;
+    int n;
+    prep_form f[PREP_FORMS];
+};
+
+sk_conv_prepared *sk_conv_prepared_new(void) {
+    sk_conv_prepared *p = calloc(1, sizeof *p);
+    if (p) pthread_mutex_init(&p->lock, 0);
+    return p;
+}
+
+void sk_conv_prepared_free(sk_conv_prepared *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) free(p->f[i].buf);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+int sk_conv_prepared_forms(sk_conv_prepared *p) {
+    pthread_mutex_lock(&p->lock);
+    int n = p->n;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+static int same_form(const prep_form *f, const prep_form *k) {
+    return f->w == k->w && f->cout == k->cout && f->c == k->c && f->kh == k->kh && f->kw == k->kw &&
+           f->groups == k->groups && f->form == k->form && f->m == k->m && f->isa == k->isa;
+}
+
+static const prep_form *find_form(sk_conv_prepared *p, const prep_form *key) {
+    const prep_form *hit = 0;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n && !hit; i++)
+        if (same_form(&p->f[i], key)) hit = &p->f[i];
+    pthread_mutex_unlock(&p->lock);
+    return hit;
+}
+
+// The form from p, made now if missing (packed outside the lock: split blocks pack in parallel);
+// NULL when p is full or memory runs out.
+static const float *prepared_form(sk_conv_prepared *p, const sk_conv_shape *s, const float *w, int form, int m,
+                                  size_t *per) {
+    prep_form key = {w, s->cout, s->c, s->kh, s->kw, s->groups, form, m, strata_cpu_isa(), 0, 0};
+    const prep_form *hit = find_form(p, &key);
+    if (hit) { *per = hit->per; return hit->buf; }
+    long count;
+    key.per = form_size(s, form, m, &count);
+    void *mem = 0;
+    if (posix_memalign(&mem, 64, key.per * (size_t)count * sizeof(float) + 64) != 0) return 0;
+    key.buf = mem;
+    form_pack(s, w, form, m, key.buf);
+    pthread_mutex_lock(&p->lock);
+    const prep_form *found = 0;
+    for (int i = 0; i < p->n && !found; i++)
+        if (same_form(&p->f[i], &key)) found = &p->f[i];
+    if (!found && p->n < PREP_FORMS) { p->f[p->n] = key; found = &p->f[p->n++]; key.buf = 0; }
+    pthread_mutex_unlock(&p->lock);
+    free(key.buf);   // another thread made the same form first, or p is full
+    if (!found) return 0;
+    *per = found->per;
+    return found->buf;
+}
+
+// The forward's weights in `form`: kept in j->prep where there is one, else packed into scratch
+// for this call. Returns floats per group (per matrix for Winograd).
+static size_t forward_weights(conv_job *j, int form) {
+    const sk_conv_shape *s = j->s;
+    size_t per;
+    const float *kept = j->prep ? prepared_form(j->prep, s, j->w, form, j->wino, &per) : 0;
+    if (kept) { j->wpack = kept; return per; }
+    if (form == FORM_WINO) return sk_winograd_pack_weights(s, j->w, 0, j->wino, &j->wpack);
+    long count;
+    per = form_size(s, form, j->wino, &count);
+    float *buf = sk_scratch(3, per * (size_t)count);
+    form_pack(s, j->w, form, j->wino, buf);
+    j->wpack = buf;
     return per;
 }
 
@@ -709,6 +815,7 @@ static void conv_forward_split_task(void *ctx, long t) {
     part.y = j->y + c0 * out; part.pooled = j->pooled; part.relu = j->relu;
     part.codes = j->codes ? j->codes + c0 * out : 0;
     part.serial = 1;
+    part.prep = j->prep;
     conv_forward_run(&part);
 }
 
@@ -735,13 +842,8 @@ static void conv_forward_run(conv_job *j) {
         strata_parallel_for((s->cout + per - 1) / per, conv_forward_split_task, &sj);
         return;
     }
-    if (j->wino) {
-        j->wpack_group = sk_winograd_pack_weights(s, j->w, 0, j->wino, &j->wpack);
-    } else if (!j->direct) {
-        float *wp;
-        j->wpack_group = j->weights_as_a ? pack_weights_a_plain(s, j->w, &wp) : pack_weights(s, j->w, 0, &wp);
-        j->wpack = wp;
-    }
+    if (j->wino) j->wpack_group = forward_weights(j, FORM_WINO);
+    else if (!j->direct) j->wpack_group = forward_weights(j, j->weights_as_a ? FORM_A : FORM_B);
     long b = forward_chunk_images(j);
     if (s->n >= 2 * threads && threads > 1) {
         // Chunks of up to b images, at least two per thread.
@@ -755,8 +857,13 @@ static void conv_forward_run(conv_job *j) {
 }
 
 void sk_conv2d_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias, float *y) {
+    sk_conv2d_forward_prepared(s, x, w, bias, y, 0);
+}
+
+void sk_conv2d_forward_prepared(const sk_conv_shape *s, const float *x, const float *w, const float *bias, float *y,
+                                sk_conv_prepared *p) {
     conv_job j = {0};
-    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y;
+    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.prep = p;
     conv_forward_run(&j);
 }
 
@@ -1177,8 +1284,13 @@ int sk_conv2d_maxpool_supported(const sk_conv_shape *s);
 
 void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
                                float *y, uint8_t *codes, int relu) {
+    sk_conv2d_maxpool_forward_prepared(s, x, w, bias, y, codes, relu, 0);
+}
+
+void sk_conv2d_maxpool_forward_prepared(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
+                                        float *y, uint8_t *codes, int relu, sk_conv_prepared *p) {
     conv_job j = {0};
-    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.pooled = 1; j.codes = codes; j.relu = relu;
+    j.s = s; j.x = x; j.w = w; j.bias = bias; j.y = y; j.pooled = 1; j.codes = codes; j.relu = relu; j.prep = p;
     conv_forward_run(&j);
 }
 

@@ -561,9 +561,14 @@ SK_MULTI_ISA_VOID(static, weight_grad_inverse, (const wgeom *g, const float *S, 
 
 // U[xi] = G g G^T of every filter for m x m tiles, packed as GEMM A operands [rows, cols]: forward
 // rows = Cout, cols = Cin; for the input gradient rows = Cin, cols = Cout and the filters rotated
-// 180 degrees. The packed buffer lives in the calling thread's scratch until its next call;
-// returns the floats per xi.
-size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, int m, const float **packed) {
+// 180 degrees. sk_winograd_pack_weights_into writes (m + 2)^2 matrices of
+// sk_winograd_packed_floats each to dst.
+size_t sk_winograd_packed_floats(const sk_conv_shape *s, int input_grad) {
+    long rows = input_grad ? s->c : s->cout, cols = input_grad ? s->cout : s->c;
+    return (strata_gemm_packed_size_a(rows, cols) + 15) & ~(size_t)15;
+}
+
+void sk_winograd_pack_weights_into(const sk_conv_shape *s, const float *w, int input_grad, int m, float *dst) {
     long rows = input_grad ? s->c : s->cout, cols = input_grad ? s->cout : s->c;
     int al = m + 2, ne = al * al;
     size_t xs = (size_t)rows * cols;
@@ -597,9 +602,15 @@ size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int inpu
                 G_APPLY(gg[k][0], gg[k][1], gg[k][2], U + (al * k) * xs + r * cols + c, xs);
 #undef G_APPLY
         }
-    size_t per = (strata_gemm_packed_size_a(rows, cols) + 15) & ~(size_t)15;
-    float *dst = wscratch(0, ne * per);
+    size_t per = sk_winograd_packed_floats(s, input_grad);
     for (int xi = 0; xi < ne; xi++) strata_gemm_pack_a(0, rows, cols, U + xi * xs, cols, dst + xi * per);
+}
+
+// The same in the calling thread's scratch, valid until its next call; returns the floats per xi.
+size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, int m, const float **packed) {
+    size_t per = sk_winograd_packed_floats(s, input_grad);
+    float *dst = wscratch(0, (size_t)(m + 2) * (m + 2) * per);
+    sk_winograd_pack_weights_into(s, w, input_grad, m, dst);
     *packed = dst;
     return per;
 }

@@ -282,6 +282,60 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// Calls that do not train a weight keep its packed forms (GEMM panels for each orientation
+    /// and each block of a split image, Winograd filters) and reuse them; an optimizer step or an
+    /// assignment makes new ones. Every result matches the naive convolution of the weight's
+    /// current values, so a stale pack would fail here.
+    func testKeptConvWeightFormsAreReusedAndFollowWrites() {
+        // (input, weight, Winograd mode, one image split over 2 threads): W packed as A (many
+        // pixels), W^T as B, the split, F(2x2, 3x3) and F(4x4, 3x3) filters
+        let configs: [([Int], [Int], Int32, Bool)] = [
+            ([2, 24, 16, 16], [8, 24, 3, 3], 0, false),
+            ([2, 24, 6, 6], [40, 24, 3, 3], 0, false),
+            ([1, 32, 14, 14], [64, 32, 3, 3], 0, true),
+            ([2, 16, 8, 8], [16, 16, 3, 3], 2, false),
+            ([2, 16, 8, 8], [24, 16, 3, 3], 3, false),
+        ]
+        func forms(_ layer: Conv2D) -> ConvWeightForms? { layer.weight.value.storage.derived as? ConvWeightForms }
+        func check(_ layer: Conv2D, _ x: Tensor, _ what: String) {
+            let y = noGrad { layer(x) }
+            let ref = naiveConv(x, layer.weight.value, layer.bias?.value, stride: (1, 1), pad: (1, 1), dil: (1, 1), groups: 1)
+            let err = zip(y.scalars, ref).map { Swift.abs(Double($0) - $1) }.max() ?? 0
+            XCTAssertLessThan(err, 1e-3, what)
+        }
+        defer { Strata.numThreads = 2; sk_winograd_force(-1) }
+        forEachISA { isa in for threads in [1, 2] { for (xs, ws, mode, split) in configs {
+            Strata.numThreads = threads
+            sk_winograd_force(mode)
+            let what = "\(xs) * \(ws), Winograd mode \(mode), \(isa), \(threads) threads"
+            let layer = Conv2D(ws[1], ws[0], kernelSize: 3, padding: 1)
+            let x = Tensor.randn(xs, seed: 1), x2 = Tensor.randn(xs, seed: 2)
+            check(layer, x, what)
+            guard let first = forms(layer) else { return XCTFail("no forms kept: \(what)") }
+            XCTAssertEqual(first.count, split && threads == 2 ? 2 : 1, what)
+            check(layer, x2, what + ", second input")
+            XCTAssertTrue(forms(layer) === first, what)
+            XCTAssertEqual(first.count, split && threads == 2 ? 2 : 1, "reused, not packed again: \(what)")
+
+            // A training step: its forward keeps nothing, its update invalidates the forms.
+            let before = layer.weight.value.scalars
+            let opt = SGD(layer.parameters(), lr: 0.5)
+            let loss = (layer(x) * Tensor.randn([xs[0], ws[0], xs[2], xs[3]], seed: 3)).sum()
+            XCTAssertTrue(forms(layer) === first || forms(layer) == nil, "a training forward keeps no forms: \(what)")
+            loss.backward()
+            opt.step()
+            XCTAssertNotEqual(layer.weight.value.scalars, before, what)
+            check(layer, x, what + ", after an optimizer step")
+            XCTAssertFalse(forms(layer) === first, what)
+
+            layer.weight.assign(Tensor.randn(ws, seed: 4))
+            check(layer, x2, what + ", after assign")
+            // A write through the buffer, as a user's own update would do it.
+            layer.weight.value.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= -0.5 } }
+            check(layer, x, what + ", after a write through the buffer")
+        } } }
+    }
+
     /// The fused convolution + 2x2 max pooling gives the same outputs and gradients as the two
     /// ops (each gradient-checked on its own), including odd sizes, strides, groups and batch 1.
     /// Runs on every vector ISA the machine has (AVX-512 and AVX2 here on Zen 5); the portable

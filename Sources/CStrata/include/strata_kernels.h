@@ -152,6 +152,21 @@ void sk_conv2d_maxpool_forward(const sk_conv_shape *s, const float *x, const flo
 void sk_conv2d_maxpool_backward(const sk_conv_shape *s, const float *x, const float *w, const uint8_t *codes,
                                 const float *gy, float *gx, float *gw, float *gb);
 
+// A weight's forms that the forward kernels read (GEMM panels, Winograd-transformed filters),
+// kept across calls for inference: sk_conv2d_forward_prepared and
+// sk_conv2d_maxpool_forward_prepared make each form the first time a call needs it (a batch-1
+// call split over threads makes one per block of output channels) and reuse it after. The
+// caller must drop the sk_conv_prepared when the weight's values change. Safe to share between
+// threads. At most 8 forms are kept; past that, calls pack into scratch as the plain calls do.
+typedef struct sk_conv_prepared sk_conv_prepared;
+sk_conv_prepared *sk_conv_prepared_new(void);
+void sk_conv_prepared_free(sk_conv_prepared *p);
+int sk_conv_prepared_forms(sk_conv_prepared *p);   // forms made so far (tests)
+void sk_conv2d_forward_prepared(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
+                                float *y, sk_conv_prepared *p);
+void sk_conv2d_maxpool_forward_prepared(const sk_conv_shape *s, const float *x, const float *w, const float *bias,
+                                        float *y, uint8_t *codes, int relu, sk_conv_prepared *p);
+
 // Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3, stride 1, dilation 1, groups 1 convolutions with
 // outputs of at least 2x2 (winograd.c): sk_conv2d_forward/backward and the fused conv+pool use it
 // when sk_winograd_applies (forward) / _weight_grad / _input_grad. Mode 0 off, 1 F(4x4, 3x3) where
@@ -170,6 +185,9 @@ int sk_winograd_applies_input_grad(const sk_conv_shape *s);
 // channel-transposed, for the input gradient); in the calling thread's scratch; returns floats per
 // matrix.
 size_t sk_winograd_pack_weights(const sk_conv_shape *s, const float *w, int input_grad, int m, const float **packed);
+// The same into dst: (m + 2)^2 matrices of sk_winograd_packed_floats each.
+size_t sk_winograd_packed_floats(const sk_conv_shape *s, int input_grad);
+void sk_winograd_pack_weights_into(const sk_conv_shape *s, const float *w, int input_grad, int m, float *dst);
 // nb images in m x m tiles: y [nb, cout, oh, ow] (+ bias); gx [nb, c, h, w] overwritten; gwt
 // [c*9, cout] is the weight gradient transposed (= when first, else +=). threaded: spread each
 // step over the pool.

@@ -9,6 +9,11 @@ final class TensorStorage {
     @usableFromInline let count: Int
     /// Floats actually allocated (the pool may hand out a somewhat larger cached buffer).
     @usableFromInline let capacity: Int
+    /// Bumped by every write through `withUnsafeMutableBufferPointer` and the in-place ops, so
+    /// what is derived from the values (`ConvWeightForms`) can tell that it is stale.
+    @usableFromInline var version = 0
+    /// Derived from the values at some `version` (packed convolution weights); see `ConvWeightForms`.
+    var derived: AnyObject?
 
     @usableFromInline
     init(count: Int) {

@@ -101,6 +101,7 @@ public struct Tensor {
             copy.base.update(from: storage.base, count: storage.count)
             storage = copy
         }
+        storage.version &+= 1
         return try body(UnsafeMutableBufferPointer(start: storage.base, count: count))
     }
 

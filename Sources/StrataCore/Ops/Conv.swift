@@ -25,7 +25,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Siz
     let tracked = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
     // The backward pass recomputes im2col from x: keeping the forward's buffers (14 MB for the
     // Fashion-MNIST CNN) measured slower, because they fall out of cache in between.
-    withUnsafePointer(to: &s) { sk_conv2d_forward($0, x.data, weight.data, bias?.data, y.data) }
+    let forms = ConvWeightForms.kept(for: weight)
+    withUnsafePointer(to: &s) { sk_conv2d_forward_prepared($0, x.data, weight.data, bias?.data, y.data, forms?.handle) }
+    withExtendedLifetime(forms) {}
     guard tracked else { return y }
     let xc = x.constant(), wc = weight.constant()
     return y.recorded("conv2d", inputs) { g, needs in
@@ -86,7 +88,11 @@ public func conv2dMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     guard sk_conv2d_maxpool_supported(&s) != 0 else { return nil }
     let y = Tensor(uninitializedShape: [s.n, s.cout, s.oh / 2, s.ow / 2])
     let (codes, cp) = winnerBuffer(UInt8.self, y.count)
-    withUnsafePointer(to: &s) { sk_conv2d_maxpool_forward($0, x.data, weight.data, bias?.data, y.data, cp, relu ? 1 : 0) }
+    let forms = ConvWeightForms.kept(for: weight)
+    withUnsafePointer(to: &s) {
+        sk_conv2d_maxpool_forward_prepared($0, x.data, weight.data, bias?.data, y.data, cp, relu ? 1 : 0, forms?.handle)
+    }
+    withExtendedLifetime(forms) {}
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     let xc = x.constant(), wc = weight.constant()
     return y.recorded("conv2dMaxPool2d", inputs) { g, needs in

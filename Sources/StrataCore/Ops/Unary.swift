@@ -39,6 +39,7 @@ extension Tensor {
     /// output, so the overwritten input is not needed.
     public mutating func reluInPlace() -> Bool {
         guard isKnownUniquelyReferenced(&storage) else { return false }
+        storage.version &+= 1
         sk_relu_inplace(count, data)
         let y = Tensor(storage: storage, shape: shape)
         let parent = self
