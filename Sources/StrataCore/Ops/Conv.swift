@@ -13,6 +13,8 @@ public struct Size2: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayL
 }
 
 /// 2-D convolution over NCHW input with weight `[Cout, Cin/groups, KH, KW]` (PyTorch layout).
+/// Calls that do not train `weight` (no gradient recorded for it) pack it once and reuse the pack
+/// until its values change (`ConvWeightForms`).
 ///
 /// ```swift
 /// let y = conv2d(x, weight: w, bias: b, padding: 1)   // [N, 1, 28, 28] -> [N, 32, 28, 28]
