@@ -657,41 +657,42 @@ static void conv_forward_task(void *ctx, long t) {
     }
 }
 
-// Packs each group's weights [Cog, K] once per call, as the B (transposed) or A (transposed)
-// operand. Returns floats per group.
-static size_t pack_weights(const sk_conv_shape *s, const float *w, int as_a, float **out) {
-    long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
-    size_t per = as_a ? strata_gemm_packed_size_a(K, cog) : strata_gemm_packed_size_b(cog, K);
-    per = (per + 15) & ~(size_t)15;
-    float *buf = sk_scratch(3, per * (size_t)G);
-    for (long g = 0; g < G; g++) {
-        if (as_a) strata_gemm_pack_a(1, K, cog, w + g * cog * K, K, buf + g * per);   // op(A) = W^T [K, Cog]
-        else strata_gemm_pack_b(1, cog, K, w + g * cog * K, K, buf + g * per);        // op(B) = W^T [K, Cog]
-    }
-    *out = buf;
-    return per;
-}
-
-// The forward's weight forms: W^T packed as B ([P, K] @ W^T), W packed as A (W @ [K, P], NCHW
-// out), or Winograd-transformed filters. Floats per group (per matrix for Winograd) and their
-// count; form_pack writes them all to dst.
-enum { FORM_B, FORM_A, FORM_WINO };
+// A weight's packed forms, each group's [Cog, K] on its own: the forward's W^T as B
+// ([P, K] @ W^T) or W as A (W @ [K, P], NCHW out), the input gradient's W^T as A (W^T @ gy), or
+// the forward's Winograd-transformed filters. form_size gives floats per group (per matrix for
+// Winograd) and their count; form_pack writes them all to dst.
+enum { FORM_B, FORM_A, FORM_AT, FORM_WINO };
 static size_t form_size(const sk_conv_shape *s, int form, int m, long *count) {
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
     *count = form == FORM_WINO ? (long)(m + 2) * (m + 2) : G;
     if (form == FORM_WINO) return sk_winograd_packed_floats(s, 0);
-    size_t per = form == FORM_A ? strata_gemm_packed_size_a(cog, K) : strata_gemm_packed_size_b(cog, K);
+    size_t per = form == FORM_A ? strata_gemm_packed_size_a(cog, K)
+               : form == FORM_AT ? strata_gemm_packed_size_a(K, cog) : strata_gemm_packed_size_b(cog, K);
     return (per + 15) & ~(size_t)15;
 }
 
 static void form_pack(const sk_conv_shape *s, const float *w, int form, int m, float *dst) {
+    if (form == FORM_WINO) { sk_winograd_pack_weights_into(s, w, 0, m, dst); return; }
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw, count;
     size_t per = form_size(s, form, m, &count);
-    if (form == FORM_WINO) { sk_winograd_pack_weights_into(s, w, 0, m, dst); return; }
     for (long g = 0; g < G; g++) {
-        if (form == FORM_A) strata_gemm_pack_a(0, cog, K, w + g * cog * K, K, dst + g * per);   // op(A) = W [Cog, K]
-        else strata_gemm_pack_b(1, cog, K, w + g * cog * K, K, dst + g * per);                // op(B) = W^T [K, Cog]
+        const float *wg = w + g * cog * K;
+        if (form == FORM_A) strata_gemm_pack_a(0, cog, K, wg, K, dst + g * per);         // op(A) = W [Cog, K]
+        else if (form == FORM_AT) strata_gemm_pack_a(1, K, cog, wg, K, dst + g * per);   // op(A) = W^T [K, Cog]
+        else strata_gemm_pack_b(1, cog, K, wg, K, dst + g * per);                        // op(B) = W^T [K, Cog]
     }
+}
+
+// The form packed for this call alone, into the calling thread's scratch (Winograd's own for its
+// filters); returns form_size's floats per group.
+static size_t scratch_form(const sk_conv_shape *s, const float *w, int form, int m, const float **out) {
+    if (form == FORM_WINO) return sk_winograd_pack_weights(s, w, 0, m, out);
+    long count;
+    size_t per = form_size(s, form, m, &count);
+    float *buf = sk_scratch(3, per * (size_t)count);
+    form_pack(s, w, form, m, buf);
+    *out = buf;
+    return per;
 }
 
 // ---- weight forms kept across calls (sk_conv_prepared) -------------------------------------------
@@ -737,13 +738,11 @@ static int same_form(const prep_form *f, const prep_form *k) {
            f->groups == k->groups && f->form == k->form && f->m == k->m && f->isa == k->isa;
 }
 
-static const prep_form *find_form(sk_conv_prepared *p, const prep_form *key) {
-    const prep_form *hit = 0;
-    pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < p->n && !hit; i++)
-        if (same_form(&p->f[i], key)) hit = &p->f[i];
-    pthread_mutex_unlock(&p->lock);
-    return hit;
+// The entry equal to key, or NULL; with p->lock held.
+static const prep_form *find_form(const sk_conv_prepared *p, const prep_form *key) {
+    for (int i = 0; i < p->n; i++)
+        if (same_form(&p->f[i], key)) return &p->f[i];
+    return 0;
 }
 
 // The form from p, made now if missing (packed outside the lock: split blocks pack in parallel);
@@ -751,18 +750,18 @@ static const prep_form *find_form(sk_conv_prepared *p, const prep_form *key) {
 static const float *prepared_form(sk_conv_prepared *p, const sk_conv_shape *s, const float *w, int form, int m,
                                   size_t *per) {
     prep_form key = {w, s->cout, s->c, s->kh, s->kw, s->groups, form, m, strata_cpu_isa(), 0, 0};
-    const prep_form *hit = find_form(p, &key);
-    if (hit) { *per = hit->per; return hit->buf; }
+    pthread_mutex_lock(&p->lock);
+    const prep_form *found = find_form(p, &key);
+    pthread_mutex_unlock(&p->lock);
+    if (found) { *per = found->per; return found->buf; }
     long count;
     key.per = form_size(s, form, m, &count);
     void *mem = 0;
-    if (posix_memalign(&mem, 64, key.per * (size_t)count * sizeof(float) + 64) != 0) return 0;
+    if (posix_memalign(&mem, 64, key.per * (size_t)count * sizeof(float)) != 0) return 0;
     key.buf = mem;
     form_pack(s, w, form, m, key.buf);
     pthread_mutex_lock(&p->lock);
-    const prep_form *found = 0;
-    for (int i = 0; i < p->n && !found; i++)
-        if (same_form(&p->f[i], &key)) found = &p->f[i];
+    found = find_form(p, &key);
     if (!found && p->n < PREP_FORMS) { p->f[p->n] = key; found = &p->f[p->n++]; key.buf = 0; }
     pthread_mutex_unlock(&p->lock);
     free(key.buf);   // another thread made the same form first, or p is full
@@ -774,17 +773,10 @@ static const float *prepared_form(sk_conv_prepared *p, const sk_conv_shape *s, c
 // The forward's weights in `form`: kept in j->prep where there is one, else packed into scratch
 // for this call. Returns floats per group (per matrix for Winograd).
 static size_t forward_weights(conv_job *j, int form) {
-    const sk_conv_shape *s = j->s;
     size_t per;
-    const float *kept = j->prep ? prepared_form(j->prep, s, j->w, form, j->wino, &per) : 0;
+    const float *kept = j->prep ? prepared_form(j->prep, j->s, j->w, form, j->wino, &per) : 0;
     if (kept) { j->wpack = kept; return per; }
-    if (form == FORM_WINO) return sk_winograd_pack_weights(s, j->w, 0, j->wino, &j->wpack);
-    long count;
-    per = form_size(s, form, j->wino, &count);
-    float *buf = sk_scratch(3, per * (size_t)count);
-    form_pack(s, j->w, form, j->wino, buf);
-    j->wpack = buf;
-    return per;
+    return scratch_form(j->s, j->w, form, j->wino, &j->wpack);
 }
 
 // One image over several threads: each thread takes a block of output channels and runs the
@@ -1243,9 +1235,7 @@ static void conv_backward_run(const sk_conv_shape *s, const float *x, const floa
     } else if (j.wino_gx) {
         j.wpack_group = sk_winograd_pack_weights(s, w, 1, j.wino_gx, &j.wpack);
     } else if (gx) {
-        float *wp;
-        j.wpack_group = pack_weights(s, w, 1, &wp);
-        j.wpack = wp;
+        j.wpack_group = scratch_form(s, w, FORM_AT, 0, &j.wpack);
     }
     int threads = strata_get_num_threads();
     long tasks = 1;

@@ -22,30 +22,18 @@ final class ConvWeightForms: @unchecked Sendable {
     /// Forms made so far (tests).
     var count: Int { Int(sk_conv_prepared_forms(handle)) }
 
-    private static let lock = Lock()
+    private static let lock = NSLock()
 
     /// The forms kept for `weight`, or nil where this call records the weight's gradient (its
     /// values change every training step, so keeping forms would only cost memory).
     static func kept(for weight: Tensor) -> ConvWeightForms? {
         if GradMode.isEnabled && weight.requiresGrad { return nil }
         let storage = weight.storage
-        return lock.locked {
-            if let f = storage.derived as? ConvWeightForms, f.version == storage.version { return f }
-            let f = ConvWeightForms(version: storage.version)
-            storage.derived = f
-            return f
-        }
-    }
-}
-
-/// A pthread mutex for short critical sections.
-final class Lock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func locked<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
+        lock.lock()
+        defer { lock.unlock() }
+        if let f = storage.derived as? ConvWeightForms, f.version == storage.version { return f }
+        let f = ConvWeightForms(version: storage.version)
+        storage.derived = f
+        return f
     }
 }
