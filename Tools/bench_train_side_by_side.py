@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Training benchmarks, Strata beside the PyTorch reference, interleaved: Fashion-MNIST (mlp, cnn;
 train_fashion.py against `strata bench train`) and face training (faces; faces_train.py against
-`strata bench faces`).
+`strata bench faces`). `gemm` adds the N=1024 GEMM on 1 and 2 threads against numpy's OpenBLAS
+(gemm.py's worker, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE dropped as BENCHMARKS.md does).
 
 Runs, for each model, REPEATS rounds of (reference, Strata) alternately, so both see the same
 machine conditions, then prints best/median of every field and the ratios.
 
-    python3 Tools/bench_train_side_by_side.py [--repeats 3] [--models mlp cnn faces] [--isa avx2]
+    python3 Tools/bench_train_side_by_side.py [--repeats 3] [--models gemm mlp cnn faces] [--isa avx2]
 
 --isa avx2 holds both sides to AVX2 on an AVX-512 machine: STRATA_ISA=avx2 for Strata, and
 ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2 for PyTorch
-(its linear layers run MKL's sgemm, which only the last one holds).
+(its linear layers run MKL's sgemm, which only the last one holds); for gemm it sets
+OPENBLAS_CORETYPE=Haswell, OpenBLAS's AVX2 kernel.
 """
 import argparse, json, os, statistics, subprocess, sys
 
@@ -27,6 +29,33 @@ def last_json(cmd, cwd, env=None):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def gemm_rounds(repeats, isa, strata_env):
+    """numpy-OpenBLAS and `strata bench gemm` at N=1024, alternately; GFLOP/s best/median per thread count."""
+    runs = {"numpy": {1: [], 2: []}, "strata": {1: [], 2: []}}
+    for r in range(repeats):
+        for t in (1, 2):
+            env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t))
+            env.pop("OPENBLAS_CORETYPE", None); env.pop("OPENBLAS_L2_SIZE", None)
+            if isa == "avx2":
+                env["OPENBLAS_CORETYPE"] = "Haswell"
+            d = last_json([sys.executable, "gemm.py", "--worker", "numpy", str(t)], REF, env)
+            g = d["gflops"]["1024"]
+            runs["numpy"][t].append(g["best"])
+            print(json.dumps({"model": "gemm", "round": r + 1, "impl": "numpy", "isa": isa, "threads": t,
+                              "kernel": d["kernel"], "gflops": g["best"], "foreign_cpu": g["foreign_cpu"]}), flush=True)
+        d = last_json([STRATA, "bench", "gemm", "--sizes", "1024", "--json"], ROOT, strata_env)
+        for x in d["results"]:
+            runs["strata"][x["threads"]].append(x["gflops"])
+            print(json.dumps({"model": "gemm", "round": r + 1, "impl": "strata", "isa": isa, "threads": x["threads"],
+                              "kernel": d["kernel"], "gflops": x["gflops"], "foreign_cpu": x["foreign_cpu"]}), flush=True)
+    summary = {impl: {f"threads_{t}": {"best": max(v), "median": statistics.median(v)} for t, v in rs.items()}
+               for impl, rs in runs.items()}
+    summary["ratio"] = {f"threads_{t}_{k}": round(summary["strata"][f"threads_{t}"][k] / summary["numpy"][f"threads_{t}"][k], 2)
+                        for t in (1, 2) for k in ("best", "median")}
+    print("gemm", json.dumps(summary["ratio"]), flush=True)
+    return summary
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=3)
@@ -40,6 +69,9 @@ def main():
         strata_env["STRATA_ISA"] = "avx2"
     summary = {}
     for model in args.models:
+        if model == "gemm":
+            summary[model] = gemm_rounds(args.repeats, args.isa, strata_env)
+            continue
         faces = model == "faces"
         fields = FACE_FIELDS if faces else FIELDS
         ref_cmd = [sys.executable, "faces_train.py"] if faces else [sys.executable, "train_fashion.py", "--worker", model]
