@@ -108,6 +108,8 @@ extension Image {
     }
 }
 
+nonisolated(unsafe) private var touchSink: UInt8 = 0
+
 extension Normalization {
     /// `[count] + shape` inputs from 8-bit images given channel by channel (`pixels(i)` points at
     /// image i): `pixel * scale` shifted and scaled per channel, or standardised per image with
@@ -118,11 +120,21 @@ extension Normalization {
         // Precomputed per-channel affine map: x * a + b.
         let a = (0..<c).map { perImage ? scale : scale / std[$0 % std.count] }
         let b = (0..<c).map { perImage ? 0 : -mean[$0 % mean.count] / std[$0 % std.count] }
+        // One load per cache line of every image first: a batch's images lie scattered in a large
+        // array, and these independent loads overlap their misses, which the converting loop
+        // below would take one after another.
+        var touched: UInt8 = 0
+        for row in 0..<count {
+            let src = pixels(row)
+            for p in stride(from: 0, to: per, by: 64) { touched |= src[p] }
+        }
+        touchSink = touched
         for row in 0..<count {
             let src = pixels(row), dst = t.data + row * per
             for ch in 0..<c {
-                let (ac, bc) = (a[ch], b[ch])
-                for p in 0..<hw { dst[ch * hw + p] = Float(src[ch * hw + p]) * ac + bc }
+                // Plane pointers first: index arithmetic inside the loop keeps it scalar (overflow checks).
+                let (ac, bc, s, d) = (a[ch], b[ch], src + ch * hw, dst + ch * hw)
+                for p in 0..<hw { d[p] = Float(s[p]) * ac + bc }
             }
         }
         return perImage ? t.standardizedPerImage() : t
