@@ -64,6 +64,49 @@ final class OptimTests: XCTestCase {
         }
     }
 
+    /// One parallel pass over all parameters (pieces crossing from one parameter into the next)
+    /// gives every element the same update as the scalar rule, on 1 and 2 threads; a parameter
+    /// without a gradient is left alone.
+    func testOptimizersUpdateEveryElementOfManyParameters() {
+        defer { Strata.numThreads = 2 }
+        let sizes = [70_001, 3, 16_385, 40_000, 1, 17, 30_000]
+        // Gradients of 0.3–1.3 against decays of at most 0.5 · |p| ≤ 0.5: no sum near zero, where
+        // Adam's m / √v turns float rounding into a difference of the learning rate.
+        func grad(_ i: Int, _ j: Int, _ t: Int) -> Float { 0.3 + Float((i * 31 + j * 7 + t * 13) % 97) / 97 }
+        func start(_ i: Int, _ j: Int) -> Float { Float((i * 17 + j * 5) % 89) / 40 - 1 }
+        for threads in [1, 2] {
+            Strata.numThreads = threads
+            for kind in ["adam", "adamw", "sgd"] {
+                let ps = sizes.enumerated().map { i, n in param((0..<n).map { start(i, $0) }) }
+                let opt: Optimizer = kind == "adam" ? Adam(ps, lr: 0.01, weightDecay: 0.1)
+                    : kind == "adamw" ? AdamW(ps, lr: 0.01, weightDecay: 0.1) as Optimizer : SGD(ps, lr: 0.1, momentum: 0.9, weightDecay: 0.5)
+                for t in 0..<3 {
+                    for (i, p) in ps.enumerated() { p.grad = i == 4 ? nil : Tensor((0..<sizes[i]).map { grad(i, $0, t) }) }
+                    opt.step()
+                }
+                var worst = 0.0
+                for (i, p) in ps.enumerated() {
+                    let got = p.value.scalars
+                    for j in 0..<sizes[i] {
+                        let gs = (0..<3).map { Double(grad(i, j, $0)) }, p0 = Double(start(i, j))
+                        let want: Double
+                        if i == 4 {
+                            want = p0
+                        } else if kind == "sgd" {
+                            var (x, buf) = (p0, 0.0)
+                            for (t, g) in gs.enumerated() { let gg = g + 0.5 * x; buf = t == 0 ? gg : 0.9 * buf + gg; x -= 0.1 * buf }
+                            want = x
+                        } else {
+                            want = adamReference(p0, gs, lr: 0.01, wd: 0.1, decoupled: kind == "adamw")
+                        }
+                        worst = max(worst, abs(Double(got[j]) - want))
+                    }
+                }
+                XCTAssertLessThan(worst, 2e-6, "\(kind), \(threads) threads")
+            }
+        }
+    }
+
     func testOptimizerStateRoundTrip() throws {
         let p = param([1, 2]), q = param([1, 2])
         let a = Adam([p], lr: 0.1), b = Adam([q], lr: 0.1)

@@ -105,6 +105,20 @@ public struct Tensor {
         return try body(UnsafeMutableBufferPointer(start: storage.base, count: count))
     }
 
+    /// Base address for a write that outlives one closure (an optimizer's parallel pass over many
+    /// parameters): copies shared storage first and marks the values changed, as
+    /// `withUnsafeMutableBufferPointer` does. Valid while this tensor keeps its storage.
+    @inlinable
+    package mutating func dataForWriting() -> UnsafeMutablePointer<Float> {
+        if !isKnownUniquelyReferenced(&storage) {
+            let copy = TensorStorage(count: storage.count)
+            copy.base.update(from: storage.base, count: storage.count)
+            storage = copy
+        }
+        storage.version &+= 1
+        return storage.base
+    }
+
     /// Base address for kernels that only read.
     @inlinable package var data: UnsafeMutablePointer<Float> { storage.base }
 

@@ -26,14 +26,31 @@ extension Optimizer {
     public func zeroGrad() { for p in parameters { p.grad = nil } }
 }
 
-/// Runs `body(offset, count)` over chunks of a long array, in parallel when it is large.
+/// Runs `body(i, offset, count)` over the elements of arrays of `counts[i]` elements, cut into
+/// pieces of equal size that cross from one array into the next: one parallel pass whose
+/// threads get equal shares however the sizes fall (per array, a 200k-weight layer beside
+/// small ones split 65/35 over two threads).
 @inlinable
-func chunked(_ n: Int, _ body: (Int, Int) -> Void) {
-    let chunk = 1 << 16
-    if n <= chunk { body(0, n); return }
-    parallelFor((n + chunk - 1) / chunk) { c in
-        let o = c * chunk
-        body(o, Swift.min(chunk, n - o))
+func sliced(_ counts: [Int], _ body: (Int, Int, Int) -> Void) {
+    var ends = [Int]()
+    ends.reserveCapacity(counts.count)
+    for n in counts { ends.append((ends.last ?? 0) + n) }
+    let total = ends.last ?? 0, piece = 1 << 14
+    if total <= 4 * piece {
+        for (i, n) in counts.enumerated() where n > 0 { body(i, 0, n) }
+        return
+    }
+    parallelFor((total + piece - 1) / piece) { k in
+        var lo = k * piece
+        let hi = Swift.min(lo + piece, total)
+        var i = 0
+        while ends[i] <= lo { i += 1 }
+        while lo < hi {
+            let start = ends[i] - counts[i], take = Swift.min(hi, ends[i]) - lo
+            body(i, lo - start, take)
+            lo += take
+            i += 1
+        }
     }
 }
 
@@ -58,17 +75,21 @@ public final class SGD: Optimizer {
     }
 
     public func step() {
+        var work: [(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, buf: UnsafeMutablePointer<Float>?, first: Bool)] = []
+        var counts: [Int] = []
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
             let first = momentum != 0 && buffers[i] == nil
-            if momentum != 0 && buffers[i] == nil { buffers[i] = Tensor.zeros(p.shape) }
-            let buf = buffers[i]?.data
-            let (lr, mom, damp, wd, nest) = (learningRate, momentum, dampening, weightDecay, nesterov)
-            p.value.withUnsafeMutableBufferPointer { pv in
-                let pp = pv.baseAddress!
-                chunked(pv.count) { o, n in
-                    sk_sgd_step(n, pp + o, g.data + o, buf.map { $0 + o }, lr, mom, damp, wd, nest ? 1 : 0, first ? 1 : 0)
-                }
+            if first { buffers[i] = Tensor.zeros(p.shape) }
+            work.append((p.value.dataForWriting(), g.data, buffers[i]?.data, first))
+            counts.append(p.value.count)
+        }
+        let (lr, mom, damp, wd, nest) = (learningRate, momentum, dampening, weightDecay, nesterov)
+        // Every pointer stays valid: nothing below replaces a parameter's value, gradient or buffer.
+        withExtendedLifetime((parameters, buffers)) {
+            sliced(counts) { i, o, n in
+                let w = work[i]
+                sk_sgd_step(n, w.p + o, w.g + o, w.buf.map { $0 + o }, lr, mom, damp, wd, nest ? 1 : 0, w.first ? 1 : 0)
             }
         }
     }
@@ -120,16 +141,20 @@ public class Adam: Optimizer {
         stepCount += 1
         let bc1 = 1 - Float(Foundation.pow(Double(beta1), Double(stepCount)))
         let bc2 = 1 - Float(Foundation.pow(Double(beta2), Double(stepCount)))
+        var work: [(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)] = []
+        var counts: [Int] = []
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
             if m[i] == nil { m[i] = Tensor.zeros(p.shape); v[i] = Tensor.zeros(p.shape) }
-            let mp = m[i]!.data, vp = v[i]!.data
-            let (lr, b1, b2, e, wd, dec) = (learningRate, beta1, beta2, eps, weightDecay, decoupled ? Int32(1) : 0)
-            p.value.withUnsafeMutableBufferPointer { pv in
-                let pp = pv.baseAddress!
-                chunked(pv.count) { o, n in
-                    sk_adam_step(n, pp + o, g.data + o, mp + o, vp + o, lr, b1, b2, e, bc1, bc2, wd, dec)
-                }
+            work.append((p.value.dataForWriting(), g.data, m[i]!.data, v[i]!.data))
+            counts.append(p.value.count)
+        }
+        let (lr, b1, b2, e, wd, dec) = (learningRate, beta1, beta2, eps, weightDecay, decoupled ? Int32(1) : 0)
+        // Every pointer stays valid: nothing below replaces a parameter's value, gradient or moments.
+        withExtendedLifetime((parameters, m, v)) {
+            sliced(counts) { i, o, n in
+                let w = work[i]
+                sk_adam_step(n, w.p + o, w.g + o, w.m + o, w.v + o, lr, b1, b2, e, bc1, bc2, wd, dec)
             }
         }
     }
