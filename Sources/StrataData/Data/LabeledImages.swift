@@ -26,6 +26,7 @@ public struct LabeledImages: BatchSource {
     }
 
     public var count: Int { labels.count }
+    public var batchesAreCheap: Bool { true }
 
     public func batch(_ indices: [Int]) -> Batch {
         let per = imageShape.reduce(1, *)

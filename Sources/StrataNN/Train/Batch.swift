@@ -21,4 +21,12 @@ public struct Batch {
 public protocol BatchSource {
     var count: Int { get }
     func batch(_ indices: [Int]) -> Batch
+    /// True where a batch is a copy out of memory: then the training thread makes it itself, as
+    /// handing it over from a prefetching thread costs more (and on a machine whose cores all
+    /// train, that thread takes turns with them). Default false: batches are prefetched.
+    var batchesAreCheap: Bool { get }
+}
+
+extension BatchSource {
+    public var batchesAreCheap: Bool { false }
 }

@@ -68,7 +68,8 @@ public final class DataLoader<Source: BatchSource> {
         return (0..<shardCount).map { order[(rank + $0 * worldSize) % order.count] }
     }
 
-    /// The batches of epoch `e` (of this process's shard), prefetched in the background. A
+    /// The batches of epoch `e` (of this process's shard), prefetched in the background (made on
+    /// the caller's thread when the source's `batchesAreCheap` and there is no transform). A
     /// `transform` (augmentation, say) is applied to each batch on the same background thread, one
     /// batch after the other in order, so a transform that draws from a shared generator draws the
     /// same numbers each run.
@@ -101,7 +102,8 @@ public final class DataLoader<Source: BatchSource> {
             self.source = source
             self.batches = batches
             self.transform = transform
-            if prefetch > 0 && batches.count > 1 {
+            // A transform (augmentation) is always worth a thread of its own.
+            if prefetch > 0 && batches.count > 1 && (transform != nil || !source.batchesAreCheap) {
                 let q = PrefetchQueue<Batch>(capacity: prefetch)
                 queue = q
                 let src = source, bs = batches

@@ -12,6 +12,7 @@ public struct TensorDataset: BatchSource {
     }
 
     public var count: Int { labels.count }
+    public var batchesAreCheap: Bool { true }
 
     public func batch(_ indices: [Int]) -> Batch {
         Batch(inputs: noGrad { inputs.indexSelect(axis: 0, indices: indices) }, labels: indices.map { labels[$0] }, indices: indices)
