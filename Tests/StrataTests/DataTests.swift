@@ -92,8 +92,20 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(DataLoader(d, batchSize: 4, shuffle: true, seed: 7).epoch(0).map { $0.labels }, e0, "same seed, same order")
         XCTAssertNotEqual(loader.epoch(1).map { $0.labels }, e0, "each epoch reshuffles")
         XCTAssertNotEqual(DataLoader(d, batchSize: 4, shuffle: true, seed: 8).epoch(0).map { $0.labels }, e0)
+        // LabeledImages' batches are cheap, made on the caller's thread; a source that does not say
+        // so is prefetched.
+        struct Prefetched: BatchSource {
+            let d: LabeledImages
+            var count: Int { d.count }
+            func batch(_ indices: [Int]) -> Batch { d.batch(indices) }
+        }
+        XCTAssertTrue(d.batchesAreCheap)
+        XCTAssertFalse(Prefetched(d: d).batchesAreCheap)
+        let prefetched = DataLoader(Prefetched(d: d), batchSize: 4, shuffle: true, seed: 7)
         let noPrefetch = DataLoader(d, batchSize: 4, shuffle: true, seed: 7, prefetch: 0).epoch(0).map { $0.inputs.scalars }
-        XCTAssertEqual(loader.epoch(0).map { $0.inputs.scalars }, noPrefetch, "prefetching changes nothing")
+        XCTAssertEqual(prefetched.epoch(0).map { $0.inputs.scalars }, noPrefetch, "prefetching changes nothing")
+        XCTAssertEqual(loader.epoch(0).map { $0.inputs.scalars }, noPrefetch)
+        for b in prefetched.epoch(2) { _ = b; break }
         XCTAssertEqual(DataLoader(d, batchSize: 4, dropLast: true).epoch(0).map { $0.labels.count }, [4, 4])
         XCTAssertEqual(DataLoader(d, batchSize: 3).epoch(0).map { $0.labels }, [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]])
         // Stopping early does not hang (the producer thread is released).
