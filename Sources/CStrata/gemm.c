@@ -1,7 +1,7 @@
 // Packed, register-blocked SGEMM (Goto/BLIS loop order).
 //
 //   for jc in N step NC        pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide panels  (L3)
-//     for pc in K step KC (per kernel, at most KC_MAX)
+//     for pc in K step KC (equal blocks, at most the kernel's kc)
 //       for ic in M step MC    pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall panels  (L2)
 //         for jr, ir           micro-kernel: C[MR,NR] += Apanel[MR,kc] * Bpanel[kc,NR]  (B panel in L1)
 //
@@ -30,8 +30,14 @@ typedef struct {
     ukernel_fn kern;
 } kernel_info;
 
-// The K block size for a product with this K: pack_a/b and gemm_serial must agree on it.
-static inline long kc_for(kernel_info ki, long K) { return K <= ki.kc_whole ? K : ki.kc; }
+// The K block size for a product with this K: pack_a/b and gemm_serial must agree on it. Blocks
+// of equal length (a multiple of 8, at most kc), so no short last block re-reads and re-writes C
+// for a few multiply-adds (K = 784 was 256 + 256 + 256 + 16).
+static inline long kc_for(kernel_info ki, long K) {
+    if (K <= ki.kc_whole) return K;
+    long blocks = (K + ki.kc - 1) / ki.kc;
+    return ((K + blocks - 1) / blocks + 7) & ~7L;
+}
 
 // ---- GELU for the epilogue -------------------------------------------------------------------------
 // GELU(x) = x/2 (1 + erf(x/sqrt 2)) with erf(z) = 1 - (1 + a1 z + ... + a6 z^6)^-16 for z >= 0
