@@ -96,18 +96,12 @@ public struct Tensor {
     public mutating func withUnsafeMutableBufferPointer<R>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
-        if !isKnownUniquelyReferenced(&storage) {
-            let copy = TensorStorage(count: storage.count)
-            copy.base.update(from: storage.base, count: storage.count)
-            storage = copy
-        }
-        storage.version &+= 1
-        return try body(UnsafeMutableBufferPointer(start: storage.base, count: count))
+        try body(UnsafeMutableBufferPointer(start: dataForWriting(), count: count))
     }
 
     /// Base address for a write that outlives one closure (an optimizer's parallel pass over many
-    /// parameters): copies shared storage first and marks the values changed, as
-    /// `withUnsafeMutableBufferPointer` does. Valid while this tensor keeps its storage.
+    /// parameters), and what `withUnsafeMutableBufferPointer` writes through: copies shared
+    /// storage first and marks the values changed. Valid while this tensor keeps its storage.
     @inlinable
     package mutating func dataForWriting() -> UnsafeMutablePointer<Float> {
         if !isKnownUniquelyReferenced(&storage) {
