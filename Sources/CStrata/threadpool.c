@@ -9,13 +9,27 @@
 #define MAX_THREADS 64
 #define SPIN_ITERS 20000
 
-// Jobs alternate between two slots. `word` holds (generation << 32 | next index); a thread
-// claims an index with a CAS on the whole word, so a late worker can never claim an index of a
-// newer job through a stale generation, and the slot of the current generation is never rewritten.
+// Jobs alternate between two slots. `word` holds (generation << 32) and wakes the workers.
+// A job's indices form one part that every thread takes from in turn, or (an owned job) one
+// contiguous part per thread: thread k (the caller is 0) runs part k first, then takes what is
+// left of the others, so the same thread keeps touching the same data from call to call. That
+// matters when the cores share no cache: a cache line then moves between them in some 170 ns.
+// Owned parts are not the default: the convolutions train some 3 % slower with them on a core
+// pair that shares its L3 (measured on Zen 5).
+// Each part's cursor holds (generation << 32 | next index) and is claimed with a CAS on the
+// whole word, so a late worker can never claim an index of a newer job; a new job rewrites the
+// cursors before anything else in its slot, so a stale claim fails before the slot changes.
 typedef struct {
+    atomic_ulong cursor;
+    atomic_long end;
+    char pad[64 - 2 * sizeof(long)];
+} part_t;
+
+typedef struct {
+    part_t part[MAX_THREADS];
     strata_task_fn fn;
     void *ctx;
-    long n;
+    atomic_int parts;
     atomic_long finished;
 } slot_t;
 
@@ -38,18 +52,24 @@ static inline void cpu_relax(void) {
 
 static inline unsigned long gen_of(unsigned long w) { return w >> 32; }
 
-static void run_indices(unsigned long g) {
+// Runs part `home` of job g, then helps with the other parts.
+static void run_indices(unsigned long g, int home) {
     slot_t *s = &slots[g & 1];
-    for (;;) {
-        unsigned long c = atomic_load_explicit(&word, memory_order_acquire);
-        if (gen_of(c) != g) return;
-        long i = (long)(c & 0xffffffffUL);
-        if (i >= s->n) return;
-        if (!atomic_compare_exchange_weak_explicit(&word, &c, c + 1, memory_order_acq_rel,
-                                                   memory_order_relaxed))
-            continue;
-        s->fn(s->ctx, i);
-        atomic_fetch_add_explicit(&s->finished, 1, memory_order_release);
+    int parts = atomic_load_explicit(&s->parts, memory_order_relaxed);
+    if (parts < 1 || parts > MAX_THREADS) return;   // a newer job is being written
+    for (int step = 0; step < parts; step++) {
+        part_t *p = &s->part[(home + step) % parts];
+        for (;;) {
+            unsigned long c = atomic_load_explicit(&p->cursor, memory_order_acquire);
+            if (gen_of(c) != g) return;
+            long i = (long)(c & 0xffffffffUL);
+            if (i >= atomic_load_explicit(&p->end, memory_order_relaxed)) break;
+            if (!atomic_compare_exchange_weak_explicit(&p->cursor, &c, c + 1, memory_order_acq_rel,
+                                                       memory_order_relaxed))
+                continue;
+            s->fn(s->ctx, i);
+            atomic_fetch_add_explicit(&s->finished, 1, memory_order_release);
+        }
     }
 }
 
@@ -70,7 +90,7 @@ static void *worker_main(void *arg) {
         }
         seen = g;
         // Workers beyond the current thread count sit this job out.
-        if (worker_id < num_threads - 1) run_indices(g);
+        if (worker_id < num_threads - 1) run_indices(g, (int)worker_id + 1);
     }
     return NULL;
 }
@@ -127,21 +147,24 @@ static void range_task(void *ctx, long t) {
     for (long i = s; i < e; i++) r->fn(r->ctx, i);
 }
 
-static void dispatch(long n, strata_task_fn fn, void *ctx);
+static void dispatch(long n, strata_task_fn fn, void *ctx, int owned);
 
-void strata_parallel_for(long n, strata_task_fn fn, void *ctx) {
+static void parallel_for(long n, strata_task_fn fn, void *ctx, int owned) {
     if (n <= 0) return;
     pthread_once(&pool_once, pool_init);
     long ranges = 4L * num_threads;
     if (num_threads > 1 && n > 2 * ranges && !in_task) {
         range_job r = {fn, ctx, n, (n + ranges - 1) / ranges};
-        dispatch((n + r.chunk - 1) / r.chunk, range_task, &r);
+        dispatch((n + r.chunk - 1) / r.chunk, range_task, &r, owned);
         return;
     }
-    dispatch(n, fn, ctx);
+    dispatch(n, fn, ctx, owned);
 }
 
-static void dispatch(long n, strata_task_fn fn, void *ctx) {
+void strata_parallel_for(long n, strata_task_fn fn, void *ctx) { parallel_for(n, fn, ctx, 0); }
+void strata_parallel_for_owned(long n, strata_task_fn fn, void *ctx) { parallel_for(n, fn, ctx, 1); }
+
+static void dispatch(long n, strata_task_fn fn, void *ctx, int owned) {
     if (n == 1 || num_threads <= 1 || in_task || n > 0x7fffffffL ||
         pthread_mutex_trylock(&pool_lock) != 0) {
         for (long i = 0; i < n; i++) fn(ctx, i);
@@ -150,9 +173,16 @@ static void dispatch(long n, strata_task_fn fn, void *ctx) {
     if (started_workers < num_threads - 1) start_workers(num_threads - 1);
     unsigned long g = gen_of(atomic_load(&word)) + 1;
     slot_t *s = &slots[g & 1];
+    int parts = !owned ? 1 : n < num_threads ? (int)n : num_threads;
+    // Cursors first: from here on, a worker still in job g - 2 can claim nothing in this slot.
+    for (int k = 0; k < parts; k++)
+        atomic_store(&s->part[k].cursor, g << 32 | (unsigned long)(n * k / parts));
+    atomic_thread_fence(memory_order_seq_cst);
+    for (int k = 0; k < parts; k++)
+        atomic_store_explicit(&s->part[k].end, n * (k + 1) / parts, memory_order_relaxed);
+    atomic_store_explicit(&s->parts, parts, memory_order_relaxed);
     s->fn = fn;
     s->ctx = ctx;
-    s->n = n;
     atomic_store_explicit(&s->finished, 0, memory_order_relaxed);
     atomic_store(&word, g << 32);
     if (atomic_load(&sleepers) > 0) {
@@ -161,7 +191,7 @@ static void dispatch(long n, strata_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&sleep_lock);
     }
     in_task = 1;
-    run_indices(g);
+    run_indices(g, 0);
     in_task = 0;
     while (atomic_load_explicit(&s->finished, memory_order_acquire) < n) cpu_relax();
     pthread_mutex_unlock(&pool_lock);

@@ -764,4 +764,46 @@ final class OpsTests: XCTestCase {
         }
         XCTAssertEqual(hits, [Int](repeating: 1, count: 100))
     }
+
+    /// Every index runs once, job after job, owned parts or not, also with more threads than
+    /// cores (late workers then meet newer jobs); and with owned parts the caller runs the first
+    /// part of each job, so the same thread keeps the same data from call to call.
+    func testThreadPoolRunsEachIndexOnceAndKeepsPartsOnTheirThreads() {
+        let saved = Strata.numThreads
+        defer { Strata.numThreads = saved }
+        for threads in [2, 3, 5] {
+            Strata.numThreads = threads
+            var counts = [Int](repeating: 0, count: 64)
+            counts.withUnsafeMutableBufferPointer { c in
+                let p = c.baseAddress!
+                for job in 0..<4000 {
+                    let n = job % 61 + 2
+                    parallelFor(n, ownedParts: job % 3 == 0) { i in p[i] += 1 }
+                    for i in 0..<n where p[i] != 1 {
+                        XCTFail("\(threads) threads, job \(job) of \(n): index \(i) ran \(p[i]) times")
+                        return
+                    }
+                    for i in 0..<n { p[i] = 0 }
+                }
+            }
+        }
+        Strata.numThreads = 2
+        let caller = pthread_self()
+        var onCaller = [Int](repeating: 0, count: 8), jobs = 0
+        onCaller.withUnsafeMutableBufferPointer { o in
+            let p = o.baseAddress!
+            for _ in 0..<500 {
+                parallelFor(8, ownedParts: true) { i in
+                    usleep(20)   // long enough that each thread's own part is waiting for it
+                    if pthread_equal(pthread_self(), caller) != 0 { p[i] += 1 }
+                }
+                jobs += 1
+            }
+        }
+        // A scheduler that hands out indices one by one in turn runs about half of 0..<4 on the
+        // caller; one that keeps parts runs nearly all of them there, and 4..<8 on the worker.
+        let first = onCaller[0..<4].reduce(0, +), second = onCaller[4..<8].reduce(0, +)
+        XCTAssertGreaterThan(first, 4 * jobs * 8 / 10, "caller ran \(onCaller) of \(jobs) jobs")
+        XCTAssertLessThan(second, 4 * jobs * 2 / 10, "caller ran \(onCaller) of \(jobs) jobs")
+    }
 }

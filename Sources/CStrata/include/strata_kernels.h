@@ -22,6 +22,10 @@ typedef void (*strata_task_fn)(void *ctx, long index);
 // Runs fn(ctx, i) for i in [0, n) on the pool; the calling thread takes part. A call made from
 // inside a task, or while another thread holds the pool, runs serially on the caller.
 void strata_parallel_for(long n, strata_task_fn fn, void *ctx);
+// The same, but thread k (the caller is 0) runs the k-th contiguous share of [0, n) first and
+// helps with the others after: for loops that touch the same data on every call (optimizer
+// steps), so it stays in one core's cache when the cores share none.
+void strata_parallel_for_owned(long n, strata_task_fn fn, void *ctx);
 void strata_set_num_threads(int n);
 int strata_get_num_threads(void);
 
