@@ -785,6 +785,13 @@ final class OpsTests: XCTestCase {
                     }
                     for i in 0..<n { p[i] = 0 }
                 }
+                // Jobs after a pause long enough for the workers to fall asleep.
+                for job in 0..<10 {
+                    usleep(2_000)
+                    parallelFor(40, ownedParts: job % 2 == 0) { i in p[i] += 1 }
+                    XCTAssertEqual(Array(c[0..<40]), [Int](repeating: 1, count: 40), "\(threads) threads, after a pause")
+                    for i in 0..<40 { p[i] = 0 }
+                }
             }
         }
         Strata.numThreads = 2
