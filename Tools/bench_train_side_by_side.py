@@ -5,7 +5,10 @@ train_fashion.py against `strata bench train`) and face training (faces; faces_t
 (gemm.py's worker, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE dropped as BENCHMARKS.md does).
 
 Runs, for each model, REPEATS rounds of (reference, Strata) alternately, so both see the same
-machine conditions, then prints best/median of every field and the ratios.
+machine conditions, then prints best/median of every field and the ratios. Each run's line also
+carries the cores' round trip before and after it (Tools/core_round_trip.c, built with gcc when it
+is there): on a cloud host the same binary can train half as fast while that reads ~340 ns instead
+of ~70 ns, so a round measured in such a window is told apart from the rest.
 
     python3 Tools/bench_train_side_by_side.py [--repeats 3] [--models gemm mlp cnn faces] [--isa avx2]
 
@@ -14,7 +17,7 @@ ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AV
 (its linear layers run MKL's sgemm, which only the last one holds); for gemm it sets
 OPENBLAS_CORETYPE=Haswell, OpenBLAS's AVX2 kernel.
 """
-import argparse, json, os, statistics, subprocess, sys
+import argparse, json, os, re, statistics, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REF = os.path.join(ROOT, "..", "shared", "bench", "reference")
@@ -22,6 +25,22 @@ STRATA = os.path.join(ROOT, ".build", "release", "strata")
 FIELDS = [("train_samples_per_s", max), ("test_accuracy", max), ("infer_b1000_samples_per_s", max),
           ("latency_b1_ms_median", min), ("peak_rss_mib", min)]
 FACE_FIELDS = [("images_per_s", max), ("loss_last50", min), ("peak_rss_mib", min)]
+
+
+def round_trip_probe():
+    """A function giving the cores' round trip in ns, or None where gcc or the helper is missing."""
+    exe = os.path.join(tempfile.mkdtemp(prefix="strata-rt-"), "core_round_trip")
+    src = os.path.join(ROOT, "Tools", "core_round_trip.c")
+    try:
+        subprocess.run(["gcc", "-O2", "-o", exe, src, "-lpthread"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return lambda: None
+
+    def probe():
+        out = subprocess.run([exe], capture_output=True, text=True).stdout
+        m = re.search(r"round trip (\d+) ns", out)
+        return int(m.group(1)) if m else None
+    return probe
 
 
 def last_json(cmd, cwd, env=None):
@@ -67,6 +86,7 @@ def main():
     if args.isa == "avx2":
         env.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2")
         strata_env["STRATA_ISA"] = "avx2"
+    round_trip = round_trip_probe()
     summary = {}
     for model in args.models:
         if model == "gemm":
@@ -78,13 +98,17 @@ def main():
         strata_cmd = [STRATA, "bench", "faces", "--json"] if faces else [STRATA, "bench", "train", "--model", model, "--json"]
         runs = {"torch": [], "strata": []}
         for r in range(args.repeats):
-            runs["torch"].append(last_json(ref_cmd, REF, env))
-            runs["strata"].append(last_json(strata_cmd, ROOT, strata_env))
+            trips = {}
+            for k, cmd, cwd, e in (("torch", ref_cmd, REF, env), ("strata", strata_cmd, ROOT, strata_env)):
+                before = round_trip()
+                runs[k].append(last_json(cmd, cwd, e))
+                trips[k] = [before, round_trip()]
             for k in ("torch", "strata"):
                 d = runs[k][-1]
                 print(json.dumps({"model": model, "round": r + 1, "impl": k, "isa": args.isa, "kernel": d.get("kernel"),
                                   "winograd": d.get("winograd"), **{f: d[f] for f, _ in fields},
-                                  "foreign_cpu": d.get("foreign_cpu", d.get("foreign_cpu_train"))}), flush=True)
+                                  "foreign_cpu": d.get("foreign_cpu", d.get("foreign_cpu_train")),
+                                  "round_trip_ns": trips[k]}), flush=True)
         summary[model] = {}
         for impl, rs in runs.items():
             summary[model][impl] = {f: {"best": pick([x[f] for x in rs]), "median": statistics.median([x[f] for x in rs])} for f, pick in fields}
