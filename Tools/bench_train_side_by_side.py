@@ -17,7 +17,7 @@ ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AV
 (its linear layers run MKL's sgemm, which only the last one holds); for gemm it sets
 OPENBLAS_CORETYPE=Haswell, OpenBLAS's AVX2 kernel.
 """
-import argparse, json, os, re, statistics, subprocess, sys, tempfile
+import argparse, atexit, json, os, re, shutil, statistics, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REF = os.path.join(ROOT, "..", "shared", "bench", "reference")
@@ -29,7 +29,9 @@ FACE_FIELDS = [("images_per_s", max), ("loss_last50", min), ("peak_rss_mib", min
 
 def round_trip_probe():
     """A function giving the cores' round trip in ns, or None where gcc or the helper is missing."""
-    exe = os.path.join(tempfile.mkdtemp(prefix="strata-rt-"), "core_round_trip")
+    folder = tempfile.mkdtemp(prefix="strata-rt-")
+    atexit.register(shutil.rmtree, folder, True)
+    exe = os.path.join(folder, "core_round_trip")
     src = os.path.join(ROOT, "Tools", "core_round_trip.c")
     try:
         subprocess.run(["gcc", "-O2", "-o", exe, src, "-lpthread"], check=True, capture_output=True)

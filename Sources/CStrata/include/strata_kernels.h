@@ -24,7 +24,7 @@ typedef void (*strata_task_fn)(void *ctx, long index);
 void strata_parallel_for(long n, strata_task_fn fn, void *ctx);
 // The same, but thread k (the caller is 0) runs the k-th contiguous share of [0, n) first and
 // helps with the others after: for loops that touch the same data on every call (optimizer
-// steps), so it stays in one core's cache when the cores share none.
+// steps), so each share stays in one core's cache instead of moving between the cores.
 void strata_parallel_for_owned(long n, strata_task_fn fn, void *ctx);
 void strata_set_num_threads(int n);
 int strata_get_num_threads(void);

@@ -41,7 +41,8 @@ func sliced(_ counts: [Int], _ body: (Int, Int, Int) -> Void) {
         return
     }
     // The same thread updates the same pieces every step, so their weights and moments stay in
-    // its cache (+12 % MLP training where the two cores share no L3).
+    // its cache (+9-16 % MLP training in the host's slow windows, when a cache line takes ~340 ns
+    // to go between the cores and back; neutral otherwise).
     parallelFor((total + piece - 1) / piece, ownedParts: true) { k in
         var lo = k * piece
         let hi = Swift.min(lo + piece, total)
