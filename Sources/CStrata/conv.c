@@ -515,6 +515,15 @@ static void transpose_bias(long P, long C, const float *in, long ldin, const flo
     }
 }
 
+// xt[h + ph][w + pw][ci] = x[ci][h][w], zero elsewhere in its `rows` rows of rs floats.
+static void padded_channels_last(const sk_conv_shape *s, const float *x, long rs, long rows, float *xt) {
+    long H = s->h, W = s->w, C = s->c;
+    memset(xt, 0, (size_t)rows * rs * sizeof(float));
+    // Row h is a transpose of its W x C block: transpose_bias's out[c' * P + p] = in[p * ld + c']
+    // with p = c and c' = w.
+    for (long h = 0; h < H; h++) transpose_bias(C, W, x + h * W, H * W, 0, xt + (h + s->ph) * rs + s->pw * C);
+}
+
 // ---- forward -------------------------------------------------------------------------------------
 // Per image and group (K = Cg*KH*KW, P = OH*OW):
 //   col[K, P] = im2col(x);  Y^T[P, Cog] = col^T @ W^T (W packed once per call);  y = (Y^T)^T + bias
@@ -536,6 +545,8 @@ typedef struct {
     int wino_gx;              // ... for the input gradient; wpack then holds its transformed filters
     int winners;              // fused pooling: the backward from the winners (wpack: channels-last weights)
     int direct;               // few input channels: conv_direct.c for the forward and weight gradient
+    int wino_small;           // forward: one image at a time, channels last (sk_winograd_forward_small)
+    int decided;              // forward: wino, wino_small and direct were set by the caller (a split block)
     int serial;               // forward: the calling thread only (one block of conv_forward_split_task)
     sk_conv_prepared *prep;   // forward: weight forms kept across calls, or NULL
 } conv_job;
@@ -560,6 +571,18 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) 
     int point = is_pointwise(s);
     if (j->wino) {
         sk_winograd_forward(s, j->wino, j->x + n0 * s->c * HW, nb, j->wpack, j->wpack_group, j->bias, out, j->threaded_gemm);
+        return;
+    }
+    if (j->wino_small) {
+        // Zero-padded channels last (4*th + 2 rows of 4*tw + 2 pixels), the transforms and
+        // products, then [P, Cout] back to NCHW with the bias, as the im2col path does.
+        long th = (s->oh + 3) / 4, wp = 4 * ((s->ow + 3) / 4) + 2;
+        float *xt = sk_scratch(0, (size_t)(4 * th + 2) * wp * s->c), *yt = sk_scratch(4, (size_t)P * s->cout);
+        for (long n = n0; n < n0 + nb; n++) {
+            padded_channels_last(s, j->x + n * s->c * HW, wp * s->c, 4 * th + 2, xt);
+            sk_winograd_forward_small(s, xt, wp, j->wpack, j->wpack_group, yt);
+            transpose_bias(P, s->cout, yt, s->cout, j->bias, out + (n - n0) * s->cout * P);
+        }
         return;
     }
     if (j->direct) {
@@ -661,11 +684,12 @@ static void conv_forward_task(void *ctx, long t) {
 // ([P, K] @ W^T) or W as A (W @ [K, P], NCHW out), the input gradient's W^T as A (W^T @ gy), or
 // the forward's Winograd-transformed filters. form_size gives floats per group (per matrix for
 // Winograd) and their count; form_pack writes them all to dst.
-enum { FORM_B, FORM_A, FORM_AT, FORM_WINO };
+enum { FORM_B, FORM_A, FORM_AT, FORM_WINO, FORM_WINO_B };
 static size_t form_size(const sk_conv_shape *s, int form, int m, long *count) {
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw;
-    *count = form == FORM_WINO ? (long)(m + 2) * (m + 2) : G;
+    *count = form == FORM_WINO ? (long)(m + 2) * (m + 2) : form == FORM_WINO_B ? 36 : G;
     if (form == FORM_WINO) return sk_winograd_packed_floats(s, 0);
+    if (form == FORM_WINO_B) return sk_winograd_packed_floats_b(s);
     size_t per = form == FORM_A ? strata_gemm_packed_size_a(cog, K)
                : form == FORM_AT ? strata_gemm_packed_size_a(K, cog) : strata_gemm_packed_size_b(cog, K);
     return (per + 15) & ~(size_t)15;
@@ -673,6 +697,7 @@ static size_t form_size(const sk_conv_shape *s, int form, int m, long *count) {
 
 static void form_pack(const sk_conv_shape *s, const float *w, int form, int m, float *dst) {
     if (form == FORM_WINO) { sk_winograd_pack_weights_into(s, w, 0, m, dst); return; }
+    if (form == FORM_WINO_B) { sk_winograd_pack_weights_b_into(s, w, dst); return; }
     long G = s->groups, cog = s->cout / G, K = (s->c / G) * s->kh * s->kw, count;
     size_t per = form_size(s, form, m, &count);
     for (long g = 0; g < G; g++) {
@@ -808,6 +833,8 @@ static void conv_forward_split_task(void *ctx, long t) {
     part.codes = j->codes ? j->codes + c0 * out : 0;
     part.serial = 1;
     part.prep = j->prep;
+    part.decided = 1;   // the whole convolution's choice: a block's own could differ (fewer channels)
+    part.wino = j->wino; part.wino_small = j->wino_small; part.direct = j->direct;
     conv_forward_run(&part);
 }
 
@@ -825,8 +852,12 @@ static void conv_forward_run(conv_job *j) {
     long P = s->oh * s->ow, cog = s->cout / s->groups;
     // Many output pixels per channel: W as A writes NCHW directly and skips the transpose.
     j->weights_as_a = P >= 8 * cog;
-    j->wino = sk_winograd_applies(s);
-    j->direct = !j->wino && sk_direct_conv_applies(s, 0);
+    if (!j->decided) {
+        j->wino = sk_winograd_applies(s);
+        // Kept filters (inference) make Winograd pay on single small images too.
+        j->wino_small = !j->wino && j->prep ? sk_winograd_applies_small(s) : 0;
+        j->direct = !j->wino && !j->wino_small && sk_direct_conv_applies(s, 0);
+    }
     int threads = j->serial ? 1 : strata_get_num_threads();
     if (split_channels(j, threads)) {
         long per = ((s->cout + threads - 1) / threads + 15) & ~15L;
@@ -835,6 +866,7 @@ static void conv_forward_run(conv_job *j) {
         return;
     }
     if (j->wino) j->wpack_group = forward_weights(j, FORM_WINO);
+    else if (j->wino_small) j->wpack_group = forward_weights(j, FORM_WINO_B);
     else if (!j->direct) j->wpack_group = forward_weights(j, j->weights_as_a ? FORM_A : FORM_B);
     long b = forward_chunk_images(j);
     if (s->n >= 2 * threads && threads > 1) {
@@ -1062,15 +1094,6 @@ SK_MULTI_ISA_VOID(static, winners_weight_grad,
                    long rs, float *restrict dwr),
                   (s, count, list, xt, rs, dwr))
 
-// xt[h + ph][w + pw][ci] = x[ci][h][w], zero in the padding; rows rs floats apart.
-static void padded_channels_last(const sk_conv_shape *s, const float *x, long rs, float *xt) {
-    long H = s->h, W = s->w, C = s->c;
-    memset(xt, 0, (size_t)(H + 2 * s->ph) * rs * sizeof(float));
-    // Row h is a transpose of its W x C block: transpose_bias's out[c' * P + p] = in[p * ld + c']
-    // with p = c and c' = w.
-    for (long h = 0; h < H; h++) transpose_bias(C, W, x + h * W, H * W, 0, xt + (h + s->ph) * rs + s->pw * C);
-}
-
 // The whole backward of images [n0, n1) from their winners: gx per image, and the task's weight
 // gradient gwt (conv.c's [K, Cout] layout, =) and bias gradient gb (=).
 static void winners_backward_task(const conv_job *j, long n0, long n1, float *gwt, float *gb) {
@@ -1089,7 +1112,7 @@ static void winners_backward_task(const conv_job *j, long n0, long n1, float *gw
         winner_t *list = (winner_t *)(count + s->cout);
         list_channel_winners(s, j->gy + n * s->cout * PP, j->codes + n * s->cout * PP, rs, count, list, gb, n == n0);
         if (!gwt) continue;
-        padded_channels_last(s, j->x + n * s->c * s->h * s->w, rs, xt);
+        padded_channels_last(s, j->x + n * s->c * s->h * s->w, rs, s->h + 2 * s->ph, xt);
         winners_weight_grad(s, count, list, xt, rs, dwr);
     }
     if (gwt)

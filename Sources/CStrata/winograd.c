@@ -36,7 +36,8 @@
 //
 // Called from conv.c (forward, fused conv+pool forward, both backward passes) when
 // sk_winograd_applies / _weight_grad / _input_grad (see the modes below), which give the tile
-// size. A fused conv+pool's backward takes its gradients from the pooling winners instead
+// size. Single small images whose filters are kept (inference) take a channels-last F(4x4, 3x3)
+// forward of their own (sk_winograd_forward_small, at the end of this file). A fused conv+pool's backward takes its gradients from the pooling winners instead
 // (conv.c), where that applies.
 #include "strata_kernels.h"
 #include "multi_isa.h"
@@ -108,6 +109,19 @@ static int applies(const sk_conv_shape *s, long min_channels) {
 }
 
 int sk_winograd_applies(const sk_conv_shape *s) { return applies(s, WINOGRAD_MIN_CHANNELS); }
+
+// Small images whose filters are transformed once and kept (inference): the channels-last path
+// below, per image, where an image has 16 to 64 output tiles of 4x4 (outputs of 13x13 to 32x32).
+// Below 16 tiles its GEMMs are thinner than a kernel; above 64 its buffers outgrow L2. Mode 1
+// only (the forced modes test the batched path).
+#define SMALL_MIN_TILES 16
+#define SMALL_MAX_TILES 64
+int sk_winograd_applies_small(const sk_conv_shape *s) {
+    if (sk_winograd_enabled() != 1 || !sk_winograd_shape_ok(s)) return 0;
+    if (s->c < WINOGRAD_MIN_CHANNELS || s->cout < WINOGRAD_MIN_CHANNELS) return 0;
+    long tiles = ((s->oh + 3) / 4) * ((s->ow + 3) / 4);
+    return tiles >= SMALL_MIN_TILES && tiles <= SMALL_MAX_TILES ? 4 : 0;
+}
 int sk_winograd_applies_weight_grad(const sk_conv_shape *s) { return applies(s, WINOGRAD_MIN_CHANNELS); }
 
 // The input gradient also takes it at 32+ channels where the images have 32x32 outputs or more
@@ -568,7 +582,8 @@ size_t sk_winograd_packed_floats(const sk_conv_shape *s, int input_grad) {
     return (strata_gemm_packed_size_a(rows, cols) + 15) & ~(size_t)15;
 }
 
-void sk_winograd_pack_weights_into(const sk_conv_shape *s, const float *w, int input_grad, int m, float *dst) {
+// U[xi][rows, cols] = G g G^T of every filter, in the calling thread's scratch.
+static const float *transformed_filters(const sk_conv_shape *s, const float *w, int input_grad, int m) {
     long rows = input_grad ? s->c : s->cout, cols = input_grad ? s->cout : s->c;
     int al = m + 2, ne = al * al;
     size_t xs = (size_t)rows * cols;
@@ -602,8 +617,26 @@ void sk_winograd_pack_weights_into(const sk_conv_shape *s, const float *w, int i
                 G_APPLY(gg[k][0], gg[k][1], gg[k][2], U + (al * k) * xs + r * cols + c, xs);
 #undef G_APPLY
         }
-    size_t per = sk_winograd_packed_floats(s, input_grad);
-    for (int xi = 0; xi < ne; xi++) strata_gemm_pack_a(0, rows, cols, U + xi * xs, cols, dst + xi * per);
+    return U;
+}
+
+void sk_winograd_pack_weights_into(const sk_conv_shape *s, const float *w, int input_grad, int m, float *dst) {
+    long rows = input_grad ? s->c : s->cout, cols = input_grad ? s->cout : s->c;
+    size_t xs = (size_t)rows * cols, per = sk_winograd_packed_floats(s, input_grad);
+    const float *U = transformed_filters(s, w, input_grad, m);
+    for (int xi = 0; xi < (m + 2) * (m + 2); xi++) strata_gemm_pack_a(0, rows, cols, U + xi * xs, cols, dst + xi * per);
+}
+
+// The forward's transformed filters as the B operand of the channels-last path (U[xi]^T [Cin,
+// Cout] each), F(4x4, 3x3): 36 matrices of sk_winograd_packed_floats_b each.
+size_t sk_winograd_packed_floats_b(const sk_conv_shape *s) {
+    return (strata_gemm_packed_size_b(s->cout, s->c) + 15) & ~(size_t)15;
+}
+
+void sk_winograd_pack_weights_b_into(const sk_conv_shape *s, const float *w, float *dst) {
+    size_t xs = (size_t)s->cout * s->c, per = sk_winograd_packed_floats_b(s);
+    const float *U = transformed_filters(s, w, 0, 4);
+    for (int xi = 0; xi < 36; xi++) strata_gemm_pack_b(1, s->cout, s->c, U + xi * xs, s->c, dst + xi * per);
 }
 
 // The same in the calling thread's scratch, valid until its next call; returns the floats per xi.
@@ -718,4 +751,93 @@ void sk_winograd_backward_weights(const sk_conv_shape *s, int m, const float *x,
     }
     j.first = first;
     run_phase(g.cout, inverse_task, &j, threaded);
+}
+
+// ---- small images, channels last (kept filters, batch 1) ------------------------------------------
+// At batch 1 a 14x14 output has only 16 tiles of 4x4, so the batched path's loops over tiles are a
+// vector or two long and its gathers and scatters cost more than its products. Here the vectors
+// run over channels instead: the image comes zero-padded and channels last, each tile's patch is
+// 36 contiguous channel vectors, and the products are Mt[xi][T, Cout] = Vt[xi][T, Cin] @ U[xi]^T
+// (filters packed as B once, sk_winograd_pack_weights_b_into), so their rows are tiles and
+// their columns channels, as wide as the kernel whatever the tile count.
+
+// Vt[xi][t][c] = (B^T d B)[xi] of tile t = (i, j) (tw tiles a row), d the 6x6 patch at row 4i,
+// column 4j of xt [.][wp][cin]. tmp: 36 * cin floats.
+SK_BODY void input_cl_body(long cin, long tw, long T, const float *xt, long wp, float *Vt, float *tmp) {
+    size_t xs = (size_t)T * cin;
+    for (long t = 0; t < T; t++) {
+        const float *base = xt + (4 * (t / tw) * wp + 4 * (t % tw)) * cin;
+        for (int a = 0; a < 6; a++) {   // rows: (d B)[a][.]
+            const float *row = base + a * wp * cin;
+            float *restrict o = tmp + 6 * a * cin;
+#pragma clang loop vectorize(assume_safety)
+            for (long c = 0; c < cin; c++) BT6(row + c, cin, o + c, cin);
+        }
+        for (int k = 0; k < 6; k++) {   // columns, into Vt
+            const float *col = tmp + k * cin;
+            float *restrict dst = Vt + k * xs + t * cin;
+#pragma clang loop vectorize(assume_safety)
+            for (long c = 0; c < cin; c++) BT6(col + c, 6 * cin, dst + c, 6 * xs);
+        }
+    }
+}
+
+// yt[p][co] = (A^T M A) of each tile (no bias), the parts inside oh x ow, from Mt[xi][t][co].
+// tmp: 40 * cout floats.
+SK_BODY void output_cl_body(long cout, long tw, long T, long oh, long ow, const float *Mt, float *yt, float *tmp) {
+    size_t xs = (size_t)T * cout;
+    float *restrict q = tmp, *restrict y4 = tmp + 24 * cout;
+    for (long t = 0; t < T; t++) {
+        long i = t / tw, j = t % tw;
+        const float *m = Mt + t * cout;
+        for (int l = 0; l < 6; l++) {   // A^T on column l: q[r][l]
+            const float *ml = m + l * xs;
+            float *ql = q + l * cout;
+#pragma clang loop vectorize(assume_safety)
+            for (long c = 0; c < cout; c++) {
+                float m0 = ml[c], m1 = ml[6 * xs + c], m2 = ml[12 * xs + c], m3 = ml[18 * xs + c], m4 = ml[24 * xs + c],
+                      m5 = ml[30 * xs + c];
+                float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
+                ql[c] = m0 + p1 + p2;
+                ql[6 * cout + c] = d1 + 2.0f * d2;
+                ql[12 * cout + c] = p1 + 4.0f * p2;
+                ql[18 * cout + c] = d1 + 8.0f * d2 + m5;
+            }
+        }
+        long cols = ow - 4 * j < 4 ? ow - 4 * j : 4;
+        for (int r = 0; r < 4 && 4 * i + r < oh; r++) {   // ... then on q's rows: output row 4i + r
+            const float *qr = q + 6 * r * cout;
+            float *restrict dst = cols == 4 ? yt + ((4 * i + r) * ow + 4 * j) * cout : y4;
+#pragma clang loop vectorize(assume_safety)
+            for (long c = 0; c < cout; c++) {
+                float m0 = qr[c], m1 = qr[cout + c], m2 = qr[2 * cout + c], m3 = qr[3 * cout + c], m4 = qr[4 * cout + c],
+                      m5 = qr[5 * cout + c];
+                float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
+                dst[c] = m0 + p1 + p2;
+                dst[cout + c] = d1 + 2.0f * d2;
+                dst[2 * cout + c] = p1 + 4.0f * p2;
+                dst[3 * cout + c] = d1 + 8.0f * d2 + m5;
+            }
+            if (cols < 4) memcpy(yt + ((4 * i + r) * ow + 4 * j) * cout, y4, (size_t)cols * cout * sizeof(float));
+        }
+    }
+}
+
+SK_MULTI_ISA_VOID(static, input_cl, (long cin, long tw, long T, const float *xt, long wp, float *Vt, float *tmp),
+                  (cin, tw, T, xt, wp, Vt, tmp))
+SK_MULTI_ISA_VOID(static, output_cl,
+                  (long cout, long tw, long T, long oh, long ow, const float *Mt, float *yt, float *tmp),
+                  (cout, tw, T, oh, ow, Mt, yt, tmp))
+
+void sk_winograd_forward_small(const sk_conv_shape *s, const float *xt, long wp, const float *Ub, size_t uper,
+                               float *yt) {
+    long tw = (s->ow + 3) / 4, T = ((s->oh + 3) / 4) * tw, cin = s->c, cout = s->cout;
+    float *Vt = wscratch(1, (size_t)36 * T * cin), *Mt = wscratch(2, (size_t)36 * T * cout);
+    float *tmp = wscratch(4, (size_t)40 * (cin > cout ? cin : cout));
+    input_cl(cin, tw, T, xt, wp, Vt, tmp);
+    for (int xi = 0; xi < 36; xi++) {
+        sk_gemm_operand a = {Vt + (size_t)xi * T * cin, cin, 0, 0}, b = {0, 0, 0, Ub + xi * uper};
+        strata_sgemm_ex(T, cout, cin, 1.0f, &a, &b, 0.0f, Mt + (size_t)xi * T * cout, cout, 0);
+    }
+    output_cl(cout, tw, T, s->oh, s->ow, Mt, yt, tmp);
 }

@@ -264,6 +264,61 @@ final class WinogradTests: XCTestCase {
     /// channels in and out and 256 (2x2) tiles per thread and takes 4x4 tiles, modes 2 and 3 take
     /// every such shape in 2x2 and 4x4 tiles; the switch follows sk_winograd_force and falls back
     /// to STRATA_WINOGRAD (default 1, where it pays).
+    /// Single small images whose filters are kept (inference: no gradient for the weight) take the
+    /// channels-last F(4x4, 3x3) path: plain and fused with pooling and ReLU, their outputs are
+    /// within F(4x4)'s bound of the direct path's on every ISA, on one thread and on two (which
+    /// split the output channels, in blocks of 32 and 8 for 40 channels), on the first call (which
+    /// transforms the filters) and the second (which reuses them). Edge tiles, padding 0 and 2.
+    func testSmallImagesWithKeptFiltersMatchDirect() {
+        let configs: [Config] = [
+            Config(n: 1, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true),   // the Fashion CNN's second layer
+            Config(n: 1, cin: 16, cout: 40, h: 13, w: 13, pad: 1, bias: false),
+            Config(n: 1, cin: 24, cout: 16, h: 18, w: 15, pad: 0, bias: true),   // 16 x 13 outputs
+            Config(n: 1, cin: 16, cout: 32, h: 12, w: 12, pad: 2, bias: true),
+            Config(n: 1, cin: 20, cout: 48, h: 30, w: 28, pad: 1, bias: true),   // 56 tiles
+            Config(n: 3, cin: 16, cout: 16, h: 14, w: 16, pad: 1, bias: true),   // images one at a time
+            Config(n: 2, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true),   // ... too few to split by images
+        ]
+        var ran = 0, worst = 0.0
+        forEachISA { isa in
+            for threads in [1, 2] {
+                Strata.numThreads = threads
+                for (i, c) in configs.enumerated() {
+                    var s = shape(c)
+                    sk_winograd_force(1)
+                    XCTAssertEqual(sk_winograd_applies_small(&s), 4, "\(c)")
+                    let x = Tensor.randn([c.n, c.cin, c.h, c.w], seed: 950 + i)
+                    let b = c.bias ? Tensor.randn([c.cout], seed: 970 + i) : nil
+                    var results: [[[Float]]] = []
+                    for mode: Int32 in [0, 1] {
+                        sk_winograd_force(mode)
+                        let w = Tensor.randn([c.cout, c.cin, 3, 3], seed: 960 + i)   // a fresh weight: no kept forms
+                        var r: [[Float]] = []
+                        for _ in 0..<2 {
+                            r.append(conv2d(x, weight: w, bias: b, padding: Size2(c.pad, c.pad)).scalars)
+                            if let y = conv2dMaxPool2d(x, weight: w, bias: b, padding: Size2(c.pad, c.pad), relu: true) {
+                                r.append(y.scalars)
+                            }
+                        }
+                        results.append(r)
+                    }
+                    sk_winograd_force(-1)
+                    XCTAssertEqual(results[0].count, results[1].count)
+                    for k in results[0].indices {
+                        let tag = "\(isa) threads \(threads) \(c) result \(k)"
+                        let err = relativeError(results[1][k], results[0][k])
+                        worst = Swift.max(worst, err)
+                        XCTAssertLessThanOrEqual(err, Self.boundF4, tag)
+                        XCTAssertNotEqual(results[1][k], results[0][k], "the direct path again? \(tag)")
+                    }
+                    ran += 1
+                }
+            }
+        }
+        XCTAssertEqual(ran, configs.count * 2 * machineISAs.count)
+        print("Channels-last F(4x4,3x3) for single small images, worst relative error vs direct (bound \(Self.boundF4)): \(worst)")
+    }
+
     func testDispatchRules() {
         var small = shape(Config(n: 2, cin: 3, cout: 4, h: 8, w: 8, pad: 1, bias: false))
         var wide = shape(Config(n: 64, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: false))
@@ -284,6 +339,17 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(sk_winograd_applies_input_grad(&face), 4)   // ... at 32x32: Winograd
         var first = shape(Config(n: 64, cin: 1, cout: 32, h: 28, w: 28, pad: 1, bias: true))
         XCTAssertEqual(sk_winograd_applies(&first), 0)
+        // Single small images with kept filters: 16 to 64 tiles of 4x4, 16+ channels in and out.
+        var one = shape(Config(n: 1, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: false))
+        XCTAssertEqual(sk_winograd_applies(&one), 0)
+        XCTAssertEqual(sk_winograd_applies_small(&one), 4)
+        var tiny = shape(Config(n: 1, cin: 32, cout: 64, h: 7, w: 7, pad: 1, bias: false))
+        XCTAssertEqual(sk_winograd_applies_small(&tiny), 0)   // 4 tiles
+        var large = shape(Config(n: 1, cin: 32, cout: 64, h: 40, w: 40, pad: 1, bias: false))
+        XCTAssertEqual(sk_winograd_applies_small(&large), 0)   // 100 tiles
+        XCTAssertEqual(sk_winograd_applies_small(&first), 0)   // 1 input channel
+        sk_winograd_force(3)
+        XCTAssertEqual(sk_winograd_applies_small(&one), 0)     // the forced modes test the batched path
         sk_winograd_force(0)
         XCTAssertEqual(sk_winograd_applies(&wide), 0)
         sk_winograd_force(-1)

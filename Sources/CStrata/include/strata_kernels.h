@@ -185,6 +185,9 @@ int sk_winograd_shape_ok(const sk_conv_shape *s);
 int sk_winograd_applies(const sk_conv_shape *s);
 int sk_winograd_applies_weight_grad(const sk_conv_shape *s);
 int sk_winograd_applies_input_grad(const sk_conv_shape *s);
+// 4 where one image's forward takes the channels-last F(4x4, 3x3) path (sk_winograd_forward_small)
+// once its filters are kept (mode 1, 16+ channels in and out, 16 to 64 output tiles), else 0.
+int sk_winograd_applies_small(const sk_conv_shape *s);
 // The transformed filters packed for the (m + 2)^2 GEMMs (input_grad: rotated and
 // channel-transposed, for the input gradient); in the calling thread's scratch; returns floats per
 // matrix.
@@ -197,6 +200,13 @@ void sk_winograd_pack_weights_into(const sk_conv_shape *s, const float *w, int i
 // step over the pool.
 void sk_winograd_forward(const sk_conv_shape *s, int m, const float *x, long nb, const float *packed, size_t per,
                          const float *bias, float *y, int threaded);
+// One image, channels last: xt [4*th + 2][wp][c] the input zero-padded (at row ph, column pw;
+// wp >= 4*tw + 2, th x tw the 4x4 output tiles), Ub from sk_winograd_pack_weights_b_into, yt
+// [oh*ow][cout] written without bias. Runs on the calling thread.
+size_t sk_winograd_packed_floats_b(const sk_conv_shape *s);
+void sk_winograd_pack_weights_b_into(const sk_conv_shape *s, const float *w, float *dst);
+void sk_winograd_forward_small(const sk_conv_shape *s, const float *xt, long wp, const float *Ub, size_t uper,
+                               float *yt);
 void sk_winograd_backward_data(const sk_conv_shape *s, int m, const float *gy, long nb, const float *packed, size_t per,
                                float *gx, int threaded);
 void sk_winograd_backward_weights(const sk_conv_shape *s, int m, const float *x, const float *gy, long nb, float *gwt,
