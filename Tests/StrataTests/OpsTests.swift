@@ -306,7 +306,8 @@ final class OpsTests: XCTestCase {
             let err = zip(y.scalars, ref).map { Swift.abs(Double($0) - $1) }.max() ?? 0
             XCTAssertLessThan(err / scale, 1e-4, what)
         }
-        defer { Strata.numThreads = 2; sk_winograd_force(-1) }
+        defer { Strata.numThreads = 2; sk_winograd_force(-1); strata_force_cores_far(-1) }
+        strata_force_cores_far(0)   // the split's two forms, whatever the host does meanwhile
         forEachISA { isa in for threads in [1, 2] { for (xs, ws, mode, split) in configs {
             Strata.numThreads = threads
             sk_winograd_force(mode)
@@ -337,6 +338,42 @@ final class OpsTests: XCTestCase {
             layer.weight.value.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] *= -0.5 } }
             check(layer, x, what + ", after a write through the buffer")
         } } }
+    }
+
+    /// Where handing work to another core is slow (strata_cores_far), one image's convolution and
+    /// the 1-row products run on the calling thread alone: the outputs equal the split ones bit
+    /// for bit (each output channel and column is the same sum either way), and the convolution
+    /// keeps one weight form instead of one per thread's block. The pool measures the handoff
+    /// from the jobs it runs.
+    func testFarCoresRunBatchOneWorkOnTheCallingThread() {
+        defer { Strata.numThreads = 2; strata_force_cores_far(-1) }
+        Strata.numThreads = 2
+        for _ in 0..<300 { parallelFor(64) { _ in } }
+        let measured = strata_handoff_ns()
+        XCTAssertGreaterThanOrEqual(measured, 0, "a fresh handoff measurement after 300 jobs")
+        XCTAssertLessThan(measured, 1_000_000)
+        forEachISA { isa in
+            for winograd: Int32 in [0, -1] {   // the im2col path, and the default (channels-last Winograd)
+                sk_winograd_force(winograd)
+                defer { sk_winograd_force(-1) }
+                var outputs: [[Float]] = [], formCounts: [Int] = []
+                let conv = Conv2D(32, 64, kernelSize: 3, padding: 1), fc = Linear(64 * 7 * 7, 128)
+                let x = Tensor.randn([1, 32, 14, 14], seed: 5)
+                for far: Int32 in [0, 1] {
+                    strata_force_cores_far(far)
+                    XCTAssertEqual(strata_cores_far(), far)
+                    // The same values each time; a new version, so no forms are kept from before.
+                    conv.weight.assign(Tensor.randn([64, 32, 3, 3], seed: 6))
+                    fc.weight.assign(Tensor.randn([128, 64 * 7 * 7], seed: 7))
+                    let y = noGrad { conv(x) }
+                    let z = noGrad { fc(maxPool2d(y, kernelSize: 2).reshape([1, 64 * 7 * 7])) }
+                    outputs.append(y.scalars + z.scalars)
+                    formCounts.append((conv.weight.value.storage.derived as? ConvWeightForms)?.count ?? -1)
+                }
+                XCTAssertEqual(outputs[0], outputs[1], "\(isa), Winograd mode \(winograd)")
+                XCTAssertEqual(formCounts, [2, 1], "\(isa), Winograd mode \(winograd): split, then not")
+            }
+        }
     }
 
     /// The fused convolution + 2x2 max pooling gives the same outputs and gradients as the two
