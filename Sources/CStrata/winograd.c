@@ -386,6 +386,19 @@ SK_BODY void scatter_tiles4(const wgeom *g, long t0, long tb, const float *Y, fl
         (o)[5 * (os)] = 4.0f * d1 - 5.0f * d3 + d5;                                            \
     } while (0)
 
+// A^T of F(4x4, 3x3) applied to m0..m5 (strided by `ms`), plus b, results to o0..o3 (strided by
+// `os`). b = -0.0f adds nothing (the compiler drops x + -0.0f).
+#define AT6(m, ms, o, os, b)                                                                    \
+    do {                                                                                        \
+        float m0 = (m)[0], m1 = (m)[(ms)], m2 = (m)[2 * (ms)], m3 = (m)[3 * (ms)], m4 = (m)[4 * (ms)], \
+              m5 = (m)[5 * (ms)];                                                               \
+        float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;                           \
+        (o)[0] = m0 + p1 + p2 + (b);                                                            \
+        (o)[(os)] = d1 + 2.0f * d2 + (b);                                                       \
+        (o)[2 * (os)] = p1 + 4.0f * p2 + (b);                                                   \
+        (o)[3 * (os)] = d1 + 8.0f * d2 + m5 + (b);                                              \
+    } while (0)
+
 // v[xi * xs + t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of one input channel. P: ne * tb
 // floats of scratch.
 SK_BODY void input_tiles(const wgeom *g, const float *in, long c, long t0, long tb, size_t xs, float *restrict v, float *P) {
@@ -417,29 +430,13 @@ SK_BODY void output_tiles(const wgeom *g, const float *restrict m, size_t xs, lo
         const float *ml = m + l * xs;
         float *ql = q + l * tb;
 #pragma clang loop vectorize(assume_safety)
-        for (long t = 0; t < tb; t++) {
-            float m0 = ml[t], m1 = ml[6 * xs + t], m2 = ml[12 * xs + t], m3 = ml[18 * xs + t], m4 = ml[24 * xs + t],
-                  m5 = ml[30 * xs + t];
-            float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
-            ql[t] = m0 + p1 + p2;
-            ql[6 * tb + t] = d1 + 2.0f * d2;
-            ql[12 * tb + t] = p1 + 4.0f * p2;
-            ql[18 * tb + t] = d1 + 8.0f * d2 + m5;
-        }
+        for (long t = 0; t < tb; t++) AT6(ml + t, 6 * xs, ql + t, 6 * tb, -0.0f);
     }
     for (int r = 0; r < 4; r++) {
         const float *qr = q + 6 * r * tb;
         float *yr = y + 4 * r * tb;
 #pragma clang loop vectorize(assume_safety)
-        for (long t = 0; t < tb; t++) {
-            float m0 = qr[t], m1 = qr[tb + t], m2 = qr[2 * tb + t], m3 = qr[3 * tb + t], m4 = qr[4 * tb + t],
-                  m5 = qr[5 * tb + t];
-            float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
-            yr[t] = m0 + p1 + p2 + bias;
-            yr[tb + t] = d1 + 2.0f * d2 + bias;
-            yr[2 * tb + t] = p1 + 4.0f * p2 + bias;
-            yr[3 * tb + t] = d1 + 8.0f * d2 + m5 + bias;
-        }
+        for (long t = 0; t < tb; t++) AT6(qr + t, tb, yr + t, tb, bias);
     }
     scatter_tiles4(g, t0, tb, Y, out + co * g->oh * g->ow, g->cout * g->oh * g->ow);
 }
@@ -794,30 +791,14 @@ SK_BODY void output_cl_body(long cout, long tw, long T, long oh, long ow, const 
             const float *ml = m + l * xs;
             float *ql = q + l * cout;
 #pragma clang loop vectorize(assume_safety)
-            for (long c = 0; c < cout; c++) {
-                float m0 = ml[c], m1 = ml[6 * xs + c], m2 = ml[12 * xs + c], m3 = ml[18 * xs + c], m4 = ml[24 * xs + c],
-                      m5 = ml[30 * xs + c];
-                float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
-                ql[c] = m0 + p1 + p2;
-                ql[6 * cout + c] = d1 + 2.0f * d2;
-                ql[12 * cout + c] = p1 + 4.0f * p2;
-                ql[18 * cout + c] = d1 + 8.0f * d2 + m5;
-            }
+            for (long c = 0; c < cout; c++) AT6(ml + c, 6 * xs, ql + c, 6 * cout, -0.0f);
         }
         long cols = ow - 4 * j < 4 ? ow - 4 * j : 4;
         for (int r = 0; r < 4 && 4 * i + r < oh; r++) {   // ... then on q's rows: output row 4i + r
             const float *qr = q + 6 * r * cout;
             float *restrict dst = cols == 4 ? yt + ((4 * i + r) * ow + 4 * j) * cout : y4;
 #pragma clang loop vectorize(assume_safety)
-            for (long c = 0; c < cout; c++) {
-                float m0 = qr[c], m1 = qr[cout + c], m2 = qr[2 * cout + c], m3 = qr[3 * cout + c], m4 = qr[4 * cout + c],
-                      m5 = qr[5 * cout + c];
-                float p1 = m1 + m2, d1 = m1 - m2, p2 = m3 + m4, d2 = m3 - m4;
-                dst[c] = m0 + p1 + p2;
-                dst[cout + c] = d1 + 2.0f * d2;
-                dst[2 * cout + c] = p1 + 4.0f * p2;
-                dst[3 * cout + c] = d1 + 8.0f * d2 + m5;
-            }
+            for (long c = 0; c < cout; c++) AT6(qr + c, cout, dst + c, cout, -0.0f);
             if (cols < 4) memcpy(yt + ((4 * i + r) * ow + 4 * j) * cout, y4, (size_t)cols * cout * sizeof(float));
         }
     }
