@@ -37,8 +37,8 @@
 // Called from conv.c (forward, fused conv+pool forward, both backward passes) when
 // sk_winograd_applies / _weight_grad / _input_grad (see the modes below), which give the tile
 // size. Single small images whose filters are kept (inference) take a channels-last F(4x4, 3x3)
-// forward of their own (sk_winograd_forward_small, at the end of this file). A fused conv+pool's backward takes its gradients from the pooling winners instead
-// (conv.c), where that applies.
+// forward of their own (sk_winograd_forward_small, at the end of this file). A fused conv+pool's
+// backward takes its gradients from the pooling winners instead (conv.c), where that applies.
 #include "strata_kernels.h"
 #include "multi_isa.h"
 #include <pthread.h>
