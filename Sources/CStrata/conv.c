@@ -833,8 +833,10 @@ static void conv_forward_split_task(void *ctx, long t) {
     part.codes = j->codes ? j->codes + c0 * out : 0;
     part.serial = 1;
     part.prep = j->prep;
-    part.decided = 1;   // the whole convolution's choice: a block's own could differ (fewer channels)
-    part.wino = j->wino; part.wino_small = j->wino_small; part.direct = j->direct;
+    // The whole convolution's choice (split_channels rules out wino and direct): a block's own
+    // could differ, having fewer channels.
+    part.decided = 1;
+    part.wino_small = j->wino_small;
     conv_forward_run(&part);
 }
 

@@ -251,4 +251,6 @@ int strata_cores_far(void) {
     if (f >= 0) return f;
     return strata_handoff_ns() > FAR_HANDOFF_NS;
 }
-void strata_force_cores_far(int far) { atomic_store_explicit(&far_forced, far < 0 ? -1 : far > 0, memory_order_relaxed); }
+void strata_force_cores_far(int far) {
+    atomic_store_explicit(&far_forced, far < 0 ? -1 : far > 0, memory_order_relaxed);
+}

@@ -26,7 +26,8 @@ void strata_parallel_for(long n, strata_task_fn fn, void *ctx);
 // helps with the others after: for loops that touch the same data on every call (optimizer
 // steps), so each share stays in one core's cache instead of moving between the cores.
 void strata_parallel_for_owned(long n, strata_task_fn fn, void *ctx);
-// How long a job takes to reach a spinning worker (ns, a moving average), or -1 when no fresh
+// How long a job takes to reach a spinning worker (ns; falls to a lower sample at once, rises by
+// at most 16 ns a sample, so single slow handoffs do not count), or -1 when no fresh
 // measurement (20 ms); strata_cores_far: whether that is slow enough (> 170 ns, the host running
 // the cores far apart) that batch-1 work (one image's convolution split by channels, products of
 // 1-2 rows) runs on the calling thread alone. strata_force_cores_far(0/1) fixes the answer for
