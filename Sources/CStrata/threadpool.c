@@ -94,6 +94,11 @@ static void run_indices(unsigned long g, int home) {
     }
 }
 
+long strata_handoff_next_estimate(long estimate, long sample) {
+    if (sample <= estimate) return sample;
+    return estimate + (sample - estimate < 16 ? sample - estimate : 16);
+}
+
 static void *worker_main(void *arg) {
     long worker_id = (long)arg;
     unsigned long seen = 0;
@@ -123,10 +128,9 @@ static void *worker_main(void *arg) {
             // faster than the cores allow, but an interrupt or a descheduled worker makes single
             // ones slow (1-6 us, now and then in a fast window).
             long t = now_ns(), d = t - atomic_load_explicit(&slots[g & 1].published, memory_order_relaxed);
-            long est = atomic_load_explicit(&handoff_ns, memory_order_relaxed);
             if (d >= 0) {
-                est = d <= est ? d : est + (d - est < 16 ? d - est : 16);
-                atomic_store_explicit(&handoff_ns, est, memory_order_relaxed);
+                long est = atomic_load_explicit(&handoff_ns, memory_order_relaxed);
+                atomic_store_explicit(&handoff_ns, strata_handoff_next_estimate(est, d), memory_order_relaxed);
                 atomic_store_explicit(&handoff_at, t, memory_order_relaxed);
             }
         }

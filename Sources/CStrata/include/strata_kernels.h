@@ -33,6 +33,8 @@ void strata_parallel_for_owned(long n, strata_task_fn fn, void *ctx);
 // 1-2 rows) runs on the calling thread alone. strata_force_cores_far(0/1) fixes the answer for
 // tests, -1 measures again.
 long strata_handoff_ns(void);
+// The estimate after one more sample (the rule above).
+long strata_handoff_next_estimate(long estimate, long sample);
 int strata_cores_far(void);
 void strata_force_cores_far(int far);
 void strata_set_num_threads(int n);
