@@ -862,9 +862,11 @@ final class OpsTests: XCTestCase {
             }
         }
         // A scheduler that hands out indices one by one in turn runs about half of 0..<4 on the
-        // caller; one that keeps parts runs nearly all of them there, and 4..<8 on the worker.
+        // caller, and half of 4..<8; one that keeps parts runs nearly all of 0..<4 there, and 4..<8
+        // on the worker. The margins leave room for a machine where the two threads share a core
+        // (taskset -c 0 gives 74 % and 10 %), as a loaded CI machine may.
         let first = onCaller[0..<4].reduce(0, +), second = onCaller[4..<8].reduce(0, +)
-        XCTAssertGreaterThan(first, 4 * jobs * 8 / 10, "caller ran \(onCaller) of \(jobs) jobs")
-        XCTAssertLessThan(second, 4 * jobs * 2 / 10, "caller ran \(onCaller) of \(jobs) jobs")
+        XCTAssertGreaterThan(first, 4 * jobs * 6 / 10, "caller ran \(onCaller) of \(jobs) jobs")
+        XCTAssertLessThan(second, 4 * jobs * 3 / 10, "caller ran \(onCaller) of \(jobs) jobs")
     }
 }
