@@ -393,6 +393,36 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// The pool's default thread count is the cores the process may use: its CPU affinity, at
+    /// most its cgroup's CPU quota (a CI runner or `docker --cpus` on a larger host).
+    func testDefaultThreadsFollowAffinityAndQuota() {
+        XCTAssertEqual(strata_cpu_quota_cores("max 100000\n"), 0, "no quota")
+        XCTAssertEqual(strata_cpu_quota_cores("150000 100000\n"), 2, "1.5 cores round up")
+        XCTAssertEqual(strata_cpu_quota_cores("200000 100000"), 2)
+        XCTAssertEqual(strata_cpu_quota_cores("50000 100000"), 1)
+        XCTAssertEqual(strata_cpu_quota_cores("-1 100000"), 0, "cgroup v1 without a quota")
+        XCTAssertEqual(strata_cpu_quota_cores(""), 0)
+        XCTAssertEqual(strata_cpu_quota_cores("12800000 100000"), 64, "at most the pool's 64")
+
+        // Glibc's module hides the GNU affinity calls from Swift; they are looked up instead.
+        typealias AffinityCall = @convention(c) (Int32, Int, UnsafeMutableRawPointer) -> Int32
+        let sched_getaffinity = unsafeBitCast(dlsym(nil, "sched_getaffinity")!, to: AffinityCall.self)
+        let sched_setaffinity = unsafeBitCast(dlsym(nil, "sched_setaffinity")!, to: AffinityCall.self)
+        var saved = cpu_set_t()
+        XCTAssertEqual(sched_getaffinity(0, MemoryLayout<cpu_set_t>.size, &saved), 0)
+        let allowed = withUnsafeBytes(of: saved) { $0.reduce(0) { $0 + $1.nonzeroBitCount } }
+        let all = Int(strata_available_cores())
+        XCTAssert(all >= 1 && all <= allowed, "\(all) cores of \(allowed) allowed")
+        // This thread bound to its first allowed CPU alone, as `taskset -c N` would bind it.
+        let first = withUnsafeBytes(of: saved) { b in (0..<b.count * 8).first { b[$0 / 8] & (1 << ($0 % 8)) != 0 }! }
+        var one = cpu_set_t()
+        withUnsafeMutableBytes(of: &one) { $0[first / 8] = 1 << (first % 8) }
+        XCTAssertEqual(sched_setaffinity(0, MemoryLayout<cpu_set_t>.size, &one), 0)
+        XCTAssertEqual(strata_available_cores(), 1)
+        XCTAssertEqual(sched_setaffinity(0, MemoryLayout<cpu_set_t>.size, &saved), 0)
+        XCTAssertEqual(Int(strata_available_cores()), all)
+    }
+
     /// The fused convolution + 2x2 max pooling gives the same outputs and gradients as the two
     /// ops (each gradient-checked on its own), including odd sizes, strides, groups and batch 1.
     /// Runs on every vector ISA the machine has (AVX-512 and AVX2 here on Zen 5); the portable

@@ -37,6 +37,12 @@ long strata_handoff_ns(void);
 long strata_handoff_next_estimate(long estimate, long sample);
 int strata_cores_far(void);
 void strata_force_cores_far(int far);
+// The cores this process may use: those its CPU affinity allows (taskset, a launcher's binding),
+// at most its cgroup's CPU quota rounded up (docker --cpus, a CI runner's limit), at most 64. The
+// pool's default thread count when STRATA_NUM_THREADS does not say. strata_cpu_quota_cores
+// reads a cgroup v2 cpu.max line ("150000 100000" is 2 cores; "max 100000", none: 0).
+int strata_available_cores(void);
+int strata_cpu_quota_cores(const char *cpu_max);
 void strata_set_num_threads(int n);
 int strata_get_num_threads(void);
 
