@@ -843,8 +843,9 @@ static void conv_forward_split_task(void *ctx, long t) {
 // Whether one image runs as output-channel blocks on the pool (see conv_forward_split_task).
 static int split_channels(const conv_job *j, int threads) {
     const sk_conv_shape *s = j->s;
-    return !j->serial && threads > 1 && s->n == 1 && s->groups == 1 && !j->wino && !j->direct && !strata_cores_far() &&
-           s->cout >= 32 && s->cout * s->c * s->kh * s->kw * s->oh * s->ow >= SPLIT_MIN_MACS;
+    long macs = s->cout * s->c * s->kh * s->kw * s->oh * s->ow;
+    return !j->serial && threads > 1 && s->n == 1 && s->groups == 1 && !j->wino && !j->direct && s->cout >= 32 &&
+           macs >= SPLIT_MIN_MACS && strata_split_small_work((double)macs);
 }
 
 // Packs the weights for the chosen orientation, then runs chunks of images in parallel (or, for

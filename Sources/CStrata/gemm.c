@@ -731,7 +731,7 @@ static void gemm_small_m(int transA, int transB, long M, long N, long K, float a
                          long lda, const float *B, long ldb, float beta, float *C, long ldc, int threaded) {
     int threads = threaded ? strata_get_num_threads() : 1;
     // Split the columns over threads once the weights are large enough to pay for the hand-off.
-    if (threads > 1 && (double)M * N * K >= 65536.0 && N >= 32 && !strata_cores_far()) {
+    if (threads > 1 && (double)M * N * K >= 65536.0 && N >= 32 && strata_split_small_work((double)M * N * K)) {
         small_job g = {transA, transB, M, N, K, lda, ldb, ldc, 0, alpha, beta, A, B, C};
         g.chunk = ((N + threads - 1) / threads + 15) & ~15L;
         long tasks = (N + g.chunk - 1) / g.chunk;

@@ -6,18 +6,22 @@ import StrataONNX
 
 /// Inference speed of one model, as `Tools/bench_onnxruntime.py` measures onnxruntime on its
 /// ONNX export: batch-1 latency (median of `--calls` calls on distinct seeded inputs, after 10
-/// warm-up calls) and batch-64 throughput (median of 5 passes of 20 batches).
+/// warm-up calls) and batch-64 throughput (median of 5 passes of 20 batches). `--interval-ms`
+/// spaces the batch-1 calls as a camera's frames would (33 for 30 frames/s); the default times
+/// them back to back.
 struct BenchInfer: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "infer", abstract: "Batch-1 latency and batch-64 throughput of a model file (.safetensors, or .onnx run on Strata's ops).")
 
     @Option(help: "Model file: a Strata model, or an ONNX file (run by Strata's importer).") var model: String
     @Option(help: "Batch-1 calls to time.") var calls: Int = 200
     @Option(help: "Batch size of the throughput passes.") var batch: Int = 64
+    @Option(help: "Pause between batch-1 calls, in ms (a camera's frames: 33).") var intervalMs: Double = 0
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         if !(10...100_000).contains(calls) { throw ValidationError("--calls must be in 10...100000, got \(calls)") }
         if !(1...4096).contains(batch) { throw ValidationError("--batch must be in 1...4096, got \(batch)") }
+        if !(0...1000).contains(intervalMs) { throw ValidationError("--interval-ms must be in 0...1000, got \(intervalMs)") }
     }
 
     func run() throws {
@@ -54,6 +58,7 @@ struct BenchInfer: ParsableCommand {
             let ones = (0..<(calls + 10)).map { sample(1, $0) }
             var latencies: [Double] = []
             for x in ones {
+                if intervalMs > 0 { usleep(UInt32(intervalMs * 1000)) }
                 let t = ProcessStats.now()
                 _ = try call(x)
                 latencies.append(ProcessStats.now() - t)
@@ -66,7 +71,7 @@ struct BenchInfer: ParsableCommand {
                 return Double(20 * batch) / (ProcessStats.now() - t)
             }
             printJSON(["benchmark": "strata_infer", "model": model, "runtime": model.hasSuffix(".onnx") ? "strata-onnx-import" : "strata",
-                       "threads": Strata.numThreads, "kernel": Strata.cpuKernel,
+                       "threads": Strata.numThreads, "kernel": Strata.cpuKernel, "interval_ms": intervalMs,
                        "latency_b1_ms_median": (ProcessStats.median(Array(latencies.dropFirst(10))) * 1e3 * 10000).rounded() / 10000,
                        "batch": batch, "throughput_samples_per_s": (ProcessStats.median(passes) * 10).rounded() / 10,
                        "peak_rss_mib": ProcessStats.peakRSSMiB()])

@@ -393,6 +393,45 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// Batch-1 splits while the workers sleep (calls spaced further apart than their 0.5 ms
+    /// spin): small work runs on the caller and does not wake them; work of 8M multiply-adds or
+    /// more splits (its job wakes them); 16 small decisions within 1 ms (back-to-back calls
+    /// after a pause) wake them without a job, so the calls after split again.
+    func testSmallWorkIsNotSplitWhileTheWorkersSleep() {
+        defer { Strata.numThreads = 2; strata_force_cores_far(-1) }
+        Strata.numThreads = 2
+        strata_force_cores_far(1)
+        XCTAssertEqual(strata_split_small_work(1e9), 0, "forced far")
+        strata_force_cores_far(0)
+        XCTAssertEqual(strata_split_small_work(1), 1, "forced near")
+        strata_force_cores_far(-1)
+        // Waits (up to 2 s) for the worker to fall asleep: a busy machine may keep it off a core.
+        func waitFor(_ condition: () -> Bool) -> Bool {
+            let start = Date()
+            while !condition() && Date().timeIntervalSince(start) < 2 { usleep(1_000) }
+            return condition()
+        }
+        parallelFor(64) { _ in }
+        guard waitFor({ strata_workers_asleep() > 0 }) else {
+            print("the worker did not fall asleep within 2 s on this machine; not checked")
+            return
+        }
+        XCTAssertEqual(strata_split_small_work(8e6), 1, "large work splits (its job wakes the workers)")
+        // A fresh 1 ms window: the 16 decisions below fall in it unless this thread is held up.
+        usleep(2_000)
+        let poked = strata_workers_poked(), start = Date()
+        for k in 1..<16 {
+            XCTAssertEqual(strata_split_small_work(1e6), 0, "small work \(k) stays on the caller")
+        }
+        XCTAssertEqual(strata_workers_poked(), poked, "15 small decisions wake no one")
+        XCTAssertEqual(strata_split_small_work(1e6), 0)
+        if Date().timeIntervalSince(start) > 0.0009 {
+            print("16 decisions took over 1 ms here (a busy machine); the wake-up is not checked")
+            return
+        }
+        XCTAssert(waitFor({ strata_workers_poked() > poked }), "the 16th small decision within 1 ms wakes the worker")
+    }
+
     /// The pool's default thread count is the cores the process may use: its CPU affinity, at
     /// most its cgroup's CPU quota (a CI runner or `docker --cpus` on a larger host).
     func testDefaultThreadsFollowAffinityAndQuota() {

@@ -30,12 +30,18 @@ void strata_parallel_for_owned(long n, strata_task_fn fn, void *ctx);
 // at most 16 ns a sample, so single slow handoffs do not count), or -1 when no fresh
 // measurement (20 ms); strata_cores_far: whether that is slow enough (> 170 ns, the host running
 // the cores far apart) that batch-1 work (one image's convolution split by channels, products of
-// 1-2 rows) runs on the calling thread alone. strata_force_cores_far(0/1) fixes the answer for
-// tests, -1 measures again.
+// 1-2 rows) runs on the calling thread alone. strata_split_small_work(macs) decides for such
+// work: not while the cores are far, nor while the workers sleep unless it has 8M
+// multiply-adds or more (16 smaller ones within 1 ms wake them for the next).
+// strata_force_cores_far(0/1) fixes both answers for tests, -1 measures again.
 long strata_handoff_ns(void);
 // The estimate after one more sample (the rule above).
 long strata_handoff_next_estimate(long estimate, long sample);
 int strata_cores_far(void);
+int strata_split_small_work(double macs);
+// For tests: workers asleep now; workers woken without a job so far.
+int strata_workers_asleep(void);
+long strata_workers_poked(void);
 void strata_force_cores_far(int far);
 // The cores this process may use: those its CPU affinity allows (taskset, a launcher's binding),
 // at most its cgroup's CPU quota rounded up (docker --cpus, a CI runner's limit), at most 64. The
