@@ -210,14 +210,19 @@ static int cgroup_quota_cores(void) {
     return strata_cpu_quota_cores(text);
 }
 
+static int capped(long n, int quota) {
+    if (quota > 0 && quota < n) n = quota;
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
 int strata_available_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) n = CPU_COUNT(&set);
-    int quota = cgroup_quota_cores();
-    if (quota > 0 && quota < n) n = quota;
-    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+    return capped(n, cgroup_quota_cores());
 }
+
+int strata_machine_cores(void) { return capped(sysconf(_SC_NPROCESSORS_ONLN), cgroup_quota_cores()); }
 
 static void pool_init(void) {
     long n = strata_available_cores();

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CStrata
 @testable import StrataCore
 @testable import StrataNN
 
@@ -351,8 +352,13 @@ final class DataParallelTests: XCTestCase {
         XCTAssertNil(DataParallel.threadsPerProcess(environment: [:]))
         XCTAssertNil(DataParallel.threadsPerProcess(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "2", "STRATA_NUM_THREADS": "4"]))
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        XCTAssertEqual(DataParallel.threadsPerProcess(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "2"]), max(1, cores / 2))
+        XCTAssertEqual(DataParallel.threadsPerProcess(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "2"]), max(1, Int(strata_machine_cores()) / 2))
         XCTAssertEqual(DataParallel.threadsPerProcess(environment: ["OMPI_COMM_WORLD_LOCAL_SIZE": "\(cores * 4)"]), 1)
+        let two = ["OMPI_COMM_WORLD_LOCAL_SIZE": "2"], four = ["OMPI_COMM_WORLD_LOCAL_SIZE": "4"]
+        XCTAssertEqual(DataParallel.threadsPerProcess(environment: two, machineCores: 32, boundCores: 32), 16, "unbound: a share")
+        XCTAssertEqual(DataParallel.threadsPerProcess(environment: two, machineCores: 2, boundCores: 1), 1, "bound to a core each")
+        XCTAssertEqual(DataParallel.threadsPerProcess(environment: four, machineCores: 32, boundCores: 16), 8, "2 per socket of 16")
+        XCTAssertEqual(DataParallel.threadsPerProcess(environment: two, machineCores: 4, boundCores: 4), 2, "a quota of 4 cores (affinity 4 at most)")
     }
 }
 

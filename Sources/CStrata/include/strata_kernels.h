@@ -48,6 +48,8 @@ void strata_force_cores_far(int far);
 // pool's default thread count when STRATA_NUM_THREADS does not say. strata_cpu_quota_cores
 // reads a cgroup v2 cpu.max line ("150000 100000" is 2 cores; "max 100000", none: 0).
 int strata_available_cores(void);
+// The machine's online cores at most the cgroup's quota: what the processes on it share.
+int strata_machine_cores(void);
 int strata_cpu_quota_cores(const char *cpu_max);
 void strata_set_num_threads(int n);
 int strata_get_num_threads(void);

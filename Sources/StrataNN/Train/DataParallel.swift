@@ -1,4 +1,5 @@
 import Foundation
+import CStrata
 import StrataCore
 
 /// Data-parallel training of one model on every member of a `Communicator`, as PyTorch's
@@ -182,13 +183,16 @@ public final class DataParallel {
         rank == 0 ? seed : seed ^ (UInt64(rank) &* 0x9E37_79B9_7F4A_7C15 &+ 0xD1B5_4A32_D192_ED03)
     }
 
-    /// Threads per process under `mpirun` when `STRATA_NUM_THREADS` does not say: the cores
-    /// shared by the processes on this machine (`OMPI_COMM_WORLD_LOCAL_SIZE` of them), at least 1;
-    /// one thread per process when there are as many processes as cores.
-    public static func threadsPerProcess(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
+    /// Threads per process under `mpirun` when `STRATA_NUM_THREADS` does not say: the machine's
+    /// cores (at most its CPU quota) shared by the processes on it (`OMPI_COMM_WORLD_LOCAL_SIZE`
+    /// of them), at most the cores this process is bound to (`mpirun` binds each of 2 processes to
+    /// one core), at least 1: one thread per process when there are as many processes as cores.
+    public static func threadsPerProcess(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                         machineCores: Int = Int(strata_machine_cores()),
+                                         boundCores: Int = Int(strata_available_cores())) -> Int? {
         guard environment["STRATA_NUM_THREADS"] == nil,
               let local = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), local > 0 else { return nil }
-        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / local)
+        return Swift.max(1, Swift.min(boundCores, machineCores / local))
     }
 
     // MARK: helpers
