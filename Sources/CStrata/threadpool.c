@@ -200,13 +200,10 @@ static int cgroup_quota_cores(void) {
     read_line("/sys/fs/cgroup/cpu.max", text, sizeof text);
     int q = strata_cpu_quota_cores(text);
     if (q > 0) return q;
-    char period[64];
-    read_line("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", text, sizeof text);
+    char quota[64], period[64];
+    read_line("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", quota, sizeof quota);
     read_line("/sys/fs/cgroup/cpu/cpu.cfs_period_us", period, sizeof period);
-    text[strcspn(text, "\n")] = 0;
-    if (strlen(text) + strlen(period) + 2 > sizeof text) return 0;
-    strcat(text, " ");
-    strcat(text, period);
+    snprintf(text, sizeof text, "%s %s", quota, period);   // sscanf skips quota's newline
     return strata_cpu_quota_cores(text);
 }
 
@@ -339,9 +336,8 @@ int strata_workers_asleep(void) { return atomic_load(&sleepers); }
 long strata_workers_poked(void) { return atomic_load(&poke_wakes); }
 
 int strata_split_small_work(double macs) {
-    int f = atomic_load_explicit(&far_forced, memory_order_relaxed);
-    if (f >= 0) return !f;
-    if (num_threads > 1 && atomic_load_explicit(&sleepers, memory_order_relaxed) > 0) {
+    if (atomic_load_explicit(&far_forced, memory_order_relaxed) < 0 && num_threads > 1 &&
+        atomic_load_explicit(&sleepers, memory_order_relaxed) > 0) {
         if (macs >= WAKE_MIN_MACS) return 1;
         long t = now_ns();
         if (t - atomic_load_explicit(&asleep_since, memory_order_relaxed) > ASLEEP_WINDOW_NS) {
@@ -356,7 +352,7 @@ int strata_split_small_work(double macs) {
         }
         return 0;
     }
-    return strata_handoff_ns() <= FAR_HANDOFF_NS;
+    return !strata_cores_far();
 }
 void strata_force_cores_far(int far) {
     atomic_store_explicit(&far_forced, far < 0 ? -1 : far > 0, memory_order_relaxed);

@@ -58,7 +58,7 @@ struct BenchInfer: ParsableCommand {
             let ones = (0..<(calls + 10)).map { sample(1, $0) }
             var latencies: [Double] = []
             for x in ones {
-                if intervalMs > 0 { usleep(UInt32(intervalMs * 1000)) }
+                if intervalMs > 0 { Thread.sleep(forTimeInterval: intervalMs / 1000) }
                 let t = ProcessStats.now()
                 _ = try call(x)
                 latencies.append(ProcessStats.now() - t)
