@@ -12,10 +12,15 @@
 
 #define SK_BODY static inline __attribute__((always_inline))
 
-#define SK_MULTI_ISA_VOID(linkage, name, params, args)                                         \
-    __attribute__((target("avx512f"))) static void name##_v_avx512 params { name##_body args; } \
-    __attribute__((target("avx2"))) static void name##_v_avx2 params { name##_body args; }      \
-    static void name##_v_generic params { name##_body args; }                                    \
+#define SK_MULTI_ISA_VOID(linkage, name, params, args) SK_MULTI_ISA_VOID_WITH((), linkage, name, params, args)
+
+// The same with extra attributes on each copy, e.g. SK_NO_LIBC_CALLS: short copy and zero loops
+// stay inline instead of becoming memcpy / memset calls.
+#define SK_NO_LIBC_CALLS (no_builtin("memset", "memcpy"))
+#define SK_MULTI_ISA_VOID_WITH(attrs, linkage, name, params, args)                                          \
+    __attribute__((target("avx512f"))) __attribute__(attrs) static void name##_v_avx512 params { name##_body args; } \
+    __attribute__((target("avx2"))) __attribute__(attrs) static void name##_v_avx2 params { name##_body args; }      \
+    __attribute__(attrs) static void name##_v_generic params { name##_body args; }                                    \
     linkage void name params {                                                                 \
         int isa_ = strata_cpu_isa();                                                           \
         if (isa_ >= 2) name##_v_avx512 args;                                                     \

@@ -17,10 +17,10 @@
 //                  the forward's linear map, i.e. F(3x3, m x m))
 // T counts the output tiles of a chunk of images (edge tiles past the size read zeros and drop
 // the extra outputs), taken in blocks of nearly equal size that keep V and M (or Z) near L2.
-// Per block and channel, the tiles' patches (F(4x4): runs of up to 64 tiles at a time) are
-// gathered into ne (or m^2) arrays indexed by tile, so the transforms are plain loops over the
-// tiles that the compiler vectorises whatever the image width (a 14x14 output has rows of only
-// 7 or 4 tiles); they are compiled for AVX-512, AVX2 and generic x86-64 and chosen by
+// Per block and channel, the tiles' patches (F(4x4): runs of up to 64 tiles at a time) go into
+// ne (or m^2) arrays indexed by tile (F(4x4) takes each patch row's transform on the way, 8 or 4
+// tiles at a time), so the other transform pass is a plain loop over the tiles that the compiler
+// vectorises whatever the image width (a 14x14 output has rows of only 7 or 4 tiles); they are compiled for AVX-512, AVX2 and generic x86-64 and chosen by
 // strata_cpu_isa() like the other kernels. The GEMMs are strata_sgemm_ex, the transformed filters packed once per call.
 // With a thread pool job per chunk of images (conv.c's batch split) everything runs on the task's
 // thread; for batches too small to split, each step of a block (transforms per channel, GEMMs per
@@ -186,18 +186,46 @@ static long block_tiles(const wgeom *g, long T) {
 
 #define RUN_MAX 256   // tiles of one row handled at once
 
-// dst[0, m) = plane[row][col0, col0 + m), zero outside the plane's h x w. One select loop (no
-// memcpy/memset calls: the rows are short, 2 * 7 + 2 floats for a 14x14 output).
+typedef float wf4 __attribute__((vector_size(16), aligned(4)));
+SK_BODY wf4 load4(const float *p) { wf4 v; memcpy(&v, p, sizeof v); return v; }
+SK_BODY void store4(float *p, wf4 v) { memcpy(p, &v, sizeof v); }
+
+// dst[0, m) = plane[row][col0, col0 + m), zero outside the plane's h x w; dst must hold m rounded
+// up to 4 floats. One store per 4 floats at dst + 4k, so the transforms' loads from there (also at
+// multiples of 4) are forwarded from single stores; a chunk that crosses the plane's edge is put
+// together in a register. (A select loop over the whole row took masked loads and 64-bit compares
+// for every vector; plain loops became memset / memcpy calls, which cost more than they save on
+// rows of 16 to 34 floats; a copy starting at the edge, 1 float off, stalled each load that
+// spanned two of its stores.)
 SK_BODY void padded_row(const float *plane, long h, long w, long row, long col0, long m, float *dst) {
-    if (row < 0 || row >= h) {
-        for (long x = 0; x < m; x++) dst[x] = 0.0f;
-        return;
+    long lo = 0, hi = 0;   // x in [lo, hi) inside the plane
+    if (row >= 0 && row < h) {
+        lo = col0 < 0 ? (-col0 < m ? -col0 : m) : 0;
+        hi = w - col0 < m ? w - col0 : m;
+        if (hi < lo) hi = lo;
     }
-    const float *r = plane + row * w;
-    for (long x = 0; x < m; x++) {
-        long c = col0 + x;
-        dst[x] = c >= 0 && c < w ? r[c] : 0.0f;
+    const float *r = lo < hi ? plane + row * w : plane;   // r[col0 + x] for x in [lo, hi)
+    const wf4 zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    long x = 0;
+    for (; x + 4 <= lo; x += 4) store4(dst + x, zero);
+    if (x < lo && x < m) {   // the chunk with the left edge
+        wf4 v = zero;
+        if (x + 1 >= lo && x + 1 < hi) v[1] = r[col0 + x + 1];
+        if (x + 2 >= lo && x + 2 < hi) v[2] = r[col0 + x + 2];
+        if (x + 3 >= lo && x + 3 < hi) v[3] = r[col0 + x + 3];
+        store4(dst + x, v);
+        x += 4;
     }
+    for (; x + 4 <= hi; x += 4) store4(dst + x, load4(r + col0 + x));
+    if (x < hi) {   // the chunk with the right edge
+        wf4 v = zero;
+        v[0] = r[col0 + x];
+        if (x + 1 < hi) v[1] = r[col0 + x + 1];
+        if (x + 2 < hi) v[2] = r[col0 + x + 2];
+        store4(dst + x, v);
+        x += 4;
+    }
+    for (; x < m; x += 4) store4(dst + x, zero);
 }
 
 // Visits the tiles [t0, t0 + tb) row by row: image b, tile row i, tiles (i, j0 .. j0 + n) at
@@ -213,7 +241,7 @@ SK_BODY void padded_row(const float *plane, long h, long w, long row, long col0,
     }
 
 // ---- transforms (bodies; compiled per ISA below) ----------------------------------------------------
-// Each gathers the block's tiles of one channel into ne (or m^2) arrays P[element][tile], so the
+// Each puts the block's tiles of one channel into ne (or m^2) arrays P[element][tile], so the
 // arithmetic runs over all tiles at once whatever the image width (a 14x14 output has rows of
 // only 7 tiles, or 4), then scatters or stores the results. F(2x2, 3x3) and F(4x4, 3x3) have
 // their own functions: one function for both, with the tile size a run-time value, made
@@ -224,7 +252,7 @@ SK_BODY void padded_row(const float *plane, long h, long w, long row, long col0,
 // V[xi][c][t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of input channel c. V's rows are tb long.
 // P: 16 * tb floats of scratch.
 SK_BODY void input2_body(const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P) {
-    float rows[4][2 * RUN_MAX + 2];
+    float rows[4][2 * RUN_MAX + 4];
     FOR_TILE_RUNS(g, t0, tb, {
         const float *plane = in + (b * g->cin + c) * g->h * g->w;
         for (int a = 0; a < 4; a++) padded_row(plane, g->h, g->w, 2 * i - g->ph + a, 2 * j0 - g->pw, 2 * n + 2, rows[a]);
@@ -292,7 +320,7 @@ SK_BODY void output2_body(const wgeom *g, const float *Mb, long co, long t0, lon
 // Z[xi][co][t - t0] = (A dy A^T)[xi] of the 2x2 output-gradient tiles (zero past oh x ow).
 // P: 4 * tb floats of scratch.
 SK_BODY void grad2_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
-    float rows[2][2 * RUN_MAX];
+    float rows[2][2 * RUN_MAX + 4];
     FOR_TILE_RUNS(g, t0, tb, {
         const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
         for (int a = 0; a < 2; a++) padded_row(plane, g->oh, g->ow, 2 * i + a, 2 * j0, 2 * n, rows[a]);
@@ -325,27 +353,65 @@ SK_BODY void grad2_body(const wgeom *g, const float *gy, long co, long t0, long 
 //   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 
-// dst[q] = src[4q] for q < n: a copy the vectoriser turns into shuffles, 4 at a time
-// (rows of tiles are short: 8 tiles for a 32x32 output in 4x4 tiles).
-SK_BODY void every_fourth(const float *restrict src, long n, float *restrict dst) {
-#pragma clang loop vectorize(assume_safety) vectorize_width(4) interleave_count(1)
-    for (long q = 0; q < n; q++) dst[q] = src[4 * q];
+// Rows of tiles are short (8 tiles for a 32x32 output in 4x4 tiles, 4 for 16x16), so the row
+// pass of a transform runs across the tiles of one row, 8 or 4 at a time, straight from the padded
+// image row: 4x4 transposes in 128-bit lanes give each patch column as a vector of tiles. (A gather
+// into P[element][tile] first took 36 short stride-4 copies per row of tiles: 43 % of the input
+// transform's time, held to AVX2.) Vector extensions, so each ISA's copy (multi_isa.h) uses its own
+// registers.
+typedef float wf8 __attribute__((vector_size(32), aligned(4)));
+
+SK_BODY void store8(float *p, wf8 v) { memcpy(p, &v, sizeof v); }
+SK_BODY wf8 load4x2(const float *lo, const float *hi) { return __builtin_shufflevector(load4(lo), load4(hi), 0, 1, 2, 3, 4, 5, 6, 7); }
+
+// d[k][j] = p[4j + k] (k < kn, j < 8): columns 0..kn-1 of 8 tiles whose rows start 4 apart.
+SK_BODY void columns8(const float *p, int kn, wf8 d[4]) {
+    wf8 r0 = load4x2(p, p + 16), r1 = load4x2(p + 4, p + 20), r2 = load4x2(p + 8, p + 24), r3 = load4x2(p + 12, p + 28);
+    wf8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
+    d[0] = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+    d[1] = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    if (kn > 2) {
+        wf8 t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15), t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+        d[2] = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+        d[3] = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    }
 }
 
-// F(4x4, 3x3): P[(al*a + k) * tb + t] = element (a, k) of the al x al patch of `plane` [rows,
-// cols] at (4i - ph + a, 4j - pw + k) for the block's tiles t = (b, i, j), zero outside the plane;
-// image b's plane is base + b * image_stride.
-SK_BODY void gather_patches4(const wgeom *g, long rows, long cols, long ph, long pw, int al, long t0, long tb,
-                             const float *base, long image_stride, float *P) {
-    float buf[6][4 * RUN_MAX + 2];
-    FOR_TILE_RUNS(g, t0, tb, {
-        const float *plane = base + b * image_stride;
-        for (int a = 0; a < al; a++) padded_row(plane, rows, cols, 4 * i - ph + a, 4 * j0 - pw, 4 * n + al - 4, buf[a]);
-        float *pt = P + off;
-        for (int a = 0; a < al; a++)   // contiguous stores; strided loads the vectoriser interleaves
-            for (int k = 0; k < al; k++) every_fourth(buf[a] + k, n, pt + (al * a + k) * tb);
-    })
+// The same for 4 tiles.
+SK_BODY void columns4(const float *p, int kn, wf4 d[4]) {
+    wf4 r0 = load4(p), r1 = load4(p + 4), r2 = load4(p + 8), r3 = load4(p + 12);
+    wf4 t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5);
+    d[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+    d[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+    if (kn > 2) {
+        wf4 t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7), t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+        d[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+        d[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+    }
 }
+
+// Runs `STEP(T, d, n)` on each group of 8, then 4, tiles of a row of 4x4 tiles (tile q's row at
+// row + 4q): d[0..5] the patch columns 0..5 as vectors of tiles (columns 4 and 5 are the next
+// tile's 0 and 1; read only with `six`), n the group's first tile. Returns the tiles done (a
+// multiple of 4); the caller does the rest one by one. With `six`, row must have 4n + 4 readable
+// floats, else 4n.
+#define FOR_TILE_GROUPS(row, n, six, STEP)                                                     \
+    ({                                                                                         \
+        long q_ = 0;                                                                           \
+        for (; q_ + 8 <= (n); q_ += 8) {                                                       \
+            wf8 d_[6];                                                                         \
+            columns8((row) + 4 * q_, 4, d_);                                                   \
+            if (six) columns8((row) + 4 * q_ + 4, 2, d_ + 4);                                  \
+            STEP(wf8, d_, q_);                                                                 \
+        }                                                                                      \
+        for (; q_ + 4 <= (n); q_ += 4) {                                                       \
+            wf4 d_[6];                                                                         \
+            columns4((row) + 4 * q_, 4, d_);                                                   \
+            if (six) columns4((row) + 4 * q_ + 4, 2, d_ + 4);                                  \
+            STEP(wf4, d_, q_);                                                                 \
+        }                                                                                      \
+        q_;                                                                                    \
+    })
 
 // F(4x4, 3x3): Y[(4r + c) * tb + t] (row r, column c of tile t's 4x4 outputs) into image b's
 // plane base + b * image_stride [oh, ow]; the parts of edge tiles past oh x ow are dropped.
@@ -372,19 +438,49 @@ SK_BODY void scatter_tiles4(const wgeom *g, long t0, long tb, const float *Y, fl
 }
 
 
-// B^T of F(4x4, 3x3) applied to d0..d5 (strided by `ds`), results to o0..o5 (strided by `os`).
+// B^T of F(4x4, 3x3) on values d0..d5 of type T (float or a vector of tiles), results to the
+// lvalues o0..o5.
+#define BT6_OF(T, d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5)                               \
+    do {                                                                                       \
+        T p1_ = (d1) + (d2), m1_ = (d1) - (d2), p2_ = (d4) - (d2), m2_ = (d3) - (d1);          \
+        o0 = 4.0f * (d0) - 5.0f * (d2) + (d4);                                                 \
+        o1 = ((d3) + (d4)) - 4.0f * p1_;                                                       \
+        o2 = ((d4) - (d3)) + 4.0f * m1_;                                                       \
+        o3 = p2_ + 2.0f * m2_;                                                                 \
+        o4 = p2_ - 2.0f * m2_;                                                                 \
+        o5 = 4.0f * (d1) - 5.0f * (d3) + (d5);                                                 \
+    } while (0)
+
+// The same on d0..d5 strided by `ds`, results to o0..o5 strided by `os` (o may be d).
 #define BT6(d, ds, o, os)                                                                      \
     do {                                                                                       \
         float d0 = (d)[0], d1 = (d)[(ds)], d2 = (d)[2 * (ds)], d3 = (d)[3 * (ds)], d4 = (d)[4 * (ds)], \
               d5 = (d)[5 * (ds)];                                                              \
-        float p1 = d1 + d2, m1 = d1 - d2, p2 = d4 - d2, m2 = d3 - d1;                          \
-        (o)[0] = 4.0f * d0 - 5.0f * d2 + d4;                                                   \
-        (o)[(os)] = (d3 + d4) - 4.0f * p1;                                                     \
-        (o)[2 * (os)] = (d4 - d3) + 4.0f * m1;                                                 \
-        (o)[3 * (os)] = p2 + 2.0f * m2;                                                        \
-        (o)[4 * (os)] = p2 - 2.0f * m2;                                                        \
-        (o)[5 * (os)] = 4.0f * d1 - 5.0f * d3 + d5;                                            \
+        BT6_OF(float, d0, d1, d2, d3, d4, d5, (o)[0], (o)[(os)], (o)[2 * (os)], (o)[3 * (os)], (o)[4 * (os)], \
+               (o)[5 * (os)]);                                                                 \
     } while (0)
+
+// Stores vector v at p (unaligned).
+#define VSTORE(p, v)                       \
+    do {                                   \
+        __typeof__(v) v_ = (v);            \
+        memcpy((p), &v_, sizeof v_);       \
+    } while (0)
+
+// The row pass of the input transform on one padded image row (4n + 4 readable floats) of n
+// tiles: o[k * os + q] = (d B)[k] of tile q's patch row.
+SK_BODY void bt6_row(const float *row, long n, float *o, long os) {
+#define BT6_STEP(T, d, q)                                                                                       \
+    do {                                                                                                        \
+        T e0, e1, e2, e3, e4, e5;                                                                               \
+        BT6_OF(T, d[0], d[1], d[2], d[3], d[4], d[5], e0, e1, e2, e3, e4, e5);                                  \
+        VSTORE(o + (q), e0); VSTORE(o + os + (q), e1); VSTORE(o + 2 * os + (q), e2);                            \
+        VSTORE(o + 3 * os + (q), e3); VSTORE(o + 4 * os + (q), e4); VSTORE(o + 5 * os + (q), e5);               \
+    } while (0)
+    long q = FOR_TILE_GROUPS(row, n, 1, BT6_STEP);
+#undef BT6_STEP
+    for (; q < n; q++) BT6(row + 4 * q, 1, o + q, os);
+}
 
 // A^T of F(4x4, 3x3) applied to m0..m5 (strided by `ms`), plus b, results to o0..o3 (strided by
 // `os`). b = -0.0f adds nothing (the compiler drops x + -0.0f).
@@ -402,15 +498,22 @@ SK_BODY void scatter_tiles4(const wgeom *g, long t0, long tb, const float *Y, fl
 // v[xi * xs + t - t0] = (B^T d B)[xi] for tiles [t0, t0 + tb) of one input channel. P: ne * tb
 // floats of scratch.
 SK_BODY void input_tiles(const wgeom *g, const float *in, long c, long t0, long tb, size_t xs, float *restrict v, float *P) {
-    gather_patches4(g, g->h, g->w, g->ph, g->pw, 6, t0, tb, in + c * g->h * g->w, g->cin * g->h * g->w, P);
     float *restrict p = P;
-    // Rows of each patch in place (P[a][k] -> (d B)[a][k]), then columns into V; the loops
-    // over tiles innermost, so each vectorises.
-    for (int a = 0; a < 6; a++) {
-        float *row = p + 6 * a * tb;
-#pragma clang loop vectorize(assume_safety)
-        for (long t = 0; t < tb; t++) BT6(row + t, tb, row + t, tb);
-    }
+    // Rows of each patch from the image rows (P[6a + k][t] = (d B)[a][k]), then columns into V;
+    // the column pass loops over tiles innermost, so it vectorises.
+    float buf[4 * RUN_MAX + 4];   // padded_row zeroes the 2 floats past the row the last group reads
+    FOR_TILE_RUNS(g, t0, tb, {
+        const float *plane = in + (b * g->cin + c) * g->h * g->w;
+        // Each channel's plane is a few KB, too little for the hardware prefetcher to ramp up on:
+        // ask for the 4 rows the next row of tiles adds.
+        for (long y = 4 * i - g->ph + 6; y < 4 * i - g->ph + 10; y++)
+            if (y >= 0 && y < g->h)
+                for (long x = 0; x < g->w; x += 16) __builtin_prefetch(plane + y * g->w + x);
+        for (int a = 0; a < 6; a++) {
+            padded_row(plane, g->h, g->w, 4 * i - g->ph + a, 4 * j0 - g->pw, 4 * n + 2, buf);
+            bt6_row(buf, n, p + 6 * a * tb + off, tb);
+        }
+    })
     for (int k = 0; k < 6; k++) {
         const float *col = p + k * tb;
         float *dst = v + k * xs;
@@ -443,31 +546,50 @@ SK_BODY void output_tiles(const wgeom *g, const float *restrict m, size_t xs, lo
 
 // A (6x4, the transpose of F(4x4, 3x3)'s A^T) applied to v0..v3 (strided by `vs`), results to
 // z0..z5 (strided by `zs`).
+#define A6_OF(T, v0, v1, v2, v3, z0, z1, z2, z3, z4, z5)                                       \
+    do {                                                                                        \
+        T e1_ = (v0) + (v2), o1_ = (v1) + (v3), e2_ = (v0) + 4.0f * (v2), o2_ = 2.0f * (v1) + 8.0f * (v3); \
+        z0 = (v0);                                                                              \
+        z1 = e1_ + o1_;                                                                         \
+        z2 = e1_ - o1_;                                                                         \
+        z3 = e2_ + o2_;                                                                         \
+        z4 = e2_ - o2_;                                                                         \
+        z5 = (v3);                                                                              \
+    } while (0)
 #define A6(v, vs, z, zs)                                                                        \
     do {                                                                                        \
         float v0 = (v)[0], v1 = (v)[(vs)], v2 = (v)[2 * (vs)], v3 = (v)[3 * (vs)];              \
-        float e1 = v0 + v2, o1 = v1 + v3, e2 = v0 + 4.0f * v2, o2 = 2.0f * v1 + 8.0f * v3;      \
-        (z)[0] = v0;                                                                            \
-        (z)[(zs)] = e1 + o1;                                                                    \
-        (z)[2 * (zs)] = e1 - o1;                                                                \
-        (z)[3 * (zs)] = e2 + o2;                                                                \
-        (z)[4 * (zs)] = e2 - o2;                                                                \
-        (z)[5 * (zs)] = v3;                                                                     \
+        A6_OF(float, v0, v1, v2, v3, (z)[0], (z)[(zs)], (z)[2 * (zs)], (z)[3 * (zs)], (z)[4 * (zs)], (z)[5 * (zs)]); \
     } while (0)
+
+// The row pass of the output-gradient transform on one image row (4n floats) of n tiles:
+// o[e * os + q] = (v A^T)[e] of tile q's row.
+SK_BODY void a6_row(const float *row, long n, float *o, long os) {
+#define A6_STEP(T, d, q)                                                                                        \
+    do {                                                                                                        \
+        T z0, z1, z2, z3, z4, z5;                                                                               \
+        A6_OF(T, d[0], d[1], d[2], d[3], z0, z1, z2, z3, z4, z5);                                               \
+        VSTORE(o + (q), z0); VSTORE(o + os + (q), z1); VSTORE(o + 2 * os + (q), z2);                            \
+        VSTORE(o + 3 * os + (q), z3); VSTORE(o + 4 * os + (q), z4); VSTORE(o + 5 * os + (q), z5);               \
+    } while (0)
+    long q = FOR_TILE_GROUPS(row, n, 0, A6_STEP);
+#undef A6_STEP
+    for (; q < n; q++) A6(row + 4 * q, 1, o + q, os);
+}
 
 // z[xi * xs + t - t0] = (A dy A^T)[xi] of the 4x4 tiles [t0, t0 + tb) of output-gradient
 // channel co (zero past oh x ow). P: 40 * tb floats of scratch.
 SK_BODY void grad_tiles(const wgeom *g, const float *gy, long co, long t0, long tb, size_t xs, float *restrict z, float *P) {
-    gather_patches4(g, g->oh, g->ow, 0, 0, 4, t0, tb, gy + co * g->oh * g->ow, g->cout * g->oh * g->ow, P);
-    float *restrict p = P;
-    // A on each row a of the 4x4 tile: Q[a][e] (4 x 6), then on Q's columns into Z.
-    float *restrict q = P + 16 * tb;
-    for (int a = 0; a < 4; a++) {
-        const float *src = p + 4 * a * tb;
-        float *dst = q + 6 * a * tb;
-#pragma clang loop vectorize(assume_safety)
-        for (long t = 0; t < tb; t++) A6(src + t, tb, dst + t, tb);
-    }
+    // A on each row a of the 4x4 tile, from the image rows: Q[a][e] (4 x 6), then on Q's columns into Z.
+    float *restrict q = P;
+    float buf[4 * RUN_MAX];
+    FOR_TILE_RUNS(g, t0, tb, {
+        const float *plane = gy + (b * g->cout + co) * g->oh * g->ow;
+        for (int a = 0; a < 4; a++) {
+            padded_row(plane, g->oh, g->ow, 4 * i + a, 4 * j0, 4 * n, buf);
+            a6_row(buf, n, q + 6 * a * tb + off, tb);
+        }
+    })
     for (int e = 0; e < 6; e++) {
         const float *src = q + e * tb;
         float *dst = z + e * xs;
@@ -553,17 +675,17 @@ SK_BODY void weight_grad_inverse_body(const wgeom *g, const float *S, long co, f
 }
 
 // Per-ISA copies of the transform bodies (multi_isa.h).
-SK_MULTI_ISA_VOID(static, input2, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
+SK_MULTI_ISA_VOID_WITH(SK_NO_LIBC_CALLS, static, input2, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
                   (g, in, c, t0, tb, V, P))
 SK_MULTI_ISA_VOID(static, output2, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
                   (g, Mb, co, t0, tb, bias, out, Y))
-SK_MULTI_ISA_VOID(static, grad2, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
+SK_MULTI_ISA_VOID_WITH(SK_NO_LIBC_CALLS, static, grad2, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
                   (g, gy, co, t0, tb, Z, P))
-SK_MULTI_ISA_VOID(static, input4, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
+SK_MULTI_ISA_VOID_WITH(SK_NO_LIBC_CALLS, static, input4, (const wgeom *g, const float *in, long c, long t0, long tb, float *V, float *P),
                   (g, in, c, t0, tb, V, P))
 SK_MULTI_ISA_VOID(static, output4, (const wgeom *g, const float *Mb, long co, long t0, long tb, float bias, float *out, float *Y),
                   (g, Mb, co, t0, tb, bias, out, Y))
-SK_MULTI_ISA_VOID(static, grad4, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
+SK_MULTI_ISA_VOID_WITH(SK_NO_LIBC_CALLS, static, grad4, (const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P),
                   (g, gy, co, t0, tb, Z, P))
 SK_MULTI_ISA_VOID(static, weight_grad_inverse, (const wgeom *g, const float *S, long co, float *gwt, int first),
                   (g, S, co, gwt, first))
