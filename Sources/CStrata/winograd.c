@@ -51,10 +51,6 @@
 // the direct path: with 1 input channel (a network's first layer) the 16 products have K = 1 or
 // N = 1 and the weight-gradient pass measured several times slower than im2col.
 #define WINOGRAD_MIN_CHANNELS 16
-// The input gradient's direct path (one GEMM with K = Cout, then col2im) is the cheapest of the
-// three; Winograd's measured faster there with 64 channels in and out, not with 32 -> 64 (the
-// transform of the output gradient runs over the larger channel count).
-#define WINOGRAD_MIN_CHANNELS_INPUT_GRAD 64
 // ... and at least this many 2x2 output tiles per thread in the batch: with a few hundred tiles the
 // 16 small GEMMs' fixed costs and the filter transform dominate (batch 1 at 14x14 and 28x28, and
 // batch 2 at 14x14 with 128 channels, measured slower than the direct path).
@@ -62,8 +58,7 @@
 
 // ---- switch -------------------------------------------------------------------------------------
 // Modes: 0 off, 1 on where it pays (3x3/stride 1/dilation 1/1 group, outputs of at least 2x2,
-// at least WINOGRAD_MIN_CHANNELS in and out, the input gradient WINOGRAD_MIN_CHANNELS_INPUT_GRAD,
-// and WINOGRAD_MIN_TILES per thread; tiles of WINOGRAD_TILE), 2 F(2x2, 3x3)
+// at least WINOGRAD_MIN_CHANNELS in and out (all three passes), and WINOGRAD_MIN_TILES per thread; tiles of WINOGRAD_TILE), 2 F(2x2, 3x3)
 // for every such shape and pass, 3 F(4x4, 3x3) likewise (tests). STRATA_WINOGRAD=0..3, read once;
 // sk_winograd_force overrides it (-1: back to it).
 
@@ -124,12 +119,12 @@ int sk_winograd_applies_small(const sk_conv_shape *s) {
 }
 int sk_winograd_applies_weight_grad(const sk_conv_shape *s) { return applies(s, WINOGRAD_MIN_CHANNELS); }
 
-// The input gradient also takes it at 32+ channels where the images have 32x32 outputs or more
-// (64+ tiles of 4x4 each): 1.2-1.35x faster than the direct path on the face network's 32 -> 64
-// layer, but slower at 14x14 (the Fashion CNN's), which keeps the direct path.
-int sk_winograd_applies_input_grad(const sk_conv_shape *s) {
-    return applies(s, s->oh * s->ow >= 1024 ? WINOGRAD_MIN_CHANNELS_INPUT_GRAD / 2 : WINOGRAD_MIN_CHANNELS_INPUT_GRAD);
-}
+// The input gradient takes it where the forward does. (It used to need 64 channels below 32x32
+// outputs; since the transforms work from the image rows and the filters transform in vectors,
+// Winograd measured faster there too: held to AVX2, the backward of 64 images 32 -> 32 at 28x28
+// 10.1 -> 7.5 ms, 32 -> 64 at 14x14 4.6 -> 4.1, 16 -> 16 at 28x28 3.5 -> 3.0, 24 -> 32 at 14x14
+// 2.2 -> 2.0, and likewise on AVX-512.)
+int sk_winograd_applies_input_grad(const sk_conv_shape *s) { return applies(s, WINOGRAD_MIN_CHANNELS); }
 
 // ---- per-thread scratch (0: packed weights, 1: V, 2: M or Z, 3: S, 4: gathered tiles) ---------
 

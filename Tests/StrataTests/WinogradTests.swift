@@ -148,13 +148,12 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    /// Mode 1 (where it pays) mixes the paths: F(4x4, 3x3) forward and weight gradient with the
-    /// direct input gradient at 32 -> 64 channels and 14x14, all three at 32 -> 64 and 32x32 and
-    /// at 64 -> 64, none under 16 channels or under 256 (2x2) tiles per thread. Each mix against
-    /// the direct path, within F(4x4)'s bound on whole numbers and normal data.
+    /// Mode 1 (where it pays): F(4x4, 3x3) in all three passes at 32 -> 64 channels (14x14 and
+    /// 32x32) and at 64 -> 64, none under 16 channels or under 256 (2x2) tiles per thread. Each
+    /// against the direct path, within F(4x4)'s bound on whole numbers and normal data.
     func testWhereItPaysModeMixesPaths() {
         let configs: [(Config, forward: Bool, inputGrad: Bool)] = [
-            (Config(n: 12, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true), true, false),
+            (Config(n: 12, cin: 32, cout: 64, h: 14, w: 14, pad: 1, bias: true), true, true),
             (Config(n: 4, cin: 32, cout: 64, h: 32, w: 32, pad: 1, bias: true), true, true),
             (Config(n: 8, cin: 64, cout: 64, h: 24, w: 23, pad: 1, bias: false), true, true),
             (Config(n: 12, cin: 8, cout: 64, h: 14, w: 14, pad: 1, bias: true), false, false),
@@ -334,9 +333,11 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(sk_winograd_applies(&small), 0)
         XCTAssertEqual(sk_winograd_applies(&wide), 4)
         XCTAssertEqual(sk_winograd_applies_weight_grad(&wide), 4)
-        XCTAssertEqual(sk_winograd_applies_input_grad(&wide), 0)   // 32 channels at 14x14: the direct path
+        XCTAssertEqual(sk_winograd_applies_input_grad(&wide), 4)
         var face = shape(Config(n: 64, cin: 32, cout: 64, h: 32, w: 32, pad: 1, bias: false))
-        XCTAssertEqual(sk_winograd_applies_input_grad(&face), 4)   // ... at 32x32: Winograd
+        XCTAssertEqual(sk_winograd_applies_input_grad(&face), 4)
+        var narrow = shape(Config(n: 64, cin: 8, cout: 64, h: 28, w: 28, pad: 1, bias: false))
+        XCTAssertEqual(sk_winograd_applies_input_grad(&narrow), 0)   // under 16 channels: the direct path
         var first = shape(Config(n: 64, cin: 1, cout: 32, h: 28, w: 28, pad: 1, bias: true))
         XCTAssertEqual(sk_winograd_applies(&first), 0)
         // Single small images with kept filters: 16 to 64 tiles of 4x4, 16+ channels in and out.
