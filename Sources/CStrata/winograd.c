@@ -20,8 +20,9 @@
 // Per block and channel, the tiles' patches (F(4x4): runs of up to 64 tiles at a time) go into
 // ne (or m^2) arrays indexed by tile (F(4x4) takes each patch row's transform on the way, 8 or 4
 // tiles at a time), so the other transform pass is a plain loop over the tiles that the compiler
-// vectorises whatever the image width (a 14x14 output has rows of only 7 or 4 tiles); they are compiled for AVX-512, AVX2 and generic x86-64 and chosen by
-// strata_cpu_isa() like the other kernels. The GEMMs are strata_sgemm_ex, the transformed filters packed once per call.
+// vectorises whatever the image width (a 14x14 output has rows of only 7 or 4 tiles); they are
+// compiled for AVX-512, AVX2 and generic x86-64 and chosen by strata_cpu_isa() like the other
+// kernels. The GEMMs are strata_sgemm_ex, the transformed filters packed once per call.
 // With a thread pool job per chunk of images (conv.c's batch split) everything runs on the task's
 // thread; for batches too small to split, each step of a block (transforms per channel, GEMMs per
 // xi) is spread over the pool.
@@ -58,8 +59,8 @@
 
 // ---- switch -------------------------------------------------------------------------------------
 // Modes: 0 off, 1 on where it pays (3x3/stride 1/dilation 1/1 group, outputs of at least 2x2,
-// at least WINOGRAD_MIN_CHANNELS in and out (all three passes), and WINOGRAD_MIN_TILES per thread; tiles of WINOGRAD_TILE), 2 F(2x2, 3x3)
-// for every such shape and pass, 3 F(4x4, 3x3) likewise (tests). STRATA_WINOGRAD=0..3, read once;
+// at least WINOGRAD_MIN_CHANNELS in and out (all three passes), and WINOGRAD_MIN_TILES per
+// thread; tiles of WINOGRAD_TILE), 2 F(2x2, 3x3) for every such shape and pass, 3 F(4x4, 3x3) likewise (tests). STRATA_WINOGRAD=0..3, read once;
 // sk_winograd_force overrides it (-1: back to it).
 
 static int env_setting = WINOGRAD_DEFAULT;
@@ -369,12 +370,13 @@ SK_BODY void grad2_body(const wgeom *g, const float *gy, long co, long t0, long 
 // registers.
 typedef float wf8 __attribute__((vector_size(32), aligned(4)));
 
-SK_BODY void store8(float *p, wf8 v) { memcpy(p, &v, sizeof v); }
-SK_BODY wf8 load4x2(const float *lo, const float *hi) { return __builtin_shufflevector(load4(lo), load4(hi), 0, 1, 2, 3, 4, 5, 6, 7); }
+// Two 4-float halves into one vector (a macro: a function returning wf8 warns of the AVX ABI in
+// the generic copy).
+#define LOAD4X2(lo, hi) __builtin_shufflevector(load4(lo), load4(hi), 0, 1, 2, 3, 4, 5, 6, 7)
 
 // d[k][j] = p[4j + k] (k < kn, j < 8): columns 0..kn-1 of 8 tiles whose rows start 4 apart.
 SK_BODY void columns8(const float *p, int kn, wf8 d[4]) {
-    wf8 r0 = load4x2(p, p + 16), r1 = load4x2(p + 4, p + 20), r2 = load4x2(p + 8, p + 24), r3 = load4x2(p + 12, p + 28);
+    wf8 r0 = LOAD4X2(p, p + 16), r1 = LOAD4X2(p + 4, p + 20), r2 = LOAD4X2(p + 8, p + 24), r3 = LOAD4X2(p + 12, p + 28);
     wf8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
     d[0] = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
     d[1] = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
@@ -398,11 +400,11 @@ SK_BODY void columns4(const float *p, int kn, wf4 d[4]) {
     }
 }
 
-// Runs `STEP(T, d, n)` on each group of 8, then 4, tiles of a row of 4x4 tiles (tile q's row at
-// row + 4q): d[0..5] the patch columns 0..5 as vectors of tiles (columns 4 and 5 are the next
-// tile's 0 and 1; read only with `six`), n the group's first tile. Returns the tiles done (a
-// multiple of 4); the caller does the rest one by one. With `six`, row must have 4n + 4 readable
-// floats, else 4n.
+// Runs `STEP(T, d, q)` on each group of 8, then 4, of the n tiles of a row of 4x4 tiles (tile
+// q's row at row + 4q): T the vector type, d[0..5] the patch columns 0..5 as vectors of tiles
+// (columns 4 and 5 are the next tile's 0 and 1; read only with `six`), q the group's first tile.
+// Returns the tiles done (a multiple of 4); the caller does the rest one by one. With `six`, row
+// must have 4n + 4 readable floats, else 4n.
 #define FOR_TILE_GROUPS(row, n, six, STEP)                                                     \
     ({                                                                                         \
         long q_ = 0;                                                                           \
