@@ -405,23 +405,20 @@ SK_BODY void columns4(const float *p, int kn, wf4 d[4]) {
 // (columns 4 and 5 are the next tile's 0 and 1; read only with `six`), q the group's first tile.
 // Returns the tiles done (a multiple of 4); the caller does the rest one by one. With `six`, row
 // must have 4n + 4 readable floats, else 4n.
-#define FOR_TILE_GROUPS(row, n, six, STEP)                                                     \
-    ({                                                                                         \
-        long q_ = 0;                                                                           \
-        for (; q_ + 8 <= (n); q_ += 8) {                                                       \
-            wf8 d_[6];                                                                         \
-            columns8((row) + 4 * q_, 4, d_);                                                   \
-            if (six) columns8((row) + 4 * q_ + 4, 2, d_ + 4);                                  \
-            STEP(wf8, d_, q_);                                                                 \
-        }                                                                                      \
-        for (; q_ + 4 <= (n); q_ += 4) {                                                       \
-            wf4 d_[6];                                                                         \
-            columns4((row) + 4 * q_, 4, d_);                                                   \
-            if (six) columns4((row) + 4 * q_ + 4, 2, d_ + 4);                                  \
-            STEP(wf4, d_, q_);                                                                 \
-        }                                                                                      \
-        q_;                                                                                    \
+#define FOR_TILE_GROUPS(row, n, six, STEP)                   \
+    ({                                                       \
+        long q_ = 0;                                         \
+        TILE_GROUPS_OF(8, wf8, columns8, row, n, six, STEP); \
+        TILE_GROUPS_OF(4, wf4, columns4, row, n, six, STEP); \
+        q_;                                                  \
     })
+#define TILE_GROUPS_OF(W, T, columns, row, n, six, STEP)       \
+    for (; q_ + (W) <= (n); q_ += (W)) {                       \
+        T d_[6];                                               \
+        columns((row) + 4 * q_, 4, d_);                        \
+        if (six) columns((row) + 4 * q_ + 4, 2, d_ + 4);       \
+        STEP(T, d_, q_);                                       \
+    }
 
 // dst[4j + c] = y[c * ys + j] for c < 4, j < 8: 8 tiles' output rows from vectors of tiles (the
 // inverse of columns8).
@@ -616,7 +613,7 @@ SK_BODY void a6_row(const float *row, long n, float *o, long os) {
 }
 
 // z[xi * xs + t - t0] = (A dy A^T)[xi] of the 4x4 tiles [t0, t0 + tb) of output-gradient
-// channel co (zero past oh x ow). P: 40 * tb floats of scratch.
+// channel co (zero past oh x ow). P: 24 * tb floats of scratch.
 SK_BODY void grad_tiles(const wgeom *g, const float *gy, long co, long t0, long tb, size_t xs, float *restrict z, float *P) {
     // A on each row a of the 4x4 tile, from the image rows: Q[a][e] (4 x 6), then on Q's columns into Z.
     float *restrict q = P;
@@ -658,7 +655,7 @@ SK_BODY void output4_body(const wgeom *g, const float *Mb, long co, long t0, lon
     FOR_SUB_RUNS(tb, output_tiles(g, Mb + co * tb + s0, (size_t)g->cout * tb, co, t0 + s0, n, bias, out, Y);)
 }
 
-// Z[xi][co][t - t0] = (A dy A^T)[xi] for tiles [t0, t0 + tb). P: 40 * SUB_TILES floats of scratch.
+// Z[xi][co][t - t0] = (A dy A^T)[xi] for tiles [t0, t0 + tb). P: 24 * SUB_TILES floats of scratch.
 SK_BODY void grad4_body(const wgeom *g, const float *gy, long co, long t0, long tb, float *Z, float *P) {
     FOR_SUB_RUNS(tb, grad_tiles(g, gy, co, t0 + s0, n, (size_t)g->cout * tb, Z + co * tb + s0, P);)
 }
@@ -740,14 +737,14 @@ size_t sk_winograd_packed_floats(const sk_conv_shape *s, int input_grad) {
     return (strata_gemm_packed_size_a(rows, cols) + 15) & ~(size_t)15;
 }
 
-// U[xi][rows, cols] = G g G^T of every filter, in the calling thread's scratch.
-// U[xi][r][c] = (G f G^T)[xi] of filter (r, c) for the columns c of row r: the filters copied to
-// F[k][c] first (stride-9 loads), so the transform is a loop over c that vectorises and stores
-// each of the ne matrices' rows contiguously (filter by filter, it was scalar and took 2 % of
-// face training). F: 9 * 64 floats of scratch.
-SK_BODY void filter_row_body(const sk_conv_shape *s, const float *w, int input_grad, int m, long r, float *U, float *F) {
+// U[xi][r][c] = (G f G^T)[xi] of filter (r, c) for the columns c of row r: 64 filters at a time
+// copied to F[k][c] first (stride-9 loads), so the transform is a loop over c that vectorises
+// and stores each of the ne matrices' rows contiguously (filter by filter, it was scalar and took
+// 2 % of face training).
+SK_BODY void filter_row_body(const sk_conv_shape *s, const float *w, int input_grad, int m, long r, float *U) {
     long cols = input_grad ? s->cout : s->c;
     size_t xs = (size_t)(input_grad ? s->c : s->cout) * cols;
+    float F[9 * 64];
     for (long c0 = 0; c0 < cols; c0 += 64) {
         long cb = cols - c0 < 64 ? cols - c0 : 64;
         for (long c = 0; c < cb; c++) {
@@ -792,15 +789,15 @@ SK_BODY void filter_row_body(const sk_conv_shape *s, const float *w, int input_g
 #undef G_APPLY
     }
 }
-SK_MULTI_ISA_VOID(static, filter_row, (const sk_conv_shape *s, const float *w, int input_grad, int m, long r, float *U, float *F),
-                  (s, w, input_grad, m, r, U, F))
+SK_MULTI_ISA_VOID(static, filter_row, (const sk_conv_shape *s, const float *w, int input_grad, int m, long r, float *U),
+                  (s, w, input_grad, m, r, U))
 
+// U[xi][rows, cols] = G g G^T of every filter, in the calling thread's scratch.
 static const float *transformed_filters(const sk_conv_shape *s, const float *w, int input_grad, int m) {
     long rows = input_grad ? s->c : s->cout, cols = input_grad ? s->cout : s->c;
     size_t xs = (size_t)rows * cols;
     float *U = wscratch(1, (size_t)(m + 2) * (m + 2) * xs);
-    float F[9 * 64];
-    for (long r = 0; r < rows; r++) filter_row(s, w, input_grad, m, r, U, F);
+    for (long r = 0; r < rows; r++) filter_row(s, w, input_grad, m, r, U);
     return U;
 }
 
@@ -870,7 +867,7 @@ static void output_task(void *ctx, long co) {
 
 static void grad_task(void *ctx, long co) {
     const wjob *j = ctx;
-    if (j->g->m == 4) grad4(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)40 * SUB_TILES));
+    if (j->g->m == 4) grad4(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)24 * SUB_TILES));
     else grad2(j->g, j->gy, co, j->t0, j->tb, j->M, wscratch(4, (size_t)4 * j->tb));
 }
 
