@@ -10,6 +10,7 @@
 //   OP=conv SHAPE=64,3,32,64 /tmp/conv_ab ...               # the plain convolution (no pooling)
 //   OP=conv GX=0 ...                                         # ... without the input gradient (a first layer)
 //   BWD=0 SHAPE=1,32,64,14 ...                               # the forward alone (inference, batch 1)
+//   MODES=0,3 /tmp/conv_ab lib.so lib.so                     # one build, direct against F(4x4) Winograd
 //
 // Each library has its own thread pool, whose workers spin a little after each job; the builds
 // alternate, so each pays the same for the other's.
@@ -64,6 +65,18 @@ int main(int argc, char **argv) {
     backward_fn bwd[MAX_BUILDS];
     conv_forward_fn cfwd[MAX_BUILDS];
     conv_backward_fn cbwd[MAX_BUILDS];
+    void (*force[MAX_BUILDS])(int);
+    // MODES=a,b,...: the Winograd mode each build runs under (sk_winograd_force; -1 its default),
+    // so one library can be timed against itself, e.g. direct (0) against F(4x4) (3).
+    int modes[MAX_BUILDS] = {-1, -1, -1, -1};
+    if (getenv("MODES")) {
+        const char *m = getenv("MODES");
+        for (int v = 0; v < MAX_BUILDS && *m; v++) {
+            modes[v] = atoi(m);
+            while (*m && *m != ',') m++;
+            if (*m == ',') m++;
+        }
+    }
     for (int v = 0; v < builds; v++) {
         void *h = dlopen(argv[v + 1], RTLD_NOW | RTLD_LOCAL);
         if (!h) {
@@ -74,6 +87,7 @@ int main(int argc, char **argv) {
         bwd[v] = (backward_fn)dlsym(h, "sk_conv2d_maxpool_backward");
         cfwd[v] = (conv_forward_fn)dlsym(h, "sk_conv2d_forward");
         cbwd[v] = (conv_backward_fn)dlsym(h, "sk_conv2d_backward");
+        force[v] = (void (*)(int))dlsym(h, "sk_winograd_force");
         if (!fwd[v] || !bwd[v] || !cfwd[v] || !cbwd[v]) {
             fprintf(stderr, "%s: no fused convolution + pooling kernels\n", argv[v + 1]);
             return 1;
@@ -99,6 +113,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < ys; i++) gy[i] = uniform();
     for (int r = -3; r < reps; r++)   // three rounds of warm-up
         for (int v = 0; v < builds; v++) {
+            if (force[v]) force[v](modes[v]);
             double t0 = now();
             if (plain) cfwd[v](&s, x, w, b, y);
             else fwd[v](&s, x, w, b, y, codes, 1);

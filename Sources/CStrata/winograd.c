@@ -42,6 +42,7 @@
 // backward takes its gradients from the pooling winners instead (conv.c), where that applies.
 #include "strata_kernels.h"
 #include "multi_isa.h"
+#include "vec4.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,9 +183,6 @@ static long block_tiles(const wgeom *g, long T) {
 
 #define RUN_MAX 256   // tiles of one row handled at once
 
-typedef float wf4 __attribute__((vector_size(16), aligned(4)));
-SK_BODY wf4 load4(const float *p) { wf4 v; memcpy(&v, p, sizeof v); return v; }
-SK_BODY void store4(float *p, wf4 v) { memcpy(p, &v, sizeof v); }
 
 // dst[0, m) = plane[row][col0, col0 + m), zero outside the plane's h x w; dst must hold m rounded
 // up to 4 floats. One store per 4 floats at dst + 4k, so the transforms' loads from there (also at

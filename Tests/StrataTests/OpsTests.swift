@@ -609,13 +609,17 @@ final class OpsTests: XCTestCase {
     /// and column outside every window still get BN's gradient), a negative scale (the window's
     /// minimum of x wins), batch 1, ties.
     func testBatchNormMaxPoolMatchesSeparateOps() {
-        let shapes: [[Int]] = [[4, 3, 8, 10], [2, 5, 7, 9], [1, 2, 6, 33], [3, 4, 5, 2], [6, 16, 16, 16]]
+        // The last two run the kernels' 4-window vectors with a scalar tail (25 windows a row), and a
+        // channel too large for one task (over 512 KB: a second job over the planes, rows written
+        // past the caches, and an odd row outside the windows).
+        let shapes: [[Int]] = [[4, 3, 8, 10], [2, 5, 7, 9], [1, 2, 6, 33], [3, 4, 5, 2], [6, 16, 16, 16], [2, 3, 6, 50],
+                               [3, 2, 257, 256]]
         defer { Strata.numThreads = 2 }
         for threads in [1, 2] { for (i, shape) in shapes.enumerated() { for relu in [false, true] {
             Strata.numThreads = threads
             let c = shape[1]
             var x = Tensor.randn(shape, seed: 110 + i)
-            if i == 3 { x = integerTensor(shape, seed: 110 + i, range: 1) }   // many ties
+            if i == 3 || i == 5 { x = integerTensor(shape, seed: 110 + i, range: 1) }   // many ties
             let wv = (0..<c).map { Float($0 % 3 == 1 ? -0.7 : 1.3) + Float($0) * 0.1 }
             var w = Tensor(wv, shape: [c]), b = Tensor.randn([c], seed: 120 + i)
             x.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
@@ -633,9 +637,14 @@ final class OpsTests: XCTestCase {
                 let (gx, gw, gb) = (x.grad!, w.grad!, b.grad!)
                 x.grad = nil; w.grad = nil; b.grad = nil
                 plain.backward(g)
+                // gw and gb are sums over a channel's windows, summed in another order: rounding
+                // grows with the sum of the terms' sizes (5e4 of them a channel in the last shape,
+                // where one bias gradient read -0.77867 against -0.77877).
+                let mass = g.scalars.reduce(0) { $0 + abs($1) } / Float(c)
+                let sumTol = Swift.max(1e-5, 1e-6 * mass)
                 XCTAssert(gx.allClose(x.grad!, rtol: 1e-4, atol: 1e-5), "\(tag) input gradient on \(isa)")
-                XCTAssert(gw.allClose(w.grad!, rtol: 1e-4, atol: 1e-5), "\(tag) weight gradient on \(isa)")
-                XCTAssert(gb.allClose(b.grad!, rtol: 1e-4, atol: 1e-5), "\(tag) bias gradient on \(isa)")
+                XCTAssert(gw.allClose(w.grad!, rtol: 1e-4, atol: sumTol), "\(tag) weight gradient on \(isa): \(gw.scalars) against \(w.grad!.scalars)")
+                XCTAssert(gb.allClose(b.grad!, rtol: 1e-4, atol: sumTol), "\(tag) bias gradient on \(isa): \(gb.scalars) against \(b.grad!.scalars)")
                 if shape[2] % 2 == 1 {   // the last row has no pooled gradient, but BN's own is not zero
                     let last = Array(x.grad!.scalars[(shape[2] - 1) * shape[3]..<(shape[2] * shape[3])])
                     XCTAssert(last.contains { $0 != 0 }, "\(tag): the row outside the windows has BN's gradient")
