@@ -148,8 +148,10 @@ typedef struct {
 // does both, and its second read of x hits the cache. Larger channels take two jobs, the second
 // over the planes in memory order: a channel's planes are C * H * W floats apart, and a task that
 // walked them stored at a third of the speed (64 images of 32 x 64 x 64, AVX2, Tools/bn_ab.c).
-// Where rows are 16-byte aligned, what the next kernel does not read at once (the forward's xw,
-// the backward's gx) is written past the caches.
+// What the next kernel does not read at once (the forward's xw, the backward's gx) is written past
+// the caches where the vector loop writes all of it: rows of whole vectors, 16-byte aligned, and
+// no line shared with the stores of a scalar tail. (A 12 x 12 backward, whose tail columns went
+// through the cache into the same lines, ran 20x slower than with no streaming at all.)
 #define BY_CHANNEL_MAX (512 * 1024)
 
 // Four windows of the forward at once (x: their two rows, 8 floats each), with the scalar loop's
@@ -365,7 +367,7 @@ void sk_batchnorm_maxpool_backward(long n, long c, long h, long w, const float *
                                    float *gx, float *gw, float *gb) {
     bnp_job j = {.n = n, .c = c, .h = h, .w = w, .oh = h / 2, .ow = w / 2, .x = x, .wt = weight, .gy = gy, .xw_in = xw,
                  .code_in = code, .gx = gx, .gw = gw, .gb = gb, .mean = (float *)mean, .var = (float *)var, .eps = eps,
-                 .stream = (uintptr_t)gx % 16 == 0 && w % 4 == 0,
+                 .stream = (uintptr_t)gx % 16 == 0 && w % 8 == 0 && (h % 2 == 0 || w % 16 == 0),
                  .by_channel = n * h * w * (long)sizeof(float) <= BY_CHANNEL_MAX};
     if (gx) j.k = sk_scratch(0, (size_t)3 * c);   // the caller's; no task here uses scratch
     strata_parallel_for(c, bn_pool_sums_task, &j);
