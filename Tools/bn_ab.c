@@ -16,7 +16,10 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 static int cmp(const void *a, const void *b) { double x = *(double *)a, y = *(double *)b; return x < y ? -1 : x > y; }
 int main(int argc, char **argv) {
     long N = 64, C = 32, H = 64;
-    if (getenv("SHAPE")) sscanf(getenv("SHAPE"), "%ld,%ld,%ld", &N, &C, &H);
+    if (getenv("SHAPE") && sscanf(getenv("SHAPE"), "%ld,%ld,%ld", &N, &C, &H) != 3) {
+        fprintf(stderr, "SHAPE must be N,C,H\n");
+        return 1;
+    }
     int reps = getenv("REPS") ? atoi(getenv("REPS")) : 30, B = argc - 1;
     if (B < 1 || B > 4 || reps < 1 || reps > 400 || N < 1 || C < 1 || H < 2) {
         fprintf(stderr, "usage: SHAPE=N,C,H REPS=1..400 %s lib.so [lib.so ...] (at most 4)\n", argv[0]);
