@@ -298,16 +298,25 @@ SK_BODY void sk_adam_step_body(long n, float *p, const float *g, float *m, float
 SK_MULTI_ISA_VOID(, sk_adam_step, (long n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2, float eps, float bc1, float bc2, float wd, int decoupled), (n, p, g, m, v, lr, beta1, beta2, eps, bc1, bc2, wd, decoupled))
 
 // SGD with momentum (PyTorch semantics: buf = momentum*buf + (1-dampening)*g, first step buf = g).
-SK_BODY void sk_sgd_step_body(long n, float *p, const float *g, float *buf, float lr, float momentum,
-                        float dampening, float wd, int nesterov, int first) {
-    for (long i = 0; i < n; i++) {
-        float gi = g[i] + wd * p[i];
-        if (buf) {
-            float b = first ? gi : momentum * buf[i] + (1.0f - dampening) * gi;
-            buf[i] = b;
-            gi = nesterov ? gi + momentum * b : b;
+// One loop per case: with `buf` tested inside, the AVX2 copy read and wrote buf with masked moves
+// (vmaskmovps), whose stores are slow on AMD CPUs before Zen 3 (BENCHMARKS.md, issue 16).
+SK_BODY void sk_sgd_step_body(long n, float *restrict p, const float *restrict g, float *restrict buf, float lr,
+                              float momentum, float dampening, float wd, int nesterov, int first) {
+    if (!buf) {
+        for (long i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);
+    } else if (first) {
+        for (long i = 0; i < n; i++) {
+            float gi = g[i] + wd * p[i];
+            buf[i] = gi;
+            p[i] -= lr * (nesterov ? gi + momentum * gi : gi);
         }
-        p[i] -= lr * gi;
+    } else {
+        for (long i = 0; i < n; i++) {
+            float gi = g[i] + wd * p[i];
+            float b = momentum * buf[i] + (1.0f - dampening) * gi;
+            buf[i] = b;
+            p[i] -= lr * (nesterov ? gi + momentum * b : b);
+        }
     }
 }
 SK_MULTI_ISA_VOID(, sk_sgd_step, (long n, float *p, const float *g, float *buf, float lr, float momentum, float dampening, float wd, int nesterov, int first), (n, p, g, buf, lr, momentum, dampening, wd, nesterov, first))

@@ -464,6 +464,22 @@ typedef struct {
     long padded;   // packed: rows (A) or columns (B) rounded up to MR / NR
 } operand;
 
+// A partial tile computed into `e` (rows of nr) to C: C = e, or e + beta C. The branch is outside
+// the loops and the pointers are restrict, so the copies vectorise (a tile with fewer rows than MR
+// is every small product's last: Winograd's 16-tile products at batch 1 spent 5 % of their time in
+// a scalar copy here).
+static inline void store_edge(const float *restrict e, long nr, float *restrict c, long ldc, long rows, long cols,
+                              float beta) {
+    for (long i = 0; i < rows; i++) {
+        const float *restrict s = e + i * nr;
+        float *restrict d = c + i * ldc;
+        if (beta == 0.0f)
+            for (long j = 0; j < cols; j++) d[j] = s[j];
+        else
+            for (long j = 0; j < cols; j++) d[j] = s[j] + beta * d[j];
+    }
+}
+
 // `bias` (already offset to this block's first column) and `act` form the epilogue.
 static void gemm_serial(kernel_info ki, long M, long N, long K, float alpha, operand a, long row0,
                         operand b, long col0, float beta, float *C, long ldc, const float *bias, int act) {
@@ -522,11 +538,7 @@ static void gemm_serial(kernel_info ki, long M, long N, long K, float alpha, ope
                             ki.kern(kc, ap, bp, cp, ldc, alpha, b_eff, fin && bias ? bias + jc + jr : 0, fin ? act : 0);
                         } else {
                             ki.kern(kc, ap, bp, edge, nr, alpha, 0.0f, 0, 0);
-                            for (long i = 0; i < rows; i++)
-                                for (long j = 0; j < cols; j++) {
-                                    float v = edge[i * nr + j];
-                                    cp[i * ldc + j] = b_eff == 0.0f ? v : v + b_eff * cp[i * ldc + j];
-                                }
+                            store_edge(edge, nr, cp, ldc, rows, cols, b_eff);
                         }
                         if (last && epilogue && (rows < mr || cols < nr))
                             epilogue_tile(cp, ldc, rows, cols, bias ? bias + jc + jr : 0, act);

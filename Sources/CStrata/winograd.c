@@ -658,52 +658,57 @@ SK_BODY void grad4_body(const wgeom *g, const float *gy, long co, long t0, long 
     FOR_SUB_RUNS(tb, grad_tiles(g, gy, co, t0 + s0, n, (size_t)g->cout * tb, Z + co * tb + s0, P);)
 }
 
-// G^T of F(4x4, 3x3) applied to s0..s5: three results.
-SK_BODY void gt6(const float *s, long ss, float *w) {
-    float p1 = s[ss] + s[2 * ss], d1 = s[ss] - s[2 * ss], p2 = s[3 * ss] + s[4 * ss], d2 = s[3 * ss] - s[4 * ss];
+// Eight input channels at once: their filters' values at one position are 8 consecutive floats
+// of S, so every step below is one vector operation, in the scalar formula's order. (Written per
+// channel, the compiler vectorised the 6-float rows of the tile instead, with masked moves, which
+// are slow on AMD CPUs before Zen 3; see BENCHMARKS.md, issue 16.)
+typedef float wf8 __attribute__((vector_size(32), aligned(4)));
+
+// G^T of F(4x4, 3x3) applied to s0..s5 (strided by ss): three results to w[0], w[ws], w[2 ws].
+SK_BODY void gt6(const wf8 *s, long ss, wf8 *w, long ws) {
+    wf8 p1 = s[ss] + s[2 * ss], d1 = s[ss] - s[2 * ss], p2 = s[3 * ss] + s[4 * ss], d2 = s[3 * ss] - s[4 * ss];
     w[0] = 0.25f * s[0] - p1 * (1.0f / 6.0f) + p2 * (1.0f / 24.0f);
-    w[1] = -d1 * (1.0f / 6.0f) + d2 * (1.0f / 12.0f);
-    w[2] = (p2 - p1) * (1.0f / 6.0f) + s[5 * ss];
+    w[ws] = -d1 * (1.0f / 6.0f) + d2 * (1.0f / 12.0f);
+    w[2 * ws] = (p2 - p1) * (1.0f / 6.0f) + s[5 * ss];
+}
+
+// G^T of F(2x2, 3x3): (s0 + (s1 + s2)/2, (s1 - s2)/2, (s1 + s2)/2 + s3).
+SK_BODY void gt4(const wf8 *s, long ss, wf8 *w, long ws) {
+    wf8 p = 0.5f * (s[ss] + s[2 * ss]), m = 0.5f * (s[ss] - s[2 * ss]);
+    w[0] = s[0] + p;
+    w[ws] = m;
+    w[2 * ws] = p + s[3 * ss];
 }
 
 // gwt[(ci*9 + a*3 + b) * cout + co] (=, or += when !first) (G^T S G)[a][b] for each ci of output
 // channel co: the [K, Cout] layout conv.c's weight-gradient partials use.
 SK_BODY void weight_grad_inverse_body(const wgeom *g, const float *S, long co, float *gwt, int first) {
-    long cin = g->cin, cout = g->cout;
+    long cin = g->cin, cout = g->cout, t = g->m + 2;   // tile side: 6 or 4
     size_t xs = (size_t)cout * cin;
-    for (long ci = 0; ci < cin; ci++) {
-        float w3[3][3];
-        if (g->m == 4) {
-            float s[6][6], r[3][6];
-            for (int k = 0; k < 36; k++) s[k / 6][k % 6] = S[k * xs + co * cin + ci];
-            float col[3];
-            for (int l = 0; l < 6; l++) {   // G^T on the rows
-                gt6(&s[0][l], 6, col);
-                for (int a = 0; a < 3; a++) r[a][l] = col[a];
-            }
-            for (int a = 0; a < 3; a++) gt6(r[a], 1, w3[a]);
-        } else {
-            float s[4][4], r[3][4];
-            for (int k = 0; k < 4; k++)
-                for (int l = 0; l < 4; l++) s[k][l] = S[(4 * k + l) * xs + co * cin + ci];
-            // G^T on the rows: (s0 + (s1 + s2)/2, (s1 - s2)/2, (s1 + s2)/2 + s3)
-            for (int l = 0; l < 4; l++) {
-                float p = 0.5f * (s[1][l] + s[2][l]), m = 0.5f * (s[1][l] - s[2][l]);
-                r[0][l] = s[0][l] + p;
-                r[1][l] = m;
-                r[2][l] = p + s[3][l];
-            }
-            for (int a = 0; a < 3; a++) {
-                float p = 0.5f * (r[a][1] + r[a][2]), m = 0.5f * (r[a][1] - r[a][2]);
-                w3[a][0] = r[a][0] + p;
-                w3[a][1] = m;
-                w3[a][2] = p + r[a][3];
+    for (long c0 = 0; c0 < cin; c0 += 8) {
+        long nb = cin - c0 < 8 ? cin - c0 : 8;
+        wf8 s[36], r[18], w3[9];
+        for (long k = 0; k < t * t; k++) {
+            const float *src = S + k * xs + co * cin + c0;
+            if (nb == 8) memcpy(&s[k], src, sizeof s[k]);
+            else {
+                s[k] = (wf8){0};
+                memcpy(&s[k], src, (size_t)nb * sizeof(float));
             }
         }
-        for (int a = 0; a < 3; a++)
-            for (int bcol = 0; bcol < 3; bcol++) {
-                float *dst = gwt + (ci * 9 + a * 3 + bcol) * cout + co;
-                *dst = first ? w3[a][bcol] : *dst + w3[a][bcol];
+        // G^T on the columns (r[a][l], a row of t), then on r's rows (w3[a][b]).
+        for (long l = 0; l < t; l++) {
+            if (t == 6) gt6(s + l, 6, r + l, 6);
+            else gt4(s + l, 4, r + l, 4);
+        }
+        for (int a = 0; a < 3; a++) {
+            if (t == 6) gt6(r + 6 * a, 1, w3 + 3 * a, 1);
+            else gt4(r + 4 * a, 1, w3 + 3 * a, 1);
+        }
+        for (long i = 0; i < nb; i++)
+            for (int k = 0; k < 9; k++) {
+                float *dst = gwt + ((c0 + i) * 9 + k) * cout + co;
+                *dst = first ? w3[k][i] : *dst + w3[k][i];
             }
     }
 }
