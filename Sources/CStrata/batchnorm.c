@@ -261,7 +261,7 @@ SK_BODY void channel_grad_sums(const bnp_job *j, long ch) {
         long p = 0;
         for (; p + 16 <= PP; p += 16)
             for (int u = 0; u < 16; u++) {
-                float gv = code[p + u] <= 3 ? g[p + u] : 0.0f;
+                float gl = g[p + u], gv = code[p + u] <= 3 ? gl : 0.0f;   // (a plain load, not a masked one)
                 a1[u] += gv;
                 a2[u] += gv * (xw[p + u] - mean);
             }

@@ -646,6 +646,12 @@ SK_BODY void relu_pooled_body(long n, float *restrict y, uint8_t *restrict code)
 }
 SK_MULTI_ISA_VOID(static, relu_pooled, (long n, float *restrict y, uint8_t *restrict code), (n, y, code))
 
+// The same values without codes.
+SK_BODY void relu_values_body(long n, float *restrict y) {
+    for (long i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];   // NaN compares false: stays NaN
+}
+SK_MULTI_ISA_VOID(static, relu_values, (long n, float *restrict y), (n, y))
+
 // Images per forward chunk: chunk_images, or for Winograd enough images for WINO_CHUNK_TILES
 // output tiles, so its (m + 2)^2 GEMMs are not a few tiles wide (a 16x16 output has 16 4x4 tiles
 // an image; one image at a time measured 1.5x slower with 2 threads on AVX-512, whose kernel is
@@ -674,9 +680,12 @@ static void conv_forward_task(void *ctx, long t) {
         long nb = n1 - n < b ? n1 - n : b;
         float *tmp = sk_scratch(5, (size_t)nb * s->cout * P);
         conv_forward_chunk(j, n, nb, tmp);
+        // No codes (inference: nothing to back-propagate) leaves the winners unrecorded.
+        uint8_t *codes = j->codes ? j->codes + n * s->cout * PH * PW : 0;
         for (long pl = 0; pl < nb * s->cout; pl++)
-            maxpool_2x2_codes(s->oh, s->ow, PH, PW, tmp + pl * P, j->y + (n * s->cout + pl) * PH * PW, j->codes + (n * s->cout + pl) * PH * PW);
-        if (j->relu) relu_pooled(nb * s->cout * PH * PW, j->y + n * s->cout * PH * PW, j->codes + n * s->cout * PH * PW);
+            maxpool_2x2_codes(s->oh, s->ow, PH, PW, tmp + pl * P, j->y + (n * s->cout + pl) * PH * PW, codes ? codes + pl * PH * PW : 0);
+        if (j->relu && codes) relu_pooled(nb * s->cout * PH * PW, j->y + n * s->cout * PH * PW, codes);
+        else if (j->relu) relu_values(nb * s->cout * PH * PW, j->y + n * s->cout * PH * PW);
     }
 }
 

@@ -143,6 +143,8 @@ SK_BODY void unary_range_body(int op, long n, const float *x, float *y, float p)
 SK_MULTI_ISA_VOID(static, unary_range, (int op, long n, const float *x, float *y, float p), (op, n, x, y, p))
 
 // dx = g * f'(x); `x` is the op's input and `y` its output (whichever the rule needs).
+// g is read whether or not a branch uses it: a load under a condition compiles to masked loads
+// (vmaskmovps), which are microcoded on AMD CPUs before Zen 3.
 SK_BODY void unary_backward_range_body(int op, long n, const float *x, const float *y,
                                         const float *g, float *dx, float p) {
     switch (op) {
@@ -150,11 +152,11 @@ SK_BODY void unary_backward_range_body(int op, long n, const float *x, const flo
     case SK_EXP: for (long i = 0; i < n; i++) dx[i] = g[i] * y[i]; break;
     case SK_LOG: for (long i = 0; i < n; i++) dx[i] = g[i] / x[i]; break;
     case SK_SQRT: for (long i = 0; i < n; i++) dx[i] = g[i] * 0.5f / y[i]; break;
-    case SK_ABS: for (long i = 0; i < n; i++) dx[i] = x[i] > 0 ? g[i] : (x[i] < 0 ? -g[i] : 0.0f); break;
+    case SK_ABS: for (long i = 0; i < n; i++) { float gi = g[i]; dx[i] = x[i] > 0 ? gi : (x[i] < 0 ? -gi : 0.0f); } break;
     case SK_TANH: for (long i = 0; i < n; i++) dx[i] = g[i] * (1.0f - y[i] * y[i]); break;
     case SK_SIGMOID: for (long i = 0; i < n; i++) dx[i] = g[i] * y[i] * (1.0f - y[i]); break;
-    case SK_RELU: for (long i = 0; i < n; i++) dx[i] = x[i] > 0 ? g[i] : 0.0f; break;
-    case SK_LEAKY_RELU: for (long i = 0; i < n; i++) dx[i] = x[i] > 0 ? g[i] : p * g[i]; break;
+    case SK_RELU: for (long i = 0; i < n; i++) { float gi = g[i]; dx[i] = x[i] > 0 ? gi : 0.0f; } break;
+    case SK_LEAKY_RELU: for (long i = 0; i < n; i++) { float gi = g[i]; dx[i] = x[i] > 0 ? gi : p * gi; } break;
     case SK_GELU:
         for (long i = 0; i < n; i++) {
             float v = x[i];

@@ -501,6 +501,13 @@ final class OpsTests: XCTestCase {
             let plain = relu ? pooled.relu() : pooled
             XCTAssertEqual(fused.shape, plain.shape)
             XCTAssertEqual(fused.scalars, plain.scalars, "\(xs) relu \(relu)")
+            // Without a gradient to record, the kernel keeps no winners: the values of the separate
+            // ops without one (kept filters may take another convolution path than training's).
+            noGrad {
+                let inferred = conv2dMaxPool2d(x, weight: w, bias: b, stride: stride, padding: pad, groups: groups, relu: relu)
+                let pooled = maxPool2d(conv2d(x, weight: w, bias: b, stride: stride, padding: pad, groups: groups), kernelSize: 2)
+                XCTAssertEqual(inferred?.scalars, (relu ? pooled.relu() : pooled).scalars, "\(xs) relu \(relu), no grad")
+            }
             if relu {   // the max of four is below zero in some windows (1 in 16 for independent signs): those get no gradient
                 let zeroed = fused.scalars.filter { $0 == 0 }.count
                 XCTAssert(zeroed >= fused.count / 20 && zeroed < fused.count / 2, "\(xs): \(zeroed) of \(fused.count) zeroed")

@@ -170,7 +170,7 @@ void sk_conv2d_backward(const sk_conv_shape *s, const float *x, const float *w, 
 
 // Convolution fused with 2x2/stride-2 max pooling of its output (floor of odd sizes): the
 // unpooled output only ever lives in per-thread scratch. y is [n, cout, oh/2, ow/2]; codes (one
-// byte per pooled output) record the winners for the backward pass. AVX-512BW/VL or AVX2.
+// byte per pooled output; NULL for none) record the winners for the backward pass. AVX-512BW/VL or AVX2.
 // With relu, y = relu(pool(conv)) and a pooled output that ReLU zeroes gets code 4 (no winner,
 // so no gradient); NaN stays NaN, as in the separate ReLU. The backward (groups 1, stride 1,
 // column dilation 1, KW * Cin >= 16) works from the winners alone: at most a quarter of the
