@@ -1463,6 +1463,14 @@ __attribute__((target("avx2,fma"))) static void maxpool_2x2_avx2(long W, long OH
         const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
         float *yo = y + oh * OW;
         uint8_t *co = code ? code + oh * OW : 0;
+        if (OW < 8 && OW >= 4 && oh + 1 < OH) {
+            // Rows of 4 to 7 outputs but the last: one whole step. Its loads (W + 16 floats from r0)
+            // stay inside rows 2 oh to 2 oh + 3 (4W floats, W >= 8), and its stores run past the row
+            // into the next one, whose own step then writes those places again. (A masked step a
+            // row, with two memcpy calls, cost CNN training held to AVX2: it pools 14 x 14 to 7 x 7.)
+            maxpool_2x2_step8(_mm256_loadu_ps(r0), _mm256_loadu_ps(r0 + 8), _mm256_loadu_ps(r1), _mm256_loadu_ps(r1 + 8), yo, co);
+            continue;
+        }
         if (OW < 8) {   // one masked step into a local buffer
             float yb[8];
             uint8_t cb[8];

@@ -762,7 +762,9 @@ final class OpsTests: XCTestCase {
     /// by row), odd heights and widths, widths under one vector and between vector sizes, wide rows.
     func testMaxPool2x2SameOnEveryISA() {
         let shapes: [[Int]] = [[1, 1, 2, 2], [2, 3, 5, 7], [1, 2, 4, 15], [3, 2, 9, 16], [2, 1, 7, 17], [1, 4, 11, 33],
-                               [2, 2, 6, 31], [1, 1, 3, 64], [2, 3, 13, 45], [1, 2, 5, 301], [4, 8, 28, 28], [2, 3, 2, 3]]
+                               [2, 2, 6, 31], [1, 1, 3, 64], [2, 3, 13, 45], [1, 2, 5, 301], [4, 8, 28, 28], [2, 3, 2, 3],
+                               // rows of 4 to 7 outputs: whole steps that run into the next row, the last row masked
+                               [3, 2, 14, 14], [2, 3, 10, 12], [1, 2, 9, 9], [1, 1, 11, 10], [2, 2, 6, 8]]
         defer { Strata.numThreads = 2 }
         for threads in [1, 2] { for (i, shape) in shapes.enumerated() {
             Strata.numThreads = threads
