@@ -156,7 +156,7 @@ sanitize: deps mpi-deps
 # AVX-512), which STRATA_ISA=avx2 on an AVX-512 machine cannot stand in for: there, an AVX-512
 # instruction that escaped the run-time dispatch still runs. Here it faults. The minus signs drop
 # features that QEMU cannot emulate (it warns about each). ZEN1_TESTS picks the test classes (by
-# default the kernels' tests, about 3 minutes after the build on 2 cores).
+# default the kernels' tests, about 2.5 minutes after the build on 2 cores).
 ZEN1_CPU := EPYC-v1,-rdseed,-sha-ni,-fxsr-opt,-misalignsse,-3dnowprefetch,-osvw,-topoext,-nrip-save,-xsavec
 ZEN1_TESTS ?= KernelISATests OpsTests WinogradTests GradCheckTests PackedLinearTests OptimTests LayerTests AutogradTests
 comma := ,

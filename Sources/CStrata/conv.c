@@ -634,9 +634,13 @@ static void conv_forward_chunk(const conv_job *j, long n0, long nb, float *out) 
 }
 
 // ReLU on pooled outputs: those it zeroes (not NaN) keep no winner (code 4), so the backward
-// expansion writes zero gradient for their whole window.
-// (restrict and selects, no branches: so it vectorises.)
+// expansion writes zero gradient for their whole window. code NULL: the values alone (inference).
+// (restrict and selects, no branches in the loops: so they vectorise.)
 SK_BODY void relu_pooled_body(long n, float *restrict y, uint8_t *restrict code) {
+    if (!code) {
+        for (long i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];   // NaN compares false: stays NaN
+        return;
+    }
     for (long i = 0; i < n; i++) {
         float v = y[i];
         uint8_t c = code[i];
@@ -645,12 +649,6 @@ SK_BODY void relu_pooled_body(long n, float *restrict y, uint8_t *restrict code)
     }
 }
 SK_MULTI_ISA_VOID(static, relu_pooled, (long n, float *restrict y, uint8_t *restrict code), (n, y, code))
-
-// The same values without codes.
-SK_BODY void relu_values_body(long n, float *restrict y) {
-    for (long i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];   // NaN compares false: stays NaN
-}
-SK_MULTI_ISA_VOID(static, relu_values, (long n, float *restrict y), (n, y))
 
 // Images per forward chunk: chunk_images, or for Winograd enough images for WINO_CHUNK_TILES
 // output tiles, so its (m + 2)^2 GEMMs are not a few tiles wide (a 16x16 output has 16 4x4 tiles
@@ -684,8 +682,7 @@ static void conv_forward_task(void *ctx, long t) {
         uint8_t *codes = j->codes ? j->codes + n * s->cout * PH * PW : 0;
         for (long pl = 0; pl < nb * s->cout; pl++)
             maxpool_2x2_codes(s->oh, s->ow, PH, PW, tmp + pl * P, j->y + (n * s->cout + pl) * PH * PW, codes ? codes + pl * PH * PW : 0);
-        if (j->relu && codes) relu_pooled(nb * s->cout * PH * PW, j->y + n * s->cout * PH * PW, codes);
-        else if (j->relu) relu_values(nb * s->cout * PH * PW, j->y + n * s->cout * PH * PW);
+        if (j->relu) relu_pooled(nb * s->cout * PH * PW, j->y + n * s->cout * PH * PW, codes);
     }
 }
 

@@ -90,20 +90,15 @@ public func conv2dMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     guard sk_conv2d_maxpool_supported(&s) != 0 else { return nil }
     let y = Tensor(uninitializedShape: [s.n, s.cout, s.oh / 2, s.ow / 2])
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    let tracked = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+    // The winners are recorded only for a backward pass (none at inference).
+    let winners = tracked ? winnerBuffer(UInt8.self, y.count) : nil
     let forms = ConvWeightForms.kept(for: weight)
-    // Inference records no winners: nothing will ask for the gradient.
-    guard GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) else {
-        withUnsafePointer(to: &s) {
-            sk_conv2d_maxpool_forward_prepared($0, x.data, weight.data, bias?.data, y.data, nil, relu ? 1 : 0, forms?.handle)
-        }
-        withExtendedLifetime(forms) {}
-        return y
-    }
-    let (codes, cp) = winnerBuffer(UInt8.self, y.count)
     withUnsafePointer(to: &s) {
-        sk_conv2d_maxpool_forward_prepared($0, x.data, weight.data, bias?.data, y.data, cp, relu ? 1 : 0, forms?.handle)
+        sk_conv2d_maxpool_forward_prepared($0, x.data, weight.data, bias?.data, y.data, winners?.1, relu ? 1 : 0, forms?.handle)
     }
     withExtendedLifetime(forms) {}
+    guard let (codes, cp) = winners else { return y }
     let xc = x.constant(), wc = weight.constant()
     return y.recorded("conv2dMaxPool2d", inputs) { g, needs in
         withExtendedLifetime(codes) {
