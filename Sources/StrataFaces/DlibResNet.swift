@@ -29,14 +29,26 @@ extension FaceEmbeddingNetwork {
         let wasTraining = isTraining
         if wasTraining { eval() }
         defer { if wasTraining { train(true) } }
-        // Every view and its mirror image in one batch: one pass through the network.
+        // Every view and its mirror image of a few images in one pass through the network; at most
+        // `faceEmbeddingPassImages` images a pass, so activations do not grow with the set.
         return noGrad {
             let n = views[0].shape[0]
-            let f = features(Tensor.concat(views + views.map { $0.flippedHorizontally() }, axis: 0))   // [2V*N, D]
-            return l2Normalized(f.reshape([2 * views.count, n, f.shape[1]]).sum(axis: 0))
+            let per = Swift.max(1, faceEmbeddingPassImages / (2 * views.count))
+            var parts: [Tensor] = []
+            for start in stride(from: 0, to: n, by: per) {
+                let m = Swift.min(per, n - start)
+                let vs = n <= per ? views : views.map { $0.slice(axis: 0, start: start, end: start + m) }
+                let f = features(Tensor.concat(vs + vs.map { $0.flippedHorizontally() }, axis: 0))   // [2V*m, D]
+                parts.append(l2Normalized(f.reshape([2 * views.count, m, f.shape[1]]).sum(axis: 0)))
+            }
+            return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
         }
     }
 }
+
+/// Images (views and mirror images counted) a face network embeds in one pass: 64 measured
+/// fastest on LFW pairs with 5 views, and holds a tenth of the memory of 2,560 at once.
+public let faceEmbeddingPassImages = 64
 
 /// A per-channel scale and shift (dlib's `affine` layer: a BatchNorm folded into its statistics).
 public final class ChannelAffine: Module {

@@ -100,14 +100,18 @@ extension FaceModel {
     /// Embeddings `[N, D]` of one face per photo file, found by `finding`; notes say where the
     /// largest of several faces was used. Errors name the file.
     public func embedFaces(_ paths: [String], finding: FaceFinding, policy: FaceFinding.Policy = .largest, views: Int? = nil) throws -> (Tensor, [FaceBox], [String]) {
-        var photos: [Image] = [], boxes: [FaceBox] = [], notes: [String] = []
-        for p in paths {
-            let f = try finding.face(in: p, policy: policy)
-            photos.append(f.photo)
-            boxes.append(f.box)
-            if let n = f.note { notes.append(n) }
+        var boxes: [FaceBox] = [], notes: [String] = []
+        let e = try embedInChunks(paths.count, views: views) { r in
+            var photos: [Image] = []
+            for p in paths[r] {
+                let f = try finding.face(in: p, policy: policy)
+                photos.append(f.photo)
+                boxes.append(f.box)
+                if let n = f.note { notes.append(n) }
+            }
+            return (photos, Array(paths[r]))
         }
-        return (try embed(photos, names: paths, views: views), boxes, notes)
+        return (e, boxes, notes)
     }
 }
 

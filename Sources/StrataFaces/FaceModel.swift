@@ -142,9 +142,10 @@ public struct FaceModel {
 
     /// Unit-length embeddings of face images of any size (the face box cut out when the model has
     /// one, converted to grey or RGB, resized to the network's input, standardised; the mirror
-    /// image is averaged in). Large sets are embedded in batches of 256.
+    /// image is averaged in). Large sets are embedded `embedChunk` images at a time.
     /// `views` overrides the model's own number of test-time views.
     public func embed(_ images: [Image], names: [String]? = nil, views: Int? = nil) throws -> Tensor {
+        guard !images.isEmpty else { throw StrataError("no photos to embed") }
         if !members.isEmpty {
             let parts = try members.map { try $0.embed(images, names: names, views: views ?? self.views) }
             return FaceEnsemble.join(parts)
@@ -166,8 +167,8 @@ public struct FaceModel {
             }
         }
         var parts: [Tensor] = []
-        for start in stride(from: 0, to: prepared.count, by: 256) {
-            let chunk = Array(prepared[start..<Swift.min(start + 256, prepared.count)])
+        for start in stride(from: 0, to: prepared.count, by: FaceModel.embedChunk) {
+            let chunk = Array(prepared[start..<Swift.min(start + FaceModel.embedChunk, prepared.count)])
             if box != nil && viewCount > 1 {
                 let context = Tensor.stack(chunk.map { $0.tensor(scale: info.normalization.scale) })
                 parts.append(net.embedding(views: Warp.views(viewCount).map { $0.apply(context, outputSize: (h, w)).standardizedPerImage() }))
@@ -182,14 +183,29 @@ public struct FaceModel {
     /// window, one per stored view) when the model has a face box, else images at its input size.
     public func embedStored(_ d: LabeledImages, views viewCount: Int) -> Tensor {
         var parts: [Tensor] = []
-        for start in stride(from: 0, to: d.count, by: 256) {
-            let x = d.batch(Array(start..<Swift.min(start + 256, d.count))).inputs
+        for start in stride(from: 0, to: d.count, by: FaceModel.embedChunk) {
+            let x = d.batch(Array(start..<Swift.min(start + FaceModel.embedChunk, d.count))).inputs
             if let box = crop {   // the stored views of each context image, as `embed` takes them
                 parts.append(net.embedding(views: Warp.views(viewCount).map { $0.apply(x, outputSize: (box.size, box.size)).standardizedPerImage() }))
             } else {
                 parts.append(net.embedding(x))
             }
         }
+        return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
+    }
+
+    /// Photos prepared and embedded at a time: their context images and views are all that is held.
+    public static let embedChunk = 64
+
+    /// Embeddings `[N, D]` of `count` photos that `load` reads `embedChunk` at a time (the images and
+    /// the names errors give), so only one chunk's decoded photos are in memory at once.
+    public func embedInChunks(_ count: Int, views: Int? = nil, _ load: (Range<Int>) throws -> (images: [Image], names: [String])) throws -> Tensor {
+        var parts: [Tensor] = []
+        for start in stride(from: 0, to: count, by: FaceModel.embedChunk) {
+            let (images, names) = try load(start..<Swift.min(start + FaceModel.embedChunk, count))
+            parts.append(try embed(images, names: names, views: views))
+        }
+        if parts.isEmpty { return try embed([], views: views) }   // throws: no photos
         return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
     }
 

@@ -77,6 +77,18 @@ public struct FaceScorer {
         } }
     }
 
+    /// Distances of the listed pairs of rows of `e` `[N, D]` (unit rows), without the `N x N` matrix.
+    public func distances(_ e: Tensor, pairs: [(Int, Int)]) -> [Float] {
+        let d = e.shape[1], v = e.scalars, stats = cohort(e)
+        return pairs.map { i, j in
+            var s: Float = 0
+            for k in 0..<d { s += v[i * d + k] * v[j * d + k] }
+            guard let (m, sd) = stats else { return 1 - s }
+            let z = ((s - m[i]) / sd[i] + (s - m[j]) / sd[j]) / 2
+            return 1 - (globalMean + globalSpread * z)
+        }
+    }
+
     /// The distance between two embeddings.
     public func distance(_ a: [Float], _ b: [Float]) -> Float {
         distances(Tensor(a, shape: [1, a.count]), Tensor(b, shape: [1, b.count]))[0][0]

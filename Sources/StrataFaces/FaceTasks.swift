@@ -21,11 +21,13 @@ extension FaceModel {
 
     /// Embeddings `[N, D]` of photo files, each reframed by `frame` first; errors name the file.
     public func embedFiles(_ paths: [String], frame: FaceCrop? = nil, views: Int? = nil) throws -> Tensor {
-        let images = try paths.map { p -> Image in
-            let img = try Image.load(p)
-            return frame.map { $0.reframe(img) } ?? img
+        try embedInChunks(paths.count, views: views) { r in
+            let names = Array(paths[r])
+            return (try names.map { p in
+                let img = try Image.load(p)
+                return frame.map { $0.reframe(img) } ?? img
+            }, names)
         }
-        return try embed(images, names: paths, views: views)
     }
 
     /// Is the pair of photos the same person: the distance under the model's score, and the verdict
@@ -124,19 +126,22 @@ extension FacePairs {
             let same = pairs.pairs.filter(\.same).count
             throw StrataError("\(path): \(same) same and \(pairs.pairs.count - same) different pairs; cross-validation over \(Swift.max(pairs.folds.count, 10)) folds needs at least one of each per fold (10 of each for View 1)")
         }
-        var photos: [Image] = [], several = 0, none = 0
-        for file in paths {
-            let (img, found, _) = try finding.faces(in: file)
-            if finding.detector == nil { photos.append(img); continue }
-            if found.count > 1 { several += 1 }
-            if let f = found.max(by: { $0.side < $1.side }) { photos.append(f.lfwPhoto(from: img)) } else { none += 1; photos.append(img) }
+        var several = 0, none = 0
+        let e = try model.embedInChunks(paths.count, views: views) { r in
+            var photos: [Image] = []
+            for file in paths[r] {
+                let (img, found, _) = try finding.faces(in: file)
+                if finding.detector == nil { photos.append(img); continue }
+                if found.count > 1 { several += 1 }
+                if let f = found.max(by: { $0.side < $1.side }) { photos.append(f.lfwPhoto(from: img)) } else { none += 1; photos.append(img) }
+            }
+            return (photos, Array(paths[r]))
         }
-        let e = try model.embed(photos, names: paths, views: views)
         let scorer = score.map(model.scorer) ?? model.scorer
-        let dist = scorer.distances(e, e)   // similarity = 1 - distance (cosine, or S-norm on its scale)
-        let sims: [Float] = pairs.pairs.map { p in
-            1 - dist[index[FacePairs.imagePath(root: root, name: p.name1, index: p.index1)]!][index[FacePairs.imagePath(root: root, name: p.name2, index: p.index2)]!]
-        }
+        // similarity = 1 - distance (cosine, or S-norm on its scale), of the pairs alone
+        let sims = scorer.distances(e, pairs: pairs.pairs.map { p in
+            (index[FacePairs.imagePath(root: root, name: p.name1, index: p.index1)]!, index[FacePairs.imagePath(root: root, name: p.name2, index: p.index2)]!)
+        }).map { 1 - $0 }
         let s = FacePairs.score(similarities: sims, same: pairs.pairs.map(\.same), folds: pairs.folds)
         return PairsEvaluation(pairs: pairs.pairs.count, images: paths.count, score: s, snorm: scorer.centres != nil,
                                seconds: Date().timeIntervalSince(started), detected: finding.detector != nil, largestOfSeveral: several, noFace: none)

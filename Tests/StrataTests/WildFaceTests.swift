@@ -378,6 +378,24 @@ extension WildFaceTests {
         let e = try fm.embed([photo, photo.grayscale()])
         XCTAssertEqual(e.shape, [2, fm.embeddingSize])
         for r in 0..<2 { XCTAssertEqual(Double(e.slice(axis: 0, start: r, end: r + 1).square().sum().item), 1, accuracy: 1e-4) }
+
+        // Many photos go through in chunks (and each chunk's views in several passes) with the
+        // embeddings each photo has alone, in order; the loader sees each chunk once.
+        // Seven photos, so no chunk or pass starts at the same photo as the first one.
+        let photos = (0..<7).map { k in Image(width: 200 + 10 * k, height: 240, channels: 3, pixels: (0..<((200 + 10 * k) * 240 * 3)).map { _ in UInt8(rng.nextInt(256)) }) }
+        let alone = try photos.map { try fm.embed([$0], views: 5) }
+        let count = FaceModel.embedChunk + 3
+        var asked: [Range<Int>] = []
+        let all = try fm.embedInChunks(count, views: 5) { r in
+            asked.append(r)
+            return (r.map { photos[$0 % 7] }, r.map { "photo \($0)" })
+        }
+        XCTAssertEqual(asked, [0..<FaceModel.embedChunk, FaceModel.embedChunk..<count])
+        XCTAssertEqual(all.shape, [count, fm.embeddingSize])
+        for i in [0, 1, 2, 8, 40, FaceModel.embedChunk - 1, FaceModel.embedChunk, count - 1] {
+            XCTAssert(all.slice(axis: 0, start: i, end: i + 1).allClose(alone[i % 7], atol: 1e-5), "photo \(i) embedded in a chunk differs from alone")
+        }
+        XCTAssertThrowsError(try fm.embedInChunks(0) { _ in ([], []) }) { XCTAssert("\($0)".contains("no photos"), "\($0)") }
     }
 }
 
@@ -405,6 +423,12 @@ extension WildFaceTests {
             let z = ((s - ma) / sa + (s - mb) / sb) / 2
             XCTAssertEqual(Double(d[a][b]), 1 - (mu + sd * z), accuracy: 1e-4, "pair \(a),\(b)")
         } }
+        // Only the listed pairs, as in the full matrix.
+        let listed = [(0, 1), (2, 0), (1, 1), (2, 2), (1, 2)]
+        for (k, dk) in scorer.distances(e, pairs: listed).enumerated() { XCTAssertEqual(dk, d[listed[k].0][listed[k].1], accuracy: 1e-6, "pair \(listed[k])") }
+        for (k, dk) in FaceScorer.cosine.distances(e, pairs: listed).enumerated() {
+            XCTAssertEqual(Double(dk), 1 - dot(photos[listed[k].0], photos[listed[k].1]), accuracy: 1e-5, "cosine pair \(listed[k])")
+        }
         XCTAssertEqual(Double(scorer.distance(e.slice(axis: 0, start: 0, end: 1).scalars, e.slice(axis: 0, start: 1, end: 2).scalars)), Double(d[0][1]), accuracy: 1e-6)
         // Plain cosine is 1 - cos.
         XCTAssertEqual(Double(FaceScorer.cosine.distances(e, e)[0][2]), 1 - dot(photos[0], photos[2]), accuracy: 1e-5)
