@@ -65,6 +65,27 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(x.grad?.scalars, [12])
     }
 
+    /// What an op saved for its backward is freed once its gradients are out, before the ops
+    /// under it run (so a layer's activations go as the pass goes down), unless the graph is kept.
+    func testSavedValuesAreFreedAsTheBackwardPassGoes() {
+        final class Saved {}
+        for retain in [false, true] {
+            var x = Tensor([1, 2])
+            x.requiresGrad = true
+            weak var saved: Saved?
+            var aliveBelow: Bool?
+            let a = (x * 2).recorded("below", [x]) { g, _ in aliveBelow = saved != nil; return [g * 2] }
+            let b: Tensor = {   // the op's closure is all that holds `s`
+                let s = Saved()
+                saved = s
+                return (a * 3).recorded("above", [a]) { g, _ in withExtendedLifetime(s) { [g * 3] } }
+            }()
+            b.sum().backward(retainGraph: retain)
+            XCTAssertEqual(aliveBelow, retain, retain ? "a kept graph keeps what its ops saved" : "the op above still held what it saved when the op below ran")
+            XCTAssertEqual(x.grad?.scalars, [6, 6])
+        }
+    }
+
     func testExplicitGradientAndRetainGrad() {
         var x = Tensor([1, 2, 3])
         x.requiresGrad = true

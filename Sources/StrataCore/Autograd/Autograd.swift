@@ -172,6 +172,12 @@ extension Tensor {
                         pending[key] = gi
                     }
                 }
+                // Done with this node: drop what its closure saved now, not after the whole pass,
+                // so each layer's activations are freed as soon as its gradients are out.
+                if !retainGraph {
+                    n.backwardFn = nil
+                    n.parents = []
+                }
             }
         }
         if !retainGraph {
