@@ -70,11 +70,13 @@ public struct FaceScorer {
         guard let (ma, sa) = cohort(a), let (mb, sb) = cohort(b) else {
             return (0..<n).map { i in (0..<m).map { 1 - v[i * m + $0] } }
         }
-        return (0..<n).map { i in (0..<m).map { j in
-            let s = v[i * m + j]
-            let z = ((s - ma[i]) / sa[i] + (s - mb[j]) / sb[j]) / 2
-            return 1 - (globalMean + globalSpread * z)
-        } }
+        return (0..<n).map { i in (0..<m).map { j in snormDistance(v[i * m + j], ma[i], sa[i], mb[j], sb[j]) } }
+    }
+
+    /// The S-norm distance of cosine `s` between photos with cohort means and spreads `ma, sa` and `mb, sb`.
+    private func snormDistance(_ s: Float, _ ma: Float, _ sa: Float, _ mb: Float, _ sb: Float) -> Float {
+        let z = ((s - ma) / sa + (s - mb) / sb) / 2
+        return 1 - (globalMean + globalSpread * z)
     }
 
     /// Distances of the listed pairs of rows of `e` `[N, D]` (unit rows), without the `N x N` matrix.
@@ -84,8 +86,7 @@ public struct FaceScorer {
             var s: Float = 0
             for k in 0..<d { s += v[i * d + k] * v[j * d + k] }
             guard let (m, sd) = stats else { return 1 - s }
-            let z = ((s - m[i]) / sd[i] + (s - m[j]) / sd[j]) / 2
-            return 1 - (globalMean + globalSpread * z)
+            return snormDistance(s, m[i], sd[i], m[j], sd[j])
         }
     }
 

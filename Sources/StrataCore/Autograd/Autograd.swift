@@ -180,7 +180,7 @@ extension Tensor {
                 }
             }
         }
-        if !retainGraph {
+        if !retainGraph {   // and the nodes no gradient reached
             for n in order where !n.isLeaf {
                 n.backwardFn = nil
                 n.parents = []
