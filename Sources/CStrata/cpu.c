@@ -39,3 +39,8 @@ const char *strata_cpu_isa_name(void) {
 static _Thread_local int grad_disabled = 0;
 int sk_grad_enabled(void) { return !grad_disabled; }
 void sk_set_grad_enabled(int on) { grad_disabled = !on; }
+// Set while this thread's backward() frees the graph as it goes (retainGraph false), so a
+// backward rule may write its input gradient over a saved tensor nothing else holds.
+static _Thread_local int backward_frees = 0;
+int sk_backward_frees_graph(void) { return backward_frees; }
+void sk_set_backward_frees_graph(int on) { backward_frees = on; }

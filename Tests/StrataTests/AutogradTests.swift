@@ -86,6 +86,46 @@ final class AutogradTests: XCTestCase {
         }
     }
 
+    /// BatchNorm's backward writes its input gradient over its saved input only when nothing can
+    /// read that input again: not with a kept graph, not while a variable or another op holds it.
+    func testBatchNormWritesItsInputGradientOverAnInputNothingElseHolds() {
+        let w = Tensor.randn([3], seed: 2), b = Tensor.randn([3], seed: 3)
+        for fused in [false, true] {
+            let gy = Tensor.randn(fused ? [2, 3, 2, 2] : [2, 3, 4, 4], seed: 4)
+            var reference: [Float] = []
+            for mode in ["alone", "kept graph", "held", "shared"] {
+                var x = Tensor.randn([2, 3, 4, 4], seed: 1)
+                x.requiresGrad = true
+                var node: GradNode?
+                var base: UnsafeMutablePointer<Float>?
+                var held: Tensor?
+                let loss: Tensor = {
+                    let h = x * 2
+                    node = h.node
+                    node!.retainsGrad = true
+                    base = h.data
+                    if mode == "held" { held = h }
+                    let y = fused ? batchNormMaxPool2d(h, weight: w, bias: b, relu: true).y : batchNorm(h, weight: w, bias: b).y
+                    let l = (y * gy).sum()
+                    // The product saves h as well; written first, its backward runs after BatchNorm's.
+                    return mode == "shared" ? (h * h).sum() + l : l
+                }()
+                loss.backward(retainGraph: mode == "kept graph")
+                let reused = node!.grad!.data == base
+                XCTAssertEqual(reused, mode == "alone", "fused \(fused), \(mode): gradient written over the input")
+                let gx = x.grad!.scalars
+                switch mode {
+                case "alone": reference = gx
+                case "shared":
+                    let expected = zip(reference, x.scalars).map { $0 + 8 * $1 }   // d(sum (2x)^2)/dx = 8x
+                    for (a, e) in zip(gx, expected) { XCTAssertEqual(a, e, accuracy: 1e-4 * Swift.max(1, Swift.abs(e))) }
+                default: XCTAssertEqual(gx, reference, "fused \(fused), \(mode)")
+                }
+                if let held { XCTAssertEqual(held.scalars, x.scalars.map { 2 * $0 }, "a variable's values were overwritten") }
+            }
+        }
+    }
+
     func testExplicitGradientAndRetainGrad() {
         var x = Tensor([1, 2, 3])
         x.requiresGrad = true

@@ -285,6 +285,8 @@ float *sk_scratch(int slot, size_t floats);
 // ---- autograd mode (thread-local) --------------------------------------------------------------
 int sk_grad_enabled(void);
 void sk_set_grad_enabled(int on);
+int sk_backward_frees_graph(void);
+void sk_set_backward_frees_graph(int on);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,40 @@ public final class GradNode {
     }
 }
 
+/// A tensor a backward rule saved and may write its input gradient over (PyTorch's in-place
+/// backward, made safe): `take()` hands the values over for reuse only while `backward()` frees
+/// the graph as it goes (so the rule runs once) and no other tensor shares the storage (so nothing
+/// can read the old values afterwards). Otherwise the rule reads them and allocates as usual.
+///
+/// ```swift
+/// let saved = SavedTensor(x)
+/// ... { g, needs in
+///     let (xs, reusable) = saved.take()
+///     let gx = reusable ? xs.overwritten() : Tensor(uninitializedShape: xs.shape)
+/// ```
+package final class SavedTensor {
+    private var tensor: Tensor?
+
+    package init(_ t: Tensor) { tensor = t.constant() }
+
+    /// The saved tensor, and whether the caller holds its storage alone and may write over it.
+    package func take() -> (tensor: Tensor, reusable: Bool) {
+        guard sk_backward_frees_graph() != 0 else { return (tensor!, false) }
+        var t = tensor!
+        tensor = nil
+        let alone = isKnownUniquelyReferenced(&t.storage)
+        return (t, alone)
+    }
+}
+
+extension Tensor {
+    /// The same storage, marked as about to be overwritten (for `SavedTensor` reuse).
+    package func overwritten() -> Tensor {
+        storage.version &+= 1
+        return constant()
+    }
+}
+
 /// Whether operations are recorded for autograd on this thread.
 public enum GradMode {
     public static var isEnabled: Bool {
@@ -145,6 +179,9 @@ extension Tensor {
         }
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        let wasFreeing = sk_backward_frees_graph()
+        sk_set_backward_frees_graph(retainGraph ? 0 : 1)
+        defer { sk_set_backward_frees_graph(wasFreeing) }
         noGrad {
             for n in order.reversed() {
                 guard let g = pending.removeValue(forKey: ObjectIdentifier(n)) else { continue }

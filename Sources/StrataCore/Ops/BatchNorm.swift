@@ -28,10 +28,12 @@ public func batchNorm(_ x: Tensor, weight: Tensor, bias: Tensor, statistics: (me
     }
     (mean, variance) = (Tensor(uninitializedShape: [c]), Tensor(uninitializedShape: [c]))
     sk_batchnorm_forward(n, c, hw, x.data, weight.data, bias.data, y.data, mean.data, variance.data, eps, 1)
-    let xc = x.constant(), wc = weight.constant()
-    // d/dx, d/dweight, d/dbias of the training-mode forward (the statistics depend on x).
+    let saved = SavedTensor(x), wc = weight.constant()
+    // d/dx, d/dweight, d/dbias of the training-mode forward (the statistics depend on x). The
+    // kernel makes each gx element from the same element of x, so gx may be written over x.
     let out = y.recorded("batchNorm", [x, weight, bias]) { g, needs in
-        let gx = needs[0] ? Tensor(uninitializedShape: xc.shape) : nil
+        let (xc, reusable) = saved.take()
+        let gx = needs[0] ? (reusable ? xc.overwritten() : Tensor(uninitializedShape: xc.shape)) : nil
         let gw = needs[1] ? Tensor(uninitializedShape: [c]) : nil
         let gb = needs[2] ? Tensor(uninitializedShape: [c]) : nil
         sk_batchnorm_backward(n, c, hw, xc.data, wc.data, mean.data, variance.data, g.data, eps, gx?.data, gw?.data, gb?.data)
@@ -61,9 +63,11 @@ public func batchNormMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: F
     let (mean, variance) = (Tensor(uninitializedShape: [c]), Tensor(uninitializedShape: [c]))
     sk_batchnorm_maxpool_forward(n, c, h, w, x.data, weight.data, bias.data, y.data, cp, xw.data, mean.data, variance.data,
                                  eps, relu ? 1 : 0)
-    let xc = x.constant(), wc = weight.constant()
+    let saved = SavedTensor(x), wc = weight.constant()
+    // gx may be written over x, as in `batchNorm`: nothing after the sums reads x elsewhere.
     let out = y.recorded("batchNormMaxPool2d", [x, weight, bias]) { g, needs in
-        let gx = needs[0] ? Tensor(uninitializedShape: xc.shape) : nil
+        let (xc, reusable) = saved.take()
+        let gx = needs[0] ? (reusable ? xc.overwritten() : Tensor(uninitializedShape: xc.shape)) : nil
         let gw = needs[1] ? Tensor(uninitializedShape: [c]) : nil
         let gb = needs[2] ? Tensor(uninitializedShape: [c]) : nil
         withExtendedLifetime(codes) {
