@@ -124,37 +124,44 @@ public struct FaceTrainingRun {
         let views = self.views ?? initModel?.views ?? 1
         var result = FaceTrainingResult(model: nil)
         var trained: [FaceModel] = [], heldParts: [Tensor] = []
-        var held = LabeledImages(pixels: [], labels: [], imageShape: [1, 1, 1], classNames: [])
+        var heldLabels: [Int] = []   // (the photos themselves would stay through the next network's training)
         for (k, recipe) in recipes.enumerated() {
-            let loadStart = Date()
-            let (all, trainSet, heldIdx) = try load(recipe)
-            result.loadSeconds += Date().timeIntervalSince(loadStart)
-            if recipes.count > 1, let box = recipe.crop {
-                log("member \(k + 1)/\(recipes.count): crop \(box.centerX),\(box.centerY),\(box.side) size \(box.size) channels \(recipe.channels) seed \(options.seed + k)")
-            }
-            let model = try train(trainSet, imageShape: all.imageShape, normalization: all.normalization, recipe: recipe,
+            // Held-out people (or the training people) set the threshold at the equal error rate.
+            let model: FaceModel, held: LabeledImages
+            do {   // the training photos go at the end of this block unless they are `held`
+                let loadStart = Date()
+                let (trainSet, heldSet, heldCount) = try load(recipe)
+                result.loadSeconds += Date().timeIntervalSince(loadStart)
+                if recipes.count > 1, let box = recipe.crop {
+                    log("member \(k + 1)/\(recipes.count): crop \(box.centerX),\(box.centerY),\(box.side) size \(box.size) channels \(recipe.channels) seed \(options.seed + k)")
+                }
+                model = try train(trainSet, imageShape: trainSet.imageShape, normalization: trainSet.normalization, recipe: recipe,
                                   seed: options.seed + k, member: recipes.count > 1 ? k : nil, initial: initial.isEmpty ? nil : initial[k].net as? FaceNet)
-            // Held-out people (or the training people) set the threshold at the equal error rate;
-            // with a given threshold and nobody held out there is nothing to measure.
-            held = heldIdx.isEmpty ? trainSet : all.classes(heldIdx)
-            if !heldIdx.isEmpty || threshold == nil { heldParts.append(model.embedStored(held, views: views)) }
+                (result.people, result.images, result.heldOutPeople) = (trainSet.classNames.count, trainSet.count, heldCount)
+                held = heldSet ?? trainSet
+            }
+            // Training's cached buffers fit neither the embedding below nor the next network.
+            BufferPool.shared.trim()
+            heldLabels = held.labels
+            // With a given threshold and nobody held out there is nothing to measure.
+            if result.heldOutPeople > 0 || threshold == nil { heldParts.append(model.embedStored(held, views: views)) }
             trained.append(model)
-            (result.people, result.images, result.heldOutPeople) = (trainSet.classNames.count, trainSet.count, heldIdx.count)
+            BufferPool.shared.trim()
         }
         result.trainSeconds = Date().timeIntervalSince(started) - result.loadSeconds
         var final = FaceModel(ensemble: trained, threshold: 0)
         final.score = score ?? initModel?.score ?? .cosine
         final.views = views
         let e = heldParts.isEmpty ? nil : FaceEnsemble.join(heldParts)
-        let (eer, eerThreshold) = e.map { FaceEvaluation.equalErrorPoint(final.scorer.distances($0, $0), held.labels) } ?? (0, threshold ?? 0)
+        let (eer, eerThreshold) = e.map { FaceEvaluation.equalErrorPoint(final.scorer.distances($0, $0), heldLabels) } ?? (0, threshold ?? 0)
         final.threshold = threshold ?? eerThreshold
         result.members = recipes.count
         if result.heldOutPeople > 0, let e {
             result.heldOutEER = eer
             final.info.extra["holdout"] = String(format: "%d people: EER %.4f", result.heldOutPeople, eer)
-            let photos = Dictionary(grouping: held.labels, by: { $0 }).values.map(\.count)
+            let photos = Dictionary(grouping: heldLabels, by: { $0 }).values.map(\.count)
             if photos.min() ?? 0 >= 4 {   // AT&T-style folders (10 photos each): enrol 3 and identify the rest
-                let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e, held.labels, enroll: 3, seed: $0, distance: .cosine) }
+                let accs = (0..<5).map { FaceEvaluation.enrollIdentify(e, heldLabels, enroll: 3, seed: $0, distance: .cosine) }
                 result.heldOutIdentification = meanStd(accs)
                 final.info.extra["holdout"] = String(format: "%d people: identification %.4f ± %.4f (enrol 3), EER %.4f",
                                                      result.heldOutPeople, result.heldOutIdentification!.mean, result.heldOutIdentification!.std, eer)
@@ -166,9 +173,10 @@ public struct FaceTrainingRun {
         return result
     }
 
-    /// The folder's photos for one network (cut to its face box), the training people (with the
-    /// extra folder's) and the held-out people's indices.
-    func load(_ recipe: FaceMemberRecipe) throws -> (all: LabeledImages, train: LabeledImages, held: [Int]) {
+    /// The photos of one network (cut to its face box): the training people's (with the extra
+    /// folder's), the held-out people's (nil when none is held out) and how many people that is.
+    /// The whole folder's copy goes before training starts.
+    func load(_ recipe: FaceMemberRecipe) throws -> (train: LabeledImages, held: LabeledImages?, heldPeople: Int) {
         var all: LabeledImages
         if let box = recipe.crop {
             all = try ImageFolder.load(data, channels: recipe.channels, size: (box.contextSize, box.contextSize),
@@ -191,7 +199,7 @@ public struct FaceTrainingRun {
             }
             trainSet = trainSet.appending(extra)
         }
-        return (all, trainSet, heldIdx)
+        return (trainSet, heldIdx.isEmpty ? nil : all.classes(heldIdx), heldIdx.count)
     }
 
     /// The command line that repeats this network's training, stored in the model file.
