@@ -120,7 +120,9 @@ public struct FaceModel {
         i.extra["face_threshold"] = String(threshold)
         if members.isEmpty { return try SavedModel(model: net, info: i).save(to: path, half: half) }
         let inputs = members.map { MemberInput(inputShape: $0.info.inputShape, crop: $0.crop, recipe: $0.info.recipe) }
-        i.extra["face_members"] = String(decoding: try JSONEncoder().encode(inputs), as: UTF8.self)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]   // the same model, the same bytes
+        i.extra["face_members"] = String(decoding: try enc.encode(inputs), as: UTF8.self)
         let ens = FaceEnsemble(members.map(\.net))
         i.architecture = ModuleRegistry.spec(of: ens)
         try SavedModel(model: ens, info: i).save(to: path, half: half)

@@ -290,6 +290,11 @@ final class WildFaceTests: XCTestCase {
         XCTAssertEqual(ensBack.fingerprint, ens.fingerprint)
         XCTAssertNotEqual(ensBack.fingerprint, model.fingerprint)
         XCTAssert(try ensBack.embed([photo, centre]).allClose(both, atol: 1e-5))
+        // Keys in order, so saving the same model in another process writes the same bytes.
+        let members = try XCTUnwrap(try SavedModel.load(ensPath).info.extra["face_members"])
+        let sorted = try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(members.utf8)),
+                                                options: [.sortedKeys, .withoutEscapingSlashes])
+        XCTAssertEqual(members, String(decoding: sorted, as: UTF8.self))
     }
 
     func testTrainerPathLearnsAndBatchesAreDeterministic() throws {
