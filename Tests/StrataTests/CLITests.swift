@@ -235,6 +235,15 @@ extension CLITests {
         XCTAssertEqual(code, 0, err)
         XCTAssert(out.contains("\"members\":2"), out)
         XCTAssertEqual(try FaceModel.load(ens).members.map { $0.info.inputShape[0] }, [3, 1])
+        // As `make faces-model` trains: everyone in training, the threshold given.
+        let given = testTemp("cli-wild-given.safetensors")
+        (code, out, err) = try run(["faces", "train", "--data", root, "--crop", "0.5,0.5,0.8", "--crop", "0.5,0.5,1", "--size", "16", "--blocks", "1",
+                                    "--widths", "8", "--embedding", "8", "--epochs", "1", "--batch-size", "4", "--threshold", "0.7", "--json", "--out", given])
+        XCTAssertEqual(code, 0, err)
+        XCTAssert(out.contains("\"people\":4") && out.contains("\"images\":20") && !out.contains("holdout"), out)
+        let givenModel = try FaceModel.load(given)
+        XCTAssertEqual(givenModel.threshold, 0.7)
+        XCTAssertEqual(givenModel.members.count, 2)
         (code, out, err) = try run(["faces", "evaluate", "--pairs", pairs, "--root", root, "--model", ens, "--json"])
         XCTAssertEqual(code, 0, err)
         // inspect shows one network of the ensemble, on photos cut by that network's box.
