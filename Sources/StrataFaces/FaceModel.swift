@@ -120,9 +120,7 @@ public struct FaceModel {
         i.extra["face_threshold"] = String(threshold)
         if members.isEmpty { return try SavedModel(model: net, info: i).save(to: path, half: half) }
         let inputs = members.map { MemberInput(inputShape: $0.info.inputShape, crop: $0.crop, recipe: $0.info.recipe) }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]   // the same model, the same bytes
-        i.extra["face_members"] = String(decoding: try enc.encode(inputs), as: UTF8.self)
+        i.extra["face_members"] = String(decoding: try JSONEncoder.sortedKeys.encode(inputs), as: UTF8.self)
         let ens = FaceEnsemble(members.map(\.net))
         i.architecture = ModuleRegistry.spec(of: ens)
         try SavedModel(model: ens, info: i).save(to: path, half: half)
@@ -264,9 +262,7 @@ public struct Gallery: Codable {
     }
 
     public func save(_ path: String) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        try FileIO.writeAtomically(try enc.encode(self), to: path)
+        try FileIO.writeAtomically(try JSONEncoder.sortedKeys.encode(self), to: path)
     }
 
     /// Adds photos' embeddings to `name` (a new person, or more photos of a known one).

@@ -127,11 +127,7 @@ public enum Onnx {
     }
 
     static func metadata(_ info: ModelInfo, extra: [String: String]) -> [Onnx_StringStringEntryProto] {
-        func json(_ v: some Encodable) -> String {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]   // the same model, the same bytes
-            return (try? enc.encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        }
+        func json(_ v: some Encodable) -> String { (try? JSONEncoder.sortedKeys.encode(v)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
         let pairs = [("strata.class_names", json(info.classNames)), ("strata.input_shape", json(info.inputShape)),
                      ("strata.normalization", json(info.normalization))]
             + info.extra.sorted { $0.key < $1.key }.map { ("strata.\($0.key)", $0.value) } + extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }

@@ -48,36 +48,32 @@ public final class GradNode {
 }
 
 /// A tensor a backward rule saved and may write its input gradient over (PyTorch's in-place
-/// backward, made safe): `take()` hands the values over for reuse only while `backward()` frees
-/// the graph as it goes (so the rule runs once) and no other tensor shares the storage (so nothing
-/// can read the old values afterwards). Otherwise the rule reads them and allocates as usual.
+/// backward, made safe), for kernels that make each gradient element from the same element of the
+/// saved tensor. `take` gives the saved storage as the gradient's only while `backward()` frees the
+/// graph as it goes (so the rule runs once) and no other tensor shares it (so nothing can read the
+/// old values afterwards); otherwise a new buffer.
 ///
 /// ```swift
 /// let saved = SavedTensor(x)
 /// ... { g, needs in
-///     let (xs, reusable) = saved.take()
-///     let gx = reusable ? xs.overwritten() : Tensor(uninitializedShape: xs.shape)
+///     let (xs, gx) = saved.take(gradient: needs[0])   // gx: xs's storage, or a new one
 /// ```
 package final class SavedTensor {
     private var tensor: Tensor?
 
     package init(_ t: Tensor) { tensor = t.constant() }
 
-    /// The saved tensor, and whether the caller holds its storage alone and may write over it.
-    package func take() -> (tensor: Tensor, reusable: Bool) {
-        guard sk_backward_frees_graph() != 0 else { return (tensor!, false) }
+    /// The saved tensor, and (when `gradient`) a buffer of its shape for the input gradient.
+    package func take(gradient: Bool) -> (saved: Tensor, gradient: Tensor?) {
+        guard sk_backward_frees_graph() != 0 else {
+            return (tensor!, gradient ? Tensor(uninitializedShape: tensor!.shape) : nil)
+        }
         var t = tensor!
         tensor = nil
-        let alone = isKnownUniquelyReferenced(&t.storage)
-        return (t, alone)
-    }
-}
-
-extension Tensor {
-    /// The same storage, marked as about to be overwritten (for `SavedTensor` reuse).
-    package func overwritten() -> Tensor {
-        storage.version &+= 1
-        return constant()
+        guard gradient else { return (t, nil) }
+        guard isKnownUniquelyReferenced(&t.storage) else { return (t, Tensor(uninitializedShape: t.shape)) }
+        t.storage.version &+= 1   // about to be overwritten
+        return (t, t)
     }
 }
 

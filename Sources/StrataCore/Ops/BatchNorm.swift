@@ -32,8 +32,7 @@ public func batchNorm(_ x: Tensor, weight: Tensor, bias: Tensor, statistics: (me
     // d/dx, d/dweight, d/dbias of the training-mode forward (the statistics depend on x). The
     // kernel makes each gx element from the same element of x, so gx may be written over x.
     let out = y.recorded("batchNorm", [x, weight, bias]) { g, needs in
-        let (xc, reusable) = saved.take()
-        let gx = needs[0] ? (reusable ? xc.overwritten() : Tensor(uninitializedShape: xc.shape)) : nil
+        let (xc, gx) = saved.take(gradient: needs[0])
         let gw = needs[1] ? Tensor(uninitializedShape: [c]) : nil
         let gb = needs[2] ? Tensor(uninitializedShape: [c]) : nil
         sk_batchnorm_backward(n, c, hw, xc.data, wc.data, mean.data, variance.data, g.data, eps, gx?.data, gw?.data, gb?.data)
@@ -66,8 +65,7 @@ public func batchNormMaxPool2d(_ x: Tensor, weight: Tensor, bias: Tensor, eps: F
     let saved = SavedTensor(x), wc = weight.constant()
     // gx may be written over x, as in `batchNorm`: nothing after the sums reads x elsewhere.
     let out = y.recorded("batchNormMaxPool2d", [x, weight, bias]) { g, needs in
-        let (xc, reusable) = saved.take()
-        let gx = needs[0] ? (reusable ? xc.overwritten() : Tensor(uninitializedShape: xc.shape)) : nil
+        let (xc, gx) = saved.take(gradient: needs[0])
         let gw = needs[1] ? Tensor(uninitializedShape: [c]) : nil
         let gb = needs[2] ? Tensor(uninitializedShape: [c]) : nil
         withExtendedLifetime(codes) {

@@ -106,8 +106,7 @@ public struct SavedModel {
         m[Key.architecture] = try json(info.architecture)
         m[Key.classNames] = try json(info.classNames)
         m[Key.inputShape] = try json(info.inputShape)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
+        let enc = JSONEncoder.sortedKeys
         m[Key.normalization] = String(decoding: try enc.encode(info.normalization), as: UTF8.self)
         m[Key.history] = String(decoding: try enc.encode(info.history), as: UTF8.self)
         return m

@@ -30,9 +30,17 @@ extension ModelInfo {
     /// Stores `value` (nil removes the section).
     public mutating func setSection<S: ModelSection>(_ value: S?) throws {
         guard let value else { extra[S.key] = nil; return }
+        extra[S.key] = String(decoding: try JSONEncoder.sortedKeys.encode(value), as: UTF8.self)
+    }
+}
+
+extension JSONEncoder {
+    /// An encoder that writes object keys in order, so the same value gives the same bytes in every
+    /// process (Swift seeds its hashing per process): model metadata, galleries.
+    package static var sortedKeys: JSONEncoder {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        extra[S.key] = String(decoding: try enc.encode(value), as: UTF8.self)
+        return enc
     }
 }
 
