@@ -24,9 +24,9 @@ struct Train: ParsableCommand {
     @Option(help: "Batch size (default: 64; 32 for fsdd and text; 16 --finetune).") var batchSize: Int?
     @Option(help: "Learning rate of Adam (default: 1e-3; 0.01 for gcn; 2e-5 for AdamW with --finetune).") var lr: Float?
     @Option(help: "Seed for initialisation and shuffling.") var seed: Int = 0
-    @Option(help: "Model file to write (images: the epoch with the best validation loss).") var out: String?
-    @Option(help: "Images: hold out this share of the training set for validation (default 0: validate on the test split).") var valSplit: Double = 0
-    @Option(help: "Images: stop after this many epochs without a better validation loss.") var patience: Int?
+    @Option(help: "Model file to write (images: the last epoch; with --val-split the epoch with the best validation loss).") var out: String?
+    @Option(help: "Images: hold out this share of the training set for validation, which chooses the epoch to save (default 0: the last epoch is saved; the test split is only reported after each epoch).") var valSplit: Double = 0
+    @Option(help: "Images, with --val-split: stop after this many epochs without a better validation loss.") var patience: Int?
     @Option(help: "Images: write a resumable checkpoint here after every epoch.") var checkpoint: String?
     @Option(help: "Images: continue from this checkpoint.") var resume: String?
     @Option(help: "Images: train on the first N training images only (quick runs).") var limit: Int?

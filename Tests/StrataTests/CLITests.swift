@@ -41,6 +41,48 @@ final class CLITests: XCTestCase {
         try assertFails(["bench", "gemm", "--threads", "0"], mentions: ["--threads"])
     }
 
+    /// Image training saves the last epoch and scores it on the test split, which only reports; with
+    /// --val-split the held-out share chooses the epoch. The test labels here are flipped, so the
+    /// test loss rises as the network learns: choosing by it would save the first epoch.
+    func testImageTrainingSavesTheLastEpochUnlessValidationIsHeldOut() throws {
+        let dir = testTemp("flipped-mnist")
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var rng = RandomGenerator(seed: 11)
+        for (split, n, flip) in [("train", 512, false), ("t10k", 128, true)] {
+            var px: [UInt8] = [], labels: [UInt8] = []
+            for _ in 0..<n {
+                let y = rng.nextInt(2)
+                labels.append(UInt8(flip ? 1 - y : y))
+                for _ in 0..<28 { for c in 0..<28 { px.append(UInt8(((c < 14) == (y == 0) ? 150 : 30) + rng.nextInt(80))) } }
+            }
+            _ = FileManager.default.createFile(atPath: dir + "/\(split)-images-idx3-ubyte", contents: Data(idxBytes([n, 28, 28], px)))
+            _ = FileManager.default.createFile(atPath: dir + "/\(split)-labels-idx1-ubyte", contents: Data(idxBytes([n], labels)))
+        }
+        func train(_ extra: [String]) throws -> (json: [String: Any], history: [[String: Any]], saved: SavedModel) {
+            let model = testTemp("flipped-mnist-\(extra.count).safetensors")
+            let (code, out, err) = try run(["train", "--data", "mnist", "--data-dir", dir, "--model", "mlp", "--epochs", "3", "--threads", "1",
+                                            "--out", model, "--json"] + extra)
+            XCTAssertEqual(code, 0, err)
+            let json = try JSONSerialization.jsonObject(with: Data(out.split(separator: "\n").last!.utf8)) as! [String: Any]
+            return (json, json["history"] as! [[String: Any]], try SavedModel.load(model))
+        }
+        // No --val-split: the test loss after each epoch rises, and the last epoch is saved and scored.
+        var r = try train([])
+        let testLosses = r.history.map { $0["valLoss"] as! Double }
+        XCTAssertEqual(testLosses.count, 3)
+        XCTAssertLessThan(testLosses[0], testLosses[2], "flipped test labels: the test loss should rise, \(testLosses)")
+        XCTAssertEqual(r.saved.info.history.count, 3)
+        XCTAssertEqual(r.json["test_loss"] as! Double, testLosses[2], accuracy: 1e-4 * testLosses[2])
+        XCTAssertLessThan(r.json["test_accuracy"] as! Double, 0.1, "the last epoch on flipped labels")
+        // --val-split: the held-out share's best epoch is saved.
+        r = try train(["--val-split", "0.25"])
+        let valLosses = r.history.map { $0["valLoss"] as! Double }
+        XCTAssertEqual(r.saved.info.history.count, valLosses.firstIndex(of: valLosses.min()!)! + 1)
+        // The test split cannot stop the run either.
+        try assertFails(["train", "--data", "mnist", "--data-dir", dir, "--patience", "2"], mentions: ["--patience", "--val-split"])
+    }
+
     func testPredictPrintsEveryClassProbability() throws {
         let cnn = fixtures.appendingPathComponent("torch_cnn.safetensors").path
         let img = testTemp("big.jpg")

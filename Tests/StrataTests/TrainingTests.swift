@@ -52,6 +52,26 @@ final class TrainingTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Trainer.evaluate(saved.model, toyData(100, seed: 2)).accuracy, 0.98)
     }
 
+    /// `saveBestOnly = false` writes every epoch, so the file holds the last one even when the
+    /// validation loss rises (here flipped validation labels make it rise as the network learns).
+    func testSaveBestOnlyOffKeepsTheLastEpoch() throws {
+        let v = toyData(100, seed: 2)
+        let flipped = LabeledImages(pixels: v.pixels, labels: v.labels.map { 1 - $0 }, imageShape: v.imageShape, classNames: v.classNames)
+        for bestOnly in [true, false] {
+            let t = makeTrainer()
+            var o = options(3)
+            let path = testTemp("toy-best-\(bestOnly).safetensors")
+            (o.bestModelPath, o.saveBestOnly) = (path, bestOnly)
+            let h = try t.fit(toyData(400, seed: 1), validation: flipped, options: o)
+            let losses = h.map { $0.valLoss! }
+            XCTAssertEqual(losses.firstIndex(of: losses.min()!), 0, "the flipped validation loss should be lowest after epoch 1: \(losses)")
+            let saved = try SavedModel.load(path)
+            XCTAssertEqual(saved.info.history.count, bestOnly ? 1 : 3)
+            let same = zip(saved.model.namedStates(), t.model.namedStates()).allSatisfy { $0.1.value.scalars == $1.1.value.scalars }
+            XCTAssertEqual(same, !bestOnly, "the file holds the last epoch's weights only when every epoch is written")
+        }
+    }
+
     func testSameSeedSameWeights() throws {
         let a = makeTrainer(seed: 5)
         try a.fit(toyData(200, seed: 1), options: options(2))

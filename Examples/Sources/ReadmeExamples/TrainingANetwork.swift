@@ -11,13 +11,16 @@ func trainingANetwork() throws {
     print(model.namedParameters().map { $0.0 })   // ["0.weight", "0.bias", "3.weight", ...]
     print(model.summaryTable(inputShape: [1, 28, 28]))   // one example's shape, no batch dimension
 
-    let train = try FashionMNIST.load(.train), test = try FashionMNIST.load(.test)
+    let all = try FashionMNIST.load(.train), test = try FashionMNIST.load(.test)
+    // Validation held out of the training images: it chooses the epoch, so it cannot be the test split.
+    let train = all.subset(Array(0..<54_000)), validation = all.subset(Array(54_000..<60_000))
     let trainer = Trainer(model: model, optimizer: Adam(model.parameters(), lr: 1e-3),
                           info: ModelZoo.fashionInfo(model))
     var options = FitOptions(epochs: 3, batchSize: 64, seed: 0)
     options.bestModelPath = "fashion.safetensors"   // best validation loss, written atomically
     options.patience = 2                            // early stopping
-    try trainer.fit(train, validation: test, options: options)
+    try trainer.fit(train, validation: validation, options: options)
+    print(Trainer.evaluate(try SavedModel.load("fashion.safetensors").model, test))   // (loss, accuracy), once
 
     // Or by hand, here on the first 10,000 training images:
     let opt = Adam(model.parameters(), lr: 1e-3)

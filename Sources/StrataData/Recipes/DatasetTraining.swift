@@ -66,8 +66,9 @@ public struct DatasetTraining {
     public var epochs: Int?, batchSize: Int?, lr: Float?
     public var seed = 0, seeds = 1
     public var out: String?
-    /// Fashion-MNIST and MNIST: a held-out share of the training set for validation (0: the test
-    /// split), early stopping, checkpoints, and a training subset.
+    /// Fashion-MNIST and MNIST: a held-out share of the training set for validation, which chooses
+    /// the epoch to save (0: the last epoch is saved, the test split only reported), early stopping
+    /// (needs `valSplit`), checkpoints, and a training subset.
     public var valSplit = 0.0
     public var patience: Int?
     public var checkpoint: String?, resume: String?
@@ -135,9 +136,13 @@ public struct DatasetTraining {
         return o
     }
 
-    /// Fashion-MNIST or MNIST with the zoo's MLP or CNN: Adam, the best epoch by validation loss
-    /// saved and scored on the test split.
+    /// Fashion-MNIST or MNIST with the zoo's MLP or CNN: Adam; the last epoch saved and scored on the
+    /// test split, or with `valSplit` the epoch with the best loss on the held-out share. The test
+    /// split never chooses the epoch (nor stops the run), or its score would flatter the model.
     func trainImages() throws -> DatasetTrainingReport {
+        if patience != nil && valSplit == 0 {
+            throw StrataError("--patience stops on the validation loss: give --val-split too, so that the test split does not choose when to stop")
+        }
         var train = try load(.train)
         if let l = limit { train = train.prefix(l) }
         var validation: LabeledImages
@@ -168,14 +173,15 @@ public struct DatasetTraining {
             // Every seed keeps its best epoch; seeds after the first in a temporary file.
             let best = save ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("strata-seed-\(getpid())-\(seed).safetensors")
             defer { if save == nil { try? FileManager.default.removeItem(atPath: best) } }
-            (options.bestModelPath, options.patience) = (best, patience)
+            (options.bestModelPath, options.patience, options.saveBestOnly) = (best, patience, valSplit > 0)
+            if valSplit == 0 { options.validationName = "test" }
             if save != nil { (options.checkpointPath, options.resumeFrom) = (checkpoint, resume) }
             let threads = communicator.map { "\($0.size) processes of \(Strata.numThreads) thread\(Strata.numThreads == 1 ? "" : "s")" } ?? "\(Strata.numThreads) threads"
-            if save != nil { log("training \(model) (\(net.parameterCount) parameters) on \(train.count) \(dataset.rawValue) images, validating on \(validation.count) (\(valSplit > 0 ? "held out" : "test split")), \(threads)") }
+            if save != nil { log("training \(model) (\(net.parameterCount) parameters) on \(train.count) \(dataset.rawValue) images, \(valSplit > 0 ? "validating on \(validation.count) held out (the best epoch is saved)" : "reporting the \(validation.count) test images after each epoch (the last epoch is saved)"), \(threads)") }
             let started = Date()
             let history = try trainer.fit(train, validation: validation, options: options)
             let seconds = Date().timeIntervalSince(started)
-            // The best epoch on the test split (rank 0 wrote it, and scores it alone).
+            // The saved epoch on the test split (rank 0 wrote it, and scores it alone).
             let (testLoss, testAcc) = rank == 0 ? Trainer.evaluate(try SavedModel.load(best).model, test) : (Double.nan, Double.nan)
             if save != nil { (firstHistory, firstLoss, parameters) = (history, testLoss, net.parameterCount) }
             if seeds > 1 { log(String(format: "seed %d: test accuracy %.4f, test loss %.4f (%.1f s)", seed, testAcc, testLoss, seconds)) }
@@ -232,7 +238,9 @@ public struct DatasetTraining {
             try info.setSection(feats)
             let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: lr ?? 1e-3), info: info)
             let started = Date()
-            try trainer.fit(train, validation: test, options: fitOptions(epochs: 10, batchSize: 32, seed: seed))
+            var options = fitOptions(epochs: 10, batchSize: 32, seed: seed)
+            options.validationName = "test"
+            try trainer.fit(train, validation: test, options: options)
             let seconds = Date().timeIntervalSince(started)
             if let save { try SavedModel(model: net, info: trainer.info).save(to: save) }
             let acc = Trainer.evaluate(net, test).accuracy

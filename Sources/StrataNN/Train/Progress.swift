@@ -50,10 +50,10 @@ final class ProgressReporter {
     }
 
     /// The end-of-epoch summary (replaces the bar on a terminal).
-    func epochLine(_ r: EpochRecord, epochs: Int) {
+    func epochLine(_ r: EpochRecord, epochs: Int, validationName v: String) {
         guard enabled else { return }
         var s = String(format: "epoch %d/%d: loss %.4f, accuracy %.4f", r.epoch, epochs, r.trainLoss, r.trainAccuracy)
-        if let vl = r.valLoss, let va = r.valAccuracy { s += String(format: ", val_loss %.4f, val_accuracy %.4f", vl, va) }
+        if let vl = r.valLoss, let va = r.valAccuracy { s += String(format: ", %@_loss %.4f, %@_accuracy %.4f", v, vl, v, va) }
         s += String(format: " (%.1f s, %@ samples/s)", r.seconds, ProgressReporter.compact(r.samplesPerSecond))
         write((useBar ? "\r\u{1B}[K" : "") + s + "\n")
     }

@@ -14,6 +14,13 @@ public struct FitOptions {
     public var patience: Int?
     /// Where to save the model with the best validation loss (or the last one without validation).
     public var bestModelPath: String?
+    /// False: write `bestModelPath` after every epoch, so it holds the last epoch's model (Keras's
+    /// `save_best_only=False`). For validation data that results are reported on, such as a test
+    /// split, where choosing the epoch by it would flatter the result.
+    public var saveBestOnly = true
+    /// How the epoch lines name the validation figures (`val_loss`, `val_accuracy`); e.g. "test"
+    /// when the validation data is the test split.
+    public var validationName = "val"
     /// Where to save a resumable checkpoint (weights, optimizer state, progress) after every epoch.
     public var checkpointPath: String?
     /// A checkpoint to continue from.
@@ -244,19 +251,20 @@ public final class Trainer {
             }
             history.append(record)
             info.history = history
-            reporter.epochLine(record, epochs: options.epochs)
+            reporter.epochLine(record, epochs: options.epochs, validationName: options.validationName)
             onEpochEnd?(record)
             let monitored = record.valLoss ?? record.trainLoss
             var saveError: Error?
             do {
                 // Rank 0 writes; the others learn whether it could (a failed write stops them all).
-                if monitored < bestLoss {
+                let better = monitored < bestLoss
+                if better {
                     bestLoss = monitored
                     badEpochs = 0
-                    if let p = options.bestModelPath, rank == 0 { try SavedModel(model: model, info: info).save(to: p) }
                 } else {
                     badEpochs += 1
                 }
+                if let p = options.bestModelPath, rank == 0, better || !options.saveBestOnly { try SavedModel(model: model, info: info).save(to: p) }
                 if let p = options.checkpointPath, rank == 0 { try saveCheckpoint(p, epoch: epoch + 1, step: step, bestLoss: bestLoss, badEpochs: badEpochs, baseLR: baseLR) }
             } catch {
                 saveError = error
