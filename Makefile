@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo)
-BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev
+BUILD_PACKAGES := zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev libwebp-dev libheif-dev
 # Open MPI, for StrataDistributed and strata-mpi-check alone: `make build` (the strata command)
 # does not need it; `swift test` builds every target and so does.
 MPI_PACKAGES := openmpi-bin libopenmpi-dev
@@ -98,7 +98,7 @@ FUZZ_SCRATCH := .build-fuzz
 FUZZ_BUILD := -c release --scratch-path $(FUZZ_SCRATCH) -Xswiftc -DSTRATA_FUZZ \
 	-Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
 FUZZ_BIN := $(FUZZ_SCRATCH)/release/strata-fuzz
-FUZZ_TARGETS := safetensors model metadata png jpeg pgm wav idx gzip text pairs cora gallery onnx bert
+FUZZ_TARGETS := safetensors model metadata png jpeg pgm webp heic wav idx gzip text pairs cora gallery onnx bert
 FUZZ_LIMITS := -malloc_limit_mb=1024 -rss_limit_mb=2048 -timeout=10
 FUZZ_SEED ?= 1
 # Foundation's known leak on empty files is suppressed (Fuzz/lsan.supp); a trap is left to

@@ -18,7 +18,7 @@ import PackageDescription
 //                          models made for each kind of data
 //   StrataNN               modules and layers, losses, optimizers, batches, Trainer, model files
 //   StrataCore             tensors, storage, autograd, ops, linear algebra
-//   CStrata, CStrataIO     C kernels; zlib, libpng, libjpeg-turbo, libexif
+//   CStrata, CStrataIO     C kernels; zlib, libpng, libjpeg-turbo, libexif, libwebp, libheif
 //   CStrataMPI, COpenMPI   a C shim over Open MPI's mpi.h; Open MPI through pkg-config
 let package = Package(
     name: "Strata",
@@ -41,10 +41,10 @@ let package = Package(
         // Hot kernels in C: compiled per CPU feature level with target attributes and
         // chosen at run time, so no per-target compiler flags are needed for AVX-512.
         .target(name: "CStrata", linkerSettings: [.linkedLibrary("pthread")]),
-        // zlib, libpng, libjpeg-turbo and libexif from the system
-        // (Debian: zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev).
+        // zlib, libpng, libjpeg-turbo, libexif, libwebp and libheif from the system (Debian:
+        // zlib1g-dev libpng-dev libjpeg62-turbo-dev libexif-dev libwebp-dev libheif-dev).
         .target(name: "CStrataIO", linkerSettings: [
-            .linkedLibrary("z"), .linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("exif"),
+            .linkedLibrary("z"), .linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("exif"), .linkedLibrary("webp"), .linkedLibrary("heif"),
         ]),
         // Open MPI (Debian: openmpi-bin libopenmpi-dev) through pkg-config's ompi-c, whose
         // include folder is not on the default path; the C shim holds the calls that need mpi.h's

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in Fuzz/seeds/<target>/: small valid files of every kind the fuzz
 targets read (docs/FUZZING.md). The seeds are kept in the repository, so this only needs running
-again to change them. JPEG seeds need libjpeg-turbo's `cjpeg` (Debian: libjpeg-turbo-progs); the
+again to change them. JPEG seeds need libjpeg-turbo's `cjpeg` (Debian: libjpeg-turbo-progs), WebP
+seeds Pillow, HEIC and AVIF seeds libheif's `heif-enc` (Debian: libheif-examples); the
 gallery seeds need a built `strata` (they enrol one synthetic photo with the built-in model).
 """
 import gzip
@@ -189,6 +190,33 @@ def seeds_images():
     put("pgm", "p5-16bit-2x1.pgm", b"P5\n2 1\n65535\n\x00\x10\xff\xf0")
 
 
+def seeds_photos():
+    """WebP (Pillow's libwebp) and HEIC / AVIF (heif-enc) seeds of a 16x16 RGB picture."""
+    import io
+    from PIL import Image
+    rgb16 = b"".join(bytes([(x * y) % 256, (x * 16) % 256, (y * 16) % 256]) for y in range(16) for x in range(16))
+    pic = Image.frombytes("RGB", (16, 16), rgb16)
+
+    def webp(img, **options):
+        out = io.BytesIO()
+        img.save(out, "WEBP", **options)
+        return out.getvalue()
+    put("webp", "lossy-16x16.webp", webp(pic, quality=60))
+    put("webp", "lossless-16x16.webp", webp(pic, lossless=True))
+    alpha = pic.convert("RGBA")
+    alpha.putalpha(Image.frombytes("L", (16, 16), bytes(range(0, 256, 1))))
+    put("webp", "alpha-16x16.webp", webp(alpha, quality=50))
+    put("webp", "exif-16x16.webp", webp(pic, quality=50, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00"))
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "pic.png")
+        pic.save(src)
+        for name, options in [("q50-16x16.heic", ["-q", "50"]), ("lossless-16x16.heic", ["-L"]), ("q50-16x16.avif", ["-A", "-q", "50"])]:
+            out = os.path.join(d, name)
+            subprocess.run(["heif-enc"] + options + ["-o", out, src], check=True, capture_output=True)
+            with open(out, "rb") as fh:
+                put("heic", name, fh.read())
+
+
 # --- recordings, arrays, compressed files ------------------------------------------------------
 
 def wav(samples, channels=1, rate=8000, extensible=False, extra=b""):
@@ -283,7 +311,7 @@ def seeds_onnx():
 
 if __name__ == "__main__":
     only = set(sys.argv[1:])
-    for name, fn in [("safetensors", seeds_safetensors), ("images", seeds_images), ("data", seeds_data),
+    for name, fn in [("safetensors", seeds_safetensors), ("images", seeds_images), ("photos", seeds_photos), ("data", seeds_data),
                      ("text", seeds_text), ("gallery", seeds_gallery), ("onnx", seeds_onnx)]:
         if not only or name in only:
             fn()

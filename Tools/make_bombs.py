@@ -13,6 +13,9 @@ measurements in docs/LIMITS.md. Each is tiny on disk and claims (or inflates to)
   wav-huge-chunk.wav     a WAV whose data chunk claims 4,294,967,280 bytes (1 KB follow)
   wav-rate-1hz.wav       a WAV of 400,000 samples at 1 Hz (resampled to 8 kHz it would be 3.2
                          billion samples)
+  webp-16384.webp        a WebP whose VP8X header claims a canvas of 16384x16384 (30 bytes)
+  heic-60000.heic        a HEIC whose one picture's ispe property claims 60000x60000 (260
+                         bytes: the boxes, and 16 bytes of "coded" data)
 
 Every byte is written here: markers, chunks and headers by hand, compressed data with Python's
 zlib (Debian's). The JPEGs use Huffman tables of a single code each ("0", one bit), so a
@@ -173,6 +176,43 @@ def wav(rate, declared_data, samples):
     return b"RIFF" + struct.pack("<I", min(len(body), 0xFFFFFFFF)) + body
 
 
+def webp_claiming(width, height):
+    """RIFF/WEBP with a VP8X chunk alone: flags 0, canvas width - 1 and height - 1 in 24 bits."""
+    vp8x = bytes(4) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    chunk = b"VP8X" + struct.pack("<I", len(vp8x)) + vp8x
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
+def box(kind, payload, version=None, flags=0):
+    """An ISO base media box: 32-bit size, type, then version and 24-bit flags for a full box."""
+    if version is not None:
+        payload = bytes([version]) + flags.to_bytes(3, "big") + payload
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def heic_claiming(width, height):
+    """A HEIF file of one HEVC item whose ispe says width x height: ftyp, meta (hdlr, pitm, iloc,
+    iinf, iprp with an hvcC of no parameter sets and the ispe), then 16 bytes of mdat the item
+    points at. A reader that trusts ispe allocates width x height pixels before decoding."""
+    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+    hdlr = box(b"hdlr", bytes(4) + b"pict" + bytes(12) + b"\0", version=0)
+    pitm = box(b"pitm", struct.pack(">H", 1), version=0)
+    infe = box(b"infe", struct.pack(">HH", 1, 0) + b"hvc1" + b"\0", version=2)
+    iinf = box(b"iinf", struct.pack(">H", 1) + infe, version=0)
+    # hvcC: version 1, Main profile, level 3.1, 4:2:0, 8 bits, 4-byte NAL lengths, no arrays.
+    hvcc = box(b"hvcC", bytes([1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0]))
+    ispe = box(b"ispe", struct.pack(">II", width, height), version=0)
+    ipma = box(b"ipma", struct.pack(">IHB", 1, 1, 2) + bytes([0x81, 0x02]), version=0)
+    iprp = box(b"iprp", box(b"ipco", hvcc + ispe) + ipma)
+    data = bytes(16)
+
+    def meta(offset):
+        iloc = box(b"iloc", bytes([0x44, 0x00]) + struct.pack(">HHHHII", 1, 1, 0, 1, offset, len(data)), version=0)
+        return box(b"meta", hdlr + pitm + iloc + iinf + iprp, version=0)
+    offset = len(ftyp) + len(meta(0)) + 8   # the mdat payload, after its own header
+    return ftyp + meta(offset) + box(b"mdat", data)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_bombs.py FOLDER  (a folder outside the repository)")
@@ -193,6 +233,8 @@ def main():
     idx_gzip_bomb(2_800_000, os.path.join(out, "idx-bomb-idx3-ubyte.gz"))
     write("wav-huge-chunk.wav", wav(8000, 0xFFFFFFF0, 512))
     write("wav-rate-1hz.wav", wav(1, 800_000, 400_000))
+    write("webp-16384.webp", webp_claiming(16384, 16384))
+    write("heic-60000.heic", heic_claiming(60000, 60000))
     for name in sorted(os.listdir(out)):
         print("%-24s %10d bytes" % (name, os.path.getsize(os.path.join(out, name))))
 

@@ -27,15 +27,19 @@ struct Predict: ParsableCommand {
         threadOptions.apply()
         let saved = try modelOptions.load()
         let x: Tensor
+        let folder = dataDir ?? "../shared/data/cora"
         do {
             let prep = try Preprocessing(saved.info)
             if !node.isEmpty {
-                x = try Preprocessing.graphNodes(node, folder: dataDir ?? "../shared/data/cora", model: saved.model)
+                x = try Preprocessing.graphNodes(node, folder: folder, model: saved.model)
             } else {
                 x = text.isEmpty ? try prep.tensor(files: images) : try prep.tensor(texts: text)
                 if let w = prep.truncationWarning(texts: text) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
             }
         } catch let e as StrataError {
+            // An error that names an input file (an unreadable photo) is that file's; the rest
+            // are about what the model takes, and name the model.
+            if (images + [folder]).contains(where: { e.message.hasPrefix($0 + ":") }) { throw e }
             throw StrataError("\(modelOptions.model): \(e.message)")
         }
         let inputs = !node.isEmpty ? node : text.isEmpty ? images : text

@@ -12,11 +12,11 @@ enum FuzzTargets {
 
     static let all: [String: Target] = [
         "safetensors": safetensors, "model": model, "metadata": metadata,
-        "png": image, "jpeg": jpeg, "pgm": image, "wav": wav, "idx": idx, "gzip": gzip,
+        "png": image, "jpeg": jpeg, "pgm": image, "webp": jpeg, "heic": jpeg, "wav": wav, "idx": idx, "gzip": gzip,
         "text": text, "pairs": pairs, "cora": cora, "gallery": gallery, "onnx": onnx, "bert": bert,
     ]
     /// In the order `make fuzz` runs them.
-    static let names = ["safetensors", "model", "metadata", "png", "jpeg", "pgm", "wav", "idx", "gzip",
+    static let names = ["safetensors", "model", "metadata", "png", "jpeg", "pgm", "webp", "heic", "wav", "idx", "gzip",
                         "text", "pairs", "cora", "gallery", "onnx", "bert"]
 
     nonisolated(unsafe) static var selected: Target?
@@ -116,7 +116,8 @@ enum FuzzTargets {
         _ = try preprocessing.tensor(files: [try file(input)])
     }
 
-    /// As `image`, and as the face commands read photos: reduced by libjpeg's DCT scaling.
+    /// As `image`, and as the face commands read photos: reduced by libjpeg's DCT scaling (WebP
+    /// and HEIC load whole there).
     static func jpeg(_ input: Data) throws {
         let path = try file(input)
         let preprocessing = Preprocessing.image(channels: 3, height: 16, width: 16, normalization: Normalization())

@@ -278,6 +278,37 @@ final class BombTests: XCTestCase {
         XCTAssertEqual(try Image.load(grey), Image(width: 3, height: 1, channels: 1, pixels: [0, 128, 255]))
     }
 
+    func testWebPAndHEICClaimingHugePicturesAreRefusedByEveryCommand() throws {
+        // A WebP of a VP8X header alone (30 bytes), and a real HEIC whose ispe property (the
+        // picture's size) is rewritten to 60000x60000.
+        let webp = write(PhotoReadingTests.webpClaiming(side: 16384), "bomb-16384.webp")
+        let heic = testTemp("bomb-60000.heic")
+        try Image(width: 64, height: 64, channels: 3, pixels: [UInt8](repeating: 120, count: 64 * 64 * 3)).writeHEIC(heic)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: heic)))
+        let ispe = try XCTUnwrap((0..<(bytes.count - 4)).first { Array(bytes[$0..<($0 + 4)]) == Array("ispe".utf8) }, "ispe box")
+        XCTAssertEqual(Array(bytes[(ispe + 8)..<(ispe + 16)]), [0, 0, 0, 64, 0, 0, 0, 64], "64x64 after version and flags")
+        bytes.replaceSubrange((ispe + 8)..<(ispe + 16), with: [0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60])
+        try Data(bytes).write(to: URL(fileURLWithPath: heic))
+        let model = legacy + "/fashion-mlp.safetensors"
+        let folder = testTemp("bomb-folder-photos")
+        try? FileManager.default.removeItem(atPath: folder)
+        try writePeopleFolder(folder, people: 2, photos: 6, width: 28, height: 28, channels: 1, seed: 3) { p, _, k, rng in UInt8((p * 90 + k + rng.nextInt(9)) % 256) }
+        for (bomb, words) in [(webp, ["16384x16384", "STRATA_MAX_IMAGE_PIXELS"]), (heic, ["60000x60000", "STRATA_MAX_IMAGE_PIXELS"])] {
+            let name = (bomb as NSString).lastPathComponent
+            try assertRefused(["predict", "--model", model, bomb], file: bomb, words: words)
+            try assertRefused(["inspect", "--model", model, "--image", bomb, "--out", testTemp("bomb-report-" + name)], file: bomb, words: words)
+            try assertRefused(["faces", "detect", bomb], file: bomb, words: words)
+            try assertRefused(["faces", "verify", bomb, bomb], file: bomb, words: words)
+            try assertRefused(["faces", "enroll", "--gallery", testTemp("bomb-g-" + name + ".json"), "--name", "B", bomb], file: bomb, words: words)
+            try assertRefused(["faces", "identify", "--gallery", try gallery(), bomb], file: bomb, words: words)
+            // Among a folder's photos (evaluate and inspect --data read .webp and .heic too).
+            let inFolder = folder + "/p0/zz-" + name
+            try FileManager.default.copyItem(atPath: bomb, toPath: inFolder)
+            try assertRefused(["evaluate", "--model", model, "--data", folder], file: inFolder, words: words)
+            try FileManager.default.removeItem(atPath: inFolder)
+        }
+    }
+
     func testThePixelLimitComesFromTheEnvironmentAndBindsLibpngsSideLimit() throws {
         let model = legacy + "/fashion-mlp.safetensors"
         let square = testTemp("px-40x40.png"), wide = testTemp("px-2000x1.png")
@@ -295,6 +326,16 @@ final class BombTests: XCTestCase {
         try Image(width: 40, height: 40, channels: 1, pixels: [UInt8](repeating: 90, count: 1600)).saveNetpbm(pgm)
         try assertRefused(["predict", "--model", model, jpeg], file: jpeg, words: ["40x40", "STRATA_MAX_IMAGE_PIXELS"], env: env)
         try assertRefused(["predict", "--model", model, pgm], file: pgm, words: ["40x40", "STRATA_MAX_IMAGE_PIXELS"], env: env)
+        // WebP and HEIC too; a HEIC side over the limit is refused by libheif as it reads the boxes.
+        let pic = Image(width: 40, height: 40, channels: 3, pixels: [UInt8](repeating: 90, count: 4800))
+        let webp = testTemp("px-40x40.webp"), heic = testTemp("px-40x40.heic"), wideHEIC = testTemp("px-2000x16.heic")
+        try pic.writeWebP(webp)
+        try pic.writeHEIC(heic)
+        try Image(width: 2000, height: 16, channels: 3, pixels: [UInt8](repeating: 90, count: 96_000)).writeHEIC(wideHEIC)
+        XCTAssertEqual(try strata(["predict", "--model", model, webp, heic, wideHEIC]).status, 0)
+        try assertRefused(["predict", "--model", model, webp], file: webp, words: ["40x40", "STRATA_MAX_IMAGE_PIXELS"], env: env)
+        try assertRefused(["predict", "--model", model, heic], file: heic, words: ["40x40", "STRATA_MAX_IMAGE_PIXELS"], env: env)
+        try assertRefused(["predict", "--model", model, wideHEIC], file: wideHEIC, words: ["Image size 2000x", "at most 1000 a side", "STRATA_MAX_IMAGE_PIXELS"], env: env)
         // A value that is not a number is named and ignored: the default applies.
         let r = try strata(["predict", "--model", model, square], env: ["STRATA_MAX_IMAGE_PIXELS": "lots"])
         XCTAssertEqual(r.status, 0, r.err)

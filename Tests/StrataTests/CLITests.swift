@@ -28,7 +28,10 @@ final class CLITests: XCTestCase {
         try assertFails(["predict", "--model", "/nonexistent/m.safetensors", img], mentions: ["/nonexistent/m.safetensors", "no such file"])
         let junk = testTemp("junk.jpg")
         FileManager.default.createFile(atPath: junk, contents: Data("not an image".utf8))
-        try assertFails(["predict", "--model", mlp, "--arch", "mlp", junk], mentions: [junk, "not a PNG, JPEG or PGM"])
+        try assertFails(["predict", "--model", mlp, "--arch", "mlp", junk], mentions: [junk, "not a PNG, JPEG, WebP, HEIC/AVIF or PGM"])
+        // The message is the photo's alone: the model file is not to blame.
+        let (_, _, junkErr) = try run(["predict", "--model", mlp, "--arch", "mlp", junk])
+        XCTAssertFalse(junkErr.contains("torch_mlp"), junkErr)
         try assertFails(["predict", "--model", mlp, img], mentions: ["--arch"])
         try assertFails(["predict", "--model", mlp, "--arch", "resnet", img], mentions: ["--arch resnet"])
         let corrupt = testTemp("corrupt.safetensors")
@@ -98,6 +101,18 @@ final class CLITests: XCTestCase {
         let (c2, text, _) = try run(["predict", "--model", cnn, "--arch", "cnn", img, "--top", "3"])
         XCTAssertEqual(c2, 0)
         XCTAssertEqual(text.split(separator: "\n").count, 4)
+        // The same picture as PNG, lossless WebP and HEIC (as phones save photos): the first two
+        // give the same probabilities; HEIC is lossy, so only a valid answer is asked of it.
+        let pic = try Image.load(img), png = testTemp("same.png"), webp = testTemp("same.webp"), heic = testTemp("same.heic")
+        try pic.savePNG(png)
+        try pic.writeWebP(webp)
+        try pic.writeHEIC(heic)
+        let (c3, out3, err3) = try run(["predict", "--model", cnn, "--arch", "cnn", png, webp, heic, "--json"])
+        XCTAssertEqual(c3, 0, err3)
+        let preds = (try JSONSerialization.jsonObject(with: Data(out3.split(separator: "\n").last!.utf8)) as! [String: Any])["predictions"] as! [[String: Any]]
+        let probabilities = preds.map { $0["probabilities"] as! [String: Double] }
+        XCTAssertEqual(probabilities[0], probabilities[1])
+        XCTAssertEqual(probabilities[2].values.reduce(0, +), 1, accuracy: 1e-4)
     }
 
     func testSummaryOfAWeightsOnlyFile() throws {

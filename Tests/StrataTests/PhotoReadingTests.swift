@@ -304,6 +304,112 @@ final class PhotoReadingTests: XCTestCase {
         }
     }
 
+    // MARK: WebP and HEIC (libwebp and libheif; the files are written by their encoders here)
+
+    func testWebPLoadsItsPixels() throws {
+        // Lossless: exactly the pixels, RGB and RGBA; grey is stored as RGB.
+        let stored = quadrants(40, 24)
+        let path = testTemp("q.webp")
+        try stored.writeWebP(path)
+        XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(4)), Array("RIFF".utf8))
+        XCTAssert(try Image.load(path) == stored, "lossless RGB WebP")
+        // (libwebp keeps the colour of fully transparent pixels only when asked, so alpha > 0.)
+        var rgba = [UInt8]()
+        for i in 0..<(stored.width * stored.height) { rgba += stored.pixels[(i * 3)..<(i * 3 + 3)] + [UInt8(1 + i % 255)] }
+        let withAlpha = Image(width: stored.width, height: stored.height, channels: 4, pixels: rgba)
+        try withAlpha.writeWebP(path)
+        XCTAssert(try Image.load(path) == withAlpha, "lossless RGBA WebP")
+        try stored.grayscale().writeWebP(path)
+        XCTAssert(try Image.load(path) == stored.grayscale().rgb(), "lossless grey WebP")
+        // Lossy: the same size, and close to the pixels.
+        let smooth = gradient(96, 64)
+        try smooth.writeWebP(path, quality: 90)
+        let lossy = try Image.load(path)
+        XCTAssertEqual([lossy.width, lossy.height, lossy.channels], [96, 64, 3])
+        let meanError = Double(zip(lossy.pixels, smooth.pixels).map { abs(Int($0) - Int($1)) }.reduce(0, +)) / Double(smooth.pixels.count)
+        XCTAssertLessThan(meanError, 4, "mean absolute error of lossy WebP at quality 90")
+        XCTAssertGreaterThan(meanError, 0, "lossy, so not the same bits")
+        // The reduced-size entry point loads it whole, as PNG.
+        XCTAssert(try Image.load(path, maxSide: 16) == lossy, "maxSide loads a WebP whole")
+    }
+
+    func testHEICLoadsUprightInEveryOrientation() throws {
+        // A phone stores a photo taken sideways as the sensor saw it, with a rotation (irot) and
+        // mirroring (imir) for showing it; libheif applies them. Each file holds the same stored
+        // pixels (the encoder is deterministic), so each must load as the plain file's pixels
+        // turned by the EXIF definition (`reference`), every pixel checked.
+        let stored = quadrants(64, 32)
+        let plainPath = testTemp("plain.heic")
+        try stored.writeHEIC(plainPath)
+        XCTAssertEqual(Array(try Data(contentsOf: URL(fileURLWithPath: plainPath))[4..<8]), Array("ftyp".utf8))
+        let plain = try Image.load(plainPath)
+        XCTAssertEqual([plain.width, plain.height, plain.channels], [64, 32, 3])
+        assertColour(plain, 8, 8, Self.red, "HEIC top-left")
+        assertColour(plain, 56, 8, Self.green, "HEIC top-right")
+        assertColour(plain, 8, 24, Self.blue, "HEIC bottom-left")
+        assertColour(plain, 56, 24, Self.white, "HEIC bottom-right")
+        for o in 2...8 {
+            let path = testTemp("turned\(o).heic")
+            try stored.writeHEIC(path, orientation: o)
+            XCTAssert(try Image.load(path) == reference(plain, o), "HEIC orientation \(o)")
+        }
+    }
+
+    func testImageFoldersReadWebPAndHEIC() throws {
+        // A folder of classes as phones and browsers leave them: JPEG, WebP and HEIC side by side
+        // (names in any case), each read as the picture it holds.
+        let root = testTemp("mixed-folder")
+        try? FileManager.default.removeItem(atPath: root)
+        for cls in ["a", "b"] { try FileManager.default.createDirectory(atPath: root + "/" + cls, withIntermediateDirectories: true) }
+        let pic = quadrants(32, 32)
+        try pic.saveJPEG(root + "/a/1.jpg")
+        try pic.writeWebP(root + "/a/2.WEBP")
+        try pic.writeHEIC(root + "/b/1.heic")
+        try pic.writeWebP(root + "/b/2.webp")
+        let files = try ImageFolder.files(root)
+        XCTAssertEqual(files.map { ($0.path as NSString).lastPathComponent }, ["1.jpg", "2.WEBP", "1.heic", "2.webp"])
+        let set = try ImageFolder.load(root, channels: 3)
+        XCTAssertEqual([set.count, set.classNames.count], [4, 2])
+        XCTAssertEqual(set.labels, [0, 0, 1, 1])
+        // The lossless WebP is exactly the picture (kept as [C, H, W] planes).
+        let planes = (0..<3).flatMap { c in (0..<(32 * 32)).map { pic.pixels[$0 * 3 + c] } }
+        XCTAssert(Array(set.pixels[(32 * 32 * 3)..<(2 * 32 * 32 * 3)]) == planes, "2.WEBP read as its pixels")
+    }
+
+    /// A WebP of a VP8X chunk alone (30 bytes): a square canvas of `side`, and `flags` (0x02:
+    /// animated).
+    static func webpClaiming(side: Int, flags: UInt8 = 0) -> [UInt8] {
+        let s = side - 1
+        let chunk: [UInt8] = Array("VP8X".utf8) + [10, 0, 0, 0, flags, 0, 0, 0,
+                                                   UInt8(s & 0xFF), UInt8(s >> 8 & 0xFF), UInt8(s >> 16), UInt8(s & 0xFF), UInt8(s >> 8 & 0xFF), UInt8(s >> 16)]
+        let size = 4 + chunk.count
+        return Array("RIFF".utf8) + [UInt8(size & 0xFF), UInt8(size >> 8), 0, 0] + Array("WEBP".utf8) + chunk
+    }
+
+    func testAHostileWebPHeaderOrABrokenHEICIsRefused() throws {
+        // A VP8X header alone: canvas 16384 x 16384 (268 megapixels), refused from the header.
+        let huge = testTemp("huge.webp")
+        FileManager.default.createFile(atPath: huge, contents: Data(Self.webpClaiming(side: 16384)))
+        XCTAssertThrowsError(try Image.load(huge)) {
+            XCTAssert("\($0)".contains(huge) && "\($0)".contains("16384x16384") && "\($0)".contains("limit of \(Image.maxPixels / 1_000_000) megapixels"), "\($0)")
+        }
+        let animated = testTemp("animated.webp")
+        FileManager.default.createFile(atPath: animated, contents: Data(Self.webpClaiming(side: 64, flags: 0x02)))
+        XCTAssertThrowsError(try Image.load(animated)) { XCTAssert("\($0)".contains(animated) && "\($0)".contains("animated"), "\($0)") }
+        // Truncated files: an error naming the file, not a partial picture.
+        let webp = testTemp("cut.webp"), heic = testTemp("cut.heic")
+        try gradient(64, 64).writeWebP(webp, quality: 80)
+        try gradient(64, 64).writeHEIC(heic)
+        for path in [webp, heic] {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            try bytes.prefix(bytes.count * 2 / 3).write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try Image.load(path)) { XCTAssert("\($0)".contains(path), "\($0)") }
+        }
+        let junk = testTemp("junk.heic")
+        FileManager.default.createFile(atPath: junk, contents: Data([0, 0, 0, 16] + Array("ftypheic".utf8) + [0, 0, 0, 0]))
+        XCTAssertThrowsError(try Image.load(junk)) { XCTAssert("\($0)".contains(junk) && "\($0)".contains("HEIF"), "\($0)") }
+    }
+
     /// A measurement, run by hand: `STRATA_PHOTO_BENCH=photo.jpg STRATA_PHOTO_BENCH_SIDE=640` (0
     /// for a full decode) under `/usr/bin/time -v` gives the wall time of one load and the
     /// process's peak RSS; `STRATA_PHOTO_BENCH_OUT=out.png` keeps the picture for comparison.

@@ -1,4 +1,4 @@
-// File-format helpers over the system's zlib, libpng, libjpeg-turbo and libexif. Every function
+// File-format helpers over the system's zlib, libpng, libjpeg-turbo, libexif, libwebp and libheif. Every function
 // except sio_exif_orientation (which cannot fail) returns 0 on success, or nonzero with a message
 // in `err` (errlen bytes), so callers can name the file.
 #ifndef STRATA_IO_H
@@ -109,6 +109,30 @@ int sio_exif_orientation_segment(int orientation, int big_endian, uint8_t **out,
 // malloc'ed; free it with sio_free).
 int sio_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, int quality,
                     uint8_t **out, size_t *len, char *err, size_t errlen);
+
+// Decodes a still WebP (lossy or lossless) to 8-bit RGB, or RGBA when it has alpha. The header
+// is read first: a picture over max_image_pixels, or a file larger than such a picture could be,
+// is refused before the file is read whole or pixels are allocated; an animated WebP is refused.
+int sio_webp_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
+                    char *err, size_t errlen);
+
+// Encodes 8-bit RGB or RGBA pixels as WebP, lossy at `quality` (0-100) or lossless when quality
+// is negative, into *out (len bytes, malloc'ed; free it with sio_free). For tests.
+int sio_webp_encode(const uint8_t *pixels, int width, int height, int channels, int quality,
+                    uint8_t **out, size_t *len, char *err, size_t errlen);
+
+// Decodes the primary picture of a HEIF file (HEIC from phones, AVIF) with libheif to 8-bit RGB,
+// or RGBA when it has alpha, upright: the file's rotation, mirroring and crop (irot, imir, clap)
+// applied, and deeper samples reduced to 8 bits. Each side is capped at max_image_pixels while
+// libheif reads the file, and the whole picture checked against it before decoding.
+int sio_heif_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
+                    char *err, size_t errlen);
+
+// Writes 8-bit RGB pixels as a HEIC file (HEVC, lossy `quality` 0-100) whose picture is to be
+// shown in EXIF orientation `orientation` (1-8, stored as irot/imir boxes). Needs libheif's
+// HEVC encoder (x265). For tests.
+int sio_heif_encode_file(const char *path, const uint8_t *pixels, int width, int height, int quality, int orientation,
+                         char *err, size_t errlen);
 
 void sio_free(void *p);
 

@@ -2,7 +2,7 @@ import Foundation
 import StrataCore
 import StrataNN
 
-/// Labelled images read from `root/<label>/*.{pgm,png,jpg,jpeg}`: each folder is one class (one
+/// Labelled images read from `root/<label>/*.{png,jpg,jpeg,webp,heic,heif,avif,pgm,ppm}`: each folder is one class (one
 /// person, for faces), its name the label. Images are converted to the requested channels and
 /// resized to one size, and kept as 8-bit pixels.
 ///
@@ -11,7 +11,8 @@ import StrataNN
 /// let (train, test) = faces.splitPerClass(trainPerClass: 5, seed: 0)
 /// ```
 public enum ImageFolder {
-    public static let extensions: Set<String> = ["pgm", "png", "jpg", "jpeg", "ppm"]
+    /// The file names read (any case): what `Image.load` decodes.
+    public static let extensions: Set<String> = ["pgm", "png", "jpg", "jpeg", "ppm", "webp", "heic", "heif", "avif"]
 
     /// Every image file under `root/<label>/`, in the order `load` reads them.
     public static func files(_ root: String) throws -> [(person: String, path: String)] {
@@ -30,7 +31,7 @@ public enum ImageFolder {
             let dir = (root as NSString).appendingPathComponent(cls)
             let names = try fm.contentsOfDirectory(atPath: dir).filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
                 .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
-            guard !names.isEmpty else { throw StrataError("\(dir): empty person folder (no .pgm, .png or .jpg images)") }
+            guard !names.isEmpty else { throw StrataError("\(dir): empty person folder (no .png, .jpg, .webp, .heic, .avif, .pgm or .ppm images)") }
             out += names.map { (cls, (dir as NSString).appendingPathComponent($0)) }
         }
         return out

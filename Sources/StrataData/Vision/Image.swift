@@ -30,15 +30,16 @@ public struct Image: Equatable {
     /// says otherwise (docs/LIMITS.md).
     public static var maxPixels: Int { InputLimits.current.maxImagePixels }
 
-    /// Decodes PNG (libpng), JPEG (libjpeg-turbo) or PGM/PPM (P2, P3, P5, P6), chosen by the
-    /// file's first bytes, not its name.
+    /// Decodes PNG (libpng), JPEG (libjpeg-turbo), WebP (libwebp), HEIC or AVIF (libheif) or
+    /// PGM/PPM (P2, P3, P5, P6), chosen by the file's first bytes, not its name.
     ///
     /// A JPEG comes back the right way up: its EXIF Orientation tag (read with libexif) is
     /// applied as PIL's `ImageOps.exif_transpose` does (2 mirror, 3 half turn, 4 flip, 5
     /// transpose, 6 a quarter turn clockwise, 7 transverse, 8 a quarter turn anticlockwise), so
     /// a portrait phone photo stored landscape with tag 6 loads portrait. A file without EXIF, or
-    /// with an EXIF block too broken to read, loads as stored. Pictures over `maxPixels` are
-    /// refused.
+    /// with an EXIF block too broken to read, loads as stored. A HEIC (a phone's photo) or AVIF
+    /// comes back upright too: libheif applies the file's rotation, mirroring and crop. Pictures
+    /// over `maxPixels` are refused.
     public static func load(_ path: String) throws -> Image {
         try load(path, jpegLongSide: 0).image
     }
@@ -54,7 +55,7 @@ public struct Image: Equatable {
     /// So the result's longer side is at least `min(L, maxSide)`, and under `2 * maxSide` unless
     /// even 1/8 leaves it longer. A 1024x768 JPEG comes back 256x192 for `maxSide` 200 (1/4),
     /// 512x384 for 500 (1/2) and 1024x768 for 600 (1/2 would give 512, under 600). The caller
-    /// resizes the rest of the way. PNG and PGM/PPM files load at full size, as `load(path)`.
+    /// resizes the rest of the way. Other formats load at full size, as `load(path)`.
     public static func load(_ path: String, maxSide: Int) throws -> Image {
         try loadReduced(path, maxSide: maxSide).image
     }
@@ -84,7 +85,7 @@ public struct Image: Equatable {
         defer { try? fh.close() }
         // The throwing read: `readData(ofLength:)` traps on a read error.
         let head: [UInt8]
-        do { head = [UInt8](try fh.read(upToCount: 8) ?? Data()) } catch {
+        do { head = [UInt8](try fh.read(upToCount: 12) ?? Data()) } catch {
             throw StrataError("\(path): cannot be read (\(error.localizedDescription))")
         }
         if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return (try decode(path, sio_png_decode), 1) }
@@ -96,8 +97,13 @@ public struct Image: Equatable {
         if head.count >= 2, head[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(head[1]) {
             return (try loadNetpbm(path), 1)
         }
+        if head.count == 12, head.starts(with: Array("RIFF".utf8)), head[8...].elementsEqual("WEBP".utf8) {
+            return (try decode(path, sio_webp_decode), 1)
+        }
+        // ISO base media files (HEIC, AVIF): a box of type ftyp first; libheif reads the brand.
+        if head.count >= 8, head[4..<8].elementsEqual("ftyp".utf8) { return (try decode(path, sio_heif_decode), 1) }
         if head.isEmpty { throw StrataError("\(path): empty file, not an image") }
-        throw StrataError("\(path): not a PNG, JPEG or PGM/PPM image")
+        throw StrataError("\(path): not a PNG, JPEG, WebP, HEIC/AVIF or PGM/PPM image")
     }
 
     private typealias Decoder = (UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>?,
@@ -201,6 +207,27 @@ public struct Image: Equatable {
         try FileIO.writeAtomically(try Image.encoded(path) { out, len, err in
             cmyk.withUnsafeBufferPointer { sio_jpeg_encode($0.baseAddress, Int32(width), Int32(height), 4, 95, out, len, err, 512) }
         }, to: path)
+    }
+
+    /// Writes a WebP: RGB or RGBA (grey as RGB), lossy at `quality` or lossless when nil. For
+    /// tests of the reader.
+    func writeWebP(_ path: String, quality: Int? = nil) throws {
+        let img = channels == 1 ? rgb() : self
+        try FileIO.writeAtomically(try Image.encoded(path) { out, len, err in
+            img.pixels.withUnsafeBufferPointer { sio_webp_encode($0.baseAddress, Int32(width), Int32(height), Int32(img.channels), Int32(quality ?? -1), out, len, err, 512) }
+        }, to: path)
+    }
+
+    /// Writes a HEIC (HEVC through libheif's x265) of the RGB pixels, to be shown in EXIF
+    /// orientation `orientation` (1-8): the file stores them turned back, as a phone stores a
+    /// photo taken sideways. For tests of the reader.
+    func writeHEIC(_ path: String, quality: Int = 90, orientation: Int = 1) throws {
+        let img = rgb()
+        var err = [CChar](repeating: 0, count: 512)
+        let rc = img.pixels.withUnsafeBufferPointer {
+            sio_heif_encode_file(path, $0.baseAddress, Int32(width), Int32(height), Int32(quality), Int32(orientation), &err, err.count)
+        }
+        if rc != 0 { throw StrataError("\(path): \(String(cString: err))") }
     }
 
     /// Writes a binary PGM (grey) or PPM (RGB).
