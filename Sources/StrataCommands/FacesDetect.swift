@@ -7,7 +7,7 @@ struct FacesDetect: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "detect",
         abstract: "Find the faces in photos: each face's box and score; optionally the crops and a picture with the boxes drawn.")
 
-    @Argument(help: "Photos.") var images: [String]
+    @Argument(help: "Photos, or folders of photos.") var images: [String]
     @Option(help: "Face detector file (default: the built-in one).") var detector: String?
     @Option(help: "Smallest face looked for, in pixels.") var minSize: Double = 20
     @Option(help: "Score threshold in (0, 1) (default: the detector's own).") var threshold: Float?
@@ -23,6 +23,7 @@ struct FacesDetect: ParsableCommand {
     func run() throws {
         let finding = try FaceFinding.detecting(detector, minSize: minSize, threshold: threshold)
         var failed = 0
+        let images = try ImageFolder.expanding(self.images)
         for path in images {
             let img: Image, found: [FaceBox], scale: Int
             do { (img, found, scale) = try finding.faces(in: path) } catch {

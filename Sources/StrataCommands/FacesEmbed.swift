@@ -11,7 +11,7 @@ struct FacesEmbed: ParsableCommand {
     @Option(help: "A folder with one sub-folder per person instead of photos: every photo, with its person.") var data: String?
     @Option(help: "Test-time views per photo (default: the model's own).") var views: Int?
     @Option(help: "The part of each photo \"cx,cy,side\" that matches a whole training photo (see faces evaluate --frame).") var frame: FrameArgument?
-    @Argument(help: "Photos.") var images: [String] = []
+    @Argument(help: "Photos, or folders of photos.") var images: [String] = []
     @OptionGroup var detection: DetectionOptions
 
     func validate() throws {
@@ -22,7 +22,7 @@ struct FacesEmbed: ParsableCommand {
 
     func run() throws {
         let folder = try data.map { try ImageFolder.files($0) }
-        let paths = folder?.map(\.path) ?? images
+        let paths = try folder?.map(\.path) ?? ImageFolder.expanding(images)
         let fm = try FaceModel.joined(model), finding = try detection.finding(for: fm)
         let (e, boxes, notes): (Tensor, [FaceBox]?, [String]) = frame != nil
             ? (try fm.embedFiles(paths, frame: frame?.crop, views: views), nil, [])

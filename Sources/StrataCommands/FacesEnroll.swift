@@ -9,7 +9,7 @@ struct FacesEnroll: ParsableCommand {
     @Option(help: "Face model file (default: the built-in LFW model).") var model: String?
     @Option(help: "Gallery file (created if missing; written atomically).") var gallery: String
     @Option(help: "The person's name.") var name: String
-    @Argument(help: "Photos of the person.") var images: [String]
+    @Argument(help: "Photos of the person, or a folder of them.") var images: [String]
     @Flag(help: "Use the largest face of a photo with several (default: refuse it).") var largest = false
     @OptionGroup var detection: DetectionOptions
     @Flag(help: "Print one JSON line.") var json = false
@@ -21,7 +21,7 @@ struct FacesEnroll: ParsableCommand {
 
     func run() throws {
         let fm = try FaceModel.loadOrBuiltIn(model)
-        let (count, people) = try Gallery.enroll(name, photos: images, model: fm, gallery: gallery,
+        let (count, people) = try Gallery.enroll(name, photos: try ImageFolder.expanding(images), model: fm, gallery: gallery,
                                                    finding: try detection.finding(for: fm), policy: largest ? .largest : .single)
         if json { printJSON(["gallery": gallery, "name": name, "photos": count, "people": people]) } else {
             print("enrolled \(name) (\(count) photo\(count == 1 ? "" : "s")); \(gallery) holds \(people) \(people == 1 ? "person" : "people")")

@@ -10,7 +10,7 @@ struct FacesIdentify: ParsableCommand {
     @Option(help: "Face model file (default: the built-in LFW model).") var model: String?
     @Option(help: "Gallery file.") var gallery: String
     @Option(help: "Distance threshold (default: the model's).") var threshold: Float?
-    @Argument(help: "Photos to identify.") var images: [String]
+    @Argument(help: "Photos to identify, or folders of them.") var images: [String]
     @OptionGroup var detection: DetectionOptions
     @Flag(help: "Print one JSON line.") var json = false
 
@@ -21,7 +21,7 @@ struct FacesIdentify: ParsableCommand {
         let g = try Gallery.load(gallery, for: fm)
         guard !g.people.isEmpty else { throw StrataError("\(gallery): the gallery has nobody enrolled") }
         let finding = try detection.finding(for: fm)
-        let (faces, noFace) = try g.identifyFaces(images, model: fm, finding: finding, threshold: threshold)
+        let (faces, noFace) = try g.identifyFaces(try ImageFolder.expanding(images), model: fm, finding: finding, threshold: threshold)
         if json {
             printJSON(["threshold": Double(threshold ?? fm.threshold), "no_face": noFace, "results": faces.map { f -> [String: Any] in
                 var r: [String: Any] = ["image": f.image, "name": f.match.name ?? "unknown", "nearest": f.match.nearest, "distance": Double(f.match.distance)]

@@ -6,10 +6,10 @@ import StrataFaces
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Class probabilities for PNG, JPEG or PGM images (resized to the model's input), WAV recordings or texts.")
+        abstract: "Class probabilities for images (PNG, JPEG, WebP, HEIC; resized to the model's input), WAV recordings or texts.")
 
     @OptionGroup var modelOptions: ModelOptions
-    @Argument(help: "Image files (PNG, JPEG, PGM) or WAV recordings.") var images: [String] = []
+    @Argument(help: "Image files (PNG, JPEG, WebP, HEIC, AVIF, PGM) or WAV recordings, or folders of them.") var images: [String] = []
     @Option(help: "A text to classify (repeatable), for text models.") var text: [String] = []
     @Option(help: "A paper of the graph to classify (repeatable), for graph models (Cora's paper ids).") var node: [String] = []
     @Option(help: "For graph models: the graph's folder (default ../shared/data/cora).") var dataDir: String?
@@ -26,6 +26,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let saved = try modelOptions.load()
+        let images = try ImageFolder.expanding(self.images, extensions: ImageFolder.extensions.union(["wav"]))
         let x: Tensor
         let folder = dataDir ?? "../shared/data/cora"
         do {

@@ -113,6 +113,18 @@ final class CLITests: XCTestCase {
         let probabilities = preds.map { $0["probabilities"] as! [String: Double] }
         XCTAssertEqual(probabilities[0], probabilities[1])
         XCTAssertEqual(probabilities[2].values.reduce(0, +), 1, accuracy: 1e-4)
+        // A folder stands for its pictures, sorted: the same three answers.
+        let dir = testTemp("predict-folder")
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (i, p) in [png, webp, heic].enumerated() { try FileManager.default.copyItem(atPath: p, toPath: dir + "/\(i + 1)-" + (p as NSString).lastPathComponent) }
+        let (c4, out4, err4) = try run(["predict", "--model", cnn, "--arch", "cnn", dir, "--json"])
+        XCTAssertEqual(c4, 0, err4)
+        let inFolder = (try JSONSerialization.jsonObject(with: Data(out4.split(separator: "\n").last!.utf8)) as! [String: Any])["predictions"] as! [[String: Any]]
+        XCTAssertEqual(inFolder.map { ($0["image"] as! String as NSString).lastPathComponent }, ["1-same.png", "2-same.webp", "3-same.heic"])
+        XCTAssertEqual(inFolder.map { $0["probabilities"] as! [String: Double] }, probabilities)
+        try FileManager.default.createDirectory(atPath: dir + "/none", withIntermediateDirectories: true)
+        try assertFails(["predict", "--model", cnn, "--arch", "cnn", dir + "/none"], mentions: [dir + "/none", "no files to read"])
     }
 
     func testSummaryOfAWeightsOnlyFile() throws {
@@ -167,6 +179,14 @@ extension CLITests {
         let (ok, out, _) = try run(["faces", "identify", "--model", model, "--gallery", gallery, root + "/p0/3.png", "--json"])
         XCTAssertEqual(ok, 0)
         XCTAssert(out.contains("\"nearest\":\"P0\""), out)
+        // Folders stand for their photos: enrol a person from one, identify every photo of another.
+        let (enrolled, enrollOut, enrollErr) = try run(["faces", "enroll", "--model", model, "--gallery", gallery, "--name", "P2", root + "/p2"])
+        XCTAssertEqual(enrolled, 0, enrollErr)
+        XCTAssert(enrollOut.contains("enrolled P2 (4 photos)"), enrollOut)
+        let (identified, idOut, idErr) = try run(["faces", "identify", "--model", model, "--gallery", gallery, root + "/p2", "--json"])
+        XCTAssertEqual(identified, 0, idErr)
+        let results = (try JSONSerialization.jsonObject(with: Data(idOut.split(separator: "\n").last!.utf8)) as! [String: Any])["results"] as! [[String: Any]]
+        XCTAssertEqual(results.map { ($0["image"] as! String as NSString).lastPathComponent }, ["0.png", "1.png", "2.png", "3.png"])
     }
 }
 

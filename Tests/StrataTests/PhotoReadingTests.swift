@@ -371,6 +371,22 @@ final class PhotoReadingTests: XCTestCase {
         let set = try ImageFolder.load(root, channels: 3)
         XCTAssertEqual([set.count, set.classNames.count], [4, 2])
         XCTAssertEqual(set.labels, [0, 0, 1, 1])
+        // A folder given where photos are expected stands for its photos (not sub-folders or
+        // other files), sorted; a file stays as given; a folder with none is an error naming it.
+        try FileManager.default.createDirectory(atPath: root + "/a/sub", withIntermediateDirectories: true)
+        try pic.saveJPEG(root + "/a/sub/3.jpg")
+        try pic.saveJPEG(root + "/a/10.jpg")
+        _ = FileManager.default.createFile(atPath: root + "/a/notes.txt", contents: Data("x".utf8))
+        XCTAssertEqual(try ImageFolder.expanding([root + "/b/1.heic", root + "/a"]),
+                       [root + "/b/1.heic", root + "/a/1.jpg", root + "/a/2.WEBP", root + "/a/10.jpg"])
+        try FileManager.default.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
+        XCTAssertThrowsError(try ImageFolder.expanding([root + "/empty"])) {
+            XCTAssert("\($0)".contains(root + "/empty") && "\($0)".contains("no files to read") && "\($0)".contains(".heic"), "\($0)")
+        }
+        try FileManager.default.removeItem(atPath: root + "/a/sub")
+        try FileManager.default.removeItem(atPath: root + "/a/10.jpg")
+        try FileManager.default.removeItem(atPath: root + "/a/notes.txt")
+        try FileManager.default.removeItem(atPath: root + "/empty")
         // The lossless WebP is exactly the picture (kept as [C, H, W] planes).
         let planes = (0..<3).flatMap { c in (0..<(32 * 32)).map { pic.pixels[$0 * 3 + c] } }
         XCTAssert(Array(set.pixels[(32 * 32 * 3)..<(2 * 32 * 32 * 3)]) == planes, "2.WEBP read as its pixels")

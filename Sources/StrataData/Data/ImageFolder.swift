@@ -14,6 +14,33 @@ public enum ImageFolder {
     /// The file names read (any case): what `Image.load` decodes.
     public static let extensions: Set<String> = ["pgm", "png", "jpg", "jpeg", "ppm", "webp", "heic", "heif", "avif"]
 
+    /// Command-line arguments with each folder replaced by its files whose extension is in
+    /// `extensions` (not its sub-folders), sorted as `files` sorts them; other arguments are kept
+    /// as given. So `strata faces identify --gallery g.json holiday/` names every face in every
+    /// photo of `holiday/`, as face_recognition's command takes a folder.
+    ///
+    /// ```swift
+    /// let photos = try ImageFolder.expanding(["me.jpg", "holiday"])   // me.jpg, holiday/1.jpg, holiday/2.heic
+    /// ```
+    public static func expanding(_ paths: [String], extensions: Set<String> = extensions) throws -> [String] {
+        let fm = FileManager.default
+        return try paths.flatMap { path -> [String] in
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { return [path] }
+            let names: [String]
+            do { names = try fm.contentsOfDirectory(atPath: path) } catch { throw StrataError("\(path): cannot list the folder (\(error.localizedDescription))") }
+            let files = names.filter { n in
+                var d: ObjCBool = false
+                return !n.hasPrefix(".") && extensions.contains((n as NSString).pathExtension.lowercased())
+                    && fm.fileExists(atPath: (path as NSString).appendingPathComponent(n), isDirectory: &d) && !d.boolValue
+            }.sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+            guard !files.isEmpty else {
+                throw StrataError("\(path): a folder with no files to read (\(extensions.sorted().map { "." + $0 }.joined(separator: ", ")))")
+            }
+            return files.map { (path as NSString).appendingPathComponent($0) }
+        }
+    }
+
     /// Every image file under `root/<label>/`, in the order `load` reads them.
     public static func files(_ root: String) throws -> [(person: String, path: String)] {
         var isDir: ObjCBool = false
