@@ -47,6 +47,19 @@ void sio_pixels_text(char *out, size_t n, uint64_t pixels) {
     else snprintf(out, n, "%.2f megapixels", pixels / 1e6);
 }
 
+int sio_pixel_limit_exceeded(const char *format, uint64_t width, uint64_t height, const char *note, char *err, size_t errlen) {
+    const sio_limits_t *lim = sio_limits();
+    // Callers' sides are under 2^31 each: the product fits 64 bits.
+    uint64_t area = width * height;
+    if (area <= lim->max_image_pixels) return 0;
+    char claim[64], limit[64];
+    sio_pixels_text(claim, sizeof claim, area);
+    sio_pixels_text(limit, sizeof limit, lim->max_image_pixels);
+    snprintf(err, errlen, "%s header claims %llux%llu pixels (%s%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
+             format, (unsigned long long)width, (unsigned long long)height, claim, note ? note : "", limit);
+    return 1;
+}
+
 static gzFile open_gz(const char *path, char *err, size_t errlen) {
     errno = 0;
     gzFile f = gzopen(path, "rb");

@@ -42,15 +42,8 @@ int sio_heif_decode(const char *path, uint8_t **pixels, int *width, int *height,
     if (e.code != heif_error_Ok) { snprintf(err, errlen, "no primary picture (%s)", one_line(why, sizeof why, e.message)); goto fail; }
     int w = heif_image_handle_get_width(handle), h = heif_image_handle_get_height(handle);
     if (w <= 0 || h <= 0) { snprintf(err, errlen, "HEIF picture of %dx%d pixels", w, h); goto fail; }
+    if (sio_pixel_limit_exceeded("HEIF", (uint64_t)w, (uint64_t)h, NULL, err, errlen)) goto fail;
     uint64_t area = (uint64_t)w * (uint64_t)h;
-    if (area > lim->max_image_pixels) {
-        char claim[64], limit[64];
-        sio_pixels_text(claim, sizeof claim, area);
-        sio_pixels_text(limit, sizeof limit, lim->max_image_pixels);
-        snprintf(err, errlen, "HEIF header claims %dx%d pixels (%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
-                 w, h, claim, limit);
-        goto fail;
-    }
     int ch = heif_image_handle_has_alpha_channel(handle) ? 4 : 3;
     opt = heif_decoding_options_alloc();
     if (!opt) { snprintf(err, errlen, "out of memory"); goto fail; }

@@ -145,15 +145,7 @@ int sio_jpeg_decode_scaled(const char *path, int min_long_side, int *scale_denom
     cinfo.scale_denom = denom;
     jpeg_calc_output_dimensions(&cinfo);
     // Sides are at most 65535 in a JPEG header: the product fits 64 bits.
-    unsigned long long area = (unsigned long long)cinfo.output_width * cinfo.output_height;
-    if (area > lim->max_image_pixels) {
-        char claim[64], limit[64];
-        sio_pixels_text(claim, sizeof claim, area);
-        sio_pixels_text(limit, sizeof limit, lim->max_image_pixels);
-        snprintf(err, errlen, "JPEG header claims %ux%u pixels (%s%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
-                 cinfo.output_width, cinfo.output_height, claim, denom > 1 ? " after DCT scaling" : "", limit);
-        goto fail;
-    }
+    if (sio_pixel_limit_exceeded("JPEG", cinfo.output_width, cinfo.output_height, denom > 1 ? " after DCT scaling" : NULL, err, errlen)) goto fail;
     jpeg_start_decompress(&cinfo);
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, inch = cinfo.output_components;
     int outch = cmyk ? 3 : inch;

@@ -58,15 +58,8 @@ int sio_png_decode(const char *path, uint8_t **pixels, int *width, int *height, 
     png_set_chunk_cache_max(png, SIO_PNG_MAX_CHUNKS);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    if (sio_pixel_limit_exceeded("PNG", w, h, NULL, err, errlen)) goto fail;
     uint64_t area = (uint64_t)w * h;   // both under 2^31: no overflow
-    if (area > lim->max_image_pixels) {
-        char claim[64], limit[64];
-        sio_pixels_text(claim, sizeof claim, area);
-        sio_pixels_text(limit, sizeof limit, lim->max_image_pixels);
-        snprintf(err, errlen, "PNG header claims %ux%u pixels (%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
-                 w, h, claim, limit);
-        goto fail;
-    }
     int type = png_get_color_type(png, info);
     // 8-bit samples as stored: palettes become RGB (RGBA with tRNS), low bit depths 8 bits,
     // tRNS an alpha channel, 16-bit samples their high byte (as PIL reads them).

@@ -50,15 +50,8 @@ int sio_webp_decode(const char *path, uint8_t **pixels, int *width, int *height,
     VP8StatusCode s = WebPGetFeatures(head, nhead, &feat);
     if (s != VP8_STATUS_OK) { snprintf(err, errlen, "not a readable WebP (header: %s)", webp_status_text(s)); goto fail; }
     if (feat.width <= 0 || feat.height <= 0) { snprintf(err, errlen, "WebP header claims %dx%d pixels", feat.width, feat.height); goto fail; }
+    if (sio_pixel_limit_exceeded("WebP", (uint64_t)feat.width, (uint64_t)feat.height, NULL, err, errlen)) goto fail;
     uint64_t area = (uint64_t)feat.width * (uint64_t)feat.height;   // each side under 2^24
-    if (area > lim->max_image_pixels) {
-        char claim[64], limit[64];
-        sio_pixels_text(claim, sizeof claim, area);
-        sio_pixels_text(limit, sizeof limit, lim->max_image_pixels);
-        snprintf(err, errlen, "WebP header claims %dx%d pixels (%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
-                 feat.width, feat.height, claim, limit);
-        goto fail;
-    }
     if (feat.has_animation) { snprintf(err, errlen, "an animated WebP, not a still picture"); goto fail; }
     data = malloc(size ? size : 1);
     if (!data) { snprintf(err, errlen, "out of memory for %zu bytes", size); goto fail; }

@@ -49,6 +49,11 @@ const sio_limits_t *sio_limits(void);
 // A pixel count in words for messages: "50 megapixels", "12.58 megapixels", "1600 pixels".
 void sio_pixels_text(char *out, size_t n, uint64_t pixels);
 
+// 0 when a width x height picture is within max_image_pixels; otherwise 1, with the message
+// every decoder gives ("PNG header claims WxH pixels (N megapixels NOTE), over the limit of ...
+// (set STRATA_MAX_IMAGE_PIXELS to change it)") in err. Sides must be under 2^31.
+int sio_pixel_limit_exceeded(const char *format, uint64_t width, uint64_t height, const char *note, char *err, size_t errlen);
+
 // Reads a whole file, inflating it when it is gzip-compressed (plain files pass through). More
 // than max_bytes bytes (after inflating) is an error that names the limit, found as soon as the
 // output passes it; nothing larger than max_bytes + 1 is allocated. *out is malloc'ed; free it
