@@ -16,6 +16,8 @@ measurements in docs/LIMITS.md. Each is tiny on disk and claims (or inflates to)
   webp-16384.webp        a WebP whose VP8X header claims a canvas of 16384x16384 (30 bytes)
   heic-60000.heic        a HEIC whose one picture's ispe property claims 60000x60000 (260
                          bytes: the boxes, and 16 bytes of "coded" data)
+  heic-60000-cropped.heic the same, with a clean-aperture (clap) crop to 64x64: what is shown
+                         is small, what would be decoded is not
 
 Every byte is written here: markers, chunks and headers by hand, compressed data with Python's
 zlib (Debian's). The JPEGs use Huffman tables of a single code each ("0", one bit), so a
@@ -190,10 +192,12 @@ def box(kind, payload, version=None, flags=0):
     return struct.pack(">I", 8 + len(payload)) + kind + payload
 
 
-def heic_claiming(width, height):
+def heic_claiming(width, height, crop=None):
     """A HEIF file of one HEVC item whose ispe says width x height: ftyp, meta (hdlr, pitm, iloc,
     iinf, iprp with an hvcC of no parameter sets and the ispe), then 16 bytes of mdat the item
-    points at. A reader that trusts ispe allocates width x height pixels before decoding."""
+    points at. A reader that trusts ispe allocates width x height pixels before decoding. With
+    `crop` (a side), a clap property crops the picture to crop x crop, so the picture shown looks
+    small while the one to decode is not."""
     ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
     hdlr = box(b"hdlr", bytes(4) + b"pict" + bytes(12) + b"\0", version=0)
     pitm = box(b"pitm", struct.pack(">H", 1), version=0)
@@ -202,8 +206,12 @@ def heic_claiming(width, height):
     # hvcC: version 1, Main profile, level 3.1, 4:2:0, 8 bits, 4-byte NAL lengths, no arrays.
     hvcc = box(b"hvcC", bytes([1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0]))
     ispe = box(b"ispe", struct.pack(">II", width, height), version=0)
-    ipma = box(b"ipma", struct.pack(">IHB", 1, 1, 2) + bytes([0x81, 0x02]), version=0)
-    iprp = box(b"iprp", box(b"ipco", hvcc + ispe) + ipma)
+    props, assoc = hvcc + ispe, [0x81, 0x02]
+    if crop:
+        props += box(b"clap", struct.pack(">IIIIiIiI", crop, 1, crop, 1, 0, 1, 0, 1))
+        assoc.append(0x83)
+    ipma = box(b"ipma", struct.pack(">IHB", 1, 1, len(assoc)) + bytes(assoc), version=0)
+    iprp = box(b"iprp", box(b"ipco", props) + ipma)
     data = bytes(16)
 
     def meta(offset):
@@ -235,6 +243,7 @@ def main():
     write("wav-rate-1hz.wav", wav(1, 800_000, 400_000))
     write("webp-16384.webp", webp_claiming(16384, 16384))
     write("heic-60000.heic", heic_claiming(60000, 60000))
+    write("heic-60000-cropped.heic", heic_claiming(60000, 60000, crop=64))
     for name in sorted(os.listdir(out)):
         print("%-24s %10d bytes" % (name, os.path.getsize(os.path.join(out, name))))
 

@@ -43,6 +43,9 @@ int sio_heif_decode(const char *path, uint8_t **pixels, int *width, int *height,
     int w = heif_image_handle_get_width(handle), h = heif_image_handle_get_height(handle);
     if (w <= 0 || h <= 0) { snprintf(err, errlen, "HEIF picture of %dx%d pixels", w, h); goto fail; }
     if (sio_pixel_limit_exceeded("HEIF", (uint64_t)w, (uint64_t)h, NULL, err, errlen)) goto fail;
+    // The stored picture before its crop (ispe) is what gets decoded: a crop cannot hide a huge one.
+    int sw = heif_image_handle_get_ispe_width(handle), sh = heif_image_handle_get_ispe_height(handle);
+    if (sw > 0 && sh > 0 && sio_pixel_limit_exceeded("HEIF", (uint64_t)sw, (uint64_t)sh, " stored, before its crop", err, errlen)) goto fail;
     uint64_t area = (uint64_t)w * (uint64_t)h;
     int ch = heif_image_handle_has_alpha_channel(handle) ? 4 : 3;
     opt = heif_decoding_options_alloc();

@@ -309,6 +309,44 @@ final class BombTests: XCTestCase {
         }
     }
 
+    /// A HEIF file of one HEVC item, box by box: its ispe says `side` x `side`, a clean-aperture
+    /// (clap) crop shows only `crop` x `crop` of it, and the "coded" data is 16 zero bytes.
+    func croppedHEIC(side: Int, crop: Int) -> [UInt8] {
+        func u32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func box(_ kind: String, _ payload: [UInt8], full: Bool = false, version: UInt8 = 0) -> [UInt8] {
+            let body = (full ? [version, 0, 0, 0] : []) + payload
+            return u32(8 + body.count) + Array(kind.utf8) + body
+        }
+        let ftyp = box("ftyp", Array("heic".utf8) + u32(0) + Array("mif1heic".utf8))
+        let hdlr = box("hdlr", u32(0) + Array("pict".utf8) + [UInt8](repeating: 0, count: 13), full: true)
+        let pitm = box("pitm", u16(1), full: true)
+        let iinf = box("iinf", u16(1) + box("infe", u16(1) + u16(0) + Array("hvc1".utf8) + [0], full: true, version: 2), full: true)
+        let hvcC = box("hvcC", [1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0])
+        let ispe = box("ispe", u32(side) + u32(side), full: true)
+        let clap = box("clap", u32(crop) + u32(1) + u32(crop) + u32(1) + u32(0) + u32(1) + u32(0) + u32(1))
+        let iprp = box("iprp", box("ipco", hvcC + ispe + clap) + box("ipma", u32(1) + u16(1) + [3, 0x81, 0x02, 0x83], full: true))
+        let data = [UInt8](repeating: 0, count: 16)
+        func meta(_ offset: Int) -> [UInt8] {
+            box("meta", hdlr + pitm + box("iloc", [0x44, 0x00] + u16(1) + u16(1) + u16(0) + u16(1) + u32(offset) + u32(data.count), full: true) + iinf + iprp, full: true)
+        }
+        return ftyp + meta(ftyp.count + meta(0).count + 8) + box("mdat", data)
+    }
+
+    func testAHEICWhoseCropHidesAHugePictureIsRefusedBeforeDecoding() throws {
+        let bomb = write(croppedHEIC(side: 60000, crop: 64), "bomb-cropped.heic")
+        XCTAssertThrowsError(try Image.load(bomb)) {
+            XCTAssert("\($0)".contains(bomb) && "\($0)".contains("60000x60000") && "\($0)".contains("before its crop"), "\($0)")
+        }
+        // The same file with a stored picture within the limit gets past the size checks and
+        // fails in decoding (it has no coded picture): so the refusal above is the size check's.
+        let small = write(croppedHEIC(side: 128, crop: 64), "cropped-small.heic")
+        XCTAssertThrowsError(try Image.load(small)) {
+            XCTAssert("\($0)".contains(small) && "\($0)".contains("cannot decode") && !"\($0)".contains("limit"), "\($0)")
+        }
+        try assertRefused(["predict", "--model", legacy + "/fashion-mlp.safetensors", bomb], file: bomb, words: ["60000x60000", "before its crop", "STRATA_MAX_IMAGE_PIXELS"])
+    }
+
     func testThePixelLimitComesFromTheEnvironmentAndBindsLibpngsSideLimit() throws {
         let model = legacy + "/fashion-mlp.safetensors"
         let square = testTemp("px-40x40.png"), wide = testTemp("px-2000x1.png")
