@@ -6,7 +6,8 @@ import StrataFaces
 /// Bad input found by trying Strata as a careless or hostile user would (issue 15): each case
 /// gets one clear line naming the file, exit 1, or the right answer.
 final class ReliabilityTests: XCTestCase {
-    /// A folder where a photo is expected used to trap inside Foundation's FileHandle.
+    /// A folder where a photo is expected used to trap inside Foundation's FileHandle. Commands
+    /// that take several photos now read a folder's photos instead; this one has none.
     func testAFolderGivenAsAPhotoIsRefused() throws {
         let dir = testTemp("folder-photo.jpg")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -20,12 +21,16 @@ final class ReliabilityTests: XCTestCase {
         try Image(width: 64, height: 64, channels: 3, pixels: (0..<(64 * 64 * 3)).map { _ in UInt8(rng.nextInt(256)) }).savePNG(photo)
         let (enrolled, _, enrolError) = try runStrata(["faces", "enroll", "--no-detect", "--gallery", gallery, "--name", "B", photo])
         XCTAssertEqual(enrolled, 0, enrolError)
-        for args in [["faces", "detect", dir], ["faces", "verify", "--no-detect", dir, dir], ["faces", "embed", dir],
-                     ["predict", "--model", model, dir], ["inspect", "--model", model, "--image", dir, "--out", testTemp("folder-report")],
-                     ["faces", "enroll", "--gallery", gallery, "--name", "A", dir], ["faces", "identify", "--gallery", gallery, dir]] {
+        for args in [["faces", "verify", "--no-detect", dir, dir], ["inspect", "--model", model, "--image", dir, "--out", testTemp("folder-report")]] {
             let (status, _, err) = try runStrata(args)
             XCTAssertEqual(status, 1, "\(args): \(err)")
             XCTAssertTrue(err.contains("\(dir): is a folder"), "\(args): \(err)")
+        }
+        for args in [["faces", "detect", dir], ["faces", "embed", dir], ["predict", "--model", model, dir],
+                     ["faces", "enroll", "--gallery", gallery, "--name", "A", dir], ["faces", "identify", "--gallery", gallery, dir]] {
+            let (status, _, err) = try runStrata(args)
+            XCTAssertEqual(status, 1, "\(args): \(err)")
+            XCTAssertTrue(err.contains("\(dir): a folder with no files to read"), "\(args): \(err)")
         }
     }
 
