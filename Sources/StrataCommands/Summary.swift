@@ -22,7 +22,7 @@ struct Summary: ParsableCommand {
         print(saved.model.summaryTable(inputShape: saved.info.inputShape))
         if let last = saved.info.history.last {
             print(String(format: "trained %d epochs; last: loss %.4f, accuracy %.4f", saved.info.history.count, last.trainLoss, last.trainAccuracy)
-                  + (last.valAccuracy.map { String(format: ", val_accuracy %.4f", $0) } ?? ""))
+                  + (last.valAccuracy.map { String(format: ", %@_accuracy %.4f", saved.info.validationName ?? "val", $0) } ?? ""))
         }
     }
 }

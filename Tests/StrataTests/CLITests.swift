@@ -76,12 +76,17 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(testLosses.count, 3)
         XCTAssertLessThan(testLosses[0], testLosses[2], "flipped test labels: the test loss should rise, \(testLosses)")
         XCTAssertEqual(r.saved.info.history.count, 3)
+        XCTAssertEqual(r.saved.info.validationName, "test", "the file says its history's figures are the test split's")
+        let (sc, summary, _) = try run(["summary", "--model", testTemp("flipped-mnist-0.safetensors")])
+        XCTAssertEqual(sc, 0)
+        XCTAssert(summary.contains(String(format: "test_accuracy %.4f", r.history[2]["valAccuracy"] as! Double)), summary)
         XCTAssertEqual(r.json["test_loss"] as! Double, testLosses[2], accuracy: 1e-4 * testLosses[2])
         XCTAssertLessThan(r.json["test_accuracy"] as! Double, 0.1, "the last epoch on flipped labels")
         // --val-split: the held-out share's best epoch is saved.
         r = try train(["--val-split", "0.25"])
         let valLosses = r.history.map { $0["valLoss"] as! Double }
         XCTAssertEqual(r.saved.info.history.count, valLosses.firstIndex(of: valLosses.min()!)! + 1)
+        XCTAssertNil(r.saved.info.validationName)
         // The test split cannot stop the run either.
         try assertFails(["train", "--data", "mnist", "--data-dir", dir, "--patience", "2"], mentions: ["--patience", "--val-split"])
     }

@@ -51,6 +51,14 @@ extension ModelInfo {
         set { extra["dataset"] = newValue }
     }
 
+    /// What the history's validation figures were measured on, when not held-out validation
+    /// data: "test" when training only reported the test split after each epoch (it chose
+    /// nothing). Set by `Trainer.fit` from `FitOptions.validationName`.
+    public var validationName: String? {
+        get { extra["validation"] }
+        set { extra["validation"] = newValue }
+    }
+
     /// The command line that repeats the training (one line per network of an ensemble).
     public var recipe: String? {
         get { extra["recipe"] }

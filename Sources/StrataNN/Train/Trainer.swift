@@ -131,6 +131,7 @@ public final class Trainer {
         let loader = DataLoader(train, batchSize: (options.batchSize + world - 1) / world, shuffle: true, seed: options.seed,
                                 rank: rank, worldSize: world)
         let baseLR = optimizer.learningRate
+        if validation != nil && options.validationName != "val" { info.validationName = options.validationName }
         var startEpoch = 0
         var bestLoss = Double.infinity
         var badEpochs = 0
