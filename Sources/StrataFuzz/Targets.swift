@@ -12,7 +12,7 @@ enum FuzzTargets {
 
     static let all: [String: Target] = [
         "safetensors": safetensors, "model": model, "metadata": metadata,
-        "png": image, "jpeg": jpeg, "pgm": image, "webp": jpeg, "heic": jpeg, "wav": wav, "idx": idx, "gzip": gzip,
+        "png": image, "jpeg": photo, "pgm": image, "webp": photo, "heic": photo, "wav": wav, "idx": idx, "gzip": gzip,
         "text": text, "pairs": pairs, "cora": cora, "gallery": gallery, "onnx": onnx, "bert": bert,
     ]
     /// In the order `make fuzz` runs them.
@@ -118,7 +118,7 @@ enum FuzzTargets {
 
     /// As `image`, and as the face commands read photos: reduced by libjpeg's DCT scaling (WebP
     /// and HEIC load whole there).
-    static func jpeg(_ input: Data) throws {
+    static func photo(_ input: Data) throws {
         let path = try file(input)
         let preprocessing = Preprocessing.image(channels: 3, height: 16, width: 16, normalization: Normalization())
         _ = try preprocessing.tensor(files: [path])

@@ -28,17 +28,22 @@ public enum ImageFolder {
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { return [path] }
             let names: [String]
-            do { names = try fm.contentsOfDirectory(atPath: path) } catch { throw StrataError("\(path): cannot list the folder (\(error.localizedDescription))") }
+            do { names = try named(in: path, extensions) } catch { throw StrataError("\(path): cannot list the folder (\(error.localizedDescription))") }
             let files = names.filter { n in
                 var d: ObjCBool = false
-                return !n.hasPrefix(".") && extensions.contains((n as NSString).pathExtension.lowercased())
-                    && fm.fileExists(atPath: (path as NSString).appendingPathComponent(n), isDirectory: &d) && !d.boolValue
-            }.sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+                return !n.hasPrefix(".") && fm.fileExists(atPath: (path as NSString).appendingPathComponent(n), isDirectory: &d) && !d.boolValue
+            }
             guard !files.isEmpty else {
                 throw StrataError("\(path): a folder with no files to read (\(extensions.sorted().map { "." + $0 }.joined(separator: ", ")))")
             }
             return files.map { (path as NSString).appendingPathComponent($0) }
         }
+    }
+
+    /// The names in `dir` with one of `extensions` (any case), numbers in numeric order (2 before 10).
+    private static func named(in dir: String, _ extensions: Set<String>) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir).filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
+            .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
     }
 
     /// Every image file under `root/<label>/`, in the order `load` reads them.
@@ -56,8 +61,7 @@ public enum ImageFolder {
         var out: [(String, String)] = []
         for cls in classes {
             let dir = (root as NSString).appendingPathComponent(cls)
-            let names = try fm.contentsOfDirectory(atPath: dir).filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
-                .sorted { $0.localizedStandardCompare($1) == .orderedAscending }
+            let names = try named(in: dir, extensions)
             guard !names.isEmpty else { throw StrataError("\(dir): empty person folder (no .png, .jpg, .webp, .heic, .avif, .pgm or .ppm images)") }
             out += names.map { (cls, (dir as NSString).appendingPathComponent($0)) }
         }
