@@ -18,6 +18,8 @@ measurements in docs/LIMITS.md. Each is tiny on disk and claims (or inflates to)
                          bytes: the boxes, and 16 bytes of "coded" data)
   heic-60000-cropped.heic the same, with a clean-aperture (clap) crop to 64x64: what is shown
                          is small, what would be decoded is not
+  heic-grid-60000.heic   a HEIC whose primary picture is a grid of one 64x64 tile (ispe 64x64)
+                         whose own data claims a canvas of 60000x60000
 
 Every byte is written here: markers, chunks and headers by hand, compressed data with Python's
 zlib (Debian's). The JPEGs use Huffman tables of a single code each ("0", one bit), so a
@@ -221,6 +223,36 @@ def heic_claiming(width, height, crop=None):
     return ftyp + meta(offset) + box(b"mdat", data)
 
 
+def heic_grid_claiming(width, height):
+    """A HEIF file whose primary item is a grid of one 64x64 HEVC tile (as heic_claiming's, of no
+    coded picture) with a canvas of width x height: the grid's own data (in an idat box) says so,
+    while its ispe says 64x64. libheif 1.15 allocates the canvas from the grid's data, capping only
+    each side."""
+    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+    hdlr = box(b"hdlr", bytes(4) + b"pict" + bytes(12) + b"\0", version=0)
+    pitm = box(b"pitm", struct.pack(">H", 2), version=0)
+    infe = [box(b"infe", struct.pack(">HH", i, 0) + t + b"\0", version=2) for i, t in ((1, b"hvc1"), (2, b"grid"))]
+    iinf = box(b"iinf", struct.pack(">H", 2) + b"".join(infe), version=0)
+    iref = box(b"iref", box(b"dimg", struct.pack(">HHH", 2, 1, 1)), version=0)
+    hvcc = box(b"hvcC", bytes([1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0]))
+    ispe = box(b"ispe", struct.pack(">II", 64, 64), version=0)
+    # item 1: hvcC and ispe; item 2 (the grid): the same ispe.
+    ipma = box(b"ipma", struct.pack(">I", 2) + struct.pack(">HB", 1, 2) + bytes([0x81, 0x02]) + struct.pack(">HB", 2, 1) + bytes([0x02]), version=0)
+    iprp = box(b"iprp", box(b"ipco", hvcc + ispe) + ipma)
+    grid = bytes([0, 1, 0, 0]) + struct.pack(">II", width, height)   # flags 1: 32-bit sides; 1x1 tiles
+    idat = box(b"idat", grid)
+    data = bytes(16)
+
+    def meta(offset):
+        # iloc version 1: item 1 in the file (construction method 0), item 2 in idat (method 1).
+        iloc = box(b"iloc", bytes([0x44, 0x00]) + struct.pack(">H", 2)
+                   + struct.pack(">HHHHII", 1, 0, 0, 1, offset, len(data))
+                   + struct.pack(">HHHHII", 2, 1, 0, 1, 0, len(grid)), version=1)
+        return box(b"meta", hdlr + pitm + iloc + iinf + iref + iprp + idat, version=0)
+    offset = len(ftyp) + len(meta(0)) + 8
+    return ftyp + meta(offset) + box(b"mdat", data)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_bombs.py FOLDER  (a folder outside the repository)")
@@ -244,6 +276,7 @@ def main():
     write("webp-16384.webp", webp_claiming(16384, 16384))
     write("heic-60000.heic", heic_claiming(60000, 60000))
     write("heic-60000-cropped.heic", heic_claiming(60000, 60000, crop=64))
+    write("heic-grid-60000.heic", heic_grid_claiming(60000, 60000))
     for name in sorted(os.listdir(out)):
         print("%-24s %10d bytes" % (name, os.path.getsize(os.path.join(out, name))))
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 static sio_limits_t limits;
@@ -49,7 +50,7 @@ void sio_pixels_text(char *out, size_t n, uint64_t pixels) {
 
 int sio_pixel_limit_exceeded(const char *format, uint64_t width, uint64_t height, const char *note, char *err, size_t errlen) {
     const sio_limits_t *lim = sio_limits();
-    // Callers' sides are under 2^31 each: the product fits 64 bits.
+    // Callers' sides are under 2^32 each: the product fits 64 bits.
     uint64_t area = width * height;
     if (area <= lim->max_image_pixels) return 0;
     char claim[64], limit[64];
@@ -58,6 +59,39 @@ int sio_pixel_limit_exceeded(const char *format, uint64_t width, uint64_t height
     snprintf(err, errlen, "%s header claims %llux%llu pixels (%s%s), over the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
              format, (unsigned long long)width, (unsigned long long)height, claim, note ? note : "", limit);
     return 1;
+}
+
+int sio_read_picture_file(const char *path, const char *format, uint8_t **out, size_t *len, char *err, size_t errlen) {
+    *out = NULL;
+    *len = 0;
+    const sio_limits_t *lim = sio_limits();
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "cannot open: %s", strerror(errno)); return 1; }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) { snprintf(err, errlen, "cannot read: %s", strerror(errno)); fclose(f); return 1; }
+    // max_image_pixels <= 2^40: the bound stays far below 2^64.
+    uint64_t max_file = lim->max_image_pixels * 4 + (1u << 20);
+    if ((uint64_t)st.st_size > max_file) {
+        char limit[64];
+        sio_pixels_text(limit, sizeof limit, lim->max_image_pixels);
+        snprintf(err, errlen, "%s file of %lld bytes, larger than any picture within the limit of %s (set STRATA_MAX_IMAGE_PIXELS to change it)",
+                 format, (long long)st.st_size, limit);
+        fclose(f);
+        return 1;
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *data = malloc(size ? size : 1);
+    if (!data) { snprintf(err, errlen, "out of memory for %zu bytes", size); fclose(f); return 1; }
+    if (fread(data, 1, size, f) != size) {
+        snprintf(err, errlen, "cannot read: %s", ferror(f) ? strerror(errno) : "the file shrank while it was read");
+        free(data);
+        fclose(f);
+        return 1;
+    }
+    fclose(f);
+    *out = data;
+    *len = size;
+    return 0;
 }
 
 static gzFile open_gz(const char *path, char *err, size_t errlen) {

@@ -336,7 +336,7 @@ final class BombTests: XCTestCase {
     func testAHEICWhoseCropHidesAHugePictureIsRefusedBeforeDecoding() throws {
         let bomb = write(croppedHEIC(side: 60000, crop: 64), "bomb-cropped.heic")
         XCTAssertThrowsError(try Image.load(bomb)) {
-            XCTAssert("\($0)".contains(bomb) && "\($0)".contains("60000x60000") && "\($0)".contains("before its crop"), "\($0)")
+            XCTAssert("\($0)".contains(bomb) && "\($0)".contains("60000x60000") && "\($0)".contains("megapixels stored"), "\($0)")
         }
         // The same file with a stored picture within the limit gets past the size checks and
         // fails in decoding (it has no coded picture): so the refusal above is the size check's.
@@ -344,7 +344,102 @@ final class BombTests: XCTestCase {
         XCTAssertThrowsError(try Image.load(small)) {
             XCTAssert("\($0)".contains(small) && "\($0)".contains("cannot decode") && !"\($0)".contains("limit"), "\($0)")
         }
-        try assertRefused(["predict", "--model", legacy + "/fashion-mlp.safetensors", bomb], file: bomb, words: ["60000x60000", "before its crop", "STRATA_MAX_IMAGE_PIXELS"])
+        try assertRefused(["predict", "--model", legacy + "/fashion-mlp.safetensors", bomb], file: bomb, words: ["60000x60000", "megapixels stored", "STRATA_MAX_IMAGE_PIXELS"])
+    }
+
+    /// A HEIF file whose primary picture is a grid or an overlay (`iovl`) of two copies of the
+    /// HEVC picture in `tile` (a file libheif wrote, of one picture), side by side on a canvas of
+    /// `canvas`, which the derived item's own data declares (32-bit sides when `wide`); its ispe
+    /// says `ispe`, by default the canvas.
+    func derivedHEIC(tile: [UInt8], type: String, canvas: (Int, Int), wide: Bool = true, ispe: (Int, Int)? = nil) throws -> [UInt8] {
+        func u32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func side(_ v: Int) -> [UInt8] { wide ? u32(v) : u16(v) }
+        func box(_ kind: String, _ payload: [UInt8], full: Bool = false, version: UInt8 = 0) -> [UInt8] {
+            let body = (full ? [version, 0, 0, 0] : []) + payload
+            return u32(8 + body.count) + Array(kind.utf8) + body
+        }
+        func find(_ kind: String) throws -> Int {
+            try XCTUnwrap((4..<(tile.count - 4)).last { Array(tile[$0..<($0 + 4)]) == Array(kind.utf8) }, kind)
+        }
+        // The tile's hvcC property (with its parameter sets) and its coded data: libheif writes
+        // one picture's file with the mdat box last.
+        let h = try find("hvcC"), m = try find("mdat")
+        let hvcCSize = Int(tile[h - 4]) << 24 | Int(tile[h - 3]) << 16 | Int(tile[h - 2]) << 8 | Int(tile[h - 1])
+        let hvcC = Array(tile[(h - 4)..<(h - 4 + hvcCSize)])
+        let coded = Array(tile[(m + 4)...])
+        XCTAssertEqual(Int(tile[m - 4]) << 24 | Int(tile[m - 3]) << 16 | Int(tile[m - 2]) << 8 | Int(tile[m - 1]), 8 + coded.count, "mdat is last")
+        let derived: [UInt8] = type == "grid"
+            ? [0, wide ? 1 : 0, 0, 1] + side(canvas.0) + side(canvas.1)   // 1 row, 2 columns
+            : [0, wide ? 1 : 0] + u16(0) + u16(0) + u16(0) + u16(0xFFFF) + side(canvas.0) + side(canvas.1) + side(0) + side(0) + side(64) + side(0)
+        let ftyp = box("ftyp", Array("heic".utf8) + u32(0) + Array("mif1heic".utf8))
+        let hdlr = box("hdlr", u32(0) + Array("pict".utf8) + [UInt8](repeating: 0, count: 13), full: true)
+        let pitm = box("pitm", u16(3), full: true)
+        let infe = [(1, "hvc1"), (2, "hvc1"), (3, type)].map { box("infe", u16($0.0) + u16(0) + Array($0.1.utf8) + [0], full: true, version: 2) }
+        let iinf = box("iinf", u16(3) + infe.joined(), full: true)
+        let iref = box("iref", box("dimg", u16(3) + u16(2) + u16(1) + u16(2)), full: true)
+        let ipco = box("ipco", hvcC + box("ispe", u32(64) + u32(64), full: true) + box("ispe", u32((ispe ?? canvas).0) + u32((ispe ?? canvas).1), full: true))
+        let ipma = box("ipma", u32(3) + u16(1) + [2, 0x81, 0x02] + u16(2) + [2, 0x81, 0x02] + u16(3) + [1, 0x03], full: true)
+        let idat = box("idat", derived)
+        func meta(_ offset: Int) -> [UInt8] {
+            // iloc version 1: both tiles at the same coded data in the file, the derived item in idat.
+            let items = [1, 2].map { u16($0) + u16(0) + u16(0) + u16(1) + u32(offset) + u32(coded.count) }.joined()
+            let iloc = box("iloc", [0x44, 0x00] + u16(3) + items + u16(3) + u16(1) + u16(0) + u16(1) + u32(0) + u32(derived.count), full: true, version: 1)
+            return box("meta", hdlr + pitm + iloc + iinf + iref + box("iprp", ipco + ipma) + idat, full: true)
+        }
+        return ftyp + meta(ftyp.count + meta(0).count + 8) + box("mdat", coded)
+    }
+
+    func testAHEICGridOrOverlayCanvasIsHeldToThePixelLimit() throws {
+        // libheif 1.15 sizes a grid's or overlay's canvas from the item's own data and caps only
+        // each side: a 349-byte file made it allocate 10 GB. The canvas is checked before libheif
+        // reads the file.
+        let tilePath = testTemp("derived-tile.heic")
+        let pixels: [UInt8] = (0..<(64 * 64 * 3)).map { (i: Int) -> UInt8 in UInt8((i / 3 % 64) * 3 + (i / 192) % 7 * 10) }
+        try Image(width: 64, height: 64, channels: 3, pixels: pixels).writeHEIC(tilePath)
+        let tile = [UInt8](try Data(contentsOf: URL(fileURLWithPath: tilePath)))
+        let single = try Image.load(tilePath)
+        // Legitimate grid and overlay pictures load: two copies of the tile side by side.
+        for type in ["grid", "iovl"] {
+            for wide in [false, true] {
+                let path = write(try derivedHEIC(tile: tile, type: type, canvas: (128, 64), wide: wide), "derived-\(type)-\(wide).heic")
+                let img = try Image.load(path)
+                XCTAssertEqual([img.width, img.height, img.channels], [128, 64, 3], "\(type) wide \(wide)")
+                for y in 0..<64 {
+                    let row = Array(single.pixels[(y * 192)..<((y + 1) * 192)])
+                    XCTAssertEqual(Array(img.pixels[(y * 384)..<(y * 384 + 192)]), row, "\(type) left, row \(y)")
+                    XCTAssertEqual(Array(img.pixels[(y * 384 + 192)..<((y + 1) * 384)]), row, "\(type) right, row \(y)")
+                }
+            }
+        }
+        // The same files declaring a huge canvas (but a small ispe) are refused before decoding,
+        // in 16- and 32-bit sides.
+        for (type, note) in [("grid", "in its grid"), ("iovl", "on its overlay canvas")] {
+            for (side, wide, claim) in [(60000, true, "3600 megapixels"), (65535, false, "4294.84 megapixels")] {
+                let path = write(try derivedHEIC(tile: tile, type: type, canvas: (side, side), wide: wide, ispe: (128, 64)), "derived-bomb-\(type)-\(wide).heic")
+                XCTAssertThrowsError(try Image.load(path)) {
+                    XCTAssert("\($0)".contains(path) && "\($0)".contains("\(side)x\(side) pixels (\(claim) \(note))")
+                              && "\($0)".contains("STRATA_MAX_IMAGE_PIXELS"), "\($0)")
+                }
+            }
+            // A 200x100 canvas loads; with a 128x64 ispe it is refused over a limit of 19,999 pixels.
+            let small = write(try derivedHEIC(tile: tile, type: type, canvas: (200, 100)), "derived-200-\(type).heic")
+            XCTAssertEqual(try strata(["predict", "--model", legacy + "/fashion-mlp.safetensors", small]).status, 0)
+            let hidden = write(try derivedHEIC(tile: tile, type: type, canvas: (200, 100), ispe: (128, 64)), "derived-200-hidden-\(type).heic")
+            try assertRefused(["predict", "--model", legacy + "/fashion-mlp.safetensors", hidden], file: hidden,
+                              words: ["200x100 pixels (20000 pixels \(note))", "limit of 19999 pixels"], env: ["STRATA_MAX_IMAGE_PIXELS": "19999"])
+        }
+        // A derived item whose data cannot be found, and a malformed iloc box, are refused by the walk.
+        var lost = try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64))
+        let idat = try XCTUnwrap((0..<(lost.count - 4)).first { Array(lost[$0..<($0 + 4)]) == Array("idat".utf8) })
+        lost.replaceSubrange(idat..<(idat + 4), with: Array("free".utf8))   // the grid's data box, renamed
+        let lostPath = write(lost, "derived-lost.heic")
+        XCTAssertThrowsError(try Image.load(lostPath)) { XCTAssert("\($0)".contains("cannot be read"), "\($0)") }
+        var badILOC = try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64))
+        let iloc = try XCTUnwrap((0..<(badILOC.count - 4)).first { Array(badILOC[$0..<($0 + 4)]) == Array("iloc".utf8) })
+        badILOC[iloc + 4] = 3   // no iloc version 3
+        let badPath = write(badILOC, "derived-bad-iloc.heic")
+        XCTAssertThrowsError(try Image.load(badPath)) { XCTAssert("\($0)".contains("iloc box is malformed"), "\($0)") }
     }
 
     func testThePixelLimitComesFromTheEnvironmentAndBindsLibpngsSideLimit() throws {
@@ -364,7 +459,7 @@ final class BombTests: XCTestCase {
         try Image(width: 40, height: 40, channels: 1, pixels: [UInt8](repeating: 90, count: 1600)).saveNetpbm(pgm)
         try assertRefused(["predict", "--model", model, jpeg], file: jpeg, words: ["40x40", "STRATA_MAX_IMAGE_PIXELS"], env: env)
         try assertRefused(["predict", "--model", model, pgm], file: pgm, words: ["40x40", "STRATA_MAX_IMAGE_PIXELS"], env: env)
-        // WebP and HEIC too; a HEIC side over the limit is refused by libheif as it reads the boxes.
+        // WebP and HEIC too; a HEIC's stored size (ispe) is read from its boxes before libheif reads them.
         let pic = Image(width: 40, height: 40, channels: 3, pixels: [UInt8](repeating: 90, count: 4800))
         let webp = testTemp("px-40x40.webp"), heic = testTemp("px-40x40.heic"), wideHEIC = testTemp("px-2000x16.heic")
         try pic.writeWebP(webp)
@@ -373,7 +468,7 @@ final class BombTests: XCTestCase {
         XCTAssertEqual(try strata(["predict", "--model", model, webp, heic, wideHEIC]).status, 0)
         try assertRefused(["predict", "--model", model, webp], file: webp, words: ["40x40", "STRATA_MAX_IMAGE_PIXELS"], env: env)
         try assertRefused(["predict", "--model", model, heic], file: heic, words: ["40x40", "STRATA_MAX_IMAGE_PIXELS"], env: env)
-        try assertRefused(["predict", "--model", model, wideHEIC], file: wideHEIC, words: ["Image size 2000x", "at most 1000 a side", "STRATA_MAX_IMAGE_PIXELS"], env: env)
+        try assertRefused(["predict", "--model", model, wideHEIC], file: wideHEIC, words: ["2000x64 pixels (128000 pixels stored)", "STRATA_MAX_IMAGE_PIXELS"], env: env)
         // A value that is not a number is named and ignored: the default applies.
         let r = try strata(["predict", "--model", model, square], env: ["STRATA_MAX_IMAGE_PIXELS": "lots"])
         XCTAssertEqual(r.status, 0, r.err)

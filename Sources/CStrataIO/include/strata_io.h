@@ -51,8 +51,13 @@ void sio_pixels_text(char *out, size_t n, uint64_t pixels);
 
 // 0 when a width x height picture is within max_image_pixels; otherwise 1, with the message
 // every decoder gives ("PNG header claims WxH pixels (N megapixels NOTE), over the limit of ...
-// (set STRATA_MAX_IMAGE_PIXELS to change it)") in err. Sides must be under 2^31.
+// (set STRATA_MAX_IMAGE_PIXELS to change it)") in err. Sides must be under 2^32.
 int sio_pixel_limit_exceeded(const char *format, uint64_t width, uint64_t height, const char *note, char *err, size_t errlen);
+
+// Reads a whole compressed picture file (WebP, HEIF) into *out (len bytes, malloc'ed; sio_free).
+// A file over 4 bytes a pixel of the pixel limit plus 1 MiB (for metadata) is refused unread:
+// no compressed picture within the limit is that large. `format` names it in the message.
+int sio_read_picture_file(const char *path, const char *format, uint8_t **out, size_t *len, char *err, size_t errlen);
 
 // Reads a whole file, inflating it when it is gzip-compressed (plain files pass through). More
 // than max_bytes bytes (after inflating) is an error that names the limit, found as soon as the
