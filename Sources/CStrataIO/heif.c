@@ -23,9 +23,11 @@ static const char *one_line(char *dst, size_t n, const char *msg) {
 // ---- What libheif 1.15 sizes from the file without an area limit ----
 // A grid's or an overlay's canvas comes from the item's own data (not from its ispe property),
 // and libheif caps only each side of it, as it does for every ispe (tiles, thumbnails, alpha
-// and depth pictures). So before libheif sees the file, the meta box is walked: every ispe, and
-// the canvas of every grid and iovl item, is held to the pixel limit. A malformed meta box is
-// refused here too: no reading of it may be trusted that this walk could not follow.
+// and depth pictures); libde265 allocates the picture an HEVC parameter set declares. So before
+// libheif sees the file, the meta box is walked: every ispe, the canvas of every grid and iovl
+// item, and the picture of every HEVC sequence parameter set (in hvcC properties and in HEVC
+// items' data) are held to the pixel limit. A malformed meta box is refused here too: no reading
+// of it may be trusted that this walk could not follow.
 
 typedef struct { const uint8_t *p; size_t n; } span_t;
 
@@ -60,30 +62,152 @@ static int next_box(span_t s, size_t *pos, uint32_t *type, span_t *payload) {
     return 1;
 }
 
-typedef struct { uint32_t id, type; } derived_t;
+typedef struct { uint32_t id, type; } item_t;   // an item of a type the walk checks
 
 static int cmp_id(const void *a, const void *b) {
-    uint32_t x = ((const derived_t *)a)->id, y = ((const derived_t *)b)->id;
+    uint32_t x = ((const item_t *)a)->id, y = ((const item_t *)b)->id;
     return (x > y) - (x < y);
 }
 
-// Up to `want` bytes of an item's data from its iloc extents (file offsets, or idat offsets for
-// construction method 1) into out; the count found.
-static size_t item_bytes(span_t file, span_t idat, int method, uint64_t base, const uint64_t *ext, int n_ext,
-                         uint8_t *out, size_t want) {
-    span_t from = method == 1 ? idat : file;
+// Where an item's data lies (one iloc entry): `from` is the file, or the idat box's payload for
+// construction method 1; `ext` the entry's extents, each index, offset and length fields.
+typedef struct {
+    span_t from;
+    uint64_t base;
+    const uint8_t *ext;
+    int n_ext, index_size, offset_size, length_size;
+} item_loc_t;
+
+// Extent i as a span of loc->from (a length of 0 runs to the end); 0 when it starts outside.
+static int extent_span(const item_loc_t *loc, int i, span_t *out) {
+    const uint8_t *x = loc->ext + (size_t)i * (loc->index_size + loc->offset_size + loc->length_size) + loc->index_size;
+    uint64_t off = loc->base + be(x, loc->offset_size), len = be(x + loc->offset_size, loc->length_size);
+    if (off < loc->base || off >= loc->from.n) return 0;   // overflowed or out of range
+    uint64_t avail = loc->from.n - off;
+    if (len == 0 || len > avail) len = avail;
+    out->p = loc->from.p + off;
+    out->n = (size_t)len;
+    return 1;
+}
+
+// Up to `want` bytes from the start of an item's data into out; the count found.
+static size_t item_bytes(const item_loc_t *loc, uint8_t *out, size_t want) {
     size_t got = 0;
-    for (int i = 0; i < n_ext && got < want; i++) {
-        uint64_t off = base + ext[2 * i], len = ext[2 * i + 1];
-        if (off < base || off >= from.n) break;   // overflowed or out of range
-        uint64_t avail = from.n - off;
-        if (len == 0 || len > avail) len = avail;   // 0: to the end
-        size_t take = len < want - got ? (size_t)len : want - got;
-        memcpy(out + got, from.p + off, take);
+    span_t e;
+    for (int i = 0; i < loc->n_ext && got < want && extent_span(loc, i, &e); i++) {
+        size_t take = e.n < want - got ? e.n : want - got;
+        memcpy(out + got, e.p, take);
         got += take;
-        if (take < len) break;
     }
     return got;
+}
+
+// ---- HEVC sequence parameter sets: libde265 allocates the picture they declare ----
+// An SPS (in an hvcC property, or among an item's coded NAL units) states the coded picture's
+// size; libde265 allocates it whatever the file's ispe says (a 391-byte file declaring 16384x16384
+// cost 1.6 GB). Only the fields before the size are read.
+
+typedef struct { uint8_t b[192]; size_t n, bit; } rbsp_t;
+
+static int rb_bits(rbsp_t *r, int n, uint32_t *v) {   // n <= 32
+    if (r->bit + (size_t)n > r->n * 8) return -1;
+    uint32_t x = 0;
+    for (int i = 0; i < n; i++, r->bit++) x = x << 1 | (uint32_t)(r->b[r->bit >> 3] >> (7 - (r->bit & 7)) & 1);
+    *v = x;
+    return 0;
+}
+
+static int rb_ue(rbsp_t *r, uint32_t *v) {   // Exp-Golomb, as H.265 9.2
+    int zeros = 0;
+    uint32_t bit, rest = 0;
+    for (;;) {
+        if (rb_bits(r, 1, &bit)) return -1;
+        if (bit) break;
+        if (++zeros > 31) return -1;
+    }
+    if (zeros && rb_bits(r, zeros, &rest)) return -1;
+    *v = (uint32_t)((1ull << zeros) - 1 + rest);
+    return 0;
+}
+
+// The picture size an SPS NAL unit (with its 2-byte header) declares; -1 when it is cut short.
+static int hevc_sps_size(const uint8_t *nal, size_t len, uint32_t *w, uint32_t *h) {
+    rbsp_t r = { .n = 0, .bit = 0 };
+    int zeros = 0;
+    for (size_t i = 2; i < len && r.n < sizeof r.b; i++) {   // drop emulation-prevention bytes
+        if (zeros >= 2 && nal[i] == 3) { zeros = 0; continue; }
+        zeros = nal[i] == 0 ? zeros + 1 : 0;
+        r.b[r.n++] = nal[i];
+    }
+    uint32_t v, sub_layers, profile[8], level[8];
+    if (rb_bits(&r, 4, &v) || rb_bits(&r, 3, &sub_layers) || rb_bits(&r, 1, &v)) return -1;
+    r.bit += 96;   // general profile, tier and level (H.265 7.3.3)
+    for (uint32_t i = 0; i < sub_layers; i++)
+        if (rb_bits(&r, 1, &profile[i]) || rb_bits(&r, 1, &level[i])) return -1;
+    if (sub_layers > 0) r.bit += 2 * (8 - sub_layers);
+    for (uint32_t i = 0; i < sub_layers; i++) r.bit += (profile[i] ? 88 : 0) + (level[i] ? 8 : 0);
+    if (rb_ue(&r, &v) || rb_ue(&r, &v)) return -1;   // sps id, chroma_format_idc
+    if (v == 3 && rb_bits(&r, 1, &v)) return -1;     // separate_colour_plane_flag
+    return rb_ue(&r, w) || rb_ue(&r, h) ? -1 : 0;
+}
+
+static int is_sps(const uint8_t *nal, size_t len) { return len >= 2 && (nal[0] >> 1 & 0x3F) == 33; }
+
+static int sps_exceeds_limit(const uint8_t *nal, size_t len, char *err, size_t errlen) {
+    uint32_t w, h;
+    return hevc_sps_size(nal, len, &w, &h) == 0
+        && sio_pixel_limit_exceeded("HEVC", w, h, " in a sequence parameter set", err, errlen);
+}
+
+// The parameter sets of an hvcC property (ISO/IEC 14496-15 8.3.3: 22 bytes, then arrays of
+// 2-byte-length NAL units).
+static int hvcc_exceeds_limit(span_t hvcc, char *err, size_t errlen) {
+    if (hvcc.n < 23) return 0;
+    size_t pos = 23;
+    for (int a = 0, arrays = hvcc.p[22]; a < arrays; a++) {
+        if (hvcc.n - pos < 3) return 0;
+        size_t count = (size_t)be(hvcc.p + pos + 1, 2);
+        pos += 3;
+        for (size_t k = 0; k < count; k++) {
+            if (hvcc.n - pos < 2) return 0;
+            size_t len = (size_t)be(hvcc.p + pos, 2);
+            pos += 2;
+            if (hvcc.n - pos < len) return 0;
+            if (is_sps(hvcc.p + pos, len) && sps_exceeds_limit(hvcc.p + pos, len, err, errlen)) return 1;
+            pos += len;
+        }
+    }
+    return 0;
+}
+
+// Every complete NAL unit of an HEVC item's data, across its extents, as libheif hands them to
+// libde265 (each after a 4-byte big-endian length): an SPS among them is checked too.
+static int hevc_item_exceeds_limit(const item_loc_t *loc, char *err, size_t errlen) {
+    uint8_t head[4], nal[256];
+    size_t have_head = 0, have_nal = 0;
+    uint64_t left = 0;   // bytes of the current NAL unit still to come
+    span_t e;
+    for (int i = 0; i < loc->n_ext && extent_span(loc, i, &e); i++) {
+        while (e.n > 0) {
+            if (left == 0) {   // a length prefix
+                head[have_head++] = *e.p++;
+                e.n--;
+                if (have_head == 4) { left = be(head, 4); have_head = have_nal = 0; }
+                continue;
+            }
+            size_t take = e.n < left ? e.n : (size_t)left;
+            if (have_nal < sizeof nal) {
+                size_t keep = take < sizeof nal - have_nal ? take : sizeof nal - have_nal;
+                memcpy(nal + have_nal, e.p, keep);
+                have_nal += keep;
+            }
+            e.p += take;
+            e.n -= take;
+            left -= take;
+            if (left == 0 && is_sps(nal, have_nal) && sps_exceeds_limit(nal, have_nal, err, errlen)) return 1;
+        }
+    }
+    return 0;
 }
 
 // 0 when the file's pictures are all within the pixel limit (or it is not a walkable HEIF, left
@@ -112,17 +236,21 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
         }
     }
     if (r < 0) goto malformed;
-    // Every ispe: the stored size of some picture in the file.
-    for (int k = 0; k < n_ipco; k++) {
-        size_t q = 0;
-        while ((r = next_box(ipco[k], &q, &type, &box)) > 0)
-            if (type == fourcc("ispe") && box.n >= 12
-                && sio_pixel_limit_exceeded("HEIF", be(box.p + 4, 4), be(box.p + 8, 4), " stored", err, errlen)) return 1;
-        if (r < 0) goto malformed;
+    // Every ispe (the stored size of some picture in the file), then every hvcC's parameter sets.
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < n_ipco; k++) {
+            size_t q = 0;
+            while ((r = next_box(ipco[k], &q, &type, &box)) > 0) {
+                if (pass == 0 && type == fourcc("ispe") && box.n >= 12
+                    && sio_pixel_limit_exceeded("HEIF", be(box.p + 4, 4), be(box.p + 8, 4), " stored", err, errlen)) return 1;
+                if (pass == 1 && type == fourcc("hvcC") && hvcc_exceeds_limit(box, err, errlen)) return 1;
+            }
+            if (r < 0) goto malformed;
+        }
     }
-    // The grid and overlay items (infe version 2 or 3 names the item's type).
-    derived_t *derived = NULL;
-    size_t n_derived = 0, cap = 0;
+    // The grid, overlay and HEVC items (infe version 2 or 3 names the item's type).
+    item_t *items = NULL;
+    size_t n_items = 0, cap = 0;
     for (int k = 0; k < n_iinf; k++) {
         if (iinf[k].n < 6) continue;
         span_t entries = { iinf[k].p + (iinf[k].p[0] == 0 ? 6 : 8), 0 };
@@ -134,21 +262,21 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
             int idlen = box.p[0] == 2 ? 2 : 4;
             if (box.n < (size_t)(4 + idlen + 2 + 4)) continue;
             uint32_t item_type = (uint32_t)be(box.p + 4 + idlen + 2, 4);
-            if (item_type != fourcc("grid") && item_type != fourcc("iovl")) continue;
-            if (n_derived == cap) {
+            if (item_type != fourcc("grid") && item_type != fourcc("iovl") && item_type != fourcc("hvc1")) continue;
+            if (n_items == cap) {
                 size_t ncap = cap ? cap * 2 : 16;   // grows with boxes present, not with a count
-                derived_t *d = realloc(derived, ncap * sizeof *d);
-                if (!d) { free(derived); snprintf(err, errlen, "out of memory"); return 1; }
-                derived = d;
+                item_t *d = realloc(items, ncap * sizeof *d);
+                if (!d) { free(items); snprintf(err, errlen, "out of memory"); return 1; }
+                items = d;
                 cap = ncap;
             }
-            derived[n_derived].id = (uint32_t)be(box.p + 4, idlen);
-            derived[n_derived++].type = item_type;
+            items[n_items].id = (uint32_t)be(box.p + 4, idlen);
+            items[n_items++].type = item_type;
         }
-        if (r < 0) { free(derived); goto malformed; }
+        if (r < 0) { free(items); goto malformed; }
     }
-    if (n_derived == 0) return 0;
-    qsort(derived, n_derived, sizeof *derived, cmp_id);
+    if (n_items == 0) return 0;
+    qsort(items, n_items, sizeof *items, cmp_id);
     int result = 0;
     for (int k = 0; k < n_iloc && !result; k++) {
         const uint8_t *p = iloc[k].p, *end = iloc[k].p + iloc[k].n;
@@ -179,21 +307,18 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
             if (end - p < (ptrdiff_t)n_ext * per) goto bad_iloc;
             const uint8_t *ext_p = p;
             p += (size_t)n_ext * per;
-            derived_t key = { id, 0 };
-            const derived_t *item = bsearch(&key, derived, n_derived, sizeof *derived, cmp_id);
+            item_t key = { id, 0 };
+            const item_t *item = bsearch(&key, items, n_items, sizeof *items, cmp_id);
             if (!item) continue;
-            // Only the first few extents can hold a canvas's 20 bytes.
-            uint64_t ext[2 * 20];
-            int n = n_ext < 20 ? n_ext : 20;
-            for (int e = 0; e < n; e++) {
-                const uint8_t *x = ext_p + (size_t)e * per + index_size;
-                ext[2 * e] = be(x, offset_size);
-                ext[2 * e + 1] = be(x + offset_size, length_size);
+            item_loc_t loc = { method == 1 ? idat : file, base, ext_p, method <= 1 ? n_ext : 0, index_size, offset_size, length_size };
+            if (item->type == fourcc("hvc1")) {
+                if (hevc_item_exceeds_limit(&loc, err, errlen)) result = 1;
+                continue;
             }
             // grid: version, flags, rows-1, columns-1, then width and height; iovl: version,
             // flags, four 16-bit fill values, then width and height. Both 32-bit with flags bit 0.
             uint8_t d[20];
-            size_t got = method <= 1 ? item_bytes(file, idat, method, base, ext, n, d, sizeof d) : 0;
+            size_t got = item_bytes(&loc, d, sizeof d);
             int overlay = item->type == fourcc("iovl");
             size_t at = overlay ? 10 : 4, field = got >= 2 && (d[1] & 1) ? 4 : 2;
             if (got < at + 2 * field) goto unreadable;
@@ -210,7 +335,7 @@ unreadable:
         result = 1;
         break;
     }
-    free(derived);
+    free(items);
     return result;
 malformed:
     snprintf(err, errlen, "not a readable HEIF/HEIC/AVIF picture (a malformed box in its meta box)");

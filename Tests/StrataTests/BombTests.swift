@@ -350,8 +350,10 @@ final class BombTests: XCTestCase {
     /// A HEIF file whose primary picture is a grid or an overlay (`iovl`) of two copies of the
     /// HEVC picture in `tile` (a file libheif wrote, of one picture), side by side on a canvas of
     /// `canvas`, which the derived item's own data declares (32-bit sides when `wide`); its ispe
-    /// says `ispe`, by default the canvas.
-    func derivedHEIC(tile: [UInt8], type: String, canvas: (Int, Int), wide: Bool = true, ispe: (Int, Int)? = nil) throws -> [UInt8] {
+    /// says `ispe`, by default the canvas. `extraSPS` is added to the tile's hvcC as one more
+    /// parameter-set array, `inBandSPS` put before the tile's coded NAL units.
+    func derivedHEIC(tile: [UInt8], type: String, canvas: (Int, Int), wide: Bool = true, ispe: (Int, Int)? = nil,
+                     extraSPS: [UInt8]? = nil, inBandSPS: [UInt8]? = nil) throws -> [UInt8] {
         func u32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
         func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
         func side(_ v: Int) -> [UInt8] { wide ? u32(v) : u16(v) }
@@ -366,9 +368,15 @@ final class BombTests: XCTestCase {
         // one picture's file with the mdat box last.
         let h = try find("hvcC"), m = try find("mdat")
         let hvcCSize = Int(tile[h - 4]) << 24 | Int(tile[h - 3]) << 16 | Int(tile[h - 2]) << 8 | Int(tile[h - 1])
-        let hvcC = Array(tile[(h - 4)..<(h - 4 + hvcCSize)])
-        let coded = Array(tile[(m + 4)...])
+        var hvcC = Array(tile[(h - 4)..<(h - 4 + hvcCSize)])
+        var coded = Array(tile[(m + 4)...])
         XCTAssertEqual(Int(tile[m - 4]) << 24 | Int(tile[m - 3]) << 16 | Int(tile[m - 2]) << 8 | Int(tile[m - 1]), 8 + coded.count, "mdat is last")
+        if let nal = extraSPS {   // numOfArrays is the hvcC payload's byte 22
+            hvcC[8 + 22] += 1
+            hvcC += [0x21] + u16(1) + u16(nal.count) + nal
+            hvcC.replaceSubrange(0..<4, with: u32(hvcC.count))
+        }
+        if let nal = inBandSPS { coded = u32(nal.count) + nal + coded }
         let derived: [UInt8] = type == "grid"
             ? [0, wide ? 1 : 0, 0, 1] + side(canvas.0) + side(canvas.1)   // 1 row, 2 columns
             : [0, wide ? 1 : 0] + u16(0) + u16(0) + u16(0) + u16(0xFFFF) + side(canvas.0) + side(canvas.1) + side(0) + side(0) + side(64) + side(0)
@@ -440,6 +448,63 @@ final class BombTests: XCTestCase {
         badILOC[iloc + 4] = 3   // no iloc version 3
         let badPath = write(badILOC, "derived-bad-iloc.heic")
         XCTAssertThrowsError(try Image.load(badPath)) { XCTAssert("\($0)".contains("iloc box is malformed"), "\($0)") }
+    }
+
+    /// An HEVC sequence parameter set NAL unit (type 33) declaring a `width` x `height` picture:
+    /// one layer, Main profile, level 3.1, 4:2:0, and nothing after the size (H.265 7.3.2.2).
+    static func spsNAL(width: Int, height: Int) -> [UInt8] {
+        var bits: [UInt8] = []
+        func put(_ v: Int, _ n: Int) { for i in stride(from: n - 1, through: 0, by: -1) { bits.append(UInt8(v >> i & 1)) } }
+        func ue(_ v: Int) { let n = Int.bitWidth - (v + 1).leadingZeroBitCount; put(0, n - 1); put(v + 1, n) }
+        put(0, 4); put(0, 3); put(1, 1)                    // VPS 0, one sub-layer, temporal id nesting
+        put(1, 8); put(0x6000_0000, 32); put(0, 48); put(93, 8)   // profile, compatibility, flags, level
+        ue(0); ue(1); ue(width); ue(height)                // SPS 0, 4:2:0, the size
+        put(1, 1)                                          // stop bit
+        while bits.count % 8 != 0 { bits.append(0) }
+        var out: [UInt8] = [0x42, 0x01], zeros = 0
+        for k in stride(from: 0, to: bits.count, by: 8) {
+            let byte = bits[k..<(k + 8)].reduce(UInt8(0)) { $0 << 1 | $1 }
+            if zeros >= 2 && byte <= 3 { out.append(3); zeros = 0 }   // emulation prevention
+            out.append(byte)
+            zeros = byte == 0 ? zeros + 1 : 0
+        }
+        return out
+    }
+
+    func testAnHEVCParameterSetDeclaringAHugePictureIsRefusedBeforeDecoding() throws {
+        // libde265 allocates the picture a sequence parameter set declares, whatever the ispe:
+        // a 391-byte HEIC whose hvcC declared 16384x16384 cost 1.6 GB before it was refused.
+        // Both places libheif hands libde265 parameter sets from are checked.
+        let tilePath = testTemp("sps-tile.heic")
+        try Image(width: 64, height: 64, channels: 3, pixels: [UInt8](repeating: 100, count: 64 * 64 * 3)).writeHEIC(tilePath)
+        let tile = [UInt8](try Data(contentsOf: URL(fileURLWithPath: tilePath)))
+        let model = legacy + "/fashion-mlp.safetensors"
+        for place in ["hvcC", "in-band"] {
+            func file(_ w: Int, _ h: Int) throws -> [UInt8] {
+                let sps = Self.spsNAL(width: w, height: h)
+                return try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64), extraSPS: place == "hvcC" ? sps : nil, inBandSPS: place == "hvcC" ? nil : sps)
+            }
+            let huge = write(try file(16384, 16384), "sps-huge-\(place).heic")
+            XCTAssertThrowsError(try Image.load(huge)) {
+                XCTAssert("\($0)".contains(huge) && "\($0)".contains("16384x16384 pixels (268.44 megapixels in a sequence parameter set)"), "\($0)")
+            }
+            // 200x100 is refused over a limit of 19,999 pixels, and not for its size under the default.
+            let small = write(try file(200, 100), "sps-small-\(place).heic")
+            try assertRefused(["predict", "--model", model, small], file: small,
+                              words: ["HEVC header claims 200x100 pixels (20000 pixels in a sequence parameter set)", "limit of 19999 pixels"],
+                              env: ["STRATA_MAX_IMAGE_PIXELS": "19999"])
+            let r = try strata(["predict", "--model", model, small])
+            XCTAssertFalse(r.err.contains("sequence parameter set"), r.err)
+        }
+        // x265's own SPS (with its real profile, tier and level) is read right: with the tile's
+        // ispe rewritten to 32x32, a limit of 4,000 pixels refuses it for its SPS's 64x64.
+        var shrunk = tile
+        let ispe = try XCTUnwrap((0..<(shrunk.count - 4)).first { Array(shrunk[$0..<($0 + 4)]) == Array("ispe".utf8) })
+        XCTAssertEqual(Array(shrunk[(ispe + 8)..<(ispe + 16)]), [0, 0, 0, 64, 0, 0, 0, 64])
+        shrunk.replaceSubrange((ispe + 8)..<(ispe + 16), with: [0, 0, 0, 32, 0, 0, 0, 32])
+        let shrunkPath = write(shrunk, "sps-ispe-32.heic")
+        try assertRefused(["predict", "--model", model, shrunkPath], file: shrunkPath,
+                          words: ["HEVC header claims 64x64 pixels (4096 pixels in a sequence parameter set)"], env: ["STRATA_MAX_IMAGE_PIXELS": "4000"])
     }
 
     func testThePixelLimitComesFromTheEnvironmentAndBindsLibpngsSideLimit() throws {
