@@ -23,10 +23,11 @@ static const char *one_line(char *dst, size_t n, const char *msg) {
 // ---- What libheif 1.15 sizes from the file without an area limit ----
 // A grid's or an overlay's canvas comes from the item's own data (not from its ispe property),
 // and libheif caps only each side of it, as it does for every ispe (tiles, thumbnails, alpha
-// and depth pictures); libde265 allocates the picture an HEVC parameter set declares. So before
-// libheif sees the file, the meta box is walked: every ispe, the canvas of every grid and iovl
-// item, and the picture of every HEVC sequence parameter set (in hvcC properties and in HEVC
-// items' data) are held to the pixel limit. A malformed meta box is refused here too: no reading
+// and depth pictures); libde265 and dav1d allocate the picture an HEVC parameter set or an AV1
+// sequence header declares. So before libheif sees the file, the meta box is walked: every ispe,
+// the canvas of every grid and iovl item, and the picture of every HEVC sequence parameter set
+// and AV1 sequence header (in hvcC and av1C properties, and in the items' coded data) are held to
+// the pixel limit. A malformed meta box is refused here too: no reading
 // of it may be trusted that this walk could not follow.
 
 typedef struct { const uint8_t *p; size_t n; } span_t;
@@ -107,7 +108,7 @@ static size_t item_bytes(const item_loc_t *loc, uint8_t *out, size_t want) {
 // size; libde265 allocates it whatever the file's ispe says (a 391-byte file declaring 16384x16384
 // cost 1.6 GB). Only the fields before the size are read.
 
-typedef struct { uint8_t b[192]; size_t n, bit; } rbsp_t;
+typedef struct { uint8_t b[512]; size_t n, bit; } rbsp_t;   // room for the longest AV1 sequence header
 
 static int rb_bits(rbsp_t *r, int n, uint32_t *v) {   // n <= 32
     if (r->bit + (size_t)n > r->n * 8) return -1;
@@ -210,6 +211,129 @@ static int hevc_item_exceeds_limit(const item_loc_t *loc, char *err, size_t errl
     return 0;
 }
 
+// ---- AV1 sequence headers: dav1d allocates the frames they allow ----
+// AVIF's counterpart of the SPS: a sequence header OBU (in an av1C property, or among an item's
+// OBUs) states the largest frame; fields before it are skipped as AV1 5.5 lays them out.
+
+static int av1_seq_size(const uint8_t *payload, size_t len, uint32_t *w, uint32_t *h) {
+    rbsp_t r = { .n = len < sizeof r.b ? len : sizeof r.b, .bit = 0 };
+    memcpy(r.b, payload, r.n);
+    uint32_t v, reduced, timing = 0, model = 0, delay_len = 0, display_delay = 0, ops = 0;
+    if (rb_bits(&r, 3, &v) || rb_bits(&r, 1, &v) || rb_bits(&r, 1, &reduced)) return -1;
+    if (reduced) {
+        if (rb_bits(&r, 5, &v)) return -1;   // seq_level_idx
+    } else {
+        if (rb_bits(&r, 1, &timing)) return -1;
+        if (timing) {
+            r.bit += 64;   // num_units_in_display_tick, time_scale
+            if (rb_bits(&r, 1, &v)) return -1;
+            if (v) {       // num_ticks_per_picture_minus_1, uvlc()
+                int zeros = 0;
+                for (;;) {
+                    if (rb_bits(&r, 1, &v)) return -1;
+                    if (v) break;
+                    zeros++;
+                }
+                if (zeros < 32) r.bit += (size_t)zeros;
+            }
+            if (rb_bits(&r, 1, &model)) return -1;
+            if (model) {
+                if (rb_bits(&r, 5, &delay_len)) return -1;
+                r.bit += 32 + 5 + 5;
+            }
+        }
+        if (rb_bits(&r, 1, &display_delay) || rb_bits(&r, 5, &ops)) return -1;
+        for (uint32_t i = 0; i <= ops; i++) {
+            if (rb_bits(&r, 12, &v) || rb_bits(&r, 5, &v)) return -1;   // operating_point_idc, seq_level_idx
+            if (v > 7 && rb_bits(&r, 1, &v)) return -1;                 // seq_tier
+            if (model) {
+                if (rb_bits(&r, 1, &v)) return -1;
+                if (v) r.bit += 2 * (delay_len + 1) + 1;
+            }
+            if (display_delay) {
+                if (rb_bits(&r, 1, &v)) return -1;
+                if (v) r.bit += 4;
+            }
+        }
+    }
+    uint32_t wbits, hbits;
+    if (rb_bits(&r, 4, &wbits) || rb_bits(&r, 4, &hbits) || rb_bits(&r, (int)wbits + 1, w) || rb_bits(&r, (int)hbits + 1, h)) return -1;
+    *w += 1;
+    *h += 1;
+    return 0;
+}
+
+static int av1_seq_exceeds_limit(const uint8_t *payload, size_t len, char *err, size_t errlen) {
+    uint32_t w, h;
+    return av1_seq_size(payload, len, &w, &h) == 0
+        && sio_pixel_limit_exceeded("AV1", w, h, " in a sequence header", err, errlen);
+}
+
+// Every complete OBU of a stream (an av1C's configOBUs, or an AV1 item's data across its
+// extents): header, optional extension byte, LEB128 size (or, without one, the rest), payload.
+typedef struct {
+    int state;                 // 0 header, 1 extension, 2 size, 3 payload
+    int has_ext, has_size, type, size_bytes;
+    uint64_t left, total_left;  // payload bytes to come; stream bytes to come
+    uint8_t keep[512];         // the payload's start: a sequence header is at most about 400 bytes
+    size_t kept;
+} obu_scan_t;
+
+static int obu_feed(obu_scan_t *s, span_t e, char *err, size_t errlen) {
+    while (e.n > 0) {
+        uint8_t b = *e.p;
+        if (s->state == 3) {
+            size_t take = e.n < s->left ? e.n : (size_t)s->left;
+            if (s->kept < sizeof s->keep) {
+                size_t k = take < sizeof s->keep - s->kept ? take : sizeof s->keep - s->kept;
+                memcpy(s->keep + s->kept, e.p, k);
+                s->kept += k;
+            }
+            e.p += take; e.n -= take; s->left -= take; s->total_left -= take;
+        } else {
+            e.p++; e.n--; s->total_left--;
+            if (s->state == 0) {
+                s->type = b >> 3 & 15;
+                s->has_ext = b >> 2 & 1;
+                s->has_size = b >> 1 & 1;
+                s->left = 0;
+                s->size_bytes = 0;
+                s->kept = 0;
+                s->state = s->has_ext ? 1 : s->has_size ? 2 : 3;
+                if (s->state == 3) s->left = s->total_left;
+            } else if (s->state == 1) {
+                s->state = s->has_size ? 2 : 3;
+                if (s->state == 3) s->left = s->total_left;
+            } else {
+                if (s->size_bytes < 8) s->left |= (uint64_t)(b & 0x7F) << (7 * s->size_bytes);
+                s->size_bytes++;
+                if (!(b & 0x80)) s->state = 3;
+            }
+        }
+        if (s->state == 3 && s->left == 0) {
+            if (s->type == 1 && av1_seq_exceeds_limit(s->keep, s->kept, err, errlen)) return 1;
+            s->state = 0;
+        }
+    }
+    return 0;
+}
+
+static int av1c_exceeds_limit(span_t av1c, char *err, size_t errlen) {
+    if (av1c.n <= 4) return 0;
+    obu_scan_t s = { 0 };
+    s.total_left = av1c.n - 4;
+    return obu_feed(&s, (span_t){ av1c.p + 4, av1c.n - 4 }, err, errlen);
+}
+
+static int av1_item_exceeds_limit(const item_loc_t *loc, char *err, size_t errlen) {
+    obu_scan_t s = { 0 };
+    span_t e;
+    for (int i = 0; i < loc->n_ext && extent_span(loc, i, &e); i++) s.total_left += e.n;
+    for (int i = 0; i < loc->n_ext && extent_span(loc, i, &e); i++)
+        if (obu_feed(&s, e, err, errlen)) return 1;
+    return 0;
+}
+
 // 0 when the file's pictures are all within the pixel limit (or it is not a walkable HEIF, left
 // to libheif to refuse); 1 with a message otherwise.
 static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
@@ -244,6 +368,7 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
                 if (pass == 0 && type == fourcc("ispe") && box.n >= 12
                     && sio_pixel_limit_exceeded("HEIF", be(box.p + 4, 4), be(box.p + 8, 4), " stored", err, errlen)) return 1;
                 if (pass == 1 && type == fourcc("hvcC") && hvcc_exceeds_limit(box, err, errlen)) return 1;
+                if (pass == 1 && type == fourcc("av1C") && av1c_exceeds_limit(box, err, errlen)) return 1;
             }
             if (r < 0) goto malformed;
         }
@@ -262,7 +387,8 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
             int idlen = box.p[0] == 2 ? 2 : 4;
             if (box.n < (size_t)(4 + idlen + 2 + 4)) continue;
             uint32_t item_type = (uint32_t)be(box.p + 4 + idlen + 2, 4);
-            if (item_type != fourcc("grid") && item_type != fourcc("iovl") && item_type != fourcc("hvc1")) continue;
+            if (item_type != fourcc("grid") && item_type != fourcc("iovl") && item_type != fourcc("hvc1")
+                && item_type != fourcc("av01")) continue;
             if (n_items == cap) {
                 size_t ncap = cap ? cap * 2 : 16;   // grows with boxes present, not with a count
                 item_t *d = realloc(items, ncap * sizeof *d);
@@ -311,8 +437,8 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
             const item_t *item = bsearch(&key, items, n_items, sizeof *items, cmp_id);
             if (!item) continue;
             item_loc_t loc = { method == 1 ? idat : file, base, ext_p, method <= 1 ? n_ext : 0, index_size, offset_size, length_size };
-            if (item->type == fourcc("hvc1")) {
-                if (hevc_item_exceeds_limit(&loc, err, errlen)) result = 1;
+            if (item->type == fourcc("hvc1") || item->type == fourcc("av01")) {
+                if ((item->type == fourcc("hvc1") ? hevc_item_exceeds_limit : av1_item_exceeds_limit)(&loc, err, errlen)) result = 1;
                 continue;
             }
             // grid: version, flags, rows-1, columns-1, then width and height; iovl: version,
@@ -412,7 +538,7 @@ fail:
 }
 
 int sio_heif_encode_file(const char *path, const uint8_t *pixels, int width, int height, int quality, int orientation,
-                         char *err, size_t errlen) {
+                         int av1, char *err, size_t errlen) {
     struct heif_context *ctx = heif_context_alloc();
     struct heif_encoder *enc = NULL;
     struct heif_image *img = NULL;
@@ -420,8 +546,8 @@ int sio_heif_encode_file(const char *path, const uint8_t *pixels, int width, int
     int rc = 1;
     char why[256];
     if (!ctx) { snprintf(err, errlen, "out of memory"); return 1; }
-    struct heif_error e = heif_context_get_encoder_for_format(ctx, heif_compression_HEVC, &enc);
-    if (e.code != heif_error_Ok) { snprintf(err, errlen, "no HEVC encoder in libheif (%s)", one_line(why, sizeof why, e.message)); goto done; }
+    struct heif_error e = heif_context_get_encoder_for_format(ctx, av1 ? heif_compression_AV1 : heif_compression_HEVC, &enc);
+    if (e.code != heif_error_Ok) { snprintf(err, errlen, "no %s encoder in libheif (%s)", av1 ? "AV1" : "HEVC", one_line(why, sizeof why, e.message)); goto done; }
     heif_encoder_set_lossy_quality(enc, quality);
     e = heif_image_create(width, height, heif_colorspace_RGB, heif_chroma_interleaved_RGB, &img);
     if (e.code == heif_error_Ok) e = heif_image_add_plane(img, heif_channel_interleaved, width, height, 8);
@@ -434,7 +560,7 @@ int sio_heif_encode_file(const char *path, const uint8_t *pixels, int width, int
     opt->image_orientation = (enum heif_orientation)orientation;   // written as irot/imir boxes
     e = heif_context_encode_image(ctx, img, enc, opt, NULL);
     if (e.code == heif_error_Ok) e = heif_context_write_to_file(ctx, path);
-    if (e.code != heif_error_Ok) { snprintf(err, errlen, "cannot encode HEIC (%s)", one_line(why, sizeof why, e.message)); goto done; }
+    if (e.code != heif_error_Ok) { snprintf(err, errlen, "cannot encode %s (%s)", av1 ? "AVIF" : "HEIC", one_line(why, sizeof why, e.message)); goto done; }
     rc = 0;
 done:
     if (opt) heif_encoding_options_free(opt);

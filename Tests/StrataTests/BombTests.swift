@@ -350,10 +350,12 @@ final class BombTests: XCTestCase {
     /// A HEIF file whose primary picture is a grid or an overlay (`iovl`) of two copies of the
     /// HEVC picture in `tile` (a file libheif wrote, of one picture), side by side on a canvas of
     /// `canvas`, which the derived item's own data declares (32-bit sides when `wide`); its ispe
-    /// says `ispe`, by default the canvas. `extraSPS` is added to the tile's hvcC as one more
-    /// parameter-set array, `inBandSPS` put before the tile's coded NAL units.
+    /// says `ispe`, by default the canvas. An AVIF tile (AV1, with an av1C property) makes AV1
+    /// tiles. `extraParameters` is added to the tile's hvcC as one more parameter-set array (an
+    /// SPS NAL unit), or to its av1C's configOBUs (an OBU); `inBandParameters` is put before the
+    /// tile's coded data as it is.
     func derivedHEIC(tile: [UInt8], type: String, canvas: (Int, Int), wide: Bool = true, ispe: (Int, Int)? = nil,
-                     extraSPS: [UInt8]? = nil, inBandSPS: [UInt8]? = nil) throws -> [UInt8] {
+                     extraParameters: [UInt8]? = nil, inBandParameters: [UInt8]? = nil) throws -> [UInt8] {
         func u32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
         func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
         func side(_ v: Int) -> [UInt8] { wide ? u32(v) : u16(v) }
@@ -361,29 +363,35 @@ final class BombTests: XCTestCase {
             let body = (full ? [version, 0, 0, 0] : []) + payload
             return u32(8 + body.count) + Array(kind.utf8) + body
         }
-        func find(_ kind: String) throws -> Int {
-            try XCTUnwrap((4..<(tile.count - 4)).last { Array(tile[$0..<($0 + 4)]) == Array(kind.utf8) }, kind)
+        func find(_ kind: String) -> Int? {
+            (4..<(tile.count - 4)).last { Array(tile[$0..<($0 + 4)]) == Array(kind.utf8) }
         }
-        // The tile's hvcC property (with its parameter sets) and its coded data: libheif writes
-        // one picture's file with the mdat box last.
-        let h = try find("hvcC"), m = try find("mdat")
+        // The tile's hvcC or av1C property (with any parameter sets) and its coded data: libheif
+        // writes one picture's file with the mdat box last.
+        let av1 = find("av1C") != nil
+        let h = try XCTUnwrap(find(av1 ? "av1C" : "hvcC")), m = try XCTUnwrap(find("mdat"))
         let hvcCSize = Int(tile[h - 4]) << 24 | Int(tile[h - 3]) << 16 | Int(tile[h - 2]) << 8 | Int(tile[h - 1])
         var hvcC = Array(tile[(h - 4)..<(h - 4 + hvcCSize)])
         var coded = Array(tile[(m + 4)...])
         XCTAssertEqual(Int(tile[m - 4]) << 24 | Int(tile[m - 3]) << 16 | Int(tile[m - 2]) << 8 | Int(tile[m - 1]), 8 + coded.count, "mdat is last")
-        if let nal = extraSPS {   // numOfArrays is the hvcC payload's byte 22
-            hvcC[8 + 22] += 1
-            hvcC += [0x21] + u16(1) + u16(nal.count) + nal
+        if let extra = extraParameters {
+            if av1 {
+                hvcC += extra
+            } else {   // numOfArrays is the hvcC payload's byte 22
+                hvcC[8 + 22] += 1
+                hvcC += [0x21] + u16(1) + u16(extra.count) + extra
+            }
             hvcC.replaceSubrange(0..<4, with: u32(hvcC.count))
         }
-        if let nal = inBandSPS { coded = u32(nal.count) + nal + coded }
+        if let extra = inBandParameters { coded = extra + coded }
         let derived: [UInt8] = type == "grid"
             ? [0, wide ? 1 : 0, 0, 1] + side(canvas.0) + side(canvas.1)   // 1 row, 2 columns
             : [0, wide ? 1 : 0] + u16(0) + u16(0) + u16(0) + u16(0xFFFF) + side(canvas.0) + side(canvas.1) + side(0) + side(0) + side(64) + side(0)
         let ftyp = box("ftyp", Array("heic".utf8) + u32(0) + Array("mif1heic".utf8))
         let hdlr = box("hdlr", u32(0) + Array("pict".utf8) + [UInt8](repeating: 0, count: 13), full: true)
         let pitm = box("pitm", u16(3), full: true)
-        let infe = [(1, "hvc1"), (2, "hvc1"), (3, type)].map { box("infe", u16($0.0) + u16(0) + Array($0.1.utf8) + [0], full: true, version: 2) }
+        let tileType = av1 ? "av01" : "hvc1"
+        let infe = [(1, tileType), (2, tileType), (3, type)].map { box("infe", u16($0.0) + u16(0) + Array($0.1.utf8) + [0], full: true, version: 2) }
         let iinf = box("iinf", u16(3) + infe.joined(), full: true)
         let iref = box("iref", box("dimg", u16(3) + u16(2) + u16(1) + u16(2)), full: true)
         let ipco = box("ipco", hvcC + box("ispe", u32(64) + u32(64), full: true) + box("ispe", u32((ispe ?? canvas).0) + u32((ispe ?? canvas).1), full: true))
@@ -450,6 +458,21 @@ final class BombTests: XCTestCase {
         XCTAssertThrowsError(try Image.load(badPath)) { XCTAssert("\($0)".contains("iloc box is malformed"), "\($0)") }
     }
 
+    static func u32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+
+    /// An AV1 sequence header OBU (type 1, with its size) declaring frames of at most `width` x
+    /// `height`: a reduced still-picture header, 16-bit size fields, nothing after them (AV1 5.5).
+    static func av1SequenceHeaderOBU(width: Int, height: Int) -> [UInt8] {
+        var bits: [UInt8] = []
+        func put(_ v: Int, _ n: Int) { for i in stride(from: n - 1, through: 0, by: -1) { bits.append(UInt8(v >> i & 1)) } }
+        put(0, 3); put(1, 1); put(1, 1); put(0, 5)      // profile 0, still picture, reduced header, level
+        put(15, 4); put(15, 4); put(width - 1, 16); put(height - 1, 16)
+        put(1, 1)                                       // trailing bits
+        while bits.count % 8 != 0 { bits.append(0) }
+        let payload = stride(from: 0, to: bits.count, by: 8).map { k in bits[k..<(k + 8)].reduce(UInt8(0)) { $0 << 1 | $1 } }
+        return [0x0A, UInt8(payload.count)] + payload
+    }
+
     /// An HEVC sequence parameter set NAL unit (type 33) declaring a `width` x `height` picture:
     /// one layer, Main profile, level 3.1, 4:2:0, and nothing after the size (H.265 7.3.2.2).
     static func spsNAL(width: Int, height: Int) -> [UInt8] {
@@ -482,7 +505,7 @@ final class BombTests: XCTestCase {
         for place in ["hvcC", "in-band"] {
             func file(_ w: Int, _ h: Int) throws -> [UInt8] {
                 let sps = Self.spsNAL(width: w, height: h)
-                return try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64), extraSPS: place == "hvcC" ? sps : nil, inBandSPS: place == "hvcC" ? nil : sps)
+                return try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64), extraParameters: place == "hvcC" ? sps : nil, inBandParameters: place == "hvcC" ? nil : Self.u32(sps.count) + sps)
             }
             let huge = write(try file(16384, 16384), "sps-huge-\(place).heic")
             XCTAssertThrowsError(try Image.load(huge)) {
@@ -505,6 +528,47 @@ final class BombTests: XCTestCase {
         let shrunkPath = write(shrunk, "sps-ispe-32.heic")
         try assertRefused(["predict", "--model", model, shrunkPath], file: shrunkPath,
                           words: ["HEVC header claims 64x64 pixels (4096 pixels in a sequence parameter set)"], env: ["STRATA_MAX_IMAGE_PIXELS": "4000"])
+    }
+
+    func testAnAV1SequenceHeaderDeclaringAHugePictureIsRefusedBeforeDecoding() throws {
+        // AVIF's counterpart: dav1d allocates the frames a sequence header allows. An AVIF made by
+        // libheif (libaom) from a 64x64 picture whose sequence header was rewritten to 6000x6000
+        // took 140 MiB before it failed to decode; over the limit it is now refused unread.
+        let tilePath = testTemp("av1-tile.avif")
+        try Image(width: 64, height: 64, channels: 3, pixels: [UInt8](repeating: 100, count: 64 * 64 * 3)).writeHEIC(tilePath, quality: 80, av1: true)
+        let tile = [UInt8](try Data(contentsOf: URL(fileURLWithPath: tilePath)))
+        XCTAssertEqual(Array(tile[4..<12]), Array("ftypavif".utf8))
+        let plain = try Image.load(tilePath)   // an AVIF reads as its pixels (lossy: within a few levels)
+        XCTAssertEqual([plain.width, plain.height, plain.channels], [64, 64, 3])
+        XCTAssertLessThan(plain.pixels.map { abs(Int($0) - 100) }.max()!, 4)
+        let grid = try Image.load(write(try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64)), "av1-grid.heic"))
+        XCTAssertEqual([grid.width, grid.height], [128, 64], "a grid of two AV1 tiles")
+        let model = legacy + "/fashion-mlp.safetensors"
+        for place in ["av1C", "in-band"] {
+            func file(_ w: Int, _ h: Int) throws -> [UInt8] {
+                let obu = Self.av1SequenceHeaderOBU(width: w, height: h)
+                return try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64), extraParameters: place == "av1C" ? obu : nil, inBandParameters: place == "av1C" ? nil : obu)
+            }
+            let huge = write(try file(16384, 16384), "av1-huge-\(place).heic")
+            XCTAssertThrowsError(try Image.load(huge)) {
+                XCTAssert("\($0)".contains(huge) && "\($0)".contains("AV1 header claims 16384x16384 pixels (268.44 megapixels in a sequence header)"), "\($0)")
+            }
+            let small = write(try file(200, 100), "av1-small-\(place).heic")
+            try assertRefused(["predict", "--model", model, small], file: small,
+                              words: ["AV1 header claims 200x100 pixels (20000 pixels in a sequence header)", "limit of 19999 pixels"],
+                              env: ["STRATA_MAX_IMAGE_PIXELS": "19999"])
+            let r = try strata(["predict", "--model", model, small])
+            XCTAssertFalse(r.err.contains("sequence header"), r.err)
+        }
+        // libaom's own sequence header, among the item's OBUs, is read right: with the ispe
+        // rewritten to 32x32, a limit of 4,000 pixels refuses the tile for its 64x64.
+        var shrunk = tile
+        let ispe = try XCTUnwrap((0..<(shrunk.count - 4)).first { Array(shrunk[$0..<($0 + 4)]) == Array("ispe".utf8) })
+        XCTAssertEqual(Array(shrunk[(ispe + 8)..<(ispe + 16)]), [0, 0, 0, 64, 0, 0, 0, 64])
+        shrunk.replaceSubrange((ispe + 8)..<(ispe + 16), with: [0, 0, 0, 32, 0, 0, 0, 32])
+        let shrunkPath = write(shrunk, "av1-ispe-32.avif")
+        try assertRefused(["predict", "--model", model, shrunkPath], file: shrunkPath,
+                          words: ["AV1 header claims 64x64 pixels (4096 pixels in a sequence header)"], env: ["STRATA_MAX_IMAGE_PIXELS": "4000"])
     }
 
     func testThePixelLimitComesFromTheEnvironmentAndBindsLibpngsSideLimit() throws {

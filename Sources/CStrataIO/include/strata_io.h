@@ -138,11 +138,11 @@ int sio_webp_encode(const uint8_t *pixels, int width, int height, int channels, 
 int sio_heif_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                     char *err, size_t errlen);
 
-// Writes 8-bit RGB pixels as a HEIC file (HEVC, lossy `quality` 0-100) whose picture is to be
-// shown in EXIF orientation `orientation` (1-8, stored as irot/imir boxes). Needs libheif's
-// HEVC encoder (x265). For tests.
+// Writes 8-bit RGB pixels as a HEIC file (HEVC; AVIF with `av1` nonzero; lossy `quality` 0-100)
+// whose picture is to be shown in EXIF orientation `orientation` (1-8, stored as irot/imir
+// boxes). Needs libheif's HEVC encoder (x265) or AV1 encoder (aom). For tests.
 int sio_heif_encode_file(const char *path, const uint8_t *pixels, int width, int height, int quality, int orientation,
-                         char *err, size_t errlen);
+                         int av1, char *err, size_t errlen);
 
 void sio_free(void *p);
 

@@ -220,12 +220,12 @@ public struct Image: Equatable {
 
     /// Writes a HEIC (HEVC through libheif's x265) of the RGB pixels, to be shown in EXIF
     /// orientation `orientation` (1-8): the file stores them turned back, as a phone stores a
-    /// photo taken sideways. For tests of the reader.
-    func writeHEIC(_ path: String, quality: Int = 90, orientation: Int = 1) throws {
+    /// photo taken sideways; `av1` writes an AVIF (AV1 through libaom) instead. For tests of the reader.
+    func writeHEIC(_ path: String, quality: Int = 90, orientation: Int = 1, av1: Bool = false) throws {
         let img = rgb()
         var err = [CChar](repeating: 0, count: 512)
         let rc = img.pixels.withUnsafeBufferPointer {
-            sio_heif_encode_file(path, $0.baseAddress, Int32(width), Int32(height), Int32(quality), Int32(orientation), &err, err.count)
+            sio_heif_encode_file(path, $0.baseAddress, Int32(width), Int32(height), Int32(quality), Int32(orientation), av1 ? 1 : 0, &err, err.count)
         }
         if rc != 0 { throw StrataError("\(path): \(String(cString: err))") }
     }
