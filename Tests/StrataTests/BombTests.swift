@@ -501,33 +501,42 @@ final class BombTests: XCTestCase {
         let tilePath = testTemp("sps-tile.heic")
         try Image(width: 64, height: 64, channels: 3, pixels: [UInt8](repeating: 100, count: 64 * 64 * 3)).writeHEIC(tilePath)
         let tile = [UInt8](try Data(contentsOf: URL(fileURLWithPath: tilePath)))
+        try assertParameterSizesChecked(tile: tile, name: "sps", property: "hvcC", claim: "HEVC header claims", note: "in a sequence parameter set",
+                                        extra: { Self.spsNAL(width: $0, height: $1) },
+                                        inBand: { let sps = Self.spsNAL(width: $0, height: $1); return Self.u32(sps.count) + sps })
+    }
+
+    /// A parameter-set check (HEVC SPS or AV1 sequence header) from both places libheif hands the
+    /// decoder parameters from, on grids of two copies of `tile`: in `property` (`extra` makes
+    /// what is added there) and before the coded data (`inBand`). 16384x16384 is refused
+    /// in-process; 200x100 is refused over a limit of 19,999 pixels through `strata predict`, and
+    /// not for its size under the default. The tile's own encoder's parameters are read right:
+    /// with its ispe rewritten to 32x32, a limit of 4,000 refuses it for its 64x64.
+    func assertParameterSizesChecked(tile: [UInt8], name: String, property: String, claim: String, note: String,
+                                     extra: (Int, Int) -> [UInt8], inBand: (Int, Int) -> [UInt8]) throws {
         let model = legacy + "/fashion-mlp.safetensors"
-        for place in ["hvcC", "in-band"] {
+        for place in [property, "in-band"] {
             func file(_ w: Int, _ h: Int) throws -> [UInt8] {
-                let sps = Self.spsNAL(width: w, height: h)
-                return try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64), extraParameters: place == "hvcC" ? sps : nil, inBandParameters: place == "hvcC" ? nil : Self.u32(sps.count) + sps)
+                try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64), extraParameters: place == property ? extra(w, h) : nil,
+                                inBandParameters: place == property ? nil : inBand(w, h))
             }
-            let huge = write(try file(16384, 16384), "sps-huge-\(place).heic")
+            let huge = write(try file(16384, 16384), "\(name)-huge-\(place).heic")
             XCTAssertThrowsError(try Image.load(huge)) {
-                XCTAssert("\($0)".contains(huge) && "\($0)".contains("16384x16384 pixels (268.44 megapixels in a sequence parameter set)"), "\($0)")
+                XCTAssert("\($0)".contains(huge) && "\($0)".contains("\(claim) 16384x16384 pixels (268.44 megapixels \(note))"), "\($0)")
             }
-            // 200x100 is refused over a limit of 19,999 pixels, and not for its size under the default.
-            let small = write(try file(200, 100), "sps-small-\(place).heic")
+            let small = write(try file(200, 100), "\(name)-small-\(place).heic")
             try assertRefused(["predict", "--model", model, small], file: small,
-                              words: ["HEVC header claims 200x100 pixels (20000 pixels in a sequence parameter set)", "limit of 19999 pixels"],
-                              env: ["STRATA_MAX_IMAGE_PIXELS": "19999"])
+                              words: ["\(claim) 200x100 pixels (20000 pixels \(note))", "limit of 19999 pixels"], env: ["STRATA_MAX_IMAGE_PIXELS": "19999"])
             let r = try strata(["predict", "--model", model, small])
-            XCTAssertFalse(r.err.contains("sequence parameter set"), r.err)
+            XCTAssertFalse(r.err.contains(note), r.err)
         }
-        // x265's own SPS (with its real profile, tier and level) is read right: with the tile's
-        // ispe rewritten to 32x32, a limit of 4,000 pixels refuses it for its SPS's 64x64.
         var shrunk = tile
         let ispe = try XCTUnwrap((0..<(shrunk.count - 4)).first { Array(shrunk[$0..<($0 + 4)]) == Array("ispe".utf8) })
         XCTAssertEqual(Array(shrunk[(ispe + 8)..<(ispe + 16)]), [0, 0, 0, 64, 0, 0, 0, 64])
         shrunk.replaceSubrange((ispe + 8)..<(ispe + 16), with: [0, 0, 0, 32, 0, 0, 0, 32])
-        let shrunkPath = write(shrunk, "sps-ispe-32.heic")
+        let shrunkPath = write(shrunk, "\(name)-ispe-32.heic")
         try assertRefused(["predict", "--model", model, shrunkPath], file: shrunkPath,
-                          words: ["HEVC header claims 64x64 pixels (4096 pixels in a sequence parameter set)"], env: ["STRATA_MAX_IMAGE_PIXELS": "4000"])
+                          words: ["\(claim) 64x64 pixels (4096 pixels \(note))"], env: ["STRATA_MAX_IMAGE_PIXELS": "4000"])
     }
 
     func testAnAV1SequenceHeaderDeclaringAHugePictureIsRefusedBeforeDecoding() throws {
@@ -543,32 +552,10 @@ final class BombTests: XCTestCase {
         XCTAssertLessThan(plain.pixels.map { abs(Int($0) - 100) }.max()!, 4)
         let grid = try Image.load(write(try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64)), "av1-grid.heic"))
         XCTAssertEqual([grid.width, grid.height], [128, 64], "a grid of two AV1 tiles")
-        let model = legacy + "/fashion-mlp.safetensors"
-        for place in ["av1C", "in-band"] {
-            func file(_ w: Int, _ h: Int) throws -> [UInt8] {
-                let obu = Self.av1SequenceHeaderOBU(width: w, height: h)
-                return try derivedHEIC(tile: tile, type: "grid", canvas: (128, 64), extraParameters: place == "av1C" ? obu : nil, inBandParameters: place == "av1C" ? nil : obu)
-            }
-            let huge = write(try file(16384, 16384), "av1-huge-\(place).heic")
-            XCTAssertThrowsError(try Image.load(huge)) {
-                XCTAssert("\($0)".contains(huge) && "\($0)".contains("AV1 header claims 16384x16384 pixels (268.44 megapixels in a sequence header)"), "\($0)")
-            }
-            let small = write(try file(200, 100), "av1-small-\(place).heic")
-            try assertRefused(["predict", "--model", model, small], file: small,
-                              words: ["AV1 header claims 200x100 pixels (20000 pixels in a sequence header)", "limit of 19999 pixels"],
-                              env: ["STRATA_MAX_IMAGE_PIXELS": "19999"])
-            let r = try strata(["predict", "--model", model, small])
-            XCTAssertFalse(r.err.contains("sequence header"), r.err)
-        }
-        // libaom's own sequence header, among the item's OBUs, is read right: with the ispe
-        // rewritten to 32x32, a limit of 4,000 pixels refuses the tile for its 64x64.
-        var shrunk = tile
-        let ispe = try XCTUnwrap((0..<(shrunk.count - 4)).first { Array(shrunk[$0..<($0 + 4)]) == Array("ispe".utf8) })
-        XCTAssertEqual(Array(shrunk[(ispe + 8)..<(ispe + 16)]), [0, 0, 0, 64, 0, 0, 0, 64])
-        shrunk.replaceSubrange((ispe + 8)..<(ispe + 16), with: [0, 0, 0, 32, 0, 0, 0, 32])
-        let shrunkPath = write(shrunk, "av1-ispe-32.avif")
-        try assertRefused(["predict", "--model", model, shrunkPath], file: shrunkPath,
-                          words: ["AV1 header claims 64x64 pixels (4096 pixels in a sequence header)"], env: ["STRATA_MAX_IMAGE_PIXELS": "4000"])
+        // libaom's own header is among the item's OBUs (its av1C has no configOBUs).
+        try assertParameterSizesChecked(tile: tile, name: "av1", property: "av1C", claim: "AV1 header claims", note: "in a sequence header",
+                                        extra: { Self.av1SequenceHeaderOBU(width: $0, height: $1) },
+                                        inBand: { Self.av1SequenceHeaderOBU(width: $0, height: $1) })
     }
 
     func testThePixelLimitComesFromTheEnvironmentAndBindsLibpngsSideLimit() throws {
