@@ -194,21 +194,23 @@ def box(kind, payload, version=None, flags=0):
     return struct.pack(">I", 8 + len(payload)) + kind + payload
 
 
+HEIC_FTYP = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+HEIC_HDLR = box(b"hdlr", bytes(4) + b"pict" + bytes(12) + b"\0", version=0)
+# hvcC: version 1, Main profile, level 3.1, 4:2:0, 8 bits, 4-byte NAL lengths, no arrays.
+HVCC_NO_PARAMETERS = box(b"hvcC", bytes([1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0]))
+
+
 def heic_claiming(width, height, crop=None):
     """A HEIF file of one HEVC item whose ispe says width x height: ftyp, meta (hdlr, pitm, iloc,
     iinf, iprp with an hvcC of no parameter sets and the ispe), then 16 bytes of mdat the item
     points at. A reader that trusts ispe allocates width x height pixels before decoding. With
     `crop` (a side), a clap property crops the picture to crop x crop, so the picture shown looks
     small while the one to decode is not."""
-    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
-    hdlr = box(b"hdlr", bytes(4) + b"pict" + bytes(12) + b"\0", version=0)
     pitm = box(b"pitm", struct.pack(">H", 1), version=0)
     infe = box(b"infe", struct.pack(">HH", 1, 0) + b"hvc1" + b"\0", version=2)
     iinf = box(b"iinf", struct.pack(">H", 1) + infe, version=0)
-    # hvcC: version 1, Main profile, level 3.1, 4:2:0, 8 bits, 4-byte NAL lengths, no arrays.
-    hvcc = box(b"hvcC", bytes([1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0]))
     ispe = box(b"ispe", struct.pack(">II", width, height), version=0)
-    props, assoc = hvcc + ispe, [0x81, 0x02]
+    props, assoc = HVCC_NO_PARAMETERS + ispe, [0x81, 0x02]
     if crop:
         props += box(b"clap", struct.pack(">IIIIiIiI", crop, 1, crop, 1, 0, 1, 0, 1))
         assoc.append(0x83)
@@ -218,9 +220,9 @@ def heic_claiming(width, height, crop=None):
 
     def meta(offset):
         iloc = box(b"iloc", bytes([0x44, 0x00]) + struct.pack(">HHHHII", 1, 1, 0, 1, offset, len(data)), version=0)
-        return box(b"meta", hdlr + pitm + iloc + iinf + iprp, version=0)
-    offset = len(ftyp) + len(meta(0)) + 8   # the mdat payload, after its own header
-    return ftyp + meta(offset) + box(b"mdat", data)
+        return box(b"meta", HEIC_HDLR + pitm + iloc + iinf + iprp, version=0)
+    offset = len(HEIC_FTYP) + len(meta(0)) + 8   # the mdat payload, after its own header
+    return HEIC_FTYP + meta(offset) + box(b"mdat", data)
 
 
 def heic_grid_claiming(width, height):
@@ -228,17 +230,14 @@ def heic_grid_claiming(width, height):
     coded picture) with a canvas of width x height: the grid's own data (in an idat box) says so,
     while its ispe says 64x64. libheif 1.15 allocates the canvas from the grid's data, capping only
     each side."""
-    ftyp = box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
-    hdlr = box(b"hdlr", bytes(4) + b"pict" + bytes(12) + b"\0", version=0)
     pitm = box(b"pitm", struct.pack(">H", 2), version=0)
     infe = [box(b"infe", struct.pack(">HH", i, 0) + t + b"\0", version=2) for i, t in ((1, b"hvc1"), (2, b"grid"))]
     iinf = box(b"iinf", struct.pack(">H", 2) + b"".join(infe), version=0)
     iref = box(b"iref", box(b"dimg", struct.pack(">HHH", 2, 1, 1)), version=0)
-    hvcc = box(b"hvcC", bytes([1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0]))
     ispe = box(b"ispe", struct.pack(">II", 64, 64), version=0)
     # item 1: hvcC and ispe; item 2 (the grid): the same ispe.
     ipma = box(b"ipma", struct.pack(">I", 2) + struct.pack(">HB", 1, 2) + bytes([0x81, 0x02]) + struct.pack(">HB", 2, 1) + bytes([0x02]), version=0)
-    iprp = box(b"iprp", box(b"ipco", hvcc + ispe) + ipma)
+    iprp = box(b"iprp", box(b"ipco", HVCC_NO_PARAMETERS + ispe) + ipma)
     grid = bytes([0, 1, 0, 0]) + struct.pack(">II", width, height)   # flags 1: 32-bit sides; 1x1 tiles
     idat = box(b"idat", grid)
     data = bytes(16)
@@ -248,9 +247,9 @@ def heic_grid_claiming(width, height):
         iloc = box(b"iloc", bytes([0x44, 0x00]) + struct.pack(">H", 2)
                    + struct.pack(">HHHHII", 1, 0, 0, 1, offset, len(data))
                    + struct.pack(">HHHHII", 2, 1, 0, 1, 0, len(grid)), version=1)
-        return box(b"meta", hdlr + pitm + iloc + iinf + iref + iprp + idat, version=0)
-    offset = len(ftyp) + len(meta(0)) + 8
-    return ftyp + meta(offset) + box(b"mdat", data)
+        return box(b"meta", HEIC_HDLR + pitm + iloc + iinf + iref + iprp + idat, version=0)
+    offset = len(HEIC_FTYP) + len(meta(0)) + 8
+    return HEIC_FTYP + meta(offset) + box(b"mdat", data)
 
 
 def main():

@@ -1,7 +1,7 @@
 // HEIF pictures (HEIC, as phones store photos; AVIF) through libheif: the primary image, with the
 // file's rotation, mirroring and crop applied (as libheif and PIL's pillow-heif do), as 8-bit RGB
-// or RGBA. Every stored picture and canvas the file declares is checked against the pixel limit
-// before libheif reads it, each side is capped while libheif parses it, and the picture to decode
+// or RGBA. Every stored picture, canvas and coded picture size (HEVC parameter sets, AV1 sequence
+// headers) the file declares is checked against the pixel limit before libheif reads it, each side is capped while libheif parses it, and the picture to decode
 // is checked again before any pixel is decoded.
 #include "strata_io.h"
 #include <libheif/heif.h>
@@ -373,7 +373,7 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
             if (r < 0) goto malformed;
         }
     }
-    // The grid, overlay and HEVC items (infe version 2 or 3 names the item's type).
+    // The grid, overlay, HEVC and AV1 items (infe version 2 or 3 names the item's type).
     item_t *items = NULL;
     size_t n_items = 0, cap = 0;
     for (int k = 0; k < n_iinf; k++) {
@@ -437,10 +437,8 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
             const item_t *item = bsearch(&key, items, n_items, sizeof *items, cmp_id);
             if (!item) continue;
             item_loc_t loc = { method == 1 ? idat : file, base, ext_p, method <= 1 ? n_ext : 0, index_size, offset_size, length_size };
-            if (item->type == fourcc("hvc1") || item->type == fourcc("av01")) {
-                if ((item->type == fourcc("hvc1") ? hevc_item_exceeds_limit : av1_item_exceeds_limit)(&loc, err, errlen)) result = 1;
-                continue;
-            }
+            if (item->type == fourcc("hvc1")) { result = hevc_item_exceeds_limit(&loc, err, errlen); continue; }
+            if (item->type == fourcc("av01")) { result = av1_item_exceeds_limit(&loc, err, errlen); continue; }
             // grid: version, flags, rows-1, columns-1, then width and height; iovl: version,
             // flags, four 16-bit fill values, then width and height. Both 32-bit with flags bit 0.
             uint8_t d[20];

@@ -150,7 +150,6 @@ final class BombTests: XCTestCase {
         try Image(width: 16, height: 16, channels: 1, pixels: [UInt8](repeating: 7, count: 256)).savePNG(path)
         var b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         XCTAssertEqual(Array(b[12..<16]), Array("IHDR".utf8))
-        func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
         b.replaceSubrange(16..<24, with: be32(width) + be32(height))
         b.replaceSubrange(29..<33, with: be32(Int(crc32(Array(b[12..<29])))))
         try Data(b).write(to: URL(fileURLWithPath: path))
@@ -312,25 +311,19 @@ final class BombTests: XCTestCase {
     /// A HEIF file of one HEVC item, box by box: its ispe says `side` x `side`, a clean-aperture
     /// (clap) crop shows only `crop` x `crop` of it, and the "coded" data is 16 zero bytes.
     func croppedHEIC(side: Int, crop: Int) -> [UInt8] {
-        func u32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-        func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-        func box(_ kind: String, _ payload: [UInt8], full: Bool = false, version: UInt8 = 0) -> [UInt8] {
-            let body = (full ? [version, 0, 0, 0] : []) + payload
-            return u32(8 + body.count) + Array(kind.utf8) + body
-        }
-        let ftyp = box("ftyp", Array("heic".utf8) + u32(0) + Array("mif1heic".utf8))
-        let hdlr = box("hdlr", u32(0) + Array("pict".utf8) + [UInt8](repeating: 0, count: 13), full: true)
-        let pitm = box("pitm", u16(1), full: true)
-        let iinf = box("iinf", u16(1) + box("infe", u16(1) + u16(0) + Array("hvc1".utf8) + [0], full: true, version: 2), full: true)
-        let hvcC = box("hvcC", [1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0])
-        let ispe = box("ispe", u32(side) + u32(side), full: true)
-        let clap = box("clap", u32(crop) + u32(1) + u32(crop) + u32(1) + u32(0) + u32(1) + u32(0) + u32(1))
-        let iprp = box("iprp", box("ipco", hvcC + ispe + clap) + box("ipma", u32(1) + u16(1) + [3, 0x81, 0x02, 0x83], full: true))
+        let ftyp = isoBox("ftyp", Array("heic".utf8) + be32(0) + Array("mif1heic".utf8))
+        let hdlr = isoBox("hdlr", be32(0) + Array("pict".utf8) + [UInt8](repeating: 0, count: 13), full: true)
+        let pitm = isoBox("pitm", be16(1), full: true)
+        let iinf = isoBox("iinf", be16(1) + isoBox("infe", be16(1) + be16(0) + Array("hvc1".utf8) + [0], full: true, version: 2), full: true)
+        let hvcC = isoBox("hvcC", [1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5D, 0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0, 0, 0x0F, 0])
+        let ispe = isoBox("ispe", be32(side) + be32(side), full: true)
+        let clap = isoBox("clap", be32(crop) + be32(1) + be32(crop) + be32(1) + be32(0) + be32(1) + be32(0) + be32(1))
+        let iprp = isoBox("iprp", isoBox("ipco", hvcC + ispe + clap) + isoBox("ipma", be32(1) + be16(1) + [3, 0x81, 0x02, 0x83], full: true))
         let data = [UInt8](repeating: 0, count: 16)
         func meta(_ offset: Int) -> [UInt8] {
-            box("meta", hdlr + pitm + box("iloc", [0x44, 0x00] + u16(1) + u16(1) + u16(0) + u16(1) + u32(offset) + u32(data.count), full: true) + iinf + iprp, full: true)
+            isoBox("meta", hdlr + pitm + isoBox("iloc", [0x44, 0x00] + be16(1) + be16(1) + be16(0) + be16(1) + be32(offset) + be32(data.count), full: true) + iinf + iprp, full: true)
         }
-        return ftyp + meta(ftyp.count + meta(0).count + 8) + box("mdat", data)
+        return ftyp + meta(ftyp.count + meta(0).count + 8) + isoBox("mdat", data)
     }
 
     func testAHEICWhoseCropHidesAHugePictureIsRefusedBeforeDecoding() throws {
@@ -356,13 +349,7 @@ final class BombTests: XCTestCase {
     /// tile's coded data as it is.
     func derivedHEIC(tile: [UInt8], type: String, canvas: (Int, Int), wide: Bool = true, ispe: (Int, Int)? = nil,
                      extraParameters: [UInt8]? = nil, inBandParameters: [UInt8]? = nil) throws -> [UInt8] {
-        func u32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-        func u16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-        func side(_ v: Int) -> [UInt8] { wide ? u32(v) : u16(v) }
-        func box(_ kind: String, _ payload: [UInt8], full: Bool = false, version: UInt8 = 0) -> [UInt8] {
-            let body = (full ? [version, 0, 0, 0] : []) + payload
-            return u32(8 + body.count) + Array(kind.utf8) + body
-        }
+        func side(_ v: Int) -> [UInt8] { wide ? be32(v) : be16(v) }
         func find(_ kind: String) -> Int? {
             (4..<(tile.count - 4)).last { Array(tile[$0..<($0 + 4)]) == Array(kind.utf8) }
         }
@@ -379,31 +366,31 @@ final class BombTests: XCTestCase {
                 hvcC += extra
             } else {   // numOfArrays is the hvcC payload's byte 22
                 hvcC[8 + 22] += 1
-                hvcC += [0x21] + u16(1) + u16(extra.count) + extra
+                hvcC += [0x21] + be16(1) + be16(extra.count) + extra
             }
-            hvcC.replaceSubrange(0..<4, with: u32(hvcC.count))
+            hvcC.replaceSubrange(0..<4, with: be32(hvcC.count))
         }
         if let extra = inBandParameters { coded = extra + coded }
         let derived: [UInt8] = type == "grid"
             ? [0, wide ? 1 : 0, 0, 1] + side(canvas.0) + side(canvas.1)   // 1 row, 2 columns
-            : [0, wide ? 1 : 0] + u16(0) + u16(0) + u16(0) + u16(0xFFFF) + side(canvas.0) + side(canvas.1) + side(0) + side(0) + side(64) + side(0)
-        let ftyp = box("ftyp", Array("heic".utf8) + u32(0) + Array("mif1heic".utf8))
-        let hdlr = box("hdlr", u32(0) + Array("pict".utf8) + [UInt8](repeating: 0, count: 13), full: true)
-        let pitm = box("pitm", u16(3), full: true)
+            : [0, wide ? 1 : 0] + be16(0) + be16(0) + be16(0) + be16(0xFFFF) + side(canvas.0) + side(canvas.1) + side(0) + side(0) + side(64) + side(0)
+        let ftyp = isoBox("ftyp", Array("heic".utf8) + be32(0) + Array("mif1heic".utf8))
+        let hdlr = isoBox("hdlr", be32(0) + Array("pict".utf8) + [UInt8](repeating: 0, count: 13), full: true)
+        let pitm = isoBox("pitm", be16(3), full: true)
         let tileType = av1 ? "av01" : "hvc1"
-        let infe = [(1, tileType), (2, tileType), (3, type)].map { box("infe", u16($0.0) + u16(0) + Array($0.1.utf8) + [0], full: true, version: 2) }
-        let iinf = box("iinf", u16(3) + infe.joined(), full: true)
-        let iref = box("iref", box("dimg", u16(3) + u16(2) + u16(1) + u16(2)), full: true)
-        let ipco = box("ipco", hvcC + box("ispe", u32(64) + u32(64), full: true) + box("ispe", u32((ispe ?? canvas).0) + u32((ispe ?? canvas).1), full: true))
-        let ipma = box("ipma", u32(3) + u16(1) + [2, 0x81, 0x02] + u16(2) + [2, 0x81, 0x02] + u16(3) + [1, 0x03], full: true)
-        let idat = box("idat", derived)
+        let infe = [(1, tileType), (2, tileType), (3, type)].map { isoBox("infe", be16($0.0) + be16(0) + Array($0.1.utf8) + [0], full: true, version: 2) }
+        let iinf = isoBox("iinf", be16(3) + infe.joined(), full: true)
+        let iref = isoBox("iref", isoBox("dimg", be16(3) + be16(2) + be16(1) + be16(2)), full: true)
+        let ipco = isoBox("ipco", hvcC + isoBox("ispe", be32(64) + be32(64), full: true) + isoBox("ispe", be32((ispe ?? canvas).0) + be32((ispe ?? canvas).1), full: true))
+        let ipma = isoBox("ipma", be32(3) + be16(1) + [2, 0x81, 0x02] + be16(2) + [2, 0x81, 0x02] + be16(3) + [1, 0x03], full: true)
+        let idat = isoBox("idat", derived)
         func meta(_ offset: Int) -> [UInt8] {
             // iloc version 1: both tiles at the same coded data in the file, the derived item in idat.
-            let items = [1, 2].map { u16($0) + u16(0) + u16(0) + u16(1) + u32(offset) + u32(coded.count) }.joined()
-            let iloc = box("iloc", [0x44, 0x00] + u16(3) + items + u16(3) + u16(1) + u16(0) + u16(1) + u32(0) + u32(derived.count), full: true, version: 1)
-            return box("meta", hdlr + pitm + iloc + iinf + iref + box("iprp", ipco + ipma) + idat, full: true)
+            let items = [1, 2].map { be16($0) + be16(0) + be16(0) + be16(1) + be32(offset) + be32(coded.count) }.joined()
+            let iloc = isoBox("iloc", [0x44, 0x00] + be16(3) + items + be16(3) + be16(1) + be16(0) + be16(1) + be32(0) + be32(derived.count), full: true, version: 1)
+            return isoBox("meta", hdlr + pitm + iloc + iinf + iref + isoBox("iprp", ipco + ipma) + idat, full: true)
         }
-        return ftyp + meta(ftyp.count + meta(0).count + 8) + box("mdat", coded)
+        return ftyp + meta(ftyp.count + meta(0).count + 8) + isoBox("mdat", coded)
     }
 
     func testAHEICGridOrOverlayCanvasIsHeldToThePixelLimit() throws {
@@ -458,8 +445,6 @@ final class BombTests: XCTestCase {
         XCTAssertThrowsError(try Image.load(badPath)) { XCTAssert("\($0)".contains("iloc box is malformed"), "\($0)") }
     }
 
-    static func u32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-
     /// An AV1 sequence header OBU (type 1, with its size) declaring frames of at most `width` x
     /// `height`: a reduced still-picture header, 16-bit size fields, nothing after them (AV1 5.5).
     static func av1SequenceHeaderOBU(width: Int, height: Int) -> [UInt8] {
@@ -503,7 +488,7 @@ final class BombTests: XCTestCase {
         let tile = [UInt8](try Data(contentsOf: URL(fileURLWithPath: tilePath)))
         try assertParameterSizesChecked(tile: tile, name: "sps", property: "hvcC", claim: "HEVC header claims", note: "in a sequence parameter set",
                                         extra: { Self.spsNAL(width: $0, height: $1) },
-                                        inBand: { let sps = Self.spsNAL(width: $0, height: $1); return Self.u32(sps.count) + sps })
+                                        inBand: { let sps = Self.spsNAL(width: $0, height: $1); return be32(sps.count) + sps })
     }
 
     /// A parameter-set check (HEVC SPS or AV1 sequence header) from both places libheif hands the
@@ -699,4 +684,13 @@ final class BombTests: XCTestCase {
         XCTAssertThrowsError(try Audio.decodeWAV(wav(rate: 999, declared: 4000, samples: 2000), name: "low.wav")) { XCTAssertTrue("\($0)".contains("999 Hz"), "\($0)") }
         XCTAssertNoThrow(try Audio.decodeWAV(wav(rate: 1000, declared: 4000, samples: 2000), name: "ok.wav"))
     }
+}
+
+// Big-endian fields (PNG's, HEIF's) and ISO base media boxes (32-bit size, type, then version and
+// flags for a full box), for the files the tests build.
+private func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+private func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+private func isoBox(_ kind: String, _ payload: [UInt8], full: Bool = false, version: UInt8 = 0) -> [UInt8] {
+    let body = (full ? [version, 0, 0, 0] : []) + payload
+    return be32(8 + body.count) + Array(kind.utf8) + body
 }

@@ -133,8 +133,10 @@ int sio_webp_encode(const uint8_t *pixels, int width, int height, int channels, 
 
 // Decodes the primary picture of a HEIF file (HEIC from phones, AVIF) with libheif to 8-bit RGB,
 // or RGBA when it has alpha, upright: the file's rotation, mirroring and crop (irot, imir, clap)
-// applied, and deeper samples reduced to 8 bits. Each side is capped at max_image_pixels while
-// libheif reads the file, and the whole picture checked against it before decoding.
+// applied, and deeper samples reduced to 8 bits. Every picture size the file declares (ispe,
+// grid and overlay canvases, HEVC parameter sets, AV1 sequence headers) is checked against
+// max_image_pixels before libheif reads the file, each side is capped while it does, and the
+// picture checked again before decoding. The file itself is bounded as sio_read_picture_file's.
 int sio_heif_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
                     char *err, size_t errlen);
 
