@@ -96,14 +96,23 @@ extension Image {
     /// The `width` x `height` region at (`x`, `y`); parts outside the image repeat its edge pixels.
     public func cropped(x: Int, y: Int, width w: Int, height h: Int) -> Image {
         precondition(w > 0 && h > 0, "cropped: size must be positive, got \(w)x\(h)")
-        var out = [UInt8](repeating: 0, count: w * h * channels)
-        for r in 0..<h {
-            let sy = Swift.min(Swift.max(y + r, 0), height - 1)
-            for c in 0..<w {
-                let sx = Swift.min(Swift.max(x + c, 0), width - 1)
-                for k in 0..<channels { out[(r * w + c) * channels + k] = pixels[(sy * width + sx) * channels + k] }
+        precondition(width > 0 && height > 0, "cropped: the image is empty (\(width)x\(height))")
+        let ch = channels
+        var out = [UInt8](repeating: 0, count: w * h * ch)
+        // Crop columns [c0, c1) lie inside the image and are copied as one run a row; those left
+        // and right of it repeat the edge pixel.
+        let c0 = Swift.min(Swift.max(-x, 0), w), c1 = Swift.max(Swift.min(width - x, w), c0)
+        pixels.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<h {
+                    let src = p.baseAddress! + Swift.min(Swift.max(y + r, 0), height - 1) * width * ch
+                    let dst = o.baseAddress! + r * w * ch
+                    for c in 0..<c0 { (dst + c * ch).update(from: src, count: ch) }
+                    if c1 > c0 { (dst + c0 * ch).update(from: src + (x + c0) * ch, count: (c1 - c0) * ch) }
+                    for c in c1..<w { (dst + c * ch).update(from: src + (width - 1) * ch, count: ch) }
+                }
             }
         }
-        return Image(width: w, height: h, channels: channels, pixels: out)
+        return Image(width: w, height: h, channels: ch, pixels: out)
     }
 }

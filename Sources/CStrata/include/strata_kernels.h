@@ -277,6 +277,13 @@ void sk_add_layernorm(long rows, long h, const float *x, const float *res, const
 void sk_warp_bilinear(const float *in, long w, long h, float *out, long ow, long oh, long planes,
                       float x0, float y0, float dxdx, float dxdy, float dydx, float dydy);
 
+// Separable resampling of 8-bit pixels, `ch` interleaved channels (resample.c): out (oh x ow x ch)
+// from in (h x w x ch, h implied by the row taps). Output column x reads source columns
+// xidx[xoff[x] ..< xoff[x + 1]] with weights xwt[same]; rows likewise. row: w * ch doubles of scratch.
+void sk_resample_u8(const unsigned char *in, long w, long ch, unsigned char *out, long ow, long oh,
+                    const long *xoff, const long *xidx, const double *xwt,
+                    const long *yoff, const long *yidx, const double *ywt, double *row);
+
 // Per-thread scratch buffer that only grows. Slots 0-5 are used by the conv kernels, slot
 // SK_SCRATCH_ATTENTION by sk_attention.
 enum { SK_SCRATCH_ATTENTION = 6 };

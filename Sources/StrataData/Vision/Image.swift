@@ -1,3 +1,4 @@
+import CStrata
 import CStrataIO
 import Foundation
 import StrataCore
@@ -295,40 +296,47 @@ public struct Image: Equatable {
     public func resized(width nw: Int, height nh: Int) -> Image {
         if nw == width && nh == height { return self }
         precondition(nw > 0 && nh > 0, "resized: target size must be positive")
+        precondition(width > 0 && height > 0, "resized: the image is empty (\(width)x\(height))")
+        let tx = Image.resampleTaps(nw, width), ty = Image.resampleTaps(nh, height)
         var out = [UInt8](repeating: 0, count: nw * nh * channels)
-        let sx = Double(width) / Double(nw), sy = Double(height) / Double(nh)
-        // Per output coordinate: the source interval [x0, x1) it covers, in source pixels.
-        func weights(_ n: Int, _ src: Int, _ s: Double) -> [[(Int, Double)]] {
-            (0..<n).map { o in
-                if s > 1 {   // area: overlap of [o*s, (o+1)*s) with each source pixel
-                    let a = Double(o) * s, b = Double(o + 1) * s
-                    var w: [(Int, Double)] = []
-                    var i = Int(a.rounded(.down))
-                    while Double(i) < b && i < src {
-                        let lo = Swift.max(a, Double(i)), hi = Swift.min(b, Double(i + 1))
-                        if hi > lo { w.append((i, (hi - lo) / s)) }
-                        i += 1
-                    }
-                    return w
-                } else {     // bilinear between the two nearest centres
-                    let c = (Double(o) + 0.5) * s - 0.5
-                    let i0 = Int(c.rounded(.down)), f = c - Double(i0)
-                    let a = Swift.min(Swift.max(i0, 0), src - 1), b = Swift.min(Swift.max(i0 + 1, 0), src - 1)
-                    return [(a, 1 - f), (b, f)]
-                }
-            }
-        }
-        let wx = weights(nw, width, sx), wy = weights(nh, height, sy)
-        for y in 0..<nh {
-            for x in 0..<nw {
-                for c in 0..<channels {
-                    var acc = 0.0
-                    for (iy, fy) in wy[y] { for (ix, fx) in wx[x] { acc += fy * fx * Double(pixels[(iy * width + ix) * channels + c]) } }
-                    out[(y * nw + x) * channels + c] = UInt8(Swift.min(255, Swift.max(0, acc.rounded())))
+        var row = [Double](repeating: 0, count: width * channels)
+        pixels.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                row.withUnsafeMutableBufferPointer { r in
+                    sk_resample_u8(p.baseAddress, width, channels, o.baseAddress, nw, nh,
+                                   tx.off, tx.idx, tx.wt, ty.off, ty.idx, ty.wt, r.baseAddress)
                 }
             }
         }
         return Image(width: nw, height: nh, channels: channels, pixels: out)
+    }
+
+    /// One axis of `resized`, `src` pixels to `n`: output pixel o reads source pixels
+    /// `idx[off[o] ..< off[o + 1]]` with weights `wt[same]`. Shrinking, o covers the source interval
+    /// [o s, (o + 1) s), s = src / n, and each source pixel weighs its overlap with it (area
+    /// averaging); growing, o interpolates between the two nearest source centres, edges repeated.
+    static func resampleTaps(_ n: Int, _ src: Int) -> (off: [Int], idx: [Int], wt: [Double]) {
+        let s = Double(src) / Double(n)
+        var off = [0], idx: [Int] = [], wt: [Double] = []
+        off.reserveCapacity(n + 1)
+        for o in 0..<n {
+            if s > 1 {
+                let a = Double(o) * s, b = Double(o + 1) * s
+                var i = Int(a.rounded(.down))
+                while Double(i) < b && i < src {
+                    let lo = Swift.max(a, Double(i)), hi = Swift.min(b, Double(i + 1))
+                    if hi > lo { idx.append(i); wt.append((hi - lo) / s) }
+                    i += 1
+                }
+            } else {
+                let c = (Double(o) + 0.5) * s - 0.5
+                let i0 = Int(c.rounded(.down)), f = c - Double(i0)
+                idx.append(Swift.min(Swift.max(i0, 0), src - 1)); wt.append(1 - f)
+                idx.append(Swift.min(Swift.max(i0 + 1, 0), src - 1)); wt.append(f)
+            }
+            off.append(idx.count)
+        }
+        return (off, idx, wt)
     }
 
     /// `[channels, height, width]` floats: `pixel * scale`.
