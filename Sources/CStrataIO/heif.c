@@ -334,53 +334,76 @@ static int av1_item_exceeds_limit(const item_loc_t *loc, char *err, size_t errle
     return 0;
 }
 
-// 0 when the file's pictures are all within the pixel limit (or it is not a walkable HEIF, left
-// to libheif to refuse); 1 with a message otherwise.
-static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
+// The boxes of a HEIF's meta box that the walk reads (at most 8 of each, as libheif reads one).
+typedef struct {
+    span_t iinf[8], iloc[8], idat, ipco[8];
+    int n_iinf, n_iloc, n_ipco;
+} meta_boxes_t;
+
+#define MALFORMED_META "not a readable HEIF/HEIC/AVIF picture (a malformed box in its meta box)"
+
+// Collects the file's meta boxes: 1 when found, 0 without a meta box (libheif refuses the file
+// itself), -1 with a message for a malformed box.
+static int find_meta_boxes(span_t file, meta_boxes_t *m, char *err, size_t errlen) {
     span_t meta = {0}, box;
     uint32_t type;
     size_t pos = 0;
     int r;
+    memset(m, 0, sizeof *m);
     while ((r = next_box(file, &pos, &type, &box)) > 0)
         if (type == fourcc("meta")) { meta = box; break; }
-    if (!meta.p || meta.n < 4) return 0;   // no meta box: libheif refuses the file itself
+    if (!meta.p || meta.n < 4) return 0;
     meta.p += 4; meta.n -= 4;               // version and flags
-    span_t iinf[8], iloc[8], idat = {0}, ipco[8];
-    int n_iinf = 0, n_iloc = 0, n_ipco = 0;
     for (pos = 0; (r = next_box(meta, &pos, &type, &box)) > 0;) {
-        if (type == fourcc("iinf") && n_iinf < 8) iinf[n_iinf++] = box;
-        else if (type == fourcc("iloc") && n_iloc < 8) iloc[n_iloc++] = box;
-        else if (type == fourcc("idat") && !idat.p) idat = box;
+        if (type == fourcc("iinf") && m->n_iinf < 8) m->iinf[m->n_iinf++] = box;
+        else if (type == fourcc("iloc") && m->n_iloc < 8) m->iloc[m->n_iloc++] = box;
+        else if (type == fourcc("idat") && !m->idat.p) m->idat = box;
         else if (type == fourcc("iprp")) {
             size_t q = 0;
             span_t child;
             while ((r = next_box(box, &q, &type, &child)) > 0)
-                if (type == fourcc("ipco") && n_ipco < 8) ipco[n_ipco++] = child;
-            if (r < 0) goto malformed;
+                if (type == fourcc("ipco") && m->n_ipco < 8) m->ipco[m->n_ipco++] = child;
+            if (r < 0) break;
         }
     }
-    if (r < 0) goto malformed;
-    // Every ispe (the stored size of some picture in the file), then every hvcC's parameter sets.
-    for (int pass = 0; pass < 2; pass++) {
-        for (int k = 0; k < n_ipco; k++) {
+    if (r < 0) { snprintf(err, errlen, MALFORMED_META); return -1; }
+    return 1;
+}
+
+// Every ispe (the stored size of some picture in the file), then every hvcC's and av1C's
+// parameter sets: 1 with a message when one is over the limit or a box is malformed.
+static int properties_exceed_limit(const meta_boxes_t *m, char *err, size_t errlen) {
+    span_t box;
+    uint32_t type;
+    int r;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < m->n_ipco; k++) {
             size_t q = 0;
-            while ((r = next_box(ipco[k], &q, &type, &box)) > 0) {
+            while ((r = next_box(m->ipco[k], &q, &type, &box)) > 0) {
                 if (pass == 0 && type == fourcc("ispe") && box.n >= 12
                     && sio_pixel_limit_exceeded("HEIF", be(box.p + 4, 4), be(box.p + 8, 4), " stored", err, errlen)) return 1;
                 if (pass == 1 && type == fourcc("hvcC") && hvcc_exceeds_limit(box, err, errlen)) return 1;
                 if (pass == 1 && type == fourcc("av1C") && av1c_exceeds_limit(box, err, errlen)) return 1;
             }
-            if (r < 0) goto malformed;
+            if (r < 0) { snprintf(err, errlen, MALFORMED_META); return 1; }
         }
-    }
-    // The grid, overlay, HEVC and AV1 items (infe version 2 or 3 names the item's type).
-    item_t *items = NULL;
-    size_t n_items = 0, cap = 0;
-    for (int k = 0; k < n_iinf; k++) {
-        if (iinf[k].n < 6) continue;
-        span_t entries = { iinf[k].p + (iinf[k].p[0] == 0 ? 6 : 8), 0 };
-        if ((size_t)(entries.p - iinf[k].p) > iinf[k].n) continue;
-        entries.n = iinf[k].n - (size_t)(entries.p - iinf[k].p);
+    return 0;
+}
+
+// The grid, overlay, HEVC and AV1 items (infe version 2 or 3 names the item's type), sorted by
+// id, into *items (the caller frees it): their count, or -1 with a message.
+static long checked_items(const meta_boxes_t *m, item_t **items, char *err, size_t errlen) {
+    span_t box;
+    uint32_t type;
+    int r;
+    size_t n = 0, cap = 0;
+    *items = NULL;
+    for (int k = 0; k < m->n_iinf; k++) {
+        span_t iinf = m->iinf[k];
+        if (iinf.n < 6) continue;
+        span_t entries = { iinf.p + (iinf.p[0] == 0 ? 6 : 8), 0 };
+        if ((size_t)(entries.p - iinf.p) > iinf.n) continue;
+        entries.n = iinf.n - (size_t)(entries.p - iinf.p);
         size_t q = 0;
         while ((r = next_box(entries, &q, &type, &box)) > 0) {
             if (type != fourcc("infe") || box.n < 4 || box.p[0] < 2) continue;
@@ -389,81 +412,99 @@ static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
             uint32_t item_type = (uint32_t)be(box.p + 4 + idlen + 2, 4);
             if (item_type != fourcc("grid") && item_type != fourcc("iovl") && item_type != fourcc("hvc1")
                 && item_type != fourcc("av01")) continue;
-            if (n_items == cap) {
+            if (n == cap) {
                 size_t ncap = cap ? cap * 2 : 16;   // grows with boxes present, not with a count
-                item_t *d = realloc(items, ncap * sizeof *d);
-                if (!d) { free(items); snprintf(err, errlen, "out of memory"); return 1; }
-                items = d;
+                item_t *d = realloc(*items, ncap * sizeof *d);
+                if (!d) { snprintf(err, errlen, "out of memory"); return -1; }
+                *items = d;
                 cap = ncap;
             }
-            items[n_items].id = (uint32_t)be(box.p + 4, idlen);
-            items[n_items++].type = item_type;
+            (*items)[n].id = (uint32_t)be(box.p + 4, idlen);
+            (*items)[n++].type = item_type;
         }
-        if (r < 0) { free(items); goto malformed; }
+        if (r < 0) { snprintf(err, errlen, MALFORMED_META); return -1; }
     }
-    if (n_items == 0) return 0;
-    qsort(items, n_items, sizeof *items, cmp_id);
-    int result = 0;
-    for (int k = 0; k < n_iloc && !result; k++) {
-        const uint8_t *p = iloc[k].p, *end = iloc[k].p + iloc[k].n;
-        if (iloc[k].n < 8) goto bad_iloc;
-        int version = p[0];
-        if (version > 2) goto bad_iloc;
-        int offset_size = p[4] >> 4, length_size = p[4] & 15, base_size = p[5] >> 4;
-        int index_size = version >= 1 ? (p[5] & 15) : 0;
-        int sizes[4] = {offset_size, length_size, base_size, index_size};
-        for (int i = 0; i < 4; i++) if (sizes[i] != 0 && sizes[i] != 4 && sizes[i] != 8) goto bad_iloc;
-        int idlen = version == 2 ? 4 : 2;
-        p += 6;
-        if (end - p < idlen) goto bad_iloc;
-        uint64_t count = be(p, idlen);
-        p += idlen;
-        for (uint64_t i = 0; i < count && !result; i++) {
-            if (end - p < idlen) goto bad_iloc;
-            uint32_t id = (uint32_t)be(p, idlen);
-            p += idlen;
-            int method = 0;
-            if (version >= 1) { if (end - p < 2) goto bad_iloc; method = p[1] & 15; p += 2; }
-            if (end - p < 2 + base_size + 2) goto bad_iloc;
-            uint64_t base = be(p + 2, base_size);
-            p += 2 + base_size;
-            int n_ext = (int)be(p, 2);
-            p += 2;
-            int per = index_size + offset_size + length_size;
-            if (end - p < (ptrdiff_t)n_ext * per) goto bad_iloc;
-            const uint8_t *ext_p = p;
-            p += (size_t)n_ext * per;
-            item_t key = { id, 0 };
-            const item_t *item = bsearch(&key, items, n_items, sizeof *items, cmp_id);
-            if (!item) continue;
-            item_loc_t loc = { method == 1 ? idat : file, base, ext_p, method <= 1 ? n_ext : 0, index_size, offset_size, length_size };
-            if (item->type == fourcc("hvc1")) { result = hevc_item_exceeds_limit(&loc, err, errlen); continue; }
-            if (item->type == fourcc("av01")) { result = av1_item_exceeds_limit(&loc, err, errlen); continue; }
-            // grid: version, flags, rows-1, columns-1, then width and height; iovl: version,
-            // flags, four 16-bit fill values, then width and height. Both 32-bit with flags bit 0.
-            uint8_t d[20];
-            size_t got = item_bytes(&loc, d, sizeof d);
-            int overlay = item->type == fourcc("iovl");
-            size_t at = overlay ? 10 : 4, field = got >= 2 && (d[1] & 1) ? 4 : 2;
-            if (got < at + 2 * field) goto unreadable;
-            if (sio_pixel_limit_exceeded("HEIF", be(d + at, (int)field), be(d + at + field, (int)field),
-                                         overlay ? " on its overlay canvas" : " in its grid", err, errlen)) result = 1;
-        }
-        continue;
-bad_iloc:
-        snprintf(err, errlen, "not a readable HEIF/HEIC/AVIF picture (its iloc box is malformed)");
-        result = 1;
-        break;
-unreadable:
+    if (n) qsort(*items, n, sizeof **items, cmp_id);
+    return (long)n;
+}
+
+// A grid's or overlay's canvas, from the item's data: grid: version, flags, rows-1, columns-1,
+// then width and height; iovl: version, flags, four 16-bit fill values, then width and height.
+// Both 32-bit with flags bit 0.
+static int canvas_exceeds_limit(const item_loc_t *loc, int overlay, char *err, size_t errlen) {
+    uint8_t d[20];
+    size_t got = item_bytes(loc, d, sizeof d);
+    size_t at = overlay ? 10 : 4, field = got >= 2 && (d[1] & 1) ? 4 : 2;
+    if (got < at + 2 * field) {
         snprintf(err, errlen, "not a readable HEIF/HEIC/AVIF picture (the size of a grid or overlay picture cannot be read)");
-        result = 1;
-        break;
+        return 1;
     }
+    return sio_pixel_limit_exceeded("HEIF", be(d + at, (int)field), be(d + at + field, (int)field),
+                                    overlay ? " on its overlay canvas" : " in its grid", err, errlen);
+}
+
+// Each entry of one iloc box that locates a checked item: the item's data is found and checked
+// (parameter sets for coded items, the canvas for grids and overlays). 1 with a message when one
+// is over the limit or the box is malformed.
+static int iloc_items_exceed_limit(span_t iloc, span_t file, span_t idat, const item_t *items, size_t n_items,
+                                   char *err, size_t errlen) {
+    const uint8_t *p = iloc.p, *end = iloc.p + iloc.n;
+    if (iloc.n < 8) goto bad_iloc;
+    int version = p[0];
+    if (version > 2) goto bad_iloc;
+    int offset_size = p[4] >> 4, length_size = p[4] & 15, base_size = p[5] >> 4;
+    int index_size = version >= 1 ? (p[5] & 15) : 0;
+    int sizes[4] = {offset_size, length_size, base_size, index_size};
+    for (int i = 0; i < 4; i++) if (sizes[i] != 0 && sizes[i] != 4 && sizes[i] != 8) goto bad_iloc;
+    int idlen = version == 2 ? 4 : 2;
+    p += 6;
+    if (end - p < idlen) goto bad_iloc;
+    uint64_t count = be(p, idlen);
+    p += idlen;
+    for (uint64_t i = 0; i < count; i++) {
+        if (end - p < idlen) goto bad_iloc;
+        uint32_t id = (uint32_t)be(p, idlen);
+        p += idlen;
+        int method = 0;
+        if (version >= 1) { if (end - p < 2) goto bad_iloc; method = p[1] & 15; p += 2; }
+        if (end - p < 2 + base_size + 2) goto bad_iloc;
+        uint64_t base = be(p + 2, base_size);
+        p += 2 + base_size;
+        int n_ext = (int)be(p, 2);
+        p += 2;
+        int per = index_size + offset_size + length_size;
+        if (end - p < (ptrdiff_t)n_ext * per) goto bad_iloc;
+        const uint8_t *ext_p = p;
+        p += (size_t)n_ext * per;
+        item_t key = { id, 0 };
+        const item_t *item = bsearch(&key, items, n_items, sizeof *items, cmp_id);
+        if (!item) continue;
+        item_loc_t loc = { method == 1 ? idat : file, base, ext_p, method <= 1 ? n_ext : 0, index_size, offset_size, length_size };
+        int over = item->type == fourcc("hvc1") ? hevc_item_exceeds_limit(&loc, err, errlen)
+                 : item->type == fourcc("av01") ? av1_item_exceeds_limit(&loc, err, errlen)
+                 : canvas_exceeds_limit(&loc, item->type == fourcc("iovl"), err, errlen);
+        if (over) return 1;
+    }
+    return 0;
+bad_iloc:
+    snprintf(err, errlen, "not a readable HEIF/HEIC/AVIF picture (its iloc box is malformed)");
+    return 1;
+}
+
+// 0 when the file's pictures are all within the pixel limit (or it is not a walkable HEIF, left
+// to libheif to refuse); 1 with a message otherwise.
+static int heif_sizes_exceed_limit(span_t file, char *err, size_t errlen) {
+    meta_boxes_t m;
+    int found = find_meta_boxes(file, &m, err, errlen);
+    if (found <= 0) return found < 0;
+    if (properties_exceed_limit(&m, err, errlen)) return 1;
+    item_t *items;
+    long n_items = checked_items(&m, &items, err, errlen);
+    int result = n_items < 0;
+    for (int k = 0; k < m.n_iloc && n_items > 0 && !result; k++)
+        result = iloc_items_exceed_limit(m.iloc[k], file, m.idat, items, (size_t)n_items, err, errlen);
     free(items);
     return result;
-malformed:
-    snprintf(err, errlen, "not a readable HEIF/HEIC/AVIF picture (a malformed box in its meta box)");
-    return 1;
 }
 
 int sio_heif_decode(const char *path, uint8_t **pixels, int *width, int *height, int *channels,
