@@ -11,7 +11,7 @@ struct Inspect: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(name: .customLong("image"), help: "Input image for feature maps and saliency (repeatable; default: the first test images). Must match the model's input size.")
+    @Option(name: .customLong("image"), help: "Input image, or folder of them, for feature maps and saliency (repeatable; default: the first test images); resized to the model's input as predict does.")
     var images: [String] = []
 
     @Option(help: "For a text model: the text whose attention maps to draw.")

@@ -40,17 +40,20 @@ extension Inspector {
         return try audioReport(saved, spectrogram: feats.standardize(feats.image(try Audio.loadWAV(wav)).unsqueeze(0)), outDir: outDir)
     }
 
-    /// Input images for the report: each photo converted to the model's channels, cut by `cut`
-    /// (a face box) when given, and required to be at the model's input size.
+    /// Input images for the report, from files or folders of them: each photo converted to the
+    /// model's channels, cut by `cut` (a face box) when given, and resized to the model's input,
+    /// as `strata predict` prepares photos.
     public static func loadImages(_ paths: [String], for info: ModelInfo, cut: ((Image) -> Image)? = nil) throws -> [(name: String, image: Image)] {
+        if paths.isEmpty { return [] }
+        guard info.inputShape.count == 3, info.inputShape[0] == 1 || info.inputShape[0] == 3 else {
+            throw StrataError("the model takes \(info.inputShape) inputs, not grey or RGB images")
+        }
         let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
-        return try paths.map { path in
+        return try ImageFolder.expanding(paths).map { path in
             var img = try Image.load(path)
-            if let cut { img = cut(c == 3 ? img.rgb() : img.grayscale()) }   // any photo: the model's box is cut out
-            guard img.width == w && img.height == h && img.channels == c else {
-                throw StrataError("\(path): the image is \(img.width)x\(img.height) with \(img.channels) channel(s); the model needs \(w)x\(h) with \(c) (resize it first)")
-            }
-            return ((path as NSString).lastPathComponent, img)
+            img = c == 3 ? img.rgb() : img.grayscale()
+            if let cut { img = cut(img) }   // a face model: its box is cut out of any photo
+            return ((path as NSString).lastPathComponent, img.resized(width: w, height: h))
         }
     }
 

@@ -143,15 +143,48 @@ final class CLITests: XCTestCase {
 extension CLITests {
     func testInspectBadInput() throws {
         let cnn = fixtures.appendingPathComponent("torch_cnn.safetensors").path
-        let big = testTemp("big.png")
-        try Image(width: 30, height: 28, channels: 1, pixels: [UInt8](repeating: 1, count: 840)).savePNG(big)
-        try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--image", big, "--out", testTemp("r1")], mentions: [big, "30x28", "28x28"])
-        let rgb = testTemp("rgb.png")
-        try Image(width: 28, height: 28, channels: 3, pixels: [UInt8](repeating: 1, count: 28 * 28 * 3)).savePNG(rgb)
-        try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--image", rgb, "--out", testTemp("r2")], mentions: [rgb, "3 channel"])
+        let junk = testTemp("junk.png")
+        FileManager.default.createFile(atPath: junk, contents: Data("not a picture".utf8))
+        try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--image", junk, "--out", testTemp("r1")], mentions: [junk, "not a PNG"])
+        try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--image", testTemp("no-such.png"), "--out", testTemp("r2")],
+                        mentions: [testTemp("no-such.png")])
         guard haveFashion else { return }
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--layer", "12", "--out", testTemp("r3")], mentions: ["layer '12' does not exist"])
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--out", "/proc/no-such-report"], mentions: ["/proc/no-such-report"])
+    }
+
+    /// `inspect --image` prepares photos as `predict` does: a colour photo of another size is made
+    /// grey and resized to the model's 28x28 (its input is drawn 4x, 112x112), and a folder gives
+    /// each of its photos; the feature maps are those of the prepared image.
+    func testInspectTakesPhotosOfAnySizeAndFolders() throws {
+        guard haveFashion else { throw XCTSkip("Fashion-MNIST is not installed (apt install dataset-fashion-mnist)") }
+        let cnn = fixtures.appendingPathComponent("torch_cnn.safetensors").path
+        let folder = testTemp("inspect-photos")
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // A 90x60 colour photo: a bright square on the left half of a dark background.
+        var px = [UInt8](repeating: 20, count: 90 * 60 * 3)
+        for y in 15..<45 { for x in 10..<40 { for c in 0..<3 { px[(y * 90 + x) * 3 + c] = 230 } } }
+        let photo = Image(width: 90, height: 60, channels: 3, pixels: px)
+        try photo.savePNG(folder + "/square.png")
+        try Image(width: 28, height: 28, channels: 1, pixels: [UInt8](repeating: 128, count: 784)).savePNG(folder + "/grey.png")
+        let out = testTemp("inspect-photos-report")
+        try? FileManager.default.removeItem(atPath: out)
+        let (code, stdout, stderr) = try run(["inspect", "--model", cnn, "--arch", "cnn", "--image", folder, "--layer", "0", "--out", out])
+        XCTAssertEqual(code, 0, stderr)
+        XCTAssert(stdout.contains("wrote"), stdout)
+        let html = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        XCTAssert(html.contains("grey.png") && html.contains("square.png"), "both photos of the folder are in the report")
+        // Files sort by name: grey.png is input 0, square.png input 1.
+        let drawn = try Image.load(out + "/input_1.png")
+        XCTAssertEqual([drawn.width, drawn.height], [112, 112])
+        let want = photo.grayscale().resized(width: 28, height: 28)
+        for y in 0..<28 { for x in 0..<28 {
+            XCTAssertEqual(drawn.pixels[((y * 4) * 112 + x * 4) * 3], want.pixels[y * 28 + x], "pixel \(x),\(y)")
+        } }
+        XCTAssertEqual(want.pixels[14 * 28 + 6], 230, "the square is on the left")
+        XCTAssertEqual(want.pixels[14 * 28 + 22], 20, "the right half is dark")
+        XCTAssert(FileManager.default.fileExists(atPath: out + "/fmap_1_0.png"), "feature maps of the photo")
     }
 }
 
