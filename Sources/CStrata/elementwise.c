@@ -323,6 +323,44 @@ SK_BODY void sk_sgd_step_body(long n, float *restrict p, const float *restrict g
 }
 SK_MULTI_ISA_VOID(, sk_sgd_step, (long n, float *p, const float *g, float *buf, float lr, float momentum, float dampening, float wd, int nesterov, int first), (n, p, g, buf, lr, momentum, dampening, wd, nesterov, first))
 
+// RMSprop, one loop per case: `centered` and `momentum` are constants where it is inlined, so no
+// loop tests them per element (a test there became masked loads and stores, slow on a Zen 1).
+SK_BODY void rmsprop_loop(long n, float *restrict p, const float *restrict g, float *restrict v, float *restrict gavg,
+                          float *restrict buf, float lr, float alpha, float eps, float wd, float mom,
+                          const int centered, const int momentum) {
+    for (long i = 0; i < n; i++) {
+        float gi = g[i] + wd * p[i];
+        float vi = alpha * v[i] + (1.0f - alpha) * gi * gi;
+        v[i] = vi;
+        float ms = vi;
+        if (centered) {
+            float a = alpha * gavg[i] + (1.0f - alpha) * gi;
+            gavg[i] = a;
+            ms = vi - a * a;
+        }
+        float d = gi / (SK_SQRT_F(ms) + eps);
+        if (momentum) {
+            float b = mom * buf[i] + d;
+            buf[i] = b;
+            p[i] -= lr * b;
+        } else {
+            p[i] -= lr * d;
+        }
+    }
+}
+
+// RMSprop (PyTorch's torch.optim.RMSprop): v is the running mean of squared gradients; gavg, when
+// given (centered), the running mean of gradients, whose square comes off v; buf, when given, the
+// momentum buffer. L2 weight decay adds wd*p to the gradient.
+SK_BODY void sk_rmsprop_step_body(long n, float *p, const float *g, float *v, float *gavg, float *buf, float lr,
+                                  float alpha, float eps, float wd, float momentum) {
+    if (gavg && buf) rmsprop_loop(n, p, g, v, gavg, buf, lr, alpha, eps, wd, momentum, 1, 1);
+    else if (gavg) rmsprop_loop(n, p, g, v, gavg, buf, lr, alpha, eps, wd, momentum, 1, 0);
+    else if (buf) rmsprop_loop(n, p, g, v, gavg, buf, lr, alpha, eps, wd, momentum, 0, 1);
+    else rmsprop_loop(n, p, g, v, gavg, buf, lr, alpha, eps, wd, momentum, 0, 0);
+}
+SK_MULTI_ISA_VOID(, sk_rmsprop_step, (long n, float *p, const float *g, float *v, float *gavg, float *buf, float lr, float alpha, float eps, float wd, float momentum), (n, p, g, v, gavg, buf, lr, alpha, eps, wd, momentum))
+
 // Sum of squares in double (for gradient-norm clipping).
 SK_BODY double sk_sum_squares_body(long n, const float *x) {
     double acc[8] = {0};

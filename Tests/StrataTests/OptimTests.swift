@@ -64,6 +64,39 @@ final class OptimTests: XCTestCase {
         }
     }
 
+    /// RMSprop's rule (PyTorch's documentation), in double.
+    func rmspropReference(_ p0: Double, _ grads: [Double], lr: Double, wd: Double = 0, momentum: Double = 0, centered: Bool = false) -> Double {
+        var (p, v, a, buf) = (p0, 0.0, 0.0, 0.0)
+        for g0 in grads {
+            let g = g0 + wd * p
+            v = 0.99 * v + 0.01 * g * g
+            var ms = v
+            if centered { a = 0.99 * a + 0.01 * g; ms -= a * a }
+            let d = g / (ms.squareRoot() + 1e-8)
+            if momentum > 0 { buf = momentum * buf + d; p -= lr * buf } else { p -= lr * d }
+        }
+        return p
+    }
+
+    /// RMSprop against its rule written out, and against what PyTorch 2.15's `torch.optim.RMSprop`
+    /// gave for the same start and gradients (in float64): plain, with momentum, centered, and
+    /// centered with momentum and weight decay.
+    func testRMSprop() {
+        let grads: [Double] = [0.3, -1.2, 0.7, 0.05]
+        let cases: [(momentum: Double, centered: Bool, wd: Double, torch: Double)] = [
+            (0, false, 0, 1.4440446858547615), (0.9, false, 0, 1.3215825712636273),
+            (0, true, 0, 1.4437958663230703), (0.5, true, 0.1, 1.3706374822705594),
+        ]
+        for c in cases {
+            let p = param([1.5])
+            let opt = RMSprop([p], lr: 0.01, weightDecay: Float(c.wd), momentum: Float(c.momentum), centered: c.centered)
+            for g in grads { step(opt, p, grad: [Float(g)]) }
+            let got = Double(p.value.scalars[0])
+            XCTAssertEqual(got, rmspropReference(1.5, grads, lr: 0.01, wd: c.wd, momentum: c.momentum, centered: c.centered), accuracy: 1e-6, "\(c)")
+            XCTAssertEqual(got, c.torch, accuracy: 1e-6, "\(c) against PyTorch")
+        }
+    }
+
     /// One parallel pass over all parameters (pieces crossing from one parameter into the next)
     /// gives every element the same update as the scalar rule, on 1 and 2 threads; a parameter
     /// without a gradient is left alone.
@@ -76,10 +109,16 @@ final class OptimTests: XCTestCase {
         func start(_ i: Int, _ j: Int) -> Float { Float((i * 17 + j * 5) % 89) / 40 - 1 }
         for threads in [1, 2] {
             Strata.numThreads = threads
-            for kind in ["adam", "adamw", "sgd"] {
+            for kind in ["adam", "adamw", "sgd", "rmsprop", "rmsprop-centered"] {
                 let ps = sizes.enumerated().map { i, n in param((0..<n).map { start(i, $0) }) }
-                let opt: Optimizer = kind == "adam" ? Adam(ps, lr: 0.01, weightDecay: 0.1)
-                    : kind == "adamw" ? AdamW(ps, lr: 0.01, weightDecay: 0.1) as Optimizer : SGD(ps, lr: 0.1, momentum: 0.9, weightDecay: 0.5)
+                let opt: Optimizer
+                switch kind {
+                case "adam": opt = Adam(ps, lr: 0.01, weightDecay: 0.1)
+                case "adamw": opt = AdamW(ps, lr: 0.01, weightDecay: 0.1)
+                case "rmsprop": opt = RMSprop(ps, lr: 0.01, weightDecay: 0.1, momentum: 0.9)
+                case "rmsprop-centered": opt = RMSprop(ps, lr: 0.01, weightDecay: 0.1, centered: true)
+                default: opt = SGD(ps, lr: 0.1, momentum: 0.9, weightDecay: 0.5)
+                }
                 for t in 0..<3 {
                     for (i, p) in ps.enumerated() { p.grad = i == 4 ? nil : Tensor((0..<sizes[i]).map { grad(i, $0, t) }) }
                     opt.step()
@@ -96,6 +135,9 @@ final class OptimTests: XCTestCase {
                             var (x, buf) = (p0, 0.0)
                             for (t, g) in gs.enumerated() { let gg = g + 0.5 * x; buf = t == 0 ? gg : 0.9 * buf + gg; x -= 0.1 * buf }
                             want = x
+                        } else if kind.hasPrefix("rmsprop") {
+                            want = kind == "rmsprop" ? rmspropReference(p0, gs, lr: 0.01, wd: 0.1, momentum: 0.9)
+                                : rmspropReference(p0, gs, lr: 0.01, wd: 0.1, centered: true)
                         } else {
                             want = adamReference(p0, gs, lr: 0.01, wd: 0.1, decoupled: kind == "adamw")
                         }
@@ -108,14 +150,28 @@ final class OptimTests: XCTestCase {
     }
 
     func testOptimizerStateRoundTrip() throws {
-        let p = param([1, 2]), q = param([1, 2])
-        let a = Adam([p], lr: 0.1), b = Adam([q], lr: 0.1)
-        step(a, p, grad: [1, -1])
-        q.assign(p.value)
-        try b.loadState(a.state())
-        step(a, p, grad: [0.5, 0.5])
-        step(b, q, grad: [0.5, 0.5])
-        XCTAssertEqual(p.value.scalars, q.value.scalars)
+        let makers: [([Parameter]) -> Optimizer] = [
+            { Adam($0, lr: 0.1) }, { SGD($0, lr: 0.1, momentum: 0.9) },
+            { RMSprop($0, lr: 0.1, momentum: 0.9, centered: true) }, { RMSprop($0, lr: 0.1) },
+        ]
+        for make in makers {
+            let p = param([1, 2]), q = param([1, 2])
+            let a = make([p]), b = make([q])
+            step(a, p, grad: [1, -1])
+            step(a, p, grad: [0.2, -0.7])
+            q.assign(p.value)
+            try b.loadState(a.state())
+            step(a, p, grad: [0.5, 0.5])
+            step(b, q, grad: [0.5, 0.5])
+            XCTAssertEqual(p.value.scalars, q.value.scalars, "\(type(of: a))")
+        }
+        // A centered RMSprop's state without its running mean of gradients is refused.
+        let p = param([1, 2])
+        let plain = RMSprop([p], lr: 0.1)
+        step(plain, p, grad: [1, 1])
+        XCTAssertThrowsError(try RMSprop([p], lr: 0.1, centered: true).loadState(plain.state())) {
+            XCTAssert("\($0)".contains("grad_avg"), "\($0)")
+        }
     }
 
     func testSchedules() {

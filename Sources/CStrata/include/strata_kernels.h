@@ -145,6 +145,9 @@ void sk_adam_step(long n, float *p, const float *g, float *m, float *v, float lr
                   float beta2, float eps, float bc1, float bc2, float wd, int decoupled);
 void sk_sgd_step(long n, float *p, const float *g, float *buf, float lr, float momentum,
                  float dampening, float wd, int nesterov, int first);
+// gavg (centered) and buf (momentum) may be NULL.
+void sk_rmsprop_step(long n, float *p, const float *g, float *v, float *gavg, float *buf, float lr,
+                     float alpha, float eps, float wd, float momentum);
 double sk_sum_squares(long n, const float *x);
 
 // ---- reductions and softmax over the middle axis of an (outer, r, inner) view ---------------------

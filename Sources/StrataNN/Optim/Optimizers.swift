@@ -107,7 +107,7 @@ public final class SGD: Optimizer {
         for i in parameters.indices {
             if let b = state["\(i).momentum_buffer"] {
                 guard b.shape == parameters[i].shape else { throw StrataError("optimizer state: momentum buffer \(i) has shape \(b.shape), expected \(parameters[i].shape)") }
-                buffers[i] = b
+                buffers[i] = b + 0   // a copy: the step writes the buffer in place
             }
         }
     }
@@ -189,6 +189,86 @@ public final class AdamW: Adam {
     public init(_ parameters: [Parameter], lr: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999), eps: Float = 1e-8,
                 weightDecay: Float = 0.01) {
         super.init(parameters, lr: lr, betas: betas, eps: eps, weightDecay: weightDecay, decoupled: true)
+    }
+}
+
+/// RMSprop (PyTorch's `torch.optim.RMSprop`, the same defaults): each weight steps by its
+/// gradient over the root of a running mean of its squared gradients (`alpha` the mean's decay),
+/// so weights with large gradients take smaller steps. `centered` subtracts the squared running
+/// mean of the gradients (an estimate of their variance); `momentum` accumulates the steps;
+/// `weightDecay` adds L2 decay to the gradient.
+///
+/// ```swift
+/// let opt = RMSprop(model.parameters(), lr: 1e-3, momentum: 0.9)
+/// ```
+public final class RMSprop: Optimizer {
+    public var learningRate: Float
+    public let parameters: [Parameter]
+    public let alpha: Float, eps: Float, weightDecay: Float, momentum: Float, centered: Bool
+    private var squareAvg: [Tensor?], gradAvg: [Tensor?], buffers: [Tensor?]
+
+    public init(_ parameters: [Parameter], lr: Float = 0.01, alpha: Float = 0.99, eps: Float = 1e-8, weightDecay: Float = 0,
+                momentum: Float = 0, centered: Bool = false) {
+        precondition(alpha >= 0 && alpha < 1, "RMSprop: alpha must be in [0, 1), got \(alpha)")
+        precondition(momentum >= 0, "RMSprop: momentum must not be negative, got \(momentum)")
+        self.parameters = parameters
+        learningRate = lr
+        (self.alpha, self.eps, self.weightDecay, self.momentum, self.centered) = (alpha, eps, weightDecay, momentum, centered)
+        squareAvg = [Tensor?](repeating: nil, count: parameters.count)
+        gradAvg = squareAvg
+        buffers = squareAvg
+    }
+
+    public func step() {
+        var work: [(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                    a: UnsafeMutablePointer<Float>?, b: UnsafeMutablePointer<Float>?)] = []
+        var counts: [Int] = []
+        for (i, p) in parameters.enumerated() {
+            guard let g = p.grad else { continue }
+            if squareAvg[i] == nil {
+                squareAvg[i] = Tensor.zeros(p.shape)
+                if centered { gradAvg[i] = Tensor.zeros(p.shape) }
+                if momentum > 0 { buffers[i] = Tensor.zeros(p.shape) }
+            }
+            work.append((p.value.dataForWriting(), g.data, squareAvg[i]!.data, gradAvg[i]?.data, buffers[i]?.data))
+            counts.append(p.value.count)
+        }
+        let (lr, a, e, wd, mom) = (learningRate, alpha, eps, weightDecay, momentum)
+        // Every pointer stays valid: nothing below replaces a parameter's value, gradient or state.
+        withExtendedLifetime((parameters, squareAvg, gradAvg, buffers)) {
+            sliced(counts) { i, o, n in
+                let w = work[i]
+                sk_rmsprop_step(n, w.p + o, w.g + o, w.v + o, w.a.map { $0 + o }, w.b.map { $0 + o }, lr, a, e, wd, mom)
+            }
+        }
+    }
+
+    public func state() -> [String: Tensor] {
+        var s: [String: Tensor] = [:]
+        for i in parameters.indices {
+            if let t = squareAvg[i] { s["\(i).square_avg"] = t }
+            if let t = gradAvg[i] { s["\(i).grad_avg"] = t }
+            if let t = buffers[i] { s["\(i).momentum_buffer"] = t }
+        }
+        return s
+    }
+
+    public func loadState(_ state: [String: Tensor]) throws {
+        for i in parameters.indices {
+            guard let v = state["\(i).square_avg"] else { continue }
+            let needed: [(Tensor?, String)] = [(v, "square_avg")] + (centered ? [(state["\(i).grad_avg"], "grad_avg")] : [])
+                + (momentum > 0 ? [(state["\(i).momentum_buffer"], "momentum_buffer")] : [])
+            for (t, name) in needed {
+                guard let t else { throw StrataError("optimizer state: parameter \(i) has a square_avg but no \(name)") }
+                guard t.shape == parameters[i].shape else {
+                    throw StrataError("optimizer state: \(name) of parameter \(i) has shape \(t.shape), expected \(parameters[i].shape)")
+                }
+            }
+            // Copies, so the optimizer owns its buffers.
+            squareAvg[i] = v + 0
+            gradAvg[i] = centered ? state["\(i).grad_avg"]! + 0 : nil
+            buffers[i] = momentum > 0 ? state["\(i).momentum_buffer"]! + 0 : nil
+        }
     }
 }
 
