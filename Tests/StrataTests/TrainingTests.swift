@@ -110,6 +110,39 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(h.count, 3)
     }
 
+    /// ReduceLROnPlateau: an optimizer with no parameters changes nothing, so the validation loss
+    /// is the same every epoch and improves only in epoch 1. With patience 2 and factor 0.5 the
+    /// rate halves after epochs 3 and 5 and then stays at its floor (a quarter of the base); under
+    /// a StepLR schedule the cuts scale the schedule's base. A run resumed from a checkpoint taken
+    /// between two cuts follows the same rates.
+    func testPlateauReductionCutsTheRateWhenTheValidationLossStalls() throws {
+        func trainer() -> Trainer {
+            let t = makeTrainer()
+            return Trainer(model: t.model, optimizer: SGD([], lr: 0.1), info: t.info)
+        }
+        let (data, val) = (toyData(64, seed: 1), toyData(32, seed: 2))   // 4 steps of 16 an epoch
+        let scales: [Double] = [1, 1, 1, 0.5, 0.5, 0.25, 0.25]
+        for stepped in [false, true] {
+            var o = options(7)
+            o.reduceOnPlateau = PlateauReduction(factor: 0.5, patience: 2, minRate: 0.025)
+            if stepped { o.schedule = StepLR(stepSize: 4, gamma: 0.5) }   // halves every epoch
+            let want = scales.enumerated().map { e, s in 0.1 * s * (stepped ? pow(0.5, Double(e)) : 1) }
+            let h = try trainer().fit(data, validation: val, options: o)
+            XCTAssertEqual(Set(h.map { $0.valLoss! }).count, 1, "the validation loss never changes")
+            for (r, w) in zip(h, want) { XCTAssertEqual(r.learningRate, w, accuracy: 1e-7, "epoch \(r.epoch), schedule \(stepped)") }
+
+            let ckpt = testTemp("plateau-\(stepped).ckpt.safetensors")
+            var first = o
+            (first.epochs, first.checkpointPath) = (4, ckpt)   // after epoch 4: one cut made, one epoch waited
+            try trainer().fit(data, validation: val, options: first)
+            var rest = o
+            rest.resumeFrom = ckpt
+            let resumed = try trainer().fit(data, validation: val, options: rest)
+            XCTAssertEqual(resumed.count, 7)
+            for (r, w) in zip(resumed, want) { XCTAssertEqual(r.learningRate, w, accuracy: 1e-7, "resumed: epoch \(r.epoch), schedule \(stepped)") }
+        }
+    }
+
     func testNaNLossStopsTheRunWithAClearMessage() {
         let t = makeTrainer()
         t.loss = { out, labels in crossEntropy(out, labels) * Float.nan }

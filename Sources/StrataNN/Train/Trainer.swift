@@ -27,6 +27,9 @@ public struct FitOptions {
     public var resumeFrom: String?
     /// Learning rate per optimizer step (nil: constant).
     public var schedule: LRSchedule?
+    /// Lower the learning rate when the validation loss stops improving (Keras's and PyTorch's
+    /// `ReduceLROnPlateau`); with a `schedule`, it scales the schedule's base rate.
+    public var reduceOnPlateau: PlateauReduction?
     /// Clip the global gradient norm to this value.
     public var clipNorm: Float?
     public var progress: ProgressStyle = .auto
@@ -40,6 +43,25 @@ public struct FitOptions {
         self.epochs = epochs
         self.batchSize = batchSize
         self.seed = seed
+    }
+}
+
+/// Multiplies the learning rate by `factor` each time the monitored loss (the validation loss, or
+/// the training loss without validation data) has not improved for `patience` epochs in a row,
+/// never below `minRate` (Keras's `ReduceLROnPlateau(factor:patience:min_lr:)`; an improvement
+/// is any fall below the best loss so far, as for early stopping).
+///
+/// ```swift
+/// var options = FitOptions(epochs: 60)
+/// options.reduceOnPlateau = PlateauReduction(factor: 0.5, patience: 3, minRate: 1e-5)
+/// ```
+public struct PlateauReduction {
+    public var factor: Float, patience: Int, minRate: Float
+    public init(factor: Float = 0.1, patience: Int = 10, minRate: Float = 0) {
+        precondition(factor > 0 && factor < 1, "PlateauReduction: factor must be in (0, 1), got \(factor)")
+        precondition(patience > 0, "PlateauReduction: patience must be positive, got \(patience)")
+        precondition(minRate >= 0, "PlateauReduction: minRate must not be negative, got \(minRate)")
+        (self.factor, self.patience, self.minRate) = (factor, patience, minRate)
     }
 }
 
@@ -136,10 +158,12 @@ public final class Trainer {
         var bestLoss = Double.infinity
         var badEpochs = 0
         var resumedStep: Int?
+        // ReduceLROnPlateau: the factor on the base rate, and epochs without improvement since the last cut.
+        var plateau = (scale: Float(1), wait: 0)
         if options.seedGlobalGenerator { RandomGenerator.manualSeed(options.seed &* 7919 &+ 1) }
         if let path = options.resumeFrom {
             let oldLR: Float?
-            (startEpoch, bestLoss, badEpochs, resumedStep, oldLR) = try resume(from: path)
+            (startEpoch, bestLoss, badEpochs, resumedStep, oldLR, plateau) = try resume(from: path)
             reporter.message("resumed from \(path) after epoch \(startEpoch)\(world > 1 ? " on \(world) processes" : "")")
             if let oldLR, oldLR != baseLR { reporter.message("learning rate \(baseLR) from now on; the checkpoint trained with \(oldLR)") }
             // Every process read the file; this checks they hold the same weights.
@@ -169,7 +193,12 @@ public final class Trainer {
             let total = batches.exampleCount * world, batchCount = batches.count
             var stepCounts: (Int, Int, Int)?
             for (b, batch) in batches.enumerated() {
-                if let schedule = options.schedule { optimizer.learningRate = schedule.learningRate(at: step, base: baseLR) }
+                let base = options.reduceOnPlateau == nil ? baseLR : baseLR * plateau.scale
+                if let schedule = options.schedule {
+                    optimizer.learningRate = schedule.learningRate(at: step, base: base)
+                } else if options.reduceOnPlateau != nil {
+                    optimizer.learningRate = base
+                }
                 // The class scores are counted here and let go, so the backward pass can reuse
                 // their buffers.
                 let l: Tensor, hits: Int?
@@ -265,8 +294,22 @@ public final class Trainer {
                 } else {
                     badEpochs += 1
                 }
+                if let r = options.reduceOnPlateau {
+                    plateau.wait = better ? 0 : plateau.wait + 1
+                    if plateau.wait >= r.patience {
+                        plateau.wait = 0
+                        let floor = baseLR > 0 ? r.minRate / baseLR : 1
+                        let cut = Swift.max(plateau.scale * r.factor, floor)
+                        if cut < plateau.scale {
+                            plateau.scale = cut
+                            reporter.message("learning rate cut to \(baseLR * cut)\(options.schedule != nil ? " (the schedule's base)" : ""): no improvement of the \(validation != nil ? "validation" : "training") loss for \(r.patience) epochs")
+                        }
+                    }
+                }
                 if let p = options.bestModelPath, rank == 0, better || !options.saveBestOnly { try SavedModel(model: model, info: info).save(to: p) }
-                if let p = options.checkpointPath, rank == 0 { try saveCheckpoint(p, epoch: epoch + 1, step: step, bestLoss: bestLoss, badEpochs: badEpochs, baseLR: baseLR) }
+                if let p = options.checkpointPath, rank == 0 {
+                    try saveCheckpoint(p, epoch: epoch + 1, step: step, bestLoss: bestLoss, badEpochs: badEpochs, baseLR: baseLR, plateau: plateau)
+                }
             } catch {
                 saveError = error
             }
@@ -346,17 +389,19 @@ public final class Trainer {
 
     // MARK: checkpoints
 
-    private func saveCheckpoint(_ path: String, epoch: Int, step: Int, bestLoss: Double, badEpochs: Int, baseLR: Float) throws {
+    private func saveCheckpoint(_ path: String, epoch: Int, step: Int, bestLoss: Double, badEpochs: Int, baseLR: Float,
+                                plateau: (scale: Float, wait: Int)) throws {
         var extra: [String: Tensor] = [:]
         for (k, v) in optimizer.state() { extra["optimizer.\(k)"] = v }
         func words(_ g: RandomGenerator) -> String { g.state.map { String($0) }.joined(separator: ",") }
         let meta = ["checkpoint_epoch": String(epoch), "checkpoint_step": String(step), "checkpoint_best_loss": String(bestLoss),
                     "checkpoint_bad_epochs": String(badEpochs), "checkpoint_lr": String(optimizer.learningRate), "checkpoint_base_lr": String(baseLR),
-                    "checkpoint_rng": words(RandomGenerator.global), "checkpoint_generator": words(generator)]
+                    "checkpoint_rng": words(RandomGenerator.global), "checkpoint_generator": words(generator),
+                    "checkpoint_plateau_scale": String(plateau.scale), "checkpoint_plateau_wait": String(plateau.wait)]
         try SavedModel(model: model, info: info).save(to: path, extraTensors: extra, extraMetadata: meta)
     }
 
-    private func resume(from path: String) throws -> (Int, Double, Int, Int?, Float?) {
+    private func resume(from path: String) throws -> (Int, Double, Int, Int?, Float?, (scale: Float, wait: Int)) {
         let (tensors, meta) = try Safetensors.read(path)
         guard let e = meta["checkpoint_epoch"].flatMap(Int.init) else {
             throw StrataError("\(path): not a training checkpoint (no checkpoint_epoch in its metadata)")
@@ -382,7 +427,10 @@ public final class Trainer {
         }
         let best = meta["checkpoint_best_loss"].flatMap(Double.init) ?? .infinity
         let bad = meta["checkpoint_bad_epochs"].flatMap(Int.init) ?? 0
-        return (e, best, bad, meta["checkpoint_step"].flatMap(Int.init), oldLR)
+        // Checkpoints written before ReduceLROnPlateau have neither: the base rate, no wait.
+        let scale = meta["checkpoint_plateau_scale"].flatMap(Float.init).flatMap { $0 > 0 && $0 <= 1 ? $0 : nil } ?? 1
+        let wait = meta["checkpoint_plateau_wait"].flatMap(Int.init).flatMap { $0 >= 0 ? $0 : nil } ?? 0
+        return (e, best, bad, meta["checkpoint_step"].flatMap(Int.init), oldLR, (scale, wait))
     }
 }
 
