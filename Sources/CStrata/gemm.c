@@ -704,11 +704,18 @@ gemm_small_m_avx2(int transB, long M, long N, long K, float alpha, const float *
                         acc[v] = _mm256_fmadd_ps(av, bv, acc[v]);
                     }
                 }
+                // Whole vectors are stored plainly: a masked store is microcoded on Zen 1 to 3, even
+                // with every lane on. Only a last partial vector takes the mask.
                 for (int v = 0; v < nv; v++) {
-                    __m256i m = v == nv - 1 ? last : _mm256_set1_epi32(-1);
+                    float *cv = c + jb + 8 * v;
                     __m256 r = _mm256_mul_ps(_mm256_set1_ps(alpha), acc[v]);
-                    if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(c + jb + 8 * v, m), r);
-                    _mm256_maskstore_ps(c + jb + 8 * v, m, r);
+                    if (v < nv - 1 || w % 8 == 0) {
+                        if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(cv), r);
+                        _mm256_storeu_ps(cv, r);
+                    } else {
+                        if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(cv, last), r);
+                        _mm256_maskstore_ps(cv, last, r);
+                    }
                 }
             }
         }
