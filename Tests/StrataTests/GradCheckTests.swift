@@ -97,6 +97,8 @@ let gradCases: [GradCase] = [
     GradCase("indexSelect repeats", [[4, 3]]) { $0[0].indexSelect(axis: 0, indices: [2, 0, 2, 3]) },
     GradCase("indexSelect axis 1", [[2, 4, 3]]) { $0[0].indexSelect(axis: 1, indices: [3, 1]) },
     GradCase("gather", [[3, 4]]) { $0[0].gather(axis: 1, index: Tensor([0, 3, 1, 1, 2, 0], shape: [3, 2])) },
+    GradCase("topk", [[3, 5]]) { $0[0].topk(2).values },
+    GradCase("topk smallest axis 0", [[4, 3]]) { $0[0].topk(3, axis: 0, largest: false).values },
     // Softmax.
     GradCase("softmax", [[3, 5]]) { $0[0].softmax() },
     GradCase("softmax inner axis", [[2, 4, 3]]) { $0[0].softmax(axis: 1) },

@@ -871,6 +871,40 @@ final class OpsTests: XCTestCase {
         assertClose(Tensor([1, 0]).oneHot(classes: 2), [0, 1, 1, 0], shape: [2, 2])
     }
 
+    /// `topk` on hand-worked rows (ties keep the lower index first; NaN is the largest value, as
+    /// in PyTorch), along the first axis, smallest first, with k = 0 and k = n, and against a full
+    /// sort of random values along the middle axis of a 3-D tensor.
+    func testTopK() {
+        let t = Tensor([[3, 1, 4, 1, 5], [2, 7, 7, .nan, 0]])
+        let (v, i) = t.topk(3)
+        XCTAssertEqual(i.scalars, [4, 2, 0, 3, 1, 2])
+        XCTAssertEqual(i.shape, [2, 3])
+        XCTAssertEqual(Array(v.scalars[0..<3]), [5, 4, 3])
+        XCTAssert(v.scalars[3].isNaN)
+        XCTAssertEqual(Array(v.scalars[4...]), [7, 7])
+        let (sv, si) = t.topk(2, largest: false)
+        XCTAssertEqual(si.scalars, [1, 3, 4, 0])
+        XCTAssertEqual(sv.scalars, [1, 1, 0, 2])
+        let (cv, ci) = Tensor([[1, 9], [8, 2], [5, 5]]).topk(2, axis: 0)
+        XCTAssertEqual(ci.scalars, [1, 0, 2, 2])
+        XCTAssertEqual(cv.scalars, [8, 9, 5, 5])
+        XCTAssertEqual(t.topk(0).values.shape, [2, 0])
+        XCTAssertEqual(Tensor([2, 0, 1]).topk(3).indices.scalars, [0, 2, 1])
+
+        var rng = RandomGenerator(seed: 8)
+        let x = Tensor((0..<(3 * 7 * 4)).map { _ in rng.nextFloat() }, shape: [3, 7, 4])
+        let (rv, ri) = x.topk(4, axis: 1)
+        XCTAssertEqual(rv.shape, [3, 4, 4])
+        for o in 0..<3 { for c in 0..<4 {
+            let column = (0..<7).map { x.scalars[(o * 7 + $0) * 4 + c] }
+            let sorted = column.enumerated().sorted { $0.element > $1.element }.prefix(4)
+            for (j, s) in sorted.enumerated() {
+                XCTAssertEqual(Int(ri.scalars[(o * 4 + j) * 4 + c]), s.offset)
+                XCTAssertEqual(rv.scalars[(o * 4 + j) * 4 + c], s.element)
+            }
+        } }
+    }
+
     // MARK: value semantics
 
     func testCopyOnWrite() {

@@ -72,6 +72,41 @@ extension Tensor {
         }
     }
 
+    /// The `k` largest (or smallest) elements along `axis`, in order, and their indices as Float
+    /// values (`torch.topk`). Equal values keep the lower index first; NaN counts as the largest
+    /// value, as in PyTorch. The values are a `gather` of this tensor, so their gradient flows back
+    /// to the picked elements.
+    ///
+    /// ```swift
+    /// let (probs, classes) = logits.softmax().topk(3)   // [N, 3] each: the 3 likeliest classes
+    /// ```
+    public func topk(_ k: Int, axis: Int = -1, largest: Bool = true) -> (values: Tensor, indices: Tensor) {
+        let a = normalizeAxis(axis, rank: rank, op: "topk")
+        let n = shape[a]
+        shapeCheck(k >= 0 && k <= n, "topk", "k = \(k) for axis \(axis) of shape \(fmt(shape)) (at most \(n))")
+        let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
+        var outShape = shape
+        outShape[a] = k
+        let idx = Tensor(uninitializedShape: outShape)
+        let src = data, dst = idx.data
+        var order = [Int](repeating: 0, count: n)
+        for o in 0..<outer {
+            for i in 0..<inner {
+                let base = src + o * n * inner + i
+                for j in 0..<n { order[j] = j }
+                // "p before q": NaN first (largest) or last (smallest), then by value, then by index.
+                order.sort { p, q in
+                    let (x, y) = (base[p * inner], base[q * inner])
+                    if x.isNaN != y.isNaN { return largest ? x.isNaN : y.isNaN }
+                    if x != y && !x.isNaN { return largest ? x > y : x < y }
+                    return p < q
+                }
+                for j in 0..<k { dst[(o * k + j) * inner + i] = Float(order[j]) }
+            }
+        }
+        return (gather(axis: a, index: idx), idx)
+    }
+
     /// `[indices.count, classes]` with a 1 in each row at the index.
     public static func oneHot(_ indices: [Int], classes: Int) -> Tensor {
         let out = Tensor.zeros([indices.count, classes])
