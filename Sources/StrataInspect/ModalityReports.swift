@@ -46,7 +46,7 @@ extension Inspector {
     public static func loadImages(_ paths: [String], for info: ModelInfo, cut: ((Image) -> Image)? = nil) throws -> [(name: String, image: Image)] {
         if paths.isEmpty { return [] }
         guard info.inputShape.count == 3, info.inputShape[0] == 1 || info.inputShape[0] == 3 else {
-            throw StrataError("the model takes \(info.inputShape) inputs, not grey or RGB images")
+            throw StrataError("--image: the model takes \(info.inputShape) inputs, not grey or RGB images")
         }
         let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
         return try ImageFolder.expanding(paths).map { path in

@@ -148,6 +148,11 @@ extension CLITests {
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--image", junk, "--out", testTemp("r1")], mentions: [junk, "not a PNG"])
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--image", testTemp("no-such.png"), "--out", testTemp("r2")],
                         mentions: [testTemp("no-such.png")])
+        // A photo for a text model (input [64] token ids) used to trap on the missing image axes.
+        let photo = testTemp("inspect-text-photo.png")
+        try Image(width: 8, height: 8, channels: 1, pixels: [UInt8](repeating: 9, count: 64)).savePNG(photo)
+        let textModel = fixtures.appendingPathComponent("legacy/text-cnn.safetensors").path
+        try assertFails(["inspect", "--model", textModel, "--image", photo, "--out", testTemp("r4")], mentions: ["--image", "[64]"])
         guard haveFashion else { return }
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--layer", "12", "--out", testTemp("r3")], mentions: ["layer '12' does not exist"])
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--out", "/proc/no-such-report"], mentions: ["/proc/no-such-report"])
