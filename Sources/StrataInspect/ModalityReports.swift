@@ -45,10 +45,11 @@ extension Inspector {
     /// as `strata predict` prepares photos.
     public static func loadImages(_ paths: [String], for info: ModelInfo, cut: ((Image) -> Image)? = nil) throws -> [(name: String, image: Image)] {
         if paths.isEmpty { return [] }
-        guard info.inputShape.count == 3, info.inputShape[0] == 1 || info.inputShape[0] == 3 else {
-            throw StrataError("--image: the model takes \(info.inputShape) inputs, not grey or RGB images")
+        let prep = try Preprocessing(info)
+        guard case let .image(c, h, w, _) = prep, c == 1 || c == 3 else {
+            let wanted = prep.kind == "audio" ? "WAV recordings (--wav)" : prep.kind == "text" ? "texts (--text)" : "\(info.inputShape) inputs"
+            throw StrataError("--image: the model takes \(wanted), not grey or RGB images")
         }
-        let (c, h, w) = (info.inputShape[0], info.inputShape[1], info.inputShape[2])
         return try ImageFolder.expanding(paths).map { path in
             var img = try Image.load(path)
             img = c == 3 ? img.rgb() : img.grayscale()

@@ -152,7 +152,10 @@ extension CLITests {
         let photo = testTemp("inspect-text-photo.png")
         try Image(width: 8, height: 8, channels: 1, pixels: [UInt8](repeating: 9, count: 64)).savePNG(photo)
         let textModel = fixtures.appendingPathComponent("legacy/text-cnn.safetensors").path
-        try assertFails(["inspect", "--model", textModel, "--image", photo, "--out", testTemp("r4")], mentions: ["--image", "[64]"])
+        try assertFails(["inspect", "--model", textModel, "--image", photo, "--out", testTemp("r4")], mentions: ["--image", "texts (--text)"])
+        // An audio model's input is a 1x40x100 spectrogram, image-shaped, but not a photo.
+        let audioModel = fixtures.appendingPathComponent("legacy/audio-cnn.safetensors").path
+        try assertFails(["inspect", "--model", audioModel, "--image", photo, "--out", testTemp("r5")], mentions: ["--image", "WAV recordings (--wav)"])
         guard haveFashion else { return }
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--layer", "12", "--out", testTemp("r3")], mentions: ["layer '12' does not exist"])
         try assertFails(["inspect", "--model", cnn, "--arch", "cnn", "--out", "/proc/no-such-report"], mentions: ["/proc/no-such-report"])
