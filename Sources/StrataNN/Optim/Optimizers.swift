@@ -254,20 +254,18 @@ public final class RMSprop: Optimizer {
     }
 
     public func loadState(_ state: [String: Tensor]) throws {
-        for i in parameters.indices {
-            guard let v = state["\(i).square_avg"] else { continue }
-            let needed: [(Tensor?, String)] = [(v, "square_avg")] + (centered ? [(state["\(i).grad_avg"], "grad_avg")] : [])
-                + (momentum > 0 ? [(state["\(i).momentum_buffer"], "momentum_buffer")] : [])
-            for (t, name) in needed {
-                guard let t else { throw StrataError("optimizer state: parameter \(i) has a square_avg but no \(name)") }
+        for i in parameters.indices where state["\(i).square_avg"] != nil {
+            // A checked copy, so the optimizer owns its buffers.
+            func owned(_ name: String) throws -> Tensor {
+                guard let t = state["\(i).\(name)"] else { throw StrataError("optimizer state: parameter \(i) has a square_avg but no \(name)") }
                 guard t.shape == parameters[i].shape else {
                     throw StrataError("optimizer state: \(name) of parameter \(i) has shape \(t.shape), expected \(parameters[i].shape)")
                 }
+                return t + 0
             }
-            // Copies, so the optimizer owns its buffers.
-            squareAvg[i] = v + 0
-            gradAvg[i] = centered ? state["\(i).grad_avg"]! + 0 : nil
-            buffers[i] = momentum > 0 ? state["\(i).momentum_buffer"]! + 0 : nil
+            let v = try owned("square_avg"), a = centered ? try owned("grad_avg") : nil
+            let b = momentum > 0 ? try owned("momentum_buffer") : nil
+            (squareAvg[i], gradAvg[i], buffers[i]) = (v, a, b)
         }
     }
 }
