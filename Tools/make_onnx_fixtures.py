@@ -13,12 +13,15 @@ Also a ResNet-18-shaped network at 64x64 (conv7x7/2, BN, ReLU, maxpool 3x3/2, fo
 BasicBlocks, average pool, fc to 10; random weights and random BN running statistics so BN
 handling matters), committed channel-reduced (widths 16, 32, 64, 128: the full one is ~45 MB),
 and a GRU text classifier (Embedding(1000, 64, padding_idx=0), GRU(64, 64, batch_first), the last
-hidden state, Linear(64, 3)) on int64 token ids [8, 20] with some padded ends.
+hidden state, Linear(64, 3)) on int64 token ids [8, 20] with some padded ends, and a 1-D
+convolutional classifier of raw sound (`audio_cnn`: Conv1d with stride, padding, dilation and
+groups, BatchNorm1d with random statistics, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d) on [8, 1, 400].
 OUT/ops/ holds one-node graphs (GRU and LSTM with sequence lengths, reverse and bidirectional
 directions (onnxruntime runs layout 0 only; ONNX's node tests cover layout 1); Slice flipping an axis; Split into unequal parts; opset-18 reductions;
-LayerNormalization; Pad's modes and cropping) with outputs from onnxruntime, an implementation independent of Strata's.
+LayerNormalization; Pad's modes and cropping; 1-D Conv and pooling with uneven pads) with outputs from onnxruntime, an implementation independent of Strata's.
 `--full-resnet` writes only the full-width ResNet-18 (widths 64 to 512), for a local check through
-`STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed).
+`STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed). `--conv1d` writes
+only the 1-D classifier and OUT/ops/ (no training; the other files stay as they are).
 
     pip install torch onnx onnxscript onnxruntime numpy
     python3 Tools/make_onnx_fixtures.py Tests/StrataTests/Fixtures/onnx
@@ -79,11 +82,19 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
 
 
+def audio_cnn():
+    """A 1-D convolutional classifier of raw sound, [N, 1, 400] -> [N, 4]: strided, padded,
+    dilated and grouped Conv1d, BatchNorm1d, both 1-D poolings, a global average."""
+    return nn.Sequential(nn.Conv1d(1, 8, 9, stride=2, padding=4), nn.BatchNorm1d(8), nn.ReLU(), nn.MaxPool1d(3, 2, 1),
+                         nn.Conv1d(8, 16, 5, padding=4, dilation=2, groups=2), nn.ReLU(), nn.AvgPool1d(4, 2, 1),
+                         nn.Conv1d(16, 16, 3, bias=False), nn.Tanh(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(16, 4))
+
+
 def randomize_bn(model):
     # Non-trivial running statistics and affine terms, so BN is not the identity.
     g = torch.Generator().manual_seed(7)
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             c = m.num_features
             m.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
             m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
@@ -165,8 +176,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
     ap.add_argument("--full-resnet", action="store_true", help="write only the full-width ResNet-18 (not committed)")
+    ap.add_argument("--conv1d", action="store_true", help="write only the 1-D convolution classifier and the op cases")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    if a.conv1d:
+        conv1d_fixtures(a.out)
+        return
     torch.manual_seed(2)
     images = torch.randn(8, 3, 64, 64)
     if a.full_resnet:
@@ -197,7 +212,15 @@ def main():
         ids[n, length:] = 0                         # padding at the end, as a batch of texts has
     torch.manual_seed(5)
     exporters(GRUClassifier(), ids, os.path.join(a.out, "gru_text"))
-    op_cases(os.path.join(a.out, "ops"))
+    conv1d_fixtures(a.out)
+
+
+def conv1d_fixtures(out):
+    torch.manual_seed(6)
+    model = audio_cnn()
+    randomize_bn(model)
+    exporters(model, torch.randn(8, 1, 400), os.path.join(out, "audio_conv1d"))
+    op_cases(os.path.join(out, "ops"))
 
 
 def op_cases(folder):
@@ -257,6 +280,11 @@ def op_cases(folder):
     case("pad_reflect", "Pad", f32(3, 4), {"pads": i64(2, 1, 1, 3)}, ["Y"], mode="reflect")
     case("pad_edge_crop", "Pad", f32(3, 4), {"pads": i64(-1, 2, 1, -2)}, ["Y"], mode="edge")
     case("where_broadcast", "Where", np.array([[True], [False]]), {"A": f32(1, 3), "B": f32(2, 1)}, ["Y"], out_type=TensorProto.FLOAT)
+    case("conv_1d_uneven_pads", "Conv", f32(2, 4, 11), {"W": f32(6, 2, 3), "B": f32(6)}, ["Y"], strides=[2], dilations=[2],
+         pads=[1, 2], group=2)
+    case("max_pool_1d", "MaxPool", f32(2, 3, 10), {}, ["Y"], kernel_shape=[3], strides=[2], pads=[1, 1])
+    case("average_pool_1d_uneven_pads", "AveragePool", f32(2, 3, 9), {}, ["Y"], kernel_shape=[4], strides=[3], pads=[2, 1],
+         count_include_pad=1)
 
 
 def exporters(model, x, base):

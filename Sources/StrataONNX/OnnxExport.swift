@@ -165,13 +165,25 @@ enum OnnxLayers {
                 OnnxAttribute.ints("dilations", [c.dilation.h, c.dilation.w]),
                 OnnxAttribute.int("group", c.groups),
             ], base: "conv")
+        case let c as Conv1D:
+            var inputs = [x, b.weight(c.weight.value, "conv.weight")]
+            if let bias = c.bias { inputs.append(b.weight(bias.value, "conv.bias")) }
+            return b.op("Conv", inputs, [
+                OnnxAttribute.ints("kernel_shape", [c.kernelSize]), OnnxAttribute.ints("strides", [c.stride]),
+                OnnxAttribute.ints("pads", [c.padding, c.padding]), OnnxAttribute.ints("dilations", [c.dilation]),
+                OnnxAttribute.int("group", c.groups),
+            ], base: "conv")
+        case let p as MaxPool1D:
+            return b.op("MaxPool", [x], poolAttributes(p), base: "maxpool")
+        case let p as AvgPool1D:
+            return b.op("AveragePool", [x], poolAttributes(p) + [OnnxAttribute.int("count_include_pad", 1)], base: "avgpool")
         case let p as MaxPool2D:
             return b.op("MaxPool", [x], poolAttributes(p), base: "maxpool")
         case let p as AvgPool2D:
             // Strata divides by the whole window, padding included (PyTorch's default).
             return b.op("AveragePool", [x], poolAttributes(p) + [OnnxAttribute.int("count_include_pad", 1)], base: "avgpool")
         case is GlobalAvgPool:
-            // [N, C, H, W] -> [N, C]
+            // [N, C, H, W] or [N, C, L] -> [N, C]
             let pooled = b.op("GlobalAveragePool", [x], base: "gap")
             return b.op("Flatten", [pooled], [OnnxAttribute.int("axis", 1)], base: "gap_flat")
         case is Flatten:
@@ -229,6 +241,11 @@ enum OnnxLayers {
         default:
             throw StrataError("ONNX export: layer \(path) (\(module.typeName)) has no ONNX form yet")
         }
+    }
+
+    static func poolAttributes(_ p: Pool1D) -> [OnnxAttribute] {
+        [OnnxAttribute.ints("kernel_shape", [p.kernelSize]), OnnxAttribute.ints("strides", [p.stride]),
+         OnnxAttribute.ints("pads", [p.padding, p.padding])]
     }
 
     static func poolAttributes(_ p: Pool2D) -> [OnnxAttribute] {

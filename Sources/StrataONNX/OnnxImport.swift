@@ -296,19 +296,27 @@ enum OnnxOps {
             return [.float(a.matmul(b))]
         case "Conv":
             var xt = try float(input(0), "X")
-            let w = try float(input(1), "W")
-            guard xt.rank == 4, w.rank == 4 else { throw fail("Strata runs 2-D convolutions: X \(xt.shape), W \(w.shape)") }
+            var w = try float(input(1), "W")
+            // A 1-D convolution runs as a 2-D one over a height of 1.
+            let oneD = xt.rank == 3 && w.rank == 3
+            guard oneD || (xt.rank == 4 && w.rank == 4) else { throw fail("Strata runs 1-D and 2-D convolutions: X \(xt.shape), W \(w.shape)") }
             let group = at.int("group", 1)
             guard group >= 1, xt.shape[1] % group == 0, w.shape[0] % group == 0, w.shape[1] * group == xt.shape[1] else {
                 throw fail("X \(xt.shape) and W \(w.shape) with group \(group) do not fit")
             }
-            if let k = at.ints("kernel_shape"), k != [w.shape[2], w.shape[3]] { throw fail("kernel_shape \(k) differs from W \(w.shape)") }
+            if let k = at.ints("kernel_shape"), k != Array(w.shape.dropFirst(2)) { throw fail("kernel_shape \(k) differs from W \(w.shape)") }
             guard at.string("auto_pad").map({ $0 == "NOTSET" }) ?? true else { throw fail("auto_pad is not read; export with explicit pads") }
-            let strides = at.ints("strides") ?? [1, 1], dil = at.ints("dilations") ?? [1, 1]
-            var pads = at.ints("pads") ?? [0, 0, 0, 0]
-            guard strides.count == 2, dil.count == 2, pads.count == 4, strides.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }),
+            let d = oneD ? 1 : 2
+            var strides = at.ints("strides") ?? [Int](repeating: 1, count: d), dil = at.ints("dilations") ?? [Int](repeating: 1, count: d)
+            var pads = at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
+            guard strides.count == d, dil.count == d, pads.count == 2 * d, strides.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }),
                   dil.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.allSatisfy({ $0 >= 0 && $0 < 1 << 16 }) else {
-                throw fail("strides \(strides), dilations \(dil), pads \(pads) are not valid 2-D ones")
+                throw fail("strides \(strides), dilations \(dil), pads \(pads) are not valid \(d)-D ones")
+            }
+            if oneD {
+                xt = xt.reshape([xt.shape[0], xt.shape[1], 1, xt.shape[2]])
+                w = w.reshape([w.shape[0], w.shape[1], 1, w.shape[2]])
+                (strides, dil, pads) = ([1, strides[0]], [1, dil[0]], [0, pads[0], 0, pads[1]])
             }
             if pads[0] != pads[2] || pads[1] != pads[3] {   // uneven padding: pad first, then convolve unpadded
                 try fits([xt.shape[0], xt.shape[1], xt.shape[2] + pads[0] + pads[2], xt.shape[3] + pads[1] + pads[3]])
@@ -323,20 +331,28 @@ enum OnnxOps {
                 bias = try float(bv, "B")
                 guard bias!.shape == [w.shape[0]] else { throw fail("B \(bias!.shape) must be [\(w.shape[0])]") }
             }
-            return [.float(conv2d(xt, weight: w, bias: bias, stride: Size2(strides[0], strides[1]), padding: Size2(pads[0], pads[1]),
-                                  dilation: Size2(dil[0], dil[1]), groups: group))]
+            let y = conv2d(xt, weight: w, bias: bias, stride: Size2(strides[0], strides[1]), padding: Size2(pads[0], pads[1]),
+                           dilation: Size2(dil[0], dil[1]), groups: group)
+            return [.float(oneD ? y.reshape([y.shape[0], y.shape[1], y.shape[3]]) : y)]
         case "MaxPool", "AveragePool":
             var t = try float(input(0), "X")
-            guard t.rank == 4 else { throw fail("Strata runs 2-D pooling, got X \(t.shape)") }
-            guard let k = at.ints("kernel_shape"), k.count == 2, k.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else { throw fail("kernel_shape must give 2 sizes of at most 65536") }
-            let s = at.ints("strides") ?? [1, 1]
-            var pads = at.ints("pads") ?? [0, 0, 0, 0]
-            guard s.count == 2, s.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.count == 4, pads.allSatisfy({ $0 >= 0 && $0 < k.max()! }) else {
+            // 1-D pooling runs as 2-D pooling over a height of 1.
+            let oneD = t.rank == 3
+            guard oneD || t.rank == 4 else { throw fail("Strata runs 1-D and 2-D pooling, got X \(t.shape)") }
+            let d = oneD ? 1 : 2
+            guard var k = at.ints("kernel_shape"), k.count == d, k.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else { throw fail("kernel_shape must give \(d) sizes of at most 65536") }
+            var s = at.ints("strides") ?? [Int](repeating: 1, count: d)
+            var pads = at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
+            guard s.count == d, s.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.count == 2 * d, pads.allSatisfy({ $0 >= 0 && $0 < k.max()! }) else {
                 throw fail("strides \(s) and pads \(pads) for kernel \(k): pads must be smaller than the kernel")
             }
             guard at.string("auto_pad").map({ $0 == "NOTSET" }) ?? true else { throw fail("auto_pad is not read; export with explicit pads") }
             guard at.int("ceil_mode", 0) == 0 else { throw fail("ceil_mode is not read") }
-            guard (at.ints("dilations") ?? [1, 1]) == [1, 1] else { throw fail("dilated pooling is not read") }
+            guard (at.ints("dilations") ?? [Int](repeating: 1, count: d)).allSatisfy({ $0 == 1 }) else { throw fail("dilated pooling is not read") }
+            if oneD {
+                t = t.reshape([t.shape[0], t.shape[1], 1, t.shape[2]])
+                (k, s, pads) = ([1, k[0]], [1, s[0]], [0, pads[0], 0, pads[1]])
+            }
             let isMax = node.opType == "MaxPool"
             if !isMax && pads.contains(where: { $0 > 0 }) && at.int("count_include_pad", 0) == 0 {
                 throw fail("average pooling that leaves padding out of the count is not read")
@@ -349,11 +365,10 @@ enum OnnxOps {
                 t = t.pad([(pads[0], pads[2]), (pads[1], pads[3])], value: isMax ? -.infinity : 0)
                 pads = [0, 0, 0, 0]
             }
-            if isMax {
-                guard node.output.count < 2 || node.output[1].isEmpty else { throw fail("MaxPool's indices output is not made") }
-                return [.float(maxPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1])))]
-            }
-            return [.float(avgPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1])))]
+            if isMax { guard node.output.count < 2 || node.output[1].isEmpty else { throw fail("MaxPool's indices output is not made") } }
+            let y = isMax ? maxPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1]))
+                : avgPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1]))
+            return [.float(oneD ? y.reshape([y.shape[0], y.shape[1], y.shape[3]]) : y)]
         case "GlobalAveragePool":
             let t = try float(input(0), "X")
             guard t.rank >= 3 else { throw fail("X \(t.shape) has no spatial dimensions") }

@@ -46,6 +46,18 @@ extension OnnxModel {
             }
             let out = n.output.first ?? ""
             switch n.opType {
+            case "Conv" where (try? constant(n, 1))?.rank == 3:
+                let w = try constant(n, 1)
+                let pads = at.ints("pads") ?? [0, 0]
+                guard pads.count == 2, pads[0] == pads[1], (at.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
+                    throw StrataError("\(source): node \(name(n)) is not a 1-D convolution with symmetric padding")
+                }
+                let s = at.ints("strides") ?? [1], d = at.ints("dilations") ?? [1], g = at.int("group", 1)
+                let c = Conv1D(w.shape[1] * g, w.shape[0], kernelSize: w.shape[2], stride: s[0], padding: pads[0], dilation: d[0],
+                               groups: g, bias: n.input.count > 2 && !n.input[2].isEmpty)
+                c.weight.assign(w)
+                if let bias = c.bias { bias.assign(try constant(n, 2)) }
+                layers.append(c)
             case "Conv":
                 let w = try constant(n, 1)
                 let pads = at.ints("pads") ?? [0, 0, 0, 0]
@@ -94,10 +106,18 @@ extension OnnxModel {
             case "BatchNormalization":
                 let rank = shape(out).count
                 let (scale, b, mean, variance) = (try constant(n, 1), try constant(n, 2), try constant(n, 3), try constant(n, 4))
-                let bn: BatchNorm = rank == 2 ? BatchNorm1d(scale.count, eps: at.float("epsilon", 1e-5)) : BatchNorm2d(scale.count, eps: at.float("epsilon", 1e-5))
-                guard rank == 2 || rank == 4 else { throw StrataError("\(source): node \(name(n)) normalises a rank-\(rank) tensor") }
+                let bn: BatchNorm = rank <= 3 ? BatchNorm1d(scale.count, eps: at.float("epsilon", 1e-5)) : BatchNorm2d(scale.count, eps: at.float("epsilon", 1e-5))
+                guard (2...4).contains(rank) else { throw StrataError("\(source): node \(name(n)) normalises a rank-\(rank) tensor") }
                 bn.weight.assign(scale); bn.bias.assign(b); bn.runningMean.assign(mean); bn.runningVar.assign(variance)
                 layers.append(bn)
+            case "MaxPool" where at.ints("kernel_shape")?.count == 1, "AveragePool" where at.ints("kernel_shape")?.count == 1:
+                let k = at.ints("kernel_shape") ?? [], s = at.ints("strides") ?? [1], pads = at.ints("pads") ?? [0, 0]
+                guard pads.count == 2, pads[0] == pads[1], 2 * pads[0] <= k[0], at.int("ceil_mode", 0) == 0,
+                      (at.ints("dilations") ?? [1]) == [1], (at.string("auto_pad") ?? "NOTSET") == "NOTSET",
+                      n.opType == "MaxPool" || pads[0] == 0 || at.int("count_include_pad", 0) == 1 else {
+                    throw StrataError("\(source): node \(name(n)) is a pooling Strata's layers do not have (ceil mode, dilation or uneven padding)")
+                }
+                layers.append(n.opType == "MaxPool" ? MaxPool1D(k[0], stride: s[0], padding: pads[0]) : AvgPool1D(k[0], stride: s[0], padding: pads[0]))
             case "MaxPool", "AveragePool":
                 let k = at.ints("kernel_shape") ?? []
                 let s = at.ints("strides") ?? [1, 1], pads = at.ints("pads") ?? [0, 0, 0, 0]

@@ -112,6 +112,12 @@ let gradCases: [GradCase] = [
     GradCase("conv2d 1x1", [[2, 3, 4, 4], [5, 3, 1, 1]]) { conv2d($0[0], weight: $0[1]) },
     // A Winograd F(2x2, 3x3) shape (odd sizes, padding 2); WinogradTests checks the conv2d rows with it on.
     GradCase("conv2d 3x3 pad 2", [[2, 3, 7, 6], [4, 3, 3, 3], [4]]) { conv2d($0[0], weight: $0[1], bias: $0[2], padding: 2) },
+    GradCase("conv1d", [[2, 3, 9], [4, 3, 3], [4]]) { conv1d($0[0], weight: $0[1], bias: $0[2]) },
+    GradCase("conv1d stride pad dilation groups", [[2, 4, 13], [6, 2, 3], [6]]) {
+        conv1d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 2, dilation: 2, groups: 2)
+    },
+    GradCase("maxPool1d stride pad", [[2, 3, 9]], [.distinct]) { maxPool1d($0[0], kernelSize: 3, stride: 2, padding: 1) },
+    GradCase("avgPool1d stride pad", [[2, 3, 9]]) { avgPool1d($0[0], kernelSize: 4, stride: 2, padding: 1) },
     GradCase("maxPool2d", [[2, 2, 6, 6]], [.distinct]) { maxPool2d($0[0], kernelSize: 2) },
     GradCase("maxPool2d stride pad", [[1, 2, 7, 7]], [.distinct]) { maxPool2d($0[0], kernelSize: 3, stride: 2, padding: 1) },
     GradCase("avgPool2d", [[2, 2, 6, 6]]) { avgPool2d($0[0], kernelSize: 2) },
@@ -232,7 +238,7 @@ final class GradCheckTests: XCTestCase {
             defer { Strata.restrictKernels(to: nil) }
             XCTAssertEqual(Strata.cpuKernel, isa)
             var failures: [String] = []
-            for c in gradCases where c.name.hasPrefix("matmul") || c.name.hasPrefix("linear") || c.name.hasPrefix("conv2d") {
+            for c in gradCases where c.name.hasPrefix("matmul") || c.name.hasPrefix("linear") || c.name.hasPrefix("conv") {
                 failures += check(c, seed: 5)
             }
             XCTAssert(failures.isEmpty, "isa \(isa):\n" + failures.joined(separator: "\n"))

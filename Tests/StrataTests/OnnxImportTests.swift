@@ -97,7 +97,7 @@ final class OnnxImportTests: XCTestCase {
     func testOpsAgainstOnnxruntime() throws {
         let dir = "\(Self.folder)/ops"
         let cases = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") }.sorted()
-        XCTAssertEqual(cases.count, 16)
+        XCTAssertEqual(cases.count, 19)
         for c in cases {
             let worst = try worstDifference("\(dir)/\(c)")
             XCTAssertLessThan(worst, 1e-5, c)
@@ -184,6 +184,52 @@ final class OnnxImportTests: XCTestCase {
         XCTAssertEqual(sc, [2, 3]); XCTAssertEqual(c, [big, 2, 5, 3, 4, 6])
         XCTAssertEqual(sg, [2, 2]); XCTAssertEqual(g, [5, big, 6, 3])
         XCTAssertEqual(sy, [2, 2]); XCTAssertEqual(y, [5, 6, big, 3])
+    }
+
+    /// A 1-D convolutional classifier of raw sound from PyTorch (Conv1d with stride, padding,
+    /// dilation and groups, BatchNorm1d folded in by the exporters, MaxPool1d, AvgPool1d,
+    /// AdaptiveAvgPool1d) through both exporters: PyTorch's outputs within 1e-4. The TorchScript
+    /// graph, a chain, becomes Strata's 1-D layers with the same outputs.
+    func testPyTorchConv1dClassifierRunsAndBecomesLayers() throws {
+        for name in ["audio_conv1d_torchscript", "audio_conv1d_dynamo"] {
+            let worst = try worstDifference("\(Self.folder)/\(name).onnx")
+            print("\(name): largest difference from PyTorch \(worst)")
+            XCTAssertLessThan(worst, 1e-4, name)
+        }
+        let path = "\(Self.folder)/audio_conv1d_torchscript.onnx"
+        let layers = try OnnxModel(path: path).strataLayers()
+        XCTAssertEqual(layers.layers.map(\.typeName), ["Conv1D", "ReLU", "MaxPool1D", "Conv1D", "ReLU", "AvgPool1D", "Conv1D", "Tanh",
+                                                      "GlobalAvgPool", "Linear"])
+        let second = try XCTUnwrap(layers.layers[3] as? Conv1D)
+        XCTAssertEqual([second.kernelSize, second.stride, second.padding, second.dilation, second.groups], [5, 1, 4, 2, 2])
+        let x = try tensor("\(path).test/test_data_set_0/input_0.pb"), want = try tensor("\(path).test/test_data_set_0/output_0.pb")
+        let got = noGrad { layers(x) }
+        XCTAssertEqual(got.shape, [8, 4])
+        XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4)
+    }
+
+    /// Strata's 1-D layers exported and read back, run as a graph and as layers: the same outputs.
+    func testStrataConv1dExportRoundTrips() throws {
+        RandomGenerator.manualSeed(6)
+        let bn = BatchNorm1d(6)
+        let model = Sequential(Conv1D(2, 6, kernelSize: 5, stride: 2, padding: 2), bn, ReLU(), MaxPool1D(3, stride: 2, padding: 1),
+                               Conv1D(6, 8, kernelSize: 3, dilation: 2, groups: 2, bias: false), AvgPool1D(2), GlobalAvgPool(), Linear(8, 3))
+        bn.runningMean.assign(Tensor.randn([6], seed: 1) * 0.3)
+        bn.runningVar.assign(Tensor.rand([6], low: 0.5, high: 2))
+        model.eval()
+        let path = testTemp("roundtrip-1d.onnx")
+        try Onnx.export(model, info: ModelInfo(model: model, classNames: ["a", "b", "c"], inputShape: [2, 40]), to: path)
+        let x = Tensor.randn([5, 2, 40], seed: 2)
+        let want = noGrad { model(x) }
+        let onnx = try OnnxModel(path: path)
+        XCTAssertEqual(onnx.graph.node.map(\.opType), ["Conv", "BatchNormalization", "Relu", "MaxPool", "Conv", "AveragePool",
+                                                       "GlobalAveragePool", "Flatten", "Gemm"])
+        let got = try onnx.run(x)
+        XCTAssertEqual(got.shape, [5, 3])
+        XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5)
+        let layers = try onnx.strataLayers()
+        XCTAssertEqual(layers.layers.map(\.typeName), ["Conv1D", "BatchNorm1d", "ReLU", "MaxPool1D", "Conv1D", "AvgPool1D", "GlobalAvgPool", "Linear"])
+        XCTAssertLessThan(zip(noGrad { layers(x) }.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5)
     }
 
     /// Strata's export read back by Strata's import: the same outputs.

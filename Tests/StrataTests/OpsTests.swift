@@ -282,6 +282,63 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// conv1d, maxPool1d and avgPool1d against their definitions written out over [N, C, L] in
+    /// double: strides, padding, dilation, groups and bias, every ISA, 1 and 2 threads.
+    func testConv1dAndPool1dAgainstTheirDefinitions() {
+        func conv(_ x: Tensor, _ w: Tensor, _ b: Tensor, _ st: Int, _ pd: Int, _ dl: Int, _ g: Int) -> [Double] {
+            let (n, c, l, co, cg, k) = (x.shape[0], x.shape[1], x.shape[2], w.shape[0], w.shape[1], w.shape[2])
+            let ol = (l + 2 * pd - dl * (k - 1) - 1) / st + 1
+            var out: [Double] = []
+            for s in 0..<n { for o in 0..<co { for i in 0..<ol {
+                var v = Double(b.scalars[o])
+                for ci in 0..<cg { for t in 0..<k {
+                    let at = i * st - pd + t * dl, cin = o / (co / g) * cg + ci
+                    if at >= 0 && at < l { v += Double(x.scalars[(s * c + cin) * l + at]) * Double(w.scalars[(o * cg + ci) * k + t]) }
+                } }
+                out.append(v)
+            } } }
+            return out
+        }
+        func pool(_ x: Tensor, _ k: Int, _ st: Int, _ pd: Int, max: Bool) -> [Double] {
+            let (rows, l) = (x.shape[0] * x.shape[1], x.shape[2])
+            var out: [Double] = []
+            for r in 0..<rows { for i in 0..<((l + 2 * pd - k) / st + 1) {
+                let taps = (0..<k).map { i * st - pd + $0 }.filter { $0 >= 0 && $0 < l }.map { Double(x.scalars[r * l + $0]) }
+                out.append(max ? taps.max()! : taps.reduce(0, +) / Double(k))   // padding counts as zeros in the average
+            } }
+            return out
+        }
+        func worst(_ y: Tensor, _ ref: [Double]) -> Double {
+            y.count == ref.count ? zip(y.scalars, ref).map { Swift.abs(Double($0) - $1) }.max()! : .infinity
+        }
+        // (input, weight, stride, padding, dilation, groups)
+        let convs: [([Int], [Int], Int, Int, Int, Int)] = [
+            ([2, 3, 17], [4, 3, 3], 1, 1, 1, 1), ([3, 4, 40], [6, 2, 5], 2, 3, 2, 2), ([1, 1, 9], [5, 1, 9], 1, 0, 1, 1),
+            ([2, 16, 50], [32, 16, 7], 3, 2, 1, 1), ([1, 6, 12], [6, 1, 3], 1, 1, 3, 6),
+        ]
+        defer { Strata.numThreads = 2; Strata.restrictKernels(to: nil) }
+        for isa in machineISAs { Strata.restrictKernels(to: isa)
+        for threads in [1, 2] {
+            Strata.numThreads = threads
+            for (xs, ws, st, pd, dl, g) in convs {
+                let x = Tensor.randn(xs, seed: 1), w = Tensor.randn(ws, seed: 2), b = Tensor.randn([ws[0]], seed: 3)
+                let y = conv1d(x, weight: w, bias: b, stride: st, padding: pd, dilation: dl, groups: g)
+                XCTAssertEqual(y.shape, [xs[0], ws[0], (xs[2] + 2 * pd - dl * (ws[2] - 1) - 1) / st + 1])
+                XCTAssertLessThan(worst(y, conv(x, w, b, st, pd, dl, g)), 1e-4, "\(xs) * \(ws) stride \(st) padding \(pd) dilation \(dl) groups \(g) on \(isa), \(threads) threads")
+            }
+            for (xs, k, st, pd) in [([2, 3, 10], 2, 2, 0), ([1, 4, 11], 3, 2, 1), ([3, 2, 9], 4, 3, 2), ([1, 1, 5], 5, 1, 0)] {
+                let x = Tensor.randn(xs, seed: 4)
+                let mp = maxPool1d(x, kernelSize: k, stride: st, padding: pd), ap = avgPool1d(x, kernelSize: k, stride: st, padding: pd)
+                XCTAssertEqual(worst(mp, pool(x, k, st, pd, max: true)), 0, "maxPool1d \(xs) kernel \(k) stride \(st) padding \(pd) on \(isa)")
+                XCTAssertLessThan(worst(ap, pool(x, k, st, pd, max: false)), 1e-6, "avgPool1d \(xs) kernel \(k) stride \(st) padding \(pd) on \(isa)")
+            }
+        }
+        }
+        // The stride defaults to the kernel, as in PyTorch.
+        XCTAssertEqual(maxPool1d(Tensor([1, 5, 2, 0, 3, 4], shape: [1, 1, 6]), kernelSize: 2).scalars, [5, 2, 4])
+        XCTAssertTrue(avgPool1d(Tensor([1, 5, 2, 0, 3, 4], shape: [1, 1, 6]), kernelSize: 3).allClose(Tensor([8 / 3, 7 / 3], shape: [1, 1, 2])))
+    }
+
     /// Calls that do not train a weight keep its packed forms (GEMM panels for each orientation
     /// and each block of a split image, Winograd filters) and reuse them; an optimizer step or an
     /// assignment makes new ones. Every result matches the naive convolution of the weight's

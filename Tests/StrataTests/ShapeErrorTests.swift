@@ -20,6 +20,15 @@ final class ShapeErrorTests: XCTestCase {
         "linear": ({ _ = linear(Tensor.zeros([8, 10]), weight: Tensor.zeros([3, 7])) }, ["linear", "[8, 10]", "[3, 7]"]),
         "conv2d": ({ _ = conv2d(Tensor.zeros([1, 3, 8, 8]), weight: Tensor.zeros([4, 2, 3, 3])) }, ["conv2d", "[1, 3, 8, 8]", "[4, 2, 3, 3]"]),
         "conv2d small": ({ _ = conv2d(Tensor.zeros([1, 1, 2, 2]), weight: Tensor.zeros([1, 1, 3, 3])) }, ["conv2d", "[1, 1, 2, 2]", "too small"]),
+        // A window wider than the padded input with a stride above 1: the output size's numerator is
+        // negative, and dividing it rounds towards zero, to an output of one.
+        "conv2d small strided": ({ _ = conv2d(Tensor.zeros([1, 1, 2, 2]), weight: Tensor.zeros([1, 1, 3, 3]), stride: 2) },
+                                 ["conv2d", "[1, 1, 2, 2]", "too small"]),
+        "maxPool2d small": ({ _ = maxPool2d(Tensor.zeros([1, 1, 2, 2]), kernelSize: 3) }, ["maxPool2d", "[1, 1, 2, 2]", "too small"]),
+        "avgPool2d small": ({ _ = avgPool2d(Tensor.zeros([1, 1, 5, 2]), kernelSize: 3) }, ["avgPool2d", "[1, 1, 5, 2]", "too small"]),
+        "conv1d": ({ _ = conv1d(Tensor.zeros([2, 3, 8]), weight: Tensor.zeros([4, 2, 3])) }, ["conv1d", "[2, 3, 8]", "[4, 2, 3]"]),
+        "conv1d rank": ({ _ = conv1d(Tensor.zeros([1, 3, 8, 8]), weight: Tensor.zeros([4, 3, 3])) }, ["conv1d", "[N, C, L]", "[1, 3, 8, 8]"]),
+        "maxPool1d small": ({ _ = maxPool1d(Tensor.zeros([1, 2, 2]), kernelSize: 3) }, ["maxPool1d", "[1, 2, 2]", "too small"]),
         "reshape": ({ _ = Tensor.zeros([2, 3]).reshape([4, 2]) }, ["reshape", "[2, 3]", "[4, 2]"]),
         "concat": ({ _ = Tensor.concat([Tensor.zeros([2, 3]), Tensor.zeros([3, 3])], axis: 1) }, ["concat", "[2, 3]", "[3, 3]"]),
         "where": ({ _ = Tensor.where(Tensor.zeros([2]), Tensor.zeros([3]), Tensor.zeros([1])) }, ["where", "[2]", "[3]"]),

@@ -12,6 +12,19 @@ public struct Size2: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayL
     public var description: String { h == w ? "\(h)" : "(\(h), \(w))" }
 }
 
+/// How many positions a window of `kernel` taps (`dilation` apart) takes along `size` values
+/// padded by `padding` on each side, `stride` apart; 0 where the window is wider than the padded
+/// input. (Dividing a negative span would round towards zero, to one position.)
+///
+/// ```swift
+/// windowPositions(28, kernel: 3, stride: 1, padding: 1)   // 28
+/// windowPositions(2, kernel: 3, stride: 2, padding: 0)    // 0
+/// ```
+public func windowPositions(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1) -> Int {
+    let span = size + 2 * padding - dilation * (kernel - 1) - 1
+    return span < 0 ? 0 : span / stride + 1
+}
+
 /// 2-D convolution over NCHW input with weight `[Cout, Cin/groups, KH, KW]` (PyTorch layout).
 /// Calls that do not train `weight` (no gradient recorded for it) pack it once and reuse the pack
 /// until its values change (`ConvWeightForms`).
@@ -65,8 +78,8 @@ func convShape(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ stride: Size2, 
     s.cout = weight.shape[0]; s.kh = weight.shape[2]; s.kw = weight.shape[3]
     s.sh = stride.h; s.sw = stride.w; s.ph = padding.h; s.pw = padding.w
     s.dh = dilation.h; s.dw = dilation.w; s.groups = groups
-    s.oh = (s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1
-    s.ow = (s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1
+    s.oh = windowPositions(s.h, kernel: s.kh, stride: s.sh, padding: s.ph, dilation: s.dh)
+    s.ow = windowPositions(s.w, kernel: s.kw, stride: s.sw, padding: s.pw, dilation: s.dw)
     shapeCheck(s.oh > 0 && s.ow > 0, op, "input \(fmt(x.shape)) is too small for kernel \(fmt(weight.shape)) with padding \(padding) and dilation \(dilation)")
     if let bias { shapeCheck(bias.shape == [s.cout], op, "bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))") }
     return s
@@ -125,8 +138,8 @@ private func poolShape(_ x: Tensor, _ k: Size2, _ stride: Size2, _ padding: Size
     s.n = x.shape[0]; s.c = x.shape[1]; s.h = x.shape[2]; s.w = x.shape[3]
     s.kh = k.h; s.kw = k.w; s.sh = stride.h; s.sw = stride.w; s.ph = padding.h; s.pw = padding.w
     s.dh = dilation.h; s.dw = dilation.w
-    s.oh = (s.h + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1
-    s.ow = (s.w + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1
+    s.oh = windowPositions(s.h, kernel: s.kh, stride: s.sh, padding: s.ph, dilation: s.dh)
+    s.ow = windowPositions(s.w, kernel: s.kw, stride: s.sw, padding: s.pw, dilation: s.dw)
     shapeCheck(s.oh > 0 && s.ow > 0, op, "input \(fmt(x.shape)) is too small for kernel \(k)")
     return s
 }

@@ -41,6 +41,40 @@ public final class Conv2D: Module {
     }
 }
 
+/// 1-D convolution over `[N, C, L]`, weight `[out, in/groups, k]` (PyTorch's `Conv1d` layout and init).
+///
+/// ```swift
+/// let conv = Conv1D(1, 16, kernelSize: 5, padding: 2)
+/// let y = conv(x)          // [N, 1, 8000] -> [N, 16, 8000]
+/// ```
+public final class Conv1D: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let inChannels: Int, outChannels: Int
+    public let kernelSize: Int, stride: Int, padding: Int, dilation: Int
+    public let groups: Int
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv1D: groups \(groups) must divide channels \(inChannels) -> \(outChannels)")
+        (self.inChannels, self.outChannels, self.kernelSize) = (inChannels, outChannels, kernelSize)
+        (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+        let bound = 1 / Float(inChannels / groups * kernelSize).squareRoot()
+        weight = Parameter(Tensor.rand([outChannels, inChannels / groups, kernelSize], low: -bound, high: bound))
+        self.bias = bias ? Parameter(Tensor.rand([outChannels], low: -bound, high: bound)) : nil
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor {
+        conv1d(x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+
+    public override var config: [String: Any] {
+        ["in": inChannels, "out": outChannels, "kernel": kernelSize, "stride": stride, "padding": padding,
+         "dilation": dilation, "groups": groups, "bias": bias != nil]
+    }
+}
+
 /// What the pooling layers share: the window, its stride (the kernel size by default) and
 /// padding, and the `config` that stores them.
 public class Pool2D: Module {
@@ -78,10 +112,43 @@ public final class AvgPool2D: Pool2D {
     public override func forward(_ x: Tensor) -> Tensor { avgPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
 }
 
-/// Mean over the spatial dimensions: `[N, C, H, W] -> [N, C]`.
+/// What the 1-D pooling layers share: the window, its stride (the kernel size by default) and
+/// padding, and the `config` that stores them.
+public class Pool1D: Module {
+    public let kernelSize: Int, stride: Int, padding: Int
+
+    init(_ kernelSize: Int, stride: Int?, padding: Int) {
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+    }
+
+    public override var config: [String: Any] { ["kernel": kernelSize, "stride": stride, "padding": padding] }
+}
+
+/// Max pooling over `[N, C, L]`; the stride defaults to the kernel size.
+public final class MaxPool1D: Pool1D {
+    public override init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        super.init(kernelSize, stride: stride, padding: padding)
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor { maxPool1d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+}
+
+/// Average pooling over `[N, C, L]`; the stride defaults to the kernel size.
+public final class AvgPool1D: Pool1D {
+    public override init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        super.init(kernelSize, stride: stride, padding: padding)
+    }
+
+    public override func forward(_ x: Tensor) -> Tensor { avgPool1d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+}
+
+/// Mean over the spatial dimensions: `[N, C, H, W] -> [N, C]`, or over the length of a sequence,
+/// `[N, C, L] -> [N, C]` (Keras's `GlobalAveragePooling1D`).
 public final class GlobalAvgPool: Module {
     public override func forward(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 4, "GlobalAvgPool: input must be NCHW, got \(x.shape)")
-        return x.mean(axes: [2, 3])
+        precondition(x.rank == 3 || x.rank == 4, "GlobalAvgPool: input must be [N, C, L] or [N, C, H, W], got \(x.shape)")
+        return x.mean(axes: Array(2..<x.rank))
     }
 }

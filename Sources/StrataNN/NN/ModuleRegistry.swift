@@ -197,6 +197,23 @@ public enum ModuleRegistry {
         return make(kernel, stride, padding)
     }
 
+    /// A 1-D pooling layer from its kernel (2 by default), stride (the kernel) and padding (0).
+    private static func pool1d(_ s: [String: Any], _ make: (Int, Int?, Int) -> Pool1D) throws -> Module {
+        let kernel = try int(s, "kernel", 2), stride = try int(s, "stride", kernel), padding = try count(s, "padding")
+        guard kernel <= 4096, stride <= 4096, padding * 2 <= kernel else {
+            throw StrataError("architecture: \(s["type"] ?? "pooling") has kernel \(kernel), stride \(stride), padding \(padding): out of range")
+        }
+        return make(kernel, stride, padding)
+    }
+
+    /// A count of an architecture entry that may be 0 (padding): 0...`maxSize`, 0 when missing.
+    private static func count(_ s: [String: Any], _ key: String) throws -> Int {
+        guard s[key] != nil else { return 0 }
+        if let v = s[key] as? Int, v == 0 { return 0 }
+        if let v = s[key] as? Double, v == 0 { return 0 }
+        return try int(s, key)
+    }
+
     private static func builtins() -> [String: Builder] {
         [
             "Linear": { s in
@@ -215,6 +232,18 @@ public enum ModuleRegistry {
                 try weights(s, [o, i / g, k.h, k.w])
                 return Conv2D(i, o, kernelSize: k, stride: stride, padding: pad, dilation: dil, groups: g, bias: (s["bias"] as? Bool) ?? true)
             },
+            "Conv1D": { s in
+                let (i, o, g) = (try int(s, "in"), try int(s, "out"), try int(s, "groups", 1))
+                let (k, stride, dil, pad) = (try int(s, "kernel", 3), try int(s, "stride", 1), try int(s, "dilation", 1), try count(s, "padding"))
+                guard [k, stride, dil, pad].allSatisfy({ $0 <= 4096 }) else {
+                    throw StrataError("architecture: Conv1D has kernel \(k), stride \(stride), dilation \(dil), padding \(pad): out of range")
+                }
+                guard i % g == 0, o % g == 0 else { throw StrataError("architecture: Conv1D groups \(g) must divide its channels \(i) -> \(o)") }
+                try weights(s, [o, i / g, k])
+                return Conv1D(i, o, kernelSize: k, stride: stride, padding: pad, dilation: dil, groups: g, bias: (s["bias"] as? Bool) ?? true)
+            },
+            "MaxPool1D": { try pool1d($0, MaxPool1D.init) },
+            "AvgPool1D": { try pool1d($0, AvgPool1D.init) },
             "MaxPool2D": { try pool($0, MaxPool2D.init) },
             "AvgPool2D": { try pool($0, AvgPool2D.init) },
             "GlobalAvgPool": { _ in GlobalAvgPool() },

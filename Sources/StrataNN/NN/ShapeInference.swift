@@ -32,20 +32,33 @@ public enum ShapeInference {
         case let c as Conv2D:
             try need(shape.count == 4 && shape[1] == c.inChannels, "takes [N, \(c.inChannels), H, W], gets input \(shape)")
             try need(c.stride.h > 0 && c.stride.w > 0, "has stride \(c.stride); it must be positive")
-            let oh = (shape[2] + 2 * c.padding.h - c.dilation.h * (c.kernelSize.h - 1) - 1) / c.stride.h + 1
-            let ow = (shape[3] + 2 * c.padding.w - c.dilation.w * (c.kernelSize.w - 1) - 1) / c.stride.w + 1
+            let oh = windowPositions(shape[2], kernel: c.kernelSize.h, stride: c.stride.h, padding: c.padding.h, dilation: c.dilation.h)
+            let ow = windowPositions(shape[3], kernel: c.kernelSize.w, stride: c.stride.w, padding: c.padding.w, dilation: c.dilation.w)
             try need(oh > 0 && ow > 0, "kernel \(c.kernelSize) does not fit input \(shape)")
             return [shape[0], c.outChannels, oh, ow]
+        case let c as Conv1D:
+            try need(shape.count == 3 && shape[1] == c.inChannels, "takes [N, \(c.inChannels), L], gets input \(shape)")
+            try need(c.stride > 0, "has stride \(c.stride); it must be positive")
+            let ol = windowPositions(shape[2], kernel: c.kernelSize, stride: c.stride, padding: c.padding, dilation: c.dilation)
+            try need(ol > 0, "kernel \(c.kernelSize) does not fit input \(shape)")
+            return [shape[0], c.outChannels, ol]
+        case let p as Pool1D:
+            try need(shape.count == 3, "takes [N, C, L], gets input \(shape)")
+            try need(p.kernelSize > 0 && p.stride > 0, "has kernel \(p.kernelSize) and stride \(p.stride); both must be positive")
+            try need(p.padding * 2 <= p.kernelSize, "padding \(p.padding) is over half the kernel \(p.kernelSize)")
+            let ol = windowPositions(shape[2], kernel: p.kernelSize, stride: p.stride, padding: p.padding)
+            try need(ol > 0, "kernel \(p.kernelSize) does not fit input \(shape)")
+            return [shape[0], shape[1], ol]
         case let p as Pool2D:
             try need(shape.count == 4, "takes [N, C, H, W], gets input \(shape)")
             try need(p.kernelSize.h > 0 && p.kernelSize.w > 0 && p.stride.h > 0 && p.stride.w > 0, "has kernel \(p.kernelSize) and stride \(p.stride); both must be positive")
             try need(p.padding.h * 2 <= p.kernelSize.h && p.padding.w * 2 <= p.kernelSize.w, "padding \(p.padding) is over half the kernel \(p.kernelSize)")
-            let oh = (shape[2] + 2 * p.padding.h - p.kernelSize.h) / p.stride.h + 1
-            let ow = (shape[3] + 2 * p.padding.w - p.kernelSize.w) / p.stride.w + 1
+            let oh = windowPositions(shape[2], kernel: p.kernelSize.h, stride: p.stride.h, padding: p.padding.h)
+            let ow = windowPositions(shape[3], kernel: p.kernelSize.w, stride: p.stride.w, padding: p.padding.w)
             try need(oh > 0 && ow > 0, "kernel \(p.kernelSize) does not fit input \(shape)")
             return [shape[0], shape[1], oh, ow]
         case is GlobalAvgPool:
-            try need(shape.count == 4, "takes [N, C, H, W], gets input \(shape)")
+            try need(shape.count == 3 || shape.count == 4, "takes [N, C, L] or [N, C, H, W], gets input \(shape)")
             return [shape[0], shape[1]]
         case is Flatten:
             try need(shape.count >= 2, "takes a batch, gets input \(shape)")

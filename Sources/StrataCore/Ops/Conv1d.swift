@@ -1,0 +1,63 @@
+/// 1-D convolution and pooling over `[N, C, L]` (sequences: audio samples, token embeddings).
+/// Each is the 2-D op over a height of 1, so it shares its kernels and its gradient rule; the
+/// reshapes are views, and a frozen weight's pack is kept as for `conv2d`.
+
+/// 1-D convolution over `[N, C, L]` with weight `[Cout, Cin/groups, K]` (PyTorch's `conv1d` layout).
+///
+/// ```swift
+/// let y = conv1d(x, weight: w, bias: b, padding: 2)   // [N, 1, 100], w [16, 1, 5] -> [N, 16, 100]
+/// ```
+public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+                   dilation: Int = 1, groups: Int = 1) -> Tensor {
+    let op = "conv1d"
+    shapeCheck(x.rank == 3, op, "input must be [N, C, L], got \(fmt(x.shape)) with weight \(fmt(weight.shape))")
+    shapeCheck(weight.rank == 3, op, "weight must be [Cout, Cin/groups, K], got \(fmt(weight.shape)) for input \(fmt(x.shape))")
+    shapeCheck(groups >= 1 && x.shape[1] % groups == 0 && weight.shape[0] % groups == 0, op,
+               "groups \(groups) must divide input channels of \(fmt(x.shape)) and output channels of \(fmt(weight.shape))")
+    shapeCheck(x.shape[1] == weight.shape[1] * groups, op,
+               "input \(fmt(x.shape)) has \(x.shape[1]) channels but weight \(fmt(weight.shape)) expects \(weight.shape[1] * groups)")
+    shapeCheck(stride > 0 && dilation > 0 && padding >= 0, op, "stride \(stride) and dilation \(dilation) must be positive, padding \(padding) not negative")
+    let (n, l, cout, k) = (x.shape[0], x.shape[2], weight.shape[0], weight.shape[2])
+    let ol = windowPositions(l, kernel: k, stride: stride, padding: padding, dilation: dilation)
+    shapeCheck(ol > 0, op, "input \(fmt(x.shape)) is too small for kernel \(fmt(weight.shape)) with padding \(padding) and dilation \(dilation)")
+    if let bias { shapeCheck(bias.shape == [cout], op, "bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))") }
+    let y = conv2d(x.reshape([n, x.shape[1], 1, l]), weight: weight.reshape([cout, weight.shape[1], 1, k]), bias: bias,
+                   stride: Size2(1, stride), padding: Size2(0, padding), dilation: Size2(1, dilation), groups: groups)
+    return y.reshape([n, cout, ol])
+}
+
+/// The checks 1-D pooling makes before it runs as 2-D pooling; returns the output length.
+private func pool1dLength(_ x: Tensor, _ kernelSize: Int, _ stride: Int, _ padding: Int, _ op: String) -> Int {
+    shapeCheck(x.rank == 3, op, "input must be [N, C, L], got \(fmt(x.shape))")
+    shapeCheck(kernelSize > 0 && stride > 0 && padding >= 0 && 2 * padding <= kernelSize, op,
+               "kernel \(kernelSize) and stride \(stride) must be positive, padding \(padding) at most half the kernel")
+    let ol = windowPositions(x.shape[2], kernel: kernelSize, stride: stride, padding: padding)
+    shapeCheck(ol > 0, op, "input \(fmt(x.shape)) is too small for kernel \(kernelSize) with padding \(padding)")
+    return ol
+}
+
+/// Max pooling over `[N, C, L]`; `stride` defaults to the kernel size (as in PyTorch).
+///
+/// ```swift
+/// let y = maxPool1d(x, kernelSize: 2)   // [N, 16, 100] -> [N, 16, 50]
+/// ```
+public func maxPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
+    let s = stride ?? kernelSize
+    let ol = pool1dLength(x, kernelSize, s, padding, "maxPool1d")
+    let y = maxPool2d(x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]]), kernelSize: Size2(1, kernelSize),
+                      stride: Size2(1, s), padding: Size2(0, padding))
+    return y.reshape([x.shape[0], x.shape[1], ol])
+}
+
+/// Average pooling over `[N, C, L]` (padding counts as zeros, like PyTorch's default).
+///
+/// ```swift
+/// let y = avgPool1d(x, kernelSize: 4, stride: 2, padding: 1)   // [N, 16, 100] -> [N, 16, 50]
+/// ```
+public func avgPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
+    let s = stride ?? kernelSize
+    let ol = pool1dLength(x, kernelSize, s, padding, "avgPool1d")
+    let y = avgPool2d(x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]]), kernelSize: Size2(1, kernelSize),
+                      stride: Size2(1, s), padding: Size2(0, padding))
+    return y.reshape([x.shape[0], x.shape[1], ol])
+}
