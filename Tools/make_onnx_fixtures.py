@@ -15,13 +15,14 @@ handling matters), committed channel-reduced (widths 16, 32, 64, 128: the full o
 and a GRU text classifier (Embedding(1000, 64, padding_idx=0), GRU(64, 64, batch_first), the last
 hidden state, Linear(64, 3)) on int64 token ids [8, 20] with some padded ends, and a 1-D
 convolutional classifier of raw sound (`audio_cnn`: Conv1d with stride, padding, dilation and
-groups, BatchNorm1d with random statistics, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d) on [8, 1, 400].
+groups, BatchNorm1d with random statistics, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d) on [8, 1, 400],
+and an upsampler of ConvTranspose2d layers (`upsampler`) on [8, 4, 5, 5].
 OUT/ops/ holds one-node graphs (GRU and LSTM with sequence lengths, reverse and bidirectional
 directions (onnxruntime runs layout 0 only; ONNX's node tests cover layout 1); Slice flipping an axis; Split into unequal parts; opset-18 reductions;
-LayerNormalization; Pad's modes and cropping; 1-D Conv and pooling with uneven pads) with outputs from onnxruntime, an implementation independent of Strata's.
+LayerNormalization; Pad's modes and cropping; 1-D Conv and pooling with uneven pads; ConvTranspose with uneven pads and with output_shape) with outputs from onnxruntime, an implementation independent of Strata's.
 `--full-resnet` writes only the full-width ResNet-18 (widths 64 to 512), for a local check through
 `STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed). `--conv1d` writes
-only the 1-D classifier and OUT/ops/ (no training; the other files stay as they are).
+only the 1-D classifier, the upsampler and OUT/ops/ (no training; the other files stay as they are).
 
     pip install torch onnx onnxscript onnxruntime numpy
     python3 Tools/make_onnx_fixtures.py Tests/StrataTests/Fixtures/onnx
@@ -88,6 +89,14 @@ def audio_cnn():
     return nn.Sequential(nn.Conv1d(1, 8, 9, stride=2, padding=4), nn.BatchNorm1d(8), nn.ReLU(), nn.MaxPool1d(3, 2, 1),
                          nn.Conv1d(8, 16, 5, padding=4, dilation=2, groups=2), nn.ReLU(), nn.AvgPool1d(4, 2, 1),
                          nn.Conv1d(16, 16, 3, bias=False), nn.Tanh(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(16, 4))
+
+
+def upsampler():
+    """Transposed convolutions growing [N, 4, 5, 5] to [N, 3, 12, 20]: stride 2 with padding and
+    output padding, then unequal strides, padding, dilation and groups, then a 1x1 Conv2d."""
+    return nn.Sequential(nn.ConvTranspose2d(4, 8, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+                         nn.ConvTranspose2d(8, 6, (3, 2), stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2), nn.Tanh(),
+                         nn.Conv2d(6, 3, 1))
 
 
 def randomize_bn(model):
@@ -176,11 +185,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
     ap.add_argument("--full-resnet", action="store_true", help="write only the full-width ResNet-18 (not committed)")
-    ap.add_argument("--conv1d", action="store_true", help="write only the 1-D convolution classifier and the op cases")
+    ap.add_argument("--conv-only", action="store_true", help="write only the 1-D convolution classifier, the upsampler and the op cases")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    if a.conv1d:
-        conv1d_fixtures(a.out)
+    if a.conv_only:
+        conv_fixtures(a.out)
         return
     torch.manual_seed(2)
     images = torch.randn(8, 3, 64, 64)
@@ -212,14 +221,16 @@ def main():
         ids[n, length:] = 0                         # padding at the end, as a batch of texts has
     torch.manual_seed(5)
     exporters(GRUClassifier(), ids, os.path.join(a.out, "gru_text"))
-    conv1d_fixtures(a.out)
+    conv_fixtures(a.out)
 
 
-def conv1d_fixtures(out):
+def conv_fixtures(out):
     torch.manual_seed(6)
     model = audio_cnn()
     randomize_bn(model)
     exporters(model, torch.randn(8, 1, 400), os.path.join(out, "audio_conv1d"))
+    torch.manual_seed(7)
+    exporters(upsampler(), torch.randn(8, 4, 5, 5), os.path.join(out, "upsampler_convtranspose"))
     op_cases(os.path.join(out, "ops"))
 
 
@@ -285,6 +296,10 @@ def op_cases(folder):
     case("max_pool_1d", "MaxPool", f32(2, 3, 10), {}, ["Y"], kernel_shape=[3], strides=[2], pads=[1, 1])
     case("average_pool_1d_uneven_pads", "AveragePool", f32(2, 3, 9), {}, ["Y"], kernel_shape=[4], strides=[3], pads=[2, 1],
          count_include_pad=1)
+    case("conv_transpose_uneven_pads", "ConvTranspose", f32(2, 4, 3, 4), {"W": f32(4, 3, 3, 2), "B": f32(6)}, ["Y"],
+         strides=[2, 3], pads=[0, 2, 1, 0], output_padding=[1, 2], dilations=[1, 2], group=2)
+    case("conv_transpose_1d_output_shape", "ConvTranspose", f32(2, 3, 5), {"W": f32(3, 2, 4)}, ["Y"], strides=[3],
+         output_shape=[13])
 
 
 def exporters(model, x, base):

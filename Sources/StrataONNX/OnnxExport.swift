@@ -165,6 +165,17 @@ enum OnnxLayers {
                 OnnxAttribute.ints("dilations", [c.dilation.h, c.dilation.w]),
                 OnnxAttribute.int("group", c.groups),
             ], base: "conv")
+        case let c as ConvTranspose2D:
+            var inputs = [x, b.weight(c.weight.value, "conv_transpose.weight")]
+            if let bias = c.bias { inputs.append(b.weight(bias.value, "conv_transpose.bias")) }
+            return b.op("ConvTranspose", inputs, [
+                OnnxAttribute.ints("kernel_shape", [c.kernelSize.h, c.kernelSize.w]),
+                OnnxAttribute.ints("strides", [c.stride.h, c.stride.w]),
+                OnnxAttribute.ints("pads", [c.padding.h, c.padding.w, c.padding.h, c.padding.w]),
+                OnnxAttribute.ints("output_padding", [c.outputPadding.h, c.outputPadding.w]),
+                OnnxAttribute.ints("dilations", [c.dilation.h, c.dilation.w]),
+                OnnxAttribute.int("group", c.groups),
+            ], base: "conv_transpose")
         case let c as Conv1D:
             var inputs = [x, b.weight(c.weight.value, "conv.weight")]
             if let bias = c.bias { inputs.append(b.weight(bias.value, "conv.bias")) }

@@ -9,7 +9,7 @@ extension OnnxOps {
     static let extraOps: Set<String> = [
         "GRU", "LSTM", "LayerNormalization", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
         "Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual", "Where", "Max", "Min", "Range", "Split", "Slice",
-        "Pow", "Neg", "Exp", "Log", "Expand", "ConstantOfShape", "Clip", "Pad", "OneHot",
+        "Pow", "Neg", "Exp", "Log", "Expand", "ConstantOfShape", "Clip", "Pad", "OneHot", "ConvTranspose",
     ]
 
     static func fits(_ shape: [Int], _ limit: Int) throws {
@@ -132,6 +132,8 @@ extension OnnxOps {
         switch node.opType {
         case "GRU", "LSTM":
             return try recurrent(node, x, at: at, limit: limit)
+        case "ConvTranspose":
+            return [.float(try convTranspose(input(0), input(1), input(2), at: at, limit: limit))]
         case "LayerNormalization":
             let t = try float(input(0), "X")
             guard t.rank >= 1 else { throw fail("X is a scalar") }
@@ -587,5 +589,79 @@ extension OnnxOps {
             ct = ct.permute([1, 0, 2])
         }
         return lstm ? [.float(yt), .float(ht), .float(ct)] : [.float(yt), .float(ht)]
+    }
+
+    /// ConvTranspose over 1-D or 2-D inputs (a 1-D one as 2-D over a height of 1). Symmetric pads
+    /// with an output padding below the stride run as one `convTranspose2d`; other pads, and an
+    /// `output_shape`, crop or extend the unpadded result with zeros, then add the bias.
+    static func convTranspose(_ xv: OnnxValue?, _ wv: OnnxValue?, _ bv: OnnxValue?, at: Attributes, limit: Int) throws -> Tensor {
+        var x = try float(xv, "X"), w = try float(wv, "W")
+        let oneD = x.rank == 3 && w.rank == 3
+        guard oneD || (x.rank == 4 && w.rank == 4) else { throw fail("Strata runs 1-D and 2-D transposed convolutions: X \(x.shape), W \(w.shape)") }
+        let group = at.int("group", 1)
+        guard group >= 1, x.shape[1] == w.shape[0], w.shape[0] % group == 0 else {
+            throw fail("X \(x.shape) and W \(w.shape) with group \(group) do not fit (W is [C, M/group, k...])")
+        }
+        let d = oneD ? 1 : 2, kernel = Array(w.shape.dropFirst(2))
+        if let k = at.ints("kernel_shape"), k != kernel { throw fail("kernel_shape \(k) differs from W \(w.shape)") }
+        guard at.string("auto_pad").map({ $0 == "NOTSET" }) ?? true else { throw fail("auto_pad is not read; export with explicit pads") }
+        let strides = at.ints("strides") ?? [Int](repeating: 1, count: d), dil = at.ints("dilations") ?? [Int](repeating: 1, count: d)
+        let outPad = at.ints("output_padding") ?? [Int](repeating: 0, count: d)
+        var pads = at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
+        let small = { (v: Int) in v >= 0 && v < 1 << 16 }
+        guard strides.count == d, dil.count == d, outPad.count == d, pads.count == 2 * d, strides.allSatisfy({ $0 >= 1 && $0 < 1 << 16 }),
+              dil.allSatisfy({ $0 >= 1 && $0 < 1 << 16 }), pads.allSatisfy(small), outPad.allSatisfy(small) else {
+            throw fail("strides \(strides), dilations \(dil), pads \(pads), output_padding \(outPad) are not valid \(d)-D ones")
+        }
+        let spatial = Array(x.shape.dropFirst(2))
+        let full: [Int] = (0..<d).map { i -> Int in
+            let span: Int = (kernel[i] - 1) * dil[i] + 1
+            return (spatial[i] - 1) * strides[i] + span
+        }
+        // Pads follow from an output_shape: ONNX's rule puts the larger half at the start, halving
+        // by floor, so a negative total (an output longer than the natural one) extends the end
+        // (onnxruntime's results; `conv_transpose_1d_output_shape` and ONNX's node tests).
+        if let shape = at.ints("output_shape") {
+            let out = shape.count == d + 2 ? Array(shape.dropFirst(2)) : shape
+            guard out.count == d, out.allSatisfy({ $0 >= 1 && $0 < 1 << 24 }) else { throw fail("output_shape \(shape) is not \(d) sizes") }
+            for i in 0..<d {
+                let total = full[i] + outPad[i] - out[i], half = total >= 0 ? total / 2 : -((1 - total) / 2)
+                (pads[i], pads[i + d]) = (total - half, half)
+            }
+        }
+        let out: [Int] = (0..<d).map { i -> Int in full[i] - pads[i] - pads[i + d] + outPad[i] }
+        let cout = w.shape[1] * group
+        guard out.allSatisfy({ $0 >= 1 }) else { throw fail("pads \(pads) leave no output of X \(x.shape) and W \(w.shape)") }
+        try fits([x.shape[0], cout] + out, limit)
+        try fits([x.shape[0], cout] + full, limit)
+        var bias: Tensor?
+        if let bv {
+            bias = try float(bv, "B")
+            guard bias!.shape == [cout] else { throw fail("B \(bias!.shape) must be [\(cout)]") }
+        }
+        if oneD {
+            x = x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]])
+            w = w.reshape([w.shape[0], w.shape[1], 1, w.shape[2]])
+        }
+        // 2-D settings, height first (a 1-D op's height is 1 with no padding).
+        let (sh, dh, oph, top, bottom) = oneD ? (1, 1, 0, 0, 0) : (strides[0], dil[0], outPad[0], pads[0], pads[2])
+        let (sw, dw, opw, left, right) = oneD ? (strides[0], dil[0], outPad[0], pads[0], pads[1]) : (strides[1], dil[1], outPad[1], pads[1], pads[3])
+        var y: Tensor
+        if top == bottom && left == right && oph < sh && opw < sw {
+            y = convTranspose2d(x, weight: w, bias: bias, stride: Size2(sh, sw), padding: Size2(top, left), outputPadding: Size2(oph, opw),
+                                dilation: Size2(dh, dw), groups: group)
+        } else {
+            y = convTranspose2d(x, weight: w, stride: Size2(sh, sw), dilation: Size2(dh, dw), groups: group)
+            // Rows [top, top + count) of the unpadded output, zeros outside it (a negative pad from
+            // output_shape); then the columns.
+            for (axis, start, count) in [(2, top, y.shape[2] - top - bottom + oph), (3, left, y.shape[3] - left - right + opw)] {
+                let size = y.shape[axis], lo = Swift.min(Swift.max(start, 0), size), hi = Swift.min(Swift.max(start + count, lo), size)
+                y = y.slice(axis: axis, start: lo, end: hi)
+                let before = Swift.min(Swift.max(-start, 0), count), after = count - before - (hi - lo)
+                if before > 0 || after > 0 { y = y.pad((0..<4).map { $0 == axis ? (before, after) : (0, 0) }) }
+            }
+            if let bias { y = y + bias.reshape([1, cout, 1, 1]) }
+        }
+        return oneD ? y.reshape([y.shape[0], cout, y.shape[3]]) : y
     }
 }

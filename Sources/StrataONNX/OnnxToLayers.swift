@@ -46,6 +46,20 @@ extension OnnxModel {
             }
             let out = n.output.first ?? ""
             switch n.opType {
+            case "ConvTranspose":
+                let w = try constant(n, 1)
+                let pads = at.ints("pads") ?? [0, 0, 0, 0], s = at.ints("strides") ?? [1, 1], op = at.ints("output_padding") ?? [0, 0]
+                guard w.rank == 4, pads.count == 4, pads[0] == pads[2], pads[1] == pads[3], s.count == 2, op.count == 2, op[0] < s[0], op[1] < s[1],
+                      at.ints("output_shape") == nil, (at.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
+                    throw StrataError("\(source): node \(name(n)) is not a 2-D transposed convolution with symmetric padding and an output padding below the stride")
+                }
+                let d = at.ints("dilations") ?? [1, 1], g = at.int("group", 1)
+                let c = ConvTranspose2D(w.shape[0], w.shape[1] * g, kernelSize: Size2(w.shape[2], w.shape[3]), stride: Size2(s[0], s[1]),
+                                        padding: Size2(pads[0], pads[1]), outputPadding: Size2(op[0], op[1]), dilation: Size2(d[0], d[1]),
+                                        groups: g, bias: n.input.count > 2 && !n.input[2].isEmpty)
+                c.weight.assign(w)
+                if let bias = c.bias { bias.assign(try constant(n, 2)) }
+                layers.append(c)
             case "Conv" where (try? constant(n, 1))?.rank == 3:
                 let w = try constant(n, 1)
                 let pads = at.ints("pads") ?? [0, 0]
@@ -179,6 +193,6 @@ extension OnnxModel {
     }
 
     /// The ops `strataLayers` maps to Strata layers.
-    public static let layerOps = ["AveragePool", "BatchNormalization", "Constant", "Conv", "Dropout", "Flatten", "Gemm", "GlobalAveragePool",
+    public static let layerOps = ["AveragePool", "BatchNormalization", "Constant", "Conv", "ConvTranspose", "Dropout", "Flatten", "Gemm", "GlobalAveragePool",
                                   "Identity", "LeakyRelu", "LogSoftmax", "MatMul (+ Add)", "MaxPool", "Relu", "Reshape", "Sigmoid", "Softmax", "Tanh"]
 }

@@ -113,6 +113,10 @@ let gradCases: [GradCase] = [
     // A Winograd F(2x2, 3x3) shape (odd sizes, padding 2); WinogradTests checks the conv2d rows with it on.
     GradCase("conv2d 3x3 pad 2", [[2, 3, 7, 6], [4, 3, 3, 3], [4]]) { conv2d($0[0], weight: $0[1], bias: $0[2], padding: 2) },
     GradCase("conv1d", [[2, 3, 9], [4, 3, 3], [4]]) { conv1d($0[0], weight: $0[1], bias: $0[2]) },
+    GradCase("convTranspose2d", [[2, 3, 4, 3], [3, 4, 3, 3], [4]]) { convTranspose2d($0[0], weight: $0[1], bias: $0[2]) },
+    GradCase("convTranspose2d stride pad output padding dilation groups", [[2, 4, 3, 4], [4, 3, 3, 2], [6]]) {
+        convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: [2, 3], padding: [1, 0], outputPadding: [1, 2], dilation: [1, 2], groups: 2)
+    },
     GradCase("conv1d stride pad dilation groups", [[2, 4, 13], [6, 2, 3], [6]]) {
         conv1d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 2, dilation: 2, groups: 2)
     },

@@ -33,6 +33,13 @@ let layerCases: [LayerCase] = [
               expectedShape: [1, 1, 2, 2], expected: [0 + 4 + 1, 1 + 5 + 1, 3 + 7 + 1, 4 + 8 + 1], states: ["weight": [1, 1, 2, 2], "bias": [1]]),
     LayerCase(name: "Conv2D stride pad groups", make: { Conv2D(4, 6, kernelSize: 3, stride: 2, padding: 1, groups: 2) },
               input: Tensor.randn([2, 4, 5, 5], seed: 2), expectedShape: [2, 6, 3, 3], states: ["weight": [6, 2, 3, 3], "bias": [6]]),
+    LayerCase(name: "ConvTranspose2D", make: { ConvTranspose2D(1, 1, kernelSize: 2, stride: 2) }, input: Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2]),
+              setWeights: ["weight": Tensor([1, 0, 0, 1], shape: [1, 1, 2, 2]), "bias": Tensor([0.5])],
+              expectedShape: [1, 1, 4, 4], expected: [1.5, 0.5, 2.5, 0.5, 0.5, 1.5, 0.5, 2.5, 3.5, 0.5, 4.5, 0.5, 0.5, 3.5, 0.5, 4.5],
+              states: ["weight": [1, 1, 2, 2], "bias": [1]]),
+    LayerCase(name: "ConvTranspose2D stride pad output padding groups",
+              make: { ConvTranspose2D(4, 6, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1, groups: 2) },
+              input: Tensor.randn([2, 4, 3, 3], seed: 2), expectedShape: [2, 6, 6, 6], states: ["weight": [4, 3, 3, 3], "bias": [6]]),
     LayerCase(name: "Conv1D", make: { Conv1D(1, 1, kernelSize: 2) }, input: Tensor.arange(5).reshape([1, 1, 5]),
               setWeights: ["weight": Tensor([1, 2], shape: [1, 1, 2]), "bias": Tensor([0.5])],
               expectedShape: [1, 1, 4], expected: [0 + 2 + 0.5, 1 + 4 + 0.5, 2 + 6 + 0.5, 3 + 8 + 0.5], states: ["weight": [1, 1, 2], "bias": [1]]),
@@ -243,6 +250,46 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(loaded.namedStates().map { $0.0 }, ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"])
     }
 
+    /// A convolutional autoencoder (Conv2D down to 4x4, ConvTranspose2D back up to 8x8) learns to
+    /// reconstruct bars it has not seen, and is rebuilt from its architecture.
+    func testConvTransposeAutoencoderLearnsToReconstruct() throws {
+        var rng = RandomGenerator(seed: 5)
+        func bars(_ n: Int) -> Tensor {   // one bright row or column per image, at a random place
+            var px = [Float](repeating: 0, count: n * 64)
+            for i in 0..<n {
+                let at = rng.nextInt(8), across = rng.nextInt(2) == 0
+                for k in 0..<8 { px[i * 64 + (across ? at * 8 + k : k * 8 + at)] = 1 }
+            }
+            return Tensor(px, shape: [n, 1, 8, 8])
+        }
+        RandomGenerator.manualSeed(3)
+        let model = Sequential(Conv2D(1, 8, kernelSize: 3, stride: 2, padding: 1), ReLU(),
+                               ConvTranspose2D(8, 1, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1))
+        let opt = Adam(model.parameters(), lr: 0.02)
+        let test = bars(64)
+        func loss() -> Float { noGrad { ((model(test) - test) * (model(test) - test)).mean().item } }
+        let before = loss()
+        for _ in 0..<200 {
+            let x = bars(32)
+            opt.zeroGrad()
+            let d = model(x) - x
+            (d * d).mean().backward()
+            opt.step()
+        }
+        let after = loss()
+        print("autoencoder: mean squared error on unseen bars \(before) -> \(after)")
+        XCTAssertLessThan(after, before / 10, "mean squared error \(before) -> \(after)")
+        XCTAssertEqual(try ShapeInference.outputShape(of: model, for: [3, 1, 8, 8]), [3, 1, 8, 8])
+        XCTAssertEqual(try ShapeInference.outputShape(of: ConvTranspose2D(2, 3, kernelSize: [3, 2], stride: [1, 4], padding: [1, 0], dilation: 2),
+                                                      for: [1, 2, 5, 6]), [1, 3, 7, 23])
+        XCTAssertThrowsError(try ShapeInference.outputShape(of: model, for: [3, 2, 8, 8])) { XCTAssertTrue("\($0)".contains("[N, 1, H, W]"), "\($0)") }
+        // Rebuilt from its architecture with its weights (a model file's path, without class names).
+        let copy = try ModuleRegistry.build(ModuleRegistry.spec(of: model))
+        try copy.loadStateDict(model.stateDict())
+        XCTAssertEqual(noGrad { copy(test) }.scalars, noGrad { model(test) }.scalars)
+        XCTAssertEqual(copy.namedStates().map { $0.1.shape }, [[8, 1, 3, 3], [8], [8, 1, 3, 3], [1]])
+    }
+
     func testDefaultInitialisationMatchesPyTorchBounds() {
         RandomGenerator.manualSeed(2)
         let fc = Linear(400, 50)
@@ -252,6 +299,9 @@ final class LayerTests: XCTestCase {
         let conv = Conv2D(8, 4, kernelSize: 3)
         let cb = 1 / Float(72).squareRoot()
         XCTAssert(conv.weight.value.scalars.allSatisfy { Swift.abs($0) <= cb })
+        let up = ConvTranspose2D(6, 8, kernelSize: [2, 2], groups: 2)   // PyTorch's fan-in: 8 / 2 * 2 * 2
+        XCTAssert((up.weight.value.scalars + up.bias!.value.scalars).allSatisfy { Swift.abs($0) <= 0.25 })
+        XCTAssertGreaterThan(up.weight.value.scalars.map { Swift.abs($0) }.max()!, 0.2)
         let conv1 = Conv1D(12, 8, kernelSize: 6, groups: 2)   // fan-in 6 * 6
         XCTAssert(conv1.weight.value.scalars.allSatisfy { Swift.abs($0) <= 1 / 6 })
         XCTAssertGreaterThan(conv1.weight.value.scalars.map { Swift.abs($0) }.max()!, 0.99 / 6)

@@ -97,7 +97,7 @@ final class OnnxImportTests: XCTestCase {
     func testOpsAgainstOnnxruntime() throws {
         let dir = "\(Self.folder)/ops"
         let cases = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") }.sorted()
-        XCTAssertEqual(cases.count, 19)
+        XCTAssertEqual(cases.count, 21)
         for c in cases {
             let worst = try worstDifference("\(dir)/\(c)")
             XCTAssertLessThan(worst, 1e-5, c)
@@ -208,6 +208,27 @@ final class OnnxImportTests: XCTestCase {
         XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4)
     }
 
+    /// PyTorch's ConvTranspose2d layers (stride 2 with padding and output padding; unequal
+    /// strides with padding, dilation and groups) through both exporters: PyTorch's outputs within
+    /// 1e-4, and as Strata layers (ConvTranspose2D) too.
+    func testPyTorchTransposedConvolutionsRunAndBecomeLayers() throws {
+        for name in ["upsampler_convtranspose_torchscript", "upsampler_convtranspose_dynamo"] {
+            let path = "\(Self.folder)/\(name).onnx"
+            let worst = try worstDifference(path)
+            print("\(name): largest difference from PyTorch \(worst)")
+            XCTAssertLessThan(worst, 1e-4, name)
+            let layers = try OnnxModel(path: path).strataLayers()
+            XCTAssertEqual(layers.layers.map(\.typeName), ["ConvTranspose2D", "ReLU", "ConvTranspose2D", "Tanh", "Conv2D"], name)
+            let second = try XCTUnwrap(layers.layers[2] as? ConvTranspose2D)
+            XCTAssertEqual([second.stride, second.padding, second.dilation, second.outputPadding], [[1, 2], [1, 0], [2, 1], 0])
+            XCTAssertEqual(second.groups, 2)
+            let x = try tensor("\(path).test/test_data_set_0/input_0.pb"), want = try tensor("\(path).test/test_data_set_0/output_0.pb")
+            let got = noGrad { layers(x) }
+            XCTAssertEqual(got.shape, [8, 3, 12, 20])
+            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
+        }
+    }
+
     /// Strata's 1-D layers exported and read back, run as a graph and as layers: the same outputs.
     func testStrataConv1dExportRoundTrips() throws {
         RandomGenerator.manualSeed(6)
@@ -229,6 +250,27 @@ final class OnnxImportTests: XCTestCase {
         XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5)
         let layers = try onnx.strataLayers()
         XCTAssertEqual(layers.layers.map(\.typeName), ["Conv1D", "BatchNorm1d", "ReLU", "MaxPool1D", "Conv1D", "AvgPool1D", "GlobalAvgPool", "Linear"])
+        XCTAssertLessThan(zip(noGrad { layers(x) }.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5)
+    }
+
+    /// Strata's ConvTranspose2D exported and read back, as a graph and as layers: the same outputs.
+    func testStrataConvTransposeExportRoundTrips() throws {
+        RandomGenerator.manualSeed(8)
+        let model = Sequential(Conv2D(3, 8, kernelSize: 3, stride: 2, padding: 1), ReLU(),
+                               ConvTranspose2D(8, 4, kernelSize: [3, 4], stride: [2, 3], padding: [1, 2], outputPadding: [1, 2], dilation: [1, 2], groups: 2),
+                               Tanh(), ConvTranspose2D(4, 2, kernelSize: 2, bias: false))
+        model.eval()
+        let path = testTemp("roundtrip-transpose.onnx")
+        try Onnx.export(model, info: ModelInfo(model: model, classNames: ["a", "b"], inputShape: [3, 9, 7]), to: path)
+        let x = Tensor.randn([3, 3, 9, 7], seed: 4)
+        let want = noGrad { model(x) }
+        let onnx = try OnnxModel(path: path)
+        XCTAssertEqual(onnx.graph.node.map(\.opType), ["Conv", "Relu", "ConvTranspose", "Tanh", "ConvTranspose"])
+        let got = try onnx.run(x)
+        XCTAssertEqual(got.shape, want.shape)
+        XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5)
+        let layers = try onnx.strataLayers()
+        XCTAssertEqual(layers.layers.map(\.typeName), ["Conv2D", "ReLU", "ConvTranspose2D", "Tanh", "ConvTranspose2D"])
         XCTAssertLessThan(zip(noGrad { layers(x) }.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5)
     }
 

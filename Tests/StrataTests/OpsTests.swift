@@ -282,6 +282,55 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// convTranspose2d against its definition (each input value scatters its kernel, stride
+    /// apart, padding cropped), in double: strides, padding, output padding, dilation, groups,
+    /// bias, every ISA, 1 and 2 threads. Also the inverse shape of conv2d.
+    func testConvTranspose2dAgainstItsDefinition() {
+        func reference(_ x: Tensor, _ w: Tensor, _ b: Tensor, _ st: (Int, Int), _ pd: (Int, Int), _ op: (Int, Int), _ dl: (Int, Int), _ g: Int) -> ([Int], [Double]) {
+            let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            let (cog, kh, kw) = (w.shape[1], w.shape[2], w.shape[3])
+            let cout = cog * g, cig = cin / g
+            let oh = (h - 1) * st.0 - 2 * pd.0 + dl.0 * (kh - 1) + op.0 + 1, ow = (wd - 1) * st.1 - 2 * pd.1 + dl.1 * (kw - 1) + op.1 + 1
+            var y = [Double](repeating: 0, count: n * cout * oh * ow)
+            for s in 0..<n { for o in 0..<cout { for i in 0..<(oh * ow) { y[(s * cout + o) * oh * ow + i] = Double(b.scalars[o]) } } }
+            for s in 0..<n { for ci in 0..<cin { for i in 0..<h { for j in 0..<wd {
+                let v = Double(x.scalars[((s * cin + ci) * h + i) * wd + j]), grp = ci / cig
+                for co in 0..<cog { for p in 0..<kh { for q in 0..<kw {
+                    let r = i * st.0 - pd.0 + p * dl.0, c = j * st.1 - pd.1 + q * dl.1
+                    guard r >= 0, r < oh, c >= 0, c < ow else { continue }
+                    y[((s * cout + grp * cog + co) * oh + r) * ow + c] += v * Double(w.scalars[((ci * cog + co) * kh + p) * kw + q])
+                } } }
+            } } } }
+            return ([n, cout, oh, ow], y)
+        }
+        // (input, weight, stride, padding, output padding, dilation, groups)
+        let configs: [([Int], [Int], (Int, Int), (Int, Int), (Int, Int), (Int, Int), Int)] = [
+            ([2, 3, 5, 4], [3, 4, 3, 3], (1, 1), (0, 0), (0, 0), (1, 1), 1),
+            ([2, 4, 4, 5], [4, 3, 3, 3], (2, 2), (1, 1), (1, 1), (1, 1), 1),
+            ([1, 6, 3, 4], [6, 2, 4, 2], (3, 2), (1, 0), (2, 1), (1, 2), 2),
+            ([3, 2, 6, 6], [2, 5, 1, 1], (1, 1), (0, 0), (0, 0), (1, 1), 1),
+            ([2, 16, 7, 7], [16, 8, 3, 3], (1, 1), (1, 1), (0, 0), (1, 1), 1),   // conv2d's own 3x3 (Winograd) shape
+            ([1, 8, 5, 3], [8, 4, 2, 2], (2, 2), (0, 0), (0, 0), (1, 1), 1),
+        ]
+        defer { Strata.numThreads = 2; Strata.restrictKernels(to: nil) }
+        for isa in machineISAs { Strata.restrictKernels(to: isa)
+        for threads in [1, 2] {
+            Strata.numThreads = threads
+            for (xs, ws, st, pd, op, dl, g) in configs {
+                let x = Tensor.randn(xs, seed: 1), w = Tensor.randn(ws, seed: 2), b = Tensor.randn([ws[1] * g], seed: 3)
+                let y = convTranspose2d(x, weight: w, bias: b, stride: Size2(st.0, st.1), padding: Size2(pd.0, pd.1),
+                                        outputPadding: Size2(op.0, op.1), dilation: Size2(dl.0, dl.1), groups: g)
+                let (shape, ref) = reference(x, w, b, st, pd, op, dl, g)
+                XCTAssertEqual(y.shape, shape)
+                let err = y.count == ref.count ? zip(y.scalars, ref).map { Swift.abs(Double($0) - $1) }.max()! : .infinity
+                XCTAssertLessThan(err, 1e-4, "\(xs) * \(ws) stride \(st) padding \(pd) output padding \(op) dilation \(dl) groups \(g) on \(isa), \(threads) threads")
+                // It undoes conv2d's shape: conv2d with the same settings maps y back to x's size.
+                XCTAssertEqual(conv2d(y, weight: w, stride: Size2(st.0, st.1), padding: Size2(pd.0, pd.1), dilation: Size2(dl.0, dl.1), groups: g).shape, xs)
+            }
+        }
+        }
+    }
+
     /// conv1d, maxPool1d and avgPool1d against their definitions written out over [N, C, L] in
     /// double: strides, padding, dilation, groups and bias, every ISA, 1 and 2 threads.
     func testConv1dAndPool1dAgainstTheirDefinitions() {

@@ -232,6 +232,20 @@ public enum ModuleRegistry {
                 try weights(s, [o, i / g, k.h, k.w])
                 return Conv2D(i, o, kernelSize: k, stride: stride, padding: pad, dilation: dil, groups: g, bias: (s["bias"] as? Bool) ?? true)
             },
+            "ConvTranspose2D": { s in
+                let (i, o, g) = (try int(s, "in"), try int(s, "out"), try int(s, "groups", 1))
+                let k = try size2(s, "kernel", 3), stride = try size2(s, "stride", 1), pad = try size2(s, "padding", 0)
+                let outPad = try size2(s, "output_padding", 0), dil = try size2(s, "dilation", 1)
+                guard k.h >= 1, k.w >= 1, stride.h >= 1, stride.w >= 1, dil.h >= 1, dil.w >= 1, pad.h >= 0, pad.w >= 0,
+                      outPad.h >= 0, outPad.w >= 0, outPad.h < stride.h, outPad.w < stride.w,
+                      [k.h, k.w, stride.h, stride.w, dil.h, dil.w, pad.h, pad.w].allSatisfy({ $0 <= 4096 }) else {
+                    throw StrataError("architecture: ConvTranspose2D has kernel \(k), stride \(stride), dilation \(dil), padding \(pad), output padding \(outPad): out of range")
+                }
+                guard i % g == 0, o % g == 0 else { throw StrataError("architecture: ConvTranspose2D groups \(g) must divide its channels \(i) -> \(o)") }
+                try weights(s, [i, o / g, k.h, k.w])
+                return ConvTranspose2D(i, o, kernelSize: k, stride: stride, padding: pad, outputPadding: outPad, dilation: dil, groups: g,
+                                       bias: (s["bias"] as? Bool) ?? true)
+            },
             "Conv1D": { s in
                 let (i, o, g) = (try int(s, "in"), try int(s, "out"), try int(s, "groups", 1))
                 let (k, stride, dil, pad) = (try int(s, "kernel", 3), try int(s, "stride", 1), try int(s, "dilation", 1), try count(s, "padding"))

@@ -36,6 +36,14 @@ public enum ShapeInference {
             let ow = windowPositions(shape[3], kernel: c.kernelSize.w, stride: c.stride.w, padding: c.padding.w, dilation: c.dilation.w)
             try need(oh > 0 && ow > 0, "kernel \(c.kernelSize) does not fit input \(shape)")
             return [shape[0], c.outChannels, oh, ow]
+        case let c as ConvTranspose2D:
+            try need(shape.count == 4 && shape[1] == c.inChannels, "takes [N, \(c.inChannels), H, W], gets input \(shape)")
+            let oh = (shape[2] - 1) * c.stride.h - 2 * c.padding.h + c.dilation.h * (c.kernelSize.h - 1) + c.outputPadding.h + 1
+            let ow = (shape[3] - 1) * c.stride.w - 2 * c.padding.w + c.dilation.w * (c.kernelSize.w - 1) + c.outputPadding.w + 1
+            try need(oh > 0 && ow > 0, "padding \(c.padding) leaves no output for input \(shape)")
+            // It multiplies sizes by the stride: a model file's stride must not make one example's output huge.
+            try need((checkedProduct([c.outChannels, oh, ow]) ?? .max) <= 1 << 28, "makes an output of [\(c.outChannels), \(oh), \(ow)] per example from input \(shape), over 2^28 values")
+            return [shape[0], c.outChannels, oh, ow]
         case let c as Conv1D:
             try need(shape.count == 3 && shape[1] == c.inChannels, "takes [N, \(c.inChannels), L], gets input \(shape)")
             try need(c.stride > 0, "has stride \(c.stride); it must be positive")
