@@ -95,6 +95,16 @@ MODELS = {
               {"2.weight": [2, 50], "2.bias": [2]}, [1, 40, 100], ["0", "1"],
               {"audio_features": json.dumps({"sampleRate": 8000, "bands": 40, "hop": 80, "length": 8192, "nFFT": 256,
                                              "bandMean": [-10.0] * 40, "bandStd": [5.0] * 40}, separators=(",", ":"))}),
+    "conv1d": ({"type": "Sequential", "layers": [{"type": "Conv1D", "in": 1, "out": 2, "kernel": 3, "padding": 1, "stride": 1,
+                                                  "dilation": 1, "groups": 1, "bias": True}, {"type": "ReLU"},
+                                                 {"type": "MaxPool1D", "kernel": 2, "stride": 2, "padding": 0},
+                                                 {"type": "AvgPool1D", "kernel": 2, "stride": 1, "padding": 1},
+                                                 {"type": "GlobalAvgPool"}, linear(2, 2)]},
+               {"0.weight": [2, 1, 3], "0.bias": [2], "5.weight": [2, 2], "5.bias": [2]}, [1, 8], ["low", "high"], None),
+    "upsample": ({"type": "Sequential", "layers": [{"type": "ConvTranspose2D", "in": 1, "out": 2, "kernel": [2, 2], "stride": [2, 2],
+                                                    "padding": [0, 0], "output_padding": [1, 1], "dilation": [1, 1], "groups": 1,
+                                                    "bias": True}, {"type": "ReLU"}, maxpool([2, 2]), {"type": "Flatten"}, linear(8, 2)]},
+                 {"0.weight": [1, 2, 2, 2], "0.bias": [2], "4.weight": [2, 8], "4.bias": [2]}, [1, 2, 2], ["a", "b"], None),
     "text-gru": ({"type": "TextClassifier", "kind": "gru", "vocabulary": 6, "dim": 2, "classes": 2, "max_length": 8},
                  {"embedding.weight": [6, 2], "rnn.weight_ih_l0": [6, 2], "rnn.weight_hh_l0": [6, 2], "rnn.bias_ih_l0": [6],
                   "rnn.bias_hh_l0": [6], "fc.weight": [2, 2], "fc.bias": [2]}, [8], ["negative", "positive"],
@@ -284,7 +294,8 @@ def seeds_gallery():
 
 
 def seeds_onnx():
-    """Two tiny graphs (Gemm, Relu, Softmax; Conv, MaxPool, Reshape, Concat); needs `pip install onnx`."""
+    """Tiny graphs (Gemm, Relu, Softmax; Conv, MaxPool, Reshape, Concat; 1-D Conv and pooling;
+    ConvTranspose); needs `pip install onnx`."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper, TensorProto
@@ -307,6 +318,15 @@ def seeds_onnx():
                        helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
                        helper.make_node("Reshape", ["p", "shape"], ["r"]), helper.make_node("Concat", ["r", "r"], ["o"], axis=1)],
          [cw, shape], [1, 4, 4], [16])
+    # 1-D Conv and pooling, and a transposed convolution with uneven pads and an output padding.
+    cw1 = numpy_helper.from_array(rng.standard_normal((3, 2, 3)).astype(np.float32), "cw1")
+    save("conv1d.onnx", [helper.make_node("Conv", ["x", "cw1"], ["c"], pads=[1, 2], strides=[2]),
+                         helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2], strides=[1], pads=[1, 0]),
+                         helper.make_node("AveragePool", ["p"], ["a"], kernel_shape=[2], count_include_pad=1, pads=[1, 1])],
+         [cw1], [2, 8], [3, 7])
+    tw = numpy_helper.from_array(rng.standard_normal((1, 2, 3, 3)).astype(np.float32), "tw")
+    save("convtranspose.onnx", [helper.make_node("ConvTranspose", ["x", "tw"], ["t"], strides=[2, 2], pads=[1, 0, 0, 1],
+                                                 output_padding=[1, 1])], [tw], [1, 4, 4], [2, 9, 9])
 
 
 if __name__ == "__main__":

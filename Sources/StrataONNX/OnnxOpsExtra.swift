@@ -598,6 +598,7 @@ extension OnnxOps {
         var x = try float(xv, "X"), w = try float(wv, "W")
         let oneD = x.rank == 3 && w.rank == 3
         guard oneD || (x.rank == 4 && w.rank == 4) else { throw fail("Strata runs 1-D and 2-D transposed convolutions: X \(x.shape), W \(w.shape)") }
+        guard !x.shape.contains(0), !w.shape.contains(0) else { throw fail("X \(x.shape) or W \(w.shape) is empty") }
         let group = at.int("group", 1)
         guard group >= 1, x.shape[1] == w.shape[0], w.shape[0] % group == 0 else {
             throw fail("X \(x.shape) and W \(w.shape) with group \(group) do not fit (W is [C, M/group, k...])")
