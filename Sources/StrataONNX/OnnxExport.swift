@@ -156,34 +156,15 @@ enum OnnxLayers {
             if let bias = l.bias { inputs.append(b.weight(bias.value, "linear.bias")) }
             return b.op("Gemm", inputs, [OnnxAttribute.int("transB", 1)], base: "linear")
         case let c as Conv2D:
-            var inputs = [x, b.weight(c.weight.value, "conv.weight")]
-            if let bias = c.bias { inputs.append(b.weight(bias.value, "conv.bias")) }
-            return b.op("Conv", inputs, [
-                OnnxAttribute.ints("kernel_shape", [c.kernelSize.h, c.kernelSize.w]),
-                OnnxAttribute.ints("strides", [c.stride.h, c.stride.w]),
-                OnnxAttribute.ints("pads", [c.padding.h, c.padding.w, c.padding.h, c.padding.w]),
-                OnnxAttribute.ints("dilations", [c.dilation.h, c.dilation.w]),
-                OnnxAttribute.int("group", c.groups),
-            ], base: "conv")
+            return convolution("Conv", b, x, c.weight, c.bias, kernel: [c.kernelSize.h, c.kernelSize.w], stride: [c.stride.h, c.stride.w],
+                               padding: [c.padding.h, c.padding.w], dilation: [c.dilation.h, c.dilation.w], groups: c.groups)
         case let c as ConvTranspose2D:
-            var inputs = [x, b.weight(c.weight.value, "conv_transpose.weight")]
-            if let bias = c.bias { inputs.append(b.weight(bias.value, "conv_transpose.bias")) }
-            return b.op("ConvTranspose", inputs, [
-                OnnxAttribute.ints("kernel_shape", [c.kernelSize.h, c.kernelSize.w]),
-                OnnxAttribute.ints("strides", [c.stride.h, c.stride.w]),
-                OnnxAttribute.ints("pads", [c.padding.h, c.padding.w, c.padding.h, c.padding.w]),
-                OnnxAttribute.ints("output_padding", [c.outputPadding.h, c.outputPadding.w]),
-                OnnxAttribute.ints("dilations", [c.dilation.h, c.dilation.w]),
-                OnnxAttribute.int("group", c.groups),
-            ], base: "conv_transpose")
+            return convolution("ConvTranspose", b, x, c.weight, c.bias, kernel: [c.kernelSize.h, c.kernelSize.w],
+                               stride: [c.stride.h, c.stride.w], padding: [c.padding.h, c.padding.w], dilation: [c.dilation.h, c.dilation.w],
+                               groups: c.groups, extra: [OnnxAttribute.ints("output_padding", [c.outputPadding.h, c.outputPadding.w])])
         case let c as Conv1D:
-            var inputs = [x, b.weight(c.weight.value, "conv.weight")]
-            if let bias = c.bias { inputs.append(b.weight(bias.value, "conv.bias")) }
-            return b.op("Conv", inputs, [
-                OnnxAttribute.ints("kernel_shape", [c.kernelSize]), OnnxAttribute.ints("strides", [c.stride]),
-                OnnxAttribute.ints("pads", [c.padding, c.padding]), OnnxAttribute.ints("dilations", [c.dilation]),
-                OnnxAttribute.int("group", c.groups),
-            ], base: "conv")
+            return convolution("Conv", b, x, c.weight, c.bias, kernel: [c.kernelSize], stride: [c.stride], padding: [c.padding],
+                               dilation: [c.dilation], groups: c.groups)
         case let p as MaxPool1D:
             return b.op("MaxPool", [x], poolAttributes(p), base: "maxpool")
         case let p as AvgPool1D:
@@ -252,6 +233,18 @@ enum OnnxLayers {
         default:
             throw StrataError("ONNX export: layer \(path) (\(module.typeName)) has no ONNX form yet")
         }
+    }
+
+    /// A Conv or ConvTranspose node: its weight and bias, and each spatial axis's settings
+    /// (`padding` on both sides of it).
+    static func convolution(_ op: String, _ b: OnnxGraphBuilder, _ x: String, _ weight: Parameter, _ bias: Parameter?, kernel: [Int],
+                            stride: [Int], padding: [Int], dilation: [Int], groups: Int, extra: [OnnxAttribute] = []) -> String {
+        let base = op == "Conv" ? "conv" : "conv_transpose"
+        var inputs = [x, b.weight(weight.value, base + ".weight")]
+        if let bias { inputs.append(b.weight(bias.value, base + ".bias")) }
+        return b.op(op, inputs, [OnnxAttribute.ints("kernel_shape", kernel), OnnxAttribute.ints("strides", stride),
+                                 OnnxAttribute.ints("pads", padding + padding), OnnxAttribute.ints("dilations", dilation),
+                                 OnnxAttribute.int("group", groups)] + extra, base: base)
     }
 
     static func poolAttributes(_ p: Pool1D) -> [OnnxAttribute] {

@@ -26,14 +26,17 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     return y.reshape([n, cout, ol])
 }
 
-/// The checks 1-D pooling makes before it runs as 2-D pooling; returns the output length.
-private func pool1dLength(_ x: Tensor, _ kernelSize: Int, _ stride: Int, _ padding: Int, _ op: String) -> Int {
+/// 1-D pooling as `pool2d` over a height of 1, after its own checks.
+private func pool1d(_ x: Tensor, _ kernelSize: Int, _ stride: Int?, _ padding: Int, _ op: String,
+                    _ pool2d: (Tensor, Size2, Size2, Size2) -> Tensor) -> Tensor {
+    let s = stride ?? kernelSize
     shapeCheck(x.rank == 3, op, "input must be [N, C, L], got \(fmt(x.shape))")
-    shapeCheck(kernelSize > 0 && stride > 0 && padding >= 0 && 2 * padding <= kernelSize, op,
-               "kernel \(kernelSize) and stride \(stride) must be positive, padding \(padding) at most half the kernel")
-    let ol = windowPositions(x.shape[2], kernel: kernelSize, stride: stride, padding: padding)
+    shapeCheck(kernelSize > 0 && s > 0 && padding >= 0 && 2 * padding <= kernelSize, op,
+               "kernel \(kernelSize) and stride \(s) must be positive, padding \(padding) at most half the kernel")
+    let ol = windowPositions(x.shape[2], kernel: kernelSize, stride: s, padding: padding)
     shapeCheck(ol > 0, op, "input \(fmt(x.shape)) is too small for kernel \(kernelSize) with padding \(padding)")
-    return ol
+    let y = pool2d(x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]]), Size2(1, kernelSize), Size2(1, s), Size2(0, padding))
+    return y.reshape([x.shape[0], x.shape[1], ol])
 }
 
 /// Max pooling over `[N, C, L]`; `stride` defaults to the kernel size (as in PyTorch).
@@ -42,11 +45,7 @@ private func pool1dLength(_ x: Tensor, _ kernelSize: Int, _ stride: Int, _ paddi
 /// let y = maxPool1d(x, kernelSize: 2)   // [N, 16, 100] -> [N, 16, 50]
 /// ```
 public func maxPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
-    let s = stride ?? kernelSize
-    let ol = pool1dLength(x, kernelSize, s, padding, "maxPool1d")
-    let y = maxPool2d(x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]]), kernelSize: Size2(1, kernelSize),
-                      stride: Size2(1, s), padding: Size2(0, padding))
-    return y.reshape([x.shape[0], x.shape[1], ol])
+    pool1d(x, kernelSize, stride, padding, "maxPool1d") { maxPool2d($0, kernelSize: $1, stride: $2, padding: $3) }
 }
 
 /// Average pooling over `[N, C, L]` (padding counts as zeros, like PyTorch's default).
@@ -55,9 +54,5 @@ public func maxPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding:
 /// let y = avgPool1d(x, kernelSize: 4, stride: 2, padding: 1)   // [N, 16, 100] -> [N, 16, 50]
 /// ```
 public func avgPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
-    let s = stride ?? kernelSize
-    let ol = pool1dLength(x, kernelSize, s, padding, "avgPool1d")
-    let y = avgPool2d(x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]]), kernelSize: Size2(1, kernelSize),
-                      stride: Size2(1, s), padding: Size2(0, padding))
-    return y.reshape([x.shape[0], x.shape[1], ol])
+    pool1d(x, kernelSize, stride, padding, "avgPool1d") { avgPool2d($0, kernelSize: $1, stride: $2, padding: $3) }
 }
