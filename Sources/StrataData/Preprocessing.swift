@@ -20,6 +20,9 @@ public enum Preprocessing {
     case audio(AudioFeatures)
     /// Inputs that are indices into data the model holds (a graph's nodes).
     case indices
+    /// Sequences of `[channels, length]` values (a 1-D convolutional model of raw samples), which
+    /// no file format here describes.
+    case sequence(channels: Int, length: Int)
 
     /// The preprocessing a model file describes.
     public init(_ info: ModelInfo) throws {
@@ -29,6 +32,8 @@ public enum Preprocessing {
             self = .audio(feats)
         } else if info.inputShape.count == 3 {
             self = .image(channels: info.inputShape[0], height: info.inputShape[1], width: info.inputShape[2], normalization: info.normalization)
+        } else if info.inputShape.count == 2 {
+            self = .sequence(channels: info.inputShape[0], length: info.inputShape[1])
         } else {
             self = .indices
         }
@@ -40,6 +45,7 @@ public enum Preprocessing {
         case .text: return "text"
         case .audio: return "audio"
         case .indices: return "graph"
+        case .sequence: return "sequence"
         }
     }
 
@@ -76,6 +82,8 @@ public enum Preprocessing {
             throw StrataError("this is a text model: give texts, not files")
         case .indices:
             throw StrataError("this is a graph model: its inputs are node indices, not files")
+        case let .sequence(c, l):
+            throw StrataError("this model takes sequences of \(c)x\(l) values (a 1-D convolutional model), which strata reads from no file; call it from Swift on an [N, \(c), \(l)] tensor")
         }
     }
 

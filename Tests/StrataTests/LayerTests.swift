@@ -248,6 +248,10 @@ final class LayerTests: XCTestCase {
         let loaded = try SavedModel.load(path).model
         XCTAssertEqual(noGrad { loaded(testX) }.scalars, noGrad { model(testX) }.scalars)
         XCTAssertEqual(loaded.namedStates().map { $0.0 }, ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"])
+        // `strata predict` has no file format for raw sequences, and says so (it used to call this a graph model).
+        let (status, _, err) = try runStrata(["predict", "--model", path, path])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(err.contains("\(path): this model takes sequences of 1x64 values"), err)
     }
 
     /// A convolutional autoencoder (Conv2D down to 4x4, ConvTranspose2D back up to 8x8) learns to
