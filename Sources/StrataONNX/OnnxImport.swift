@@ -314,8 +314,7 @@ enum OnnxOps {
                 throw fail("strides \(strides), dilations \(dil), pads \(pads) are not valid \(d)-D ones")
             }
             if oneD {
-                xt = xt.reshape([xt.shape[0], xt.shape[1], 1, xt.shape[2]])
-                w = w.reshape([w.shape[0], w.shape[1], 1, w.shape[2]])
+                (xt, w) = (xt.unsqueeze(2), w.unsqueeze(2))
                 (strides, dil, pads) = ([1, strides[0]], [1, dil[0]], [0, pads[0], 0, pads[1]])
             }
             if pads[0] != pads[2] || pads[1] != pads[3] {   // uneven padding: pad first, then convolve unpadded
@@ -333,7 +332,7 @@ enum OnnxOps {
             }
             let y = conv2d(xt, weight: w, bias: bias, stride: Size2(strides[0], strides[1]), padding: Size2(pads[0], pads[1]),
                            dilation: Size2(dil[0], dil[1]), groups: group)
-            return [.float(oneD ? y.reshape([y.shape[0], y.shape[1], y.shape[3]]) : y)]
+            return [.float(oneD ? y.squeeze(2) : y)]
         case "MaxPool", "AveragePool":
             var t = try float(input(0), "X")
             // 1-D pooling runs as 2-D pooling over a height of 1.
@@ -350,7 +349,7 @@ enum OnnxOps {
             guard at.int("ceil_mode", 0) == 0 else { throw fail("ceil_mode is not read") }
             guard (at.ints("dilations") ?? [Int](repeating: 1, count: d)).allSatisfy({ $0 == 1 }) else { throw fail("dilated pooling is not read") }
             if oneD {
-                t = t.reshape([t.shape[0], t.shape[1], 1, t.shape[2]])
+                t = t.unsqueeze(2)
                 (k, s, pads) = ([1, k[0]], [1, s[0]], [0, pads[0], 0, pads[1]])
             }
             let isMax = node.opType == "MaxPool"
@@ -368,7 +367,7 @@ enum OnnxOps {
             if isMax { guard node.output.count < 2 || node.output[1].isEmpty else { throw fail("MaxPool's indices output is not made") } }
             let y = isMax ? maxPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1]))
                 : avgPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1]))
-            return [.float(oneD ? y.reshape([y.shape[0], y.shape[1], y.shape[3]]) : y)]
+            return [.float(oneD ? y.squeeze(2) : y)]
         case "GlobalAveragePool":
             let t = try float(input(0), "X")
             guard t.rank >= 3 else { throw fail("X \(t.shape) has no spatial dimensions") }

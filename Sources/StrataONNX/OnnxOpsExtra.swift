@@ -640,10 +640,7 @@ extension OnnxOps {
             bias = try float(bv, "B")
             guard bias!.shape == [cout] else { throw fail("B \(bias!.shape) must be [\(cout)]") }
         }
-        if oneD {
-            x = x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]])
-            w = w.reshape([w.shape[0], w.shape[1], 1, w.shape[2]])
-        }
+        if oneD { (x, w) = (x.unsqueeze(2), w.unsqueeze(2)) }
         // 2-D settings, height first (a 1-D op's height is 1 with no padding).
         let (sh, dh, oph, top, bottom) = oneD ? (1, 1, 0, 0, 0) : (strides[0], dil[0], outPad[0], pads[0], pads[2])
         let (sw, dw, opw, left, right) = oneD ? (strides[0], dil[0], outPad[0], pads[0], pads[1]) : (strides[1], dil[1], outPad[1], pads[1], pads[3])
@@ -663,6 +660,6 @@ extension OnnxOps {
             }
             if let bias { y = y + bias.reshape([1, cout, 1, 1]) }
         }
-        return oneD ? y.reshape([y.shape[0], cout, y.shape[3]]) : y
+        return oneD ? y.squeeze(2) : y
     }
 }

@@ -17,13 +17,12 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     shapeCheck(x.shape[1] == weight.shape[1] * groups, op,
                "input \(fmt(x.shape)) has \(x.shape[1]) channels but weight \(fmt(weight.shape)) expects \(weight.shape[1] * groups)")
     shapeCheck(stride > 0 && dilation > 0 && padding >= 0, op, "stride \(stride) and dilation \(dilation) must be positive, padding \(padding) not negative")
-    let (n, l, cout, k) = (x.shape[0], x.shape[2], weight.shape[0], weight.shape[2])
-    let ol = windowPositions(l, kernel: k, stride: stride, padding: padding, dilation: dilation)
+    let ol = windowPositions(x.shape[2], kernel: weight.shape[2], stride: stride, padding: padding, dilation: dilation)
     shapeCheck(ol > 0, op, "input \(fmt(x.shape)) is too small for kernel \(fmt(weight.shape)) with padding \(padding) and dilation \(dilation)")
-    if let bias { shapeCheck(bias.shape == [cout], op, "bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))") }
-    let y = conv2d(x.reshape([n, x.shape[1], 1, l]), weight: weight.reshape([cout, weight.shape[1], 1, k]), bias: bias,
+    if let bias { shapeCheck(bias.shape == [weight.shape[0]], op, "bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))") }
+    let y = conv2d(x.unsqueeze(2), weight: weight.unsqueeze(2), bias: bias,
                    stride: Size2(1, stride), padding: Size2(0, padding), dilation: Size2(1, dilation), groups: groups)
-    return y.reshape([n, cout, ol])
+    return y.squeeze(2)
 }
 
 /// 1-D pooling as `pool2d` over a height of 1, after its own checks.
@@ -33,10 +32,9 @@ private func pool1d(_ x: Tensor, _ kernelSize: Int, _ stride: Int?, _ padding: I
     shapeCheck(x.rank == 3, op, "input must be [N, C, L], got \(fmt(x.shape))")
     shapeCheck(kernelSize > 0 && s > 0 && padding >= 0 && 2 * padding <= kernelSize, op,
                "kernel \(kernelSize) and stride \(s) must be positive, padding \(padding) at most half the kernel")
-    let ol = windowPositions(x.shape[2], kernel: kernelSize, stride: s, padding: padding)
-    shapeCheck(ol > 0, op, "input \(fmt(x.shape)) is too small for kernel \(kernelSize) with padding \(padding)")
-    let y = pool2d(x.reshape([x.shape[0], x.shape[1], 1, x.shape[2]]), Size2(1, kernelSize), Size2(1, s), Size2(0, padding))
-    return y.reshape([x.shape[0], x.shape[1], ol])
+    shapeCheck(windowPositions(x.shape[2], kernel: kernelSize, stride: s, padding: padding) > 0, op,
+               "input \(fmt(x.shape)) is too small for kernel \(kernelSize) with padding \(padding)")
+    return pool2d(x.unsqueeze(2), Size2(1, kernelSize), Size2(1, s), Size2(0, padding)).squeeze(2)
 }
 
 /// Max pooling over `[N, C, L]`; `stride` defaults to the kernel size (as in PyTorch).
