@@ -101,6 +101,13 @@ MODELS = {
                                                  {"type": "AvgPool1D", "kernel": 2, "stride": 1, "padding": 1},
                                                  {"type": "GlobalAvgPool"}, linear(2, 2)]},
                {"0.weight": [2, 1, 3], "0.bias": [2], "5.weight": [2, 2], "5.bias": [2]}, [1, 8], ["low", "high"], None),
+    "pooling": ({"type": "Sequential", "layers": [{"type": "MaxPool2D", "kernel": [3, 3], "stride": [2, 2], "padding": [0, 0],
+                                                   "ceil_mode": True},
+                                                  {"type": "AvgPool2D", "kernel": [3, 3], "stride": [2, 2], "padding": [1, 1],
+                                                   "ceil_mode": True, "count_include_pad": False},
+                                                  {"type": "MaxPool2D", "kernel": [2, 2], "stride": [1, 1], "padding": [0, 0], "dilation": [1, 2]},
+                                                  {"type": "Flatten"}, linear(4, 2)]},
+                {"4.weight": [2, 4], "4.bias": [2]}, [1, 10, 12], ["a", "b"], None),
     "upsample": ({"type": "Sequential", "layers": [{"type": "ConvTranspose2D", "in": 1, "out": 2, "kernel": [2, 2], "stride": [2, 2],
                                                     "padding": [0, 0], "output_padding": [1, 1], "dilation": [1, 1], "groups": 1,
                                                     "bias": True}, {"type": "ReLU"}, maxpool([2, 2]), {"type": "Flatten"}, linear(8, 2)]},
@@ -295,7 +302,7 @@ def seeds_gallery():
 
 def seeds_onnx():
     """Tiny graphs (Gemm, Relu, Softmax; Conv, MaxPool, Reshape, Concat; 1-D Conv and pooling;
-    ConvTranspose); needs `pip install onnx`."""
+    ConvTranspose; pooling in ceil mode, dilated, and with auto_pad); needs `pip install onnx`."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper, TensorProto
@@ -327,6 +334,11 @@ def seeds_onnx():
     tw = numpy_helper.from_array(rng.standard_normal((1, 2, 3, 3)).astype(np.float32), "tw")
     save("convtranspose.onnx", [helper.make_node("ConvTranspose", ["x", "tw"], ["t"], strides=[2, 2], pads=[1, 0, 0, 1],
                                                  output_padding=[1, 1])], [tw], [1, 4, 4], [2, 9, 9])
+    save("pooling.onnx", [helper.make_node("Conv", ["x", "cw"], ["c"], auto_pad="SAME_UPPER", strides=[2, 2]),
+                          helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[3, 2], strides=[2, 1], pads=[0, 1, 2, 1],
+                                           dilations=[2, 1], ceil_mode=1),
+                          helper.make_node("AveragePool", ["p"], ["a"], kernel_shape=[2, 2], auto_pad="SAME_LOWER", ceil_mode=1)],
+         [cw], [1, 7, 6], [2, 2, 4])
 
 
 if __name__ == "__main__":

@@ -16,13 +16,16 @@ and a GRU text classifier (Embedding(1000, 64, padding_idx=0), GRU(64, 64, batch
 hidden state, Linear(64, 3)) on int64 token ids [8, 20] with some padded ends, and a 1-D
 convolutional classifier of raw sound (`audio_cnn`: Conv1d with stride, padding, dilation and
 groups, BatchNorm1d with random statistics, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d) on [8, 1, 400],
-and an upsampler of ConvTranspose2d layers (`upsampler`) on [8, 4, 5, 5].
+an upsampler of ConvTranspose2d layers (`upsampler`) on [8, 4, 5, 5], and a network of pooling
+with PyTorch's options (`pooling_options`: ceil_mode, count_include_pad=False, dilation) on [8, 3, 23, 23].
 OUT/ops/ holds one-node graphs (GRU and LSTM with sequence lengths, reverse and bidirectional
 directions (onnxruntime runs layout 0 only; ONNX's node tests cover layout 1); Slice flipping an axis; Split into unequal parts; opset-18 reductions;
-LayerNormalization; Pad's modes and cropping; 1-D Conv and pooling with uneven pads; ConvTranspose with uneven pads and with output_shape) with outputs from onnxruntime, an implementation independent of Strata's.
+LayerNormalization; Pad's modes and cropping; 1-D Conv and pooling with uneven pads; ConvTranspose with uneven pads and with output_shape;
+pooling in ceil mode, with dilation, with padding left out of an average, and with auto_pad; Conv with auto_pad) with outputs from onnxruntime, an implementation independent of Strata's.
 `--full-resnet` writes only the full-width ResNet-18 (widths 64 to 512), for a local check through
-`STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed). `--conv1d` writes
-only the 1-D classifier, the upsampler and OUT/ops/ (no training; the other files stay as they are).
+`STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed). `--conv-only` writes
+only the 1-D classifier, the upsampler, the pooling network and OUT/ops/ (no training; the other
+files stay as they are).
 
     pip install torch onnx onnxscript onnxruntime numpy
     python3 Tools/make_onnx_fixtures.py Tests/StrataTests/Fixtures/onnx
@@ -97,6 +100,14 @@ def upsampler():
     return nn.Sequential(nn.ConvTranspose2d(4, 8, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
                          nn.ConvTranspose2d(8, 6, (3, 2), stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2), nn.Tanh(),
                          nn.Conv2d(6, 3, 1))
+
+
+def pooling_options():
+    """PyTorch's pooling options, [N, 3, 23, 23] -> [N, 5]: max pooling in ceil mode (as SqueezeNet
+    and GoogLeNet have it), an average in ceil mode that leaves the padding out, dilated max pooling."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
+                         nn.MaxPool2d(2, stride=1, dilation=2), nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
 
 
 def randomize_bn(model):
@@ -231,6 +242,8 @@ def conv_fixtures(out):
     exporters(model, torch.randn(8, 1, 400), os.path.join(out, "audio_conv1d"))
     torch.manual_seed(7)
     exporters(upsampler(), torch.randn(8, 4, 5, 5), os.path.join(out, "upsampler_convtranspose"))
+    torch.manual_seed(8)
+    exporters(pooling_options(), torch.randn(8, 3, 23, 23), os.path.join(out, "pooling_options"))
     op_cases(os.path.join(out, "ops"))
 
 
@@ -300,6 +313,20 @@ def op_cases(folder):
          strides=[2, 3], pads=[0, 2, 1, 0], output_padding=[1, 2], dilations=[1, 2], group=2)
     case("conv_transpose_1d_output_shape", "ConvTranspose", f32(2, 3, 5), {"W": f32(3, 2, 4)}, ["Y"], strides=[3],
          output_shape=[13])
+    case("max_pool_ceil_dilated_uneven_pads", "MaxPool", f32(2, 3, 9, 8), {}, ["Y"], kernel_shape=[3, 2], strides=[2, 3],
+         pads=[0, 1, 2, 1], dilations=[2, 1], ceil_mode=1)
+    case("average_pool_ceil_pads_left_out", "AveragePool", f32(2, 3, 8, 7), {}, ["Y"], kernel_shape=[3, 3], strides=[2, 2],
+         pads=[1, 0, 0, 2], ceil_mode=1, count_include_pad=0)
+    case("average_pool_ceil_pads_counted", "AveragePool", f32(2, 3, 8, 7), {}, ["Y"], kernel_shape=[3, 3], strides=[2, 2],
+         pads=[1, 0, 0, 2], ceil_mode=1, count_include_pad=1)
+    case("average_pool_dilated_opset19", "AveragePool", f32(1, 2, 9, 9), {}, ["Y"], opset=19, kernel_shape=[2, 3], strides=[2, 1],
+         pads=[1, 1, 1, 1], dilations=[3, 2], count_include_pad=1)
+    case("average_pool_1d_ceil_pads_left_out", "AveragePool", f32(2, 3, 10), {}, ["Y"], kernel_shape=[3], strides=[2], pads=[1, 1],
+         ceil_mode=1)
+    case("max_pool_same_upper", "MaxPool", f32(1, 2, 7, 6), {}, ["Y"], kernel_shape=[3, 2], strides=[2, 2], auto_pad="SAME_UPPER")
+    case("average_pool_same_lower", "AveragePool", f32(1, 2, 7, 6), {}, ["Y"], kernel_shape=[3, 4], strides=[2, 1], auto_pad="SAME_LOWER")
+    case("conv_same_upper_strided", "Conv", f32(1, 2, 7, 6), {"W": f32(3, 2, 3, 4), "B": f32(3)}, ["Y"], strides=[2, 2],
+         auto_pad="SAME_UPPER")
 
 
 def exporters(model, x, base):

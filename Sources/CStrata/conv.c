@@ -1569,7 +1569,8 @@ static void maxpool_2x2_backward_codes(long H, long W, long OH, long OW, const u
 }
 
 static int is_pool_2x2(const sk_pool_shape *s) {
-    return s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 && s->dh == 1 && s->dw == 1;
+    return s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 && s->dh == 1 && s->dw == 1 &&
+           2 * s->oh <= s->h && 2 * s->ow <= s->w;   // no partial window at the end (ceil mode)
 }
 
 // The AVX-512 pooling kernels also use byte operations (AVX-512BW). The CPU's answer is kept; the
@@ -1614,24 +1615,39 @@ static void maxpool_plane(const pool_job *j, long plane) {
         }
 }
 
+// How many of a window's k taps (d apart, the first at start) fall in [lo, hi).
+static long taps_within(long start, long k, long d, long lo, long hi) {
+    long n = 0;
+    for (long t = 0; t < k; t++) n += start + t * d >= lo && start + t * d < hi;
+    return n;
+}
+
+// An average's divisor along one axis for the window at start: the taps inside the padded input
+// (ceil mode's partial windows count less), or with exclude_pad inside the input itself.
+static long avg_taps(const sk_pool_shape *s, long start, long k, long d, long pad, long end_pad, long size) {
+    return s->exclude_pad ? taps_within(start, k, d, 0, size) : taps_within(start, k, d, -pad, size + end_pad);
+}
+
 static void avgpool_plane(const pool_job *j, long plane) {
     const sk_pool_shape *s = j->s;
     const float *x = j->x + plane * s->h * s->w;
     float *y = j->y + plane * s->oh * s->ow;
-    float inv = 1.0f / (float)(s->kh * s->kw);
-    for (long oh = 0; oh < s->oh; oh++)
+    for (long oh = 0; oh < s->oh; oh++) {
+        long h0 = oh * s->sh - s->ph, nh = avg_taps(s, h0, s->kh, s->dh, s->ph, s->eh, s->h);
         for (long ow = 0; ow < s->ow; ow++) {
+            long w0 = ow * s->sw - s->pw, n = nh * avg_taps(s, w0, s->kw, s->dw, s->pw, s->ew, s->w);
             float acc = 0;
             for (long kh = 0; kh < s->kh; kh++) {
-                long ih = oh * s->sh - s->ph + kh;
+                long ih = h0 + kh * s->dh;
                 if (ih < 0 || ih >= s->h) continue;
                 for (long kw = 0; kw < s->kw; kw++) {
-                    long iw = ow * s->sw - s->pw + kw;
+                    long iw = w0 + kw * s->dw;
                     if (iw >= 0 && iw < s->w) acc += x[ih * s->w + iw];
                 }
             }
-            y[oh * s->ow + ow] = acc * inv;
+            y[oh * s->ow + ow] = n > 0 ? acc / (float)n : 0;
         }
+    }
 }
 
 static void pool_backward_plane(const pool_job *j, long plane) {
@@ -1649,19 +1665,22 @@ static void pool_backward_plane(const pool_job *j, long plane) {
             if (id[o] >= 0) gx[id[o]] += gy[o];
         return;
     }
-    float inv = 1.0f / (float)(s->kh * s->kw);
-    for (long oh = 0; oh < s->oh; oh++)
+    for (long oh = 0; oh < s->oh; oh++) {
+        long h0 = oh * s->sh - s->ph, nh = avg_taps(s, h0, s->kh, s->dh, s->ph, s->eh, s->h);
         for (long ow = 0; ow < s->ow; ow++) {
-            float g = gy[oh * s->ow + ow] * inv;
+            long w0 = ow * s->sw - s->pw, n = nh * avg_taps(s, w0, s->kw, s->dw, s->pw, s->ew, s->w);
+            if (n == 0) continue;
+            float g = gy[oh * s->ow + ow] / (float)n;
             for (long kh = 0; kh < s->kh; kh++) {
-                long ih = oh * s->sh - s->ph + kh;
+                long ih = h0 + kh * s->dh;
                 if (ih < 0 || ih >= s->h) continue;
                 for (long kw = 0; kw < s->kw; kw++) {
-                    long iw = ow * s->sw - s->pw + kw;
+                    long iw = w0 + kw * s->dw;
                     if (iw >= 0 && iw < s->w) gx[ih * s->w + iw] += g;
                 }
             }
         }
+    }
 }
 
 static void pool_forward_task(void *ctx, long p) {

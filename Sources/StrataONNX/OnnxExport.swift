@@ -166,14 +166,14 @@ enum OnnxLayers {
             return convolution("Conv", b, x, c.weight, c.bias, kernel: [c.kernelSize], stride: [c.stride], padding: [c.padding],
                                dilation: [c.dilation], groups: c.groups)
         case let p as MaxPool1D:
-            return b.op("MaxPool", [x], poolAttributes(p), base: "maxpool")
+            return b.op("MaxPool", [x], poolAttributes(p) + (p.dilation == 1 ? [] : [OnnxAttribute.ints("dilations", [p.dilation])]), base: "maxpool")
         case let p as AvgPool1D:
-            return b.op("AveragePool", [x], poolAttributes(p) + [OnnxAttribute.int("count_include_pad", 1)], base: "avgpool")
+            return b.op("AveragePool", [x], poolAttributes(p) + [OnnxAttribute.int("count_include_pad", p.countIncludePad ? 1 : 0)], base: "avgpool")
         case let p as MaxPool2D:
-            return b.op("MaxPool", [x], poolAttributes(p), base: "maxpool")
+            return b.op("MaxPool", [x], poolAttributes(p) + (p.dilation == 1 ? [] : [OnnxAttribute.ints("dilations", [p.dilation.h, p.dilation.w])]), base: "maxpool")
         case let p as AvgPool2D:
-            // Strata divides by the whole window, padding included (PyTorch's default).
-            return b.op("AveragePool", [x], poolAttributes(p) + [OnnxAttribute.int("count_include_pad", 1)], base: "avgpool")
+            // ONNX's default leaves the padding out of the count; PyTorch's (and Strata's) includes it.
+            return b.op("AveragePool", [x], poolAttributes(p) + [OnnxAttribute.int("count_include_pad", p.countIncludePad ? 1 : 0)], base: "avgpool")
         case is GlobalAvgPool:
             // [N, C, H, W] or [N, C, L] -> [N, C]
             let pooled = b.op("GlobalAveragePool", [x], base: "gap")
@@ -249,12 +249,12 @@ enum OnnxLayers {
 
     static func poolAttributes(_ p: Pool1D) -> [OnnxAttribute] {
         [OnnxAttribute.ints("kernel_shape", [p.kernelSize]), OnnxAttribute.ints("strides", [p.stride]),
-         OnnxAttribute.ints("pads", [p.padding, p.padding])]
+         OnnxAttribute.ints("pads", [p.padding, p.padding])] + (p.ceilMode ? [OnnxAttribute.int("ceil_mode", 1)] : [])
     }
 
     static func poolAttributes(_ p: Pool2D) -> [OnnxAttribute] {
         [OnnxAttribute.ints("kernel_shape", [p.kernelSize.h, p.kernelSize.w]),
          OnnxAttribute.ints("strides", [p.stride.h, p.stride.w]),
-         OnnxAttribute.ints("pads", [p.padding.h, p.padding.w, p.padding.h, p.padding.w])]
+         OnnxAttribute.ints("pads", [p.padding.h, p.padding.w, p.padding.h, p.padding.w])] + (p.ceilMode ? [OnnxAttribute.int("ceil_mode", 1)] : [])
     }
 }

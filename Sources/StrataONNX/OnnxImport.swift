@@ -305,14 +305,14 @@ enum OnnxOps {
                 throw fail("X \(xt.shape) and W \(w.shape) with group \(group) do not fit")
             }
             if let k = at.ints("kernel_shape"), k != Array(w.shape.dropFirst(2)) { throw fail("kernel_shape \(k) differs from W \(w.shape)") }
-            guard at.string("auto_pad").map({ $0 == "NOTSET" }) ?? true else { throw fail("auto_pad is not read; export with explicit pads") }
             let d = oneD ? 1 : 2
             var strides = at.ints("strides") ?? [Int](repeating: 1, count: d), dil = at.ints("dilations") ?? [Int](repeating: 1, count: d)
-            var pads = at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
-            guard strides.count == d, dil.count == d, pads.count == 2 * d, strides.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }),
-                  dil.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.allSatisfy({ $0 >= 0 && $0 < 1 << 16 }) else {
-                throw fail("strides \(strides), dilations \(dil), pads \(pads) are not valid \(d)-D ones")
+            guard strides.count == d, dil.count == d, strides.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), dil.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else {
+                throw fail("strides \(strides) and dilations \(dil) are not valid \(d)-D ones")
             }
+            var pads = try autoPads(at, spatial: Array(xt.shape.dropFirst(2)), kernel: Array(w.shape.dropFirst(2)), strides: strides, dilations: dil)
+                ?? at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
+            guard pads.count == 2 * d, pads.allSatisfy({ $0 >= 0 && $0 < 1 << 16 }) else { throw fail("pads \(pads) are not valid \(d)-D ones") }
             if oneD {
                 (xt, w) = (xt.unsqueeze(2), w.unsqueeze(2))
                 (strides, dil, pads) = ([1, strides[0]], [1, dil[0]], [0, pads[0], 0, pads[1]])
@@ -341,32 +341,31 @@ enum OnnxOps {
             let d = oneD ? 1 : 2
             guard var k = at.ints("kernel_shape"), k.count == d, k.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else { throw fail("kernel_shape must give \(d) sizes of at most 65536") }
             var s = at.ints("strides") ?? [Int](repeating: 1, count: d)
-            var pads = at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
-            guard s.count == d, s.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), pads.count == 2 * d, pads.allSatisfy({ $0 >= 0 && $0 < k.max()! }) else {
-                throw fail("strides \(s) and pads \(pads) for kernel \(k): pads must be smaller than the kernel")
+            var dil = at.ints("dilations") ?? [Int](repeating: 1, count: d)
+            guard s.count == d, s.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }), dil.count == d, dil.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else {
+                throw fail("strides \(s) and dilations \(dil) are not valid \(d)-D ones")
             }
-            guard at.string("auto_pad").map({ $0 == "NOTSET" }) ?? true else { throw fail("auto_pad is not read; export with explicit pads") }
-            guard at.int("ceil_mode", 0) == 0 else { throw fail("ceil_mode is not read") }
-            guard (at.ints("dilations") ?? [Int](repeating: 1, count: d)).allSatisfy({ $0 == 1 }) else { throw fail("dilated pooling is not read") }
+            let spatial = Array(t.shape.dropFirst(2))
+            var pads = try autoPads(at, spatial: spatial, kernel: k, strides: s, dilations: dil) ?? at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
+            guard pads.count == 2 * d, (0..<d).allSatisfy({ pads[$0] >= 0 && pads[$0 + d] >= 0 && Swift.max(pads[$0], pads[$0 + d]) < k[$0] }) else {
+                throw fail("pads \(pads) for kernel \(k): each pad must be below the kernel")
+            }
+            let ceilMode = at.int("ceil_mode", 0) != 0
+            let out = (0..<d).map { windowPositions(spatial[$0], kernel: k[$0], stride: s[$0], padBefore: pads[$0], padAfter: pads[$0 + d],
+                                                    dilation: dil[$0], ceilMode: ceilMode) }
+            guard out.allSatisfy({ $0 > 0 }) else { throw fail("input \(t.shape) is smaller than the window \(k)") }
+            try fits(Array(t.shape.prefix(2)) + out)
             if oneD {
                 t = t.unsqueeze(2)
-                (k, s, pads) = ([1, k[0]], [1, s[0]], [0, pads[0], 0, pads[1]])
+                (k, s, dil, pads) = ([1, k[0]], [1, s[0]], [1, dil[0]], [0, pads[0], 0, pads[1]])
             }
             let isMax = node.opType == "MaxPool"
-            if !isMax && pads.contains(where: { $0 > 0 }) && at.int("count_include_pad", 0) == 0 {
-                throw fail("average pooling that leaves padding out of the count is not read")
-            }
-            guard t.shape[2] + pads[0] + pads[2] >= k[0], t.shape[3] + pads[1] + pads[3] >= k[1] else { throw fail("input \(t.shape) is smaller than the window \(k)") }
-            try fits([t.shape[0], t.shape[1], (t.shape[2] + pads[0] + pads[2] - k[0]) / s[0] + 1, (t.shape[3] + pads[1] + pads[3] - k[1]) / s[1] + 1])
-            // Strata pools with even padding of at most half the window; other padding is made
-            // explicit (-inf for max, 0 for an average that counts it).
-            if pads[0] != pads[2] || pads[1] != pads[3] || 2 * pads[0] > k[0] || 2 * pads[1] > k[1] {
-                t = t.pad([(pads[0], pads[2]), (pads[1], pads[3])], value: isMax ? -.infinity : 0)
-                pads = [0, 0, 0, 0]
-            }
             if isMax { guard node.output.count < 2 || node.output[1].isEmpty else { throw fail("MaxPool's indices output is not made") } }
-            let y = isMax ? maxPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1]))
-                : avgPool2d(t, kernelSize: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padding: Size2(pads[0], pads[1]))
+            // ONNX's average leaves the padding out of its divisor unless count_include_pad is 1.
+            let windows = PoolWindows(kernel: Size2(k[0], k[1]), stride: Size2(s[0], s[1]), padBefore: Size2(pads[0], pads[1]),
+                                      padAfter: Size2(pads[2], pads[3]), dilation: Size2(dil[0], dil[1]), ceilMode: ceilMode,
+                                      countIncludePad: at.int("count_include_pad", 0) != 0)
+            let y = pool2d(t, max: isMax, windows, node.opType)
             return [.float(oneD ? y.squeeze(2) : y)]
         case "GlobalAveragePool":
             let t = try float(input(0), "X")

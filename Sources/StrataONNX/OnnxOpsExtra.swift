@@ -12,6 +12,29 @@ extension OnnxOps {
         "Pow", "Neg", "Exp", "Log", "Expand", "ConstantOfShape", "Clip", "Pad", "OneHot", "ConvTranspose",
     ]
 
+    /// The pads an `auto_pad` of SAME_UPPER, SAME_LOWER or VALID stands for (ONNX's rule: an output of
+    /// ceil(size / stride), the odd pad at the end for SAME_UPPER, at the start for SAME_LOWER); nil
+    /// for NOTSET, where `pads` holds them.
+    static func autoPads(_ at: Attributes, spatial: [Int], kernel: [Int], strides: [Int], dilations: [Int]) throws -> [Int]? {
+        let mode = at.string("auto_pad") ?? "NOTSET"
+        let d = spatial.count
+        guard kernel.count == d, strides.count == d, dilations.count == d else { throw fail("kernel \(kernel), strides \(strides) and dilations \(dilations) must give \(d) sizes") }
+        switch mode {
+        case "NOTSET": return nil
+        case "VALID": return [Int](repeating: 0, count: 2 * d)
+        case "SAME_UPPER", "SAME_LOWER":
+            var pads = [Int](repeating: 0, count: 2 * d)
+            for i in 0..<d {
+                let out = (spatial[i] + strides[i] - 1) / strides[i], span = (kernel[i] - 1) * dilations[i] + 1
+                let total = Swift.max(0, (out - 1) * strides[i] + span - spatial[i])
+                let small = total / 2
+                (pads[i], pads[i + d]) = mode == "SAME_UPPER" ? (small, total - small) : (total - small, small)
+            }
+            return pads
+        default: throw fail("auto_pad \"\(mode)\" is none of NOTSET, SAME_UPPER, SAME_LOWER and VALID")
+        }
+    }
+
     static func fits(_ shape: [Int], _ limit: Int) throws {
         guard shape.allSatisfy({ $0 >= 0 }), let n = checkedProduct(shape), n <= limit else {
             throw fail("its output \(shape) would hold more than \(limit) values")
@@ -605,7 +628,10 @@ extension OnnxOps {
         }
         let d = oneD ? 1 : 2, kernel = Array(w.shape.dropFirst(2))
         if let k = at.ints("kernel_shape"), k != kernel { throw fail("kernel_shape \(k) differs from W \(w.shape)") }
-        guard at.string("auto_pad").map({ $0 == "NOTSET" }) ?? true else { throw fail("auto_pad is not read; export with explicit pads") }
+        let autoPad = at.string("auto_pad") ?? "NOTSET"
+        guard ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].contains(autoPad) else {
+            throw fail("auto_pad \"\(autoPad)\" is none of NOTSET, SAME_UPPER, SAME_LOWER and VALID")
+        }
         let strides = at.ints("strides") ?? [Int](repeating: 1, count: d), dil = at.ints("dilations") ?? [Int](repeating: 1, count: d)
         let outPad = at.ints("output_padding") ?? [Int](repeating: 0, count: d)
         var pads = at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
@@ -622,6 +648,15 @@ extension OnnxOps {
         // Pads follow from an output_shape: ONNX's rule puts the larger half at the start, halving
         // by floor, so a negative total (an output longer than the natural one) extends the end
         // (onnxruntime's results; `conv_transpose_1d_output_shape` and ONNX's node tests).
+        // SAME: an output of size x stride, the odd pad at the end for SAME_UPPER (ONNX's rule).
+        if autoPad.hasPrefix("SAME") && at.ints("output_shape") == nil {
+            for i in 0..<d {
+                let total = Swift.max(0, full[i] + outPad[i] - spatial[i] * strides[i]), small = total / 2
+                (pads[i], pads[i + d]) = autoPad == "SAME_UPPER" ? (small, total - small) : (total - small, small)
+            }
+        } else if autoPad == "VALID" {
+            pads = [Int](repeating: 0, count: 2 * d)
+        }
         if let shape = at.ints("output_shape") {
             let out = shape.count == d + 2 ? Array(shape.dropFirst(2)) : shape
             guard out.count == d, out.allSatisfy({ $0 >= 1 && $0 < 1 << 24 }) else { throw fail("output_shape \(shape) is not \(d) sizes") }

@@ -126,22 +126,24 @@ extension OnnxModel {
                 layers.append(bn)
             case "MaxPool" where at.ints("kernel_shape")?.count == 1, "AveragePool" where at.ints("kernel_shape")?.count == 1:
                 let k = at.ints("kernel_shape") ?? [], s = at.ints("strides") ?? [1], pads = at.ints("pads") ?? [0, 0]
-                guard pads.count == 2, pads[0] == pads[1], 2 * pads[0] <= k[0], at.int("ceil_mode", 0) == 0,
-                      (at.ints("dilations") ?? [1]) == [1], (at.string("auto_pad") ?? "NOTSET") == "NOTSET",
-                      n.opType == "MaxPool" || pads[0] == 0 || at.int("count_include_pad", 0) == 1 else {
-                    throw StrataError("\(source): node \(name(n)) is a pooling Strata's layers do not have (ceil mode, dilation or uneven padding)")
+                let dil = at.ints("dilations") ?? [1], ceilMode = at.int("ceil_mode", 0) != 0
+                guard pads.count == 2, pads[0] == pads[1], 2 * pads[0] <= k[0], dil.count == 1, n.opType == "MaxPool" || dil == [1],
+                      (at.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
+                    throw StrataError("\(source): node \(name(n)) is a pooling Strata's layers do not have (uneven padding, auto_pad or a dilated average)")
                 }
-                layers.append(n.opType == "MaxPool" ? MaxPool1D(k[0], stride: s[0], padding: pads[0]) : AvgPool1D(k[0], stride: s[0], padding: pads[0]))
+                layers.append(n.opType == "MaxPool" ? MaxPool1D(k[0], stride: s[0], padding: pads[0], dilation: dil[0], ceilMode: ceilMode)
+                    : AvgPool1D(k[0], stride: s[0], padding: pads[0], ceilMode: ceilMode, countIncludePad: at.int("count_include_pad", 0) != 0))
             case "MaxPool", "AveragePool":
                 let k = at.ints("kernel_shape") ?? []
                 let s = at.ints("strides") ?? [1, 1], pads = at.ints("pads") ?? [0, 0, 0, 0]
-                guard k.count == 2, pads.count == 4, pads[0] == pads[2], pads[1] == pads[3], at.int("ceil_mode", 0) == 0,
-                      (at.ints("dilations") ?? [1, 1]) == [1, 1], (at.string("auto_pad") ?? "NOTSET") == "NOTSET",
-                      n.opType == "MaxPool" || pads.allSatisfy({ $0 == 0 }) || at.int("count_include_pad", 0) == 1 else {
-                    throw StrataError("\(source): node \(name(n)) is a pooling Strata's layers do not have (ceil mode, dilation or uneven padding)")
+                let dil = at.ints("dilations") ?? [1, 1], ceilMode = at.int("ceil_mode", 0) != 0
+                guard k.count == 2, pads.count == 4, pads[0] == pads[2], pads[1] == pads[3], 2 * pads[0] <= k[0], 2 * pads[1] <= k[1],
+                      dil.count == 2, n.opType == "MaxPool" || dil == [1, 1], (at.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
+                    throw StrataError("\(source): node \(name(n)) is a pooling Strata's layers do not have (uneven padding, auto_pad or a dilated average)")
                 }
                 let (ks, ss, ps) = (Size2(k[0], k[1]), Size2(s[0], s[1]), Size2(pads[0], pads[1]))
-                layers.append(n.opType == "MaxPool" ? MaxPool2D(ks, stride: ss, padding: ps) : AvgPool2D(ks, stride: ss, padding: ps))
+                layers.append(n.opType == "MaxPool" ? MaxPool2D(ks, stride: ss, padding: ps, dilation: Size2(dil[0], dil[1]), ceilMode: ceilMode)
+                    : AvgPool2D(ks, stride: ss, padding: ps, ceilMode: ceilMode, countIncludePad: at.int("count_include_pad", 0) != 0))
             case "GlobalAveragePool":
                 // Strata's GlobalAvgPool gives [N, C]: the Flatten or Reshape after it goes with it.
                 guard let next = nodes.first, ["Flatten", "Reshape"].contains(next.opType), next.input.first == out,

@@ -126,6 +126,16 @@ let gradCases: [GradCase] = [
     GradCase("maxPool2d stride pad", [[1, 2, 7, 7]], [.distinct]) { maxPool2d($0[0], kernelSize: 3, stride: 2, padding: 1) },
     GradCase("avgPool2d", [[2, 2, 6, 6]]) { avgPool2d($0[0], kernelSize: 2) },
     GradCase("avgPool2d stride pad", [[1, 2, 7, 7]]) { avgPool2d($0[0], kernelSize: 3, stride: 2, padding: 1) },
+    GradCase("maxPool2d ceil dilation", [[1, 2, 8, 7]], [.distinct]) { maxPool2d($0[0], kernelSize: 2, stride: 2, padding: 1, dilation: [2, 1], ceilMode: true) },
+    GradCase("maxPool2d 2x2 ceil", [[2, 2, 5, 7]], [.distinct]) { maxPool2d($0[0], kernelSize: 2, ceilMode: true) },
+    GradCase("avgPool2d ceil padding left out", [[1, 2, 8, 7]]) { avgPool2d($0[0], kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false) },
+    GradCase("avgPool2d ceil padding counted", [[1, 2, 8, 7]]) { avgPool2d($0[0], kernelSize: 3, stride: 2, padding: 1, ceilMode: true) },
+    GradCase("pool2d uneven pads, dilated average", [[1, 2, 9, 8]]) {
+        pool2d($0[0], max: false, PoolWindows(kernel: [3, 2], stride: [2, 3], padBefore: [0, 1], padAfter: [2, 1], dilation: [2, 1],
+                                              ceilMode: true, countIncludePad: false), "pool2d")
+    },
+    GradCase("maxPool1d ceil dilation", [[2, 3, 10]], [.distinct]) { maxPool1d($0[0], kernelSize: 3, stride: 2, padding: 1, dilation: 2, ceilMode: true) },
+    GradCase("avgPool1d ceil padding left out", [[2, 3, 10]]) { avgPool1d($0[0], kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false) },
     // Sparse x dense product (graphs).
     GradCase("sparseMatmul", [[4, 3]]) {
         SparseMatrix(rows: 5, cols: 4, entries: [(0, 1, 0.5), (0, 3, -1), (2, 0, 2), (2, 2, 1), (4, 1, 0.25), (4, 0, 1), (3, 3, 3)]).matmul($0[0])

@@ -49,6 +49,11 @@ let layerCases: [LayerCase] = [
               expectedShape: [1, 1, 3], expected: [1, 3, 5], gradCheck: false),
     LayerCase(name: "AvgPool1D stride pad", make: { AvgPool1D(3, stride: 2, padding: 1) }, input: Tensor.arange(6).reshape([1, 1, 6]),
               expectedShape: [1, 1, 3], expected: [1.0 / 3, 6.0 / 3, 12.0 / 3]),
+    // Ceil mode's last window holds taps 5 and 6 (padding): its divisor is 2, not 3.
+    LayerCase(name: "AvgPool1D ceil mode", make: { AvgPool1D(3, stride: 2, padding: 1, ceilMode: true) }, input: Tensor.arange(6).reshape([1, 1, 6]),
+              expectedShape: [1, 1, 4], expected: [1.0 / 3, 6.0 / 3, 12.0 / 3, 5.0 / 2]),
+    LayerCase(name: "MaxPool1D dilation", make: { MaxPool1D(2, stride: 1, dilation: 2) }, input: Tensor.arange(6).reshape([1, 1, 6]),
+              expectedShape: [1, 1, 4], expected: [2, 3, 4, 5], gradCheck: false),
     LayerCase(name: "GlobalAvgPool 1-D", make: { GlobalAvgPool() }, input: Tensor.arange(6).reshape([1, 2, 3]),
               expectedShape: [1, 2], expected: [1, 4]),
     LayerCase(name: "BatchNorm1d train [N, C, L]", make: { BatchNorm1d(2, eps: 0) }, input: Tensor([1, 3, 10, 30, 5, 7, 50, 70], shape: [2, 2, 2]),
@@ -58,6 +63,12 @@ let layerCases: [LayerCase] = [
               expectedShape: [1, 1, 2, 2], expected: [5, 7, 13, 15], gradCheck: false),
     LayerCase(name: "AvgPool2D", make: { AvgPool2D(2) }, input: Tensor.arange(16).reshape([1, 1, 4, 4]),
               expectedShape: [1, 1, 2, 2], expected: [2.5, 4.5, 10.5, 12.5]),
+    // 5x5 in 2x2 windows, ceil mode: the last row and column are windows of their own.
+    LayerCase(name: "MaxPool2D ceil mode", make: { MaxPool2D(2, ceilMode: true) }, input: Tensor.arange(25).reshape([1, 1, 5, 5]),
+              expectedShape: [1, 1, 3, 3], expected: [6, 8, 9, 16, 18, 19, 21, 23, 24], gradCheck: false),
+    // Windows over rows (and columns) {0, 1}, {1, 2, 3}, {3}; each averages its input values only.
+    LayerCase(name: "AvgPool2D ceil mode, padding left out", make: { AvgPool2D(3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false) },
+              input: Tensor.arange(16).reshape([1, 1, 4, 4]), expectedShape: [1, 1, 3, 3], expected: [2.5, 4, 5, 8.5, 10, 11, 12.5, 14, 15]),
     LayerCase(name: "GlobalAvgPool", make: { GlobalAvgPool() }, input: Tensor.arange(8).reshape([1, 2, 2, 2]),
               expectedShape: [1, 2], expected: [1.5, 5.5]),
     LayerCase(name: "Flatten", make: { Flatten() }, input: Tensor.arange(12).reshape([2, 3, 2]),

@@ -97,7 +97,7 @@ final class OnnxImportTests: XCTestCase {
     func testOpsAgainstOnnxruntime() throws {
         let dir = "\(Self.folder)/ops"
         let cases = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") }.sorted()
-        XCTAssertEqual(cases.count, 21)
+        XCTAssertEqual(cases.count, 29)
         for c in cases {
             let worst = try worstDifference("\(dir)/\(c)")
             XCTAssertLessThan(worst, 1e-5, c)
@@ -226,6 +226,58 @@ final class OnnxImportTests: XCTestCase {
             let got = noGrad { layers(x) }
             XCTAssertEqual(got.shape, [8, 3, 12, 20])
             XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
+        }
+    }
+
+    /// PyTorch's pooling options (`pooling_options` of make_onnx_fixtures.py): MaxPool2d in ceil
+    /// mode, AvgPool2d in ceil mode leaving the padding out, dilated MaxPool2d. Run as a graph and
+    /// as layers, both exporters: PyTorch's outputs.
+    func testPyTorchPoolingOptionsRunAndBecomeLayers() throws {
+        for name in ["pooling_options_torchscript", "pooling_options_dynamo"] {
+            let path = "\(Self.folder)/\(name).onnx"
+            let worst = try worstDifference(path)
+            print("\(name): largest difference from PyTorch \(worst)")
+            XCTAssertLessThan(worst, 1e-4, name)
+            let layers = try OnnxModel(path: path).strataLayers()
+            XCTAssertEqual(layers.layers.map(\.typeName), ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "AvgPool2D", "MaxPool2D", "Flatten", "Linear"], name)
+            let (ceilMax, average, dilated) = (try XCTUnwrap(layers.layers[2] as? MaxPool2D), try XCTUnwrap(layers.layers[5] as? AvgPool2D),
+                                               try XCTUnwrap(layers.layers[6] as? MaxPool2D))
+            XCTAssertTrue(ceilMax.ceilMode && average.ceilMode && !average.countIncludePad && !dilated.ceilMode, name)
+            XCTAssertEqual(dilated.dilation, 2, name)
+            let x = try tensor("\(path).test/test_data_set_0/input_0.pb"), want = try tensor("\(path).test/test_data_set_0/output_0.pb")
+            let got = noGrad { layers(x) }
+            XCTAssertEqual(got.shape, [8, 5])
+            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
+            // Shape inference follows the options: 23 -> conv 21 -> max 10 -> conv 10 -> ceil-mode average 6 (5 without
+            // ceil mode) -> dilated max 4, so 8x4x4 values reach the Linear.
+            XCTAssertEqual(try ShapeInference.outputShape(of: layers, for: [8, 3, 23, 23]), [8, 5], name)
+        }
+    }
+
+    /// Strata's pooling options exported and read back, as a graph and as layers: the same outputs.
+    func testStrataPoolingOptionsExportRoundTrip() throws {
+        RandomGenerator.manualSeed(9)
+        // [2, 22, 22] -> conv 20 -> ceil-mode max 10 (9 full windows and a partial one) -> average 6 -> dilated max 5x4
+        let image = Sequential(Conv2D(2, 4, kernelSize: 3), ReLU(), MaxPool2D(3, stride: 2, ceilMode: true),
+                               AvgPool2D(3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false), MaxPool2D(2, stride: 1, dilation: [1, 2]),
+                               Flatten(), Linear(4 * 5 * 4, 3))
+        // [2, 30] -> conv 28 -> dilated max 26 -> ceil-mode average 14
+        let sequence = Sequential(Conv1D(2, 4, kernelSize: 3), MaxPool1D(2, stride: 1, dilation: 2, ceilMode: true),
+                                  AvgPool1D(3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false), GlobalAvgPool(), Linear(4, 3))
+        for (model, shape, name) in [(image, [2, 22, 22], "image"), (sequence, [2, 30], "sequence")] {
+            model.eval()
+            let path = testTemp("roundtrip-pooling-\(name).onnx")
+            try Onnx.export(model, info: ModelInfo(model: model, classNames: ["a", "b", "c"], inputShape: shape), to: path)
+            let x = Tensor.randn([4] + shape, seed: 3)
+            let want = noGrad { model(x) }
+            let onnx = try OnnxModel(path: path)
+            let got = try onnx.run(x)
+            XCTAssertEqual(got.shape, [4, 3], name)
+            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
+            let layers = try onnx.strataLayers()
+            let json = { (m: Module) in String(decoding: try JSONSerialization.data(withJSONObject: ModuleRegistry.spec(of: m), options: .sortedKeys), as: UTF8.self) }
+            XCTAssertEqual(try json(layers), try json(model), name)
+            XCTAssertLessThan(zip(noGrad { layers(x) }.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
         }
     }
 

@@ -388,6 +388,85 @@ final class OpsTests: XCTestCase {
         XCTAssertTrue(avgPool1d(Tensor([1, 5, 2, 0, 3, 4], shape: [1, 1, 6]), kernelSize: 3).allClose(Tensor([8 / 3, 7 / 3], shape: [1, 1, 2])))
     }
 
+    /// Pooling with PyTorch's and ONNX's options (ceil mode, padding left out of an average's
+    /// divisor, dilation, different padding before and after) against the definition written out
+    /// in double, on every ISA (the 2x2 fast path must step aside for ceil mode's partial windows),
+    /// and against values PyTorch 2 and onnxruntime printed for small cases.
+    func testPoolingOptionsAgainstTheirDefinitions() {
+        // Windows along one axis: full windows of the padded input, plus in ceil mode one partial
+        // window where some input is left over and it starts inside the input or the padding before it.
+        func starts(_ n: Int, _ k: Int, _ s: Int, _ pb: Int, _ pa: Int, _ d: Int, _ ceil: Bool) -> [Int] {
+            let span = (k - 1) * d + 1, padded = n + pb + pa
+            var o = Array(stride(from: 0, through: padded - span, by: s))
+            if ceil, (padded - span) % s != 0, o.count * s < n + pb { o.append(o.count * s) }
+            return o.map { $0 - pb }
+        }
+        func reference(_ x: Tensor, _ p: PoolWindows, max: Bool) -> (shape: [Int], values: [Double]) {
+            let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+            let rows = starts(h, p.kernel.h, p.stride.h, p.padBefore.h, p.padAfter.h, p.dilation.h, p.ceilMode)
+            let cols = starts(w, p.kernel.w, p.stride.w, p.padBefore.w, p.padAfter.w, p.dilation.w, p.ceilMode)
+            var out: [Double] = []
+            for q in 0..<planes { for r in rows { for c in cols {
+                var taps: [Double] = [], counted = 0
+                for i in 0..<p.kernel.h { for j in 0..<p.kernel.w {
+                    let (y, z) = (r + i * p.dilation.h, c + j * p.dilation.w)
+                    let inside = y >= 0 && y < h && z >= 0 && z < w
+                    let inPadded = y >= -p.padBefore.h && y < h + p.padAfter.h && z >= -p.padBefore.w && z < w + p.padAfter.w
+                    if inside { taps.append(Double(x.scalars[(q * h + y) * w + z])) }
+                    if p.countIncludePad ? inPadded : inside { counted += 1 }
+                } }
+                out.append(max ? taps.max()! : taps.reduce(0, +) / Double(counted))
+            } } }
+            return ([x.shape[0], x.shape[1], rows.count, cols.count], out)
+        }
+        // (input, kernel, stride, padding before, after, dilation, ceil mode, padding counted)
+        let cases: [([Int], Size2, Size2, Size2, Size2, Size2, Bool, Bool)] = [
+            ([2, 3, 7, 6], 3, 2, 1, 1, 1, true, true), ([2, 3, 7, 6], 3, 2, 1, 1, 1, true, false),
+            ([1, 2, 9, 8], [3, 2], [2, 3], [0, 1], [2, 1], [2, 1], true, false), ([2, 2, 6, 6], 2, 2, 0, 0, 1, true, true),
+            ([2, 2, 7, 5], 2, 2, 0, 0, 1, true, true), ([1, 3, 10, 10], 3, 1, 1, 1, 1, false, false),
+            ([1, 1, 5, 5], 4, 3, [2, 0], [1, 3], 1, false, true), ([1, 2, 11, 9], [2, 3], [3, 2], 1, [0, 2], [3, 2], true, true),
+        ]
+        defer { Strata.numThreads = 2; Strata.restrictKernels(to: nil) }
+        for isa in machineISAs { Strata.restrictKernels(to: isa)
+        for threads in [1, 2] {
+            Strata.numThreads = threads
+            for (xs, k, st, pb, pa, d, ceil, counted) in cases {
+                let p = PoolWindows(kernel: k, stride: st, padBefore: pb, padAfter: pa, dilation: d, ceilMode: ceil, countIncludePad: counted)
+                let what = "\(xs) kernel \(k) stride \(st) pads \(pb)/\(pa) dilation \(d) ceil \(ceil) counted \(counted) on \(isa), \(threads) threads"
+                for isMax in [true, false] {
+                    let ref = reference(Tensor.randn(xs, seed: 5), p, max: isMax)
+                    for training in [false, true] {
+                        var x = Tensor.randn(xs, seed: 5)
+                        if training { x.requiresGrad = true }   // max pooling records its winners
+                        let y = pool2d(x, max: isMax, p, "test")
+                        XCTAssertEqual(y.shape, ref.shape, what)
+                        let worst = y.shape == ref.shape ? zip(y.scalars, ref.values).map { Swift.abs(Double($0) - $1) }.max()! : .infinity
+                        XCTAssertLessThan(worst, isMax ? 1e-12 : 1e-6, "\(isMax ? "max" : "average") \(what)")
+                    }
+                }
+            }
+        }
+        }
+        // PyTorch's F.max_pool1d / F.avg_pool1d with ceil_mode=True on 1, 2, ..., n.
+        let ramp = { (n: Int) in Tensor((1...n).map(Float.init), shape: [1, 1, n]) }
+        XCTAssertEqual(maxPool1d(ramp(5), kernelSize: 2, stride: 2, padding: 1, ceilMode: true).scalars, [1, 3, 5])
+        XCTAssertEqual(avgPool1d(ramp(5), kernelSize: 2, stride: 2, padding: 1, ceilMode: true).scalars, [0.5, 2.5, 4.5])
+        XCTAssertEqual(avgPool1d(ramp(6), kernelSize: 3, stride: 2, padding: 1, ceilMode: true).scalars, [1, 3, 5, 3])
+        XCTAssertEqual(avgPool1d(ramp(6), kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false).scalars, [1.5, 3, 5, 6])
+        XCTAssertEqual(avgPool1d(ramp(7), kernelSize: 3, ceilMode: true).scalars, [2, 5, 7])
+        // By hand: taps 3 apart, windows (1, 4), (2, 5), (3, 6), (4, 7).
+        XCTAssertEqual(maxPool1d(ramp(7), kernelSize: 2, stride: 1, dilation: 3).scalars, [4, 5, 6, 7])
+        // onnxruntime 1.32, ceil_mode=1 with pads [0, 1] and [1, 0] (ONNX's pads before and after).
+        let onnx = { (n: Int, k: Int, s: Int, pads: [Int], max: Bool, counted: Bool) -> [Float] in
+            let p = PoolWindows(kernel: Size2(1, k), stride: Size2(1, s), padBefore: Size2(0, pads[0]), padAfter: Size2(0, pads[1]),
+                                ceilMode: true, countIncludePad: counted)
+            return pool2d(ramp(n).unsqueeze(2), max: max, p, "test").scalars
+        }
+        XCTAssertEqual(onnx(5, 3, 2, [0, 1], false, true), [2, 4, 2.5])
+        XCTAssertEqual(onnx(5, 3, 2, [0, 1], false, false), [2, 4, 5])
+        XCTAssertEqual(onnx(6, 2, 4, [1, 0], true, false), [1, 5])
+    }
+
     /// Calls that do not train a weight keep its packed forms (GEMM panels for each orientation
     /// and each block of a split image, Winograd filters) and reuse them; an optimizer step or an
     /// assignment makes new ones. Every result matches the naive convolution of the weight's

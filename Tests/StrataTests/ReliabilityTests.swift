@@ -157,7 +157,11 @@ final class ReliabilityTests: XCTestCase {
                               (["type": "Linear", "in": -3, "out": 10], "out of range"),
                               (["type": "Linear", "in": 1 << 20, "out": 1 << 20], "weights"),
                               (["type": "Conv2D", "in": 3, "out": 8, "groups": 2], "groups"),
-                              (["type": "Embedding", "count": 0, "dim": 4], "out of range")] as [([String: Any], String)] {
+                              (["type": "Embedding", "count": 0, "dim": 4], "out of range"),
+                              (["type": "MaxPool2D", "kernel": 2, "ceil_mode": "yes"], "not true or false"),
+                              (["type": "AvgPool1D", "kernel": 3, "count_include_pad": 0.5], "not true or false"),
+                              (["type": "AvgPool2D", "kernel": 2, "dilation": 2], "no dilation"),
+                              (["type": "MaxPool1D", "kernel": 2, "dilation": 0], "out of range")] as [([String: Any], String)] {
             XCTAssertThrowsError(try ModuleRegistry.build(spec)) { XCTAssertTrue("\($0)".contains(words), "\(spec): \($0)") }
         }
         XCTAssertNoThrow(try ModuleRegistry.build(["type": "Linear", "in": 4, "out": 2]))

@@ -248,8 +248,12 @@ int sk_direct_conv_applies(const sk_conv_shape *s, int weight_grad);
 void sk_direct_conv_forward(const sk_conv_shape *s, const float *x, long nb, const float *w, const float *bias, float *y);
 void sk_direct_conv_weight_grad(const sk_conv_shape *s, const float *x, const float *gy, long nb, float *gwt, int first);
 
+// ph/pw pad the start of each row and column, eh/ew their end (the same for PyTorch's symmetric
+// padding; ONNX's may differ). oh/ow may include ceil mode's partial windows at the end. An
+// average divides by the taps inside the padded input, or with exclude_pad inside the input only.
 typedef struct {
     long n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+    long eh, ew, exclude_pad;
 } sk_pool_shape;
 
 void sk_maxpool2d_forward(const sk_pool_shape *s, const float *x, float *y, int32_t *argmax);

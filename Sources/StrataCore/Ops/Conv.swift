@@ -20,9 +20,23 @@ public struct Size2: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayL
 /// windowPositions(28, kernel: 3, stride: 1, padding: 1)   // 28
 /// windowPositions(2, kernel: 3, stride: 2, padding: 0)    // 0
 /// ```
-public func windowPositions(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1) -> Int {
-    let span = size + 2 * padding - dilation * (kernel - 1) - 1
-    return span < 0 ? 0 : span / stride + 1
+public func windowPositions(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1, ceilMode: Bool = false) -> Int {
+    windowPositions(size, kernel: kernel, stride: stride, padBefore: padding, padAfter: padding, dilation: dilation, ceilMode: ceilMode)
+}
+
+/// `windowPositions` with different padding before and after (ONNX's pads). In ceil mode a last,
+/// partial window is kept where it starts inside the input or the padding before it (PyTorch's
+/// and onnxruntime's rule).
+///
+/// ```swift
+/// windowPositions(5, kernel: 2, stride: 2, padBefore: 1, padAfter: 1, ceilMode: true)   // 3
+/// ```
+public func windowPositions(_ size: Int, kernel: Int, stride: Int, padBefore: Int, padAfter: Int, dilation: Int = 1,
+                            ceilMode: Bool = false) -> Int {
+    let span = size + padBefore + padAfter - dilation * (kernel - 1) - 1
+    guard span >= 0 else { return 0 }
+    let n = (ceilMode ? span + stride - 1 : span) / stride + 1
+    return ceilMode && (n - 1) * stride >= size + padBefore ? n - 1 : n
 }
 
 /// 2-D convolution over NCHW input with weight `[Cout, Cin/groups, KH, KW]` (PyTorch layout).
@@ -130,25 +144,74 @@ func winnerBuffer<T>(_: T.Type, _ count: Int) -> (TensorStorage, UnsafeMutablePo
     return (storage, UnsafeMutableRawPointer(storage.base).bindMemory(to: T.self, capacity: count))
 }
 
-private func poolShape(_ x: Tensor, _ k: Size2, _ stride: Size2, _ padding: Size2, _ dilation: Size2, _ op: String) -> sk_pool_shape {
+/// Where and how a pooling op's windows lie: the padding before and after each axis (ONNX's pads
+/// may differ; PyTorch's are the same), dilation, ceil mode, and whether an average leaves the
+/// padding out of its divisor.
+package struct PoolWindows {
+    package var kernel: Size2, stride: Size2, padBefore: Size2, padAfter: Size2, dilation: Size2 = 1
+    package var ceilMode = false, countIncludePad = true
+
+    package init(kernel: Size2, stride: Size2, padBefore: Size2, padAfter: Size2, dilation: Size2 = 1,
+                 ceilMode: Bool = false, countIncludePad: Bool = true) {
+        (self.kernel, self.stride, self.padBefore, self.padAfter) = (kernel, stride, padBefore, padAfter)
+        (self.dilation, self.ceilMode, self.countIncludePad) = (dilation, ceilMode, countIncludePad)
+    }
+}
+
+private func poolShape(_ x: Tensor, _ p: PoolWindows, _ op: String) -> sk_pool_shape {
+    let (k, stride) = (p.kernel, p.stride)
     shapeCheck(x.rank == 4, op, "input must be NCHW, got \(fmt(x.shape))")
-    shapeCheck(k.h > 0 && k.w > 0 && stride.h > 0 && stride.w > 0, op, "kernel \(k) and stride \(stride) must be positive")
-    shapeCheck(padding.h * 2 <= k.h && padding.w * 2 <= k.w, op, "padding \(padding) must be at most half the kernel \(k)")
+    shapeCheck(k.h > 0 && k.w > 0 && stride.h > 0 && stride.w > 0 && p.dilation.h > 0 && p.dilation.w > 0, op,
+               "kernel \(k), stride \(stride) and dilation \(p.dilation) must be positive")
     var s = sk_pool_shape()
     s.n = x.shape[0]; s.c = x.shape[1]; s.h = x.shape[2]; s.w = x.shape[3]
-    s.kh = k.h; s.kw = k.w; s.sh = stride.h; s.sw = stride.w; s.ph = padding.h; s.pw = padding.w
-    s.dh = dilation.h; s.dw = dilation.w
-    s.oh = windowPositions(s.h, kernel: s.kh, stride: s.sh, padding: s.ph, dilation: s.dh)
-    s.ow = windowPositions(s.w, kernel: s.kw, stride: s.sw, padding: s.pw, dilation: s.dw)
+    s.kh = k.h; s.kw = k.w; s.sh = stride.h; s.sw = stride.w; s.ph = p.padBefore.h; s.pw = p.padBefore.w
+    s.eh = p.padAfter.h; s.ew = p.padAfter.w; s.dh = p.dilation.h; s.dw = p.dilation.w
+    s.exclude_pad = p.countIncludePad ? 0 : 1
+    s.oh = windowPositions(s.h, kernel: s.kh, stride: s.sh, padBefore: s.ph, padAfter: s.eh, dilation: s.dh, ceilMode: p.ceilMode)
+    s.ow = windowPositions(s.w, kernel: s.kw, stride: s.sw, padBefore: s.pw, padAfter: s.ew, dilation: s.dw, ceilMode: p.ceilMode)
     shapeCheck(s.oh > 0 && s.ow > 0, op, "input \(fmt(x.shape)) is too small for kernel \(k)")
     return s
 }
 
-/// Max pooling over NCHW input; `stride` defaults to the kernel size (as in PyTorch).
+/// PyTorch's windows: the same padding on both sides, at most half the kernel.
+private func symmetricWindows(_ k: Size2, _ stride: Size2?, _ padding: Size2, _ op: String) -> PoolWindows {
+    shapeCheck(padding.h >= 0 && padding.w >= 0 && padding.h * 2 <= k.h && padding.w * 2 <= k.w, op,
+               "padding \(padding) must be at most half the kernel \(k)")
+    return PoolWindows(kernel: k, stride: stride ?? k, padBefore: padding, padAfter: padding)
+}
+
+/// Max pooling over NCHW input; `stride` defaults to the kernel size (as in PyTorch). `ceilMode`
+/// keeps a last, partial window where the input does not divide evenly.
+///
+/// ```swift
+/// let y = maxPool2d(x, kernelSize: 3, stride: 2, ceilMode: true)   // [N, 64, 55, 55] -> [N, 64, 27, 27]
+/// ```
 public func maxPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0,
-                      dilation: Size2 = 1) -> Tensor {
-    var s = poolShape(x, kernelSize, stride ?? kernelSize, padding, dilation, "maxPool2d")
+                      dilation: Size2 = 1, ceilMode: Bool = false) -> Tensor {
+    var p = symmetricWindows(kernelSize, stride, padding, "maxPool2d")
+    (p.dilation, p.ceilMode) = (dilation, ceilMode)
+    return pool2d(x, max: true, p, "maxPool2d")
+}
+
+/// Max (`max`) or average pooling over NCHW input with any of `PoolWindows`' settings; each pad
+/// must be below the kernel. ONNX's pooling runs through this.
+package func pool2d(_ x: Tensor, max: Bool, _ p: PoolWindows, _ op: String) -> Tensor {
+    shapeCheck([p.padBefore.h, p.padBefore.w, p.padAfter.h, p.padAfter.w].allSatisfy({ $0 >= 0 }) &&
+               Swift.max(p.padBefore.h, p.padAfter.h) < p.kernel.h && Swift.max(p.padBefore.w, p.padAfter.w) < p.kernel.w, op,
+               "padding \(p.padBefore) before and \(p.padAfter) after must be below the kernel \(p.kernel)")
+    var s = poolShape(x, p, op)
     let y = Tensor(uninitializedShape: [s.n, s.c, s.oh, s.ow])
+    guard max else {
+        withUnsafePointer(to: &s) { sk_avgpool2d_forward($0, x.data, y.data) }
+        let inShape = x.shape
+        return y.recorded(op, [x]) { g, _ in
+            let gx = Tensor(uninitializedShape: inShape)
+            var sc = s
+            withUnsafePointer(to: &sc) { sk_avgpool2d_backward($0, g.data, gx.data) }
+            return [gx]
+        }
+    }
     guard GradMode.isEnabled && x.requiresGrad else {
         withUnsafePointer(to: &s) { sk_maxpool2d_forward($0, x.data, y.data, nil) }
         return y
@@ -182,16 +245,16 @@ private func maxPoolRecordingWinners<T>(
     }
 }
 
-/// Average pooling over NCHW input (padding counts as zeros, like PyTorch's default).
-public func avgPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) -> Tensor {
-    var s = poolShape(x, kernelSize, stride ?? kernelSize, padding, 1, "avgPool2d")
-    let y = Tensor(uninitializedShape: [s.n, s.c, s.oh, s.ow])
-    withUnsafePointer(to: &s) { sk_avgpool2d_forward($0, x.data, y.data) }
-    let inShape = x.shape
-    return y.recorded("avgPool2d", [x]) { g, _ in
-        let gx = Tensor(uninitializedShape: inShape)
-        var sc = s
-        withUnsafePointer(to: &sc) { sk_avgpool2d_backward($0, g.data, gx.data) }
-        return [gx]
-    }
+/// Average pooling over NCHW input. As in PyTorch, padding counts as zeros unless
+/// `countIncludePad` is false, and `ceilMode` keeps a last, partial window, whose divisor counts
+/// only the taps inside the (padded) input.
+///
+/// ```swift
+/// let y = avgPool2d(x, kernelSize: 3, stride: 2, padding: 1, countIncludePad: false)
+/// ```
+public func avgPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0,
+                      ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
+    var p = symmetricWindows(kernelSize, stride, padding, "avgPool2d")
+    (p.ceilMode, p.countIncludePad) = (ceilMode, countIncludePad)
+    return pool2d(x, max: false, p, "avgPool2d")
 }

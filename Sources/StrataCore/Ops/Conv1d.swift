@@ -26,31 +26,37 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
 }
 
 /// 1-D pooling as `pool2d` over a height of 1, after its own checks.
-private func pool1d(_ x: Tensor, _ kernelSize: Int, _ stride: Int?, _ padding: Int, _ op: String,
-                    _ pool2d: (Tensor, Size2, Size2, Size2) -> Tensor) -> Tensor {
+private func pool1d(_ x: Tensor, max: Bool, _ kernelSize: Int, _ stride: Int?, _ padding: Int, dilation: Int = 1,
+                    ceilMode: Bool, countIncludePad: Bool = true, _ op: String) -> Tensor {
     let s = stride ?? kernelSize
     shapeCheck(x.rank == 3, op, "input must be [N, C, L], got \(fmt(x.shape))")
-    shapeCheck(kernelSize > 0 && s > 0 && padding >= 0 && 2 * padding <= kernelSize, op,
-               "kernel \(kernelSize) and stride \(s) must be positive, padding \(padding) at most half the kernel")
-    shapeCheck(windowPositions(x.shape[2], kernel: kernelSize, stride: s, padding: padding) > 0, op,
+    shapeCheck(kernelSize > 0 && s > 0 && dilation > 0 && padding >= 0 && 2 * padding <= kernelSize, op,
+               "kernel \(kernelSize), stride \(s) and dilation \(dilation) must be positive, padding \(padding) at most half the kernel")
+    shapeCheck(windowPositions(x.shape[2], kernel: kernelSize, stride: s, padding: padding, dilation: dilation, ceilMode: ceilMode) > 0, op,
                "input \(fmt(x.shape)) is too small for kernel \(kernelSize) with padding \(padding)")
-    return pool2d(x.unsqueeze(2), Size2(1, kernelSize), Size2(1, s), Size2(0, padding)).squeeze(2)
+    let p = PoolWindows(kernel: Size2(1, kernelSize), stride: Size2(1, s), padBefore: Size2(0, padding), padAfter: Size2(0, padding),
+                        dilation: Size2(1, dilation), ceilMode: ceilMode, countIncludePad: countIncludePad)
+    return pool2d(x.unsqueeze(2), max: max, p, op).squeeze(2)
 }
 
-/// Max pooling over `[N, C, L]`; `stride` defaults to the kernel size (as in PyTorch).
+/// Max pooling over `[N, C, L]`; `stride` defaults to the kernel size (as in PyTorch). `ceilMode`
+/// keeps a last, partial window.
 ///
 /// ```swift
 /// let y = maxPool1d(x, kernelSize: 2)   // [N, 16, 100] -> [N, 16, 50]
 /// ```
-public func maxPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
-    pool1d(x, kernelSize, stride, padding, "maxPool1d") { maxPool2d($0, kernelSize: $1, stride: $2, padding: $3) }
+public func maxPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0, dilation: Int = 1,
+                      ceilMode: Bool = false) -> Tensor {
+    pool1d(x, max: true, kernelSize, stride, padding, dilation: dilation, ceilMode: ceilMode, "maxPool1d")
 }
 
-/// Average pooling over `[N, C, L]` (padding counts as zeros, like PyTorch's default).
+/// Average pooling over `[N, C, L]`: padding counts as zeros unless `countIncludePad` is false,
+/// as in PyTorch.
 ///
 /// ```swift
 /// let y = avgPool1d(x, kernelSize: 4, stride: 2, padding: 1)   // [N, 16, 100] -> [N, 16, 50]
 /// ```
-public func avgPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
-    pool1d(x, kernelSize, stride, padding, "avgPool1d") { avgPool2d($0, kernelSize: $1, stride: $2, padding: $3) }
+public func avgPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false,
+                      countIncludePad: Bool = true) -> Tensor {
+    pool1d(x, max: false, kernelSize, stride, padding, ceilMode: ceilMode, countIncludePad: countIncludePad, "avgPool1d")
 }

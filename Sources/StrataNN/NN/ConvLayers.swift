@@ -116,73 +116,137 @@ public final class Conv1D: Module {
     }
 }
 
-/// What the pooling layers share: the window, its stride (the kernel size by default) and
-/// padding, and the `config` that stores them.
+/// What the pooling layers share: the window, its stride (the kernel size by default), padding
+/// and ceil mode, and the `config` that stores them.
 public class Pool2D: Module {
     public let kernelSize: Size2, stride: Size2, padding: Size2
+    /// Keep a last, partial window where the input does not divide evenly (PyTorch's `ceil_mode`).
+    public let ceilMode: Bool
 
-    init(_ kernelSize: Size2, stride: Size2?, padding: Size2) {
+    init(_ kernelSize: Size2, stride: Size2?, padding: Size2, ceilMode: Bool) {
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
         self.padding = padding
+        self.ceilMode = ceilMode
     }
 
+    // The options appear only when set, so model files of plain pooling read as before.
     public override var config: [String: Any] {
-        ["kernel": [kernelSize.h, kernelSize.w], "stride": [stride.h, stride.w], "padding": [padding.h, padding.w]]
+        var c: [String: Any] = ["kernel": [kernelSize.h, kernelSize.w], "stride": [stride.h, stride.w], "padding": [padding.h, padding.w]]
+        if ceilMode { c["ceil_mode"] = true }
+        return c
     }
 }
 
 /// Max pooling; the stride defaults to the kernel size.
+///
+/// ```swift
+/// let pool = MaxPool2D(3, stride: 2, ceilMode: true)   // [N, 96, 111, 111] -> [N, 96, 55, 55]
+/// ```
 public final class MaxPool2D: Pool2D {
+    public let dilation: Size2
+
     /// 2x2 windows, stride 2, no padding: the case the fused convolution kernel handles.
-    var isHalving: Bool { kernelSize == 2 && stride == 2 && padding == 0 }
+    var isHalving: Bool { kernelSize == 2 && stride == 2 && padding == 0 && dilation == 1 && !ceilMode }
 
-    public override init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
-        super.init(kernelSize, stride: stride, padding: padding)
+    public init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0, dilation: Size2 = 1, ceilMode: Bool = false) {
+        self.dilation = dilation
+        super.init(kernelSize, stride: stride, padding: padding, ceilMode: ceilMode)
     }
 
-    public override func forward(_ x: Tensor) -> Tensor { maxPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+    public override func forward(_ x: Tensor) -> Tensor {
+        maxPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
+    }
+
+    public override var config: [String: Any] {
+        var c = super.config
+        if dilation != 1 { c["dilation"] = [dilation.h, dilation.w] }
+        return c
+    }
 }
 
-/// Average pooling; the stride defaults to the kernel size.
+/// Average pooling; the stride defaults to the kernel size. Padding counts as zeros in the
+/// average unless `countIncludePad` is false (PyTorch's `count_include_pad`; Keras's and
+/// TensorFlow's "same" pooling leaves it out).
 public final class AvgPool2D: Pool2D {
-    public override init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0) {
-        super.init(kernelSize, stride: stride, padding: padding)
+    public let countIncludePad: Bool
+
+    public init(_ kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0, ceilMode: Bool = false, countIncludePad: Bool = true) {
+        self.countIncludePad = countIncludePad
+        super.init(kernelSize, stride: stride, padding: padding, ceilMode: ceilMode)
     }
 
-    public override func forward(_ x: Tensor) -> Tensor { avgPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+    public override func forward(_ x: Tensor) -> Tensor {
+        avgPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad)
+    }
+
+    public override var config: [String: Any] {
+        var c = super.config
+        if !countIncludePad { c["count_include_pad"] = false }
+        return c
+    }
 }
 
-/// What the 1-D pooling layers share: the window, its stride (the kernel size by default) and
-/// padding, and the `config` that stores them.
+/// What the 1-D pooling layers share: the window, its stride (the kernel size by default),
+/// padding and ceil mode, and the `config` that stores them.
 public class Pool1D: Module {
     public let kernelSize: Int, stride: Int, padding: Int
+    /// Keep a last, partial window where the input does not divide evenly (PyTorch's `ceil_mode`).
+    public let ceilMode: Bool
 
-    init(_ kernelSize: Int, stride: Int?, padding: Int) {
+    init(_ kernelSize: Int, stride: Int?, padding: Int, ceilMode: Bool) {
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
         self.padding = padding
+        self.ceilMode = ceilMode
     }
 
-    public override var config: [String: Any] { ["kernel": kernelSize, "stride": stride, "padding": padding] }
+    public override var config: [String: Any] {
+        var c: [String: Any] = ["kernel": kernelSize, "stride": stride, "padding": padding]
+        if ceilMode { c["ceil_mode"] = true }
+        return c
+    }
 }
 
 /// Max pooling over `[N, C, L]`; the stride defaults to the kernel size.
 public final class MaxPool1D: Pool1D {
-    public override init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
-        super.init(kernelSize, stride: stride, padding: padding)
+    public let dilation: Int
+
+    public init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0, dilation: Int = 1, ceilMode: Bool = false) {
+        self.dilation = dilation
+        super.init(kernelSize, stride: stride, padding: padding, ceilMode: ceilMode)
     }
 
-    public override func forward(_ x: Tensor) -> Tensor { maxPool1d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+    public override func forward(_ x: Tensor) -> Tensor {
+        maxPool1d(x, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
+    }
+
+    public override var config: [String: Any] {
+        var c = super.config
+        if dilation != 1 { c["dilation"] = dilation }
+        return c
+    }
 }
 
-/// Average pooling over `[N, C, L]`; the stride defaults to the kernel size.
+/// Average pooling over `[N, C, L]`; the stride defaults to the kernel size. Padding counts as
+/// zeros unless `countIncludePad` is false.
 public final class AvgPool1D: Pool1D {
-    public override init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
-        super.init(kernelSize, stride: stride, padding: padding)
+    public let countIncludePad: Bool
+
+    public init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false, countIncludePad: Bool = true) {
+        self.countIncludePad = countIncludePad
+        super.init(kernelSize, stride: stride, padding: padding, ceilMode: ceilMode)
     }
 
-    public override func forward(_ x: Tensor) -> Tensor { avgPool1d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+    public override func forward(_ x: Tensor) -> Tensor {
+        avgPool1d(x, kernelSize: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode, countIncludePad: countIncludePad)
+    }
+
+    public override var config: [String: Any] {
+        var c = super.config
+        if !countIncludePad { c["count_include_pad"] = false }
+        return c
+    }
 }
 
 /// Mean over the spatial dimensions: `[N, C, H, W] -> [N, C]`, or over the length of a sequence,

@@ -187,23 +187,34 @@ public enum ModuleRegistry {
         throw StrataError("architecture: \"\(key)\" of \(s["type"] ?? "layer") must be [h, w]")
     }
 
-    /// A pooling layer from its kernel (2 by default), stride (the kernel) and padding (0).
-    private static func pool(_ s: [String: Any], _ make: (Size2, Size2?, Size2) -> Pool2D) throws -> Module {
-        let kernel = try size2(s, "kernel", 2), stride = try size2(s, "stride", kernel), padding = try size2(s, "padding", 0)
-        guard kernel.h >= 1, kernel.w >= 1, stride.h >= 1, stride.w >= 1, padding.h >= 0, padding.w >= 0,
-              [kernel.h, kernel.w, stride.h, stride.w].allSatisfy({ $0 <= 4096 }), padding.h * 2 <= kernel.h, padding.w * 2 <= kernel.w else {
-            throw StrataError("architecture: \(s["type"] ?? "pooling") has kernel \(kernel), stride \(stride), padding \(padding): out of range")
-        }
-        return make(kernel, stride, padding)
+    /// A true-or-false setting of an architecture entry; `def` when the key is missing.
+    public static func flag(_ s: [String: Any], _ key: String, _ def: Bool) throws -> Bool {
+        guard let v = s[key] else { return def }
+        guard let b = v as? Bool else { throw StrataError("architecture: \(s["type"] ?? "layer") has \"\(key)\" \(v), not true or false") }
+        return b
     }
 
-    /// A 1-D pooling layer from its kernel (2 by default), stride (the kernel) and padding (0).
-    private static func pool1d(_ s: [String: Any], _ make: (Int, Int?, Int) -> Pool1D) throws -> Module {
-        let kernel = try int(s, "kernel", 2), stride = try int(s, "stride", kernel), padding = try count(s, "padding")
-        guard kernel <= 4096, stride <= 4096, padding * 2 <= kernel else {
-            throw StrataError("architecture: \(s["type"] ?? "pooling") has kernel \(kernel), stride \(stride), padding \(padding): out of range")
+    /// A pooling layer's kernel (2 by default), stride (the kernel), padding (0), dilation (1,
+    /// max pooling only) and ceil mode (false).
+    private static func pool(_ s: [String: Any]) throws -> (kernel: Size2, stride: Size2, padding: Size2, dilation: Size2, ceilMode: Bool) {
+        let kernel = try size2(s, "kernel", 2), stride = try size2(s, "stride", kernel), padding = try size2(s, "padding", 0)
+        let dilation = try size2(s, "dilation", 1)
+        guard kernel.h >= 1, kernel.w >= 1, stride.h >= 1, stride.w >= 1, padding.h >= 0, padding.w >= 0, dilation.h >= 1, dilation.w >= 1,
+              [kernel.h, kernel.w, stride.h, stride.w, dilation.h, dilation.w].allSatisfy({ $0 <= 4096 }),
+              padding.h * 2 <= kernel.h, padding.w * 2 <= kernel.w else {
+            throw StrataError("architecture: \(s["type"] ?? "pooling") has kernel \(kernel), stride \(stride), padding \(padding), dilation \(dilation): out of range")
         }
-        return make(kernel, stride, padding)
+        return (kernel, stride, padding, dilation, try flag(s, "ceil_mode", false))
+    }
+
+    /// `pool` for a 1-D pooling layer.
+    private static func pool1d(_ s: [String: Any]) throws -> (kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool) {
+        let kernel = try int(s, "kernel", 2), stride = try int(s, "stride", kernel), padding = try count(s, "padding")
+        let dilation = try int(s, "dilation", 1)
+        guard kernel <= 4096, stride <= 4096, dilation <= 4096, padding * 2 <= kernel else {
+            throw StrataError("architecture: \(s["type"] ?? "pooling") has kernel \(kernel), stride \(stride), padding \(padding), dilation \(dilation): out of range")
+        }
+        return (kernel, stride, padding, dilation, try flag(s, "ceil_mode", false))
     }
 
     /// A count of an architecture entry that may be 0 (padding): 0...`maxSize`, 0 when missing.
@@ -256,10 +267,26 @@ public enum ModuleRegistry {
                 try weights(s, [o, i / g, k])
                 return Conv1D(i, o, kernelSize: k, stride: stride, padding: pad, dilation: dil, groups: g, bias: (s["bias"] as? Bool) ?? true)
             },
-            "MaxPool1D": { try pool1d($0, MaxPool1D.init) },
-            "AvgPool1D": { try pool1d($0, AvgPool1D.init) },
-            "MaxPool2D": { try pool($0, MaxPool2D.init) },
-            "AvgPool2D": { try pool($0, AvgPool2D.init) },
+            "MaxPool1D": { s in
+                let p = try pool1d(s)
+                return MaxPool1D(p.kernel, stride: p.stride, padding: p.padding, dilation: p.dilation, ceilMode: p.ceilMode)
+            },
+            "AvgPool1D": { s in
+                let p = try pool1d(s)
+                guard p.dilation == 1 else { throw StrataError("architecture: AvgPool1D has no dilation, got \(p.dilation)") }
+                return AvgPool1D(p.kernel, stride: p.stride, padding: p.padding, ceilMode: p.ceilMode,
+                                 countIncludePad: try flag(s, "count_include_pad", true))
+            },
+            "MaxPool2D": { s in
+                let p = try pool(s)
+                return MaxPool2D(p.kernel, stride: p.stride, padding: p.padding, dilation: p.dilation, ceilMode: p.ceilMode)
+            },
+            "AvgPool2D": { s in
+                let p = try pool(s)
+                guard p.dilation == 1 else { throw StrataError("architecture: AvgPool2D has no dilation, got \(p.dilation)") }
+                return AvgPool2D(p.kernel, stride: p.stride, padding: p.padding, ceilMode: p.ceilMode,
+                                 countIncludePad: try flag(s, "count_include_pad", true))
+            },
             "GlobalAvgPool": { _ in GlobalAvgPool() },
             "Flatten": { _ in Flatten() },
             "Identity": { _ in Identity() },

@@ -32,8 +32,10 @@ public final class Sequential: Module {
                 (h, i) = (y, next)
                 continue
             }
-            // activation then max pool == max pool then activation, on 4x less data.
-            if !tracing, Sequential.poolsBeforeActivation, l.isMonotoneElementwise, i + 1 < layers.count, layers[i + 1] is MaxPool2D {
+            // activation then max pool == max pool then activation, on 4x less data. (Not with
+            // dilation: a window of padding alone pools to -inf, which ReLU after it would make 0.)
+            if !tracing, Sequential.poolsBeforeActivation, l.isMonotoneElementwise, i + 1 < layers.count,
+               let pool = layers[i + 1] as? MaxPool2D, pool.dilation == 1 {
                 h = layers[i + 1](h)
                 if !l.forwardInPlace(&h) { h = l(h) }
                 i += 2

@@ -54,15 +54,17 @@ public enum ShapeInference {
             try need(shape.count == 3, "takes [N, C, L], gets input \(shape)")
             try need(p.kernelSize > 0 && p.stride > 0, "has kernel \(p.kernelSize) and stride \(p.stride); both must be positive")
             try need(p.padding * 2 <= p.kernelSize, "padding \(p.padding) is over half the kernel \(p.kernelSize)")
-            let ol = windowPositions(shape[2], kernel: p.kernelSize, stride: p.stride, padding: p.padding)
+            let ol = windowPositions(shape[2], kernel: p.kernelSize, stride: p.stride, padding: p.padding,
+                                     dilation: (p as? MaxPool1D)?.dilation ?? 1, ceilMode: p.ceilMode)
             try need(ol > 0, "kernel \(p.kernelSize) does not fit input \(shape)")
             return [shape[0], shape[1], ol]
         case let p as Pool2D:
             try need(shape.count == 4, "takes [N, C, H, W], gets input \(shape)")
             try need(p.kernelSize.h > 0 && p.kernelSize.w > 0 && p.stride.h > 0 && p.stride.w > 0, "has kernel \(p.kernelSize) and stride \(p.stride); both must be positive")
             try need(p.padding.h * 2 <= p.kernelSize.h && p.padding.w * 2 <= p.kernelSize.w, "padding \(p.padding) is over half the kernel \(p.kernelSize)")
-            let oh = windowPositions(shape[2], kernel: p.kernelSize.h, stride: p.stride.h, padding: p.padding.h)
-            let ow = windowPositions(shape[3], kernel: p.kernelSize.w, stride: p.stride.w, padding: p.padding.w)
+            let dilation = (p as? MaxPool2D)?.dilation ?? 1
+            let oh = windowPositions(shape[2], kernel: p.kernelSize.h, stride: p.stride.h, padding: p.padding.h, dilation: dilation.h, ceilMode: p.ceilMode)
+            let ow = windowPositions(shape[3], kernel: p.kernelSize.w, stride: p.stride.w, padding: p.padding.w, dilation: dilation.w, ceilMode: p.ceilMode)
             try need(oh > 0 && ow > 0, "kernel \(p.kernelSize) does not fit input \(shape)")
             return [shape[0], shape[1], oh, ow]
         case is GlobalAvgPool:
