@@ -106,8 +106,11 @@ MODELS = {
                                                   {"type": "AvgPool2D", "kernel": [3, 3], "stride": [2, 2], "padding": [1, 1],
                                                    "ceil_mode": True, "count_include_pad": False},
                                                   {"type": "MaxPool2D", "kernel": [2, 2], "stride": [1, 1], "padding": [0, 0], "dilation": [1, 2]},
-                                                  {"type": "Flatten"}, linear(4, 2)]},
-                {"4.weight": [2, 4], "4.bias": [2]}, [1, 10, 12], ["a", "b"], None),
+                                                  {"type": "AdaptiveAvgPool2D", "size": [1, 2]}, {"type": "Flatten"}, linear(2, 2)]},
+                {"5.weight": [2, 2], "5.bias": [2]}, [1, 10, 12], ["a", "b"], None),
+    "adaptive": ({"type": "Sequential", "layers": [{"type": "AdaptiveMaxPool1D", "size": 3}, {"type": "AdaptiveAvgPool1D", "size": 2},
+                                                   {"type": "GlobalMaxPool"}, linear(1, 2)]},
+                 {"3.weight": [2, 1], "3.bias": [2]}, [1, 8], ["a", "b"], None),
     "upsample": ({"type": "Sequential", "layers": [{"type": "ConvTranspose2D", "in": 1, "out": 2, "kernel": [2, 2], "stride": [2, 2],
                                                     "padding": [0, 0], "output_padding": [1, 1], "dilation": [1, 1], "groups": 1,
                                                     "bias": True}, {"type": "ReLU"}, maxpool([2, 2]), {"type": "Flatten"}, linear(8, 2)]},
@@ -302,7 +305,7 @@ def seeds_gallery():
 
 def seeds_onnx():
     """Tiny graphs (Gemm, Relu, Softmax; Conv, MaxPool, Reshape, Concat; 1-D Conv and pooling;
-    ConvTranspose; pooling in ceil mode, dilated, and with auto_pad); needs `pip install onnx`."""
+    ConvTranspose; pooling in ceil mode, dilated, with auto_pad, and global max pooling); needs `pip install onnx`."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper, TensorProto
@@ -337,8 +340,9 @@ def seeds_onnx():
     save("pooling.onnx", [helper.make_node("Conv", ["x", "cw"], ["c"], auto_pad="SAME_UPPER", strides=[2, 2]),
                           helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[3, 2], strides=[2, 1], pads=[0, 1, 2, 1],
                                            dilations=[2, 1], ceil_mode=1),
-                          helper.make_node("AveragePool", ["p"], ["a"], kernel_shape=[2, 2], auto_pad="SAME_LOWER", ceil_mode=1)],
-         [cw], [1, 7, 6], [2, 2, 4])
+                          helper.make_node("AveragePool", ["p"], ["a"], kernel_shape=[2, 2], auto_pad="SAME_LOWER", ceil_mode=1),
+                          helper.make_node("GlobalMaxPool", ["a"], ["g"])],
+         [cw], [1, 7, 6], [2, 1, 1])
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ hidden state, Linear(64, 3)) on int64 token ids [8, 20] with some padded ends, a
 convolutional classifier of raw sound (`audio_cnn`: Conv1d with stride, padding, dilation and
 groups, BatchNorm1d with random statistics, MaxPool1d, AvgPool1d, AdaptiveAvgPool1d) on [8, 1, 400],
 an upsampler of ConvTranspose2d layers (`upsampler`) on [8, 4, 5, 5], and a network of pooling
-with PyTorch's options (`pooling_options`: ceil_mode, count_include_pad=False, dilation) on [8, 3, 23, 23].
+with PyTorch's options (`pooling_options`: ceil_mode, count_include_pad=False, dilation) on [8, 3, 23, 23],
+and adaptive pooling (`adaptive_pooling`: AdaptiveAvgPool2d to 4x6, AdaptiveMaxPool2d to 1) on [8, 3, 10, 14].
 OUT/ops/ holds one-node graphs (GRU and LSTM with sequence lengths, reverse and bidirectional
 directions (onnxruntime runs layout 0 only; ONNX's node tests cover layout 1); Slice flipping an axis; Split into unequal parts; opset-18 reductions;
 LayerNormalization; Pad's modes and cropping; 1-D Conv and pooling with uneven pads; ConvTranspose with uneven pads and with output_shape;
-pooling in ceil mode, with dilation, with padding left out of an average, and with auto_pad; Conv with auto_pad) with outputs from onnxruntime, an implementation independent of Strata's.
+pooling in ceil mode, with dilation, with padding left out of an average, and with auto_pad; GlobalMaxPool; Conv with auto_pad) with outputs from onnxruntime, an implementation independent of Strata's.
 `--full-resnet` writes only the full-width ResNet-18 (widths 64 to 512), for a local check through
 `STRATA_ONNX_EXTRA=folder swift test --filter OnnxImportTests` (not committed). `--conv-only` writes
 only the 1-D classifier, the upsampler, the pooling network and OUT/ops/ (no training; the other
@@ -108,6 +109,13 @@ def pooling_options():
     return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
                          nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
                          nn.MaxPool2d(2, stride=1, dilation=2), nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
+
+
+def adaptive_pooling():
+    """Adaptive pooling as PyTorch exports it, [N, 3, 10, 14] -> [N, 4]: AdaptiveAvgPool2d to 4x6 of
+    an 8x12 map (an AveragePool of 2x2), AdaptiveMaxPool2d to 1 (a GlobalMaxPool)."""
+    return nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d((4, 6)), nn.Conv2d(6, 6, 3, padding=1), nn.Tanh(),
+                         nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(6, 4))
 
 
 def randomize_bn(model):
@@ -244,6 +252,8 @@ def conv_fixtures(out):
     exporters(upsampler(), torch.randn(8, 4, 5, 5), os.path.join(out, "upsampler_convtranspose"))
     torch.manual_seed(8)
     exporters(pooling_options(), torch.randn(8, 3, 23, 23), os.path.join(out, "pooling_options"))
+    torch.manual_seed(9)
+    exporters(adaptive_pooling(), torch.randn(8, 3, 10, 14), os.path.join(out, "adaptive_pooling"))
     op_cases(os.path.join(out, "ops"))
 
 
@@ -327,6 +337,7 @@ def op_cases(folder):
     case("average_pool_same_lower", "AveragePool", f32(1, 2, 7, 6), {}, ["Y"], kernel_shape=[3, 4], strides=[2, 1], auto_pad="SAME_LOWER")
     case("conv_same_upper_strided", "Conv", f32(1, 2, 7, 6), {"W": f32(3, 2, 3, 4), "B": f32(3)}, ["Y"], strides=[2, 2],
          auto_pad="SAME_UPPER")
+    case("global_max_pool_1d", "GlobalMaxPool", f32(2, 3, 7), {}, ["Y"])
 
 
 def exporters(model, x, base):

@@ -1735,3 +1735,75 @@ void sk_avgpool2d_backward(const sk_pool_shape *s, const float *gy, float *gx) {
     pool_job j = {s, 0, gy, 0, gx, 0, 1};
     run_planes(s, pool_backward_task, &j);
 }
+
+// Adaptive pooling (PyTorch's AdaptiveAvgPool2d and AdaptiveMaxPool2d): output cell i of an
+// axis pools input [floor(i*n/out), ceil((i+1)*n/out)), so the bins cover the input and may overlap.
+typedef struct {
+    long h, w, oh, ow;
+    int max;
+    const float *x, *gy;
+    float *y, *gx;
+    int32_t *idx;
+} adaptive_job;
+
+static long bin_start(long i, long n, long out) { return i * n / out; }
+static long bin_end(long i, long n, long out) { return ((i + 1) * n + out - 1) / out; }
+
+static void adaptive_forward_plane(void *ctx, long p) {
+    const adaptive_job *j = ctx;
+    const float *x = j->x + p * j->h * j->w;
+    float *y = j->y + p * j->oh * j->ow;
+    int32_t *id = j->idx ? j->idx + p * j->oh * j->ow : 0;
+    for (long i = 0; i < j->oh; i++) {
+        long h0 = bin_start(i, j->h, j->oh), h1 = bin_end(i, j->h, j->oh);
+        for (long k = 0; k < j->ow; k++) {
+            long w0 = bin_start(k, j->w, j->ow), w1 = bin_end(k, j->w, j->ow);
+            float acc = 0, best = x[h0 * j->w + w0];
+            long bi = h0 * j->w + w0;
+            for (long r = h0; r < h1; r++)
+                for (long c = w0; c < w1; c++) {
+                    float v = x[r * j->w + c];
+                    acc += v;
+                    if (v > best || (v != v && best == best)) { best = v; bi = r * j->w + c; }   // NaN wins, as in PyTorch
+                }
+            y[i * j->ow + k] = j->max ? best : acc / (float)((h1 - h0) * (w1 - w0));
+            if (id) id[i * j->ow + k] = (int32_t)bi;
+        }
+    }
+}
+
+static void adaptive_backward_plane(void *ctx, long p) {
+    const adaptive_job *j = ctx;
+    const float *gy = j->gy + p * j->oh * j->ow;
+    float *gx = j->gx + p * j->h * j->w;
+    memset(gx, 0, (size_t)(j->h * j->w) * sizeof(float));
+    if (j->max) {
+        const int32_t *id = j->idx + p * j->oh * j->ow;
+        for (long o = 0; o < j->oh * j->ow; o++) gx[id[o]] += gy[o];
+        return;
+    }
+    for (long i = 0; i < j->oh; i++) {
+        long h0 = bin_start(i, j->h, j->oh), h1 = bin_end(i, j->h, j->oh);
+        for (long k = 0; k < j->ow; k++) {
+            long w0 = bin_start(k, j->w, j->ow), w1 = bin_end(k, j->w, j->ow);
+            float g = gy[i * j->ow + k] / (float)((h1 - h0) * (w1 - w0));
+            for (long r = h0; r < h1; r++)
+                for (long c = w0; c < w1; c++) gx[r * j->w + c] += g;
+        }
+    }
+}
+
+static void run_adaptive(long planes, strata_task_fn fn, adaptive_job *j) {
+    if (planes * j->h * j->w < 32768) for (long p = 0; p < planes; p++) fn(j, p);
+    else strata_parallel_for(planes, fn, j);
+}
+
+void sk_adaptive_pool2d_forward(long planes, long h, long w, long oh, long ow, int max, const float *x, float *y, int32_t *argmax) {
+    adaptive_job j = {h, w, oh, ow, max, x, 0, y, 0, argmax};
+    run_adaptive(planes, adaptive_forward_plane, &j);
+}
+
+void sk_adaptive_pool2d_backward(long planes, long h, long w, long oh, long ow, int max, const int32_t *argmax, const float *gy, float *gx) {
+    adaptive_job j = {h, w, oh, ow, max, 0, gy, 0, gx, (int32_t *)argmax};
+    run_adaptive(planes, adaptive_backward_plane, &j);
+}

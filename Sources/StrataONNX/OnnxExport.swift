@@ -71,6 +71,7 @@ public enum Onnx {
         model.eval()
         defer { model.train(wasTraining) }
         let b = OnnxGraphBuilder()
+        b.inputShapes = OnnxLayers.inputShapes(model, [1] + info.inputShape)
         let inputs = Onnx.inputs(of: model, info: info)
         let names = inputs.map { b.name($0.name) }
         let output: String
@@ -178,6 +179,13 @@ enum OnnxLayers {
             // [N, C, H, W] or [N, C, L] -> [N, C]
             let pooled = b.op("GlobalAveragePool", [x], base: "gap")
             return b.op("Flatten", [pooled], [OnnxAttribute.int("axis", 1)], base: "gap_flat")
+        case is GlobalMaxPool:
+            let pooled = b.op("GlobalMaxPool", [x], base: "gmp")
+            return b.op("Flatten", [pooled], [OnnxAttribute.int("axis", 1)], base: "gmp_flat")
+        case let p as AdaptivePool2D:
+            return try adaptivePool(max: p is AdaptiveMaxPool2D, b, x, to: [p.outputSize.h, p.outputSize.w], module, path: path)
+        case let p as AdaptivePool1D:
+            return try adaptivePool(max: p is AdaptiveMaxPool1D, b, x, to: [p.outputSize], module, path: path)
         case is Flatten:
             return b.op("Flatten", [x], [OnnxAttribute.int("axis", 1)], base: "flatten")
         case is Identity, is Dropout:
@@ -245,6 +253,37 @@ enum OnnxLayers {
         return b.op(op, inputs, [OnnxAttribute.ints("kernel_shape", kernel), OnnxAttribute.ints("strides", stride),
                                  OnnxAttribute.ints("pads", padding + padding), OnnxAttribute.ints("dilations", dilation),
                                  OnnxAttribute.int("group", groups)] + extra, base: base)
+    }
+
+    /// Adaptive pooling as ONNX has it: to size 1, a global pooling; otherwise a pooling whose
+    /// window and stride are the input's size over the output's, so each input size must be a
+    /// multiple of the output's (as PyTorch's exporter requires).
+    static func adaptivePool(max: Bool, _ b: OnnxGraphBuilder, _ x: String, to out: [Int], _ module: Module, path: String) throws -> String {
+        if out.allSatisfy({ $0 == 1 }) { return b.op(max ? "GlobalMaxPool" : "GlobalAveragePool", [x], base: max ? "gmp" : "gap") }
+        guard let input = b.inputShapes[ObjectIdentifier(module)], input.count == out.count + 2 else {
+            throw StrataError("ONNX export: layer \(path) (\(module.typeName)) pools to \(out), which needs its input size; export knows it only for layers of a Sequential model")
+        }
+        let spatial = Array(input.dropFirst(2))
+        guard zip(spatial, out).allSatisfy({ $0 % $1 == 0 }) else {
+            throw StrataError("ONNX export: layer \(path) (\(module.typeName)) pools \(spatial) to \(out); ONNX has that only where each input size is a multiple of the output's")
+        }
+        let k = zip(spatial, out).map { $0 / $1 }
+        return b.op(max ? "MaxPool" : "AveragePool", [x], [OnnxAttribute.ints("kernel_shape", k), OnnxAttribute.ints("strides", k)],
+                    base: max ? "maxpool" : "avgpool")
+    }
+
+    /// Each layer's input shape (batch first) in a model of nested `Sequential`s, found by shape
+    /// inference from `shape`, for the rules that need sizes; other containers are not entered.
+    static func inputShapes(_ model: Module, _ shape: [Int]) -> [ObjectIdentifier: [Int]] {
+        var shapes = [ObjectIdentifier(model): shape]
+        guard let s = model as? Sequential else { return shapes }
+        var h = shape
+        for layer in s.layers {
+            shapes.merge(inputShapes(layer, h)) { first, _ in first }
+            guard let next = try? ShapeInference.outputShape(of: layer, for: h) else { break }
+            h = next
+        }
+        return shapes
     }
 
     static func poolAttributes(_ p: Pool1D) -> [OnnxAttribute] {

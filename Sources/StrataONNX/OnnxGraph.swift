@@ -13,6 +13,8 @@ public final class OnnxGraphBuilder {
     private(set) var nodes: [Onnx_NodeProto] = []
     private(set) var initializers: [Onnx_TensorProto] = []
     private var used: [String: Int] = [:]
+    /// Layers' input shapes where the exporter knows them (`OnnxLayers.inputShapes`).
+    var inputShapes: [ObjectIdentifier: [Int]] = [:]
 
     /// A fresh value name starting with `base`.
     public func name(_ base: String) -> String {

@@ -157,7 +157,7 @@ public final class OnnxWeight: Module {
 enum OnnxOps {
     static let supported = Set<String>([
         "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "Conv", "Div", "Dropout", "Erf", "Flatten",
-        "Gather", "Gemm", "GlobalAveragePool", "Identity", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Relu",
+        "Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Identity", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Relu",
         "Reshape", "Shape", "Sigmoid", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
     ]).union(extraOps)
 
@@ -371,6 +371,10 @@ enum OnnxOps {
             let t = try float(input(0), "X")
             guard t.rank >= 3 else { throw fail("X \(t.shape) has no spatial dimensions") }
             return [.float(t.mean(axes: Array(2..<t.rank), keepDims: true))]
+        case "GlobalMaxPool":
+            let t = try float(input(0), "X")
+            guard t.rank >= 3, !t.shape.contains(0) else { throw fail("X \(t.shape) has no spatial dimensions or is empty") }
+            return [.float(t.max(axes: Array(2..<t.rank), keepDims: true))]
         case "BatchNormalization":
             let t = try float(input(0), "X")
             guard t.rank >= 2 else { throw fail("X \(t.shape) must be [N, C, ...]") }

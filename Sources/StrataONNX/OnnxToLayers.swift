@@ -144,16 +144,35 @@ extension OnnxModel {
                 let (ks, ss, ps) = (Size2(k[0], k[1]), Size2(s[0], s[1]), Size2(pads[0], pads[1]))
                 layers.append(n.opType == "MaxPool" ? MaxPool2D(ks, stride: ss, padding: ps, dilation: Size2(dil[0], dil[1]), ceilMode: ceilMode)
                     : AvgPool2D(ks, stride: ss, padding: ps, ceilMode: ceilMode, countIncludePad: at.int("count_include_pad", 0) != 0))
-            case "GlobalAveragePool":
-                // Strata's GlobalAvgPool gives [N, C]: the Flatten or Reshape after it goes with it.
-                guard let next = nodes.first, ["Flatten", "Reshape"].contains(next.opType), next.input.first == out,
-                      shape(next.output.first ?? "").count == 2 else {
-                    throw StrataError("\(source): node \(name(n)) is not followed by a flattening node, as Strata's GlobalAvgPool needs")
+            case "ReduceMean", "ReduceMax":
+                // A mean or maximum over every spatial axis (as the dynamo exporter writes adaptive
+                // pooling to 1) is global pooling: [N, C, ...] to [N, C] or [N, C, 1, ...].
+                let (from, to) = (shape(n.input[0]), shape(out))
+                guard (3...4).contains(from.count), to.count >= 2, to.prefix(2) == from.prefix(2),
+                      to.count == 2 || (to.count == from.count && to.dropFirst(2).allSatisfy({ $0 == 1 })) else {
+                    throw StrataError("\(source): node \(name(n)) reduces \(from) to \(to); Strata's layers have it only over every spatial axis (global pooling)")
                 }
-                layers.append(GlobalAvgPool())
-                current = next.output.first ?? ""
-                nodes = nodes.dropFirst()
-                continue
+                if to.count == 2 {
+                    layers.append(n.opType == "ReduceMax" ? GlobalMaxPool() : GlobalAvgPool())
+                    break
+                }
+                fallthrough
+            case "GlobalAveragePool", "GlobalMaxPool":
+                let isMax = n.opType == "GlobalMaxPool" || n.opType == "ReduceMax", rank = shape(out).count
+                // Strata's GlobalAvgPool and GlobalMaxPool give [N, C]: the Flatten or Reshape after it goes with it.
+                if let next = nodes.first, ["Flatten", "Reshape"].contains(next.opType), next.input.first == out,
+                   shape(next.output.first ?? "").count == 2 {
+                    layers.append(isMax ? GlobalMaxPool() : GlobalAvgPool())
+                    current = next.output.first ?? ""
+                    nodes = nodes.dropFirst()
+                    continue
+                }
+                // Otherwise the pooled dimensions stay, of size 1: adaptive pooling to 1.
+                switch rank {
+                case 4: layers.append(isMax ? AdaptiveMaxPool2D(1) : AdaptiveAvgPool2D(1))
+                case 3: layers.append(isMax ? AdaptiveMaxPool1D(1) : AdaptiveAvgPool1D(1))
+                default: throw StrataError("\(source): node \(name(n)) pools a rank-\(rank) tensor; Strata's layers pool ranks 3 and 4")
+                }
             case "Flatten", "Reshape":
                 let s = shape(out)
                 guard s.count == 2, n.opType == "Reshape" || at.int("axis", 1) == 1 else {
@@ -196,5 +215,5 @@ extension OnnxModel {
 
     /// The ops `strataLayers` maps to Strata layers.
     public static let layerOps = ["AveragePool", "BatchNormalization", "Constant", "Conv", "ConvTranspose", "Dropout", "Flatten", "Gemm", "GlobalAveragePool",
-                                  "Identity", "LeakyRelu", "LogSoftmax", "MatMul (+ Add)", "MaxPool", "Relu", "Reshape", "Sigmoid", "Softmax", "Tanh"]
+                                  "GlobalMaxPool", "Identity", "LeakyRelu", "LogSoftmax", "MatMul (+ Add)", "MaxPool", "ReduceMax", "ReduceMean", "Relu", "Reshape", "Sigmoid", "Softmax", "Tanh"]
 }

@@ -134,6 +134,11 @@ let gradCases: [GradCase] = [
         pool2d($0[0], max: false, PoolWindows(kernel: [3, 2], stride: [2, 3], padBefore: [0, 1], padAfter: [2, 1], dilation: [2, 1],
                                               ceilMode: true, countIncludePad: false), "pool2d")
     },
+    GradCase("adaptiveAvgPool2d", [[2, 2, 7, 5]]) { adaptiveAvgPool2d($0[0], outputSize: [3, 2]) },
+    GradCase("adaptiveAvgPool2d larger", [[1, 2, 3, 4]]) { adaptiveAvgPool2d($0[0], outputSize: [5, 6]) },
+    GradCase("adaptiveMaxPool2d", [[2, 2, 7, 5]], [.distinct]) { adaptiveMaxPool2d($0[0], outputSize: [3, 2]) },
+    GradCase("adaptiveAvgPool1d", [[2, 3, 10]]) { adaptiveAvgPool1d($0[0], outputSize: 4) },
+    GradCase("adaptiveMaxPool1d", [[2, 3, 10]], [.distinct]) { adaptiveMaxPool1d($0[0], outputSize: 3) },
     GradCase("maxPool1d ceil dilation", [[2, 3, 10]], [.distinct]) { maxPool1d($0[0], kernelSize: 3, stride: 2, padding: 1, dilation: 2, ceilMode: true) },
     GradCase("avgPool1d ceil padding left out", [[2, 3, 10]]) { avgPool1d($0[0], kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false) },
     // Sparse x dense product (graphs).

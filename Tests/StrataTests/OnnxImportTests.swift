@@ -97,7 +97,7 @@ final class OnnxImportTests: XCTestCase {
     func testOpsAgainstOnnxruntime() throws {
         let dir = "\(Self.folder)/ops"
         let cases = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") }.sorted()
-        XCTAssertEqual(cases.count, 29)
+        XCTAssertEqual(cases.count, 30)
         for c in cases {
             let worst = try worstDifference("\(dir)/\(c)")
             XCTAssertLessThan(worst, 1e-5, c)
@@ -251,6 +251,53 @@ final class OnnxImportTests: XCTestCase {
             // Shape inference follows the options: 23 -> conv 21 -> max 10 -> conv 10 -> ceil-mode average 6 (5 without
             // ceil mode) -> dilated max 4, so 8x4x4 values reach the Linear.
             XCTAssertEqual(try ShapeInference.outputShape(of: layers, for: [8, 3, 23, 23]), [8, 5], name)
+        }
+    }
+
+    /// PyTorch's adaptive pooling as its exporters write it (`adaptive_pooling`): AdaptiveAvgPool2d to
+    /// 4x6 of an 8x12 map becomes an AveragePool, AdaptiveMaxPool2d to 1 a MaxPool over the whole
+    /// map (TorchScript) or a ReduceMax with a Reshape (dynamo), which `strataLayers` reads as GlobalMaxPool.
+    func testPyTorchAdaptivePoolingRunsAndBecomesLayers() throws {
+        for (name, tail) in [("adaptive_pooling_torchscript", ["MaxPool2D", "Flatten", "Linear"]), ("adaptive_pooling_dynamo", ["GlobalMaxPool", "Linear"])] {
+            let path = "\(Self.folder)/\(name).onnx"
+            let worst = try worstDifference(path)
+            print("\(name): largest difference from PyTorch \(worst)")
+            XCTAssertLessThan(worst, 1e-4, name)
+            let layers = try OnnxModel(path: path).strataLayers()
+            XCTAssertEqual(layers.layers.map(\.typeName), ["Conv2D", "ReLU", "AvgPool2D", "Conv2D", "Tanh"] + tail, name)
+            let x = try tensor("\(path).test/test_data_set_0/input_0.pb"), want = try tensor("\(path).test/test_data_set_0/output_0.pb")
+            let got = noGrad { layers(x) }
+            XCTAssertEqual(got.shape, [8, 4])
+            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
+        }
+    }
+
+    /// Strata's adaptive and global pooling exported and read back: global pooling and sizes that
+    /// divide have ONNX forms with the same outputs; sizes that do not divide are refused by name.
+    func testStrataAdaptivePoolingExportRoundTrips() throws {
+        RandomGenerator.manualSeed(10)
+        // [3, 10, 14] -> conv 8x12 -> 4x6 -> 2x2 -> 1x1
+        let image = Sequential(Conv2D(3, 4, kernelSize: 3), ReLU(), AdaptiveAvgPool2D([4, 6]), AdaptiveMaxPool2D(2), AdaptiveAvgPool2D(1),
+                               Flatten(), Linear(4, 3))
+        // [2, 30] -> conv 28 -> 7 -> global max
+        let sequence = Sequential(Conv1D(2, 4, kernelSize: 3), AdaptiveMaxPool1D(7), Tanh(), AdaptiveAvgPool1D(7), GlobalMaxPool(), Linear(4, 3))
+        for (model, shape, name) in [(image, [3, 10, 14], "image"), (sequence, [2, 30], "sequence")] {
+            model.eval()
+            let path = testTemp("roundtrip-adaptive-\(name).onnx")
+            try Onnx.export(model, info: ModelInfo(model: model, classNames: ["a", "b", "c"], inputShape: shape), to: path)
+            let x = Tensor.randn([4] + shape, seed: 3)
+            let want = noGrad { model(x) }
+            let onnx = try OnnxModel(path: path)
+            XCTAssertLessThan(zip(try onnx.run(x).scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
+            let layers = try onnx.strataLayers()
+            XCTAssertLessThan(zip(noGrad { layers(x) }.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
+        }
+        XCTAssertEqual(try OnnxModel(path: testTemp("roundtrip-adaptive-image.onnx")).graph.node.map(\.opType),
+                       ["Conv", "Relu", "AveragePool", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm"])
+        let uneven = Sequential(Conv2D(3, 4, kernelSize: 3), AdaptiveAvgPool2D(3), Flatten(), Linear(36, 2))
+        XCTAssertThrowsError(try Onnx.export(uneven, info: ModelInfo(model: uneven, classNames: ["a", "b"], inputShape: [3, 10, 14]),
+                                             to: testTemp("uneven-adaptive.onnx"))) {
+            XCTAssertTrue("\($0)".contains("layer Sequential.1 (AdaptiveAvgPool2D) pools [8, 12] to [3, 3]"), "\($0)")
         }
     }
 

@@ -467,6 +467,52 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(onnx(6, 2, 4, [1, 0], true, false), [1, 5])
     }
 
+    /// Adaptive pooling against its definition in double: bin i of n values into `out` covers
+    /// [floor(i n / out), ceil((i + 1) n / out)); outputs larger than the input, 1 and 2 threads
+    /// (the last case is big enough to be spread), and values PyTorch 2 printed.
+    func testAdaptivePoolingAgainstItsDefinition() {
+        func bins(_ n: Int, _ out: Int) -> [Range<Int>] {
+            (0..<out).map { i in Int((Double(i * n) / Double(out)).rounded(.down))..<Int((Double((i + 1) * n) / Double(out)).rounded(.up)) }
+        }
+        func reference(_ x: Tensor, _ size: Size2, max: Bool) -> [Double] {
+            let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+            var out: [Double] = []
+            for p in 0..<planes { for rows in bins(h, size.h) { for cols in bins(w, size.w) {
+                let v = rows.flatMap { r in cols.map { c in Double(x.scalars[(p * h + r) * w + c]) } }
+                out.append(max ? v.max()! : v.reduce(0, +) / Double(v.count))
+            } } }
+            return out
+        }
+        defer { Strata.numThreads = 2 }
+        for threads in [1, 2] {
+            Strata.numThreads = threads
+            for (xs, size) in [([2, 3, 7, 5], Size2(3, 2)), ([1, 2, 4, 4], Size2(6, 5)), ([3, 4, 9, 13], Size2(4, 6)), ([1, 1, 5, 5], Size2(1, 1)),
+                               ([4, 16, 33, 35], Size2(7, 7))] {
+                for isMax in [true, false] {
+                    var x = Tensor.randn(xs, seed: 6)
+                    for training in [false, true] {
+                        if training { x = Tensor.randn(xs, seed: 6); x.requiresGrad = true }
+                        let y = isMax ? adaptiveMaxPool2d(x, outputSize: size) : adaptiveAvgPool2d(x, outputSize: size)
+                        XCTAssertEqual(y.shape, [xs[0], xs[1], size.h, size.w])
+                        let worst = zip(y.scalars, reference(x, size, max: isMax)).map { Swift.abs(Double($0) - $1) }.max()!
+                        XCTAssertLessThan(worst, isMax ? 1e-12 : 1e-5, "\(isMax ? "max" : "average") \(xs) to \(size), \(threads) threads")
+                    }
+                }
+            }
+        }
+        // PyTorch's F.adaptive_avg_pool1d / adaptive_max_pool1d of 1, 2, ..., n, and the 2-D ones of arange(20) as 4x5.
+        let ramp = { (n: Int) in Tensor((1...n).map(Float.init), shape: [1, 1, n]) }
+        XCTAssertEqual(adaptiveAvgPool1d(ramp(7), outputSize: 3).scalars, [2, 4, 6])
+        XCTAssertEqual(adaptiveMaxPool1d(ramp(7), outputSize: 3).scalars, [3, 5, 7])
+        XCTAssertEqual(adaptiveAvgPool1d(ramp(7), outputSize: 5).scalars, [1.5, 2.5, 4, 5.5, 6.5])
+        XCTAssertEqual(adaptiveAvgPool1d(ramp(3), outputSize: 5).scalars, [1, 1.5, 2, 2.5, 3])
+        let grid = Tensor.arange(20).reshape([1, 1, 4, 5])
+        XCTAssertEqual(adaptiveAvgPool2d(grid, outputSize: [3, 2]).scalars, [3.5, 5.5, 8.5, 10.5, 13.5, 15.5])
+        XCTAssertEqual(adaptiveMaxPool2d(grid, outputSize: [3, 2]).scalars, [7, 9, 12, 14, 17, 19])
+        // A NaN wins a max bin, as in PyTorch.
+        XCTAssertTrue(adaptiveMaxPool1d(Tensor([1, .nan, 3, 4], shape: [1, 1, 4]), outputSize: 2).scalars[0].isNaN)
+    }
+
     /// Calls that do not train a weight keep its packed forms (GEMM panels for each orientation
     /// and each block of a split image, Winograd filters) and reuse them; an optimizer step or an
     /// assignment makes new ones. Every result matches the naive convolution of the weight's

@@ -161,7 +161,9 @@ final class ReliabilityTests: XCTestCase {
                               (["type": "MaxPool2D", "kernel": 2, "ceil_mode": "yes"], "not true or false"),
                               (["type": "AvgPool1D", "kernel": 3, "count_include_pad": 0.5], "not true or false"),
                               (["type": "AvgPool2D", "kernel": 2, "dilation": 2], "no dilation"),
-                              (["type": "MaxPool1D", "kernel": 2, "dilation": 0], "out of range")] as [([String: Any], String)] {
+                              (["type": "MaxPool1D", "kernel": 2, "dilation": 0], "out of range"),
+                              (["type": "AdaptiveAvgPool2D", "size": [7, 100_000]], "out of range"),
+                              (["type": "AdaptiveMaxPool1D", "size": 0], "out of range")] as [([String: Any], String)] {
             XCTAssertThrowsError(try ModuleRegistry.build(spec)) { XCTAssertTrue("\($0)".contains(words), "\(spec): \($0)") }
         }
         XCTAssertNoThrow(try ModuleRegistry.build(["type": "Linear", "in": 4, "out": 2]))

@@ -266,6 +266,11 @@ void sk_maxpool2d_forward_codes(const sk_pool_shape *s, const float *x, float *y
 void sk_maxpool2d_backward_codes(const sk_pool_shape *s, const uint8_t *codes, const float *gy, float *gx);
 void sk_avgpool2d_forward(const sk_pool_shape *s, const float *x, float *y);
 void sk_avgpool2d_backward(const sk_pool_shape *s, const float *gy, float *gx);
+// Adaptive pooling of `planes` planes of h x w into oh x ow bins (PyTorch's AdaptiveAvgPool2d and
+// AdaptiveMaxPool2d): bin i of an axis of n covers [floor(i*n/out), ceil((i+1)*n/out)). argmax
+// (max pooling; may be null in the forward pass) records each bin's winner for the backward pass.
+void sk_adaptive_pool2d_forward(long planes, long h, long w, long oh, long ow, int max, const float *x, float *y, int32_t *argmax);
+void sk_adaptive_pool2d_backward(long planes, long h, long w, long oh, long ow, int max, const int32_t *argmax, const float *gy, float *gx);
 
 // ---- Transformer inference (attention.c) ----------------------------------------------------------
 // Multi-head attention of n sequences packed without padding: sequence b holds lengths[b] >= 1

@@ -258,3 +258,44 @@ public func avgPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padd
     (p.ceilMode, p.countIncludePad) = (ceilMode, countIncludePad)
     return pool2d(x, max: false, p, "avgPool2d")
 }
+
+/// Adaptive average pooling over NCHW input to `outputSize` (PyTorch's `AdaptiveAvgPool2d`):
+/// output row i averages input rows floor(i*H/OH) up to ceil((i+1)*H/OH), and columns alike, so
+/// any input size gives the same output size.
+///
+/// ```swift
+/// let y = adaptiveAvgPool2d(x, outputSize: 7)   // [N, 512, 13, 15] -> [N, 512, 7, 7]
+/// ```
+public func adaptiveAvgPool2d(_ x: Tensor, outputSize: Size2) -> Tensor {
+    adaptivePool2d(x, outputSize, max: false, "adaptiveAvgPool2d")
+}
+
+/// Adaptive max pooling over NCHW input to `outputSize` (PyTorch's `AdaptiveMaxPool2d`), over the
+/// bins of `adaptiveAvgPool2d`.
+///
+/// ```swift
+/// let y = adaptiveMaxPool2d(x, outputSize: 1)   // [N, 64, 9, 9] -> [N, 64, 1, 1]
+/// ```
+public func adaptiveMaxPool2d(_ x: Tensor, outputSize: Size2) -> Tensor {
+    adaptivePool2d(x, outputSize, max: true, "adaptiveMaxPool2d")
+}
+
+private func adaptivePool2d(_ x: Tensor, _ size: Size2, max: Bool, _ op: String) -> Tensor {
+    shapeCheck(x.rank == 4, op, "input must be NCHW, got \(fmt(x.shape))")
+    shapeCheck(size.h > 0 && size.w > 0, op, "output size \(size) must be positive")
+    shapeCheck(x.shape[2] > 0 && x.shape[3] > 0, op, "input \(fmt(x.shape)) is empty")
+    let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+    let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], size.h, size.w])
+    let tracked = GradMode.isEnabled && x.requiresGrad
+    let winners = max && tracked ? winnerBuffer(Int32.self, y.count) : nil
+    sk_adaptive_pool2d_forward(planes, h, w, size.h, size.w, max ? 1 : 0, x.data, y.data, winners?.1)
+    guard tracked else { return y }
+    let inShape = x.shape
+    return y.recorded(op, [x]) { g, _ in
+        let gx = Tensor(uninitializedShape: inShape)
+        withExtendedLifetime(winners?.0) {
+            sk_adaptive_pool2d_backward(planes, h, w, size.h, size.w, max ? 1 : 0, winners?.1, g.data, gx.data)
+        }
+        return [gx]
+    }
+}

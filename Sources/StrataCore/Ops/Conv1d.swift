@@ -60,3 +60,19 @@ public func avgPool1d(_ x: Tensor, kernelSize: Int, stride: Int? = nil, padding:
                       countIncludePad: Bool = true) -> Tensor {
     pool1d(x, max: false, kernelSize, stride, padding, ceilMode: ceilMode, countIncludePad: countIncludePad, "avgPool1d")
 }
+
+/// Adaptive average pooling over `[N, C, L]` to `outputSize` values (PyTorch's `AdaptiveAvgPool1d`).
+///
+/// ```swift
+/// let y = adaptiveAvgPool1d(x, outputSize: 8)   // [N, 16, 397] -> [N, 16, 8]
+/// ```
+public func adaptiveAvgPool1d(_ x: Tensor, outputSize: Int) -> Tensor {
+    shapeCheck(x.rank == 3 && outputSize > 0, "adaptiveAvgPool1d", "input must be [N, C, L] and the output size positive, got \(fmt(x.shape)) to \(outputSize)")
+    return adaptiveAvgPool2d(x.unsqueeze(2), outputSize: Size2(1, outputSize)).squeeze(2)
+}
+
+/// Adaptive max pooling over `[N, C, L]` to `outputSize` values (PyTorch's `AdaptiveMaxPool1d`).
+public func adaptiveMaxPool1d(_ x: Tensor, outputSize: Int) -> Tensor {
+    shapeCheck(x.rank == 3 && outputSize > 0, "adaptiveMaxPool1d", "input must be [N, C, L] and the output size positive, got \(fmt(x.shape)) to \(outputSize)")
+    return adaptiveMaxPool2d(x.unsqueeze(2), outputSize: Size2(1, outputSize)).squeeze(2)
+}

@@ -207,6 +207,22 @@ public enum ModuleRegistry {
         return (kernel, stride, padding, dilation, try flag(s, "ceil_mode", false))
     }
 
+    /// An adaptive pooling layer's output size: 1...4096 on each side.
+    private static func adaptiveSize(_ s: [String: Any]) throws -> Size2 {
+        let size = try size2(s, "size", 1)
+        guard (1...4096).contains(size.h), (1...4096).contains(size.w) else {
+            throw StrataError("architecture: \(s["type"] ?? "pooling") has output size \(size): out of range (1...4096)")
+        }
+        return size
+    }
+
+    /// A 1-D adaptive pooling layer's output length: 1...4096.
+    private static func adaptiveLength(_ s: [String: Any]) throws -> Int {
+        let size = try int(s, "size", 1)
+        guard size <= 4096 else { throw StrataError("architecture: \(s["type"] ?? "pooling") has output size \(size): out of range (1...4096)") }
+        return size
+    }
+
     /// `pool` for a 1-D pooling layer.
     private static func pool1d(_ s: [String: Any]) throws -> (kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool) {
         let kernel = try int(s, "kernel", 2), stride = try int(s, "stride", kernel), padding = try count(s, "padding")
@@ -287,7 +303,12 @@ public enum ModuleRegistry {
                 return AvgPool2D(p.kernel, stride: p.stride, padding: p.padding, ceilMode: p.ceilMode,
                                  countIncludePad: try flag(s, "count_include_pad", true))
             },
+            "AdaptiveAvgPool2D": { AdaptiveAvgPool2D(try adaptiveSize($0)) },
+            "AdaptiveMaxPool2D": { AdaptiveMaxPool2D(try adaptiveSize($0)) },
+            "AdaptiveAvgPool1D": { AdaptiveAvgPool1D(try adaptiveLength($0)) },
+            "AdaptiveMaxPool1D": { AdaptiveMaxPool1D(try adaptiveLength($0)) },
             "GlobalAvgPool": { _ in GlobalAvgPool() },
+            "GlobalMaxPool": { _ in GlobalMaxPool() },
             "Flatten": { _ in Flatten() },
             "Identity": { _ in Identity() },
             "ReLU": { _ in ReLU() },

@@ -67,7 +67,13 @@ public enum ShapeInference {
             let ow = windowPositions(shape[3], kernel: p.kernelSize.w, stride: p.stride.w, padding: p.padding.w, dilation: dilation.w, ceilMode: p.ceilMode)
             try need(oh > 0 && ow > 0, "kernel \(p.kernelSize) does not fit input \(shape)")
             return [shape[0], shape[1], oh, ow]
-        case is GlobalAvgPool:
+        case let p as AdaptivePool2D:
+            try need(shape.count == 4 && shape[2] > 0 && shape[3] > 0, "takes [N, C, H, W], gets input \(shape)")
+            return [shape[0], shape[1], p.outputSize.h, p.outputSize.w]
+        case let p as AdaptivePool1D:
+            try need(shape.count == 3 && shape[2] > 0, "takes [N, C, L], gets input \(shape)")
+            return [shape[0], shape[1], p.outputSize]
+        case is GlobalAvgPool, is GlobalMaxPool:
             try need(shape.count == 3 || shape.count == 4, "takes [N, C, L] or [N, C, H, W], gets input \(shape)")
             return [shape[0], shape[1]]
         case is Flatten:
