@@ -191,21 +191,30 @@ final class OnnxImportTests: XCTestCase {
     /// AdaptiveAvgPool1d) through both exporters: PyTorch's outputs within 1e-4. The TorchScript
     /// graph, a chain, becomes Strata's 1-D layers with the same outputs.
     func testPyTorchConv1dClassifierRunsAndBecomesLayers() throws {
-        for name in ["audio_conv1d_torchscript", "audio_conv1d_dynamo"] {
-            let worst = try worstDifference("\(Self.folder)/\(name).onnx")
-            print("\(name): largest difference from PyTorch \(worst)")
-            XCTAssertLessThan(worst, 1e-4, name)
-        }
-        let path = "\(Self.folder)/audio_conv1d_torchscript.onnx"
-        let layers = try OnnxModel(path: path).strataLayers()
-        XCTAssertEqual(layers.layers.map(\.typeName), ["Conv1D", "ReLU", "MaxPool1D", "Conv1D", "ReLU", "AvgPool1D", "Conv1D", "Tanh",
-                                                      "GlobalAvgPool", "Linear"])
+        // The dynamo graph runs; the TorchScript one also becomes layers.
+        let worst = try worstDifference("\(Self.folder)/audio_conv1d_dynamo.onnx")
+        print("audio_conv1d_dynamo: largest difference from PyTorch \(worst)")
+        XCTAssertLessThan(worst, 1e-4)
+        let layers = try pytorchFixtureAsLayers("audio_conv1d_torchscript", types: ["Conv1D", "ReLU", "MaxPool1D", "Conv1D", "ReLU", "AvgPool1D", "Conv1D",
+                                                                                  "Tanh", "GlobalAvgPool", "Linear"], outputShape: [8, 4])
         let second = try XCTUnwrap(layers.layers[3] as? Conv1D)
         XCTAssertEqual([second.kernelSize, second.stride, second.padding, second.dilation, second.groups], [5, 1, 4, 2, 2])
+    }
+
+    /// A PyTorch fixture run as a graph (PyTorch's outputs within 1e-4), then as Strata layers of
+    /// `types` giving PyTorch's outputs of `outputShape` too; the layers for further checks.
+    func pytorchFixtureAsLayers(_ name: String, types: [String], outputShape: [Int]) throws -> Sequential {
+        let path = "\(Self.folder)/\(name).onnx"
+        let worst = try worstDifference(path)
+        print("\(name): largest difference from PyTorch \(worst)")
+        XCTAssertLessThan(worst, 1e-4, name)
+        let layers = try OnnxModel(path: path).strataLayers()
+        XCTAssertEqual(layers.layers.map(\.typeName), types, name)
         let x = try tensor("\(path).test/test_data_set_0/input_0.pb"), want = try tensor("\(path).test/test_data_set_0/output_0.pb")
         let got = noGrad { layers(x) }
-        XCTAssertEqual(got.shape, [8, 4])
-        XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4)
+        XCTAssertEqual(got.shape, outputShape, name)
+        XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
+        return layers
     }
 
     /// PyTorch's ConvTranspose2d layers (stride 2 with padding and output padding; unequal
@@ -213,19 +222,10 @@ final class OnnxImportTests: XCTestCase {
     /// 1e-4, and as Strata layers (ConvTranspose2D) too.
     func testPyTorchTransposedConvolutionsRunAndBecomeLayers() throws {
         for name in ["upsampler_convtranspose_torchscript", "upsampler_convtranspose_dynamo"] {
-            let path = "\(Self.folder)/\(name).onnx"
-            let worst = try worstDifference(path)
-            print("\(name): largest difference from PyTorch \(worst)")
-            XCTAssertLessThan(worst, 1e-4, name)
-            let layers = try OnnxModel(path: path).strataLayers()
-            XCTAssertEqual(layers.layers.map(\.typeName), ["ConvTranspose2D", "ReLU", "ConvTranspose2D", "Tanh", "Conv2D"], name)
+            let layers = try pytorchFixtureAsLayers(name, types: ["ConvTranspose2D", "ReLU", "ConvTranspose2D", "Tanh", "Conv2D"], outputShape: [8, 3, 12, 20])
             let second = try XCTUnwrap(layers.layers[2] as? ConvTranspose2D)
             XCTAssertEqual([second.stride, second.padding, second.dilation, second.outputPadding], [[1, 2], [1, 0], [2, 1], 0])
             XCTAssertEqual(second.groups, 2)
-            let x = try tensor("\(path).test/test_data_set_0/input_0.pb"), want = try tensor("\(path).test/test_data_set_0/output_0.pb")
-            let got = noGrad { layers(x) }
-            XCTAssertEqual(got.shape, [8, 3, 12, 20])
-            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
         }
     }
 
@@ -234,20 +234,12 @@ final class OnnxImportTests: XCTestCase {
     /// as layers, both exporters: PyTorch's outputs.
     func testPyTorchPoolingOptionsRunAndBecomeLayers() throws {
         for name in ["pooling_options_torchscript", "pooling_options_dynamo"] {
-            let path = "\(Self.folder)/\(name).onnx"
-            let worst = try worstDifference(path)
-            print("\(name): largest difference from PyTorch \(worst)")
-            XCTAssertLessThan(worst, 1e-4, name)
-            let layers = try OnnxModel(path: path).strataLayers()
-            XCTAssertEqual(layers.layers.map(\.typeName), ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "AvgPool2D", "MaxPool2D", "Flatten", "Linear"], name)
+            let layers = try pytorchFixtureAsLayers(name, types: ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "AvgPool2D", "MaxPool2D", "Flatten", "Linear"],
+                                                    outputShape: [8, 5])
             let (ceilMax, average, dilated) = (try XCTUnwrap(layers.layers[2] as? MaxPool2D), try XCTUnwrap(layers.layers[5] as? AvgPool2D),
                                                try XCTUnwrap(layers.layers[6] as? MaxPool2D))
             XCTAssertTrue(ceilMax.ceilMode && average.ceilMode && !average.countIncludePad && !dilated.ceilMode, name)
             XCTAssertEqual(dilated.dilation, 2, name)
-            let x = try tensor("\(path).test/test_data_set_0/input_0.pb"), want = try tensor("\(path).test/test_data_set_0/output_0.pb")
-            let got = noGrad { layers(x) }
-            XCTAssertEqual(got.shape, [8, 5])
-            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
             // Shape inference follows the options: 23 -> conv 21 -> max 10 -> conv 10 -> ceil-mode average 6 (5 without
             // ceil mode) -> dilated max 4, so 8x4x4 values reach the Linear.
             XCTAssertEqual(try ShapeInference.outputShape(of: layers, for: [8, 3, 23, 23]), [8, 5], name)
@@ -259,16 +251,7 @@ final class OnnxImportTests: XCTestCase {
     /// map (TorchScript) or a ReduceMax with a Reshape (dynamo), which `strataLayers` reads as GlobalMaxPool.
     func testPyTorchAdaptivePoolingRunsAndBecomesLayers() throws {
         for (name, tail) in [("adaptive_pooling_torchscript", ["MaxPool2D", "Flatten", "Linear"]), ("adaptive_pooling_dynamo", ["GlobalMaxPool", "Linear"])] {
-            let path = "\(Self.folder)/\(name).onnx"
-            let worst = try worstDifference(path)
-            print("\(name): largest difference from PyTorch \(worst)")
-            XCTAssertLessThan(worst, 1e-4, name)
-            let layers = try OnnxModel(path: path).strataLayers()
-            XCTAssertEqual(layers.layers.map(\.typeName), ["Conv2D", "ReLU", "AvgPool2D", "Conv2D", "Tanh"] + tail, name)
-            let x = try tensor("\(path).test/test_data_set_0/input_0.pb"), want = try tensor("\(path).test/test_data_set_0/output_0.pb")
-            let got = noGrad { layers(x) }
-            XCTAssertEqual(got.shape, [8, 4])
-            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-4, name)
+            _ = try pytorchFixtureAsLayers(name, types: ["Conv2D", "ReLU", "AvgPool2D", "Conv2D", "Tanh"] + tail, outputShape: [8, 4])
         }
     }
 
