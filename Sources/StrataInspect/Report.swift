@@ -284,20 +284,8 @@ public enum Inspector {
 
     static func pooledFeatures(_ t: Tensor) -> Tensor {
         guard t.rank == 4 else { return t.flatten(startDim: 1) }
-        let (n, c, h, w) = (t.shape[0], t.shape[1], t.shape[2], t.shape[3])
-        let gh = Swift.min(h, probeGrid), gw = Swift.min(w, probeGrid)
-        let out = Tensor.zeros([n, c * gh * gw])
-        let v = t.scalars
-        for i in 0..<(n * c) {
-            for by in 0..<gh { for bx in 0..<gw {
-                // Adaptive bins: [floor(b*h/g), ceil((b+1)*h/g)).
-                let y0 = by * h / gh, y1 = ((by + 1) * h + gh - 1) / gh, x0 = bx * w / gw, x1 = ((bx + 1) * w + gw - 1) / gw
-                var s: Float = 0
-                for y in y0..<y1 { for x in x0..<x1 { s += v[(i * h + y) * w + x] } }
-                out.data[(i * gh + by) * gw + bx] = s / Float((y1 - y0) * (x1 - x0))
-            } }
-        }
-        return out
+        let grid = Size2(Swift.min(t.shape[2], probeGrid), Swift.min(t.shape[3], probeGrid))
+        return noGrad { adaptiveAvgPool2d(t, outputSize: grid) }.flatten(startDim: 1)
     }
 
     /// Per image, each unit's activation (channel mean for 4-D maps), for the chosen layers.
