@@ -645,9 +645,6 @@ extension OnnxOps {
             let span: Int = (kernel[i] - 1) * dil[i] + 1
             return (spatial[i] - 1) * strides[i] + span
         }
-        // Pads follow from an output_shape: ONNX's rule puts the larger half at the start, halving
-        // by floor, so a negative total (an output longer than the natural one) extends the end
-        // (onnxruntime's results; `conv_transpose_1d_output_shape` and ONNX's node tests).
         // SAME: an output of size x stride, the odd pad at the end for SAME_UPPER (ONNX's rule).
         if autoPad.hasPrefix("SAME") && at.ints("output_shape") == nil {
             for i in 0..<d {
@@ -657,6 +654,9 @@ extension OnnxOps {
         } else if autoPad == "VALID" {
             pads = [Int](repeating: 0, count: 2 * d)
         }
+        // Pads follow from an output_shape: ONNX's rule puts the larger half at the start, halving
+        // by floor, so a negative total (an output longer than the natural one) extends the end
+        // (onnxruntime's results; `conv_transpose_1d_output_shape` and ONNX's node tests).
         if let shape = at.ints("output_shape") {
             let out = shape.count == d + 2 ? Array(shape.dropFirst(2)) : shape
             guard out.count == d, out.allSatisfy({ $0 >= 1 && $0 < 1 << 24 }) else { throw fail("output_shape \(shape) is not \(d) sizes") }

@@ -185,7 +185,7 @@ private func symmetricWindows(_ k: Size2, _ stride: Size2?, _ padding: Size2, _ 
 /// keeps a last, partial window where the input does not divide evenly.
 ///
 /// ```swift
-/// let y = maxPool2d(x, kernelSize: 3, stride: 2, ceilMode: true)   // [N, 64, 55, 55] -> [N, 64, 27, 27]
+/// let y = maxPool2d(x, kernelSize: 3, stride: 2, ceilMode: true)   // [N, 64, 56, 56] -> [N, 64, 28, 28] (27 without)
 /// ```
 public func maxPool2d(_ x: Tensor, kernelSize: Size2, stride: Size2? = nil, padding: Size2 = 0,
                       dilation: Size2 = 1, ceilMode: Bool = false) -> Tensor {

@@ -25,7 +25,7 @@ public class Pool2D: Module {
 /// Max pooling; the stride defaults to the kernel size.
 ///
 /// ```swift
-/// let pool = MaxPool2D(3, stride: 2, ceilMode: true)   // [N, 96, 111, 111] -> [N, 96, 55, 55]
+/// let pool = MaxPool2D(3, stride: 2, ceilMode: true)   // [N, 96, 108, 108] -> [N, 96, 54, 54] (53 without)
 /// ```
 public final class MaxPool2D: Pool2D {
     public let dilation: Size2
