@@ -33,6 +33,13 @@ final class ShapeErrorTests: XCTestCase {
         "conv1d": ({ _ = conv1d(Tensor.zeros([2, 3, 8]), weight: Tensor.zeros([4, 2, 3])) }, ["conv1d", "[2, 3, 8]", "[4, 2, 3]"]),
         "conv1d rank": ({ _ = conv1d(Tensor.zeros([1, 3, 8, 8]), weight: Tensor.zeros([4, 3, 3])) }, ["conv1d", "[N, C, L]", "[1, 3, 8, 8]"]),
         "maxPool1d small": ({ _ = maxPool1d(Tensor.zeros([1, 2, 2]), kernelSize: 3) }, ["maxPool1d", "[1, 2, 2]", "too small"]),
+        // Ceil mode adds a partial window only where one full window fits.
+        "maxPool2d ceil small": ({ _ = maxPool2d(Tensor.zeros([1, 1, 2, 2]), kernelSize: 3, stride: 2, ceilMode: true) },
+                                 ["maxPool2d", "[1, 1, 2, 2]", "too small"]),
+        "avgPool1d padding": ({ _ = avgPool1d(Tensor.zeros([1, 1, 8]), kernelSize: 2, padding: 2, countIncludePad: false) },
+                              ["avgPool1d", "padding 2", "half the kernel"]),
+        "adaptiveAvgPool2d rank": ({ _ = adaptiveAvgPool2d(Tensor.zeros([2, 3, 8]), outputSize: 2) }, ["adaptiveAvgPool2d", "NCHW", "[2, 3, 8]"]),
+        "adaptiveMaxPool1d size": ({ _ = adaptiveMaxPool1d(Tensor.zeros([1, 2, 8]), outputSize: 0) }, ["adaptiveMaxPool1d", "[1, 2, 8]", "positive"]),
         "reshape": ({ _ = Tensor.zeros([2, 3]).reshape([4, 2]) }, ["reshape", "[2, 3]", "[4, 2]"]),
         "concat": ({ _ = Tensor.concat([Tensor.zeros([2, 3]), Tensor.zeros([3, 3])], axis: 1) }, ["concat", "[2, 3]", "[3, 3]"]),
         "where": ({ _ = Tensor.where(Tensor.zeros([2]), Tensor.zeros([3]), Tensor.zeros([1])) }, ["where", "[2]", "[3]"]),
