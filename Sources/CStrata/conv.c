@@ -1628,26 +1628,50 @@ static long avg_taps(const sk_pool_shape *s, long start, long k, long d, long pa
     return s->exclude_pad ? taps_within(start, k, d, 0, size) : taps_within(start, k, d, -pad, size + end_pad);
 }
 
+// Whether every window lies inside the padded input and the padding counts, so each divides by
+// the whole kernel (PyTorch's defaults: no ceil mode's partial window, no exclude_pad). Counting
+// taps per window costs the 2x2 average half as much again.
+static int avg_uniform(const sk_pool_shape *s) {
+    return !s->exclude_pad && (s->oh - 1) * s->sh + (s->kh - 1) * s->dh + 1 <= s->h + s->ph + s->eh &&
+           (s->ow - 1) * s->sw + (s->kw - 1) * s->dw + 1 <= s->w + s->pw + s->ew;
+}
+
+// 1 / the divisor of the average at output (oh, ow): `whole` (1 / the kernel's size) where uniform.
+static inline float avg_scale(const sk_pool_shape *s, int uniform, float whole, long oh, long ow) {
+    if (uniform) return whole;
+    long n = avg_taps(s, oh * s->sh - s->ph, s->kh, s->dh, s->ph, s->eh, s->h) * avg_taps(s, ow * s->sw - s->pw, s->kw, s->dw, s->pw, s->ew, s->w);
+    return n > 0 ? 1.0f / (float)n : 0;
+}
+
+// The sum of a window's taps inside the input (dh, dw apart, the first at h0, w0).
+static inline float window_sum(const sk_pool_shape *s, const float *x, long h0, long w0, long dh, long dw) {
+    float acc = 0;
+    for (long kh = 0; kh < s->kh; kh++) {
+        long ih = h0 + kh * dh;
+        if (ih < 0 || ih >= s->h) continue;
+        for (long kw = 0; kw < s->kw; kw++) {
+            long iw = w0 + kw * dw;
+            if (iw >= 0 && iw < s->w) acc += x[ih * s->w + iw];
+        }
+    }
+    return acc;
+}
+
 static void avgpool_plane(const pool_job *j, long plane) {
     const sk_pool_shape *s = j->s;
     const float *x = j->x + plane * s->h * s->w;
     float *y = j->y + plane * s->oh * s->ow;
-    for (long oh = 0; oh < s->oh; oh++) {
-        long h0 = oh * s->sh - s->ph, nh = avg_taps(s, h0, s->kh, s->dh, s->ph, s->eh, s->h);
-        for (long ow = 0; ow < s->ow; ow++) {
-            long w0 = ow * s->sw - s->pw, n = nh * avg_taps(s, w0, s->kw, s->dw, s->pw, s->ew, s->w);
-            float acc = 0;
-            for (long kh = 0; kh < s->kh; kh++) {
-                long ih = h0 + kh * s->dh;
-                if (ih < 0 || ih >= s->h) continue;
-                for (long kw = 0; kw < s->kw; kw++) {
-                    long iw = w0 + kw * s->dw;
-                    if (iw >= 0 && iw < s->w) acc += x[ih * s->w + iw];
-                }
-            }
-            y[oh * s->ow + ow] = n > 0 ? acc / (float)n : 0;
-        }
+    int uniform = avg_uniform(s);
+    float whole = 1.0f / (float)(s->kh * s->kw);
+    // PyTorch's defaults: constant taps 1 apart and one divisor (what DlibResNet's 2x2 averages run).
+    if (uniform && s->dh == 1 && s->dw == 1) {
+        for (long oh = 0; oh < s->oh; oh++)
+            for (long ow = 0; ow < s->ow; ow++) y[oh * s->ow + ow] = window_sum(s, x, oh * s->sh - s->ph, ow * s->sw - s->pw, 1, 1) * whole;
+        return;
     }
+    for (long oh = 0; oh < s->oh; oh++)
+        for (long ow = 0; ow < s->ow; ow++)
+            y[oh * s->ow + ow] = window_sum(s, x, oh * s->sh - s->ph, ow * s->sw - s->pw, s->dh, s->dw) * avg_scale(s, uniform, whole, oh, ow);
 }
 
 static void pool_backward_plane(const pool_job *j, long plane) {
@@ -1665,12 +1689,13 @@ static void pool_backward_plane(const pool_job *j, long plane) {
             if (id[o] >= 0) gx[id[o]] += gy[o];
         return;
     }
+    int uniform = avg_uniform(s);
+    float whole = 1.0f / (float)(s->kh * s->kw);
     for (long oh = 0; oh < s->oh; oh++) {
-        long h0 = oh * s->sh - s->ph, nh = avg_taps(s, h0, s->kh, s->dh, s->ph, s->eh, s->h);
+        long h0 = oh * s->sh - s->ph;
         for (long ow = 0; ow < s->ow; ow++) {
-            long w0 = ow * s->sw - s->pw, n = nh * avg_taps(s, w0, s->kw, s->dw, s->pw, s->ew, s->w);
-            if (n == 0) continue;
-            float g = gy[oh * s->ow + ow] / (float)n;
+            long w0 = ow * s->sw - s->pw;
+            float g = gy[oh * s->ow + ow] * avg_scale(s, uniform, whole, oh, ow);
             for (long kh = 0; kh < s->kh; kh++) {
                 long ih = h0 + kh * s->dh;
                 if (ih < 0 || ih >= s->h) continue;
