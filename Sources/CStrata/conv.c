@@ -1783,15 +1783,21 @@ static void adaptive_forward_plane(void *ctx, long p) {
         long h0 = bin_start(i, j->h, j->oh), h1 = bin_end(i, j->h, j->oh);
         for (long k = 0; k < j->ow; k++) {
             long w0 = bin_start(k, j->w, j->ow), w1 = bin_end(k, j->w, j->ow);
-            float acc = 0, best = x[h0 * j->w + w0];
+            if (!j->max) {
+                float acc = 0;
+                for (long r = h0; r < h1; r++)
+                    for (long c = w0; c < w1; c++) acc += x[r * j->w + c];
+                y[i * j->ow + k] = acc / (float)((h1 - h0) * (w1 - w0));
+                continue;
+            }
             long bi = h0 * j->w + w0;
+            float best = x[bi];
             for (long r = h0; r < h1; r++)
                 for (long c = w0; c < w1; c++) {
                     float v = x[r * j->w + c];
-                    acc += v;
                     if (v > best || (v != v && best == best)) { best = v; bi = r * j->w + c; }   // NaN wins, as in PyTorch
                 }
-            y[i * j->ow + k] = j->max ? best : acc / (float)((h1 - h0) * (w1 - w0));
+            y[i * j->ow + k] = best;
             if (id) id[i * j->ow + k] = (int32_t)bi;
         }
     }

@@ -16,23 +16,35 @@ extension OnnxOps {
     /// ceil(size / stride), the odd pad at the end for SAME_UPPER, at the start for SAME_LOWER); nil
     /// for NOTSET, where `pads` holds them.
     static func autoPads(_ at: Attributes, spatial: [Int], kernel: [Int], strides: [Int], dilations: [Int]) throws -> [Int]? {
-        let mode = at.string("auto_pad") ?? "NOTSET"
+        let mode = try autoPadMode(at)
         let d = spatial.count
         guard kernel.count == d, strides.count == d, dilations.count == d else { throw fail("kernel \(kernel), strides \(strides) and dilations \(dilations) must give \(d) sizes") }
         switch mode {
         case "NOTSET": return nil
         case "VALID": return [Int](repeating: 0, count: 2 * d)
-        case "SAME_UPPER", "SAME_LOWER":
+        default:
             var pads = [Int](repeating: 0, count: 2 * d)
             for i in 0..<d {
                 let out = (spatial[i] + strides[i] - 1) / strides[i], span = (kernel[i] - 1) * dilations[i] + 1
-                let total = Swift.max(0, (out - 1) * strides[i] + span - spatial[i])
-                let small = total / 2
-                (pads[i], pads[i + d]) = mode == "SAME_UPPER" ? (small, total - small) : (total - small, small)
+                (pads[i], pads[i + d]) = samePads(Swift.max(0, (out - 1) * strides[i] + span - spatial[i]), mode)
             }
             return pads
-        default: throw fail("auto_pad \"\(mode)\" is none of NOTSET, SAME_UPPER, SAME_LOWER and VALID")
         }
+    }
+
+    /// `auto_pad`, checked: NOTSET (the default), VALID, SAME_UPPER or SAME_LOWER.
+    static func autoPadMode(_ at: Attributes) throws -> String {
+        let mode = at.string("auto_pad") ?? "NOTSET"
+        guard ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].contains(mode) else {
+            throw fail("auto_pad \"\(mode)\" is none of NOTSET, SAME_UPPER, SAME_LOWER and VALID")
+        }
+        return mode
+    }
+
+    /// A SAME padding of `total` split before and after: the odd one at the end for SAME_UPPER,
+    /// at the start for SAME_LOWER.
+    static func samePads(_ total: Int, _ mode: String) -> (before: Int, after: Int) {
+        mode == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
     }
 
     static func fits(_ shape: [Int], _ limit: Int) throws {
@@ -628,10 +640,7 @@ extension OnnxOps {
         }
         let d = oneD ? 1 : 2, kernel = Array(w.shape.dropFirst(2))
         if let k = at.ints("kernel_shape"), k != kernel { throw fail("kernel_shape \(k) differs from W \(w.shape)") }
-        let autoPad = at.string("auto_pad") ?? "NOTSET"
-        guard ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].contains(autoPad) else {
-            throw fail("auto_pad \"\(autoPad)\" is none of NOTSET, SAME_UPPER, SAME_LOWER and VALID")
-        }
+        let autoPad = try autoPadMode(at)
         let strides = at.ints("strides") ?? [Int](repeating: 1, count: d), dil = at.ints("dilations") ?? [Int](repeating: 1, count: d)
         let outPad = at.ints("output_padding") ?? [Int](repeating: 0, count: d)
         var pads = at.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
@@ -648,8 +657,7 @@ extension OnnxOps {
         // SAME: an output of size x stride, the odd pad at the end for SAME_UPPER (ONNX's rule).
         if autoPad.hasPrefix("SAME") && at.ints("output_shape") == nil {
             for i in 0..<d {
-                let total = Swift.max(0, full[i] + outPad[i] - spatial[i] * strides[i]), small = total / 2
-                (pads[i], pads[i + d]) = autoPad == "SAME_UPPER" ? (small, total - small) : (total - small, small)
+                (pads[i], pads[i + d]) = samePads(Swift.max(0, full[i] + outPad[i] - spatial[i] * strides[i]), autoPad)
             }
         } else if autoPad == "VALID" {
             pads = [Int](repeating: 0, count: 2 * d)

@@ -255,6 +255,22 @@ final class OnnxImportTests: XCTestCase {
         }
     }
 
+    /// `model` exported to ONNX and read back: the graph's and the imported layers' outputs on 4
+    /// random inputs each within 1e-5 of the model's. Returns the graph's output and the layers.
+    func exportedAndReadBack(_ model: Module, inputShape: [Int], _ name: String) throws -> (graph: Tensor, layers: Sequential) {
+        model.eval()
+        let path = testTemp("roundtrip-\(name).onnx")
+        try Onnx.export(model, info: ModelInfo(model: model, classNames: ["a", "b", "c"], inputShape: inputShape), to: path)
+        let x = Tensor.randn([4] + inputShape, seed: 3)
+        let want = noGrad { model(x) }
+        let onnx = try OnnxModel(path: path)
+        let got = try onnx.run(x)
+        XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
+        let layers = try onnx.strataLayers()
+        XCTAssertLessThan(zip(noGrad { layers(x) }.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
+        return (got, layers)
+    }
+
     /// Strata's adaptive and global pooling exported and read back: global pooling and sizes that
     /// divide have ONNX forms with the same outputs; sizes that do not divide are refused by name.
     func testStrataAdaptivePoolingExportRoundTrips() throws {
@@ -264,16 +280,8 @@ final class OnnxImportTests: XCTestCase {
                                Flatten(), Linear(4, 3))
         // [2, 30] -> conv 28 -> 7 -> global max
         let sequence = Sequential(Conv1D(2, 4, kernelSize: 3), AdaptiveMaxPool1D(7), Tanh(), AdaptiveAvgPool1D(7), GlobalMaxPool(), Linear(4, 3))
-        for (model, shape, name) in [(image, [3, 10, 14], "image"), (sequence, [2, 30], "sequence")] {
-            model.eval()
-            let path = testTemp("roundtrip-adaptive-\(name).onnx")
-            try Onnx.export(model, info: ModelInfo(model: model, classNames: ["a", "b", "c"], inputShape: shape), to: path)
-            let x = Tensor.randn([4] + shape, seed: 3)
-            let want = noGrad { model(x) }
-            let onnx = try OnnxModel(path: path)
-            XCTAssertLessThan(zip(try onnx.run(x).scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
-            let layers = try onnx.strataLayers()
-            XCTAssertLessThan(zip(noGrad { layers(x) }.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
+        for (model, shape, name) in [(image, [3, 10, 14], "adaptive-image"), (sequence, [2, 30], "adaptive-sequence")] {
+            _ = try exportedAndReadBack(model, inputShape: shape, name)
         }
         XCTAssertEqual(try OnnxModel(path: testTemp("roundtrip-adaptive-image.onnx")).graph.node.map(\.opType),
                        ["Conv", "Relu", "AveragePool", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm"])
@@ -294,20 +302,11 @@ final class OnnxImportTests: XCTestCase {
         // [2, 30] -> conv 28 -> dilated max 26 -> ceil-mode average 14
         let sequence = Sequential(Conv1D(2, 4, kernelSize: 3), MaxPool1D(2, stride: 1, dilation: 2, ceilMode: true),
                                   AvgPool1D(3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false), GlobalAvgPool(), Linear(4, 3))
-        for (model, shape, name) in [(image, [2, 22, 22], "image"), (sequence, [2, 30], "sequence")] {
-            model.eval()
-            let path = testTemp("roundtrip-pooling-\(name).onnx")
-            try Onnx.export(model, info: ModelInfo(model: model, classNames: ["a", "b", "c"], inputShape: shape), to: path)
-            let x = Tensor.randn([4] + shape, seed: 3)
-            let want = noGrad { model(x) }
-            let onnx = try OnnxModel(path: path)
-            let got = try onnx.run(x)
+        for (model, shape, name) in [(image, [2, 22, 22], "pooling-image"), (sequence, [2, 30], "pooling-sequence")] {
+            let (got, layers) = try exportedAndReadBack(model, inputShape: shape, name)
             XCTAssertEqual(got.shape, [4, 3], name)
-            XCTAssertLessThan(zip(got.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
-            let layers = try onnx.strataLayers()
             let json = { (m: Module) in String(decoding: try JSONSerialization.data(withJSONObject: ModuleRegistry.spec(of: m), options: .sortedKeys), as: UTF8.self) }
             XCTAssertEqual(try json(layers), try json(model), name)
-            XCTAssertLessThan(zip(noGrad { layers(x) }.scalars, want.scalars).map { Swift.abs($0 - $1) }.max()!, 1e-5, name)
         }
     }
 

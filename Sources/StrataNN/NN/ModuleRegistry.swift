@@ -194,11 +194,12 @@ public enum ModuleRegistry {
         return b
     }
 
-    /// A pooling layer's kernel (2 by default), stride (the kernel), padding (0), dilation (1,
-    /// max pooling only) and ceil mode (false).
-    private static func pool(_ s: [String: Any]) throws -> (kernel: Size2, stride: Size2, padding: Size2, dilation: Size2, ceilMode: Bool) {
+    /// A pooling layer's kernel (2 by default), stride (the kernel), padding (0), dilation (1;
+    /// refused where not `dilated`: averages have none) and ceil mode (false).
+    private static func pool(_ s: [String: Any], dilated: Bool) throws -> (kernel: Size2, stride: Size2, padding: Size2, dilation: Size2, ceilMode: Bool) {
         let kernel = try size2(s, "kernel", 2), stride = try size2(s, "stride", kernel), padding = try size2(s, "padding", 0)
         let dilation = try size2(s, "dilation", 1)
+        guard dilated || dilation == 1 else { throw StrataError("architecture: \(s["type"] ?? "pooling") has no dilation, got \(dilation)") }
         guard kernel.h >= 1, kernel.w >= 1, stride.h >= 1, stride.w >= 1, padding.h >= 0, padding.w >= 0, dilation.h >= 1, dilation.w >= 1,
               [kernel.h, kernel.w, stride.h, stride.w, dilation.h, dilation.w].allSatisfy({ $0 <= 4096 }),
               padding.h * 2 <= kernel.h, padding.w * 2 <= kernel.w else {
@@ -224,9 +225,10 @@ public enum ModuleRegistry {
     }
 
     /// `pool` for a 1-D pooling layer.
-    private static func pool1d(_ s: [String: Any]) throws -> (kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool) {
+    private static func pool1d(_ s: [String: Any], dilated: Bool) throws -> (kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool) {
         let kernel = try int(s, "kernel", 2), stride = try int(s, "stride", kernel), padding = try count(s, "padding")
         let dilation = try int(s, "dilation", 1)
+        guard dilated || dilation == 1 else { throw StrataError("architecture: \(s["type"] ?? "pooling") has no dilation, got \(dilation)") }
         guard kernel <= 4096, stride <= 4096, dilation <= 4096, padding * 2 <= kernel else {
             throw StrataError("architecture: \(s["type"] ?? "pooling") has kernel \(kernel), stride \(stride), padding \(padding), dilation \(dilation): out of range")
         }
@@ -284,24 +286,20 @@ public enum ModuleRegistry {
                 return Conv1D(i, o, kernelSize: k, stride: stride, padding: pad, dilation: dil, groups: g, bias: (s["bias"] as? Bool) ?? true)
             },
             "MaxPool1D": { s in
-                let p = try pool1d(s)
+                let p = try pool1d(s, dilated: true)
                 return MaxPool1D(p.kernel, stride: p.stride, padding: p.padding, dilation: p.dilation, ceilMode: p.ceilMode)
             },
             "AvgPool1D": { s in
-                let p = try pool1d(s)
-                guard p.dilation == 1 else { throw StrataError("architecture: AvgPool1D has no dilation, got \(p.dilation)") }
-                return AvgPool1D(p.kernel, stride: p.stride, padding: p.padding, ceilMode: p.ceilMode,
-                                 countIncludePad: try flag(s, "count_include_pad", true))
+                let p = try pool1d(s, dilated: false)
+                return AvgPool1D(p.kernel, stride: p.stride, padding: p.padding, ceilMode: p.ceilMode, countIncludePad: try flag(s, "count_include_pad", true))
             },
             "MaxPool2D": { s in
-                let p = try pool(s)
+                let p = try pool(s, dilated: true)
                 return MaxPool2D(p.kernel, stride: p.stride, padding: p.padding, dilation: p.dilation, ceilMode: p.ceilMode)
             },
             "AvgPool2D": { s in
-                let p = try pool(s)
-                guard p.dilation == 1 else { throw StrataError("architecture: AvgPool2D has no dilation, got \(p.dilation)") }
-                return AvgPool2D(p.kernel, stride: p.stride, padding: p.padding, ceilMode: p.ceilMode,
-                                 countIncludePad: try flag(s, "count_include_pad", true))
+                let p = try pool(s, dilated: false)
+                return AvgPool2D(p.kernel, stride: p.stride, padding: p.padding, ceilMode: p.ceilMode, countIncludePad: try flag(s, "count_include_pad", true))
             },
             "AdaptiveAvgPool2D": { AdaptiveAvgPool2D(try adaptiveSize($0)) },
             "AdaptiveMaxPool2D": { AdaptiveMaxPool2D(try adaptiveSize($0)) },
