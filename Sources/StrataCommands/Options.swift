@@ -6,7 +6,7 @@ import StrataFaces
 
 /// Options shared by the commands that read a dataset.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Dataset: fashion-mnist, mnist, or a folder with one sub-folder of images per class (split 5 per class for training, the rest for testing).")
+    @Option(help: "Dataset: fashion-mnist, mnist, or a folder with one sub-folder of images per class (tested on the split `strata train --data FOLDER` held out, else on all but 5 images per class).")
     var data: String = "fashion-mnist"
 
     @Option(help: "Folder with the IDX files (default for fashion-mnist: \(FashionMNIST.defaultDirectory)).")
@@ -28,15 +28,24 @@ struct DataOptions: ParsableArguments {
         data == "mnist" ? try FashionMNIST.loadMNIST(split, directory: dataDir!) : try FashionMNIST.load(split, directory: dataDir)
     }
 
-    /// The dataset at a model's input size and normalisation (image folders are resized and split
-    /// 5 images per class for training, the rest for testing, seed 0).
+    /// The dataset at a model's input size and normalisation. An image folder is split as the
+    /// model's training split it (`strata train --data FOLDER` records its test share and seed),
+    /// else 5 images per class for training and the rest for testing (seed 0); a model trained on
+    /// a folder must know the folder's classes, in the same order.
     /// `transform` (a face box, say) is applied to each photo of a folder before it is resized.
     func load(for info: ModelInfo, transform: ((Image) -> Image)? = nil) throws -> (train: LabeledImages, test: LabeledImages) {
         guard isFolder else { return (try load(.train), try load(.test)) }
         let shape = info.inputShape
         var d = try ImageFolder.load(data, channels: shape[0], size: (shape[2], shape[1]), transform: transform)
         d.normalization = info.normalization
-        return d.splitPerClass(trainPerClass: 5, seed: 0, atMostHalf: true)
+        guard let share = info.extra["test_split"].flatMap(Double.init), share > 0 && share < 1,
+              let seed = info.extra["split_seed"].flatMap(Int.init) else {
+            return d.splitPerClass(trainPerClass: 5, seed: 0, atMostHalf: true)
+        }
+        guard d.classNames == info.classNames else {
+            throw StrataError("\(data): its classes (\(d.classNames.joined(separator: ", "))) are not the \(info.classNames.count) the model was trained on (\(info.classNames.joined(separator: ", ")))")
+        }
+        return d.splitPerClass(testShare: share, seed: seed)
     }
 }
 

@@ -70,7 +70,7 @@ final class EncoderClassifierTests: XCTestCase {
             }
             let loaded = try SavedModel.load(path)
             let again = try XCTUnwrap(loaded.model as? EncoderClassifier)
-            XCTAssertEqual(again.isFrozen, frozen)
+            XCTAssertEqual(again.isEncoderFrozen, frozen)
             XCTAssertLessThan(maxDiff(scores, noGrad { again(padded) }), 1e-6)
             // The stored tokenizer gives the same ids.
             guard case let .text(stored, length)? = try? Preprocessing(loaded.info) else { return XCTFail("no text preprocessing") }
@@ -103,7 +103,7 @@ final class EncoderClassifierTests: XCTestCase {
         XCTAssertTrue(warnings.isEmpty, "\(warnings)")
         let saved = try SavedModel.load(t.out!)
         let model = try XCTUnwrap(saved.model as? EncoderClassifier)
-        XCTAssertFalse(model.isFrozen)
+        XCTAssertFalse(model.isEncoderFrozen)
         let original = try TextEncoder(folder: tiny).bert.stateDict(), tuned = model.bert.stateDict()
         let changed = original.keys.filter { maxDiff(original[$0]!, tuned[$0]!) > 1e-4 }
         XCTAssertGreaterThan(changed.count, original.count / 2, "most encoder tensors should have moved")

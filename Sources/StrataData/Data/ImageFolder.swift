@@ -118,6 +118,23 @@ extension LabeledImages {
         return (subset(tr), subset(te))
     }
 
+    /// Per class, a share `testShare` of its images (rounded, at least one where the class has
+    /// two or more, never all) for testing and the rest for training, chosen by a seeded shuffle of
+    /// each class in order: the stratified split `strata train` makes of an image folder.
+    public func splitPerClass(testShare: Double, seed: Int) -> (train: LabeledImages, test: LabeledImages) {
+        precondition(testShare >= 0 && testShare < 1, "splitPerClass: testShare must be in [0, 1), got \(testShare)")
+        var rng = RandomGenerator(seed: seed)
+        var tr: [Int] = [], te: [Int] = []
+        for c in 0..<classNames.count {
+            let idx = labels.indices.filter { labels[$0] == c }
+            let perm = rng.permutation(idx.count)
+            let k = idx.count < 2 || testShare == 0 ? 0 : Swift.min(idx.count - 1, Swift.max(1, Int((Double(idx.count) * testShare).rounded())))
+            te += perm.prefix(k).map { idx[$0] }
+            tr += perm.dropFirst(k).map { idx[$0] }
+        }
+        return (subset(tr), subset(te))
+    }
+
     /// The images of the given classes only, relabelled 0..<classes.count in that order.
     public func classes(_ keep: [Int]) -> LabeledImages {
         let map = Dictionary(uniqueKeysWithValues: keep.enumerated().map { ($0.element, $0.offset) })

@@ -64,6 +64,9 @@ public struct DatasetTraining {
     /// Folder of the data (default: Debian's Fashion-MNIST, or ../shared/data/<name>).
     public var dataDir: String?
     public var epochs: Int?, batchSize: Int?, lr: Float?
+    /// Fashion-MNIST and MNIST: the optimizer, and its weight decay (nil: its default).
+    public var optimizer = OptimizerKind.adam
+    public var weightDecay: Float?
     public var seed = 0, seeds = 1
     public var out: String?
     /// Fashion-MNIST and MNIST: a held-out share of the training set for validation, which chooses
@@ -164,9 +167,10 @@ public struct DatasetTraining {
             var info = entry.info(net)
             info.classNames = train.classNames
             info.dataset = dataset.rawValue
-            let e = epochs ?? (model == "mlp" ? 5 : 3), lr = self.lr ?? 1e-3
-            info.recipe = "strata train --data \(dataset.rawValue) --model \(model) --epochs \(e) --batch-size \(batchSize ?? 64) --lr \(lr) --seed \(seed)"
-            let trainer = Trainer(model: net, optimizer: Adam(net.parameters(), lr: lr), info: info)
+            let e = epochs ?? (model == "mlp" ? 5 : 3), lr = self.lr ?? optimizer.defaultLearningRate
+            let opt = optimizer == .adam ? "" : " --optimizer \(optimizer.rawValue)", wd = weightDecay.map { " --weight-decay \($0)" } ?? ""
+            info.recipe = "strata train --data \(dataset.rawValue) --model \(model) --epochs \(e) --batch-size \(batchSize ?? 64)\(opt) --lr \(lr)\(wd) --seed \(seed)"
+            let trainer = Trainer(model: net, optimizer: optimizer.make(net.parameters(), lr: lr, weightDecay: weightDecay), info: info)
             trainer.dataParallel = try communicator.map { try DataParallel(net, communicator: $0) }
             let rank = communicator?.rank ?? 0
             var options = fitOptions(epochs: e, batchSize: 64, seed: seed)

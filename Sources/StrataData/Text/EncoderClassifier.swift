@@ -36,11 +36,11 @@ public final class EncoderClassifier: Module, BuildableModule {
         self.encoderFolder = encoderFolder
     }
 
-    public var isFrozen: Bool { encoderFolder != nil }
+    public var isEncoderFrozen: Bool { encoderFolder != nil }
     public var classes: Int { classifier.outFeatures }
 
     public override func namedChildren() -> [(String, Module)] {
-        isFrozen ? [("classifier", classifier)] : [("bert", bert), ("classifier", classifier)]
+        isEncoderFrozen ? [("classifier", classifier)] : [("bert", bert), ("classifier", classifier)]
     }
 
     /// The unpadded width of `ids` (the longest text, at least 1) and its mask `[N, width]`.
@@ -72,7 +72,7 @@ public final class EncoderClassifier: Module, BuildableModule {
 
     public override func forward(_ ids: Tensor) -> Tensor {
         // A frozen encoder records no gradients: only the head trains.
-        classifier(isFrozen ? noGrad { embedding(ids) } : embedding(ids))
+        classifier(isEncoderFrozen ? noGrad { embedding(ids) } : embedding(ids))
     }
 
     /// Attention weights `[N, heads, T, T]` of each layer from the last forward pass.
@@ -121,8 +121,8 @@ public final class EncoderClassifier: Module, BuildableModule {
 
     public override func summaryRows(inputShape: [Int]) -> [LayerSummary] {
         let t = inputShape.first ?? 1, h = bert.bertConfig.hiddenSize
-        return [LayerSummary(name: "bert", type: "BertEncoder\(isFrozen ? " (frozen)" : "")", outputShape: [1, t, h],
-                             parameters: isFrozen ? 0 : bert.parameterCount),
+        return [LayerSummary(name: "bert", type: "BertEncoder\(isEncoderFrozen ? " (frozen)" : "")", outputShape: [1, t, h],
+                             parameters: isEncoderFrozen ? 0 : bert.parameterCount),
                 LayerSummary(name: "pool", type: normalize ? "MeanPool+L2" : "MeanPool", outputShape: [1, h], parameters: 0),
                 LayerSummary(name: "classifier", type: "Linear", outputShape: [1, classes], parameters: classifier.parameterCount)]
     }

@@ -33,6 +33,16 @@ public enum ModelZoo {
                    Flatten(), Linear(3136, 128), ReLU(), Linear(128, 10))
     }
 
+    /// A convolutional classifier for images of any size: three blocks of 3x3 Conv, BatchNorm,
+    /// ReLU and 2x2 max pooling (32, 64, 128 channels), global average pooling, dropout 0.3 and a
+    /// Linear layer. The classifier `strata train` builds for an image folder.
+    public static func folderCNN(channels: Int, classes: Int) -> Sequential {
+        Sequential(Conv2D(channels, 32, kernelSize: 3, padding: 1), BatchNorm2d(32), ReLU(), MaxPool2D(2),
+                   Conv2D(32, 64, kernelSize: 3, padding: 1), BatchNorm2d(64), ReLU(), MaxPool2D(2),
+                   Conv2D(64, 128, kernelSize: 3, padding: 1), BatchNorm2d(128), ReLU(), MaxPool2D(2),
+                   GlobalAvgPool(), Dropout(0.3), Linear(128, classes))
+    }
+
     public static func fashionInfo(_ m: Module) -> ModelInfo {
         ModelInfo(architecture: ModuleRegistry.spec(of: m), classNames: fashionClassNames, inputShape: [1, 28, 28],
                   normalization: Normalization(scale: 1 / 255, mean: [0], std: [1]), extra: ["dataset": "fashion-mnist"])

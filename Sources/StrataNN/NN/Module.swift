@@ -49,6 +49,9 @@ open class Module {
     /// True in training mode (dropout active, batch statistics in BatchNorm).
     public private(set) var isTraining = true
 
+    /// True once `freeze()` was called on this module or one above it.
+    public private(set) var isFrozen = false
+
     public init() {}
 
     /// The layer's computation. Call the module itself (`layer(x)`) rather than this.
@@ -134,8 +137,14 @@ open class Module {
         return out
     }
 
-    /// Trainable parameters with their dotted names.
-    public func namedParameters() -> [(String, Parameter)] { namedStates().filter { $0.1.trainable } }
+    /// Trainable parameters with their dotted names (those of frozen modules left out).
+    public func namedParameters() -> [(String, Parameter)] {
+        var out: [(String, Parameter)] = []
+        for (path, module) in namedModules() where !module.isFrozen {
+            for (name, p) in module.namedOwnStates() where p.trainable { out.append((path.isEmpty ? name : "\(path).\(name)", p)) }
+        }
+        return out
+    }
 
     /// Trainable parameters, for an optimizer.
     public func parameters() -> [Parameter] { namedParameters().map { $0.1 } }
@@ -143,9 +152,32 @@ open class Module {
     /// Number of trainable scalars.
     public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
 
-    /// Switches this module and all below it to training mode (or evaluation mode).
+    /// Switches this module and all below it to training mode (or evaluation mode). Frozen
+    /// modules stay in evaluation mode.
     public func train(_ on: Bool = true) {
-        for (_, m) in namedModules() { m.isTraining = on }
+        for (_, m) in namedModules() { m.isTraining = on && !m.isFrozen }
+    }
+
+    /// Freezes this module and all below it, as Keras's `layer.trainable = False` does: their
+    /// parameters leave `parameters()` (so an optimizer made afterwards does not see them) and
+    /// record no gradient, and the modules stay in evaluation mode (BatchNorm keeps its running
+    /// statistics, dropout is off). `freeze(false)` undoes it. Model files store weights only;
+    /// a loaded model is not frozen.
+    ///
+    /// ```swift
+    /// net.freeze()                           // the pretrained features
+    /// head.freeze(false)                     // a new last layer, which alone trains
+    /// let opt = Adam(net.parameters(), lr: 1e-3)
+    /// ```
+    public func freeze(_ on: Bool = true) {
+        for (_, m) in namedModules() {
+            m.isFrozen = on
+            if on { m.isTraining = false }
+            for (_, p) in m.namedOwnStates() where p.trainable {
+                p.grad = nil
+                p.value.requiresGrad = !on
+            }
+        }
     }
 
     /// Evaluation mode: dropout off, BatchNorm uses running statistics.

@@ -283,3 +283,29 @@ public func clipGradNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
     }
     return norm
 }
+
+/// An optimizer by name, as a command line chooses it (Keras's `optimizer="adam"`), with the
+/// usual default learning rate of each.
+///
+/// ```swift
+/// let opt = OptimizerKind.sgd.make(net.parameters(), lr: nil, weightDecay: 5e-4)   // lr 0.01, momentum 0.9
+/// ```
+public enum OptimizerKind: String, CaseIterable, Sendable {
+    case adam, adamw, sgd, rmsprop
+
+    /// Adam, AdamW and RMSprop 1e-3 (Keras's defaults); SGD 0.01.
+    public var defaultLearningRate: Float { self == .sgd ? 0.01 : 1e-3 }
+
+    /// The optimizer over `parameters`: SGD with momentum 0.9 (Nesterov off), RMSprop with
+    /// Keras's decay 0.9, AdamW with decoupled weight decay (default 0.01), the others with L2
+    /// weight decay added to the gradient (PyTorch's `weight_decay`, default 0).
+    public func make(_ parameters: [Parameter], lr: Float?, weightDecay: Float? = nil) -> Optimizer {
+        let rate = lr ?? defaultLearningRate, wd = weightDecay ?? (self == .adamw ? 0.01 : 0)
+        switch self {
+        case .adam: return Adam(parameters, lr: rate, weightDecay: wd)
+        case .adamw: return AdamW(parameters, lr: rate, weightDecay: wd)
+        case .sgd: return SGD(parameters, lr: rate, momentum: 0.9, weightDecay: wd)
+        case .rmsprop: return RMSprop(parameters, lr: rate, alpha: 0.9, eps: 1e-7, weightDecay: wd)
+        }
+    }
+}
