@@ -49,3 +49,27 @@ func predictionsFromASavedModel() throws {
     let logits = try noGrad { saved.model(try Preprocessing(saved.info).tensor(files: ["bag.png"])) }
     print(logits.softmax().argmaxIndices())
 }
+
+// README.md, "Your own images: a folder of classes, from scratch or fine-tuned".
+func transferLearning() throws {
+    // A pretrained chain of layers, its classifier replaced for the folder's classes and the rest frozen.
+    let pretrained = try SavedModel.load("pretrained.safetensors")
+    guard let chain = pretrained.model as? Sequential else { return }
+    var photos = try ImageFolder.load("photos", channels: pretrained.info.inputShape[0],
+                                      size: (pretrained.info.inputShape[2], pretrained.info.inputShape[1]))
+    photos.normalization = pretrained.info.normalization
+    let (train, test) = photos.splitPerClass(testShare: 0.2, seed: 0)
+    let (net, classifier) = try chain.replacingClassifier(classes: photos.classNames.count)
+    net.freeze()                  // no gradients, BatchNorm in evaluation mode
+    classifier.freeze(false)      // only the new classifier learns
+    let info = ModelInfo(model: net, classNames: photos.classNames, inputShape: pretrained.info.inputShape,
+                         normalization: pretrained.info.normalization)
+    let trainer = Trainer(model: net, optimizer: OptimizerKind.adam.make(net.parameters(), lr: 1e-2), info: info)
+    try trainer.fit(train, validation: test, options: FitOptions(epochs: 20, batchSize: 32))
+
+    // Or the whole recipe of `strata train --data photos --from ... --freeze`:
+    var recipe = FolderTraining("photos")
+    recipe.pretrained = "pretrained.safetensors"
+    recipe.freeze = true
+    print(try recipe.run().runs[0].accuracy)
+}

@@ -104,7 +104,7 @@ public struct FolderTraining {
             (options.progress, options.progressToStderr, options.validationName) = (seeds > 1 ? .none : progress, progressToStderr, "test")
             let save = s == seed ? outPath : nil
             if let save { (options.bestModelPath, options.saveBestOnly) = (save, false) }
-            let frozen = freeze ? ", \(net.namedStates().count - net.namedParameters().count) tensors frozen" : ""
+            let frozen = freeze ? " (\(net.frozenParameterCount) more frozen)" : ""
             log("training \(net.parameterCount) parameters\(frozen) on \(train.count) images of \(all.classNames.count) classes, testing on \(test.count) (the last epoch is saved)")
             let started = Date()
             let history = try trainer.fit(train, validation: test, options: options)

@@ -152,6 +152,11 @@ open class Module {
     /// Number of trainable scalars.
     public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
 
+    /// Number of scalars that would train but are frozen (`freeze()`).
+    public var frozenParameterCount: Int {
+        namedModules().filter { $0.1.isFrozen }.reduce(0) { n, m in n + m.1.namedOwnStates().filter { $0.1.trainable }.reduce(0) { $0 + $1.1.count } }
+    }
+
     /// Switches this module and all below it to training mode (or evaluation mode). Frozen
     /// modules stay in evaluation mode.
     public func train(_ on: Bool = true) {

@@ -93,7 +93,7 @@ extension Module {
         let buffers = namedStates().filter { !$0.1.trainable }.reduce(0) { $0 + $1.1.count }
         lines.append(rule)
         lines.append("Input shape: \([1] + inputShape)")
-        let frozen = namedModules().filter { $0.1.isFrozen }.reduce(0) { n, m in n + m.1.namedOwnStates().filter { $0.1.trainable }.reduce(0) { $0 + $1.1.count } }
+        let frozen = frozenParameterCount
         lines.append("Trainable parameters: \(total)" + (frozen > 0 ? ", frozen: \(frozen)" : "") + (buffers > 0 ? ", buffers: \(buffers)" : ""))
         return lines.joined(separator: "\n")
     }
