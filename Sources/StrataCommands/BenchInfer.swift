@@ -40,7 +40,7 @@ struct BenchInfer: ParsableCommand {
             sample = { n, seed in zip(specs, shapes).enumerated().map { k, input in
                 // Token ids 1...98 (every Strata text model's vocabulary is larger).
                 input.0.int64 ? Tensor((0..<(n * input.1.reduce(1, *))).map { Float(1 + ($0 * 7 + seed) % 98) }, shape: [n] + input.1)
-                              : Tensor.randn([n] + input.1, seed: seed + k)
+                              : Tensor.randn([n] + input.1, seed: seed &+ k)
             } }
             return try measure(call, sample)
         }

@@ -112,7 +112,7 @@ extension FaceEnsemble: OnnxExportable {
     }
 
     public func onnxSampleInputs(count: Int, info: ModelInfo, seed: Int) -> [Tensor] {
-        (sharesInput ? [nets[0]] : nets).enumerated().map { k, net in Tensor.randn([count] + net.inputShape, seed: seed + k) }
+        (sharesInput ? [nets[0]] : nets).enumerated().map { k, net in Tensor.randn([count] + net.inputShape, seed: seed &+ k) }
     }
 
     public var onnxMetadata: [String: String] {

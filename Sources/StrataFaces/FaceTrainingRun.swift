@@ -133,10 +133,10 @@ public struct FaceTrainingRun {
                 let (trainSet, heldSet, heldCount) = try load(recipe)
                 result.loadSeconds += Date().timeIntervalSince(loadStart)
                 if recipes.count > 1, let box = recipe.crop {
-                    log("member \(k + 1)/\(recipes.count): crop \(box.centerX),\(box.centerY),\(box.side) size \(box.size) channels \(recipe.channels) seed \(options.seed + k)")
+                    log("member \(k + 1)/\(recipes.count): crop \(box.centerX),\(box.centerY),\(box.side) size \(box.size) channels \(recipe.channels) seed \(options.seed &+ k)")
                 }
                 model = try train(trainSet, imageShape: trainSet.imageShape, normalization: trainSet.normalization, recipe: recipe,
-                                  seed: options.seed + k, member: recipes.count > 1 ? k : nil, initial: initial.isEmpty ? nil : initial[k].net as? FaceNet)
+                                  seed: options.seed &+ k, member: recipes.count > 1 ? k : nil, initial: initial.isEmpty ? nil : initial[k].net as? FaceNet)
                 (result.people, result.images, result.heldOutPeople) = (trainSet.classNames.count, trainSet.count, heldCount)
                 held = heldSet ?? trainSet
             }

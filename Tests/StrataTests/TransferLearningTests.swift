@@ -214,6 +214,28 @@ final class TransferLearningTests: XCTestCase {
         XCTAssertEqual(pc, 0, perr)
         XCTAssert(pout.contains("stripes0") && pout.contains("stripes1") && pout.contains("stripes2"), pout)
 
+        // A PyTorch model through ONNX: imported as layers, then its classifier retrained on the folder.
+        let onnx = ModelFileTests.fixtures.appendingPathComponent("onnx/fashion_cnn_torchscript.onnx").path
+        let imported = testTemp("cli-imported.safetensors"), tuned = testTemp("cli-imported-tuned.safetensors")
+        let (ic, _, ierr) = try runStrata(["import", "--onnx", onnx, "--out", imported])
+        XCTAssertEqual(ic, 0, ierr)
+        let (tc, tout, terr) = try runStrata(["train", "--data", a, "--from", imported, "--freeze", "--epochs", "3", "--threads", "1", "--out", tuned])
+        XCTAssertEqual(tc, 0, terr)
+        XCTAssert(tout.contains("training 387 parameters (420352 more frozen)"), tout)
+        let before = try SavedModel.load(imported), after = try SavedModel.load(tuned)
+        XCTAssertEqual(after.info.classNames, ["stripes0", "stripes1", "stripes2"])
+        XCTAssertEqual(after.info.inputShape, [1, 28, 28])
+        let last = (after.model as! Sequential).layers.count - 1
+        for (name, w) in before.model.stateDict() where !name.hasPrefix("\(last).") {
+            XCTAssertEqual(after.model.stateDict()[name]?.scalars, w.scalars, "\(name) trained although frozen")
+        }
+
+        // Seeds count on past Int.max by wrapping, not by trapping.
+        let (wc, wout, werr) = try runStrata(["train", "--data", a, "--size", "20", "--channels", "1", "--epochs", "1", "--seed", "\(Int.max)", "--seeds", "2",
+                                              "--threads", "1", "--out", testTemp("cli-stripes-wrap.safetensors")])
+        XCTAssertEqual(wc, 0, werr)
+        XCTAssert(wout.contains("seed \(Int.max):") && wout.contains("seed \(Int.min):"), wout)
+
         func fails(_ args: [String], _ words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
             let (c, _, e) = try runStrata(args)
             XCTAssertEqual(c, 1, "\(args): \(e)", file: file, line: line)

@@ -198,7 +198,7 @@ public struct DatasetTraining {
     /// Runs `body` once per seed (the first one saving its model) and collects the runs.
     func overSeeds(_ what: String, out: String?, _ body: (_ seed: Int, _ save: String?) throws -> SeedRun) throws -> DatasetTrainingReport {
         var report = DatasetTrainingReport(what: what, out: out)
-        for s in seed..<(seed + seeds) { report.runs.append(try body(s, s == seed ? out : nil)) }
+        for s in (0..<seeds).map({ seed &+ $0 }) { report.runs.append(try body(s, s == seed ? out : nil)) }
         return report
     }
 

@@ -69,7 +69,7 @@ public struct FolderTraining {
         let outPath = out ?? defaultOut
         let what = "\(folder) \(pretrained == nil ? "cnn" : freeze ? "fine-tuned classifier" : "fine-tuned")"
         var report = DatasetTrainingReport(what: what, out: outPath)
-        for s in seed..<(seed + seeds) {
+        for s in (0..<seeds).map({ seed &+ $0 }) {
             var (train, test) = all.splitPerClass(testShare: testShare, seed: s)
             guard !test.labels.isEmpty else { throw StrataError("\(folder): no image is left for testing (every class needs at least two images)") }
             let normalization = base?.info.normalization ?? Self.channelStatistics(train)
@@ -111,7 +111,7 @@ public struct FolderTraining {
             let seconds = Date().timeIntervalSince(started)
             let (loss, acc) = Trainer.evaluate(net, test)
             if save != nil { (report.history, report.testLoss, report.parameters) = (history, loss, net.parameterCount) }
-            if seeds > 1 { log(String(format: "seed %d: test accuracy %.4f, test loss %.4f (%.1f s)", s, acc, loss, seconds)) }
+            if seeds > 1 { log("seed \(s): " + String(format: "test accuracy %.4f, test loss %.4f (%.1f s)", acc, loss, seconds)) }
             report.runs.append(SeedRun(seed: s, accuracy: acc, seconds: seconds, extra: ["test_loss": loss]))
         }
         return report
