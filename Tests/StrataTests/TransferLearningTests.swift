@@ -172,6 +172,20 @@ final class TransferLearningTests: XCTestCase {
         XCTAssertEqual(new["\(classifier).weight"]!.shape, [4, 128])
         XCTAssertGreaterThan(fr.runs[0].accuracy, 0.5, "four kinds of stripes on frozen features (chance 0.25)")
 
+        // A model of these very classes keeps its classifier. Frozen (BatchNorm on its statistics) and
+        // at a negligible rate the weights stay put, so the score is the last run's (a new classifier
+        // would be near chance).
+        var second = FolderTraining(b)
+        (second.pretrained, second.freeze, second.epochs, second.lr) = (f.out, true, 1, 1e-12)
+        (second.progress, second.out) = (.none, testTemp("stripes-b2.safetensors"))
+        let sr = try second.run()
+        XCTAssertEqual(sr.runs[0].accuracy, fr.runs[0].accuracy, accuracy: 1e-9)
+        let kept = try SavedModel.load(second.out!).model.stateDict()
+        let moved = zip(kept["\(classifier).weight"]!.scalars, new["\(classifier).weight"]!.scalars).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(moved, 1e-6, "the classifier was kept, not replaced")
+        XCTAssert((tuned.model as! Sequential).classifier === (tuned.model as! Sequential).layers[classifier])
+        XCTAssertNil(Sequential(Linear(2, 2), Conv2D(1, 1, kernelSize: 1)).classifier)
+
         // Refused: a freeze without a model, an ONNX graph, a model that ends without a Linear layer, one class.
         var bad = FolderTraining(b)
         bad.freeze = true

@@ -6,7 +6,9 @@ import StrataNN
 /// (`root/<class>/*.jpg`, Keras's `image_dataset_from_directory`, PyTorch's `ImageFolder`):
 /// from scratch with `ModelZoo.folderCNN`, or by transfer learning from a pretrained model file,
 /// whose last `Linear` layer is replaced by one for the folder's classes (`freeze` trains that
-/// layer alone). A stratified share of every class is held out as the test split; the model of
+/// layer alone). A pretrained model that already knows the folder's classes, in order, keeps its
+/// classifier: Keras's second stage, fine-tuning every layer at a low rate after the classifier
+/// was trained on frozen features. A stratified share of every class is held out as the test split; the model of
 /// the last epoch is saved and scored on it.
 ///
 /// ```swift
@@ -19,7 +21,7 @@ public struct FolderTraining {
     public var folder: String
     /// A Strata model file to start from (transfer learning); nil trains `ModelZoo.folderCNN`.
     public var pretrained: String?
-    /// With `pretrained`: train the new classifier only, every other layer frozen.
+    /// With `pretrained`: train the classifier only, every other layer frozen.
     public var freeze = false
     /// Side of the square images the new CNN takes (default 64) and their channels (default 3);
     /// a pretrained model brings its own input shape.
@@ -79,7 +81,11 @@ public struct FolderTraining {
             if let base, let path = pretrained {
                 // Each seed starts from the file's weights again.
                 let start = s == seed ? base : try Self.loadPretrained(path)
-                let (m, head) = try (start.model as! Sequential).replacingClassifier(classes: all.classNames.count)
+                let chain = start.model as! Sequential
+                // A model of these very classes continues with its classifier; any other gets a new one.
+                let keep = start.info.classNames == all.classNames ? chain.classifier : nil
+                let (m, head) = try keep.map { (chain, $0) } ?? chain.replacingClassifier(classes: all.classNames.count)
+                if s == seed && keep != nil { log("\(path) knows these \(all.classNames.count) classes: its classifier trains on") }
                 if freeze { m.freeze(); head.freeze(false) }
                 net = m
             } else {

@@ -1,6 +1,13 @@
 import StrataCore
 
 extension Sequential {
+    /// The classifier: the last `Linear` layer, through nested `Sequential`s, where no layer after
+    /// it holds weights; nil where the network does not end so.
+    public var classifier: Linear? {
+        guard let last = layers.last(where: { !$0.namedStates().isEmpty }) else { return nil }
+        return last as? Linear ?? (last as? Sequential)?.classifier
+    }
+
     /// The same network with its classifier, the last `Linear` layer, replaced by a new one of
     /// `classes` outputs (freshly initialised), and that new layer: transfer learning's first step,
     /// as `model.fc = nn.Linear(model.fc.in_features, classes)` is in PyTorch. Every other layer
