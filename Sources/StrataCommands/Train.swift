@@ -33,7 +33,7 @@ struct Train: ParsableCommand {
     @Option(help: "Images: weight decay (default: 0.01 for adamw, else 0).") var weightDecay: Float?
     @Option(help: "Folders: a Strata model file to fine-tune (its last Linear layer is replaced for the folder's classes; an ONNX model: `strata import` it first).") var from: String?
     @Flag(help: "Folders, with --from: train the new last layer only, the pretrained layers frozen.") var freeze = false
-    @Option(help: "Folders: side of the square images the CNN takes (default 64; --from: the model's).") var size: Int?
+    @Option(help: "Folders: the images' size for the CNN, S (S x S) or WxH such as 46x56 (default 64; --from: the model's).") var size: String?
     @Option(help: "Folders: 1 (grey) or 3 (RGB) channels (default 3; --from: the model's).") var channels: Int?
     @Option(help: "Folders: the share of each class held out for testing.") var testSplit: Double = 0.2
     @Flag(help: "Folders: augment the training batches (mirror, rotation ±10°, zoom 0.9–1.1, shift ±10 %).") var augment = false
@@ -47,6 +47,14 @@ struct Train: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
     @OptionGroup var distributedOptions: DistributedOptions
     @Flag(help: "Print one JSON line at the end (progress goes to stderr).") var json = false
+
+    /// `--size` as width and height ("64" or "46x56").
+    var imageSize: (width: Int, height: Int)? {
+        guard let size else { return nil }
+        let sides = size.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard (1...2).contains(sides.count), let w = sides[0], let h = sides.last!, (8...1024).contains(w), (8...1024).contains(h) else { return nil }
+        return (w, h)
+    }
 
     /// The known data set `--data` names, or nil for a folder.
     var known: KnownDataset? { KnownDataset(rawValue: data) }
@@ -84,7 +92,7 @@ struct Train: ParsableCommand {
         if let m = model, m != "cnn" { throw ValidationError("--model \(m): an image folder trains cnn (or fine-tunes --from MODEL)") }
         if freeze && from == nil { throw ValidationError("--freeze goes with --from MODEL (the pretrained layers to freeze)") }
         if from != nil && (size != nil || channels != nil) { throw ValidationError("--size and --channels come from the model given with --from") }
-        if let s = size, !(8...1024).contains(s) { throw ValidationError("--size must be in 8...1024, got \(s)") }
+        if let size, imageSize == nil { throw ValidationError("--size \(size): give S or WxH, each side in 8...1024") }
         if let c = channels, c != 1 && c != 3 { throw ValidationError("--channels must be 1 or 3, got \(c)") }
         if !(testSplit > 0 && testSplit < 1) { throw ValidationError("--test-split must be in (0, 1), got \(testSplit)") }
         if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1, got \(e)") }
@@ -122,7 +130,7 @@ struct Train: ParsableCommand {
 
     func trainFolder() throws -> DatasetTrainingReport {
         var t = FolderTraining(data)
-        (t.pretrained, t.freeze, t.size, t.channels, t.testShare, t.augment) = (from, freeze, size, channels, testSplit, augment)
+        (t.pretrained, t.freeze, t.size, t.channels, t.testShare, t.augment) = (from, freeze, imageSize, channels, testSplit, augment)
         (t.epochs, t.batchSize, t.lr, t.optimizer, t.weightDecay) = (epochs, batchSize, lr, optimizer, weightDecay)
         (t.seed, t.seeds, t.out) = (seed, seeds, out)
         (t.progress, t.progressToStderr) = (.auto, json)

@@ -140,7 +140,7 @@ final class TransferLearningTests: XCTestCase {
         try Self.writeStripes(a, classes: [0, 1], photos: 30, seed: 1)
         try Self.writeStripes(b, classes: [0, 1, 2, 3], photos: 12, seed: 2)
         var t = FolderTraining(a)
-        (t.size, t.channels, t.epochs, t.progress, t.out) = (20, 1, 8, .none, testTemp("stripes-a.safetensors"))
+        (t.size, t.channels, t.epochs, t.progress, t.out) = ((20, 20), 1, 8, .none, testTemp("stripes-a.safetensors"))
         let r = try t.run()
         XCTAssertEqual(r.runs.count, 1)
         XCTAssertGreaterThanOrEqual(r.runs[0].accuracy, 0.9, "two kinds of stripes")
@@ -244,11 +244,14 @@ final class TransferLearningTests: XCTestCase {
             XCTAssertEqual(after.model.stateDict()[name]?.scalars, w.scalars, "\(name) trained although frozen")
         }
 
-        // Seeds count on past Int.max by wrapping, not by trapping.
-        let (wc, wout, werr) = try runStrata(["train", "--data", a, "--size", "20", "--channels", "1", "--epochs", "1", "--seed", "\(Int.max)", "--seeds", "2",
-                                              "--threads", "1", "--out", testTemp("cli-stripes-wrap.safetensors")])
+        // Seeds count on past Int.max by wrapping, not by trapping; --size WxH.
+        let wrapped = testTemp("cli-stripes-wrap.safetensors")
+        let (wc, wout, werr) = try runStrata(["train", "--data", a, "--size", "24x16", "--channels", "1", "--epochs", "1", "--seed", "\(Int.max)", "--seeds", "2",
+                                              "--threads", "1", "--out", wrapped])
         XCTAssertEqual(wc, 0, werr)
         XCTAssert(wout.contains("seed \(Int.max):") && wout.contains("seed \(Int.min):"), wout)
+        XCTAssert(wout.contains("reading \(a) at 24x16, grey"), wout)
+        XCTAssertEqual(try SavedModel.load(wrapped).info.inputShape, [1, 16, 24])
 
         func fails(_ args: [String], _ words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
             let (c, _, e) = try runStrata(args)
@@ -260,7 +263,9 @@ final class TransferLearningTests: XCTestCase {
         try fails(["train", "--data", "/nonexistent/photos"], ["--data /nonexistent/photos", "nor a folder"])
         try fails(["train", "--data", a, "--freeze"], ["--freeze", "--from"])
         try fails(["train", "--data", a, "--from", model, "--size", "32"], ["--size", "--from"])
-        try fails(["train", "--data", a, "--size", "3"], ["--size", "8...1024"])
+        try fails(["train", "--data", a, "--size", "3"], ["--size 3", "8...1024"])
+        try fails(["train", "--data", a, "--size", "20x"], ["--size 20x"])
+        try fails(["train", "--data", a, "--size", "20x16x3"], ["--size 20x16x3"])
         try fails(["train", "--data", a, "--channels", "2"], ["--channels"])
         try fails(["train", "--data", a, "--test-split", "1"], ["--test-split"])
         try fails(["train", "--data", a, "--val-split", "0.1"], ["--val-split", "image folders"])

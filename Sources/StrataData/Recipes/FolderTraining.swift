@@ -23,9 +23,9 @@ public struct FolderTraining {
     public var pretrained: String?
     /// With `pretrained`: train the classifier only, every other layer frozen.
     public var freeze = false
-    /// Side of the square images the new CNN takes (default 64) and their channels (default 3);
-    /// a pretrained model brings its own input shape.
-    public var size: Int?, channels: Int?
+    /// Width and height of the images the new CNN takes (default 64 x 64) and their channels
+    /// (default 3); a pretrained model brings its own input shape.
+    public var size: (width: Int, height: Int)?, channels: Int?
     /// The share of each class held out for testing.
     public var testShare = 0.2
     /// Epochs (default: 30, or 10 from a pretrained model, and more where that would be under 300
@@ -64,7 +64,7 @@ public struct FolderTraining {
         }
         if freeze && pretrained == nil { throw StrataError("freezing needs a pretrained model to start from") }
         let base = try pretrained.map(Self.loadPretrained)
-        let shape = base?.info.inputShape ?? [channels ?? 3, size ?? 64, size ?? 64]
+        let shape = base?.info.inputShape ?? [channels ?? 3, size?.height ?? 64, size?.width ?? 64]
         log("reading \(folder) at \(shape[2])x\(shape[1]), \(shape[0] == 1 ? "grey" : "\(shape[0]) channels")")
         let all = try ImageFolder.load(folder, channels: shape[0], size: (shape[2], shape[1]))
         guard all.classNames.count >= 2 else { throw StrataError("\(folder): a classifier needs at least two class folders, found \(all.classNames.count) (\(all.classNames.joined()))") }
@@ -126,7 +126,7 @@ public struct FolderTraining {
     /// The command line that repeats one seed's training.
     func recipe(seed: Int, epochs: Int, lr: Float) -> String {
         var r = "strata train --data \(folder)"
-        if let pretrained { r += " --from \(pretrained)" + (freeze ? " --freeze" : "") } else { r += " --size \(size ?? 64) --channels \(channels ?? 3)" }
+        if let pretrained { r += " --from \(pretrained)" + (freeze ? " --freeze" : "") } else { r += " --size \(size.map { $0.width == $0.height ? "\($0.width)" : "\($0.width)x\($0.height)" } ?? "64") --channels \(channels ?? 3)" }
         r += " --test-split \(testShare) --epochs \(epochs) --batch-size \(batchSize ?? 32) --optimizer \(optimizer.rawValue) --lr \(lr)"
         if let weightDecay { r += " --weight-decay \(weightDecay)" }
         return r + (augment ? " --augment" : "") + " --seed \(seed)"
