@@ -13,11 +13,14 @@ struct Train: ParsableCommand {
         lstm, transformer, tfidf (TF-IDF + softmax regression), or encoder (a pretrained BERT from --encoder DIR with a
         softmax-regression head; --finetune trains the whole encoder too). Face folders: `strata faces train`.
 
-        A folder with one sub-folder of images per class (photos/cat/*.jpg, photos/dog/*.jpg) trains a CNN from scratch,
-        or with --from MODEL fine-tunes a pretrained model whose last Linear layer is replaced for the folder's classes
-        (--freeze trains that layer alone). --test-split of every class is held out and scored after each epoch:
-          strata train --data photos --size 64 --epochs 15 --out pets.safetensors
+        A folder with one sub-folder of images per class (photos/cat/*.jpg, photos/dog/*.jpg) trains a CNN from scratch, \
+        or with --from MODEL fine-tunes a pretrained model whose last Linear layer is replaced for the folder's classes \
+        (--freeze trains that layer alone; a model that knows the folder's classes keeps its own). --test-split of every \
+        class is held out and scored after each epoch; `strata evaluate --data FOLDER` scores the same images.
+
+          strata train --data photos --size 64 --out pets.safetensors
           strata train --data photos --from pretrained.safetensors --freeze --out pets.safetensors
+          strata train --data photos --from pets.safetensors --lr 1e-4 --out pets2.safetensors
         """)
 
     @Option(help: "Data set: \(KnownDataset.allCases.map(\.rawValue).joined(separator: ", ")), or a folder with one sub-folder of images per class.") var data: String = "fashion-mnist"
@@ -32,7 +35,7 @@ struct Train: ParsableCommand {
     @Option(help: "Images (fashion-mnist, mnist, folders): the optimizer, \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")) (SGD with momentum 0.9).") var optimizer: OptimizerKind = .adam
     @Option(help: "Images: weight decay (default: 0.01 for adamw, else 0).") var weightDecay: Float?
     @Option(help: "Folders: a Strata model file to fine-tune (its last Linear layer is replaced for the folder's classes; an ONNX model: `strata import` it first).") var from: String?
-    @Flag(help: "Folders, with --from: train the new last layer only, the pretrained layers frozen.") var freeze = false
+    @Flag(help: "Folders, with --from: train the last layer only, the pretrained layers frozen.") var freeze = false
     @Option(help: "Folders: the images' size for the CNN, S (S x S) or WxH such as 46x56 (default 64; --from: the model's).") var size: String?
     @Option(help: "Folders: 1 (grey) or 3 (RGB) channels (default 3; --from: the model's).") var channels: Int?
     @Option(help: "Folders: the share of each class held out for testing.") var testSplit: Double = 0.2
