@@ -160,6 +160,12 @@ final class TransferLearningTests: XCTestCase {
         var f = FolderTraining(b)
         (f.pretrained, f.freeze, f.epochs, f.progress, f.out) = (t.out, true, 20, .none, testTemp("stripes-b.safetensors"))
         let fr = try f.run()
+        // A seed trains the same alone as after another.
+        var twice = f
+        (twice.seed, twice.seeds, twice.out) = (1, 2, testTemp("stripes-b-seeds.safetensors"))
+        var alone = f
+        (alone.seed, alone.out) = (2, testTemp("stripes-b-seed2.safetensors"))
+        XCTAssertEqual(try twice.run().runs[1].extra["test_loss"], try alone.run().runs[0].extra["test_loss"])
         let tuned = try SavedModel.load(f.out!)
         XCTAssertEqual(tuned.info.classNames, ["stripes0", "stripes1", "stripes2", "stripes3"])
         XCTAssertEqual(tuned.info.normalization, pre.info.normalization, "the pretrained model's normalisation")

@@ -76,11 +76,12 @@ public struct FolderTraining {
             guard !test.labels.isEmpty else { throw StrataError("\(folder): no image is left for testing (every class needs at least two images)") }
             let normalization = base?.info.normalization ?? Self.channelStatistics(train)
             (train.normalization, test.normalization) = (normalization, normalization)
+            // Each seed starts from the file's weights again, read before seeding (building its layers
+            // draws), so a seed trains the same alone as after others.
+            let start = try s == seed ? base : pretrained.map { try SavedModel.load($0) }
             RandomGenerator.manualSeed(s)
             let net: Sequential
-            if let base, let path = pretrained {
-                // Each seed starts from the file's weights again.
-                let start = s == seed ? base : try Self.loadPretrained(path)
+            if let start, let path = pretrained {
                 let chain = start.model as! Sequential
                 // A model of these very classes continues with its classifier; any other gets a new one.
                 let keep = start.info.classNames == all.classNames ? chain.classifier : nil
