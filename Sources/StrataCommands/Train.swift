@@ -65,6 +65,9 @@ struct Train: ParsableCommand {
     func validate() throws {
         if seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
         if let w = weightDecay, !(w >= 0) || !w.isFinite { throw ValidationError("--weight-decay must be 0 or more, got \(w)") }
+        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1, got \(e)") }
+        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1, got \(b)") }
+        if let lr, !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be a positive number, got \(lr)") }
         guard let known else { return try validateFolder() }
         let folderOnly = [("--from", from != nil), ("--freeze", freeze), ("--size", size != nil), ("--channels", channels != nil),
                           ("--test-split", testSplit != 0.2), ("--augment", augment)].filter(\.1).map(\.0)
@@ -72,9 +75,6 @@ struct Train: ParsableCommand {
         let images = known == .fashionMNIST || known == .mnist
         if !images && (optimizer != .adam || weightDecay != nil) { throw ValidationError("--optimizer and --weight-decay are for images (fashion-mnist, mnist, folders), not --data \(data)") }
         if let m = model, !known.models.contains(m) { throw ValidationError("--model \(m): \(data) takes \(known.models.joined(separator: ", "))") }
-        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1, got \(e)") }
-        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1, got \(b)") }
-        if let lr, !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if !(valSplit >= 0 && valSplit < 1) { throw ValidationError("--val-split must be in [0, 1), got \(valSplit)") }
         if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1, got \(l)") }
         if let p = patience, p < 1 { throw ValidationError("--patience must be at least 1, got \(p)") }
@@ -98,9 +98,6 @@ struct Train: ParsableCommand {
         if let size, imageSize == nil { throw ValidationError("--size \(size): give S or WxH, each side in 8...1024") }
         if let c = channels, c != 1 && c != 3 { throw ValidationError("--channels must be 1 or 3, got \(c)") }
         if !(testSplit > 0 && testSplit < 1) { throw ValidationError("--test-split must be in (0, 1), got \(testSplit)") }
-        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1, got \(e)") }
-        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1, got \(b)") }
-        if let lr, !(lr > 0) || !lr.isFinite { throw ValidationError("--lr must be a positive number, got \(lr)") }
         let knownOnly = [("--encoder", encoder != nil), ("--finetune", finetune), ("--val-split", valSplit != 0), ("--patience", patience != nil),
                          ("--checkpoint", checkpoint != nil), ("--resume", resume != nil), ("--limit", limit != nil),
                          ("--distributed", distributedOptions.distributed), ("--data-dir", dataDir != nil)].filter(\.1).map(\.0)

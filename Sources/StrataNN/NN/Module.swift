@@ -129,19 +129,16 @@ open class Module {
     }
 
     /// Every parameter and buffer with its dotted name (the `state_dict`).
-    public func namedStates() -> [(String, Parameter)] {
-        var out: [(String, Parameter)] = []
-        for (path, module) in namedModules() {
-            for (name, p) in module.namedOwnStates() { out.append((path.isEmpty ? name : "\(path).\(name)", p)) }
-        }
-        return out
-    }
+    public func namedStates() -> [(String, Parameter)] { namedStates { _ in true } }
 
     /// Trainable parameters with their dotted names (those of frozen modules left out).
-    public func namedParameters() -> [(String, Parameter)] {
+    public func namedParameters() -> [(String, Parameter)] { namedStates { !$0.isFrozen }.filter { $0.1.trainable } }
+
+    /// The states of the modules `keep` accepts, with their dotted names.
+    private func namedStates(of keep: (Module) -> Bool) -> [(String, Parameter)] {
         var out: [(String, Parameter)] = []
-        for (path, module) in namedModules() where !module.isFrozen {
-            for (name, p) in module.namedOwnStates() where p.trainable { out.append((path.isEmpty ? name : "\(path).\(name)", p)) }
+        for (path, module) in namedModules() where keep(module) {
+            for (name, p) in module.namedOwnStates() { out.append((path.isEmpty ? name : "\(path).\(name)", p)) }
         }
         return out
     }
@@ -154,7 +151,7 @@ open class Module {
 
     /// Number of scalars that would train but are frozen (`freeze()`).
     public var frozenParameterCount: Int {
-        namedModules().filter { $0.1.isFrozen }.reduce(0) { n, m in n + m.1.namedOwnStates().filter { $0.1.trainable }.reduce(0) { $0 + $1.1.count } }
+        namedStates { $0.isFrozen }.filter { $0.1.trainable }.reduce(0) { $0 + $1.1.count }
     }
 
     /// Switches this module and all below it to training mode (or evaluation mode). Frozen
