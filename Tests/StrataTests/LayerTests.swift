@@ -378,6 +378,40 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(pooledFirst.g, inOrder.g)
     }
 
+    /// STRATA_PROFILE's report names the work that bypasses `callAsFunction`: the fused
+    /// convolution + ReLU + pooling, an activation applied in place, and the optimizer's step.
+    func testProfileNamesFusedInPlaceAndOptimizerWork() throws {
+        RandomGenerator.manualSeed(4)
+        let net = Sequential(Conv2D(1, 4, kernelSize: 3, padding: 1), ReLU(), MaxPool2D(2), Flatten(), Linear(16, 5), ReLU(), Linear(5, 3))
+        Profiler.reset()
+        Profiler.isEnabled = true
+        defer { Profiler.isEnabled = false; Profiler.reset() }
+        let y = net(Tensor.randn([8, 1, 4, 4], seed: 8))
+        XCTAssertEqual(y.shape, [8, 3])
+        // "<total> ms <share>% <calls> calls <per call> ms/call  <entry>", one entry a line.
+        func calls(_ entry: String) -> Int? {
+            for line in Profiler.report().split(separator: "\n") where line.hasSuffix("  " + entry) {
+                let words = line.split(separator: " ")
+                return words.firstIndex(of: "calls").flatMap { Int(words[$0 - 1]) }
+            }
+            return nil
+        }
+        XCTAssertEqual(calls("forward Conv2D+ReLU+MaxPool2D [8, 4, 2, 2]"), 1, Profiler.report())
+        XCTAssertEqual(calls("forward ReLU [8, 5]"), 1, Profiler.report())
+        XCTAssertEqual(calls("forward Linear [8, 3]"), 1)
+        XCTAssertNil(calls("forward Conv2D [8, 4, 4, 4]"), "the fused layers are one entry")
+
+        var rng = RandomGenerator(seed: 3)
+        let data = TensorDataset(Tensor((0..<(24 * 16)).map { _ in rng.nextNormal() }, shape: [24, 1, 4, 4]), labels: (0..<24).map { _ in rng.nextInt(3) })
+        let trainer = Trainer(model: net, optimizer: SGD(net.parameters(), lr: 0.01), info: ModelInfo(architecture: [:], classNames: ["a", "b", "c"], inputShape: [1, 4, 4]))
+        var options = FitOptions(epochs: 2, batchSize: 8, seed: 1)
+        options.progress = .none
+        Profiler.reset()
+        try trainer.fit(data, options: options)
+        XCTAssertEqual(calls("optimizer step"), 6, Profiler.report())
+        XCTAssertEqual(calls("forward Conv2D+ReLU+MaxPool2D [8, 4, 2, 2]"), 6)
+    }
+
     func testSummaryListsLayersWithShapesAndParameters() {
         let m = ModelZoo.fashionCNN()
         let rows = m.summary(inputShape: [1, 28, 28])

@@ -37,12 +37,12 @@ public final class Sequential: Module {
             if !tracing, Sequential.poolsBeforeActivation, l.isMonotoneElementwise, i + 1 < layers.count,
                let pool = layers[i + 1] as? MaxPool2D, pool.dilation == 1 {
                 h = layers[i + 1](h)
-                if !l.forwardInPlace(&h) { h = l(h) }
+                if !Sequential.forwardInPlace(l, &h) { h = l(h) }
                 i += 2
                 continue
             }
             // h is this loop's own value, so an element-wise layer may overwrite it.
-            if tracing || !l.forwardInPlace(&h) { h = l(h) }
+            if tracing || !Sequential.forwardInPlace(l, &h) { h = l(h) }
             i += 1
         }
         return h
@@ -55,9 +55,25 @@ public final class Sequential: Module {
         let act = i + 1 < layers.count && layers[i + 1].isMonotoneElementwise ? layers[i + 1] : nil
         let p = i + (act == nil ? 1 : 2)
         let fusedReLU = act is ReLU
-        guard p < layers.count, let pool = layers[p] as? MaxPool2D, pool.isHalving, var y = fused(fusedReLU) else { return nil }
-        if let act, !fusedReLU, !act.forwardInPlace(&y) { y = act(y) }
+        guard p < layers.count, let pool = layers[p] as? MaxPool2D, pool.isHalving else { return nil }
+        let t0 = Profiler.isEnabled ? Profiler.now() : 0
+        guard var y = fused(fusedReLU) else { return nil }
+        // The fused kernel bypasses the layers' callAsFunction, so the profile names it here.
+        if Profiler.isEnabled {
+            Profiler.add("forward \(layers[i].typeName)+\(fusedReLU ? "ReLU+" : "")MaxPool2D \(y.shape)", Profiler.now() - t0)
+        }
+        if let act, !fusedReLU, !Sequential.forwardInPlace(act, &y) { y = act(y) }
         return (y, p + 1)
+    }
+
+    /// `layer.forwardInPlace(&x)`, timed under the layer's profile entry when profiling (the
+    /// in-place path bypasses `callAsFunction`, which times the others).
+    private static func forwardInPlace(_ layer: Module, _ x: inout Tensor) -> Bool {
+        guard Profiler.isEnabled else { return layer.forwardInPlace(&x) }
+        let t0 = Profiler.now()
+        guard layer.forwardInPlace(&x) else { return false }
+        Profiler.add("forward \(layer.typeName) \(x.shape)", Profiler.now() - t0)
+        return true
     }
 
     public override func namedChildren() -> [(String, Module)] {

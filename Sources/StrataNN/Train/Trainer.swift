@@ -250,7 +250,9 @@ public final class Trainer {
                     throw StrataError("training stopped: a gradient became NaN or infinite at epoch \(epoch + 1), step \(b + 1) (learning rate \(optimizer.learningRate)); a lower learning rate may help")
                 }
                 if let c = options.clipNorm { clipGradNorm(optimizer.parameters, maxNorm: c) }
+                let stepStarted = Profiler.isEnabled ? Profiler.now() : 0
                 optimizer.step()
+                if Profiler.isEnabled { Profiler.add("optimizer step", Profiler.now() - stepStarted) }
                 step += 1
                 onStep?(step, batch.labels.count)
                 if let (all, h, s) = stepCounts {
