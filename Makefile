@@ -43,9 +43,10 @@ build-mpi: deps mpi-deps
 # One release build of every target, tests included: `swift test` compiles the library with
 # testability, so a `swift build --product strata` before or after it (without) would compile the
 # whole library again. The CLI tests and test-distributed-run use the executables of this build.
-# The three builds (the tests, the sanitized fuzzer, the README's examples) run side by side: a
-# build alone leaves a core idle for a third of its time (a module waits for the modules it
-# imports), and on a 2-core Zen 1 the builds were 14.5 of make test's 20.6 minutes one by one.
+# The three builds (the tests, the sanitized fuzzer, the README's examples) run side by side, so
+# one build's single-core stretches (a module waiting for those it imports) overlap another's. On a
+# 2-core Zen 1 that took them from 871 s one by one to 801 s; with the fuzz targets one per core,
+# make test went from 20.6 to 16.8 minutes there (BENCHMARKS.md).
 test: demo-deps mpi-deps
 	python3 Tools/check_readme_examples.py
 	python3 Tools/check_layering.py
